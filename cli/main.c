@@ -2,25 +2,48 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "commands.h"
 #include "vt_config.h"
 
+static const struct {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *help;
+} commands[] = {
+    {"track", vt_cmd_track, "track objects through a video, a camera or a DAVIS folder"},
+    {"eval", vt_cmd_eval, "score predicted masks with the DAVIS semi-supervised metrics"},
+    {"train", vt_cmd_train, "learn a correspondence model from unlabeled video"},
+    {"bench", vt_cmd_bench, "measure encoders and propagation against their peers"},
+    {"sub", vt_cmd_sub, "subscribe to a running vtrackd and print its events"},
+    {"ctl", vt_cmd_ctl, "send one command to a running vtrackd and print the reply"},
+};
+
 static void usage(FILE *f) {
-    fprintf(f, "usage: vtrack COMMAND [OPTIONS]\n"
-               "\n"
-               "commands:\n"
-               "  --version   print the version\n"
-               "  --help      this help\n");
+    fprintf(f, "usage: vtrack COMMAND [OPTIONS]    (vtrack COMMAND --help for its options)\n\n"
+               "commands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].help);
+    fprintf(f, "\n  --version  print the version\n  --help     this help\n");
 }
 
 int main(int argc, char **argv) {
-    if (argc > 1 && strcmp(argv[1], "--version") == 0) {
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    if (strcmp(argv[1], "--version") == 0) {
         printf("vtrack %s\n", VT_VERSION);
         return 0;
     }
-    if (argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+        strcmp(argv[1], "help") == 0) {
         usage(stdout);
         return 0;
     }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (strcmp(argv[1], commands[i].name) == 0)
+            return commands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "vtrack: unknown command '%s'\n", argv[1]);
     usage(stderr);
     return 2;
 }

@@ -1,0 +1,11 @@
+/* vtrack bench - not built yet (see the open issues). */
+#include <stdio.h>
+
+#include "commands.h"
+
+int vt_cmd_bench(int argc, char **argv) {
+    (void)argc;
+    (void)argv;
+    fprintf(stderr, "vtrack bench: not available in this build yet\n");
+    return 2;
+}

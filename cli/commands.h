@@ -1,0 +1,14 @@
+/* commands.h - the subcommands of `vtrack`, one source file each (cli/<name>.c). */
+#ifndef VT_CLI_COMMANDS_H
+#define VT_CLI_COMMANDS_H
+
+/* Each takes the arguments after the command name (argv[0] is the command) and returns the
+ * process exit status: 0 ok, 1 runtime failure, 2 usage error, 78 bad configuration. */
+int vt_cmd_track(int argc, char **argv);
+int vt_cmd_eval(int argc, char **argv);
+int vt_cmd_train(int argc, char **argv);
+int vt_cmd_bench(int argc, char **argv);
+int vt_cmd_sub(int argc, char **argv);
+int vt_cmd_ctl(int argc, char **argv);
+
+#endif

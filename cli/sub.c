@@ -1,0 +1,11 @@
+/* vtrack sub - not built yet (see the open issues). */
+#include <stdio.h>
+
+#include "commands.h"
+
+int vt_cmd_sub(int argc, char **argv) {
+    (void)argc;
+    (void)argv;
+    fprintf(stderr, "vtrack sub: not available in this build yet\n");
+    return 2;
+}
