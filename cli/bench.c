@@ -1,11 +1,323 @@
-/* vtrack bench - not built yet (see the open issues). */
+/*
+ * vtrack bench - measure vtrack's components against their peers.
+ *
+ *   vtrack bench encoder --arch A --size WxH [--threads N] [--weights FILE] [--iters K]
+ *                        [--warmup K] [--no-peer] [--peer-script PATH]
+ *
+ * Subcommands live in the table below (one function each), so others (e.g. `bench track`) are
+ * one entry away.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "commands.h"
+#include "nn.h"
+#include "vt_model.h"
+
+/* OpenBLAS's own thread control (cblas.h declares it too, but only in OpenBLAS's header). */
+void openblas_set_num_threads(int n);
+
+static double now_ms(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
+}
+
+/* CPU time of the whole process (all threads): on a shared machine it is far less disturbed by
+ * other people's jobs than wall time, so both are reported. */
+static double cpu_ms(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+    return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Where bench/encoder_peer.py is: --peer-script, $VT_SOURCE_ROOT/bench, or a bench/ directory
+ * above the executable (a build directory inside the source tree). */
+static const char *peer_script(const char *opt, char *buf, size_t n) {
+    if (opt)
+        return opt;
+    const char *root = getenv("VT_SOURCE_ROOT");
+    if (root) {
+        snprintf(buf, n, "%s/bench/encoder_peer.py", root);
+        return access(buf, R_OK) == 0 ? buf : NULL;
+    }
+    char exe[2048];
+    ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (len <= 0)
+        return NULL;
+    exe[len] = 0;
+    for (int up = 0; up < 5; up++) {
+        char *slash = strrchr(exe, '/');
+        if (!slash)
+            break;
+        *slash = 0;
+        snprintf(buf, n, "%s/bench/encoder_peer.py", exe);
+        if (access(buf, R_OK) == 0)
+            return buf;
+    }
+    return NULL;
+}
+
+static void encoder_usage(FILE *f) {
+    fprintf(f, "usage: vtrack bench encoder --arch ARCH --size WxH [--threads N] "
+               "[--weights FILE]\n"
+               "                            [--iters K] [--warmup K] [--no-peer] "
+               "[--peer-script PATH]\n\n"
+               "Times one frame through the encoder (RGB in, features out: colour conversion\n"
+               "included), median of K >= 10 runs after warm-up, and the same architecture and\n"
+               "weights in PyTorch (bench/encoder_peer.py under /usr/bin/python3) in the same "
+               "run.\n"
+               "Without --weights the architecture's seeded random weights are used.\n"
+               "ARCH: ");
+    for (const char *const *a = vt_model_arch_names(); *a; a++)
+        fprintf(f, "%s%s", *a, a[1] ? ", " : "\n");
+}
+
+static int bench_encoder(int argc, char **argv) {
+    const char *arch = NULL, *weights = NULL, *script = NULL;
+    int w = 0, h = 0, threads = 1, iters = 10, warmup = 3, peer = 1;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            encoder_usage(stdout);
+            return 0;
+        } else if (!strcmp(a, "--no-peer")) {
+            peer = 0;
+            continue;
+        }
+        if (!v) {
+            fprintf(stderr, "vtrack bench encoder: %s needs a value\n", a);
+            return 2;
+        }
+        i++;
+        if (!strcmp(a, "--arch"))
+            arch = v;
+        else if (!strcmp(a, "--weights"))
+            weights = v;
+        else if (!strcmp(a, "--peer-script"))
+            script = v;
+        else if (!strcmp(a, "--size")) {
+            if (sscanf(v, "%dx%d", &w, &h) != 2 || w < 8 || h < 8 || w > 8192 || h > 8192) {
+                fprintf(stderr, "vtrack bench encoder: --size '%s' is not WxH (8..8192)\n", v);
+                return 2;
+            }
+        } else if (!strcmp(a, "--threads") || !strcmp(a, "--iters") || !strcmp(a, "--warmup")) {
+            char *end;
+            long n = strtol(v, &end, 10);
+            int lo = !strcmp(a, "--warmup") ? 0 : (!strcmp(a, "--iters") ? 10 : 1);
+            if (*end || n < lo || n > 10000) {
+                fprintf(stderr, "vtrack bench encoder: %s '%s' must be an integer >= %d\n", a, v,
+                        lo);
+                return 2;
+            }
+            *(!strcmp(a, "--threads") ? &threads
+              : !strcmp(a, "--iters") ? &iters
+                                      : &warmup) = (int)n;
+        } else {
+            fprintf(stderr, "vtrack bench encoder: unknown option '%s'\n", a);
+            encoder_usage(stderr);
+            return 2;
+        }
+    }
+    if ((!arch && !weights) || !w) {
+        encoder_usage(stderr);
+        return 2;
+    }
+
+    char err[512];
+    vt_model *m = NULL;
+    vt_encoder *e = NULL;
+    uint8_t *rgb = NULL;
+    double *ms = NULL, *cpu = NULL;
+    float *peer_feat = NULL;
+    char tmpw[64] = "", tmpi[64] = "", tmpo[64] = "";
+    int rc = 1;
+    if (weights) {
+        if (vt_model_load(weights, &m, err, sizeof err) < 0) {
+            fprintf(stderr, "vtrack bench encoder: %s\n", err);
+            return 78;
+        }
+        if (arch && strcmp(arch, vt_model_arch(m))) {
+            fprintf(stderr, "vtrack bench encoder: %s holds %s, not --arch %s\n", weights,
+                    vt_model_arch(m), arch);
+            vt_model_free(&m);
+            return 78;
+        }
+    } else if (vt_model_new(arch, 1, &m, err, sizeof err) < 0) {
+        fprintf(stderr, "vtrack bench encoder: %s\n", err);
+        return 2;
+    }
+    openblas_set_num_threads(threads);
+
+    /* Noise frame: convolution cost does not depend on content; the peer reads the same. */
+    rgb = malloc((size_t)3 * w * h);
+    ms = calloc(iters, sizeof *ms);
+    cpu = calloc(iters, sizeof *cpu);
+    if (!rgb || !ms || !cpu)
+        goto done;
+    uint32_t s = 12345;
+    for (size_t i = 0; i < (size_t)3 * w * h; i++) {
+        s = s * 1664525u + 1013904223u;
+        rgb[i] = (uint8_t)(s >> 24);
+    }
+    vt_image img = {w, h, 3 * w, rgb};
+    vt_features f;
+    if (vt_encoder_new(m, &e) < 0)
+        goto done;
+    double t0 = now_ms();
+    int r = vt_encoder_run(e, &img, &f);
+    double first = now_ms() - t0;
+    if (r < 0) {
+        fprintf(stderr, "vtrack bench encoder: encoder failed at %dx%d: %s\n", w, h, strerror(-r));
+        goto done;
+    }
+    for (int i = 1; i < warmup; i++)
+        vt_encoder_run(e, &img, &f);
+    for (int i = 0; i < iters; i++) {
+        double c0 = cpu_ms();
+        t0 = now_ms();
+        vt_encoder_run(e, &img, &f);
+        ms[i] = now_ms() - t0;
+        cpu[i] = cpu_ms() - c0;
+    }
+    qsort(ms, iters, sizeof *ms, cmp_double);
+    qsort(cpu, iters, sizeof *cpu, cmp_double);
+    const double med = ms[iters / 2], macs = vt_model_macs(m, w, h);
+    printf("encoder %s at %dx%d, %d thread%s: features %dx%dx%d (stride %d)\n", vt_model_arch(m), w,
+           h, threads, threads == 1 ? "" : "s", f.c, f.h, f.w, f.stride);
+    printf("  MACs/frame       %.3f G (direct convolution count)\n", macs / 1e9);
+    printf("  vtrack (C)       median %8.2f ms   min %8.2f ms   cpu %8.2f ms   %d runs (first "
+           "%.0f ms)",
+           med, ms[0], cpu[iters / 2], iters, first);
+    if (macs > 0)
+        printf("   %.1f GFLOP/s", 2 * macs / med / 1e6);
+    printf("\n");
+
+    if (!peer) {
+        rc = 0;
+        goto done;
+    }
+    char sbuf[4096];
+    const char *py = peer_script(script, sbuf, sizeof sbuf);
+    if (!py || access("/usr/bin/python3", X_OK) != 0) {
+        printf("  PyTorch          unavailable (%s)\n",
+               py ? "no /usr/bin/python3" : "bench/encoder_peer.py not found: set VT_SOURCE_ROOT");
+        rc = 0;
+        goto done;
+    }
+    /* The peer loads the very weights the C side runs: save them unless a file was given. */
+    int fd;
+    snprintf(tmpi, sizeof tmpi, "/tmp/vt_bench_img.XXXXXX");
+    snprintf(tmpo, sizeof tmpo, "/tmp/vt_bench_out.XXXXXX");
+    if ((fd = mkstemp(tmpi)) < 0 || write(fd, rgb, (size_t)3 * w * h) != (ssize_t)(3 * w * h))
+        goto done;
+    close(fd);
+    if ((fd = mkstemp(tmpo)) < 0)
+        goto done;
+    close(fd);
+    if (!weights) {
+        snprintf(tmpw, sizeof tmpw, "/tmp/vt_bench_w.XXXXXX");
+        if ((fd = mkstemp(tmpw)) < 0)
+            goto done;
+        close(fd);
+        if (vt_model_save(m, tmpw, err, sizeof err) < 0) {
+            fprintf(stderr, "vtrack bench encoder: %s\n", err);
+            goto done;
+        }
+    }
+    char cmd[8192], line[512] = "";
+    snprintf(cmd, sizeof cmd,
+             "/usr/bin/python3 '%s' --weights '%s' --image '%s' --size %dx%d --threads %d "
+             "--iters %d --warmup %d --out '%s' 2>&1",
+             py, weights ? weights : tmpw, tmpi, w, h, threads, iters, warmup > 0 ? warmup : 1,
+             tmpo);
+    fflush(stdout);
+    FILE *p = popen(cmd, "r");
+    double pmed = 0, pmin = 0, pcpu = 0;
+    char ver[64] = "?";
+    while (p && fgets(line, sizeof line, p))
+        if (sscanf(line, "peer torch=%63s threads=%*d median_ms=%lf min_ms=%lf cpu_ms=%lf", ver,
+                   &pmed, &pmin, &pcpu) == 4)
+            break;
+    int st = p ? pclose(p) : -1;
+    if (st != 0 || pmed <= 0) {
+        printf("  PyTorch          failed: %s", line[0] ? line : "(no output)\n");
+        rc = 0;
+        goto done;
+    }
+    /* Same weights, same frame: the features must agree (a wrong peer is no peer). */
+    size_t n = (size_t)f.c * f.h * f.w;
+    peer_feat = malloc(n * sizeof *peer_feat);
+    FILE *o = fopen(tmpo, "rb");
+    double maxref = 0, maxerr = -1;
+    if (peer_feat && o && fread(peer_feat, sizeof *peer_feat, n, o) == n) {
+        maxerr = 0;
+        for (size_t i = 0; i < n; i++) {
+            maxref = fmax(maxref, fabs(peer_feat[i]));
+            maxerr = fmax(maxerr, fabs(peer_feat[i] - f.data[i]));
+        }
+    }
+    if (o)
+        fclose(o);
+    printf("  PyTorch %-8s median %8.2f ms   min %8.2f ms   cpu %8.2f ms   %d runs", ver, pmed,
+           pmin, pcpu, iters);
+    if (macs > 0)
+        printf("                     %.1f GFLOP/s", 2 * macs / pmed / 1e6);
+    printf("\n  ratio            C runs at %.2fx PyTorch's speed (median wall time; %.2fx in CPU "
+           "time)\n",
+           pmed / med, pcpu / cpu[iters / 2]);
+    if (maxerr >= 0)
+        printf("  agreement        max |C - PyTorch| = %.3g (%.2g of max |feature|)\n", maxerr,
+               maxref > 0 ? maxerr / maxref : 0.0);
+    else
+        printf("  agreement        PyTorch's features unreadable\n");
+    rc = 0;
+done:
+    if (tmpw[0])
+        unlink(tmpw);
+    if (tmpi[0])
+        unlink(tmpi);
+    if (tmpo[0])
+        unlink(tmpo);
+    free(peer_feat);
+    free(ms);
+    free(cpu);
+    free(rgb);
+    vt_encoder_free(&e);
+    vt_model_free(&m);
+    return rc;
+}
+
+static const struct {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *help;
+} subcommands[] = {
+    {"encoder", bench_encoder, "time an encoder against the same model in PyTorch"},
+};
 
 int vt_cmd_bench(int argc, char **argv) {
-    (void)argc;
-    (void)argv;
-    fprintf(stderr, "vtrack bench: not available in this build yet\n");
-    return 2;
+    const size_t n = sizeof subcommands / sizeof subcommands[0];
+    if (argc >= 2)
+        for (size_t i = 0; i < n; i++)
+            if (!strcmp(argv[1], subcommands[i].name))
+                return subcommands[i].run(argc - 1, argv + 1);
+    FILE *f = argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) ? stdout : stderr;
+    if (argc >= 2 && f == stderr)
+        fprintf(stderr, "vtrack bench: unknown benchmark '%s'\n", argv[1]);
+    fprintf(f, "usage: vtrack bench BENCHMARK [OPTIONS]   (vtrack bench BENCHMARK --help)\n\n");
+    for (size_t i = 0; i < n; i++)
+        fprintf(f, "  %-10s %s\n", subcommands[i].name, subcommands[i].help);
+    return f == stdout ? 0 : 2;
 }

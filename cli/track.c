@@ -1,11 +1,757 @@
-/* vtrack track - not built yet (see the open issues). */
+/*
+ * vtrack track - offline tracking of a video, a camera or a DAVIS-style folder, through the same
+ * stream/ pipeline as vtrackd. Writes palette PNG masks, an overlay video and/or NDJSON events.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cblas.h>
+#include <libavutil/error.h>
 
 #include "commands.h"
+#include "util.h"
+#include "vt_stream.h"
+
+#define MAX_OBJ VT_PROTO_OBJECTS_MAX
+
+static const char usage_text[] =
+    "usage: vtrack track INPUT (--mask PNG | --box X,Y,W,H[:LABEL] ... | --polygon "
+    "X,Y,X,Y,X,Y,...[:LABEL] ...)\n"
+    "                    [--model FILE|lab] [--tracker mast|colorize] [--profile "
+    "accurate|realtime]\n"
+    "                    [--out DIR] [--overlay OUT.mp4] [--json [--no-masks]] [--frames N]\n"
+    "       vtrack track --davis ROOT [--seq NAME ...] --out DIR [options]\n"
+    "\n"
+    "Propagates the objects given on the first frame of INPUT (a file, an rtsp:// or http(s)://\n"
+    "URL, /dev/videoN, or a folder of numbered JPEGs) to every later frame.\n"
+    "\n"
+    "objects (on the first frame):\n"
+    "  --mask PNG           a mask image of the first frame: palette PNG (each index 1..254 is\n"
+    "                       the object with that id) or grey (nonzero = object 1)\n"
+    "  --box X,Y,W,H[:L]    a box in pixels, optional label L (repeatable)\n"
+    "  --polygon X,Y,...[:L] a polygon of at least 3 points (repeatable)\n"
+    "\n"
+    "model:\n"
+    "  --model FILE|lab     weights (safetensors) or the weight-free Lab features; default:\n"
+    "                       $VT_MODEL, else the shipped weights/default.safetensors, else lab\n"
+    "  --tracker NAME       mast (memory, windows, ROI; default) or colorize (global attention)\n"
+    "  --profile NAME       accurate (480p, default) or realtime (240p, smaller windows)\n"
+    "  --topk N, --temperature T, --radius R   override the preset's affinity parameters\n"
+    "  --param NAME=VALUE   set any tracker parameter (repeatable; see --verbose for the list:\n"
+    "                       proc_short, radius_first, soft_labels, short_count, roi_age, ...)\n"
+    "  --threads N          OpenBLAS threads (default 1)\n"
+    "\n"
+    "outputs:\n"
+    "  --out DIR            palette PNG per frame (DIR/00000.png ...; index = object id); with\n"
+    "                       --davis, DIR/<seq>/<frame>.png as the DAVIS evaluation expects\n"
+    "  --overlay FILE       an MP4 with the masks drawn on the frames\n"
+    "  --json               NDJSON events on stdout, as vtrackd sends them (frame events with\n"
+    "                       masks unless --no-masks)\n"
+    "  --frames N           stop after N frames\n"
+    "  --quiet              no progress bar (it is shown only on a terminal anyway)\n"
+    "  --verbose            the parameters and per-stage timings\n"
+    "\n"
+    "DAVIS protocol:\n"
+    "  --davis ROOT         ROOT/JPEGImages/480p/<seq>/ and ROOT/Annotations/480p/<seq>/00000.png\n"
+    "  --seq NAME           a sequence (repeatable; default: every sequence)\n"
+    "  --baseline identity  no tracking: the first mask copied to every frame\n";
+
+typedef struct obj_arg {
+    int box;
+    float b[4];
+    float *pts;
+    int npts;
+    char label[VT_PROTO_LABEL_MAX + 1];
+} obj_arg;
+
+typedef struct track_opts {
+    const char *input, *mask, *model, *tracker, *profile, *out, *overlay, *davis, *baseline;
+    const char *seqs[256];
+    int nseqs;
+    obj_arg objs[MAX_OBJ];
+    int nobjs;
+    int json, no_masks, quiet, verbose, threads;
+    long frames;
+    int topk, radius;
+    float temperature;
+    const char *params[64];
+    int nparams;
+} track_opts;
+
+/* ------------------------------------------------------------------------------------------
+ * Argument parsing
+ * ---------------------------------------------------------------------------------------- */
+
+/* "x,y,..." with an optional ":label"; returns the number of values or -1. */
+static int parse_floats(const char *arg, float *out, int max, char *label, size_t lablen) {
+    const char *colon = strchr(arg, ':');
+    size_t nlen = colon ? (size_t)(colon - arg) : strlen(arg);
+    if (colon) {
+        if (strlen(colon + 1) == 0 || strlen(colon + 1) > VT_PROTO_LABEL_MAX)
+            return -1;
+        snprintf(label, lablen, "%s", colon + 1);
+    }
+    char buf[8192];
+    if (nlen >= sizeof buf)
+        return -1;
+    memcpy(buf, arg, nlen);
+    buf[nlen] = 0;
+    int n = 0;
+    char *p = buf;
+    for (;;) {
+        char *end;
+        double v = strtod(p, &end);
+        if (end == p || !isfinite(v) || fabs(v) > 1e6 || n >= max)
+            return -1;
+        out[n++] = (float)v;
+        if (*end == 0)
+            break;
+        if (*end != ',')
+            return -1;
+        p = end + 1;
+    }
+    return n;
+}
+
+static int parse_args(int argc, char **argv, track_opts *o) {
+    enum { O_TOPK = 256, O_TEMP, O_RADIUS, O_NOMASKS, O_BASELINE, O_PARAM };
+    static const struct option lo[] = {
+        {"mask", required_argument, 0, 'm'},      {"box", required_argument, 0, 'b'},
+        {"polygon", required_argument, 0, 'p'},   {"model", required_argument, 0, 'M'},
+        {"tracker", required_argument, 0, 't'},   {"profile", required_argument, 0, 'P'},
+        {"out", required_argument, 0, 'o'},       {"overlay", required_argument, 0, 'v'},
+        {"json", no_argument, 0, 'j'},            {"no-masks", no_argument, 0, O_NOMASKS},
+        {"frames", required_argument, 0, 'n'},    {"davis", required_argument, 0, 'd'},
+        {"seq", required_argument, 0, 's'},       {"threads", required_argument, 0, 'T'},
+        {"quiet", no_argument, 0, 'q'},           {"verbose", no_argument, 0, 'V'},
+        {"topk", required_argument, 0, O_TOPK},   {"temperature", required_argument, 0, O_TEMP},
+        {"radius", required_argument, 0, O_RADIUS}, {"baseline", required_argument, 0, O_BASELINE},
+        {"param", required_argument, 0, O_PARAM},
+        {"help", no_argument, 0, 'h'},            {0, 0, 0, 0},
+    };
+    memset(o, 0, sizeof *o);
+    o->tracker = "mast";
+    o->profile = "accurate";
+    o->threads = 1;
+    o->frames = -1;
+    o->topk = -1;
+    o->radius = -2;
+    o->temperature = -1;
+    optind = 1;
+    opterr = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, ":h", lo, NULL)) != -1) {
+        switch (c) {
+        case 'm':
+            o->mask = optarg;
+            break;
+        case 'b':
+        case 'p': {
+            if (o->nobjs >= MAX_OBJ)
+                return vt_cli_usage_error("track", "at most %d objects", MAX_OBJ);
+            obj_arg *a = &o->objs[o->nobjs];
+            float vals[2 * 1024];
+            int n = parse_floats(optarg, vals, c == 'b' ? 4 : 2 * 1024, a->label, sizeof a->label);
+            if (c == 'b' && (n != 4 || !(vals[2] > 0) || !(vals[3] > 0)))
+                return vt_cli_usage_error("track", "--box '%s': want X,Y,W,H[:LABEL] with W,H > 0",
+                                          optarg);
+            if (c == 'p' && (n < 6 || n % 2))
+                return vt_cli_usage_error(
+                    "track", "--polygon '%s': want at least 3 points X,Y,X,Y,X,Y[:LABEL]", optarg);
+            a->box = c == 'b';
+            if (a->box) {
+                memcpy(a->b, vals, sizeof a->b);
+            } else {
+                a->npts = n / 2;
+                a->pts = malloc(sizeof(float) * n);
+                if (!a->pts)
+                    return 1;
+                memcpy(a->pts, vals, sizeof(float) * n);
+            }
+            o->nobjs++;
+            break;
+        }
+        case 'M':
+            o->model = optarg;
+            break;
+        case 't':
+            if (strcmp(optarg, "mast") && strcmp(optarg, "colorize"))
+                return vt_cli_usage_error("track", "--tracker '%s': want mast or colorize",
+                                          optarg);
+            o->tracker = optarg;
+            break;
+        case 'P':
+            if (strcmp(optarg, "accurate") && strcmp(optarg, "realtime"))
+                return vt_cli_usage_error("track", "--profile '%s': want accurate or realtime",
+                                          optarg);
+            o->profile = optarg;
+            break;
+        case 'o':
+            o->out = optarg;
+            break;
+        case 'v':
+            o->overlay = optarg;
+            break;
+        case 'j':
+            o->json = 1;
+            break;
+        case O_NOMASKS:
+            o->no_masks = 1;
+            break;
+        case 'n':
+            if (vt_cli_parse_long(optarg, 1, 100000000, &o->frames) < 0)
+                return vt_cli_usage_error("track", "--frames '%s': want a positive integer",
+                                          optarg);
+            break;
+        case 'd':
+            o->davis = optarg;
+            break;
+        case 's':
+            if (o->nseqs >= 256)
+                return vt_cli_usage_error("track", "too many --seq");
+            o->seqs[o->nseqs++] = optarg;
+            break;
+        case 'T': {
+            long v;
+            if (vt_cli_parse_long(optarg, 1, 256, &v) < 0)
+                return vt_cli_usage_error("track", "--threads '%s': want 1..256", optarg);
+            o->threads = (int)v;
+            break;
+        }
+        case O_TOPK: {
+            long v;
+            if (vt_cli_parse_long(optarg, 0, 4096, &v) < 0)
+                return vt_cli_usage_error("track", "--topk '%s': want 0..4096", optarg);
+            o->topk = (int)v;
+            break;
+        }
+        case O_RADIUS: {
+            long v;
+            if (vt_cli_parse_long(optarg, -1, 256, &v) < 0)
+                return vt_cli_usage_error("track", "--radius '%s': want -1 (global) or 0..256",
+                                          optarg);
+            o->radius = (int)v;
+            break;
+        }
+        case O_TEMP: {
+            char *end;
+            double t = strtod(optarg, &end);
+            if (*end || !(t > 1e-6) || !(t < 1e6))
+                return vt_cli_usage_error("track", "--temperature '%s': want a positive number",
+                                          optarg);
+            o->temperature = (float)t;
+            break;
+        }
+        case O_PARAM: {
+            vt_tracker_params tmp;
+            const char *eq = strchr(optarg, '=');
+            char key[64];
+            if (!eq || eq == optarg || (size_t)(eq - optarg) >= sizeof key || o->nparams >= 64)
+                return vt_cli_usage_error("track", "--param '%s': want NAME=VALUE", optarg);
+            memcpy(key, optarg, eq - optarg);
+            key[eq - optarg] = 0;
+            memset(&tmp, 0, sizeof tmp);
+            int prc = vt_tracker_params_set(&tmp, key, eq + 1);
+            if (prc == -ENOENT)
+                return vt_cli_usage_error("track", "--param: unknown parameter '%s'", key);
+            if (prc < 0)
+                return vt_cli_usage_error("track", "--param %s: bad value '%s'", key, eq + 1);
+            o->params[o->nparams++] = optarg;
+            break;
+        }
+        case O_BASELINE:
+            if (strcmp(optarg, "identity"))
+                return vt_cli_usage_error("track", "--baseline '%s': only 'identity' exists",
+                                          optarg);
+            o->baseline = optarg;
+            break;
+        case 'q':
+            o->quiet = 1;
+            break;
+        case 'V':
+            o->verbose = 1;
+            break;
+        case 'h':
+            fputs(usage_text, stdout);
+            return -1;
+        case ':':
+            return vt_cli_usage_error("track", "option '%s' needs a value", argv[optind - 1]);
+        default:
+            return vt_cli_usage_error("track", "unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (o->davis) {
+        if (optind < argc)
+            return vt_cli_usage_error("track", "--davis takes no INPUT ('%s')", argv[optind]);
+        if (!o->out)
+            return vt_cli_usage_error("track", "--davis needs --out DIR");
+        if (o->mask || o->nobjs)
+            return vt_cli_usage_error("track", "--davis takes its objects from the annotations");
+        return 0;
+    }
+    if (o->nseqs || o->baseline)
+        return vt_cli_usage_error("track", "--seq and --baseline go with --davis");
+    if (optind != argc - 1)
+        return vt_cli_usage_error("track", optind >= argc ? "no INPUT given"
+                                                          : "more than one INPUT given");
+    o->input = argv[optind];
+    if (!o->mask && !o->nobjs)
+        return vt_cli_usage_error("track", "no object: give --mask, --box or --polygon");
+    if (!o->out && !o->overlay && !o->json)
+        return vt_cli_usage_error("track", "no output: give --out, --overlay or --json");
+    return 0;
+}
+
+/* ------------------------------------------------------------------------------------------
+ * One run: a source, its objects, the outputs
+ * ---------------------------------------------------------------------------------------- */
+
+typedef struct run_ctx {
+    const track_opts *o;
+    const char *outdir; /* PNG directory or NULL */
+    vt_overlay *ov;
+    uint64_t seq;
+    int ids_png; /* PNG index = object id (ids <= 254) */
+    int failed;
+    double t_enc, t_aff, t_lab, t_up, t_res;
+    long nframes;
+} run_ctx;
+
+static void on_event(void *opaque, const vt_stream_event *ev) {
+    run_ctx *c = opaque;
+    if (!c->o->json)
+        return;
+    char pre[VT_PROTO_SEQ_PREFIX_MAX];
+    size_t n = vt_proto_seq_prefix(pre, ++c->seq);
+    fwrite(pre, 1, n, stdout);
+    if (ev->kind == VT_STREAM_EVENT_FRAME && !c->o->no_masks)
+        fwrite(ev->tail_masks, 1, ev->tail_masks_len, stdout);
+    else
+        fwrite(ev->tail, 1, ev->tail_len, stdout);
+}
+
+static int write_outputs(run_ctx *c, const vt_stream_event *ev) {
+    const vt_track_result *r = ev->result;
+    const vt_frame *f = ev->frame;
+    char err[256];
+    if (c->outdir) {
+        /* label map values are result indices; the PNG stores object ids */
+        static uint8_t png[8192 * 8192 / 4];
+        uint8_t *buf = (size_t)r->w * r->h <= sizeof png ? png : malloc((size_t)r->w * r->h);
+        if (!buf)
+            return -ENOMEM;
+        uint8_t lut[256] = {0};
+        for (int i = 0; i < r->n_objects; i++)
+            lut[i + 1] = (uint8_t)(r->objects[i].id <= 254 ? r->objects[i].id : 254);
+        for (size_t i = 0; i < (size_t)r->w * r->h; i++)
+            buf[i] = lut[r->labels[i]];
+        char path[4096];
+        snprintf(path, sizeof path, "%s/%05lld.png", c->outdir, (long long)f->index);
+        int rc = vt_mask_write_png(path, r->w, r->h, buf, err, sizeof err);
+        if (buf != png)
+            free(buf);
+        if (rc < 0) {
+            fprintf(stderr, "vtrack track: %s\n", err);
+            return rc;
+        }
+    }
+    if (c->ov) {
+        vt_overlay_object objs[MAX_OBJ];
+        for (int i = 0; i < r->n_objects && i < MAX_OBJ; i++)
+            objs[i] = (vt_overlay_object){.index = (uint8_t)(i + 1),
+                                          .id = (int)r->objects[i].id,
+                                          .label = r->objects[i].label};
+        int rc = vt_overlay_write(c->ov, f->rgb, f->linesize, r->labels, objs,
+                                  r->n_objects < MAX_OBJ ? r->n_objects : MAX_OBJ, err,
+                                  sizeof err);
+        if (rc < 0) {
+            fprintf(stderr, "vtrack track: overlay: %s\n", err);
+            return rc;
+        }
+    }
+    return 0;
+}
+
+static void progress(const char *what, long done, long total, double t0) {
+    double el = vt_cli_now() - t0, fps = el > 0 ? done / el : 0;
+    if (total > 0) {
+        int w = 30, fill = (int)(w * (double)done / total);
+        fprintf(stderr, "\r%s [%.*s%*s] %ld/%ld %.1f fps ETA %.0fs ", what, fill,
+                "##############################", w - fill, "", done, total, fps,
+                fps > 0 ? (total - done) / fps : 0);
+    } else {
+        fprintf(stderr, "\r%s %ld frames %.1f fps ", what, done, fps);
+    }
+    fflush(stderr);
+}
+
+typedef struct given {
+    /* first-frame objects from --mask / annotation: label image + ids present */
+    uint8_t *labels;
+    int w, h, palette;
+    int ids[256];
+    int nids;
+} given;
+
+static int load_given(const char *path, given *g) {
+    char err[256];
+    memset(g, 0, sizeof *g);
+    int rc = vt_mask_read_png(path, &g->w, &g->h, &g->labels, &g->palette, err, sizeof err);
+    if (rc < 0) {
+        fprintf(stderr, "vtrack track: %s\n", err);
+        return rc;
+    }
+    int seen[256] = {0};
+    for (size_t i = 0; i < (size_t)g->w * g->h; i++) {
+        if (!g->palette)
+            g->labels[i] = g->labels[i] ? 1 : 0; /* grey: any nonzero value is object 1 */
+        seen[g->labels[i]] = 1;
+    }
+    for (int v = 1; v < 255; v++) /* 255 is void in palette annotations */
+        if (seen[v] && g->nids < MAX_OBJ)
+            g->ids[g->nids++] = v;
+    return 0;
+}
+
+static int resolve_model(const track_opts *o, vt_model **m) {
+    char err[512], path[4096];
+    const char *name = o->model ? o->model : vt_cli_default_model(path, sizeof path);
+    int rc = strcmp(name, "lab") == 0 ? vt_model_new("lab", 0, m, err, sizeof err)
+                                      : vt_model_load(name, m, err, sizeof err);
+    if (rc < 0)
+        fprintf(stderr, "vtrack track: %s\n", err);
+    else if (o->verbose)
+        fprintf(stderr, "model: %s (%s)\n", name, vt_model_arch(*m));
+    return rc;
+}
+
+static int make_params(const track_opts *o, const vt_model *m, vt_tracker_params *p) {
+    vt_tracker_params_preset(p, o->tracker, o->profile, m);
+    if (o->topk >= 0)
+        p->topk = o->topk;
+    if (o->temperature > 0)
+        p->temperature = o->temperature;
+    if (o->radius >= -1)
+        p->radius_first = p->radius_long = p->radius_short = o->radius;
+    for (int i = 0; i < o->nparams; i++) {
+        char key[64];
+        const char *eq = strchr(o->params[i], '=');
+        memcpy(key, o->params[i], eq - o->params[i]);
+        key[eq - o->params[i]] = 0;
+        vt_tracker_params_set(p, key, eq + 1);
+    }
+    if (o->verbose) {
+        char buf[1024];
+        vt_tracker_params_describe(p, buf, sizeof buf);
+        fputs(buf, stderr);
+    }
+    return 0;
+}
+
+/*
+ * Track one source. Objects come from `g` (label image) and/or the --box/--polygon list.
+ * Returns 0 or an error; frames counted in c->nframes.
+ */
+static int run_source(const char *url, const given *g, const track_opts *o, const vt_model *m,
+                      run_ctx *c, const char *title) {
+    char err[512];
+    vt_stream_config cfg = {0};
+    cfg.name = "track";
+    cfg.url = url;
+    vt_source_opts_default(&cfg.source);
+    cfg.source.allow_local = 1;
+    cfg.source.pacing = VT_SOURCE_PACING_FAST;
+    cfg.source.reconnect = 0;
+    cfg.source.decoder_threads = 1;
+    cfg.mode = VT_STREAM_LOSSLESS;
+    cfg.model = m;
+    make_params(o, m, &cfg.params);
+    cfg.on_event = on_event;
+    cfg.opaque = c;
+    vt_stream *s = NULL;
+    int rc = vt_stream_new(&cfg, &s, err, sizeof err);
+    if (rc < 0) {
+        fprintf(stderr, "vtrack track: %s\n", err);
+        return rc;
+    }
+    if (g) {
+        for (int i = 0; i < g->nids; i++) {
+            vt_shape sh = {.kind = VT_SHAPE_LABELS,
+                           .w = g->w,
+                           .h = g->h,
+                           .data = g->labels,
+                           .index = g->ids[i]};
+            if ((rc = vt_stream_track(s, (uint32_t)g->ids[i], NULL, &sh, 0, NULL, err,
+                                      sizeof err)) < 0) {
+                fprintf(stderr, "vtrack track: object %d: %s\n", g->ids[i], err);
+                goto done;
+            }
+        }
+    }
+    for (int i = 0; i < o->nobjs; i++) {
+        const obj_arg *a = &o->objs[i];
+        vt_shape sh = a->box ? (vt_shape){.kind = VT_SHAPE_BOX,
+                                          .box = {a->b[0], a->b[1], a->b[2], a->b[3]}}
+                             : (vt_shape){.kind = VT_SHAPE_POLYGON,
+                                          .points = a->pts,
+                                          .npoints = a->npts};
+        if ((rc = vt_stream_track(s, 0, a->label[0] ? a->label : NULL, &sh, 0, NULL, err,
+                                  sizeof err)) < 0) {
+            fprintf(stderr, "vtrack track: object %d: %s\n", i + 1, err);
+            goto done;
+        }
+    }
+    long total = -1;
+    int show = !o->quiet && isatty(2);
+    double t0 = vt_cli_now();
+    const vt_stream_event *ev;
+    while ((o->frames < 0 || c->nframes < o->frames) && (rc = vt_stream_step(s, &ev)) == 0) {
+        if (c->nframes == 0) {
+            vt_source_info info;
+            int have_info = vt_stream_get_source_info(s, &info) == 0;
+            if (have_info && info.nb_frames > 0)
+                total = o->frames > 0 && o->frames < info.nb_frames ? o->frames : info.nb_frames;
+            if (c->outdir == NULL && o->out && !o->davis)
+                c->outdir = o->out;
+            if (o->overlay && !c->ov) {
+                vt_overlay_opts oo;
+                vt_overlay_opts_default(&oo);
+                if (have_info && info.fps_num > 0 && info.fps_den > 0)
+                    oo.fps_num = info.fps_num, oo.fps_den = info.fps_den;
+                if ((rc = vt_overlay_new(&c->ov, o->overlay, ev->frame->width, ev->frame->height,
+                                         &oo, err, sizeof err)) < 0) {
+                    fprintf(stderr, "vtrack track: %s\n", err);
+                    goto done;
+                }
+            }
+        }
+        const vt_track_timing *tm = &ev->result->timing;
+        c->t_res += tm->resize, c->t_enc += tm->encode, c->t_aff += tm->affinity;
+        c->t_lab += tm->labels, c->t_up += tm->upsample;
+        if ((rc = write_outputs(c, ev)) < 0)
+            goto done;
+        c->nframes++;
+        if (show)
+            progress(title, c->nframes, total, t0);
+    }
+    if (show)
+        fputc('\n', stderr);
+    if (rc == AVERROR_EOF || rc == 0) {
+        rc = 0;
+    } else {
+        fprintf(stderr, "vtrack track: %s: %s\n", url, av_err2str(rc));
+    }
+done:
+    vt_stream_free(&s);
+    return rc;
+}
+
+static int mkdir_p(const char *path) {
+    char buf[4096];
+    snprintf(buf, sizeof buf, "%s", path);
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = 0;
+        if (mkdir(buf, 0755) < 0 && errno != EEXIST)
+            return -errno;
+        *p = '/';
+    }
+    if (mkdir(buf, 0755) < 0 && errno != EEXIST)
+        return -errno;
+    return 0;
+}
+
+static int cmp_str(const void *a, const void *b) {
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Sequence names under ROOT/Annotations/480p, sorted. */
+static int list_sequences(const char *root, char ***names) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/Annotations/480p", root);
+    DIR *d = opendir(path);
+    if (!d) {
+        fprintf(stderr, "vtrack track: --davis: cannot open %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    int n = 0, cap = 0;
+    char **v = NULL;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.')
+            continue;
+        if (n == cap) {
+            cap = cap ? 2 * cap : 64;
+            char **nv = realloc(v, sizeof *v * cap);
+            if (!nv)
+                break;
+            v = nv;
+        }
+        v[n++] = strdup(e->d_name);
+    }
+    closedir(d);
+    qsort(v, n, sizeof *v, cmp_str);
+    *names = v;
+    return n;
+}
+
+static int count_frames(const char *dir) {
+    DIR *d = opendir(dir);
+    if (!d)
+        return -1;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)))
+        n += strstr(e->d_name, ".jpg") != NULL;
+    closedir(d);
+    return n;
+}
+
+static int run_davis(const track_opts *o) {
+    char **all = NULL;
+    int nall = 0;
+    const char *const *seqs = o->seqs;
+    int nseqs = o->nseqs;
+    if (!nseqs) {
+        if ((nall = list_sequences(o->davis, &all)) <= 0)
+            return 1;
+        seqs = (const char *const *)all;
+        nseqs = nall;
+    }
+    vt_model *m = NULL;
+    if (!o->baseline && resolve_model(o, &m) < 0)
+        return 1;
+    int status = 0;
+    long total_frames = 0;
+    double t_all = vt_cli_now();
+    run_ctx sum = {0};
+    for (int i = 0; i < nseqs; i++) {
+        char ann[4096], jpg[4096], out[4096];
+        snprintf(ann, sizeof ann, "%s/Annotations/480p/%s/00000.png", o->davis, seqs[i]);
+        snprintf(jpg, sizeof jpg, "%s/JPEGImages/480p/%s", o->davis, seqs[i]);
+        snprintf(out, sizeof out, "%s/%s", o->out, seqs[i]);
+        if (mkdir_p(out) < 0) {
+            fprintf(stderr, "vtrack track: cannot create %s: %s\n", out, strerror(errno));
+            status = 1;
+            break;
+        }
+        given g;
+        if (load_given(ann, &g) < 0) {
+            status = 1;
+            break;
+        }
+        double t0 = vt_cli_now();
+        run_ctx c = {.o = o, .outdir = out};
+        int rc = 0;
+        if (o->baseline) {
+            int n = count_frames(jpg);
+            char err[256], path[4200];
+            for (int f = 0; f < n && rc == 0; f++) {
+                snprintf(path, sizeof path, "%s/%05d.png", out, f);
+                rc = vt_mask_write_png(path, g.w, g.h, g.labels, err, sizeof err);
+                if (rc < 0)
+                    fprintf(stderr, "vtrack track: %s\n", err);
+            }
+            c.nframes = n;
+        } else {
+            rc = run_source(jpg, &g, o, m, &c, seqs[i]);
+        }
+        free(g.labels);
+        if (rc < 0) {
+            status = 1;
+            break;
+        }
+        double dt = vt_cli_now() - t0;
+        if (!o->quiet)
+            fprintf(stderr, "%-20s %4ld frames %7.1f ms/frame\n", seqs[i], c.nframes,
+                    1000 * dt / (c.nframes ? c.nframes : 1));
+        total_frames += c.nframes;
+        sum.t_res += c.t_res, sum.t_enc += c.t_enc, sum.t_aff += c.t_aff;
+        sum.t_lab += c.t_lab, sum.t_up += c.t_up;
+    }
+    double dt = vt_cli_now() - t_all;
+    if (!o->quiet && status == 0) {
+        double nf = total_frames ? (double)total_frames : 1;
+        fprintf(stderr, "%d sequences, %ld frames, %.1f ms/frame", nseqs, total_frames,
+                1000 * dt / nf);
+        if (!o->baseline)
+            fprintf(stderr, " (resize %.1f, encoder %.1f, affinity %.1f, labels %.1f, "
+                            "upsample+results %.1f)",
+                    sum.t_res / nf, sum.t_enc / nf, sum.t_aff / nf, sum.t_lab / nf,
+                    sum.t_up / nf);
+        fputc('\n', stderr);
+    }
+    vt_model_free(&m);
+    for (int i = 0; i < nall; i++)
+        free(all[i]);
+    free(all);
+    return status;
+}
+
+static int run_single(const track_opts *o) {
+    given g = {0}, *gp = NULL;
+    if (o->mask) {
+        if (load_given(o->mask, &g) < 0)
+            return 1;
+        if (g.nids == 0) {
+            fprintf(stderr, "vtrack track: --mask %s: the mask is empty\n", o->mask);
+            free(g.labels);
+            return 1;
+        }
+        gp = &g;
+    }
+    if (o->out && mkdir_p(o->out) < 0) {
+        fprintf(stderr, "vtrack track: cannot create %s: %s\n", o->out, strerror(errno));
+        free(g.labels);
+        return 1;
+    }
+    vt_model *m = NULL;
+    if (resolve_model(o, &m) < 0) {
+        free(g.labels);
+        return 1;
+    }
+    run_ctx c = {.o = o};
+    double t0 = vt_cli_now();
+    int rc = run_source(o->input, gp, o, m, &c, "tracking");
+    if (c.ov) {
+        char err[256];
+        if (vt_overlay_close(c.ov, err, sizeof err) < 0) {
+            fprintf(stderr, "vtrack track: overlay: %s\n", err);
+            rc = -1;
+        }
+        vt_overlay_free(&c.ov);
+    }
+    if (rc == 0 && !o->quiet && !o->json) {
+        double nf = c.nframes ? (double)c.nframes : 1;
+        fprintf(stderr, "%ld frames, %.1f ms/frame\n", c.nframes,
+                1000 * (vt_cli_now() - t0) / nf);
+    }
+    fflush(stdout);
+    vt_model_free(&m);
+    free(g.labels);
+    return rc < 0 ? 1 : 0;
+}
 
 int vt_cmd_track(int argc, char **argv) {
-    (void)argc;
-    (void)argv;
-    fprintf(stderr, "vtrack track: not available in this build yet\n");
-    return 2;
+    track_opts o;
+    int rc = parse_args(argc, argv, &o);
+    if (rc == 0) {
+        openblas_set_num_threads(o.threads);
+        rc = o.davis ? run_davis(&o) : run_single(&o);
+    } else {
+        rc = rc < 0 ? 0 : rc; /* --help */
+    }
+    for (int i = 0; i < o.nobjs; i++)
+        free(o.objs[i].pts);
+    return rc;
 }

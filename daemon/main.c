@@ -1,15 +1,456 @@
-/* vtrackd - the tracking daemon. */
+/*
+ * vtrackd - the tracking daemon: live video in, tracked objects out as JSON lines over TCP.
+ *
+ * main.c: arguments, the start-up sequence (configuration, model, streams, listeners, then
+ * READY=1), signals (SIGTERM/SIGINT stop, SIGHUP reloads), the housekeeping timer (idle
+ * clients, STATUS=, WATCHDOG=1) and the orderly shutdown. See docs/DEPLOYMENT.md.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include <cblas.h>
+
+#include "daemon.h"
+#include "log.h"
+#include "notify.h"
 #include "vt_config.h"
 
-int main(int argc, char **argv) {
-    if (argc > 1 && strcmp(argv[1], "--version") == 0) {
-        printf("vtrackd %s\n", VT_VERSION);
-        return 0;
+#define TICK_MS          500
+#define TRACKER_STALE_US (30 * 1000000LL) /* one frame never takes this long */
+
+static const char usage_text[] =
+    "usage: vtrackd [--config FILE] [--listen HOST:PORT] [--stream NAME=URL ...] [--model FILE]\n"
+    "               [--log-level LEVEL] [--check] [--version] [--help]\n"
+    "\n"
+    "Tracks objects in live video and publishes them as JSON lines over TCP (see\n"
+    "proto/PROTOCOL.md and docs/DEPLOYMENT.md).\n"
+    "\n"
+    "  --config FILE        JSON configuration (systemd/vtrackd.json documents every field)\n"
+    "  --listen HOST:PORT   listen address (default 127.0.0.1:7878); replaces the config's\n"
+    "  --stream NAME=URL    track a source (repeatable; local files allowed); replaces the URL\n"
+    "                       of the config's stream NAME if there is one\n"
+    "  --model FILE|lab     weights file, or the weight-free Lab features (default: $VT_MODEL,\n"
+    "                       the shipped weights, else lab)\n"
+    "  --log-level LEVEL    error, warning, notice, info (default) or debug\n"
+    "  --check              validate the configuration and the model, then exit\n"
+    "\n"
+    "Signals: SIGTERM/SIGINT stop cleanly, SIGHUP reloads the configuration.\n"
+    "Exit status: 0 after a clean stop, 78 for a bad configuration, 1 for other failures.\n";
+
+int64_t vtd_now_us(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+int64_t vtd_now_ms(void) {
+    return vtd_now_us() / 1000;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * STATUS= and the watchdog
+ * ------------------------------------------------------------------------------------------- */
+
+static int g_status_dirty = 1;
+
+void vtd_status_dirty(vtd *d) {
+    (void)d;
+    g_status_dirty = 1;
+}
+
+static void send_status(vtd *d) {
+    int up = 0, subs = 0;
+    for (vtd_srec *r = d->streams; r; r = r->next)
+        up += r->state == VT_PROTO_STREAM_UP;
+    for (vtd_conn *c = d->conns; c; c = c->next)
+        subs += c->subscribed;
+    char st[160];
+    if (d->stopping)
+        snprintf(st, sizeof st, "STATUS=stopping");
+    else
+        snprintf(st, sizeof st, "STATUS=%d/%d streams up, %d subscriber%s, %d client%s", up,
+                 d->nstreams, subs, subs == 1 ? "" : "s", d->nconns, d->nconns == 1 ? "" : "s");
+    if (strcmp(st, d->status) != 0) {
+        vtd_notify(st);
+        snprintf(d->status, sizeof d->status, "%s", st);
     }
-    fprintf(argc > 1 && strcmp(argv[1], "--help") == 0 ? stdout : stderr,
-            "usage: vtrackd [--config FILE] [--listen HOST:PORT] [--stream NAME=URL ...]\n");
-    return argc > 1 && strcmp(argv[1], "--help") == 0 ? 0 : 2;
+    g_status_dirty = 0;
+}
+
+/* The loop is alive (this runs on it); are the stream threads? A thread blocked in a bounded
+ * FFmpeg call or a reconnection backoff still counts as alive within its bounds. */
+static int streams_alive(vtd *d) {
+    static vt_stream_snapshot snap; /* loop thread only; large */
+    int64_t now = vtd_now_us();
+    for (vtd_srec *r = d->streams; r; r = r->next) {
+        if (!r->started)
+            continue;
+        vt_stream_get_snapshot(r->s, &snap);
+        if (snap.state == VT_PROTO_STREAM_ENDED)
+            continue; /* its threads have finished */
+        const vtd_stream_conf *c = &r->conf;
+        int64_t wait =
+            c->connect_timeout_ms > c->read_timeout_ms ? c->connect_timeout_ms : c->read_timeout_ms;
+        if (c->stall_ms > wait)
+            wait = c->stall_ms;
+        int64_t ingest_us = (wait + c->backoff_max_ms + 10000) * 1000;
+        int64_t age0 = now - snap.heartbeat_mono_us[0], age1 = now - snap.heartbeat_mono_us[1];
+        if (age0 > ingest_us || age1 > TRACKER_STALE_US) {
+            vtd_warn("stream %s: the %s thread has not checked in for %.1f s: withholding the "
+                     "watchdog ping",
+                     c->name, age0 > ingest_us ? "ingest" : "tracker",
+                     (age0 > ingest_us ? age0 : age1) / 1e6);
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static int64_t g_last_ping_us;
+
+static void on_tick(uv_timer_t *t) {
+    vtd *d = t->data;
+    int64_t now = vtd_now_ms();
+    vtd_server_sweep(d, now);
+    if (g_status_dirty)
+        send_status(d);
+    if (d->watchdog_usec && !d->stopping) {
+        int64_t us = vtd_now_us();
+        /* Ping at half the interval, only while everything checked in. */
+        if (us - g_last_ping_us >= (int64_t)d->watchdog_usec / 2 - TICK_MS * 500 &&
+            streams_alive(d)) {
+            vtd_notify("WATCHDOG=1");
+            g_last_ping_us = us;
+        }
+    }
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Shutdown
+ * ------------------------------------------------------------------------------------------- */
+
+static int g_flushing, g_finished;
+
+static void close_cb_noop(uv_handle_t *h) {
+    (void)h;
+}
+
+void vtd_maybe_finish(vtd *d) {
+    if (!d->stopping || d->ndying > 0)
+        return;
+    if (!g_flushing) {
+        /* Every stream has stopped: deliver what they said last, then let subscribers drain. */
+        g_flushing = 1;
+        vtd_hub_drain_all(&d->hub);
+        vtd_server_shutdown(d);
+    }
+    if (d->conns || g_finished)
+        return;
+    g_finished = 1;
+    vtd_info("all clients flushed; exiting");
+    vtd_hub_close(&d->hub);
+    if (!uv_is_closing((uv_handle_t *)&d->tick))
+        uv_close((uv_handle_t *)&d->tick, close_cb_noop);
+    uv_close((uv_handle_t *)&d->sig_term, close_cb_noop);
+    uv_close((uv_handle_t *)&d->sig_int, close_cb_noop);
+    uv_close((uv_handle_t *)&d->sig_hup, close_cb_noop);
+    /* Closing the handles restored the default actions: a late SIGTERM must not turn a clean
+     * exit into a death by signal. */
+    signal(SIGTERM, SIG_IGN);
+    signal(SIGINT, SIG_IGN);
+    signal(SIGHUP, SIG_IGN);
+    vtd_server_close_listeners(d);
+}
+
+static void begin_stop(vtd *d, const char *why) {
+    if (d->stopping) {
+        /* A second signal: stop waiting for slow clients. */
+        vtd_notice("%s again: closing every client now", why);
+        vtd_conn *next;
+        for (vtd_conn *c = d->conns; c; c = next) {
+            next = c->next;
+            vtd_conn_close(c, "server stopping");
+        }
+        return;
+    }
+    d->stopping = 1;
+    vtd_notify("STOPPING=1");
+    vtd_notice("%s: stopping", why);
+    send_status(d);
+    vtd_server_close_listeners(d);
+    while (d->streams)
+        vtd_streams_remove(d->streams, "server stopping");
+    vtd_maybe_finish(d);
+}
+
+static void on_signal(uv_signal_t *s, int signum) {
+    vtd *d = s->data;
+    if (signum == SIGHUP) {
+        extern void vtd_reload(vtd * d);
+        vtd_reload(d);
+        return;
+    }
+    begin_stop(d, signum == SIGTERM ? "SIGTERM" : "SIGINT");
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Reload
+ * ------------------------------------------------------------------------------------------- */
+
+static void reload_work(uv_work_t *w) {
+    vtd *d = w->data;
+    d->reload_err[0] = 0;
+    if (vtd_config_load(&d->cli, &d->reload_cfg, d->reload_err, sizeof d->reload_err) < 0)
+        d->reload_cfg = NULL;
+}
+
+static int same_listen(const vtd_config *a, const vtd_config *b) {
+    if (a->nlisten != b->nlisten)
+        return 0;
+    for (int i = 0; i < a->nlisten; i++)
+        if (strcmp(a->listen[i], b->listen[i]) != 0)
+            return 0;
+    return 1;
+}
+
+static int same_str(const char *a, const char *b) {
+    return (!a && !b) || (a && b && strcmp(a, b) == 0);
+}
+
+static void after_reload(uv_work_t *w, int status) {
+    (void)status;
+    vtd *d = w->data;
+    d->reloading = 0;
+    vtd_config *nc = d->reload_cfg;
+    d->reload_cfg = NULL;
+    if (!nc) {
+        vtd_err("reload: %s: keeping the running configuration", d->reload_err);
+        vtd_notify("READY=1");
+        return;
+    }
+    if (d->stopping) {
+        vtd_config_free(&nc);
+        return;
+    }
+    if (!same_listen(d->cfg, nc) && !d->activated)
+        vtd_warn("reload: listen changed: takes effect at the next restart");
+    if (!same_str(d->cfg->model, nc->model))
+        vtd_warn("reload: model changed: takes effect at the next restart");
+    if (d->cfg->blas_threads != nc->blas_threads)
+        vtd_warn("reload: blas_threads changed: takes effect at the next restart");
+    vtd_log_set_level(nc->log_level);
+    vtd_streams_reload(d, nc);
+    vtd_config *old = d->cfg;
+    d->cfg = nc;
+    vtd_config_free(&old);
+    vtd_notice("reload: configuration %s applied (%d streams)", nc->path ? nc->path : "",
+               d->nstreams);
+    vtd_notify("READY=1");
+    send_status(d);
+}
+
+void vtd_reload(vtd *d);
+void vtd_reload(vtd *d) {
+    if (d->stopping)
+        return;
+    if (!d->cli.config_path) {
+        vtd_notice("SIGHUP: started without --config, nothing to reload");
+        return;
+    }
+    if (d->reloading) {
+        vtd_notice("SIGHUP: a reload is already running");
+        return;
+    }
+    vtd_notice("SIGHUP: reloading %s", d->cli.config_path);
+    vtd_notify("RELOADING=1");
+    d->reloading = 1;
+    d->reload_work.data = d;
+    /* Reading the file and its mask PNGs is blocking I/O: not on the loop thread. */
+    if (uv_queue_work(d->loop, &d->reload_work, reload_work, after_reload) < 0) {
+        d->reloading = 0;
+        vtd_err("reload: cannot queue the work");
+    }
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Start-up
+ * ------------------------------------------------------------------------------------------- */
+
+static int parse_args(int argc, char **argv, vtd_cli *cli, int *check) {
+    enum { O_CHECK = 256, O_VERSION };
+    static const struct option lo[] = {
+        {"config", required_argument, 0, 'c'},
+        {"listen", required_argument, 0, 'l'},
+        {"stream", required_argument, 0, 's'},
+        {"model", required_argument, 0, 'm'},
+        {"log-level", required_argument, 0, 'L'},
+        {"check", no_argument, 0, O_CHECK},
+        {"version", no_argument, 0, O_VERSION},
+        {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0},
+    };
+    memset(cli, 0, sizeof *cli);
+    opterr = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, ":h", lo, NULL)) != -1) {
+        switch (c) {
+        case 'c':
+            cli->config_path = optarg;
+            break;
+        case 'l':
+            cli->listen = optarg;
+            break;
+        case 's':
+            if (cli->nstreams >= VTD_CLI_STREAMS_MAX) {
+                fprintf(stderr, "vtrackd: at most %d --stream\n", VTD_CLI_STREAMS_MAX);
+                return 2;
+            }
+            cli->streams[cli->nstreams++] = optarg;
+            break;
+        case 'm':
+            cli->model = optarg;
+            break;
+        case 'L':
+            cli->log_level = optarg;
+            break;
+        case O_CHECK:
+            *check = 1;
+            break;
+        case O_VERSION:
+            printf("vtrackd %s\n", VT_VERSION);
+            return -1;
+        case 'h':
+            fputs(usage_text, stdout);
+            return -1;
+        case ':':
+            fprintf(stderr, "vtrackd: option '%s' needs a value\n%s", argv[optind - 1], usage_text);
+            return 2;
+        default:
+            fprintf(stderr, "vtrackd: unknown option '%s'\n%s", argv[optind - 1], usage_text);
+            return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "vtrackd: unexpected argument '%s'\n%s", argv[optind], usage_text);
+        return 2;
+    }
+    return 0;
+}
+
+static int load_model(vtd *d) {
+    char err[512], buf[4096];
+    const char *name = d->cfg->model ? d->cfg->model : vtd_default_model(buf, sizeof buf);
+    snprintf(d->model_name, sizeof d->model_name, "%s", name);
+    int rc = strcmp(name, "lab") == 0 ? vt_model_new("lab", 0, &d->model, err, sizeof err)
+                                      : vt_model_load(name, &d->model, err, sizeof err);
+    if (rc < 0) {
+        vtd_err("model: %s", err);
+        return rc;
+    }
+    vtd_info("model: %s (%s, stride %d)", name, vt_model_arch(d->model), vt_model_stride(d->model));
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    static vtd d; /* static: the loop's handles live in it until the very end */
+    int check = 0;
+    int rc = parse_args(argc, argv, &d.cli, &check);
+    if (rc)
+        return rc < 0 ? 0 : rc;
+    vtd_log_init(VTD_LOG_INFO);
+    char err[1024];
+    if (vtd_config_load(&d.cli, &d.cfg, err, sizeof err) < 0) {
+        vtd_err("configuration: %s", err);
+        return VTD_EX_CONFIG;
+    }
+    vtd_log_set_level(d.cfg->log_level);
+    openblas_set_num_threads(d.cfg->blas_threads);
+    if (load_model(&d) < 0) {
+        vtd_config_free(&d.cfg);
+        return VTD_EX_CONFIG;
+    }
+    int exit_code = 0;
+    uv_loop_t loop;
+    d.loop = &loop;
+    d.start_ms = vtd_now_ms();
+    signal(SIGPIPE, SIG_IGN); /* a vanished client is an error code, not a signal */
+    if ((rc = uv_loop_init(&loop)) < 0 || (rc = vtd_hub_init(&d.hub, &d)) < 0) {
+        vtd_err("event loop: %s", uv_strerror(rc));
+        return 1;
+    }
+    /* Streams are created (cheap, no I/O) before anything listens, so that a bad URL or
+     * option is a configuration error before the service reports ready. */
+    for (int i = 0; i < d.cfg->nstreams; i++) {
+        vtd_srec *r;
+        if (vtd_streams_add(&d, &d.cfg->streams[i], &r, err, sizeof err) < 0) {
+            vtd_err("configuration: streams[%d] (%s): %s", i, d.cfg->streams[i].name, err);
+            exit_code = VTD_EX_CONFIG;
+            goto teardown;
+        }
+    }
+    if (check) {
+        printf("vtrackd: configuration OK (%d streams, model %s)\n", d.nstreams, d.model_name);
+        goto teardown;
+    }
+    if (vtd_server_listen(&d) < 0) {
+        exit_code = 1;
+        goto teardown;
+    }
+    for (vtd_srec *r = d.streams; r; r = r->next)
+        if (vtd_streams_start(r) < 0) {
+            vtd_err("stream %s: cannot start its threads", r->conf.name);
+            exit_code = 1;
+            goto teardown;
+        }
+    uv_signal_init(&loop, &d.sig_term);
+    uv_signal_init(&loop, &d.sig_int);
+    uv_signal_init(&loop, &d.sig_hup);
+    d.sig_term.data = d.sig_int.data = d.sig_hup.data = &d;
+    uv_signal_start(&d.sig_term, on_signal, SIGTERM);
+    uv_signal_start(&d.sig_int, on_signal, SIGINT);
+    uv_signal_start(&d.sig_hup, on_signal, SIGHUP);
+    d.watchdog_usec = vtd_notify_watchdog_usec();
+    uv_timer_init(&loop, &d.tick);
+    d.tick.data = &d;
+    uint64_t period = TICK_MS;
+    if (d.watchdog_usec && d.watchdog_usec / 4000 < period)
+        period = d.watchdog_usec / 4000 ? d.watchdog_usec / 4000 : 1;
+    uv_timer_start(&d.tick, on_tick, period, period);
+    vtd_notice("vtrackd %s ready: %d stream%s, model %s%s", VT_VERSION, d.nstreams,
+               d.nstreams == 1 ? "" : "s", vt_model_arch(d.model),
+               d.watchdog_usec ? ", watchdog on" : "");
+    vtd_notify("READY=1");
+    send_status(&d);
+    if (d.watchdog_usec) {
+        vtd_notify("WATCHDOG=1");
+        g_last_ping_us = vtd_now_us();
+    }
+    uv_run(&loop, UV_RUN_DEFAULT);
+    exit_code = d.exit_code;
+    goto done;
+
+teardown:
+    /* Nothing ran yet: streams were never started; free them directly. */
+    while (d.streams) {
+        vtd_srec *r = d.streams;
+        d.streams = r->next;
+        vtd_srec_unref(r);
+    }
+    vtd_server_close_listeners(&d);
+    vtd_hub_close(&d.hub);
+    uv_run(&loop, UV_RUN_DEFAULT);
+done:
+    vtd_hub_free(&d.hub);
+    if (uv_loop_close(&loop) != 0)
+        vtd_warn("event loop: handles still open at exit");
+    vt_model_free(&d.model);
+    vtd_config_free(&d.cfg);
+    vt_proto_buf_free(&d.scratch);
+    vtd_log(exit_code ? VTD_LOG_ERROR : VTD_LOG_INFO, "exit %d", exit_code);
+    return exit_code;
 }

@@ -21,9 +21,28 @@ static void lut_init(void) {
     }
 }
 
+/*
+ * Cube root for t in (0.008856, ~1.1]: an exponent-thirding bit trick (about 5% off), then two
+ * Halley steps (cubic convergence: 5e-2 -> 1e-4 -> 1e-12, so float rounding is what is left).
+ * libm's cbrtf was a sixth of the `lab` encoder's time.
+ */
+static inline float cbrt_pos(float t) {
+    union {
+        float f;
+        uint32_t i;
+    } u = {t};
+    u.i = u.i / 3 + 709921077u;
+    float y = u.f;
+    for (int k = 0; k < 2; k++) {
+        float y3 = y * y * y;
+        y = y * (y3 + 2.0f * t) / (2.0f * y3 + t);
+    }
+    return y;
+}
+
 static inline float lab_f(float t) {
     /* (6/29)^3 and the linear toe's slope 1/(3 (6/29)^2) = 7.787. */
-    return t > 0.008856f ? cbrtf(t) : 7.787037f * t + 16.0f / 116.0f;
+    return t > 0.008856f ? cbrt_pos(t) : 7.787037f * t + 16.0f / 116.0f;
 }
 
 void vt_lab_from_rgb(const vt_image *img, float *out) {

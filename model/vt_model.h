@@ -44,6 +44,20 @@ void vt_lab_from_rgb(const vt_image *img, float *out);
  * Models and encoders
  * ------------------------------------------------------------------------------------------- */
 
+/*
+ * Architectures (model/arch.c; `vtrack bench encoder` times them):
+ *   mast-r18    MAST's ResNet-18 encoder (Lai et al. 2020): output stride 4, 64 channels, Lab.
+ *   r18-s8      torchvision ResNet-18 to layer3 at stride 1 (CRW's test encoder): stride 8,
+ *               256 channels, RGB with ImageNet statistics.
+ *   compact-s8  vtrack's real-time encoder: stride 8, 64 channels, Lab; about 1 GMAC at
+ *               448x256, under a tenth of mast-r18 at any size.
+ *   lab         no weights: 8x8-cell Lab means with their 3x3 neighbourhood, 27 channels.
+ * A weights file is safetensors whose __metadata__ carries vtrack.arch, vtrack.input ("lab" or
+ * "rgb"), vtrack.mean and vtrack.std (three numbers each: (x - mean)/std, RGB in [0,1], L in
+ * [0,100], a and b in about +-128), vtrack.padding ("zeros", or "reflect" as CRW's encoder)
+ * and vtrack.provenance; missing entries take the architecture's defaults. tools/convert.py
+ * writes such files from PyTorch checkpoints (MAST, CRW, torchvision, vtrack's own).
+ */
 typedef struct vt_model vt_model;
 
 /* Feature map produced by an encoder: `c` channels of h*w floats each (CHW). Borrowed from the
@@ -99,10 +113,166 @@ void vt_encoder_free(vt_encoder **e);
  * Encode one RGB image into features exactly as the architecture defines them (the input
  * conversion and normalisation named by the weights' metadata are applied first; the output is
  * not L2-normalised, the tracker does that). Output size: the encoder's convolution arithmetic
- * applied to h x w (about h/stride x w/stride). The first call at a given input size sizes the workspaces; later calls at the same size
- * allocate nothing. `out` borrows the encoder's buffer.
+ * applied to h x w (about h/stride x w/stride; exactly ceil(h/8) x ceil(w/8) for the stride-8
+ * architectures). The first call at a given input size sizes the workspaces; later calls at
+ * the same size allocate nothing. `out` borrows the encoder's buffer. Returns 0, -EINVAL for
+ * an unusable image (empty, linesize < 3*w, a side above 16384, or too small for the
+ * architecture's padding), or -ENOMEM.
  */
 int vt_encoder_run(vt_encoder *e, const vt_image *img, vt_features *out);
+
+/* ---------------------------------------------------------------------------------------------
+ * Tracker: mask propagation through a memory of past frames
+ * ------------------------------------------------------------------------------------------- */
+
+/* Window radius meaning "search the whole frame". */
+#define VT_RADIUS_GLOBAL (-1)
+
+/*
+ * Propagation parameters. Fill them with vt_tracker_params_preset() and adjust. Radii are in
+ * feature cells. Memory: the frames where objects were given ("anchors", up to max_anchors),
+ * long-term frames (every long_every-th frame; long_count of them: the first ones when
+ * long_rolling = 0, as MAST keeps frame 5, or the latest ones when long_rolling = 1), and
+ * short-term frames (the short_count latest, short_gap apart: t-1, t-1-gap, ...).
+ */
+typedef struct vt_tracker_params {
+    int proc_short;    /* processing size: short side in pixels (0 = source size) */
+    int proc_long_max; /* and at most this long side (0 = no limit) */
+    int max_objects;   /* objects tracked at once */
+    int max_anchors;
+    int long_every, long_count, long_rolling;
+    int short_count, short_gap;
+    int radius_first; /* for anchors; VT_RADIUS_GLOBAL allowed */
+    int radius_long;
+    int radius_short;
+    int roi_age;      /* references at least this old are ROI-localised first (0 = never) */
+    int roi_radius;   /* coarse search radius in grid steps */
+    int roi_dilation; /* coarse grid step in cells (MAST grows it with age; this is the cap) */
+    int topk;         /* candidates kept per cell (0 = all) */
+    float temperature;
+    int soft_labels; /* memory keeps soft probabilities (1) or one-hot argmax labels (0) */
+    int l2norm;      /* unit-normalise features before the dot products */
+    float lost_score; /* confidence under which an object counts as failing */
+    int lost_frames;  /* frames of failing (or an empty mask) before it is declared lost */
+} vt_tracker_params;
+
+/*
+ * Fill `p` for `tracker` ("mast" or "colorize") and `profile` ("accurate" or "realtime"),
+ * adapted to the model's stride (window radii cover the same image extent at every stride).
+ * Returns -EINVAL for an unknown name.
+ */
+int vt_tracker_params_preset(vt_tracker_params *p, const char *tracker, const char *profile,
+                             const vt_model *m);
+
+/*
+ * Set one parameter by name (the field names above, e.g. "topk", "temperature",
+ * "radius_first"; a radius of "global" means VT_RADIUS_GLOBAL) from its text form. Returns
+ * -ENOENT for an unknown name, -EINVAL for a malformed value. Ranges are checked by
+ * vt_tracker_new().
+ */
+int vt_tracker_params_set(vt_tracker_params *p, const char *name, const char *value);
+
+/* Multi-line human description of `p` into buf (for logs and --verbose). */
+void vt_tracker_params_describe(const vt_tracker_params *p, char *buf, size_t len);
+
+/* How an object is given: a binary mask, one index of a label image, a box or a polygon, all
+ * in the pixel coordinates of the frame passed to the next vt_tracker_step(). */
+typedef enum vt_shape_kind {
+    VT_SHAPE_MASK,
+    VT_SHAPE_LABELS,
+    VT_SHAPE_BOX,
+    VT_SHAPE_POLYGON,
+} vt_shape_kind;
+
+typedef struct vt_shape {
+    vt_shape_kind kind;
+    int w, h;            /* MASK, LABELS: image size (must equal the next frame's size) */
+    const uint8_t *data; /* MASK: nonzero = object; LABELS: index per pixel (row-major) */
+    int index;           /* LABELS: the index that marks this object */
+    float box[4];        /* BOX: x, y, w, h */
+    const float *points; /* POLYGON: x0, y0, x1, y1, ... (at least 3 points) */
+    int npoints;
+} vt_shape;
+
+typedef enum vt_object_state {
+    VT_OBJECT_TRACKING,
+    VT_OBJECT_LOST,
+    VT_OBJECT_RECOVERED, /* the frame on which a lost object came back; then TRACKING */
+} vt_object_state;
+
+/* What happened to an object on this frame. */
+typedef enum vt_object_event {
+    VT_OBJECT_EVENT_NONE,
+    VT_OBJECT_EVENT_ADDED,
+    VT_OBJECT_EVENT_LOST,
+    VT_OBJECT_EVENT_RECOVERED,
+} vt_object_event;
+
+typedef struct vt_object_result {
+    uint32_t id;
+    const char *label; /* may be "" */
+    vt_object_state state;
+    vt_object_event event;
+    int bbox[4]; /* x, y, w, h in source pixels; all 0 when the mask is empty */
+    int64_t area;
+    float score;         /* confidence in [0,1]: mean probability over the object's cells */
+    const uint8_t *mask; /* source-size w*h bytes, 1 = object */
+} vt_object_result;
+
+typedef struct vt_track_timing {
+    double resize, encode, affinity, labels, upsample; /* ms */
+} vt_track_timing;
+
+typedef struct vt_track_result {
+    int64_t frame; /* 0-based count of steps */
+    int w, h;      /* source frame size */
+    /* w*h bytes: 0 background, i+1 = objects[i] */
+    const uint8_t *labels;
+    int n_objects;
+    const vt_object_result *objects;
+    int n_removed; /* objects removed since the previous step */
+    const uint32_t *removed;
+    vt_track_timing timing;
+} vt_track_result;
+
+typedef struct vt_tracker vt_tracker;
+
+/* Create a tracker on model `m` (which must outlive it) with a copy of `p`. */
+int vt_tracker_new(const vt_model *m, const vt_tracker_params *p, vt_tracker **out, char *err,
+                   size_t errlen);
+
+/* Free a tracker and set *t to NULL; accepts NULL. */
+void vt_tracker_free(vt_tracker **t);
+
+/*
+ * Register object `id` (nonzero, unique among live objects) with an optional label (copied;
+ * at most 63 bytes kept). The shape is copied and applied to the next frame stepped: that
+ * frame's output for the object is exactly the given shape and it joins the memory as an
+ * anchor. Returns -EEXIST, -ENOSPC (max_objects) or -EINVAL (bad shape, message in err).
+ */
+int vt_tracker_add_object(vt_tracker *t, uint32_t id, const char *label, const vt_shape *shape,
+                          char *err, size_t errlen);
+
+/* Stop tracking `id` from the next frame on; it never reappears. -ENOENT if unknown. */
+int vt_tracker_remove_object(vt_tracker *t, uint32_t id);
+
+/* Number of live objects (including those pending for the next frame). */
+int vt_tracker_object_count(const vt_tracker *t);
+
+/*
+ * Process the next frame `src`. `proc` may be NULL; when not NULL it is the same frame already
+ * scaled to the processing size (vt_tracker_proc_size()), which saves the tracker's own resize.
+ * *out borrows the tracker's buffers until the next step. Allocates nothing after the first
+ * frames at a given size.
+ */
+int vt_tracker_step(vt_tracker *t, const vt_image *src, const vt_image *proc,
+                    const vt_track_result **out);
+
+/* Processing size the tracker uses for a source of sw x sh pixels. */
+void vt_tracker_proc_size(const vt_tracker *t, int sw, int sh, int *pw, int *ph);
+
+/* Bytes of memory the tracker holds for a source of sw x sh (the bound of DESIGN.md). */
+size_t vt_tracker_memory_bound(const vt_tracker *t, int sw, int sh);
 
 #ifdef __cplusplus
 }

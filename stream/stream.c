@@ -1,2 +1,774 @@
+/*
+ * stream.c - one tracked source (see vt_stream.h).
+ *
+ * Threaded mode hands frames from the ingest thread to the tracker thread through a mailbox of
+ * three frame buffers: one being written by ingest, one published (the newest frame), one being
+ * tracked. A live stream replaces an unconsumed published frame (counting it as skipped); a
+ * lossless one makes ingest wait until the tracker has taken it. Buffers are sized on the first
+ * frame (and again only if the source size changes), so the steady state allocates nothing.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <libavutil/error.h>
+
 #include "vt_stream.h"
-int vt_stream_placeholder(void) { return 0; }
+
+#define NBUF 3
+#define CMD_MAX (2 * VT_PROTO_OBJECTS_MAX)
+#define LAT_RING 128
+
+typedef struct frame_buf {
+    vt_frame f;    /* metadata; rgb/proc_rgb point into the buffers below */
+    uint8_t *rgb;  /* packed RGB24, 3*w per row */
+    size_t rgb_cap;
+    uint8_t *proc;
+    size_t proc_cap;
+} frame_buf;
+
+typedef struct command {
+    int untrack;
+    int never_added; /* untrack of an object whose track command was still queued */
+    uint32_t id;
+    char label[VT_PROTO_LABEL_MAX + 1];
+    int has_label;
+    vt_shape shape;
+    uint8_t *data;
+    float *points;
+    int64_t frame;
+} command;
+
+struct vt_stream {
+    vt_stream_config cfg;
+    char *name, *url;
+    vt_source *src;
+    vt_tracker *trk;
+
+    pthread_mutex_t lock; /* commands, ids, snapshot, mailbox */
+    pthread_cond_t cond;  /* mailbox changes */
+    command cmds[CMD_MAX];
+    int ncmds;
+    uint32_t ids[VT_PROTO_OBJECTS_MAX]; /* live or pending object ids */
+    int nids;
+    uint32_t next_id;
+
+    /* mailbox (threaded mode) */
+    frame_buf bufs[NBUF];
+    int published; /* index of the newest unconsumed frame, -1 none */
+    int busy;      /* index held by the tracker, -1 none */
+    int ended;     /* ingest finished; published may still hold a frame */
+    int started, stopping;
+    char end_reason[256];
+    pthread_t th_ingest, th_track;
+
+    /* tracking thread only */
+    vt_proto_buf tail, tail_masks, evbuf;
+    char *rle[VT_PROTO_OBJECTS_MAX];
+    size_t rle_cap[VT_PROTO_OBJECTS_MAX];
+    vt_proto_object pobj[VT_PROTO_OBJECTS_MAX];
+    vt_stream_event frame_ev;
+
+    /* snapshot (under lock) */
+    vt_proto_stream_state state;
+    int width, height;
+    int64_t last_frame;
+    int nobj_snap;
+    vt_proto_object_info obj_snap[VT_PROTO_OBJECTS_MAX];
+    char label_snap[VT_PROTO_OBJECTS_MAX][VT_PROTO_LABEL_MAX + 1];
+    uint64_t frames_in, frames_tracked, skipped;
+    double fps, lat_avg;
+    int64_t last_track_us;
+    double lat_ring[LAT_RING];
+    int lat_n, lat_i;
+    _Atomic int64_t heartbeat[2];
+};
+
+static int64_t mono_us(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static void seterr(char *err, size_t len, const char *fmt, ...) {
+    if (!err || !len)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, len, fmt, ap);
+    va_end(ap);
+}
+
+vt_proto_stream_state vt_stream_state_from_source(vt_source_state st) {
+    switch (st) {
+    case VT_SOURCE_STATE_UP:
+        return VT_PROTO_STREAM_UP;
+    case VT_SOURCE_STATE_STALLED:
+        return VT_PROTO_STREAM_STALLED;
+    case VT_SOURCE_STATE_BACKOFF:
+        return VT_PROTO_STREAM_RECONNECTING;
+    case VT_SOURCE_STATE_ENDED:
+        return VT_PROTO_STREAM_ENDED;
+    default:
+        return VT_PROTO_STREAM_CONNECTING;
+    }
+}
+
+/* ------------------------------------------------------------------------------------------
+ * Events
+ * ---------------------------------------------------------------------------------------- */
+
+static void emit(vt_stream *s, const vt_stream_event *ev) {
+    if (s->cfg.on_event)
+        s->cfg.on_event(s->cfg.opaque, ev);
+}
+
+static void emit_state(vt_stream *s, vt_proto_stream_state ps, const char *reason);
+
+/* Called by the codec on the reading thread. */
+static void on_source_state(void *opaque, vt_source_state st, const char *reason) {
+    vt_stream *s = opaque;
+    if (st == VT_SOURCE_STATE_IDLE)
+        return;
+    vt_proto_stream_state ps = vt_stream_state_from_source(st);
+    if (ps == VT_PROTO_STREAM_ENDED && s->started) {
+        /* Threaded: frames may still wait in the mailbox; the tracker thread reports the end
+         * after the last of them. */
+        pthread_mutex_lock(&s->lock);
+        snprintf(s->end_reason, sizeof s->end_reason, "%s", reason ? reason : "");
+        pthread_mutex_unlock(&s->lock);
+        return;
+    }
+    emit_state(s, ps, reason);
+}
+
+static void emit_state(vt_stream *s, vt_proto_stream_state ps, const char *reason) {
+    vt_source_info info;
+    int w = 0, h = 0;
+    if (ps == VT_PROTO_STREAM_UP && vt_source_get_info(s->src, &info) == 0)
+        w = info.width, h = info.height;
+    pthread_mutex_lock(&s->lock);
+    s->state = ps;
+    if (w)
+        s->width = w, s->height = h;
+    pthread_mutex_unlock(&s->lock);
+    atomic_store(&s->heartbeat[0], mono_us());
+
+    /* State events are rare; a local buffer keeps this callback independent of the tracker
+     * thread's buffers. */
+    vt_proto_buf b = VT_PROTO_BUF_INIT;
+    vt_proto_stream_event pe = {
+        .stream = s->name, .state = ps, .reason = reason, .width = w, .height = h};
+    if (vt_proto_write_stream_event(&b, &pe) == 0) {
+        vt_stream_event ev = {.kind = VT_STREAM_EVENT_STATE,
+                              .stream = s->name,
+                              .tail = b.data,
+                              .tail_len = b.len,
+                              .state = ps};
+        emit(s, &ev);
+    }
+    vt_proto_buf_free(&b);
+}
+
+static void emit_object(vt_stream *s, uint32_t id, const char *label, vt_proto_lifecycle what,
+                        int64_t frame, const char *reason) {
+    s->evbuf.len = 0;
+    vt_proto_object_event oe = {.stream = s->name,
+                                .id = id,
+                                .label = label && *label ? label : NULL,
+                                .event = what,
+                                .frame = frame,
+                                .reason = reason};
+    if (vt_proto_write_object_event(&s->evbuf, &oe) < 0)
+        return;
+    vt_stream_event ev = {.kind = VT_STREAM_EVENT_OBJECT,
+                          .stream = s->name,
+                          .tail = s->evbuf.data,
+                          .tail_len = s->evbuf.len,
+                          .object = id,
+                          .lifecycle = what};
+    emit(s, &ev);
+}
+
+/* ------------------------------------------------------------------------------------------
+ * Lifetime
+ * ---------------------------------------------------------------------------------------- */
+
+int vt_stream_new(const vt_stream_config *cfg, vt_stream **out, char *err, size_t errlen) {
+    *out = NULL;
+    if (!cfg->name || !*cfg->name || strlen(cfg->name) > VT_PROTO_NAME_MAX || !cfg->url ||
+        !cfg->model) {
+        seterr(err, errlen, "stream: a name (1..64 chars), a URL and a model are required");
+        return AVERROR(EINVAL);
+    }
+    vt_stream *s = calloc(1, sizeof *s);
+    if (!s)
+        return AVERROR(ENOMEM);
+    s->cfg = *cfg;
+    s->name = strdup(cfg->name);
+    s->url = strdup(cfg->url);
+    s->published = s->busy = -1;
+    s->last_frame = -1;
+    s->next_id = 1;
+    pthread_mutex_init(&s->lock, NULL);
+    pthread_cond_init(&s->cond, NULL);
+    int rc;
+    if (!s->name || !s->url) {
+        rc = AVERROR(ENOMEM);
+        goto fail;
+    }
+    vt_source_opts so = cfg->source;
+    so.on_state = on_source_state;
+    so.opaque = s;
+    if ((rc = vt_source_new(&s->src, cfg->url, &so, err, errlen)) < 0)
+        goto fail;
+    if ((rc = vt_tracker_new(cfg->model, &cfg->params, &s->trk, err, errlen)) < 0)
+        goto fail;
+    if (cfg->params.max_objects > VT_PROTO_OBJECTS_MAX) {
+        seterr(err, errlen, "stream: max_objects above the protocol's limit of 64");
+        rc = AVERROR(EINVAL);
+        goto fail;
+    }
+    *out = s;
+    return 0;
+fail:
+    vt_stream_free(&s);
+    return rc;
+}
+
+static void cmd_clear(command *c) {
+    free(c->data);
+    free(c->points);
+    c->data = NULL;
+    c->points = NULL;
+}
+
+void vt_stream_free(vt_stream **sp) {
+    vt_stream *s = *sp;
+    if (!s)
+        return;
+    vt_stream_stop(s);
+    vt_source_free(&s->src);
+    vt_tracker_free(&s->trk);
+    for (int i = 0; i < s->ncmds; i++)
+        cmd_clear(&s->cmds[i]);
+    for (int i = 0; i < NBUF; i++) {
+        free(s->bufs[i].rgb);
+        free(s->bufs[i].proc);
+    }
+    for (int i = 0; i < VT_PROTO_OBJECTS_MAX; i++)
+        free(s->rle[i]);
+    vt_proto_buf_free(&s->tail);
+    vt_proto_buf_free(&s->tail_masks);
+    vt_proto_buf_free(&s->evbuf);
+    pthread_mutex_destroy(&s->lock);
+    pthread_cond_destroy(&s->cond);
+    free(s->name);
+    free(s->url);
+    free(s);
+    *sp = NULL;
+}
+
+int vt_stream_get_source_info(vt_stream *s, vt_source_info *info) {
+    return vt_source_get_info(s->src, info);
+}
+
+const char *vt_stream_name(const vt_stream *s) {
+    return s->name;
+}
+
+const char *vt_stream_url(const vt_stream *s) {
+    return s->url;
+}
+
+/* ------------------------------------------------------------------------------------------
+ * Commands
+ * ---------------------------------------------------------------------------------------- */
+
+static int id_index(const vt_stream *s, uint32_t id) {
+    for (int i = 0; i < s->nids; i++)
+        if (s->ids[i] == id)
+            return i;
+    return -1;
+}
+
+int vt_stream_track(vt_stream *s, uint32_t id, const char *label, const vt_shape *shape,
+                    int64_t frame, uint32_t *id_out, char *err, size_t errlen) {
+    if (!shape) {
+        seterr(err, errlen, "no shape");
+        return AVERROR(EINVAL);
+    }
+    if (label && strlen(label) > VT_PROTO_LABEL_MAX) {
+        seterr(err, errlen, "label longer than 64 bytes");
+        return AVERROR(EINVAL);
+    }
+    command c = {.untrack = 0, .frame = frame < 0 ? -1 : frame, .shape = *shape};
+    if (label) {
+        snprintf(c.label, sizeof c.label, "%s", label);
+        c.has_label = 1;
+    }
+    if (shape->kind == VT_SHAPE_MASK || shape->kind == VT_SHAPE_LABELS) {
+        if (shape->w <= 0 || shape->h <= 0 || shape->w > 16384 || shape->h > 16384 ||
+            !shape->data) {
+            seterr(err, errlen, "mask size out of range");
+            return AVERROR(EINVAL);
+        }
+        size_t n = (size_t)shape->w * shape->h;
+        if (!(c.data = malloc(n)))
+            return AVERROR(ENOMEM);
+        memcpy(c.data, shape->data, n);
+        c.shape.data = c.data;
+    } else if (shape->kind == VT_SHAPE_POLYGON) {
+        if (shape->npoints < 3 || shape->npoints > 100000 || !shape->points) {
+            seterr(err, errlen, "a polygon needs at least 3 points");
+            return AVERROR(EINVAL);
+        }
+        size_t n = sizeof(float) * 2 * shape->npoints;
+        if (!(c.points = malloc(n)))
+            return AVERROR(ENOMEM);
+        memcpy(c.points, shape->points, n);
+        c.shape.points = c.points;
+    } else if (shape->kind != VT_SHAPE_BOX) {
+        seterr(err, errlen, "unknown shape");
+        return AVERROR(EINVAL);
+    }
+
+    int rc = 0;
+    pthread_mutex_lock(&s->lock);
+    if (id == 0) {
+        while (id_index(s, s->next_id) >= 0 || s->next_id == 0 ||
+               s->next_id > VT_PROTO_OBJECT_ID_MAX)
+            s->next_id = s->next_id >= VT_PROTO_OBJECT_ID_MAX ? 1 : s->next_id + 1;
+        id = s->next_id++;
+    }
+    if (id_index(s, id) >= 0) {
+        seterr(err, errlen, "object %u exists already", id);
+        rc = AVERROR(EEXIST);
+    } else if (s->nids >= s->cfg.params.max_objects || s->ncmds >= CMD_MAX) {
+        seterr(err, errlen, "too many objects (at most %d)", s->cfg.params.max_objects);
+        rc = AVERROR(ENOSPC);
+    } else {
+        c.id = id;
+        s->ids[s->nids++] = id;
+        s->cmds[s->ncmds++] = c;
+        if (id_out)
+            *id_out = id;
+    }
+    pthread_mutex_unlock(&s->lock);
+    if (rc < 0)
+        cmd_clear(&c);
+    return rc;
+}
+
+int vt_stream_untrack(vt_stream *s, uint32_t id) {
+    int rc = 0;
+    pthread_mutex_lock(&s->lock);
+    int i = id_index(s, id);
+    if (i < 0) {
+        rc = AVERROR(ENOENT);
+    } else if (s->ncmds >= CMD_MAX) {
+        rc = AVERROR(ENOSPC);
+    } else {
+        s->ids[i] = s->ids[--s->nids];
+        /* Still queued: drop the track command; the untrack then only reports the removal. */
+        int queued = 0;
+        for (int j = 0; j < s->ncmds; j++) {
+            if (!s->cmds[j].untrack && s->cmds[j].id == id) {
+                cmd_clear(&s->cmds[j]);
+                memmove(&s->cmds[j], &s->cmds[j + 1], sizeof(command) * (s->ncmds - j - 1));
+                s->ncmds--;
+                queued = 1;
+                break;
+            }
+        }
+        s->cmds[s->ncmds++] =
+            (command){.untrack = 1, .never_added = queued, .id = id, .frame = -1};
+    }
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+}
+
+/* Apply the commands due at frame `index` (tracking thread). */
+static void apply_commands(vt_stream *s, const vt_frame *fr) {
+    command due[CMD_MAX];
+    int ndue = 0;
+    pthread_mutex_lock(&s->lock);
+    int keep = 0;
+    for (int i = 0; i < s->ncmds; i++) {
+        if (s->cmds[i].untrack || s->cmds[i].frame <= fr->index)
+            due[ndue++] = s->cmds[i];
+        else
+            s->cmds[keep++] = s->cmds[i];
+    }
+    s->ncmds = keep;
+    pthread_mutex_unlock(&s->lock);
+
+    for (int i = 0; i < ndue; i++) {
+        command *c = &due[i];
+        if (c->untrack) {
+            /* A tracked object's removal is reported by the tracker's next result; one that
+             * never reached a frame is reported here, without a frame. */
+            if (c->never_added || vt_tracker_remove_object(s->trk, c->id) < 0)
+                emit_object(s, c->id, NULL, VT_PROTO_LIFECYCLE_REMOVED, -1, "untrack");
+            continue;
+        }
+        char err[160];
+        const char *why = NULL;
+        if ((c->shape.kind == VT_SHAPE_MASK || c->shape.kind == VT_SHAPE_LABELS) &&
+            (c->shape.w != fr->width || c->shape.h != fr->height)) {
+            snprintf(err, sizeof err, "mask is %dx%d but the frame is %dx%d", c->shape.w,
+                     c->shape.h, fr->width, fr->height);
+            why = err;
+        } else if (vt_tracker_add_object(s->trk, c->id, c->has_label ? c->label : NULL, &c->shape,
+                                         err, sizeof err) < 0) {
+            why = err;
+        }
+        if (why) {
+            pthread_mutex_lock(&s->lock);
+            int j = id_index(s, c->id);
+            if (j >= 0)
+                s->ids[j] = s->ids[--s->nids];
+            pthread_mutex_unlock(&s->lock);
+            emit_object(s, c->id, c->label, VT_PROTO_LIFECYCLE_REMOVED, fr->index, why);
+        }
+        cmd_clear(c);
+    }
+}
+
+/* ------------------------------------------------------------------------------------------
+ * Tracking one frame
+ * ---------------------------------------------------------------------------------------- */
+
+static int ensure_rle(vt_stream *s, int i, size_t need) {
+    if (need <= s->rle_cap[i])
+        return 0;
+    char *p = realloc(s->rle[i], need);
+    if (!p)
+        return AVERROR(ENOMEM);
+    s->rle[i] = p;
+    s->rle_cap[i] = need;
+    return 0;
+}
+
+static int encode_mask(vt_stream *s, int i, const uint8_t *mask, int w, int h, size_t *len) {
+    /* Start at 16 KiB and grow on demand up to the worst case. */
+    size_t cap = s->rle_cap[i] ? s->rle_cap[i] : 16384;
+    for (;;) {
+        int rc = ensure_rle(s, i, cap);
+        if (rc < 0)
+            return rc;
+        rc = vt_rle_encode_string(mask, h, w, (size_t)w, s->rle[i], s->rle_cap[i], len);
+        if (rc != -ENOSPC)
+            return rc;
+        size_t max = vt_rle_string_max(h, w);
+        cap = s->rle_cap[i] * 2 > max ? max : s->rle_cap[i] * 2;
+    }
+}
+
+static vt_proto_obj_state proto_state(vt_object_state st) {
+    return st == VT_OBJECT_LOST        ? VT_PROTO_OBJ_LOST
+           : st == VT_OBJECT_RECOVERED ? VT_PROTO_OBJ_RECOVERED
+                                       : VT_PROTO_OBJ_TRACKING;
+}
+
+static int track_frame(vt_stream *s, const vt_frame *fr, const vt_stream_event **out) {
+    apply_commands(s, fr);
+    vt_image img = {.w = fr->width, .h = fr->height, .linesize = fr->linesize, .rgb = fr->rgb};
+    const vt_track_result *r;
+    int rc = vt_tracker_step(s->trk, &img, NULL, &r);
+    if (rc < 0)
+        return rc;
+
+    for (int i = 0; i < r->n_removed; i++)
+        emit_object(s, r->removed[i], NULL, VT_PROTO_LIFECYCLE_REMOVED, fr->index, "untrack");
+    for (int i = 0; i < r->n_objects; i++) {
+        const vt_object_result *o = &r->objects[i];
+        static const vt_proto_lifecycle map[] = {
+            [VT_OBJECT_EVENT_ADDED] = VT_PROTO_LIFECYCLE_ADDED,
+            [VT_OBJECT_EVENT_LOST] = VT_PROTO_LIFECYCLE_LOST,
+            [VT_OBJECT_EVENT_RECOVERED] = VT_PROTO_LIFECYCLE_RECOVERED,
+        };
+        if (o->event != VT_OBJECT_EVENT_NONE)
+            emit_object(s, o->id, o->label, map[o->event], fr->index, NULL);
+    }
+
+    int n = r->n_objects > VT_PROTO_OBJECTS_MAX ? VT_PROTO_OBJECTS_MAX : r->n_objects;
+    for (int i = 0; i < n; i++) {
+        const vt_object_result *o = &r->objects[i];
+        size_t len = 0;
+        if ((rc = encode_mask(s, i, o->mask, r->w, r->h, &len)) < 0)
+            return rc;
+        s->pobj[i] = (vt_proto_object){
+            .id = o->id,
+            .label = o->label[0] ? o->label : NULL,
+            .bbox = {o->bbox[0], o->bbox[1], o->bbox[2], o->bbox[3]},
+            .area = (uint64_t)o->area,
+            .score = o->score,
+            .state = proto_state(o->state),
+            .rle = s->rle[i],
+            .rle_len = len,
+        };
+    }
+    vt_proto_frame pf = {
+        .stream = s->name,
+        .frame = fr->index,
+        .pts = fr->pts,
+        .tb_num = fr->tb_num > 0 ? fr->tb_num : 1,
+        .tb_den = fr->tb_den > 0 ? fr->tb_den : 1,
+        .wallclock_us = fr->arrival_realtime_us,
+        .capture_us = fr->capture_realtime_us >= 0 ? fr->capture_realtime_us : VT_PROTO_NO_CLOCK,
+        .width = fr->width,
+        .height = fr->height,
+        .objects = s->pobj,
+        .nobjects = n,
+    };
+    s->tail.len = 0;
+    s->tail_masks.len = 0;
+    if ((rc = vt_proto_write_frame(&s->tail, &pf, 0)) < 0 ||
+        (rc = vt_proto_write_frame(&s->tail_masks, &pf, 1)) < 0)
+        return rc;
+    s->frame_ev = (vt_stream_event){
+        .kind = VT_STREAM_EVENT_FRAME,
+        .stream = s->name,
+        .tail = s->tail.data,
+        .tail_len = s->tail.len,
+        .tail_masks = s->tail_masks.data,
+        .tail_masks_len = s->tail_masks.len,
+        .frame = fr,
+        .result = r,
+        .arrival_mono_us = fr->arrival_mono_us,
+    };
+    emit(s, &s->frame_ev);
+
+    /* Snapshot and statistics. */
+    int64_t now = mono_us();
+    double lat = (now - fr->arrival_mono_us) / 1000.0;
+    pthread_mutex_lock(&s->lock);
+    s->frames_tracked++;
+    s->last_frame = fr->index;
+    s->width = fr->width, s->height = fr->height;
+    if (s->last_track_us) {
+        double inst = 1e6 / (double)(now - s->last_track_us + 1);
+        s->fps = s->fps > 0 ? 0.9 * s->fps + 0.1 * inst : inst;
+    }
+    s->last_track_us = now;
+    s->lat_avg = s->frames_tracked > 1 ? 0.9 * s->lat_avg + 0.1 * lat : lat;
+    s->lat_ring[s->lat_i] = lat;
+    s->lat_i = (s->lat_i + 1) % LAT_RING;
+    if (s->lat_n < LAT_RING)
+        s->lat_n++;
+    s->nobj_snap = n;
+    for (int i = 0; i < n; i++) {
+        snprintf(s->label_snap[i], sizeof s->label_snap[i], "%s", r->objects[i].label);
+        s->obj_snap[i] = (vt_proto_object_info){.id = r->objects[i].id,
+                                                .label = NULL,
+                                                .state = proto_state(r->objects[i].state)};
+    }
+    pthread_mutex_unlock(&s->lock);
+    atomic_store(&s->heartbeat[1], now);
+    if (out)
+        *out = &s->frame_ev;
+    return 0;
+}
+
+int vt_stream_step(vt_stream *s, const vt_stream_event **out) {
+    const vt_frame *fr;
+    int rc = vt_source_read(s->src, &fr);
+    if (rc < 0)
+        return rc;
+    pthread_mutex_lock(&s->lock);
+    s->frames_in++;
+    pthread_mutex_unlock(&s->lock);
+    return track_frame(s, fr, out);
+}
+
+/* ------------------------------------------------------------------------------------------
+ * Threaded mode
+ * ---------------------------------------------------------------------------------------- */
+
+static int buf_store(frame_buf *b, const vt_frame *f) {
+    size_t n = (size_t)f->width * f->height * 3;
+    if (n > b->rgb_cap) {
+        uint8_t *p = realloc(b->rgb, n);
+        if (!p)
+            return AVERROR(ENOMEM);
+        b->rgb = p;
+        b->rgb_cap = n;
+    }
+    vt_frame_copy_rgb(f, 0, b->rgb);
+    b->f = *f;
+    b->f.rgb = b->rgb;
+    b->f.linesize = f->width * 3;
+    b->f.proc_rgb = NULL;
+    b->f.proc_width = b->f.proc_height = b->f.proc_linesize = 0;
+    return 0;
+}
+
+static void *ingest_main(void *arg) {
+    vt_stream *s = arg;
+    int writing = 0;
+    for (;;) {
+        atomic_store(&s->heartbeat[0], mono_us());
+        const vt_frame *fr;
+        int rc = vt_source_read(s->src, &fr);
+        if (rc < 0)
+            break;
+        atomic_store(&s->heartbeat[0], mono_us());
+        pthread_mutex_lock(&s->lock);
+        s->frames_in++;
+        if (s->cfg.mode == VT_STREAM_LOSSLESS) {
+            while (s->published >= 0 && !s->stopping)
+                pthread_cond_wait(&s->cond, &s->lock);
+        }
+        int stop = s->stopping;
+        pthread_mutex_unlock(&s->lock);
+        if (stop)
+            break;
+        /* `writing` is neither published nor busy: only this thread touches it. */
+        if (buf_store(&s->bufs[writing], fr) < 0)
+            continue;
+        pthread_mutex_lock(&s->lock);
+        int old = s->published;
+        if (old >= 0)
+            s->skipped++;
+        s->published = writing;
+        /* next free buffer: not published, not busy */
+        for (int i = 0; i < NBUF; i++)
+            if (i != s->published && i != s->busy) {
+                writing = i;
+                break;
+            }
+        pthread_cond_broadcast(&s->cond);
+        pthread_mutex_unlock(&s->lock);
+    }
+    pthread_mutex_lock(&s->lock);
+    s->ended = 1;
+    pthread_cond_broadcast(&s->cond);
+    pthread_mutex_unlock(&s->lock);
+    return NULL;
+}
+
+static void *track_main(void *arg) {
+    vt_stream *s = arg;
+    pthread_mutex_lock(&s->lock);
+    for (;;) {
+        while (s->published < 0 && !s->ended && !s->stopping) {
+            /* Wake twice a second to show the watchdog this thread is alive. */
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_nsec += 500000000;
+            if (ts.tv_nsec >= 1000000000)
+                ts.tv_sec++, ts.tv_nsec -= 1000000000;
+            pthread_cond_timedwait(&s->cond, &s->lock, &ts);
+            atomic_store(&s->heartbeat[1], mono_us());
+        }
+        if (s->stopping || (s->published < 0 && s->ended))
+            break;
+        if (s->ended && s->end_reason[0] == 0)
+            snprintf(s->end_reason, sizeof s->end_reason, "end of stream");
+        s->busy = s->published;
+        s->published = -1;
+        pthread_cond_broadcast(&s->cond);
+        pthread_mutex_unlock(&s->lock);
+
+        int rc = track_frame(s, &s->bufs[s->busy].f, NULL);
+        if (rc < 0) {
+            pthread_mutex_lock(&s->lock);
+            snprintf(s->end_reason, sizeof s->end_reason, "tracking failed: %s", av_err2str(rc));
+            s->busy = -1;
+            s->ended = 1;
+            pthread_mutex_unlock(&s->lock);
+            vt_source_cancel(s->src);
+            pthread_mutex_lock(&s->lock);
+            break;
+        }
+        pthread_mutex_lock(&s->lock);
+        s->busy = -1;
+    }
+    int report = s->ended && !s->stopping;
+    char reason[256];
+    memcpy(reason, s->end_reason, sizeof reason);
+    pthread_mutex_unlock(&s->lock);
+    if (report)
+        emit_state(s, VT_PROTO_STREAM_ENDED, reason[0] ? reason : "end of stream");
+    return NULL;
+}
+
+int vt_stream_start(vt_stream *s) {
+    if (s->started)
+        return AVERROR(EINVAL);
+    int64_t now = mono_us();
+    atomic_store(&s->heartbeat[0], now);
+    atomic_store(&s->heartbeat[1], now);
+    if (pthread_create(&s->th_ingest, NULL, ingest_main, s) != 0)
+        return AVERROR(EAGAIN);
+    if (pthread_create(&s->th_track, NULL, track_main, s) != 0) {
+        vt_source_cancel(s->src);
+        pthread_join(s->th_ingest, NULL);
+        return AVERROR(EAGAIN);
+    }
+    s->started = 1;
+    return 0;
+}
+
+void vt_stream_cancel(vt_stream *s) {
+    vt_source_cancel(s->src);
+}
+
+void vt_stream_stop(vt_stream *s) {
+    if (!s->started)
+        return;
+    pthread_mutex_lock(&s->lock);
+    s->stopping = 1;
+    pthread_cond_broadcast(&s->cond);
+    pthread_mutex_unlock(&s->lock);
+    vt_source_cancel(s->src);
+    pthread_join(s->th_ingest, NULL);
+    pthread_join(s->th_track, NULL);
+    s->started = 0;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+void vt_stream_get_snapshot(vt_stream *s, vt_stream_snapshot *snap) {
+    double lat[LAT_RING];
+    vt_source_stats st;
+    vt_source_get_stats(s->src, &st);
+    pthread_mutex_lock(&s->lock);
+    memset(snap, 0, sizeof *snap);
+    snprintf(snap->name, sizeof snap->name, "%s", s->name);
+    snap->state = s->state;
+    snap->width = s->width, snap->height = s->height;
+    snap->frame = s->last_frame;
+    snap->nobjects = s->nobj_snap;
+    for (int i = 0; i < s->nobj_snap; i++) {
+        snap->objects[i] = s->obj_snap[i];
+        memcpy(snap->labels[i], s->label_snap[i], sizeof snap->labels[i]);
+        snap->objects[i].label = snap->labels[i][0] ? snap->labels[i] : NULL;
+    }
+    snap->frames_in = s->frames_in;
+    snap->frames_tracked = s->frames_tracked;
+    snap->skipped = s->skipped;
+    snap->reconnects = (uint64_t)st.reconnects;
+    /* fps decays to zero when frames stop coming */
+    int64_t idle = s->last_track_us ? mono_us() - s->last_track_us : 0;
+    snap->fps = idle > 2000000 ? 0.0 : s->fps;
+    snap->latency_ms = s->lat_avg;
+    int n = s->lat_n;
+    memcpy(lat, s->lat_ring, sizeof(double) * n);
+    pthread_mutex_unlock(&s->lock);
+    snap->heartbeat_mono_us[0] = atomic_load(&s->heartbeat[0]);
+    snap->heartbeat_mono_us[1] = atomic_load(&s->heartbeat[1]);
+    if (n) {
+        qsort(lat, n, sizeof(double), cmp_double);
+        snap->latency_p95_ms = lat[(int)(0.95 * (n - 1))];
+    }
+}

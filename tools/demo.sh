@@ -1,4 +1,115 @@
 #!/usr/bin/env bash
-# ./dev demo: until the daemon issue lands there is nothing to run.
-echo "vtrack demo: the daemon (vtrackd) is not built yet; see the open issues." >&2
-exit 0
+# ./dev demo (tools/demo.sh BUILD_DIR): run vtrackd on Debian opencv-doc's vtest.avi (people on a
+# walkway) as if it were a live camera (native rate, looped), with two pedestrians registered
+# by boxes on the first frame; write an overlay video of the first 20 seconds; show the events
+# streaming in (vtrack sub --pretty) until Ctrl-C; then stop the daemon cleanly.
+#
+# Environment: VT_DEMO_PORT (default 7878, or the next free one), VT_DEMO_SECONDS (stop by
+# itself after that many seconds, for scripted runs), VT_DEMO_OVERLAY_SECONDS (default 20),
+# VT_DEMO_PROFILE (realtime or accurate; default realtime), VT_MODEL (weights; default: the
+# shipped ones, else lab).
+set -euo pipefail
+
+BUILD=${1:?usage: tools/demo.sh BUILD_DIR}
+BUILD=$(cd "$BUILD" && pwd)
+VTRACKD=$BUILD/daemon/vtrackd
+VTRACK=$BUILD/cli/vtrack
+VIDEO=/usr/share/doc/opencv-doc/examples/data/vtest.avi
+DIR=$BUILD/demo
+OVERLAY=$BUILD/demo-overlay.mp4
+OVERLAY_SECONDS=${VT_DEMO_OVERLAY_SECONDS:-20}
+PROFILE=${VT_DEMO_PROFILE:-realtime}
+
+die() { printf 'demo: %s\n' "$*" >&2; exit 1; }
+[ -x "$VTRACKD" ] && [ -x "$VTRACK" ] || die "$BUILD has no vtrackd/vtrack: run ./dev build"
+[ -r "$VIDEO" ] || die "$VIDEO is missing: install Debian's opencv-doc (./dev setup does)"
+
+port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+PORT=${VT_DEMO_PORT:-7878}
+if [ -z "${VT_DEMO_PORT:-}" ]; then
+    while port_busy "$PORT"; do
+        PORT=$((PORT + 1))
+        [ "$PORT" -lt 7900 ] || die "no free port in 7878..7899"
+    done
+fi
+ADDR=127.0.0.1:$PORT
+
+mkdir -p "$DIR"
+rm -f "$OVERLAY"
+# The two pedestrians of vtest.avi's first frame (shared/data/README.md): left, standing, and
+# centre, walking towards the camera.
+cat >"$DIR/vtrackd.json" <<JSON
+{
+  "listen": "$ADDR",
+  "log_level": "notice",
+  "streams": [{
+    "name": "walkway",
+    "url": "$VIDEO",
+    "pacing": "camera",
+    "profile": "$PROFILE",
+    "objects": [
+      {"id": 1, "label": "left", "box": [252, 218, 32, 90], "frame": 0},
+      {"id": 2, "label": "centre", "box": [499, 156, 32, 78], "frame": 0}
+    ],
+    "overlay": {"path": "$OVERLAY", "seconds": $OVERLAY_SECONDS}
+  }]
+}
+JSON
+
+# Its own session: Ctrl-C reaches the client, and this script stops the daemon in order.
+setsid "$VTRACKD" --config "$DIR/vtrackd.json" >"$DIR/vtrackd.log" 2>&1 &
+DAEMON=$!
+stop_daemon() {
+    if kill -0 "$DAEMON" 2>/dev/null; then
+        kill -TERM "$DAEMON" 2>/dev/null || true
+        for _ in $(seq 50); do kill -0 "$DAEMON" 2>/dev/null || break; sleep 0.1; done
+        kill -0 "$DAEMON" 2>/dev/null && kill -KILL "$DAEMON" 2>/dev/null
+    fi
+    wait "$DAEMON" 2>/dev/null
+}
+trap 'stop_daemon' EXIT
+
+ready=0
+for _ in $(seq 100); do
+    if "$VTRACK" ctl "$ADDR" list --timeout 1 >/dev/null 2>&1; then ready=1; break; fi
+    kill -0 "$DAEMON" 2>/dev/null || break
+    sleep 0.1
+done
+if [ $ready -ne 1 ]; then
+    cat "$DIR/vtrackd.log" >&2
+    die "vtrackd did not start (log above, config $DIR/vtrackd.json)"
+fi
+
+cat >&2 <<MSG
+vtrackd is tracking two people in vtest.avi, replayed at its own 10 fps as a live camera:
+  #1 left (standing) and #2 centre (walking towards the camera), registered by boxes.
+  events:  vtrack sub $ADDR --pretty     (below; Ctrl-C stops the demo)
+  control: $VTRACK ctl $ADDR list | stats
+  overlay: $OVERLAY (the first $OVERLAY_SECONDS s, complete after that long)
+  log:     $DIR/vtrackd.log
+MSG
+
+interrupted=0
+trap 'interrupted=1' INT
+status=0
+if [ -n "${VT_DEMO_SECONDS:-}" ]; then
+    timeout -s INT "$VT_DEMO_SECONDS" "$VTRACK" sub "$ADDR" --pretty || status=$?
+    [ $status -eq 124 ] && status=0
+else
+    "$VTRACK" sub "$ADDR" --pretty || status=$?
+fi
+trap - INT
+
+kill -TERM "$DAEMON" 2>/dev/null || true
+code=0
+wait "$DAEMON" || code=$?
+trap - EXIT
+printf '\nvtrackd stopped (exit status %d).\n' "$code" >&2
+if [ -s "$OVERLAY" ]; then
+    printf 'overlay video: %s\n' "$OVERLAY" >&2
+else
+    printf 'no overlay video was written (see %s)\n' "$DIR/vtrackd.log" >&2
+fi
+[ $code -eq 0 ] || exit "$code"
+[ $interrupted -eq 1 ] && exit 0
+exit "$status"

@@ -1,0 +1,27 @@
+/* train_data.h - `vtrack train`'s data loading: decode every source once into the trainer's
+ * bounded frame cache (model/train.h, vt_train_data). */
+#ifndef VT_CLI_TRAIN_DATA_H
+#define VT_CLI_TRAIN_DATA_H
+
+#include <stdio.h>
+
+#include "train.h"
+
+typedef struct vt_train_load_opts {
+    int short_side;          /* frames are scaled so their short side is this many pixels */
+    size_t cap_bytes;        /* cache cap */
+    long max_frames;         /* per source (a camera or stream never ends) */
+    FILE *log;               /* one line per source; NULL: quiet */
+} vt_train_load_opts;
+
+/*
+ * Decode `paths` into a new cache *out. A path is a video file (anything codec/ reads, URLs
+ * included), a folder of numbered frames, or a folder of videos (every file with a video
+ * extension in it, in name order). `desc` receives "name:frames, name:frames, ..." (truncated
+ * to len). Returns 0, or a negative error with a message naming the path in err; the caller
+ * frees *out.
+ */
+int vt_train_load(char *const *paths, int npaths, const vt_train_load_opts *o,
+                  vt_train_data **out, char *desc, size_t len, char *err, size_t errlen);
+
+#endif

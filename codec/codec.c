@@ -1,2 +1,0 @@
-#include "vt_codec.h"
-int vt_codec_placeholder(void) { return 0; }

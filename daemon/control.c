@@ -1,0 +1,534 @@
+/*
+ * control.c - the commands of the wire protocol (proto/PROTOCOL.md), on the loop thread.
+ *
+ * Every command gets exactly one answer, a reply or an error naming the field at fault. Nothing
+ * here blocks: stream creation does no I/O, stopping a stream happens on the thread pool, and
+ * track/untrack only queue a command for the stream's tracker thread.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libavutil/error.h>
+
+#include "daemon.h"
+#include "log.h"
+#include "vt_config.h"
+
+#define AUTH_FAILURES_MAX     5             /* wrong tokens before the connection is closed */
+#define MASK_UNKNOWN_SIZE_MAX (4096 * 4096) /* pixels of a mask before the frame size is known */
+
+static void send_msg_built(vtd_conn *c, vtd_msg *m, int rc) {
+    if (rc < 0) {
+        vtd_msg_unref(&c->d->hub, m);
+        vt_proto_err e = {.code = VT_PROTO_CODE_INTERNAL};
+        snprintf(e.message, sizeof e.message, "the server failed to write its answer");
+        vtd_conn_send_error(c, &e);
+        return;
+    }
+    vtd_conn_send(c, m, 0);
+    vtd_msg_unref(&c->d->hub, m);
+}
+
+static void reply(vtd_conn *c, const vt_proto_reply *r) {
+    vtd_msg *m = vtd_msg_new(&c->d->hub, 256);
+    if (!m) {
+        vtd_conn_close(c, "out of memory");
+        return;
+    }
+    send_msg_built(c, m, vt_proto_write_reply(&m->buf, r));
+}
+
+static void reply_simple(vtd_conn *c, const vt_proto_cmd *cmd) {
+    vt_proto_reply r = {.op = cmd->op, .id = &cmd->id};
+    reply(c, &r);
+}
+
+void vtd_control_hello(vtd_conn *c) {
+    vtd *d = c->d;
+    vt_proto_hello h = {.server = "vtrackd " VT_VERSION,
+                        .auth = d->cfg->token != NULL,
+                        .max_line = d->cfg->limits.line_bytes};
+    vtd_msg *m = vtd_msg_new(&d->hub, 128);
+    if (!m) {
+        vtd_conn_close(c, "out of memory");
+        return;
+    }
+    send_msg_built(c, m, vt_proto_write_hello(&m->buf, &h));
+}
+
+/* Compare secrets in time independent of where they differ. */
+static int token_equal(const char *a, const char *b) {
+    size_t na = strlen(a), nb = strlen(b);
+    unsigned char diff = (unsigned char)(na != nb);
+    for (size_t i = 0; i < na; i++)
+        diff |= (unsigned char)(a[i] ^ b[i % (nb ? nb : 1)]);
+    return diff == 0;
+}
+
+static void op_hello(vtd_conn *c, const vt_proto_cmd *cmd, vt_proto_err *e) {
+    vtd *d = c->d;
+    if (cmd->hello.protocol && cmd->hello.protocol != VT_PROTO_VERSION) {
+        vt_proto_err_set(e, VT_PROTO_CODE_BAD_VERSION, "protocol",
+                         "protocol %d is not spoken here: this server speaks %d",
+                         cmd->hello.protocol, VT_PROTO_VERSION);
+        vtd_conn_send_error(c, e);
+        vtd_conn_close_after_flush(c, d->cfg->limits.shutdown_timeout_ms + 1000);
+        return;
+    }
+    if (d->cfg->token) {
+        if (!cmd->hello.token || !token_equal(cmd->hello.token, d->cfg->token)) {
+            vt_proto_err_set(e, VT_PROTO_CODE_UNAUTHORIZED, "token",
+                             cmd->hello.token ? "wrong token" : "this server needs a token");
+            vtd_conn_send_error(c, e);
+            if (++c->bad_auth >= AUTH_FAILURES_MAX) {
+                vtd_warn("client %llu (%s): %d wrong tokens, closing", (unsigned long long)c->id,
+                         c->peer, c->bad_auth);
+                vtd_conn_close_after_flush(c, 1000);
+            }
+            return;
+        }
+        c->authed = 1;
+    }
+    reply_simple(c, cmd);
+}
+
+/* Check that every named stream exists; -1 after sending not_found. */
+static int check_names(vtd_conn *c, const vt_proto_cmd *cmd, vt_proto_err *e) {
+    for (int i = 0; i < cmd->subscribe.nstreams; i++) {
+        if (!vtd_streams_find(c->d, cmd->subscribe.streams[i])) {
+            char field[32];
+            snprintf(field, sizeof field, "streams[%d]", i);
+            vt_proto_err_set(e, VT_PROTO_CODE_NOT_FOUND, field, "no stream named %s",
+                             cmd->subscribe.streams[i]);
+            vtd_conn_send_error(c, e);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int name_index(const vtd_conn *c, const char *name) {
+    for (int i = 0; i < c->nnames; i++)
+        if (strcmp(c->names[i], name) == 0)
+            return i;
+    return -1;
+}
+
+static int name_add(vtd_conn *c, const char *name) {
+    if (name_index(c, name) >= 0)
+        return 0;
+    if (c->nnames >= VTD_SUB_NAMES_MAX)
+        return -ENOSPC;
+    if (!c->names && !(c->names = malloc(sizeof *c->names * VTD_SUB_NAMES_MAX)))
+        return -ENOMEM;
+    snprintf(c->names[c->nnames++], sizeof c->names[0], "%s", name);
+    return 0;
+}
+
+static void name_del(vtd_conn *c, const char *name) {
+    int i = name_index(c, name);
+    if (i >= 0)
+        memcpy(c->names[i], c->names[--c->nnames], sizeof c->names[0]);
+}
+
+static void op_subscribe(vtd_conn *c, const vt_proto_cmd *cmd, vt_proto_err *e) {
+    if (check_names(c, cmd, e) < 0)
+        return;
+    int n = cmd->subscribe.nstreams;
+    if (n == 0) {
+        c->sub_all = 1;
+        c->nnames = 0;
+    } else if (c->subscribed && c->sub_all) {
+        for (int i = 0; i < n; i++) /* names are exceptions: subscribing lifts them */
+            name_del(c, cmd->subscribe.streams[i]);
+    } else {
+        if (!c->subscribed)
+            c->nnames = 0;
+        int saved = c->nnames;
+        for (int i = 0; i < n; i++) {
+            int rc = name_add(c, cmd->subscribe.streams[i]);
+            if (rc < 0) {
+                c->nnames = saved;
+                vt_proto_err_set(e, rc == -ENOSPC ? VT_PROTO_CODE_LIMIT : VT_PROTO_CODE_INTERNAL,
+                                 "streams", "a connection follows at most %d named streams",
+                                 VTD_SUB_NAMES_MAX);
+                vtd_conn_send_error(c, e);
+                return;
+            }
+        }
+    }
+    c->subscribed = 1;
+    c->masks = cmd->subscribe.masks;
+    reply_simple(c, cmd);
+}
+
+static void op_unsubscribe(vtd_conn *c, const vt_proto_cmd *cmd, vt_proto_err *e) {
+    if (check_names(c, cmd, e) < 0)
+        return;
+    int n = cmd->subscribe.nstreams;
+    if (n == 0) {
+        c->subscribed = c->sub_all = 0;
+        c->nnames = 0;
+    } else if (c->subscribed && c->sub_all) {
+        for (int i = 0; i < n; i++) {
+            if (name_add(c, cmd->subscribe.streams[i]) < 0) {
+                vt_proto_err_set(e, VT_PROTO_CODE_LIMIT, "streams",
+                                 "a connection excludes at most %d named streams",
+                                 VTD_SUB_NAMES_MAX);
+                vtd_conn_send_error(c, e);
+                return;
+            }
+        }
+    } else if (c->subscribed) {
+        for (int i = 0; i < n; i++)
+            name_del(c, cmd->subscribe.streams[i]);
+        if (c->nnames == 0)
+            c->subscribed = 0;
+    }
+    reply_simple(c, cmd);
+    if (!c->subscribed && c->eof)
+        vtd_conn_close_after_flush(c, c->d->cfg->limits.shutdown_timeout_ms + 1000);
+}
+
+static void op_list(vtd_conn *c, const vt_proto_cmd *cmd) {
+    vtd *d = c->d;
+    int n = d->nstreams;
+    vt_stream_snapshot *snaps = n ? malloc(sizeof *snaps * (size_t)n) : NULL;
+    vt_proto_stream_info *info = n ? calloc((size_t)n, sizeof *info) : NULL;
+    if (n && (!snaps || !info)) {
+        free(snaps);
+        free(info);
+        vt_proto_err e = {.code = VT_PROTO_CODE_INTERNAL, .op = cmd->op, .id = cmd->id};
+        snprintf(e.message, sizeof e.message, "out of memory");
+        vtd_conn_send_error(c, &e);
+        return;
+    }
+    int i = 0;
+    for (vtd_srec *r = d->streams; r && i < n; r = r->next, i++) {
+        vt_stream_get_snapshot(r->s, &snaps[i]);
+        info[i] = (vt_proto_stream_info){
+            .name = r->conf.name,
+            .url = r->conf.url,
+            .state = snaps[i].state,
+            .pacing = r->conf.pacing,
+            .tracker = r->conf.tracker,
+            .profile = r->conf.profile,
+            .width = snaps[i].width,
+            .height = snaps[i].height,
+            .frame = snaps[i].frame,
+            .objects = snaps[i].objects,
+            .nobjects = snaps[i].nobjects,
+        };
+    }
+    vt_proto_reply r = {.op = cmd->op, .id = &cmd->id, .streams = info, .nstreams = i};
+    reply(c, &r);
+    free(snaps);
+    free(info);
+}
+
+static void op_stats(vtd_conn *c, const vt_proto_cmd *cmd) {
+    vtd *d = c->d;
+    int n = d->nstreams;
+    vt_proto_stream_stats *ss = n ? calloc((size_t)n, sizeof *ss) : NULL;
+    vt_stream_snapshot *snap = malloc(sizeof *snap);
+    if ((n && !ss) || !snap) {
+        free(ss);
+        free(snap);
+        vt_proto_err e = {.code = VT_PROTO_CODE_INTERNAL, .op = cmd->op, .id = cmd->id};
+        snprintf(e.message, sizeof e.message, "out of memory");
+        vtd_conn_send_error(c, &e);
+        return;
+    }
+    int i = 0;
+    for (vtd_srec *r = d->streams; r && i < n; r = r->next, i++) {
+        vt_stream_get_snapshot(r->s, snap);
+        ss[i] = (vt_proto_stream_stats){.name = r->conf.name,
+                                        .frames = snap->frames_tracked,
+                                        .skipped = snap->skipped,
+                                        .reconnects = snap->reconnects,
+                                        .fps = snap->fps,
+                                        .latency_ms = snap->latency_ms};
+    }
+    vt_proto_stats st = {.uptime_s = (vtd_now_ms() - d->start_ms) / 1000.0,
+                         .clients = d->nconns,
+                         .dropped = c->dropped_total,
+                         .streams = ss,
+                         .nstreams = i};
+    vt_proto_reply r = {.op = cmd->op, .id = &cmd->id, .stats = &st};
+    reply(c, &r);
+    free(ss);
+    free(snap);
+}
+
+static void op_add_stream(vtd_conn *c, const vt_proto_cmd *cmd, vt_proto_err *e) {
+    vtd *d = c->d;
+    const char *name = cmd->add_stream.stream;
+    if (!d->cfg->allow_add_streams) {
+        vt_proto_err_set(e, VT_PROTO_CODE_FORBIDDEN, NULL,
+                         "this server does not let clients add streams "
+                         "(clients.allow_add_streams)");
+    } else if (vtd_streams_find(d, name)) {
+        vt_proto_err_set(e, VT_PROTO_CODE_CONFLICT, "stream", "a stream named %s exists", name);
+    } else if (d->nstreams >= d->cfg->limits.streams) {
+        vt_proto_err_set(e, VT_PROTO_CODE_LIMIT, NULL, "at most %d streams (limits.streams)",
+                         d->cfg->limits.streams);
+    } else {
+        vtd_stream_conf sc;
+        char field[VT_PROTO_FIELD_MAX] = "", err[VT_PROTO_MESSAGE_MAX];
+        vtd_srec *r = NULL;
+        int rc = vtd_stream_conf_from_cmd(d->cfg, cmd, &sc, field, sizeof field, err, sizeof err);
+        if (rc == 0) {
+            rc = vtd_streams_add(d, &sc, &r, err, sizeof err);
+            vtd_stream_conf_clear(&sc);
+            if (rc < 0)
+                snprintf(field, sizeof field, "%s", rc == AVERROR(EPERM) ? "url" : "options");
+        }
+        if (rc == 0 && (rc = vtd_streams_start(r)) < 0) {
+            snprintf(err, sizeof err, "cannot start the stream's threads");
+            vtd_streams_remove(r, "failed to start");
+        }
+        if (rc < 0) {
+            vt_proto_err_set(e,
+                             rc == AVERROR(EPERM)    ? VT_PROTO_CODE_FORBIDDEN
+                             : rc == AVERROR(EINVAL) ? VT_PROTO_CODE_BAD_REQUEST
+                                                     : VT_PROTO_CODE_INTERNAL,
+                             field[0] ? field : NULL, "%s", err);
+        } else {
+            vtd_notice("stream %s: added by client %llu (%s)", name, (unsigned long long)c->id,
+                       c->peer);
+            vt_proto_reply rep = {.op = cmd->op, .id = &cmd->id, .stream = name};
+            reply(c, &rep);
+            return;
+        }
+    }
+    vtd_conn_send_error(c, e);
+}
+
+static void op_remove_stream(vtd_conn *c, const vt_proto_cmd *cmd, vt_proto_err *e) {
+    vtd *d = c->d;
+    const char *name = cmd->remove_stream.stream;
+    vtd_srec *r = vtd_streams_find(d, name);
+    if (!d->cfg->allow_add_streams) {
+        vt_proto_err_set(e, VT_PROTO_CODE_FORBIDDEN, NULL,
+                         "this server does not let clients remove streams "
+                         "(clients.allow_add_streams)");
+    } else if (!r) {
+        vt_proto_err_set(e, VT_PROTO_CODE_NOT_FOUND, "stream", "no stream named %s", name);
+    } else {
+        vtd_notice("stream %s: removed by client %llu (%s)", name, (unsigned long long)c->id,
+                   c->peer);
+        /* The reply goes first: the `removed` and `ended` events follow it. */
+        vt_proto_reply rep = {.op = cmd->op, .id = &cmd->id, .stream = name};
+        reply(c, &rep);
+        vtd_streams_remove(r, "removed");
+        return;
+    }
+    vtd_conn_send_error(c, e);
+}
+
+/* Does the rectangle [x0,x1) x [y0,y1) touch a w x h frame? */
+static int touches(double x0, double y0, double x1, double y1, int w, int h) {
+    return x1 > 0 && y1 > 0 && x0 < w && y0 < h;
+}
+
+static void op_track(vtd_conn *c, const vt_proto_cmd *cmd, vt_proto_err *e) {
+    vtd *d = c->d;
+    vtd_srec *r = vtd_streams_find(d, cmd->track.stream);
+    if (!r) {
+        vt_proto_err_set(e, VT_PROTO_CODE_NOT_FOUND, "stream", "no stream named %s",
+                         cmd->track.stream);
+        vtd_conn_send_error(c, e);
+        return;
+    }
+    vt_stream_snapshot *snap = malloc(sizeof *snap);
+    uint8_t *mask = NULL;
+    float *pts = NULL;
+    if (!snap) {
+        vt_proto_err_set(e, VT_PROTO_CODE_INTERNAL, NULL, "out of memory");
+        goto send;
+    }
+    vt_stream_get_snapshot(r->s, snap);
+    int w = snap->width, h = snap->height, known = w > 0 && h > 0;
+    int64_t frame = cmd->track.frame;
+    if (frame >= 0 && snap->frame >= 0 && frame <= snap->frame) {
+        /* The server keeps no past frames: a shape drawn on one cannot be placed any more. */
+        vt_proto_err_set(e, VT_PROTO_CODE_NOT_FOUND, "frame",
+                         "frame %lld is no longer held (the stream is at frame %lld): give a "
+                         "later frame, or none for the next one",
+                         (long long)frame, (long long)snap->frame);
+        goto send;
+    }
+    vt_shape shape;
+    memset(&shape, 0, sizeof shape);
+    switch (cmd->track.shape) {
+    case VT_PROTO_SHAPE_MASK: {
+        int mh = cmd->track.mask.h, mw = cmd->track.mask.w;
+        if (known && (mh != h || mw != w)) {
+            vt_proto_err_set(e, VT_PROTO_CODE_BAD_MASK, "mask.size",
+                             "mask.size is [%d,%d] but the stream's frames are [%d,%d] "
+                             "(height, width)",
+                             mh, mw, h, w);
+            goto send;
+        }
+        if (!known && (size_t)mh * (size_t)mw > MASK_UNKNOWN_SIZE_MAX) {
+            vt_proto_err_set(e, VT_PROTO_CODE_BAD_MASK, "mask.size",
+                             "the stream's frame size is not known yet and a %dx%d mask is "
+                             "larger than this server accepts before it is",
+                             mw, mh);
+            goto send;
+        }
+        if (!(mask = malloc((size_t)mh * (size_t)mw))) {
+            vt_proto_err_set(e, VT_PROTO_CODE_INTERNAL, NULL, "out of memory");
+            goto send;
+        }
+        if (vt_rle_decode(cmd->track.mask.counts, cmd->track.mask.ncounts, mh, mw, mask,
+                          (size_t)mw) < 0) {
+            vt_proto_err_set(e, VT_PROTO_CODE_BAD_MASK, "mask.counts",
+                             "mask.counts do not describe a %dx%d mask", mw, mh);
+            goto send;
+        }
+        shape = (vt_shape){.kind = VT_SHAPE_MASK, .w = mw, .h = mh, .data = mask};
+        break;
+    }
+    case VT_PROTO_SHAPE_BOX: {
+        const double *b = cmd->track.box;
+        if (known && !touches(b[0], b[1], b[0] + b[2], b[1] + b[3], w, h)) {
+            vt_proto_err_set(e, VT_PROTO_CODE_BAD_MASK, "box",
+                             "box [%g,%g,%g,%g] has no pixel inside the %dx%d frame", b[0], b[1],
+                             b[2], b[3], w, h);
+            goto send;
+        }
+        shape.kind = VT_SHAPE_BOX;
+        for (int k = 0; k < 4; k++)
+            shape.box[k] = (float)b[k];
+        break;
+    }
+    case VT_PROTO_SHAPE_POLYGON: {
+        int np = cmd->track.polygon.npoints;
+        double x0 = INFINITY, y0 = INFINITY, x1 = -INFINITY, y1 = -INFINITY;
+        if (!(pts = malloc(sizeof(float) * 2 * (size_t)np))) {
+            vt_proto_err_set(e, VT_PROTO_CODE_INTERNAL, NULL, "out of memory");
+            goto send;
+        }
+        for (int i = 0; i < np; i++) {
+            double x = cmd->track.polygon.points[i][0], y = cmd->track.polygon.points[i][1];
+            pts[2 * i] = (float)x;
+            pts[2 * i + 1] = (float)y;
+            x0 = fmin(x0, x), x1 = fmax(x1, x), y0 = fmin(y0, y), y1 = fmax(y1, y);
+        }
+        if (known && !touches(x0, y0, x1, y1, w, h)) {
+            vt_proto_err_set(e, VT_PROTO_CODE_BAD_MASK, "polygon",
+                             "the polygon has no pixel inside the %dx%d frame", w, h);
+            goto send;
+        }
+        shape = (vt_shape){.kind = VT_SHAPE_POLYGON, .points = pts, .npoints = np};
+        break;
+    }
+    }
+    char err[VT_PROTO_MESSAGE_MAX];
+    uint32_t id = 0;
+    int rc = vt_stream_track(r->s, cmd->track.object, cmd->track.label, &shape, frame, &id, err,
+                             sizeof err);
+    if (rc == AVERROR(EEXIST)) {
+        vt_proto_err_set(e, VT_PROTO_CODE_CONFLICT, "object", "object %u exists already",
+                         cmd->track.object);
+    } else if (rc == AVERROR(ENOSPC)) {
+        vt_proto_err_set(e, VT_PROTO_CODE_LIMIT, NULL, "%s", err);
+    } else if (rc < 0) {
+        vt_proto_err_set(e, rc == AVERROR(EINVAL) ? VT_PROTO_CODE_BAD_MASK : VT_PROTO_CODE_INTERNAL,
+                         NULL, "%s", err);
+    } else {
+        vtd_info("stream %s: object %u%s%s registered by client %llu", r->conf.name, id,
+                 cmd->track.label ? " " : "", cmd->track.label ? cmd->track.label : "",
+                 (unsigned long long)c->id);
+        vt_proto_reply rep = {
+            .op = cmd->op, .id = &cmd->id, .stream = r->conf.name, .object = id, .frame = frame};
+        reply(c, &rep);
+        e->code = VT_PROTO_CODE_OK;
+    }
+send:
+    if (e->code != VT_PROTO_CODE_OK)
+        vtd_conn_send_error(c, e);
+    free(snap);
+    free(mask);
+    free(pts);
+}
+
+static void op_untrack(vtd_conn *c, const vt_proto_cmd *cmd, vt_proto_err *e) {
+    vtd_srec *r = vtd_streams_find(c->d, cmd->untrack.stream);
+    int rc = r ? vt_stream_untrack(r->s, cmd->untrack.object) : 0;
+    if (!r) {
+        vt_proto_err_set(e, VT_PROTO_CODE_NOT_FOUND, "stream", "no stream named %s",
+                         cmd->untrack.stream);
+    } else if (rc == AVERROR(ENOENT)) {
+        vt_proto_err_set(e, VT_PROTO_CODE_NOT_FOUND, "object", "stream %s has no object %u",
+                         cmd->untrack.stream, cmd->untrack.object);
+    } else if (rc < 0) {
+        vt_proto_err_set(e, VT_PROTO_CODE_LIMIT, NULL,
+                         "too many commands waiting for stream %s: try again", cmd->untrack.stream);
+    } else {
+        vt_proto_reply rep = {
+            .op = cmd->op, .id = &cmd->id, .stream = r->conf.name, .object = cmd->untrack.object};
+        reply(c, &rep);
+        return;
+    }
+    vtd_conn_send_error(c, e);
+}
+
+void vtd_control_line(vtd_conn *c, const char *line, size_t len) {
+    vt_proto_cmd *cmd = NULL;
+    vt_proto_err e;
+    memset(&e, 0, sizeof e);
+    if (vt_proto_cmd_parse(line, len, &cmd, &e) < 0) {
+        vtd_conn_send_error(c, &e);
+        return;
+    }
+    memset(&e, 0, sizeof e);
+    e.op = cmd->op;
+    e.id = cmd->id;
+    if (!c->authed && cmd->op != VT_PROTO_OP_HELLO) {
+        vt_proto_err_set(&e, VT_PROTO_CODE_UNAUTHORIZED, NULL,
+                         "send hello with the server's token first");
+        vtd_conn_send_error(c, &e);
+        vt_proto_cmd_free(&cmd);
+        return;
+    }
+    switch (cmd->op) {
+    case VT_PROTO_OP_HELLO:
+        op_hello(c, cmd, &e);
+        break;
+    case VT_PROTO_OP_SUBSCRIBE:
+        op_subscribe(c, cmd, &e);
+        break;
+    case VT_PROTO_OP_UNSUBSCRIBE:
+        op_unsubscribe(c, cmd, &e);
+        break;
+    case VT_PROTO_OP_LIST:
+        op_list(c, cmd);
+        break;
+    case VT_PROTO_OP_STATS:
+        op_stats(c, cmd);
+        break;
+    case VT_PROTO_OP_ADD_STREAM:
+        op_add_stream(c, cmd, &e);
+        break;
+    case VT_PROTO_OP_REMOVE_STREAM:
+        op_remove_stream(c, cmd, &e);
+        break;
+    case VT_PROTO_OP_TRACK:
+        op_track(c, cmd, &e);
+        break;
+    case VT_PROTO_OP_UNTRACK:
+        op_untrack(c, cmd, &e);
+        break;
+    default: {
+        vt_proto_err_set(&e, VT_PROTO_CODE_BAD_REQUEST, "op", "unknown op");
+        vtd_conn_send_error(c, &e);
+        break;
+    }
+    }
+    vt_proto_cmd_free(&cmd);
+}

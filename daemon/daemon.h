@@ -1,0 +1,73 @@
+/*
+ * daemon.h - vtrackd's state, shared by its modules. Everything here belongs to the loop thread
+ * except what a module documents otherwise (the hub's queue, a stream record's atomics).
+ *
+ * Threads: the loop thread (main: libuv - TCP, timers, signals, the hub, control); per stream an
+ * ingest and a tracker thread (stream/), and an overlay writer when configured; libuv's pool for
+ * stopping streams and re-reading the configuration.
+ */
+#ifndef VTD_DAEMON_H
+#define VTD_DAEMON_H
+
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "config.h"
+#include "hub.h"
+#include "server.h"
+#include "streams.h"
+
+typedef struct vtd {
+    uv_loop_t *loop;
+    vtd_config *cfg; /* in force */
+    vtd_cli cli;     /* command-line overrides, kept for reloads */
+    vt_model *model;
+    char model_name[4096];
+    vtd_hub hub;
+
+    uv_tcp_t listeners[VTD_LISTEN_MAX];
+    int nlisteners;
+    int activated; /* listeners came from systemd */
+    vtd_conn *conns;
+    int nconns;
+    uint64_t next_conn_id;
+
+    vtd_srec *streams; /* registered */
+    int nstreams;
+    vtd_srec *dying; /* being stopped on the thread pool */
+    int ndying;
+
+    uv_signal_t sig_term, sig_int, sig_hup;
+    uv_timer_t tick; /* housekeeping: sweep, STATUS, watchdog */
+    uint64_t watchdog_usec;
+    int reloading;
+    uv_work_t reload_work;
+    vtd_config *reload_cfg;
+    char reload_err[512];
+
+    int stopping;
+    int64_t stop_deadline_ms;
+    int exit_code;
+    int64_t start_ms;
+    char status[160];     /* last STATUS= sent */
+    vt_proto_buf scratch; /* loop thread's buffer for building replies */
+} vtd;
+
+/* Monotonic milliseconds / microseconds. */
+int64_t vtd_now_ms(void);
+int64_t vtd_now_us(void);
+
+/* Handle one command line from a connection (control.c). */
+void vtd_control_line(vtd_conn *c, const char *line, size_t len);
+
+/* The greeting for a new connection (control.c). */
+void vtd_control_hello(vtd_conn *c);
+
+/* A stream's state changed or a client came or went: refresh STATUS= soon (main.c). */
+void vtd_status_dirty(vtd *d);
+
+/* Ask the loop to finish the shutdown once nothing is pending (main.c). */
+void vtd_maybe_finish(vtd *d);
+
+#endif

@@ -1,0 +1,193 @@
+/*
+ * ops.c - the element-wise, pooling, resize and normalisation ops, and batch-norm folding.
+ * Semantics follow PyTorch's functional ops, named at each function.
+ */
+#include <errno.h>
+#include <float.h>
+#include <math.h>
+#include <string.h>
+
+#include "nn.h"
+
+void vt_bn_fold(const float *w, const float *b, int cout, int fan, const float *gamma,
+                const float *beta, const float *mean, const float *var, float eps, float *w_out,
+                float *b_out) {
+    for (int o = 0; o < cout; o++) {
+        /* Double precision for the scale: var + eps can be tiny and the fold happens once. */
+        double s = (double)gamma[o] / sqrt((double)var[o] + (double)eps);
+        const float *wo = w + (size_t)o * fan;
+        float *dst = w_out + (size_t)o * fan;
+        for (int i = 0; i < fan; i++)
+            dst[i] = (float)(wo[i] * s);
+        double bo = b ? b[o] : 0.0;
+        b_out[o] = (float)((bo - mean[o]) * s + beta[o]);
+    }
+}
+
+void vt_relu(vt_tensor *x) {
+    size_t n = vt_tensor_numel(x);
+    float *d = x->data;
+    for (size_t i = 0; i < n; i++)
+        d[i] = d[i] > 0.0f ? d[i] : 0.0f;
+}
+
+int vt_add(const vt_tensor *a, const vt_tensor *b, int relu, vt_tensor *y) {
+    if (!a || vt_tensor_check(b, a->n, a->c, a->h, a->w) ||
+        vt_tensor_check(y, a->n, a->c, a->h, a->w) || !a->data)
+        return -EINVAL;
+    size_t n = vt_tensor_numel(a);
+    for (size_t i = 0; i < n; i++) {
+        float v = a->data[i] + b->data[i];
+        y->data[i] = relu && v < 0.0f ? 0.0f : v;
+    }
+    return 0;
+}
+
+int vt_pool_out(int in, int k, int stride, int pad, int ceil_mode) {
+    int span = in + 2 * pad - k;
+    if (span < 0 || stride < 1)
+        return 0;
+    int out = (ceil_mode ? (span + stride - 1) / stride : span / stride) + 1;
+    /* PyTorch: in ceil mode the last window must start inside the input or left padding. */
+    if (ceil_mode && (out - 1) * stride >= in + pad)
+        out--;
+    return out;
+}
+
+/* max(a, b) that propagates NaN from b, as PyTorch's max-pool does. */
+static inline float max_nan(float a, float b) {
+    return (b > a || b != b) ? b : a;
+}
+
+int vt_maxpool2d(const vt_tensor *x, int k, int stride, int pad, vt_tensor *y) {
+    if (!x || !x->data || k < 1 || stride < 1 || pad < 0 || 2 * pad > k)
+        return -EINVAL;
+    int oh = vt_pool_out(x->h, k, stride, pad, 0), ow = vt_pool_out(x->w, k, stride, pad, 0);
+    if (oh <= 0 || ow <= 0 || vt_tensor_check(y, x->n, x->c, oh, ow))
+        return -EINVAL;
+    const int h = x->h, w = x->w;
+    /* Output columns whose window lies inside the row: no bounds checks there. */
+    int lo = (pad + stride - 1) / stride, hi = w - k + pad < 0 ? 0 : (w - k + pad) / stride + 1;
+    if (hi > ow)
+        hi = ow;
+    if (lo > hi)
+        lo = hi;
+    for (int p = 0; p < x->n * x->c; p++) {
+        const float *xp = x->data + (size_t)p * h * w;
+        float *yp = y->data + (size_t)p * oh * ow;
+        for (int oy = 0; oy < oh; oy++) {
+            int y0 = oy * stride - pad, y1 = y0 + k;
+            y0 = y0 < 0 ? 0 : y0;
+            y1 = y1 > h ? h : y1;
+            float *yr = yp + (size_t)oy * ow;
+            for (int ox = 0; ox < ow; ox++)
+                yr[ox] = -INFINITY;
+            /* One input row at a time: the row's horizontal max folded into the output row. */
+            for (int iy = y0; iy < y1; iy++) {
+                const float *xr = xp + (size_t)iy * w;
+                for (int ox = lo; ox < hi; ox++) {
+                    const float *q = xr + ox * stride - pad;
+                    float m = q[0];
+                    for (int j = 1; j < k; j++)
+                        m = max_nan(m, q[j]);
+                    yr[ox] = max_nan(yr[ox], m);
+                }
+                for (int ox = 0; ox < ow; ox++) {
+                    if (ox == lo)
+                        ox = hi;
+                    if (ox >= ow)
+                        break;
+                    int x0 = ox * stride - pad, x1 = x0 + k;
+                    x0 = x0 < 0 ? 0 : x0;
+                    x1 = x1 > w ? w : x1;
+                    for (int ix = x0; ix < x1; ix++)
+                        yr[ox] = max_nan(yr[ox], xr[ix]);
+                }
+            }
+        }
+    }
+    return 0;
+}
+
+int vt_avgpool2d(const vt_tensor *x, int k, int stride, int ceil_mode, vt_tensor *y) {
+    if (!x || !x->data || k < 1 || stride < 1)
+        return -EINVAL;
+    int oh = vt_pool_out(x->h, k, stride, 0, ceil_mode);
+    int ow = vt_pool_out(x->w, k, stride, 0, ceil_mode);
+    if (oh <= 0 || ow <= 0 || vt_tensor_check(y, x->n, x->c, oh, ow))
+        return -EINVAL;
+    for (int p = 0; p < x->n * x->c; p++) {
+        const float *xp = x->data + (size_t)p * x->h * x->w;
+        float *yp = y->data + (size_t)p * oh * ow;
+        for (int oy = 0; oy < oh; oy++) {
+            int y0 = oy * stride, y1 = y0 + k > x->h ? x->h : y0 + k;
+            for (int ox = 0; ox < ow; ox++) {
+                int x0 = ox * stride, x1 = x0 + k > x->w ? x->w : x0 + k;
+                double s = 0.0;
+                for (int iy = y0; iy < y1; iy++)
+                    for (int ix = x0; ix < x1; ix++)
+                        s += xp[(size_t)iy * x->w + ix];
+                yp[(size_t)oy * ow + ox] = (float)(s / ((y1 - y0) * (x1 - x0)));
+            }
+        }
+    }
+    return 0;
+}
+
+/* Source coordinate of output index i for align_corners=False, as PyTorch's
+ * area_pixel_compute_source_index: scale*(i + 0.5) - 0.5, clamped at 0. */
+static void bilinear_coords(int in, int out, int i, int *i0, int *i1, float *l1) {
+    float scale = (float)in / (float)out;
+    float src = scale * ((float)i + 0.5f) - 0.5f;
+    if (src < 0.0f)
+        src = 0.0f;
+    int a = (int)src;
+    if (a > in - 1)
+        a = in - 1;
+    *i0 = a;
+    *i1 = a + (a < in - 1 ? 1 : 0);
+    *l1 = src - (float)a;
+}
+
+int vt_resize_bilinear(const vt_tensor *x, vt_tensor *y) {
+    if (!x || !x->data || !y || x->h < 1 || x->w < 1 || y->h < 1 || y->w < 1 ||
+        vt_tensor_check(y, x->n, x->c, y->h, y->w))
+        return -EINVAL;
+    if (y->data == x->data)
+        return -EINVAL;
+    for (int p = 0; p < x->n * x->c; p++) {
+        const float *xp = x->data + (size_t)p * x->h * x->w;
+        float *yp = y->data + (size_t)p * y->h * y->w;
+        for (int oy = 0; oy < y->h; oy++) {
+            int y0, y1;
+            float ly;
+            bilinear_coords(x->h, y->h, oy, &y0, &y1, &ly);
+            const float *ra = xp + (size_t)y0 * x->w, *rb = xp + (size_t)y1 * x->w;
+            for (int ox = 0; ox < y->w; ox++) {
+                int x0, x1;
+                float lx;
+                bilinear_coords(x->w, y->w, ox, &x0, &x1, &lx);
+                float top = (1.0f - lx) * ra[x0] + lx * ra[x1];
+                float bot = (1.0f - lx) * rb[x0] + lx * rb[x1];
+                yp[(size_t)oy * y->w + ox] = (1.0f - ly) * top + ly * bot;
+            }
+        }
+    }
+    return 0;
+}
+
+void vt_l2norm_channels(vt_tensor *x, float eps) {
+    const size_t plane = (size_t)x->h * x->w;
+    for (int b = 0; b < x->n; b++) {
+        float *xb = x->data + (size_t)b * x->c * plane;
+        for (size_t p = 0; p < plane; p++) {
+            double s = 0.0;
+            for (int c = 0; c < x->c; c++)
+                s += (double)xb[c * plane + p] * xb[c * plane + p];
+            double n = sqrt(s);
+            float inv = (float)(1.0 / (n > eps ? n : eps));
+            for (int c = 0; c < x->c; c++)
+                xb[c * plane + p] *= inv;
+        }
+    }
+}

@@ -1,0 +1,389 @@
+/*
+ * prop.c - label propagation through feature affinities (see prop.h for the definition).
+ *
+ * Features are channel-major ([C][N]), so that a score can be computed for many cells at once
+ * with plain vector multiply-adds and no horizontal sums:
+ *
+ *   - windowed frames: for target row y and a fixed displacement (dy, dx), the scores of every
+ *     target cell of the row are  S[x] = sum_c T[c][y][x] * M[c][y+dy][x+dx], a multiply-add
+ *     over contiguous x. A row's scores for every displacement of every windowed frame fill a
+ *     block [displacements][w] that then feeds each cell's selection.
+ *   - ROI-localised frames: the coarse search uses the same row kernel with dilated
+ *     displacements; the fine window, centred per cell, is scored per cell with the window row's
+ *     candidates as the vector lanes: acc[j] += T[c][q] * M[c][yy][x0 + j].
+ *   - global frames: a block of target cells against every cell with one sgemm.
+ *
+ * Top-k selection keeps a min-heap of k entries per cell, so most candidates cost a comparison.
+ */
+#include <errno.h>
+#include <float.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cblas.h>
+
+#include "prop.h"
+
+/* Target cells scored together against a global frame (one sgemm each). */
+#define BLOCK 64
+
+struct vt_prop {
+    vt_prop_cfg cfg;
+    int n;         /* cells */
+    int cap;       /* candidate capacity per cell */
+    float *cand_s; /* [cap] scores of the kept candidates */
+    int32_t *cand_i;
+    float *gscore;   /* [nglobal][BLOCK][N] sgemm outputs */
+    int gscore_cap;  /* frames gscore can hold */
+    float *wscore;   /* [max_frames][(2r+1)^2][w] window scores of one target row */
+    float *rscore;   /* [(2R+1)^2][w] coarse ROI scores of one target row */
+    int16_t *offset; /* [max_frames][N][2] ROI offsets (dy, dx) in cells */
+    float *fq;       /* [C] one target cell's features */
+    float *acc;      /* [2 * max_radius + 1] */
+    double *num, *den;
+};
+
+static double now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+/* The loops below are compiled for AVX2+FMA as well as the x86-64 baseline; the loader picks. */
+#define HOT __attribute__((target_clones("arch=x86-64-v3", "default")))
+#else
+#define HOT
+#endif
+
+int vt_prop_new(const vt_prop_cfg *cfg, vt_prop **out) {
+    *out = NULL;
+    if (cfg->h <= 0 || cfg->w <= 0 || cfg->c <= 0 || cfg->max_objects < 0 ||
+        cfg->max_frames <= 0 || cfg->topk < 0 || cfg->max_radius < 0 || cfg->roi_radius < 0 ||
+        !(cfg->temperature > 0.0f))
+        return -EINVAL;
+    vt_prop *p = calloc(1, sizeof *p);
+    if (!p)
+        return -ENOMEM;
+    p->cfg = *cfg;
+    p->n = cfg->h * cfg->w;
+    /* Every candidate is kept when topk = 0: the worst case is every frame global. */
+    p->cap = cfg->topk > 0 ? cfg->topk : cfg->max_frames * p->n;
+    const size_t wd = 2 * (size_t)cfg->max_radius + 1, rd = 2 * (size_t)cfg->roi_radius + 1;
+    const int kmax = cfg->max_objects > 0 ? cfg->max_objects : 1;
+    p->cand_s = malloc(sizeof(float) * p->cap);
+    p->cand_i = malloc(sizeof(int32_t) * p->cap);
+    p->wscore = malloc(sizeof(float) * cfg->max_frames * wd * wd * cfg->w);
+    p->rscore = malloc(sizeof(float) * rd * rd * cfg->w);
+    p->offset = malloc(sizeof(int16_t) * 2 * (size_t)cfg->max_frames * p->n);
+    p->fq = malloc(sizeof(float) * cfg->c);
+    p->acc = malloc(sizeof(float) * wd);
+    p->num = malloc(sizeof(double) * kmax);
+    p->den = malloc(sizeof(double) * kmax);
+    if (!p->cand_s || !p->cand_i || !p->wscore || !p->rscore || !p->offset || !p->fq ||
+        !p->acc || !p->num || !p->den) {
+        vt_prop_free(&p);
+        return -ENOMEM;
+    }
+    *out = p;
+    return 0;
+}
+
+void vt_prop_free(vt_prop **pp) {
+    vt_prop *p = *pp;
+    if (!p)
+        return;
+    free(p->cand_s);
+    free(p->cand_i);
+    free(p->gscore);
+    free(p->wscore);
+    free(p->rscore);
+    free(p->offset);
+    free(p->fq);
+    free(p->acc);
+    free(p->num);
+    free(p->den);
+    free(p);
+    *pp = NULL;
+}
+
+/* ---- candidate selection: a min-heap of the k best (score, id) pairs ---- */
+
+typedef struct sel {
+    float *s;
+    int32_t *id;
+    int n, k; /* k = 0: keep all (append) */
+} sel;
+
+static void heap_down(sel *h, int i) {
+    for (;;) {
+        int l = 2 * i + 1, r = l + 1, m = i;
+        if (l < h->n && h->s[l] < h->s[m])
+            m = l;
+        if (r < h->n && h->s[r] < h->s[m])
+            m = r;
+        if (m == i)
+            return;
+        float ts = h->s[i];
+        h->s[i] = h->s[m], h->s[m] = ts;
+        int32_t ti = h->id[i];
+        h->id[i] = h->id[m], h->id[m] = ti;
+        i = m;
+    }
+}
+
+static inline void sel_push(sel *h, float s, int32_t id) {
+    if (h->k == 0) {
+        h->s[h->n] = s, h->id[h->n++] = id;
+        return;
+    }
+    if (h->n < h->k) {
+        int i = h->n++;
+        h->s[i] = s, h->id[i] = id;
+        while (i > 0) { /* sift up */
+            int up = (i - 1) / 2;
+            if (h->s[up] <= h->s[i])
+                break;
+            float ts = h->s[i];
+            h->s[i] = h->s[up], h->s[up] = ts;
+            int32_t ti = h->id[i];
+            h->id[i] = h->id[up], h->id[up] = ti;
+            i = up;
+        }
+        return;
+    }
+    if (s > h->s[0]) {
+        h->s[0] = s, h->id[0] = id;
+        heap_down(h, 0);
+    }
+}
+
+/* ---- scoring kernels ---- */
+
+/*
+ * Scores of target row y against frame `m` for every displacement (step*dy, step*dx) with
+ * |dy|, |dx| <= r: out[(dy+r)*(2r+1) + (dx+r)][x] for the x whose candidate lies in the frame
+ * (the others are left unwritten: the caller knows the valid ranges).
+ */
+static inline void row_scores(const float *t, const float *m, int h, int w, int c, int y, int r,
+                              int step, float *out) {
+    const size_t n = (size_t)h * w;
+    const int side = 2 * r + 1;
+    for (int dy = -r; dy <= r; dy++) {
+        const int yy = y + step * dy;
+        if (yy < 0 || yy >= h)
+            continue;
+        for (int dx = -r; dx <= r; dx++) {
+            const int ox = step * dx;
+            const int x0 = ox < 0 ? -ox : 0, x1 = ox > 0 ? w - ox : w;
+            if (x0 >= x1)
+                continue;
+            float *o = out + ((size_t)(dy + r) * side + (dx + r)) * w;
+            const float *tr = t + (size_t)y * w, *mr = m + (size_t)yy * w + ox;
+            for (int x = x0; x < x1; x++)
+                o[x] = tr[x] * mr[x];
+            for (int ch = 1; ch < c; ch++) {
+                const float *tc = tr + ch * n, *mc = mr + ch * n;
+                for (int x = x0; x < x1; x++)
+                    o[x] += tc[x] * mc[x];
+            }
+        }
+    }
+}
+
+/* ROI offsets of one frame: per target cell, the softmax-weighted mean displacement of a
+ * dilated coarse search, rounded to cells. */
+HOT static void roi_offsets(vt_prop *p, const float *feat, const vt_prop_frame *m, int16_t *off) {
+    const int h = p->cfg.h, w = p->cfg.w, c = p->cfg.c, R = p->cfg.roi_radius;
+    const int d = m->roi_dilation, side = 2 * R + 1;
+    const float inv_t = 1.0f / p->cfg.temperature;
+    for (int y = 0; y < h; y++) {
+        row_scores(feat, m->feat, h, w, c, y, R, d, p->rscore);
+        for (int x = 0; x < w; x++) {
+            float smax = -FLT_MAX;
+            for (int dy = -R; dy <= R; dy++) {
+                int yy = y + d * dy;
+                if (yy < 0 || yy >= h)
+                    continue;
+                for (int dx = -R; dx <= R; dx++) {
+                    int xx = x + d * dx;
+                    if (xx < 0 || xx >= w)
+                        continue;
+                    float s = p->rscore[((size_t)(dy + R) * side + (dx + R)) * w + x];
+                    smax = s > smax ? s : smax;
+                }
+            }
+            double sw = 0, oy = 0, ox = 0;
+            for (int dy = -R; dy <= R; dy++) {
+                int yy = y + d * dy;
+                if (yy < 0 || yy >= h)
+                    continue;
+                for (int dx = -R; dx <= R; dx++) {
+                    int xx = x + d * dx;
+                    if (xx < 0 || xx >= w)
+                        continue;
+                    float s = p->rscore[((size_t)(dy + R) * side + (dx + R)) * w + x];
+                    double e = exp((double)(s - smax) * inv_t);
+                    sw += e, oy += e * dy, ox += e * dx;
+                }
+            }
+            int16_t *o = off + 2 * ((size_t)y * w + x);
+            o[0] = (int16_t)lrint(d * oy / sw);
+            o[1] = (int16_t)lrint(d * ox / sw);
+        }
+    }
+}
+
+/* ---- the main loop ---- */
+
+static int ensure_gscore(vt_prop *p, int nglobal) {
+    if (nglobal <= p->gscore_cap)
+        return 0;
+    float *g = realloc(p->gscore, sizeof(float) * (size_t)nglobal * BLOCK * p->n);
+    if (!g)
+        return -ENOMEM;
+    p->gscore = g;
+    p->gscore_cap = nglobal;
+    return 0;
+}
+
+HOT int vt_prop_run(vt_prop *p, const float *feat, const vt_prop_frame *mem, int nmem, int nobj,
+                    float *out, float *bg, vt_prop_timing *timing) {
+    const int n = p->n, c = p->cfg.c, h = p->cfg.h, w = p->cfg.w;
+    if (nmem < 0 || nmem > p->cfg.max_frames || nobj < 0 || nobj > p->cfg.max_objects)
+        return -EINVAL;
+    int nglobal = 0;
+    for (int m = 0; m < nmem; m++) {
+        if (mem[m].radius == VT_PROP_GLOBAL)
+            nglobal++;
+        else if (mem[m].radius < 0 || mem[m].radius > p->cfg.max_radius)
+            return -EINVAL;
+    }
+    int rc = ensure_gscore(p, nglobal);
+    if (rc < 0)
+        return rc;
+    double t0 = now_ms(), t_lab = 0;
+
+    for (int m = 0; m < nmem; m++)
+        if (mem[m].radius != VT_PROP_GLOBAL && mem[m].roi_dilation > 0)
+            roi_offsets(p, feat, &mem[m], p->offset + 2 * (size_t)m * n);
+
+    const size_t wd = 2 * (size_t)p->cfg.max_radius + 1;
+    const float inv_t = 1.0f / p->cfg.temperature;
+    sel hs = {.s = p->cand_s, .id = p->cand_i, .k = p->cfg.topk};
+    int gblock = -1; /* first cell of the block gscore holds */
+    for (int y = 0; y < h; y++) {
+        /* Window scores of this row for every plain windowed frame. */
+        for (int m = 0; m < nmem; m++)
+            if (mem[m].radius != VT_PROP_GLOBAL && mem[m].roi_dilation <= 0)
+                row_scores(feat, mem[m].feat, h, w, c, y, mem[m].radius, 1,
+                           p->wscore + (size_t)m * wd * wd * w);
+        for (int x = 0; x < w; x++) {
+            const int q = y * w + x;
+            if (nglobal && (gblock < 0 || q >= gblock + BLOCK)) {
+                /* Global frames: gscore[g][b][p] = <f_t(gblock + b), f_m(p)> for a block of
+                 * target cells; A is the transposed [C][N] target (lda = N). */
+                gblock = q;
+                const int nb = n - q < BLOCK ? n - q : BLOCK;
+                for (int m = 0, g = 0; m < nmem; m++) {
+                    if (mem[m].radius != VT_PROP_GLOBAL)
+                        continue;
+                    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nb, n, c, 1.0f,
+                                feat + q, n, mem[m].feat, n, 0.0f,
+                                p->gscore + (size_t)g * BLOCK * n, n);
+                    g++;
+                }
+            }
+            hs.n = 0;
+            for (int m = 0, g = 0; m < nmem; m++) {
+                const int32_t base = (int32_t)m * n;
+                const int r = mem[m].radius;
+                if (r == VT_PROP_GLOBAL) {
+                    const float *row = p->gscore + ((size_t)g * BLOCK + (q - gblock)) * n;
+                    for (int i = 0; i < n; i++)
+                        sel_push(&hs, row[i], base + i);
+                    g++;
+                    continue;
+                }
+                const int side = 2 * r + 1;
+                if (mem[m].roi_dilation <= 0) {
+                    const float *ws = p->wscore + (size_t)m * wd * wd * w;
+                    int y0 = y - r < 0 ? 0 : y - r, y1 = y + r >= h ? h - 1 : y + r;
+                    int x0 = x - r < 0 ? 0 : x - r, x1 = x + r >= w ? w - 1 : x + r;
+                    for (int yy = y0; yy <= y1; yy++)
+                        for (int xx = x0; xx <= x1; xx++)
+                            sel_push(&hs, ws[((size_t)(yy - y + r) * side + (xx - x + r)) * w + x],
+                                     base + yy * w + xx);
+                    continue;
+                }
+                /* ROI: a window around q + offset, scored with the window's candidates of one
+                 * row as the vector lanes. */
+                const int16_t *o = p->offset + 2 * ((size_t)m * n + q);
+                const int cy = y + o[0], cx = x + o[1];
+                int y0 = cy - r < 0 ? 0 : cy - r, y1 = cy + r >= h ? h - 1 : cy + r;
+                int x0 = cx - r < 0 ? 0 : cx - r, x1 = cx + r >= w ? w - 1 : cx + r;
+                if (x0 > x1)
+                    continue;
+                const int nx = x1 - x0 + 1;
+                for (int ch = 0; ch < c; ch++)
+                    p->fq[ch] = feat[(size_t)ch * n + q];
+                for (int yy = y0; yy <= y1; yy++) {
+                    const float *mr = mem[m].feat + (size_t)yy * w + x0;
+                    float *acc = p->acc;
+                    for (int j = 0; j < nx; j++)
+                        acc[j] = p->fq[0] * mr[j];
+                    for (int ch = 1; ch < c; ch++) {
+                        const float f = p->fq[ch], *mc = mr + (size_t)ch * n;
+                        for (int j = 0; j < nx; j++)
+                            acc[j] += f * mc[j];
+                    }
+                    for (int j = 0; j < nx; j++)
+                        sel_push(&hs, acc[j], base + yy * w + x0 + j);
+                }
+            }
+
+            /* Softmax over the kept candidates, then the labels they point at. */
+            double tb = now_ms();
+            float smax = -FLT_MAX;
+            for (int i = 0; i < hs.n; i++)
+                if (hs.s[i] > smax)
+                    smax = hs.s[i];
+            for (int o = 0; o < nobj; o++)
+                p->num[o] = p->den[o] = 0.0;
+            for (int i = 0; i < hs.n; i++) {
+                double e = exp((double)(hs.s[i] - smax) * inv_t);
+                int m = hs.id[i] / n, pos = hs.id[i] % n;
+                const float *lab = mem[m].labels;
+                for (int o = 0; o < nobj; o++) {
+                    if (!mem[m].known[o])
+                        continue;
+                    p->num[o] += e * lab[(size_t)o * n + pos];
+                    p->den[o] += e;
+                }
+            }
+            double sum = 0;
+            for (int o = 0; o < nobj; o++) {
+                double v = p->den[o] > 0 ? p->num[o] / p->den[o] : 0.0;
+                out[(size_t)o * n + q] = (float)v;
+                sum += v;
+            }
+            /* Objects known in different frames are normalised separately; when their sum
+             * exceeds one, scale them down and leave no background. */
+            if (sum > 1.0) {
+                for (int o = 0; o < nobj; o++)
+                    out[(size_t)o * n + q] = (float)(out[(size_t)o * n + q] / sum);
+                bg[q] = 0.0f;
+            } else {
+                bg[q] = (float)(1.0 - sum);
+            }
+            t_lab += now_ms() - tb;
+        }
+    }
+    if (timing) {
+        timing->labels = t_lab;
+        timing->affinity = now_ms() - t0 - t_lab;
+    }
+    return 0;
+}

@@ -1,0 +1,322 @@
+/*
+ * train.h - model/'s internal self-supervised trainer: a training-mode executor of the
+ * architecture tables with hand-written backward passes, the two objectives (MAST
+ * reconstruction and colorization), AdamW with warm-up + cosine schedule and gradient
+ * clipping, a bounded in-memory frame cache with pair sampling, and checkpoints.
+ *
+ * Not part of the public vt_model.h interface: used by cli/train.c (which decodes the video
+ * with codec/ and hands plain RGB frames to vt_train_data), by the tests and the benchmark.
+ *
+ * Conventions as nn.h: float32 NCHW; every function states its shapes. Backward functions
+ * ACCUMULATE into the gradients they are given (callers zero them), which is what a graph
+ * with fan-out (a block input feeding a conv and a residual) needs.
+ *
+ * Determinism: given the same model, configuration, data and OpenBLAS thread count, every
+ * step produces bitwise the same parameters: the only randomness is the trainer's own
+ * xoshiro256** generator, whose state is part of the checkpoint.
+ */
+#ifndef VT_TRAIN_H
+#define VT_TRAIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "nn.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---------------------------------------------------------------------------------------------
+ * Random numbers (xoshiro256**, seeded through splitmix64)
+ * ------------------------------------------------------------------------------------------- */
+
+typedef struct vt_rng {
+    uint64_t s[4];
+} vt_rng;
+
+void vt_rng_seed(vt_rng *r, uint64_t seed);
+uint64_t vt_rng_u64(vt_rng *r);
+/* Uniform in [0, 1). */
+double vt_rng_unit(vt_rng *r);
+/* Uniform integer in [lo, hi] (inclusive; hi >= lo). */
+int vt_rng_int(vt_rng *r, int lo, int hi);
+
+/* ---------------------------------------------------------------------------------------------
+ * Ops with backward passes (model/train_ops.c). Shapes next to each; gradients accumulate.
+ * ------------------------------------------------------------------------------------------- */
+
+/* Scratch floats vt_tr_conv_backward needs for one image of h x w (input size). */
+size_t vt_tr_conv_bwd_scratch(const vt_conv *cv, int h, int w);
+/*
+ * Backward of z = conv(x, w) + b (cv->relu must be 0; the epilogue's ReLU/residual are separate
+ * ops in training). x (n, cin, h, w), dz (n, cout, oh, ow). Accumulates dw [cout][cin][k][k],
+ * db [cout] (NULL: no bias) and dx (x's shape; NULL: not needed, e.g. the network input).
+ * `scratch` holds vt_tr_conv_bwd_scratch() floats.
+ */
+int vt_tr_conv_backward(const vt_conv *cv, const vt_tensor *x, const vt_tensor *dz, float *dw,
+                        float *db, vt_tensor *dx, float *scratch);
+
+/*
+ * Batch-norm in training mode over (n, h, w) per channel: y = (z - mean) * invstd * gamma + beta
+ * with the batch's biased variance; saves mean[c], invstd[c]. When running_mean/var are not
+ * NULL they are updated as PyTorch does: r = (1 - momentum) r + momentum * stat, with the
+ * unbiased variance (M / (M - 1)) for running_var. z and y are (n, c, h, w); y may alias z.
+ */
+void vt_tr_bn_forward(const vt_tensor *z, const float *gamma, const float *beta, float eps,
+                      float momentum, float *running_mean, float *running_var, float *mean,
+                      float *invstd, vt_tensor *y);
+/* Backward of the above given the forward's input z and saved mean/invstd: accumulates
+ * dgamma, dbeta [c] and WRITES dz (z's shape; may alias dy). */
+void vt_tr_bn_backward(const vt_tensor *z, const float *mean, const float *invstd,
+                       const float *gamma, const vt_tensor *dy, float *dgamma, float *dbeta,
+                       vt_tensor *dz);
+
+/* ReLU backward in place: d[i] = 0 where y[i] <= 0 (y is the ReLU's output). n floats. */
+void vt_tr_relu_backward(const float *y, float *d, size_t n);
+
+/* Max-pool backward (PyTorch semantics: the gradient goes to the first maximum of each window,
+ * padding counts as -inf). x (n, c, h, w), dy (n, c, oh, ow); accumulates dx (x's shape). */
+int vt_tr_maxpool_backward(const vt_tensor *x, int k, int stride, int pad, const vt_tensor *dy,
+                           vt_tensor *dx);
+
+/* Channel L2 normalisation, F.normalize(dim=1, eps): y = x / max(||x||, eps) per pixel; saves
+ * the norms nrm [n][h*w]. x, y (n, c, h, w), may not alias. */
+void vt_tr_l2norm_forward(const vt_tensor *x, float eps, vt_tensor *y, float *nrm);
+/* Backward: accumulates dx from dy, given y and the saved norms. */
+void vt_tr_l2norm_backward(const vt_tensor *y, const float *nrm, float eps, const vt_tensor *dy,
+                           vt_tensor *dx);
+
+/*
+ * Windowed attention of one target frame onto one reference frame, on an h x w cell grid
+ * (N = h*w), features C x N (CHW; unit norm in use, not required), values V x N:
+ *   s[q][p] = <ft[:, q], fr[:, p]> / T    for p in the window |py-qy| <= r, |px-qx| <= r
+ *   a[q][:] = softmax(s[q][:]) over the window (exactly 0 outside); radius < 0: every cell
+ *   y[:, q] = sum_p a[q][p] vals[:, p]
+ * Writes a (N x N, kept for the backward) and y (V x N).
+ */
+void vt_tr_attn_forward(const float *ft, const float *fr, int c, int h, int w, int radius,
+                        float temperature, const float *vals, int v, float *a, float *y);
+/* Backward: from dy (V x N) accumulates dft and dfr (C x N; either may be NULL). `da` is
+ * N x N scratch. Values get no gradient (they are data). */
+void vt_tr_attn_backward(const float *ft, const float *fr, int c, int h, int w,
+                         float temperature, const float *vals, int v, const float *a,
+                         const float *dy, float *da, float *dft, float *dfr);
+
+/* Smooth L1 (Huber) as F.smooth_l1_loss(scale*y, scale*t, beta=1, 'sum'): returns the sum over
+ * n elements and writes dy = d(sum)/dy * gscale (gscale = 1/count for a mean). */
+double vt_tr_smoothl1(const float *y, const float *t, size_t n, float scale, float gscale,
+                      float *dy);
+/* Cross-entropy on probabilities: p is V x N (columns sum to 1), cls[N] the true class;
+ * returns sum_q -log(p[cls[q]][q] + eps) and writes dp (V x N) = gradient * gscale. */
+double vt_tr_nll_prob(const float *p, const int32_t *cls, int v, int n, float eps, float gscale,
+                      float *dp);
+
+/* ---------------------------------------------------------------------------------------------
+ * Training-mode executor of an architecture table (model/train_net.c)
+ * ------------------------------------------------------------------------------------------- */
+
+typedef struct vt_tnet vt_tnet;
+
+/* A training executor for model m (borrowed, must outlive it). Parameters are read from and
+ * running statistics written to the model's vt_param tensors. */
+int vt_tnet_new(vt_model *m, vt_tnet **out);
+void vt_tnet_free(vt_tnet **t);
+/* Size every buffer for an input of (n, 3, h, w); allocation happens here only. */
+int vt_tnet_plan(vt_tnet *t, int n, int h, int w);
+/*
+ * Forward in training mode (BN with batch statistics; running statistics updated when
+ * update_running is set). x is (n, 3, h, w) as planned. *out borrows the output activation.
+ */
+int vt_tnet_forward(vt_tnet *t, const vt_tensor *x, int update_running, const vt_tensor **out);
+/* The gradient buffer of the output, (out's shape): the caller writes dL/dout there. */
+vt_tensor *vt_tnet_out_grad(vt_tnet *t);
+/* Backward through every layer; accumulates into the parameter gradients (see vt_tnet_grad). */
+int vt_tnet_backward(vt_tnet *t);
+/* Zero every parameter gradient. */
+void vt_tnet_zero_grad(vt_tnet *t);
+/* Gradient of model parameter i (vt_model_param order); NULL for running statistics. */
+float *vt_tnet_grad(vt_tnet *t, int i);
+/* Use Winograd F(2x2,3x3) for 3x3 stride-1 convolutions (forward and input gradient). */
+void vt_tnet_set_winograd(vt_tnet *t, int on);
+/* Bytes held by the executor's buffers. */
+size_t vt_tnet_bytes(const vt_tnet *t);
+
+/* ---------------------------------------------------------------------------------------------
+ * Frame cache and sampling (model/train_data.c)
+ * ------------------------------------------------------------------------------------------- */
+
+/*
+ * A bounded in-memory cache of RGB24 frames (packed rows, 3*w bytes) grouped by video. When
+ * adding a frame would pass the byte cap, the cache halves its temporal density: the frame
+ * stride doubles and every cached frame whose source index is not a multiple of it is freed,
+ * so the kept frames stay evenly spaced in every video.
+ */
+typedef struct vt_train_video {
+    char name[128];
+    int w, h;
+    int n, cap;
+    uint8_t **rgb;  /* n frames of 3*w*h bytes */
+    int64_t *index; /* source frame index of each */
+} vt_train_video;
+
+typedef struct vt_train_data {
+    vt_train_video *v;
+    int nv, capv;
+    size_t cap_bytes, bytes;
+    int stride;        /* kept frames are those with source index % stride == 0 */
+    int64_t offered;   /* frames offered to the cache */
+} vt_train_data;
+
+int vt_train_data_new(size_t cap_bytes, vt_train_data **out);
+void vt_train_data_free(vt_train_data **d);
+/* Start a new video of w x h frames; returns its index or a negative errno. */
+int vt_train_data_add_video(vt_train_data *d, const char *name, int w, int h);
+/* Offer frame `index` (0, 1, 2... within the video) of the last video added, rgb with rows of
+ * `linesize` bytes (copied). 0 kept, 1 skipped (stride), -ENOMEM, -EINVAL (size). */
+int vt_train_data_add_frame(vt_train_data *d, const uint8_t *rgb, int linesize, int64_t index);
+/* Drop videos with fewer than two frames (no pair to sample). Returns the frames left. */
+int64_t vt_train_data_finish(vt_train_data *d);
+int64_t vt_train_data_frames(const vt_train_data *d);
+
+/* ---------------------------------------------------------------------------------------------
+ * Trainer (model/train.c)
+ * ------------------------------------------------------------------------------------------- */
+
+typedef enum vt_train_objective {
+    VT_TRAIN_MAST = 0,     /* reconstruct the target's Lab from the reference's */
+    VT_TRAIN_COLORIZE = 1, /* predict the target's quantised colour class */
+} vt_train_objective;
+
+#define VT_TRAIN_MAX_COLORS 64
+
+typedef struct vt_train_cfg {
+    vt_train_objective objective;
+    int steps;          /* total optimiser steps (the schedule's length) */
+    int batch;          /* pairs per step; the encoder sees 2*batch crops */
+    int crop;           /* crop side in pixels (multiple of the stride) */
+    float lr;           /* peak learning rate */
+    float weight_decay; /* AdamW's decoupled decay, on convolution weights only */
+    float beta1, beta2, adam_eps;
+    int warmup;         /* linear warm-up steps */
+    float lr_min;       /* cosine floor, as a fraction of lr */
+    float clip;         /* global gradient-norm clip (0: off) */
+    int radius;         /* attention window radius in feature cells (< 0: global) */
+    float temperature;  /* softmax temperature on unit-norm dot products */
+    float huber_scale;  /* MAST: smooth_l1(scale*y, scale*t), MAST's published 20 */
+    int gap_min, gap_max; /* frame gap between reference and target (source frames) */
+    float scale_min, scale_max; /* crop side as a fraction of the frame's short side */
+    float jitter;       /* colour jitter strength on the input only (0: off) */
+    int flip;           /* random horizontal flips */
+    int ncolors;        /* colorize: k-means clusters */
+    float bn_momentum;
+    uint64_t seed;
+} vt_train_cfg;
+
+/* Defaults of `vtrack train` for the objective (documented in docs/TRAINING.md). */
+void vt_train_cfg_default(vt_train_cfg *c, vt_train_objective obj);
+/* "mast" / "colorize" -> objective; -EINVAL otherwise. */
+int vt_train_objective_parse(const char *s, vt_train_objective *obj);
+const char *vt_train_objective_name(vt_train_objective obj);
+
+/*
+ * One batch: pairs b = 0..B-1, encoder frames 0..B-1 the references and B..2B-1 the targets.
+ * N = fh*fw feature cells, V = value channels (3 Lab for MAST, ncolors one-hot for colorize).
+ */
+typedef struct vt_train_batch {
+    int B, S, fh, fw, V;
+    float *input;     /* [2B][3][S][S] normalised network input (dropped channel / grey) */
+    float *ref_val;   /* [B][V][N] reference values at feature resolution */
+    float *tgt_val;   /* [B][3][N] MAST: the target's normalised Lab at feature resolution */
+    int32_t *tgt_cls; /* [B][N] colorize: the target's colour class per cell */
+    int32_t *ref_cls; /* [B][N] colorize: the reference's colour class per cell */
+    int *drop;        /* [B] MAST: dropped channel (1 = a, 2 = b) */
+    uint8_t *rgb;     /* [2B][S][S][3] clean crops (references then targets) */
+} vt_train_batch;
+
+typedef struct vt_train_step_info {
+    int64_t step; /* steps done after this one */
+    double loss;
+    double grad_norm; /* before clipping */
+    double lr;
+} vt_train_step_info;
+
+typedef struct vt_trainer vt_trainer;
+
+/*
+ * A trainer for model m (borrowed; its parameters are updated in place and it must outlive
+ * the trainer). Allocates every buffer (optimiser state, activations at the crop size,
+ * batch) now: steps allocate nothing. 0, -EINVAL (bad configuration, message in err) or
+ * -ENOMEM.
+ */
+int vt_trainer_new(vt_model *m, const vt_train_cfg *cfg, vt_trainer **out, char *err,
+                   size_t errlen);
+void vt_trainer_free(vt_trainer **t);
+const vt_train_cfg *vt_trainer_cfg(const vt_trainer *t);
+vt_model *vt_trainer_model(vt_trainer *t);
+vt_tnet *vt_trainer_net(vt_trainer *t);
+int64_t vt_trainer_steps_done(const vt_trainer *t);
+/* Wall-clock seconds of training so far (kept in checkpoints; the caller adds its time). */
+double vt_trainer_wall(const vt_trainer *t);
+void vt_trainer_set_wall(vt_trainer *t, double seconds);
+/* Loss of every step done (n = steps done), for the CSV/plot. */
+const float *vt_trainer_losses(const vt_trainer *t, int64_t *n);
+
+/* Colorize: fit k-means (cfg.ncolors clusters) to the ab colours of feature cells sampled
+ * from the data (deterministic for the seed). Must run before the first step. */
+int vt_trainer_fit_colors(vt_trainer *t, const vt_train_data *d, char *err, size_t errlen);
+/* Colorize: set/get the centroids (ncolors x {a, b}, Lab units). */
+int vt_trainer_set_colors(vt_trainer *t, const float *ab, int k);
+const float *vt_trainer_colors(const vt_trainer *t, int *k);
+
+/* The trainer's batch buffers. */
+vt_train_batch *vt_trainer_batch(vt_trainer *t);
+/* Draw the next batch from d with the trainer's generator (pairs, crops, flips, jitter). */
+int vt_trainer_sample(vt_trainer *t, const vt_train_data *d);
+/*
+ * Build a batch from given clean RGB crops: rgb [2B][S][S][3] (references then targets), one
+ * drop channel per pair (MAST; NULL: draw them) and no jitter. For tests and references.
+ */
+int vt_trainer_set_batch(vt_trainer *t, const uint8_t *rgb, const int *drop);
+/* Forward and backward on the current batch: zeroes and fills the parameter gradients,
+ * updates the BN running statistics, returns the loss. */
+int vt_trainer_forward_backward(vt_trainer *t, double *loss);
+/* Clip, AdamW step at the scheduled learning rate, record the loss, step++. */
+int vt_trainer_update(vt_trainer *t, double loss, vt_train_step_info *info);
+/* sample + forward_backward + update. */
+int vt_trainer_step(vt_trainer *t, const vt_train_data *d, vt_train_step_info *info);
+/* Learning rate of step s (0-based) under the schedule. */
+double vt_trainer_lr_at(const vt_trainer *t, int64_t s);
+
+/* Optimiser state of parameter i (NULL for running statistics). */
+float *vt_trainer_adam_m(vt_trainer *t, int i);
+float *vt_trainer_adam_v(vt_trainer *t, int i);
+
+/*
+ * Checkpoint: parameters (with running statistics), optimiser moments, generator state, step,
+ * configuration, colours and loss history, as a safetensors file written atomically (temporary
+ * file, fsync, rename). `data_desc` (may be NULL) is stored to warn when a resume uses other
+ * data. 0 or -errno with a message naming the file.
+ */
+int vt_trainer_save(const vt_trainer *t, const char *path, const char *data_desc, char *err,
+                    size_t errlen);
+/*
+ * Load a checkpoint: creates *m and *t as they were when saved (the caller frees both).
+ * `data_desc` (may be NULL) receives the stored description (up to len bytes).
+ */
+int vt_trainer_load(const char *path, vt_model **m, vt_trainer **t, char *data_desc,
+                    size_t len, char *err, size_t errlen);
+/*
+ * Write the inference weights (vt_model_load's format: parameters with the running
+ * statistics, which the loader folds into the convolutions) with the training metadata:
+ * vtrack.prop.temperature, vtrack.prop.l2norm, vtrack.train.*, and for colorize the
+ * centroids. `sources` (may be NULL) is recorded as vtrack.train.data.
+ */
+int vt_trainer_export(vt_trainer *t, const char *path, const char *sources, char *err,
+                      size_t errlen);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* VT_TRAIN_H */

@@ -1,0 +1,105 @@
+/*
+ * names.c - wire names of the protocol's enumerations, and the error helper.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <string.h>
+
+#include "proto_int.h"
+
+#define NAME_OF(table, v)                                                                          \
+    ((unsigned)(v) < sizeof(table) / sizeof(table[0]) && (table)[v] ? (table)[v] : "?")
+
+const char *vt_proto_op_name(vt_proto_op op) {
+    static const char *const names[] = {
+        [VT_PROTO_OP_NONE] = "",
+        [VT_PROTO_OP_HELLO] = "hello",
+        [VT_PROTO_OP_SUBSCRIBE] = "subscribe",
+        [VT_PROTO_OP_UNSUBSCRIBE] = "unsubscribe",
+        [VT_PROTO_OP_LIST] = "list",
+        [VT_PROTO_OP_ADD_STREAM] = "add_stream",
+        [VT_PROTO_OP_REMOVE_STREAM] = "remove_stream",
+        [VT_PROTO_OP_TRACK] = "track",
+        [VT_PROTO_OP_UNTRACK] = "untrack",
+        [VT_PROTO_OP_STATS] = "stats",
+    };
+    return NAME_OF(names, op);
+}
+
+const char *vt_proto_code_name(vt_proto_code code) {
+    static const char *const names[] = {
+        [VT_PROTO_CODE_OK] = "ok",
+        [VT_PROTO_CODE_BAD_JSON] = "bad_json",
+        [VT_PROTO_CODE_BAD_UTF8] = "bad_utf8",
+        [VT_PROTO_CODE_LINE_TOO_LONG] = "line_too_long",
+        [VT_PROTO_CODE_BAD_REQUEST] = "bad_request",
+        [VT_PROTO_CODE_BAD_MASK] = "bad_mask",
+        [VT_PROTO_CODE_BAD_VERSION] = "bad_version",
+        [VT_PROTO_CODE_UNAUTHORIZED] = "unauthorized",
+        [VT_PROTO_CODE_FORBIDDEN] = "forbidden",
+        [VT_PROTO_CODE_NOT_FOUND] = "not_found",
+        [VT_PROTO_CODE_CONFLICT] = "conflict",
+        [VT_PROTO_CODE_LIMIT] = "limit",
+        [VT_PROTO_CODE_INTERNAL] = "internal",
+    };
+    return NAME_OF(names, code);
+}
+
+const char *vt_proto_pacing_name(vt_proto_pacing p) {
+    static const char *const names[] = {"", "live", "camera", "lossless"};
+    return NAME_OF(names, p);
+}
+
+const char *vt_proto_tracker_name(vt_proto_tracker t) {
+    static const char *const names[] = {"", "mast", "colorize"};
+    return NAME_OF(names, t);
+}
+
+const char *vt_proto_profile_name(vt_proto_profile p) {
+    static const char *const names[] = {"", "accurate", "realtime"};
+    return NAME_OF(names, p);
+}
+
+const char *vt_proto_obj_state_name(vt_proto_obj_state s) {
+    static const char *const names[] = {"tracking", "lost", "recovered"};
+    return NAME_OF(names, s);
+}
+
+const char *vt_proto_lifecycle_name(vt_proto_lifecycle l) {
+    static const char *const names[] = {"added", "lost", "recovered", "removed"};
+    return NAME_OF(names, l);
+}
+
+const char *vt_proto_stream_state_name(vt_proto_stream_state s) {
+    static const char *const names[] = {"connecting", "up", "stalled", "reconnecting", "ended"};
+    return NAME_OF(names, s);
+}
+
+int vt_proto_err_set(vt_proto_err *e, vt_proto_code code, const char *field, const char *fmt, ...) {
+    e->code = code;
+    vtp_excerpt(e->field, sizeof e->field, field ? field : "", field ? strlen(field) : 0);
+    va_list ap;
+    va_start(ap, fmt);
+    vtp_vformat(e->message, sizeof e->message, fmt, ap);
+    va_end(ap);
+    return -EINVAL;
+}
+
+int vt_proto_err_framing(vt_proto_err *e, int rc, const char *line, size_t line_len,
+                         size_t max_line) {
+    memset(e, 0, sizeof *e);
+    size_t at = 0;
+    switch (rc) {
+    case -EMSGSIZE:
+        return vt_proto_err_set(e, VT_PROTO_CODE_LINE_TOO_LONG, NULL, "line longer than %zu bytes",
+                                max_line ? max_line : VT_PROTO_LINE_MAX);
+    case -EILSEQ:
+        if (line)
+            vt_utf8_check(line, line_len, &at);
+        return vt_proto_err_set(e, VT_PROTO_CODE_BAD_UTF8, NULL,
+                                "invalid UTF-8 at byte %zu of the line", at);
+    default:
+        return vt_proto_err_set(e, VT_PROTO_CODE_INTERNAL, NULL, "cannot read the line (%s)",
+                                rc == -ENOMEM ? "out of memory" : "framing error");
+    }
+}

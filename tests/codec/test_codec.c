@@ -1,0 +1,1012 @@
+/* test_codec.c - codec/ unit tests (files, folders, errors, whitelist, pacing, masks, overlay)
+ * and data tests (DAVIS annotations and frames from $VT_DATA). Media are made by the ffmpeg tool
+ * into a scratch folder before the suites run.
+ * usage: test_codec [unit|data]   (default: both) */
+#include <check.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <libavutil/error.h>
+#include <libavutil/log.h>
+
+#include "codec_test_util.h"
+#include "vt_codec.h"
+
+static int have_x264, have_vp8;
+
+/* ---------------------------------------------------------------------------------------------
+ * Media
+ * ------------------------------------------------------------------------------------------- */
+
+typedef struct clip {
+    const char *file;
+    const char *encode; /* ffmpeg output options */
+    int w, h, fps, frames;
+    const char *codec; /* decoder name expected */
+    int *needs;        /* encoder availability flag, or NULL */
+} clip;
+
+static clip clips[] = {
+    {"h264.mp4", "-c:v libx264 -bf 2 -g 12 -pix_fmt yuv420p", 320, 240, 25, 50, "h264", &have_x264},
+    {"mpeg4.mkv", "-c:v mpeg4 -q:v 4", 352, 288, 30, 48, "mpeg4", NULL},
+    {"mjpeg.avi", "-c:v mjpeg -q:v 5", 320, 240, 25, 40, "mjpeg", NULL},
+    {"vp8.webm", "-c:v libvpx -b:v 300k", 256, 144, 24, 30, "vp8", &have_vp8},
+    {"h264.ts", "-c:v libx264 -bf 0 -pix_fmt yuv420p", 176, 144, 25, 30, "h264", &have_x264},
+};
+#define NCLIPS ((int)(sizeof(clips) / sizeof(clips[0])))
+
+static void make_media(void) {
+    have_x264 = tu_have_encoder("libx264");
+    have_vp8 = tu_have_encoder("libvpx");
+    for (int i = 0; i < NCLIPS; i++) {
+        const clip *c = &clips[i];
+        if (c->needs && !*c->needs) {
+            fprintf(stderr, "SKIP: ffmpeg has no encoder for %s\n", c->file);
+            continue;
+        }
+        if (tu_ffmpeg("-f lavfi -i testsrc=size=%dx%d:rate=%d -frames:v %d %s %s", c->w, c->h,
+                      c->fps, c->frames, c->encode, tu_path(c->file)) != 0)
+            exit(2);
+    }
+    /* Solid colours: an independent truth for the YUV -> RGB conversion. */
+    if (tu_ffmpeg("-f lavfi -i color=c=0xC83C1E:size=64x48:rate=25 -frames:v 5 -c:v mpeg4 -q:v 2 "
+                  "%s",
+                  tu_path("color.mkv")) != 0 ||
+        tu_ffmpeg("-f lavfi -i color=c=0x1E78C8:size=64x48:rate=25 -frames:v 5 -c:v mjpeg -q:v 2 "
+                  "%s",
+                  tu_path("color.avi")) != 0)
+        exit(2);
+    /* Faststart so that a truncated copy still has its index. */
+    if (tu_ffmpeg("-f lavfi -i testsrc=size=320x240:rate=25 -frames:v 60 -c:v mpeg4 -q:v 3 "
+                  "-movflags +faststart %s",
+                  tu_path("long.mp4")) != 0 ||
+        tu_ffmpeg("-f lavfi -i testsrc=size=320x240:rate=25 -frames:v 60 -c:v mjpeg -q:v 5 %s",
+                  tu_path("long.avi")) != 0 ||
+        tu_ffmpeg("-f lavfi -i testsrc=size=320x240:rate=25 -frames:v 60 -c:v mpeg4 -q:v 3 %s",
+                  tu_path("long.mkv")) != 0)
+        exit(2);
+    /* Folders of numbered frames, DAVIS style and a 1-based %03d one. */
+    mkdir(tu_path("seq"), 0755);
+    mkdir(tu_path("seq3"), 0755);
+    mkdir(tu_path("empty"), 0755);
+    if (tu_ffmpeg("-f lavfi -i testsrc=size=160x120:rate=25 -frames:v 10 -start_number 0 %s",
+                  tu_path("seq/%05d.jpg")) != 0 ||
+        tu_ffmpeg("-f lavfi -i testsrc=size=96x64:rate=25 -frames:v 7 -start_number 5 %s",
+                  tu_path("seq3/%03d.png")) != 0)
+        exit(2);
+    /* A 1 fps and a 5-frame clip for pacing. */
+    if (tu_ffmpeg("-f lavfi -i testsrc=size=64x48:rate=1 -frames:v 5 -c:v mpeg4 %s",
+                  tu_path("slow.mkv")) != 0 ||
+        tu_ffmpeg("-f lavfi -i testsrc=size=64x48:rate=25 -frames:v 5 -c:v mpeg4 %s",
+                  tu_path("short.mkv")) != 0 ||
+        tu_ffmpeg("-f lavfi -i sine=frequency=440:duration=1 %s", tu_path("audio.wav")) != 0)
+        exit(2);
+    tu_write_file(tu_path("notes.txt"), "this is not a video\n", 20);
+}
+
+static vt_source *open_local(const char *path, vt_source_opts *o) {
+    vt_source_opts def;
+    vt_source *s = NULL;
+    char err[512] = "";
+    int ret;
+    if (!o) {
+        vt_source_opts_default(&def);
+        o = &def;
+    }
+    o->allow_local = 1;
+    ret = vt_source_new(&s, path, o, err, sizeof(err));
+    ck_assert_msg(ret == 0, "vt_source_new(%s): %s", path, err);
+    return s;
+}
+
+/* Read everything; returns the frame count. */
+static int drain(vt_source *s, int *last_ret) {
+    const vt_frame *f;
+    int n = 0, ret;
+    while ((ret = vt_source_read(s, &f)) == 0)
+        n++;
+    if (last_ret)
+        *last_ret = ret;
+    return n;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Files
+ * ------------------------------------------------------------------------------------------- */
+
+START_TEST(test_file_clip) {
+    const clip *c = &clips[_i];
+    vt_source_opts o;
+    vt_source *s;
+    vt_source_info info;
+    const vt_frame *f;
+    int64_t pts0 = 0;
+    int n = 0, ret;
+
+    if (c->needs && !*c->needs) {
+        fprintf(stderr, "SKIP: %s (encoder missing)\n", c->file);
+        return;
+    }
+    vt_source_opts_default(&o);
+    o.proc_width = c->w / 2;
+    o.decoder_threads = 1;
+    s = open_local(tu_path(c->file), &o);
+    ck_assert_int_eq(vt_source_get_info(s, &info), AVERROR(EAGAIN));
+    while ((ret = vt_source_read(s, &f)) == 0) {
+        ck_assert_int_eq(f->width, c->w);
+        ck_assert_int_eq(f->height, c->h);
+        ck_assert_int_ge(f->linesize, 3 * c->w);
+        ck_assert_int_eq(f->proc_width, c->w / 2);
+        ck_assert_int_eq(f->proc_height, c->h / 2); /* aspect kept */
+        ck_assert_ptr_nonnull(f->proc_rgb);
+        ck_assert_int_eq(f->index, n);
+        ck_assert_int_eq(f->session, 1);
+        ck_assert_int_eq(f->capture_realtime_us, -1);
+        ck_assert(f->arrival_realtime_us > 1600000000LL * 1000000);
+        if (n == 0)
+            pts0 = f->pts;
+        /* pts - pts0 == n / fps seconds, to the time base's rounding (mkv/webm: 1 ms). */
+        ck_assert_msg(llabs((f->pts - pts0) * f->tb_num * c->fps - (int64_t)n * f->tb_den) <=
+                          (long long)f->tb_num * c->fps,
+                      "%s frame %d: pts %lld (first %lld) in %d/%d", c->file, n, (long long)f->pts,
+                      (long long)pts0, f->tb_num, f->tb_den);
+        n++;
+    }
+    ck_assert_int_eq(ret, AVERROR_EOF);
+    ck_assert_int_eq(n, c->frames);
+    ck_assert_int_eq(vt_source_get_state(s), VT_SOURCE_STATE_ENDED);
+    ck_assert_int_eq(vt_source_read(s, &f), AVERROR_EOF);
+    ck_assert_int_eq(vt_source_get_info(s, &info), 0);
+    ck_assert_str_eq(info.codec_name, c->codec);
+    ck_assert_int_eq(info.kind, VT_SOURCE_KIND_FILE);
+    ck_assert_int_eq(info.width, c->w);
+    vt_source_stats st;
+    vt_source_get_stats(s, &st);
+    ck_assert_int_eq(st.frames, c->frames);
+    ck_assert_int_eq(st.decode_errors, 0);
+    ck_assert_int_eq(st.connect_attempts, 1);
+    vt_source_free(&s);
+    ck_assert_ptr_null(s);
+}
+END_TEST
+
+/* The colour the clip was made with comes back within codec and rounding error. */
+static void check_color(const char *file, int r, int g, int b) {
+    vt_source *s = open_local(tu_path(file), NULL);
+    const vt_frame *f;
+    uint8_t *px;
+    ck_assert_int_eq(vt_source_read(s, &f), 0);
+    px = malloc((size_t)f->width * f->height * 3);
+    ck_assert_int_eq(vt_frame_copy_rgb(f, 0, px), 0);
+    ck_assert_int_eq(vt_frame_copy_rgb(f, 1, px), AVERROR(EINVAL)); /* no processing size */
+    {
+        const uint8_t *p = px + ((size_t)24 * f->width + 32) * 3;
+        ck_assert_msg(abs(p[0] - r) <= 4 && abs(p[1] - g) <= 4 && abs(p[2] - b) <= 4,
+                      "%s: got %d,%d,%d want %d,%d,%d", file, p[0], p[1], p[2], r, g, b);
+    }
+    free(px);
+    vt_source_free(&s);
+}
+
+START_TEST(test_colors) {
+    check_color("color.mkv", 0xC8, 0x3C, 0x1E); /* limited-range BT.601 */
+    check_color("color.avi", 0x1E, 0x78, 0xC8); /* MJPEG: full range */
+}
+END_TEST
+
+START_TEST(test_real_file) {
+    const char *p = "/usr/share/doc/opencv-doc/examples/data/vtest.avi";
+    vt_source *s;
+    vt_source_info info;
+    int ret, n;
+    if (access(p, R_OK) != 0) {
+        fprintf(stderr, "SKIP: %s missing (Debian package opencv-doc)\n", p);
+        return;
+    }
+    s = open_local(p, NULL);
+    n = drain(s, &ret);
+    ck_assert_int_eq(ret, AVERROR_EOF);
+    ck_assert_int_eq(n, 795);
+    ck_assert_int_eq(vt_source_get_info(s, &info), 0);
+    ck_assert_int_eq(info.width, 768);
+    ck_assert_int_eq(info.height, 576);
+    vt_source_free(&s);
+}
+END_TEST
+
+/* ---------------------------------------------------------------------------------------------
+ * Damaged input and errors
+ * ------------------------------------------------------------------------------------------- */
+
+static void copy_file(const char *from, const char *to) {
+    char cmd[1200];
+    snprintf(cmd, sizeof(cmd), "cp '%s' '%s'", from, to);
+    ck_assert_int_eq(system(cmd), 0);
+}
+
+START_TEST(test_truncated) {
+    static const char *const names[] = {"long.mp4", "long.avi", "long.mkv"};
+    for (int i = 0; i < 3; i++) {
+        char cut[64];
+        vt_source *s;
+        vt_source_stats st;
+        int ret, n;
+        snprintf(cut, sizeof(cut), "cut-%s", names[i]);
+        copy_file(tu_path(names[i]), tu_path(cut));
+        ck_assert_int_eq(tu_truncate(tu_path(cut), tu_file_size(tu_path(cut)) * 6 / 10), 0);
+        s = open_local(tu_path(cut), NULL);
+        n = drain(s, &ret);
+        vt_source_get_stats(s, &st);
+        /* Most of the first 60% of 60 frames, never more than were there, then a clean end. */
+        ck_assert_msg(n >= 25 && n < 60, "%s: %d frames", cut, n);
+        ck_assert_int_eq(ret, AVERROR_EOF);
+        vt_source_free(&s);
+    }
+}
+END_TEST
+
+START_TEST(test_garbage_middle) {
+    static const char *const names[] = {"long.avi", "long.mkv", "long.mp4"};
+    /* Matroska drops the rest of a damaged cluster (it resyncs on the next one). */
+    static const int min_frames[] = {55, 30, 55};
+    for (int i = 0; i < 3; i++) {
+        char bad[64];
+        vt_source *s;
+        vt_source_stats st;
+        int ret, n;
+        long size;
+        snprintf(bad, sizeof(bad), "bad-%s", names[i]);
+        copy_file(tu_path(names[i]), tu_path(bad));
+        size = tu_file_size(tu_path(bad));
+        ck_assert_int_eq(tu_scribble(tu_path(bad), size / 2, 3000), 0);
+        s = open_local(tu_path(bad), NULL);
+        n = drain(s, &ret);
+        vt_source_get_stats(s, &st);
+        fprintf(stderr, "%s: %d frames, %lld decode errors, %lld corrupt, %lld demux errors\n", bad,
+                n, (long long)st.decode_errors, (long long)st.corrupt_frames,
+                (long long)st.demux_errors);
+        ck_assert_int_eq(ret, AVERROR_EOF);
+        /* The frames around the damage are lost or flagged; the rest come through. */
+        ck_assert_msg(n >= min_frames[i] && n <= 60, "%s: %d frames", bad, n);
+        ck_assert_msg(st.decode_errors + st.corrupt_frames + st.demux_errors >= 1 || n < 60,
+                      "%s: damage went unnoticed", bad);
+        vt_source_free(&s);
+    }
+}
+END_TEST
+
+START_TEST(test_errors) {
+    char err[512];
+    vt_source *s;
+    const vt_frame *f;
+    int ret;
+
+    /* Missing file: ENOENT from open, and the same from read. */
+    s = open_local(tu_path("nope.mp4"), NULL);
+    ret = vt_source_open(s, err, sizeof(err));
+    ck_assert_int_eq(ret, AVERROR(ENOENT));
+    ck_assert_msg(strstr(err, "nope.mp4") && strstr(err, "No such file"), "%s", err);
+    ck_assert_int_eq(vt_source_get_state(s), VT_SOURCE_STATE_ENDED);
+    ck_assert_int_eq(vt_source_read(s, &f), AVERROR(ENOENT));
+    ck_assert_ptr_null(f);
+    vt_source_free(&s);
+
+    /* Not a media file. */
+    s = open_local(tu_path("notes.txt"), NULL);
+    ret = vt_source_open(s, err, sizeof(err));
+    ck_assert_int_eq(ret, AVERROR_INVALIDDATA);
+    ck_assert_msg(strstr(err, "notes.txt") && strstr(err, "nvalid data"), "%s", err);
+    vt_source_free(&s);
+
+    /* Audio only. */
+    s = open_local(tu_path("audio.wav"), NULL);
+    ret = vt_source_open(s, err, sizeof(err));
+    ck_assert_int_eq(ret, AVERROR_STREAM_NOT_FOUND);
+    ck_assert_msg(strstr(err, "no video stream"), "%s", err);
+    vt_source_free(&s);
+
+    /* A forced demuxer FFmpeg does not have. */
+    {
+        vt_source_opts o;
+        vt_source_opts_default(&o);
+        o.format = "no-such-format";
+        s = open_local(tu_path("h264.mp4"), &o);
+        ret = vt_source_open(s, err, sizeof(err));
+        ck_assert_int_eq(ret, AVERROR_DEMUXER_NOT_FOUND);
+        ck_assert_msg(strstr(err, "no-such-format"), "%s", err);
+        vt_source_free(&s);
+    }
+
+    /* No camera on this machine: a clear message, no reconnect when told not to. */
+    {
+        vt_source_opts o;
+        vt_source_opts_default(&o);
+        o.reconnect = 0;
+        s = open_local("/dev/video99", &o);
+        ret = vt_source_open(s, err, sizeof(err));
+        ck_assert_int_eq(ret, AVERROR(ENOENT));
+        ck_assert_msg(strstr(err, "/dev/video99") && strstr(err, "no such video device"), "%s",
+                      err);
+        vt_source_free(&s);
+    }
+}
+END_TEST
+
+START_TEST(test_options) {
+    char err[512];
+    vt_source_opts o;
+    vt_source *s = NULL;
+    const vt_frame *f;
+    int ret;
+
+    vt_source_opts_default(&o);
+    o.read_timeout_ms = 0;
+    ret = vt_source_new(&s, "rtsp://127.0.0.1:1/x", &o, err, sizeof(err));
+    ck_assert_int_eq(ret, AVERROR(EINVAL));
+    ck_assert_ptr_null(s);
+    ck_assert_msg(strstr(err, "read_timeout_ms") && strstr(err, " 0 "), "%s", err);
+
+    vt_source_opts_default(&o);
+    o.backoff_max_ms = 10;
+    o.backoff_min_ms = 20;
+    ck_assert_int_eq(vt_source_new(&s, "rtsp://127.0.0.1:1/x", &o, err, sizeof(err)),
+                     AVERROR(EINVAL));
+    ck_assert_msg(strstr(err, "backoff_max_ms"), "%s", err);
+
+    ck_assert_int_eq(vt_source_new(&s, "", NULL, err, sizeof(err)), AVERROR(EINVAL));
+
+    /* An unknown AVOption is named, not ignored. */
+    vt_source_opts_default(&o);
+    o.av_options = "probesize=100000;bogus_key=7";
+    s = open_local(tu_path("h264.ts"), &o);
+    ret = vt_source_open(s, err, sizeof(err));
+    ck_assert_int_eq(ret, AVERROR_OPTION_NOT_FOUND);
+    ck_assert_msg(strstr(err, "bogus_key") && strstr(err, "'7'"), "%s", err);
+    vt_source_free(&s);
+
+    /* Known demuxer and decoder options pass through. */
+    vt_source_opts_default(&o);
+    o.av_options = "probesize=100000;skip_frame=nokey";
+    s = open_local(tu_path("h264.ts"), &o);
+    ck_assert_int_eq(vt_source_open(s, err, sizeof(err)), 0);
+    /* skip_frame=nokey: only the key frames (30 frames, GOP 250: just the first). */
+    ck_assert_int_eq(drain(s, &ret), 1);
+    vt_source_free(&s);
+
+    /* Parse errors are reported at creation. */
+    vt_source_opts_default(&o);
+    o.allow_local = 1;
+    o.av_options = "novalue";
+    ck_assert_int_eq(vt_source_new(&s, tu_path("h264.ts"), &o, err, sizeof(err)), AVERROR(EINVAL));
+    ck_assert_msg(strstr(err, "av_options"), "%s", err);
+    (void)f;
+}
+END_TEST
+
+/* A URL from a client must not reach local files, whichever way it is spelt. */
+START_TEST(test_whitelist) {
+    static const char *const refused[] = {
+        "/etc/passwd",
+        "file:///etc/passwd",
+        "file:/etc/passwd",
+        "FILE:/etc/passwd",
+        "concat:/etc/passwd|/etc/hosts",
+        "subfile,,start,0,end,0,,:/etc/passwd",
+        "pipe:0",
+        "/dev/video0",
+        "gopher://example.org/",
+    };
+    char err[512];
+    vt_source_opts o;
+    vt_source *s = NULL;
+
+    for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+        vt_source_opts_default(&o);
+        err[0] = 0;
+        ck_assert_msg(vt_source_new(&s, refused[i], &o, err, sizeof(err)) == AVERROR(EPERM),
+                      "%s was accepted", refused[i]);
+        ck_assert_ptr_null(s);
+        ck_assert_msg(strstr(err, "not allowed"), "%s: %s", refused[i], err);
+    }
+    /* The tmp folder too, even though it exists. */
+    vt_source_opts_default(&o);
+    ck_assert_int_eq(vt_source_new(&s, tu_dir(), &o, err, sizeof(err)), AVERROR(EPERM));
+
+    /* A whitelist naming a local protocol needs allow_local; av_options may not override. */
+    vt_source_opts_default(&o);
+    o.protocol_whitelist = "rtsp,tcp,file";
+    ck_assert_int_eq(vt_source_new(&s, "rtsp://h/x", &o, err, sizeof(err)), AVERROR(EPERM));
+    vt_source_opts_default(&o);
+    o.av_options = "protocol_whitelist=file,http";
+    ck_assert_int_eq(vt_source_new(&s, "http://h/x", &o, err, sizeof(err)), AVERROR(EPERM));
+
+    /* Network URLs are fine (no I/O happens in vt_source_new). */
+    vt_source_opts_default(&o);
+    ck_assert_int_eq(vt_source_new(&s, "rtsp://127.0.0.1:1/x", &o, err, sizeof(err)), 0);
+    vt_source_free(&s);
+    ck_assert_int_eq(vt_source_new(&s, "https://127.0.0.1:1/x.m3u8", &o, err, sizeof(err)), 0);
+    vt_source_free(&s);
+
+    /* With allow_local, file: works. */
+    {
+        char url[600];
+        const vt_frame *f;
+        snprintf(url, sizeof(url), "file://%s", tu_path("mpeg4.mkv"));
+        s = open_local(url, NULL);
+        ck_assert_int_eq(vt_source_read(s, &f), 0);
+        vt_source_free(&s);
+    }
+    vt_source_free(&s); /* NULL is fine */
+    vt_source_free(NULL);
+}
+END_TEST
+
+/* ---------------------------------------------------------------------------------------------
+ * Folders, pacing, loops, cancel
+ * ------------------------------------------------------------------------------------------- */
+
+START_TEST(test_folders) {
+    vt_source_opts o;
+    vt_source *s;
+    vt_source_info info;
+    const vt_frame *f;
+    char err[512];
+    int n = 0, ret;
+
+    s = open_local(tu_path("seq"), NULL);
+    while ((ret = vt_source_read(s, &f)) == 0) {
+        ck_assert_int_eq(f->width, 160);
+        ck_assert_int_eq(f->height, 120);
+        ck_assert_int_eq(f->pts * f->tb_num * 25, (int64_t)n * f->tb_den);
+        n++;
+    }
+    ck_assert_int_eq(ret, AVERROR_EOF);
+    ck_assert_int_eq(n, 10);
+    ck_assert_int_eq(vt_source_get_info(s, &info), 0);
+    ck_assert_int_eq(info.kind, VT_SOURCE_KIND_IMAGES);
+    vt_source_free(&s);
+
+    /* 005.png .. 011.png at 10 fps. */
+    vt_source_opts_default(&o);
+    o.images_fps_num = 10;
+    s = open_local(tu_path("seq3"), &o);
+    n = 0;
+    while ((ret = vt_source_read(s, &f)) == 0) {
+        ck_assert_int_eq(f->width, 96);
+        ck_assert_int_eq(f->pts * f->tb_num * 10, (int64_t)n * f->tb_den);
+        n++;
+    }
+    ck_assert_int_eq(n, 7);
+    vt_source_free(&s);
+
+    /* An explicit pattern works too. */
+    s = open_local(tu_path("seq/%05d.jpg"), NULL);
+    ck_assert_int_eq(drain(s, &ret), 10);
+    vt_source_free(&s);
+
+    vt_source_opts_default(&o);
+    o.allow_local = 1;
+    ret = vt_source_new(&s, tu_path("empty"), &o, err, sizeof(err));
+    ck_assert_int_eq(ret, AVERROR(ENOENT));
+    ck_assert_msg(strstr(err, "numbered"), "%s", err);
+}
+END_TEST
+
+START_TEST(test_pacing_native) {
+    vt_source_opts o;
+    vt_source *s;
+    const vt_frame *f;
+    int64_t t0 = 0, t1 = 0;
+    int n = 0;
+
+    vt_source_opts_default(&o);
+    o.pacing = VT_SOURCE_PACING_NATIVE;
+    s = open_local(tu_path("h264.ts"), &o); /* 30 frames at 25 fps: 29 intervals = 1160 ms */
+    while (vt_source_read(s, &f) == 0) {
+        if (n == 0)
+            t0 = tu_now_ms();
+        t1 = tu_now_ms();
+        n++;
+    }
+    ck_assert_int_eq(n, 30);
+    ck_assert_msg(t1 - t0 >= 1120 && t1 - t0 <= 1300, "paced 30 frames in %lld ms",
+                  (long long)(t1 - t0));
+    vt_source_free(&s);
+}
+END_TEST
+
+START_TEST(test_pacing_loop) {
+    vt_source_opts o;
+    vt_source *s;
+    vt_source_stats st;
+    const vt_frame *f;
+    int64_t prev = -1, t0 = tu_now_ms();
+
+    vt_source_opts_default(&o);
+    o.pacing = VT_SOURCE_PACING_NATIVE_LOOP;
+    s = open_local(tu_path("short.mkv"), &o); /* 5 frames at 25 fps, tb 1/1000 */
+    for (int i = 0; i < 13; i++) {
+        ck_assert_int_eq(vt_source_read(s, &f), 0);
+        ck_assert_int_eq(f->index, i);
+        /* One continuous timeline: 40 ms per frame across the restarts. */
+        ck_assert_int_eq(f->pts * f->tb_num * 25, (int64_t)i * f->tb_den);
+        ck_assert(f->pts > prev);
+        prev = f->pts;
+    }
+    /* 12 intervals of 40 ms, paced. */
+    ck_assert_int_ge(tu_now_ms() - t0, 440);
+    vt_source_get_stats(s, &st);
+    ck_assert_int_eq(st.loops, 2);
+    ck_assert_int_eq(vt_source_get_state(s), VT_SOURCE_STATE_UP);
+    vt_source_free(&s);
+}
+END_TEST
+
+typedef struct reader {
+    vt_source *s;
+    int ret;
+    int64_t done_ms;
+} reader;
+
+static void *read_all(void *arg) {
+    reader *r = arg;
+    const vt_frame *f;
+    while ((r->ret = vt_source_read(r->s, &f)) == 0)
+        ;
+    r->done_ms = tu_now_ms();
+    return NULL;
+}
+
+START_TEST(test_cancel_pacing) {
+    vt_source_opts o;
+    reader r = {0};
+    pthread_t th;
+    int64_t t;
+
+    vt_source_opts_default(&o);
+    o.pacing = VT_SOURCE_PACING_NATIVE; /* 1 fps: the reader sleeps ~1 s per frame */
+    r.s = open_local(tu_path("slow.mkv"), &o);
+    pthread_create(&th, NULL, read_all, &r);
+    tu_sleep_ms(300);
+    t = tu_now_ms();
+    vt_source_cancel(r.s);
+    pthread_join(th, NULL);
+    ck_assert_int_eq(r.ret, AVERROR_EXIT);
+    ck_assert_msg(r.done_ms - t < 100, "cancel took %lld ms", (long long)(r.done_ms - t));
+    ck_assert_int_eq(vt_source_get_state(r.s), VT_SOURCE_STATE_ENDED);
+    ck_assert_str_eq(vt_source_last_error(r.s), "cancelled");
+    vt_source_free(&r.s);
+}
+END_TEST
+
+/* ---------------------------------------------------------------------------------------------
+ * Masks
+ * ------------------------------------------------------------------------------------------- */
+
+START_TEST(test_palette) {
+    /* Published VOC/DAVIS palette entries. */
+    static const uint8_t want[][4] = {
+        {0, 0, 0, 0},     {1, 128, 0, 0},       {2, 0, 128, 0},   {3, 128, 128, 0},
+        {4, 0, 0, 128},   {5, 128, 0, 128},     {6, 0, 128, 128}, {7, 128, 128, 128},
+        {8, 64, 0, 0},    {9, 192, 0, 0},       {10, 64, 128, 0}, {15, 192, 128, 128},
+        {20, 0, 64, 128}, {255, 224, 224, 192},
+    };
+    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+        uint8_t c[3];
+        vt_mask_palette_color(want[i][0], c);
+        ck_assert_msg(c[0] == want[i][1] && c[1] == want[i][2] && c[2] == want[i][3],
+                      "index %d: %d,%d,%d", want[i][0], c[0], c[1], c[2]);
+    }
+}
+END_TEST
+
+/* Find the PLTE chunk of a PNG file (independent of FFmpeg's decoder). */
+static int png_plte(const char *path, uint8_t *pal, int *n) {
+    FILE *fp = fopen(path, "rb");
+    uint8_t hdr[8];
+    int found = 0;
+    if (!fp || fread(hdr, 1, 8, fp) != 8) {
+        if (fp)
+            fclose(fp);
+        return -1;
+    }
+    for (;;) {
+        uint8_t lt[8];
+        uint32_t len;
+        if (fread(lt, 1, 8, fp) != 8)
+            break;
+        len = (uint32_t)lt[0] << 24 | lt[1] << 16 | lt[2] << 8 | lt[3];
+        if (!memcmp(lt + 4, "PLTE", 4) && len <= 768) {
+            *n = (int)len / 3;
+            found = fread(pal, 1, len, fp) == len;
+            break;
+        }
+        if (fseek(fp, (long)len + 4, SEEK_CUR) != 0)
+            break;
+    }
+    fclose(fp);
+    return found ? 0 : -1;
+}
+
+START_TEST(test_mask_roundtrip_palette) {
+    const int w = 37, h = 23;
+    uint8_t lab[37 * 23], pal[768];
+    uint8_t *back = NULL;
+    char err[512];
+    int rw, rh, isp = -1, np = 0;
+    uint32_t x = 1;
+    for (int i = 0; i < w * h; i++) {
+        x = x * 1103515245u + 12345u;
+        lab[i] = (uint8_t)(x >> 16);
+    }
+    lab[0] = 0;
+    lab[1] = 255;
+    ck_assert_int_eq(vt_mask_write_png(tu_path("m.png"), w, h, lab, err, sizeof(err)), 0);
+    ck_assert_int_eq(vt_mask_read_png(tu_path("m.png"), &rw, &rh, &back, &isp, err, sizeof(err)),
+                     0);
+    ck_assert_int_eq(rw, w);
+    ck_assert_int_eq(rh, h);
+    ck_assert_int_eq(isp, 1);
+    ck_assert_mem_eq(back, lab, sizeof(lab));
+    free(back);
+    /* The file's own palette is the DAVIS one. */
+    ck_assert_int_eq(png_plte(tu_path("m.png"), pal, &np), 0);
+    ck_assert_int_ge(np, 3);
+    ck_assert(pal[0] == 0 && pal[1] == 0 && pal[2] == 0);
+    ck_assert(pal[3] == 128 && pal[4] == 0 && pal[5] == 0);
+    ck_assert(pal[6] == 0 && pal[7] == 128 && pal[8] == 0);
+}
+END_TEST
+
+START_TEST(test_mask_roundtrip_grey) {
+    const int w = 31, h = 17;
+    uint8_t raw[31 * 17];
+    uint8_t *back = NULL;
+    char err[512];
+    int rw, rh, isp = -1;
+    for (int i = 0; i < w * h; i++)
+        raw[i] = (i * 7 % 3) ? 255 : (uint8_t)(i % 251);
+    ck_assert_int_eq(tu_write_file(tu_path("g.gray"), raw, sizeof(raw)), 0);
+    ck_assert_int_eq(tu_ffmpeg("-f rawvideo -pix_fmt gray -s %dx%d -i %s -pix_fmt gray %s", w, h,
+                               tu_path("g.gray"), tu_path("g.png")),
+                     0);
+    ck_assert_int_eq(vt_mask_read_png(tu_path("g.png"), &rw, &rh, &back, &isp, err, sizeof(err)),
+                     0);
+    ck_assert_int_eq(isp, 0);
+    ck_assert_int_eq(rw, w);
+    ck_assert_int_eq(rh, h);
+    ck_assert_mem_eq(back, raw, sizeof(raw));
+    free(back);
+}
+END_TEST
+
+START_TEST(test_mask_errors) {
+    char err[512];
+    uint8_t *lab = (uint8_t *)1;
+    int w, h;
+    uint8_t one = 1;
+
+    ck_assert_int_eq(vt_mask_read_png(tu_path("nope.png"), &w, &h, &lab, NULL, err, sizeof(err)),
+                     AVERROR(ENOENT));
+    ck_assert_ptr_null(lab);
+    ck_assert_msg(strstr(err, "nope.png"), "%s", err);
+    ck_assert_int_eq(vt_mask_read_png(tu_path("notes.txt"), &w, &h, &lab, NULL, err, sizeof(err)),
+                     AVERROR_INVALIDDATA);
+    ck_assert_msg(strstr(err, "not a PNG"), "%s", err);
+    ck_assert_int_eq(tu_ffmpeg("-f lavfi -i color=red:size=8x8 -frames:v 1 -pix_fmt rgb24 %s",
+                               tu_path("rgb.png")),
+                     0);
+    ck_assert_int_eq(vt_mask_read_png(tu_path("rgb.png"), &w, &h, &lab, NULL, err, sizeof(err)),
+                     AVERROR_PATCHWELCOME);
+    ck_assert_msg(strstr(err, "rgb24"), "%s", err);
+    /* A truncated PNG. */
+    ck_assert_int_eq(
+        vt_mask_write_png(tu_path("t.png"), 64, 64, (uint8_t[64 * 64]){0}, err, sizeof(err)), 0);
+    ck_assert_int_eq(tu_truncate(tu_path("t.png"), 40), 0);
+    ck_assert_int_lt(vt_mask_read_png(tu_path("t.png"), &w, &h, &lab, NULL, err, sizeof(err)), 0);
+    ck_assert_ptr_null(lab);
+
+    ck_assert_int_eq(vt_mask_write_png(tu_path("z.png"), 0, 5, &one, err, sizeof(err)),
+                     AVERROR(EINVAL));
+    ck_assert_msg(strstr(err, "0x5"), "%s", err);
+    ck_assert_int_eq(vt_mask_write_png("/nonexistent-dir/x.png", 1, 1, &one, err, sizeof(err)),
+                     AVERROR(ENOENT));
+}
+END_TEST
+
+/* ---------------------------------------------------------------------------------------------
+ * Overlay
+ * ------------------------------------------------------------------------------------------- */
+
+START_TEST(test_overlay_draw) {
+    enum { W = 80, H = 60, LS = W * 3 + 8 };
+    static uint8_t img[H * LS];
+    static uint8_t lab[W * H];
+    vt_overlay_object obj[2] = {{1, 7, "cat"}, {3, 12, NULL}};
+    vt_overlay_style st;
+    uint8_t c7[3], c12[3];
+
+    memset(img, 40, sizeof(img));
+    memset(lab, 0, sizeof(lab));
+    for (int y = 30; y < 50; y++)
+        for (int x = 20; x < 40; x++)
+            lab[y * W + x] = 1;
+    for (int y = 5; y < 10; y++)
+        for (int x = 60; x < 70; x++)
+            lab[y * W + x] = 2; /* not in the object list: untouched */
+    vt_overlay_style_default(&st);
+    vt_overlay_id_color(7, c7);
+    vt_overlay_id_color(12, c12);
+    ck_assert(memcmp(c7, c12, 3) != 0);
+    vt_overlay_draw(img, W, H, LS, lab, obj, 2, &st);
+
+    /* Inside, away from the outline: exact alpha blend of 40 with the colour. */
+    for (int k = 0; k < 3; k++) {
+        int want = (c7[k] * st.fill_alpha + 40 * (255 - st.fill_alpha) + 127) / 255;
+        ck_assert_int_eq(img[40 * LS + 30 * 3 + k], want);
+    }
+    /* On the boundary: the full colour. */
+    ck_assert_mem_eq(&img[30 * LS + 30 * 3], c7, 3);
+    ck_assert_mem_eq(&img[49 * LS + 39 * 3], c7, 3);
+    /* Background and the unlisted label: untouched. */
+    ck_assert_int_eq(img[55 * LS + 5 * 3], 40);
+    ck_assert_int_eq(img[7 * LS + 65 * 3], 40);
+    ck_assert_int_eq(img[7 * LS + 65 * 3 + 2], 40);
+    /* The "7 cat" tag sits above the box (rows 11..29), starting at x=20. */
+    {
+        int changed = 0;
+        for (int y = 11; y < 30; y++)
+            for (int x = 20; x < 80; x++)
+                changed += img[y * LS + x * 3] != 40;
+        ck_assert_int_gt(changed, 200);
+    }
+    /* Padding bytes past 3*W are never written. */
+    ck_assert_int_eq(img[10 * LS + W * 3 + 2], 40);
+}
+END_TEST
+
+START_TEST(test_overlay_video) {
+    const int w = 161, h = 121, n = 30;
+    vt_overlay_opts o;
+    vt_overlay *ov = NULL;
+    vt_source *s;
+    const vt_frame *f;
+    vt_source_info info;
+    char err[512];
+    uint8_t *rgb = malloc((size_t)w * h * 3), *lab = calloc((size_t)w * h, 1);
+    vt_overlay_object obj = {1, 3, "person"};
+    uint8_t col[3];
+    int ret, got = 0;
+
+    for (int i = 0; i < w * h * 3; i++)
+        rgb[i] = 20;
+    for (int y = 40; y < 100; y++)
+        for (int x = 50; x < 120; x++)
+            lab[y * w + x] = 1;
+    vt_overlay_opts_default(&o);
+    o.style.fill_alpha = 255; /* a solid fill, to check the colour after coding */
+    ck_assert_int_eq(vt_overlay_new(&ov, tu_path("ov.mp4"), w, h, &o, err, sizeof(err)), 0);
+    for (int i = 0; i < n; i++)
+        ck_assert_msg(
+            vt_overlay_write(ov, rgb, w * 3, i % 2 ? lab : NULL, &obj, 1, err, sizeof(err)) == 0,
+            "%s", err);
+    ck_assert_int_eq(vt_overlay_frames(ov), n);
+    ck_assert_int_eq(vt_overlay_close(ov, err, sizeof(err)), 0);
+    ck_assert_int_eq(vt_overlay_write(ov, rgb, w * 3, NULL, NULL, 0, err, sizeof(err)),
+                     AVERROR(EINVAL));
+    vt_overlay_free(&ov);
+    ck_assert_ptr_null(ov);
+
+    s = open_local(tu_path("ov.mp4"), NULL);
+    vt_overlay_id_color(3, col);
+    while ((ret = vt_source_read(s, &f)) == 0) {
+        const uint8_t *p = f->rgb + 70 * f->linesize + 85 * 3;
+        ck_assert_int_eq(f->width, 162); /* padded to even */
+        ck_assert_int_eq(f->height, 122);
+        if (got % 2)
+            ck_assert_msg(
+                abs(p[0] - col[0]) < 16 && abs(p[1] - col[1]) < 16 && abs(p[2] - col[2]) < 16,
+                "frame %d: %d,%d,%d vs %d,%d,%d", got, p[0], p[1], p[2], col[0], col[1], col[2]);
+        else
+            ck_assert_msg(abs(p[0] - 20) < 8, "frame %d: %d", got, p[0]);
+        got++;
+    }
+    ck_assert_int_eq(got, n);
+    ck_assert_int_eq(vt_source_get_info(s, &info), 0);
+    ck_assert_str_eq(info.codec_name, have_x264 ? "h264" : "mpeg4");
+    ck_assert_int_eq(info.fps_num / info.fps_den, 25);
+    vt_source_free(&s);
+
+    /* Errors name the problem. */
+    vt_overlay_opts_default(&o);
+    o.encoder = "no-such-encoder";
+    ck_assert_int_eq(vt_overlay_new(&ov, tu_path("x.mp4"), w, h, &o, err, sizeof(err)),
+                     AVERROR_ENCODER_NOT_FOUND);
+    ck_assert_msg(strstr(err, "no-such-encoder"), "%s", err);
+    ck_assert_int_eq(vt_overlay_new(&ov, "/nonexistent-dir/x.mp4", w, h, NULL, err, sizeof(err)),
+                     AVERROR(ENOENT));
+    ck_assert_int_eq(vt_overlay_new(&ov, tu_path("x.mp4"), 0, h, NULL, err, sizeof(err)),
+                     AVERROR(EINVAL));
+    /* MPEG-4 part 2 on request. */
+    vt_overlay_opts_default(&o);
+    o.encoder = "mpeg4";
+    ck_assert_int_eq(vt_overlay_new(&ov, tu_path("ov4.mp4"), w, h, &o, err, sizeof(err)), 0);
+    for (int i = 0; i < 5; i++)
+        ck_assert_int_eq(vt_overlay_write(ov, rgb, w * 3, lab, &obj, 1, err, sizeof(err)), 0);
+    ck_assert_int_eq(vt_overlay_close(ov, err, sizeof(err)), 0);
+    vt_overlay_free(&ov);
+    s = open_local(tu_path("ov4.mp4"), NULL);
+    ck_assert_int_eq(drain(s, &ret), 5);
+    vt_source_free(&s);
+    free(rgb);
+    free(lab);
+}
+END_TEST
+
+/* ---------------------------------------------------------------------------------------------
+ * Data ($VT_DATA)
+ * ------------------------------------------------------------------------------------------- */
+
+static const char *data_dir(void) {
+    const char *d = getenv("VT_DATA");
+    char p[1024];
+    if (!d || !d[0]) {
+        fprintf(stderr, "SKIP: VT_DATA is not set: DAVIS data tests did not run\n");
+        return NULL;
+    }
+    snprintf(p, sizeof(p), "%s/davis16-dev", d);
+    if (access(p, R_OK) != 0) {
+        fprintf(stderr, "SKIP: %s missing: DAVIS data tests did not run\n", p);
+        return NULL;
+    }
+    return d;
+}
+
+typedef struct mask_truth {
+    const char *rel;
+    int w, h, palette;
+    int n;
+    int values[4], counts[4]; /* counted with PIL + NumPy */
+} mask_truth;
+
+static const mask_truth masks[] = {
+    {"davis16-dev/Annotations/480p/bear/00000.png", 854, 480, 0, 2, {0, 255}, {360716, 49204}},
+    {"davis16-dev/Annotations/480p/tennis/00010.png", 854, 480, 0, 2, {0, 255}, {397152, 12768}},
+    {"multi/masks/bike/00000.png", 854, 480, 1, 3, {0, 1, 2}, {395483, 6466, 7971}},
+    {"multi/masks/judo/00000.png", 854, 480, 1, 2, {0, 1}, {356109, 53811}},
+    {"multi/masks/judo/00005.png", 853, 480, 1, 2, {0, 2}, {403406, 6034}},
+    {"multi/masks/judo/00013.png", 854, 480, 1, 2, {0, 4}, {400431, 9489}},
+};
+
+START_TEST(test_data_masks) {
+    const char *d = data_dir();
+    const mask_truth *m = &masks[_i];
+    char p[1024], err[512];
+    uint8_t *lab = NULL;
+    int w, h, isp, hist[256] = {0}, total = 0;
+    if (!d)
+        return;
+    snprintf(p, sizeof(p), "%s/%s", d, m->rel);
+    ck_assert_msg(vt_mask_read_png(p, &w, &h, &lab, &isp, err, sizeof(err)) == 0, "%s", err);
+    ck_assert_int_eq(w, m->w);
+    ck_assert_int_eq(h, m->h);
+    ck_assert_int_eq(isp, m->palette);
+    for (int i = 0; i < w * h; i++)
+        hist[lab[i]]++;
+    for (int k = 0; k < m->n; k++) {
+        ck_assert_msg(hist[m->values[k]] == m->counts[k], "%s: value %d: %d pixels, want %d",
+                      m->rel, m->values[k], hist[m->values[k]], m->counts[k]);
+        total += m->counts[k];
+    }
+    ck_assert_int_eq(total, w * h); /* no other values */
+    /* A hand-checked pixel: bike's object 2 covers the centre. */
+    if (_i == 2)
+        ck_assert_int_eq(lab[240 * w + 427], 2);
+    free(lab);
+}
+END_TEST
+
+START_TEST(test_data_frames) {
+    const char *d = data_dir();
+    char p[1024];
+    vt_source_opts o;
+    vt_source *s;
+    const vt_frame *f;
+    int n = 0, ret, files = 0;
+    if (!d)
+        return;
+    /* Count the JPEGs with the shell, independently of the folder scanner. */
+    snprintf(p, sizeof(p), "ls %s/davis16-dev/JPEGImages/480p/bear/*.jpg | wc -l", d);
+    {
+        FILE *pp = popen(p, "r");
+        ck_assert_int_eq(fscanf(pp, "%d", &files), 1);
+        pclose(pp);
+    }
+    snprintf(p, sizeof(p), "%s/davis16-dev/JPEGImages/480p/bear", d);
+    vt_source_opts_default(&o);
+    o.proc_width = 424;
+    s = open_local(p, &o);
+    while ((ret = vt_source_read(s, &f)) == 0) {
+        ck_assert_int_eq(f->width, 854);
+        ck_assert_int_eq(f->height, 480);
+        ck_assert_int_eq(f->proc_height, 238); /* 480 * 424 / 854 rounded */
+        n++;
+    }
+    ck_assert_int_eq(ret, AVERROR_EOF);
+    ck_assert_int_eq(n, files);
+    vt_source_free(&s);
+}
+END_TEST
+
+static Suite *unit_suite(void) {
+    Suite *s = suite_create("codec");
+    TCase *t = tcase_create("files");
+    tcase_set_timeout(t, 60);
+    tcase_add_loop_test(t, test_file_clip, 0, NCLIPS);
+    tcase_add_test(t, test_colors);
+    tcase_add_test(t, test_real_file);
+    tcase_add_test(t, test_truncated);
+    tcase_add_test(t, test_garbage_middle);
+    tcase_add_test(t, test_errors);
+    tcase_add_test(t, test_options);
+    tcase_add_test(t, test_whitelist);
+    tcase_add_test(t, test_folders);
+    suite_add_tcase(s, t);
+    t = tcase_create("pacing");
+    tcase_set_timeout(t, 30);
+    tcase_add_test(t, test_pacing_native);
+    tcase_add_test(t, test_pacing_loop);
+    tcase_add_test(t, test_cancel_pacing);
+    suite_add_tcase(s, t);
+    t = tcase_create("masks");
+    tcase_set_timeout(t, 30);
+    tcase_add_test(t, test_palette);
+    tcase_add_test(t, test_mask_roundtrip_palette);
+    tcase_add_test(t, test_mask_roundtrip_grey);
+    tcase_add_test(t, test_mask_errors);
+    suite_add_tcase(s, t);
+    t = tcase_create("overlay");
+    tcase_set_timeout(t, 60);
+    tcase_add_test(t, test_overlay_draw);
+    tcase_add_test(t, test_overlay_video);
+    suite_add_tcase(s, t);
+    return s;
+}
+
+static Suite *data_suite(void) {
+    Suite *s = suite_create("codec-data");
+    TCase *t = tcase_create("davis");
+    tcase_set_timeout(t, 60);
+    tcase_add_loop_test(t, test_data_masks, 0, (int)(sizeof(masks) / sizeof(masks[0])));
+    tcase_add_test(t, test_data_frames);
+    suite_add_tcase(s, t);
+    return s;
+}
+
+int main(int argc, char **argv) {
+    const char *which = argc > 1 ? argv[1] : "all";
+    SRunner *sr;
+    int failed;
+
+    if (strcmp(which, "unit") && strcmp(which, "data") && strcmp(which, "all")) {
+        fprintf(stderr, "usage: %s [unit|data]\n", argv[0]);
+        return 2;
+    }
+    /* FFmpeg reports damaged input at length; the tests check the counters instead. */
+    av_log_set_level(getenv("VT_TEST_AVLOG") ? AV_LOG_INFO : AV_LOG_QUIET);
+    if (strcmp(which, "data"))
+        make_media();
+    sr = srunner_create(strcmp(which, "data") ? unit_suite() : data_suite());
+    if (!strcmp(which, "all"))
+        srunner_add_suite(sr, data_suite());
+    srunner_run_all(sr, CK_ENV);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    tu_cleanup();
+    return failed ? 1 : 0;
+}

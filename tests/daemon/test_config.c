@@ -1,0 +1,357 @@
+/* test_config.c - vtrackd's configuration: defaults, every kind of bad value named by its field,
+ * command-line overrides, the shipped example (systemd/vtrackd.json), FFmpeg option quoting. */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <libavutil/dict.h>
+
+#include "codec_test_util.h"
+#include "config.h"
+
+static vtd_config *parse_ok(const char *json) {
+    vtd_config *cfg = NULL;
+    char err[512] = "";
+    int rc = vtd_config_parse(json, strlen(json), tu_dir(), &cfg, err, sizeof err);
+    ck_assert_msg(rc == 0, "%s: %s", json, err);
+    return cfg;
+}
+
+START_TEST(test_defaults) {
+    vtd_config *cfg = parse_ok("{}");
+    ck_assert_int_eq(cfg->nlisten, 1);
+    ck_assert_str_eq(cfg->listen[0], "127.0.0.1:7878");
+    ck_assert_ptr_null(cfg->token);
+    ck_assert_int_eq(cfg->limits.clients, 256);
+    ck_assert_uint_eq(cfg->limits.line_bytes, 65536);
+    ck_assert_uint_eq(cfg->limits.soft_queue_bytes, 1u << 20);
+    ck_assert_uint_eq(cfg->limits.hard_queue_bytes, 16u << 20);
+    ck_assert_int_eq(cfg->blas_threads, 1);
+    ck_assert_int_eq(cfg->allow_add_streams, 0);
+    ck_assert_int_eq(cfg->nstreams, 0);
+    vtd_config_free(&cfg);
+    ck_assert_ptr_null(cfg);
+    vtd_config_free(&cfg); /* NULL is fine */
+}
+END_TEST
+
+START_TEST(test_full) {
+    vtd_config *cfg = parse_ok(
+        "{\"listen\":[\"127.0.0.1:9000\",\"[::1]:9000\"],\"token\":\"s3cret\",\"log_level\":"
+        "\"debug\",\"model\":\"lab\",\"blas_threads\":2,\"defaults\":{\"pacing\":\"lossless\","
+        "\"profile\":\"accurate\"},\"limits\":{\"clients\":10,\"line_bytes\":2048,"
+        "\"soft_queue_bytes\":8192,\"hard_queue_bytes\":65536,\"idle_timeout_s\":1.5},"
+        "\"clients\":{\"allow_add_streams\":true,\"protocols\":[\"rtsp\",\"tcp\"]},"
+        "\"streams\":[{\"name\":\"a\",\"url\":\"rtsp://h/x\",\"options\":{\"stimeout\":5000000,"
+        "\"user_agent\":\"it's\"},\"rtsp_transport\":\"udp\",\"objects\":[{\"id\":4,\"label\":"
+        "\"car\",\"box\":[1,2,3,4],\"frame\":7},{\"polygon\":[[0,0],[10,0],[5,5]]}]},"
+        "{\"name\":\"b.2\",\"url\":\"/tmp/x.mp4\",\"pacing\":\"camera\"}]}");
+    ck_assert_int_eq(cfg->nlisten, 2);
+    ck_assert_str_eq(cfg->listen[1], "[::1]:9000");
+    ck_assert_str_eq(cfg->token, "s3cret");
+    ck_assert_int_eq(cfg->log_level, VTD_LOG_DEBUG);
+    ck_assert_int_eq(cfg->blas_threads, 2);
+    ck_assert_int_eq(cfg->limits.clients, 10);
+    ck_assert_int_eq(cfg->limits.idle_timeout_ms, 1500);
+    ck_assert_str_eq(cfg->protocols, "rtsp,tcp");
+    ck_assert_int_eq(cfg->nstreams, 2);
+    const vtd_stream_conf *a = &cfg->streams[0], *b = &cfg->streams[1];
+    /* defaults apply where a stream says nothing */
+    ck_assert_int_eq(a->pacing, VT_PROTO_PACING_LOSSLESS);
+    ck_assert_int_eq(a->profile, VT_PROTO_PROFILE_ACCURATE);
+    ck_assert_int_eq(a->tracker, VT_PROTO_TRACKER_MAST);
+    ck_assert_int_eq(a->transport, VT_SOURCE_TRANSPORT_UDP);
+    ck_assert_int_eq(b->pacing, VT_PROTO_PACING_CAMERA);
+    ck_assert_int_eq(a->nobjects, 2);
+    ck_assert_int_eq(a->objects[0].id, 4);
+    ck_assert_str_eq(a->objects[0].label, "car");
+    ck_assert_int_eq(a->objects[0].frame, 7);
+    ck_assert_int_eq(a->objects[0].shape.kind, VT_SHAPE_BOX);
+    ck_assert(a->objects[0].shape.box[0] == 1.0f && a->objects[0].shape.box[3] == 4.0f);
+    ck_assert_int_eq(a->objects[1].id, 0);
+    ck_assert_int_eq(a->objects[1].frame, -1);
+    ck_assert_int_eq(a->objects[1].shape.kind, VT_SHAPE_POLYGON);
+    ck_assert_int_eq(a->objects[1].shape.npoints, 3);
+    ck_assert(a->objects[1].shape.points[2] == 10.0f && a->objects[1].shape.points[5] == 5.0f);
+    /* FFmpeg reads the options back exactly, quote included */
+    AVDictionary *dict = NULL;
+    ck_assert_int_ge(av_dict_parse_string(&dict, a->av_options, "=", ";\n", 0), 0);
+    ck_assert_str_eq(av_dict_get(dict, "stimeout", NULL, 0)->value, "5000000");
+    ck_assert_str_eq(av_dict_get(dict, "user_agent", NULL, 0)->value, "it's");
+    av_dict_free(&dict);
+    /* deep copy */
+    vtd_stream_conf copy;
+    ck_assert_int_eq(vtd_stream_conf_copy(&copy, a), 0);
+    ck_assert_str_eq(copy.url, a->url);
+    ck_assert_ptr_ne(copy.objects[1].shape.points, a->objects[1].shape.points);
+    ck_assert(copy.objects[1].shape.points[2] == 10.0f);
+    ck_assert_str_eq(copy.fingerprint, a->fingerprint);
+    vtd_stream_conf_clear(&copy);
+    vtd_config_free(&cfg);
+}
+END_TEST
+
+/* Each bad configuration must fail naming its field. */
+static const struct {
+    const char *json, *want;
+} bad[] = {
+    {"[]", "must be a JSON object"},
+    {"{\"listen\":1}", "listen: must be"},
+    {"{\"listen\":\"7878\"}", "listen: must be"},
+    {"{\"listen\":\"::1:7878\"}", "listen: must be"},
+    {"{\"listen\":\"127.0.0.1:70000\"}", "listen: must be"},
+    {"{\"listen\":[\"a:1\",2]}", "listen[1]: must be"},
+    {"{\"lisen\":\"a:1\"}", "lisen: unknown field"},
+    {"{\"token\":\"\"}", "token: must be"},
+    {"{\"token\":\"a\\nb\"}", "token: must be"},
+    {"{\"log_level\":\"loud\"}", "log_level: must be one of"},
+    {"{\"blas_threads\":0}", "blas_threads: must be an integer in [1, 64]"},
+    {"{\"blas_threads\":1.5}", "blas_threads: must be an integer"},
+    {"{\"defaults\":{\"pacing\":\"fast\"}}", "defaults.pacing: must be one of \"live\""},
+    {"{\"limits\":{\"clients\":0}}", "limits.clients: must be an integer"},
+    {"{\"limits\":{\"soft_queue_bytes\":100000,\"hard_queue_bytes\":5000}}",
+     "limits: hard_queue_bytes (5000) is below soft_queue_bytes"},
+    {"{\"limits\":{\"idle_timeout_s\":\"10\"}}", "limits.idle_timeout_s: must be a number"},
+    {"{\"limits\":{\"stream\":1}}", "limits.stream: unknown field"},
+    {"{\"clients\":{\"protocols\":[\"file\"]}}", "clients.protocols[0]: \"file\" reads local"},
+    {"{\"clients\":{\"protocols\":[\"RTSP!\"]}}", "clients.protocols[0]: must be"},
+    {"{\"streams\":{}}", "streams: must be an array"},
+    {"{\"streams\":[{\"url\":\"x\"}]}", "streams[0].name: missing"},
+    {"{\"streams\":[{\"name\":\"-a\",\"url\":\"x\"}]}", "streams[0].name: \"-a\" is not"},
+    {"{\"streams\":[{\"name\":\"a\"}]}", "streams[0].url: missing"},
+    {"{\"streams\":[{\"name\":\"a\",\"url\":\"x\"},{\"name\":\"a\",\"url\":\"y\"}]}",
+     "streams[1]: stream name \"a\" is used twice"},
+    {"{\"streams\":[{\"name\":\"a\",\"url\":\"x\",\"pacing\":\"slow\"}]}",
+     "streams[0].pacing: must be one of"},
+    {"{\"streams\":[{\"name\":\"a\",\"url\":\"x\",\"options\":{\"a b\":\"1\"}}]}",
+     "streams[0].options.a b: option names"},
+    {"{\"streams\":[{\"name\":\"a\",\"url\":\"x\",\"options\":{\"k\":true}}]}",
+     "streams[0].options.k: must be a string"},
+    {"{\"streams\":[{\"name\":\"a\",\"url\":\"x\",\"backoff_min_s\":5,\"backoff_max_s\":1}]}",
+     "streams[0]: backoff_max_s"},
+    {"{\"streams\":[{\"name\":\"a\",\"url\":\"x\",\"objects\":[{\"box\":[1,2,0,4]}]}]}",
+     "streams[0].objects[0].box[2]: must be a number in (0, 1e6]"},
+    {"{\"streams\":[{\"name\":\"a\",\"url\":\"x\",\"objects\":[{\"box\":[1,2,3]}]}]}",
+     "streams[0].objects[0].box: must be [x, y, w, h]"},
+    {"{\"streams\":[{\"name\":\"a\",\"url\":\"x\",\"objects\":[{\"label\":\"x\"}]}]}",
+     "streams[0].objects[0]: give exactly one of box, polygon, mask"},
+    {"{\"streams\":[{\"name\":\"a\",\"url\":\"x\",\"objects\":[{\"box\":[1,2,3,4],"
+     "\"polygon\":[[0,0],[1,1],[2,0]]}]}]}",
+     "streams[0].objects[0]: give exactly one"},
+    {"{\"streams\":[{\"name\":\"a\",\"url\":\"x\",\"objects\":[{\"polygon\":[[0,0],[1,1]]}]}]}",
+     "streams[0].objects[0].polygon: must be an array of 3..1024 points"},
+    {"{\"streams\":[{\"name\":\"a\",\"url\":\"x\",\"objects\":[{\"polygon\":[[0,0],[1,1],[2,"
+     "\"z\"]]}]}]}",
+     "streams[0].objects[0].polygon[2][1]: must be a number"},
+    {"{\"streams\":[{\"name\":\"a\",\"url\":\"x\",\"objects\":[{\"mask\":\"nope.png\"}]}]}",
+     "streams[0].objects[0].mask: "},
+    {"{\"streams\":[{\"name\":\"a\",\"url\":\"x\",\"objects\":[{\"id\":2,\"box\":[1,1,1,1]},"
+     "{\"id\":2,\"box\":[1,1,1,1]}]}]}",
+     "streams[0].objects[1]: object id 2 is given twice"},
+    {"{\"streams\":[{\"name\":\"a\",\"url\":\"x\",\"overlay\":{\"seconds\":3}}]}",
+     "streams[0].overlay: path is missing"},
+    {"{\"streams\":[{\"name\":\"a\",\"url\":\"x\",\"overlay\":{\"path\":\"o.mp4\",\"seconds\":0}}]"
+     "}",
+     "streams[0].overlay.seconds: must be a number"},
+    {"{\"limits\":{\"streams\":1},\"streams\":[{\"name\":\"a\",\"url\":\"x\"},{\"name\":\"b\","
+     "\"url\":\"y\"}]}",
+     "streams: 2 streams but limits.streams is 1"},
+    {"{\"a\":1,\"a\":2}", "a: unknown field"},
+    {"{\"blas_threads\":1,\"blas_threads\":2}", "blas_threads: field given twice"},
+    {"{\"listen\":\"a:1\"} {}", "unexpected bytes after the JSON object"},
+    {"{\"listen\":\"a:1\",\n\"x\":}", "not valid JSON (line 2"},
+};
+
+START_TEST(test_bad) {
+    vtd_config *cfg = NULL;
+    char err[512] = "";
+    int rc = vtd_config_parse(bad[_i].json, strlen(bad[_i].json), tu_dir(), &cfg, err, sizeof err);
+    ck_assert_msg(rc < 0, "accepted: %s", bad[_i].json);
+    ck_assert_ptr_null(cfg);
+    ck_assert_msg(strstr(err, bad[_i].want) != NULL, "%s\n  got:  %s\n  want: %s", bad[_i].json,
+                  err, bad[_i].want);
+}
+END_TEST
+
+START_TEST(test_comments_ignored) {
+    vtd_config *cfg = parse_ok("{\"#\":\"hello\",\"#listen\":{\"any\":[1]},\"listen\":\"h:1\"}");
+    ck_assert_str_eq(cfg->listen[0], "h:1");
+    vtd_config_free(&cfg);
+}
+END_TEST
+
+START_TEST(test_mask_object) {
+    /* a 6x4 palette mask with index 1 at 2 pixels and index 2 at 1 */
+    uint8_t lab[4 * 6] = {0};
+    lab[7] = lab[8] = 1;
+    lab[20] = 2;
+    char err[256];
+    ck_assert_int_eq(vt_mask_write_png(tu_path("m.png"), 6, 4, lab, err, sizeof err), 0);
+    vtd_config *cfg = parse_ok("{\"streams\":[{\"name\":\"a\",\"url\":\"x\",\"objects\":["
+                               "{\"mask\":\"m.png\"},{\"mask\":\"m.png\",\"index\":2}]}]}");
+    const vtd_object_conf *o = cfg->streams[0].objects;
+    ck_assert_int_eq(o[0].shape.kind, VT_SHAPE_MASK);
+    ck_assert_int_eq(o[0].shape.w, 6);
+    ck_assert_int_eq(o[0].shape.h, 4);
+    int n0 = 0, n1 = 0;
+    for (int i = 0; i < 24; i++)
+        n0 += o[0].mask[i], n1 += o[1].mask[i];
+    ck_assert_int_eq(n0, 3); /* no index: every nonzero pixel */
+    ck_assert_int_eq(n1, 1);
+    ck_assert_int_eq(o[1].mask[20], 1);
+    vtd_config_free(&cfg);
+    /* an index absent from the mask is an empty object */
+    char json[] = "{\"streams\":[{\"name\":\"a\",\"url\":\"x\",\"objects\":[{\"mask\":\"m.png\","
+                  "\"index\":9}]}]}";
+    ck_assert_int_lt(vtd_config_parse(json, strlen(json), tu_dir(), &cfg, err, sizeof err), 0);
+    ck_assert_ptr_nonnull(strstr(err, "streams[0].objects[0].mask: "));
+    ck_assert_ptr_nonnull(strstr(err, "empty"));
+}
+END_TEST
+
+START_TEST(test_cli_overrides) {
+    const char *json = "{\"listen\":\"1.2.3.4:5\",\"streams\":[{\"name\":\"cam\",\"url\":"
+                       "\"rtsp://a/b\",\"profile\":\"accurate\"}]}";
+    ck_assert_int_eq(tu_write_file(tu_path("c.json"), json, strlen(json)), 0);
+    vtd_cli cli = {.config_path = tu_path("c.json"),
+                   .listen = "127.0.0.1:9",
+                   .model = "lab",
+                   .log_level = "debug",
+                   .streams = {"cam=/tmp/v.mp4", "new=rtsp://c/d"},
+                   .nstreams = 2};
+    vtd_config *cfg = NULL;
+    char err[512];
+    ck_assert_int_eq(vtd_config_load(&cli, &cfg, err, sizeof err), 0);
+    ck_assert_str_eq(cfg->listen[0], "127.0.0.1:9");
+    ck_assert_str_eq(cfg->model, "lab");
+    ck_assert_int_eq(cfg->log_level, VTD_LOG_DEBUG);
+    ck_assert_int_eq(cfg->nstreams, 2);
+    const vtd_stream_conf *cam = vtd_config_find_stream(cfg, "cam");
+    ck_assert_str_eq(cam->url, "/tmp/v.mp4");                  /* URL replaced ... */
+    ck_assert_int_eq(cam->profile, VT_PROTO_PROFILE_ACCURATE); /* ... the rest kept */
+    ck_assert_int_eq(cam->allow_local, 1);
+    const vtd_stream_conf *nw = vtd_config_find_stream(cfg, "new");
+    ck_assert_str_eq(nw->url, "rtsp://c/d");
+    ck_assert_int_eq(nw->pacing, VT_PROTO_PACING_LIVE);
+    ck_assert_int_eq(nw->profile, VT_PROTO_PROFILE_REALTIME);
+    vtd_config_free(&cfg);
+
+    static const char *bad_streams[] = {"cam", "=x", "bad name=x", "a="};
+    for (size_t i = 0; i < sizeof bad_streams / sizeof bad_streams[0]; i++) {
+        vtd_cli c2 = {.streams = {bad_streams[i]}, .nstreams = 1};
+        ck_assert_int_lt(vtd_config_load(&c2, &cfg, err, sizeof err), 0);
+        ck_assert_ptr_nonnull(strstr(err, "--stream"));
+    }
+    vtd_cli c3 = {.listen = "nope"};
+    ck_assert_int_lt(vtd_config_load(&c3, &cfg, err, sizeof err), 0);
+    ck_assert_ptr_nonnull(strstr(err, "--listen"));
+    vtd_cli c4 = {.config_path = tu_path("missing.json")};
+    ck_assert_int_lt(vtd_config_load(&c4, &cfg, err, sizeof err), 0);
+    ck_assert_ptr_nonnull(strstr(err, "missing.json"));
+}
+END_TEST
+
+/* The shipped example must load, and its documented example stream must be valid too. */
+START_TEST(test_shipped_example) {
+    char path[1024];
+    snprintf(path, sizeof path, "%s/systemd/vtrackd.json", getenv("VT_SOURCE_ROOT"));
+    vtd_cli cli = {.config_path = path};
+    vtd_config *cfg = NULL;
+    char err[512];
+    ck_assert_msg(vtd_config_load(&cli, &cfg, err, sizeof err) == 0, "%s", err);
+    vtd_config_free(&cfg);
+
+    FILE *f = fopen(path, "r");
+    ck_assert_ptr_nonnull(f);
+    static char text[1 << 16];
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    fclose(f);
+    text[n] = 0;
+    cJSON *root = cJSON_Parse(text);
+    ck_assert_ptr_nonnull(root);
+    cJSON *ex = cJSON_DetachItemFromObjectCaseSensitive(root, "#example_stream");
+    ck_assert_ptr_nonnull(ex);
+    cJSON_ReplaceItemInObjectCaseSensitive(root, "streams", cJSON_CreateArray());
+    cJSON_AddItemToArray(cJSON_GetObjectItemCaseSensitive(root, "streams"), ex);
+    char *out = cJSON_Print(root);
+    cJSON_Delete(root);
+    /* its mask file, relative to the config's folder */
+    uint8_t lab[16] = {0, 1, 1, 0};
+    ck_assert_int_eq(mkdir(tu_path("masks"), 0755) == 0 || access(tu_path("masks"), F_OK) == 0, 1);
+    ck_assert_int_eq(vt_mask_write_png(tu_path("masks/pallet.png"), 4, 4, lab, err, sizeof err), 0);
+    ck_assert_msg(vtd_config_parse(out, strlen(out), tu_dir(), &cfg, err, sizeof err) == 0, "%s",
+                  err);
+    ck_assert_int_eq(cfg->nstreams, 1);
+    ck_assert_int_eq(cfg->streams[0].nobjects, 3);
+    ck_assert_ptr_nonnull(cfg->streams[0].overlay_path);
+    free(out);
+    vtd_config_free(&cfg);
+}
+END_TEST
+
+START_TEST(test_hostport) {
+    char host[64];
+    int port;
+    ck_assert_int_eq(vtd_parse_hostport("127.0.0.1:7878", host, sizeof host, &port), 0);
+    ck_assert_str_eq(host, "127.0.0.1");
+    ck_assert_int_eq(port, 7878);
+    ck_assert_int_eq(vtd_parse_hostport("[::1]:1", host, sizeof host, &port), 0);
+    ck_assert_str_eq(host, "::1");
+    ck_assert_int_eq(vtd_parse_hostport("localhost:65535", host, sizeof host, &port), 0);
+    static const char *badv[] = {"",     ":1",    "h:",     "h:0", "h:65536",
+                                 "h:1x", "::1:5", "[::1]5", "[]:5"};
+    for (size_t i = 0; i < sizeof badv / sizeof badv[0]; i++)
+        ck_assert_msg(vtd_parse_hostport(badv[i], host, sizeof host, &port) < 0, "%s", badv[i]);
+}
+END_TEST
+
+START_TEST(test_stream_params) {
+    vt_model *m = NULL;
+    char err[256];
+    ck_assert_int_eq(vt_model_new("lab", 0, &m, err, sizeof err), 0);
+    vtd_config *cfg = parse_ok("{\"streams\":[{\"name\":\"a\",\"url\":\"/x.mp4\",\"topk\":3,"
+                               "\"radius\":4,\"temperature\":0.5,\"max_objects\":7},"
+                               "{\"name\":\"b\",\"url\":\"rtsp://h/s\",\"pacing\":\"camera\"},"
+                               "{\"name\":\"c\",\"url\":\"/x.mp4\",\"pacing\":\"lossless\"}]}");
+    vt_stream_config sc;
+    ck_assert_int_eq(vtd_stream_conf_to_stream(&cfg->streams[0], m, &sc, err, sizeof err), 0);
+    ck_assert_int_eq(sc.params.topk, 3);
+    ck_assert_int_eq(sc.params.radius_short, 4);
+    ck_assert_int_eq(sc.params.max_objects, 7);
+    ck_assert(sc.params.temperature > 0.49f && sc.params.temperature < 0.51f);
+    ck_assert_int_eq(sc.source.pacing, VT_SOURCE_PACING_NATIVE_LOOP); /* a file as a camera */
+    ck_assert_int_eq(sc.mode, VT_STREAM_LIVE);
+    ck_assert_int_eq(sc.source.allow_local, 1);
+    ck_assert_int_eq(vtd_stream_conf_to_stream(&cfg->streams[1], m, &sc, err, sizeof err), 0);
+    ck_assert_int_eq(sc.source.pacing, VT_SOURCE_PACING_FAST); /* a real camera paces itself */
+    ck_assert_int_eq(vtd_stream_conf_to_stream(&cfg->streams[2], m, &sc, err, sizeof err), 0);
+    ck_assert_int_eq(sc.mode, VT_STREAM_LOSSLESS);
+    vtd_config_free(&cfg);
+    vt_model_free(&m);
+}
+END_TEST
+
+int main(void) {
+    Suite *s = suite_create("daemon-config");
+    TCase *t = tcase_create("config");
+    tcase_set_timeout(t, 30);
+    tcase_add_test(t, test_defaults);
+    tcase_add_test(t, test_full);
+    tcase_add_loop_test(t, test_bad, 0, (int)(sizeof bad / sizeof bad[0]));
+    tcase_add_test(t, test_comments_ignored);
+    tcase_add_test(t, test_mask_object);
+    tcase_add_test(t, test_cli_overrides);
+    tcase_add_test(t, test_shipped_example);
+    tcase_add_test(t, test_hostport);
+    tcase_add_test(t, test_stream_params);
+    suite_add_tcase(s, t);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_ENV);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    tu_cleanup();
+    return failed ? 1 : 0;
+}

@@ -1,0 +1,367 @@
+/*
+ * The tracker on synthetic video with exact ground truth (synth.h), with the weight-free `lab`
+ * features: one object moving and scaling, three objects occluding each other, an object added
+ * mid-sequence, a removed object that must never reappear, an object that leaves the frame
+ * (lost), shapes rasterised exactly, API errors, and no heap allocation per step after warm-up
+ * (malloc/calloc/realloc are wrapped by the linker for this test, see meson.build).
+ */
+#include <check.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "synth.h"
+#include "vt_model.h"
+
+/* ---- allocation counter (ld --wrap) ---- */
+void *__real_malloc(size_t n);
+void *__real_calloc(size_t n, size_t m);
+void *__real_realloc(void *p, size_t n);
+static long n_allocs;
+void *__wrap_malloc(size_t n) {
+    n_allocs++;
+    return __real_malloc(n);
+}
+void *__wrap_calloc(size_t n, size_t m) {
+    n_allocs++;
+    return __real_calloc(n, m);
+}
+void *__wrap_realloc(void *p, size_t n) {
+    n_allocs++;
+    return __real_realloc(p, n);
+}
+
+static vt_model *model;
+
+static void setup(void) {
+    char err[256];
+    ck_assert_msg(vt_model_new("lab", 0, &model, err, sizeof err) == 0, "%s", err);
+}
+
+static void teardown(void) {
+    vt_model_free(&model);
+}
+
+static vt_tracker *make_tracker(const char *preset) {
+    vt_tracker_params p;
+    ck_assert_int_eq(vt_tracker_params_preset(&p, preset, "accurate", model), 0);
+    vt_tracker *t = NULL;
+    char err[256];
+    ck_assert_msg(vt_tracker_new(model, &p, &t, err, sizeof err) == 0, "%s", err);
+    return t;
+}
+
+static double iou(const uint8_t *a, const uint8_t *b, size_t n) {
+    size_t i_ = 0, u = 0;
+    for (size_t i = 0; i < n; i++) {
+        i_ += a[i] && b[i];
+        u += a[i] || b[i];
+    }
+    return u ? (double)i_ / u : 1.0;
+}
+
+static const vt_object_result *find(const vt_track_result *r, uint32_t id) {
+    for (int i = 0; i < r->n_objects; i++)
+        if (r->objects[i].id == id)
+            return &r->objects[i];
+    return NULL;
+}
+
+/*
+ * Track `s` for `frames` frames, giving object k's ground-truth mask on frame add_at[k] (or its
+ * box when as_box[k]), removing it on frame remove_at[k] (-1 never). Returns per-object mean
+ * IoU over the frames after it was added (and before it was removed / while it exists).
+ */
+static void run(synth *s, const char *preset, int frames, const int *add_at, const int *as_box,
+                const int *remove_at, double *mean_iou) {
+    vt_tracker *t = make_tracker(preset);
+    const int w = s->w, h = s->h;
+    uint8_t *rgb = malloc((size_t)w * h * 3), *gt = malloc((size_t)w * h);
+    uint8_t *objgt = malloc((size_t)w * h);
+    double sum[SYNTH_MAX] = {0};
+    int cnt[SYNTH_MAX] = {0};
+    for (int f = 0; f < frames; f++) {
+        synth_render(s, f, rgb, gt);
+        for (int k = 0; k < s->nobj; k++) {
+            if (add_at[k] == f) {
+                vt_shape sh = {.kind = VT_SHAPE_LABELS, .w = w, .h = h, .data = gt, .index = k + 1};
+                if (as_box && as_box[k]) {
+                    const synth_obj *o = &s->obj[k];
+                    double g = pow(o->grow, f);
+                    sh = (vt_shape){.kind = VT_SHAPE_BOX,
+                                    .box = {(float)(o->x0 + o->vx * f - o->rx * g),
+                                            (float)(o->y0 + o->vy * f - o->ry * g),
+                                            (float)(2 * o->rx * g), (float)(2 * o->ry * g)}};
+                }
+                char err[128];
+                ck_assert_msg(vt_tracker_add_object(t, (uint32_t)k + 1, "obj", &sh, err,
+                                                    sizeof err) == 0,
+                              "%s", err);
+            }
+            if (remove_at && remove_at[k] == f)
+                ck_assert_int_eq(vt_tracker_remove_object(t, (uint32_t)k + 1), 0);
+        }
+        vt_image img = {.w = w, .h = h, .linesize = w * 3, .rgb = rgb};
+        const vt_track_result *r;
+        ck_assert_int_eq(vt_tracker_step(t, &img, NULL, &r), 0);
+        ck_assert_int_eq(r->frame, f);
+        if (getenv("VT_TEST_DUMP")) {
+            /* frame | ground truth | prediction, as a PPM for eyeballing failures */
+            char path[256];
+            snprintf(path, sizeof path, "%s/%s-%02d.ppm", getenv("VT_TEST_DUMP"), preset, f);
+            FILE *fp = fopen(path, "wb");
+            if (fp) {
+                static const uint8_t pal[5][3] = {
+                    {0, 0, 0}, {255, 0, 0}, {0, 0, 255}, {0, 255, 0}, {255, 255, 0}};
+                fprintf(fp, "P6 %d %d 255\n", 3 * w, h);
+                for (int y = 0; y < h; y++)
+                    for (int x = 0; x < 3 * w; x++) {
+                        size_t i = (size_t)y * w + x % w;
+                        int v = x < w ? -1 : x < 2 * w ? gt[i] : (r->labels[i] ? (int)r->objects[r->labels[i] - 1].id : 0);
+                        fwrite(v < 0 ? rgb + 3 * i : pal[v % 5], 1, 3, fp);
+                    }
+                fclose(fp);
+            }
+        }
+        for (int k = 0; k < s->nobj; k++) {
+            const vt_object_result *o = find(r, (uint32_t)k + 1);
+            int alive = f >= add_at[k] && add_at[k] >= 0 && !(remove_at && remove_at[k] >= 0 &&
+                                                              f >= remove_at[k]);
+            if (!alive) {
+                ck_assert_msg(o == NULL, "object %d reported on frame %d", k + 1, f);
+                /* and none of its pixels: every label value maps to a reported object */
+                for (size_t i = 0; i < (size_t)w * h; i++)
+                    ck_assert_int_le(r->labels[i], r->n_objects);
+                continue;
+            }
+            ck_assert_ptr_nonnull(o);
+            if (f == add_at[k])
+                ck_assert_int_eq(o->event, VT_OBJECT_EVENT_ADDED);
+            for (size_t i = 0; i < (size_t)w * h; i++)
+                objgt[i] = gt[i] == k + 1;
+            double j = iou(o->mask, objgt, (size_t)w * h);
+            if (f > add_at[k]) {
+                sum[k] += j;
+                cnt[k]++;
+            }
+            if (getenv("VT_TEST_VERBOSE"))
+                printf("frame %d object %d IoU %.3f area %lld score %.2f state %d\n", f, k + 1, j,
+                       (long long)o->area, o->score, o->state);
+            /* the label map and the object's mask agree */
+            int ri = (int)(o - r->objects) + 1;
+            for (size_t i = 0; i < (size_t)w * h; i += 97)
+                ck_assert_int_eq(o->mask[i], r->labels[i] == ri);
+        }
+    }
+    for (int k = 0; k < s->nobj; k++)
+        mean_iou[k] = cnt[k] ? sum[k] / cnt[k] : 0.0;
+    free(rgb), free(gt), free(objgt);
+    vt_tracker_free(&t);
+    ck_assert_ptr_null(t);
+}
+
+static const uint8_t RED[3] = {220, 40, 40}, ORANGE[3] = {250, 150, 30};
+static const uint8_t BLUE[3] = {40, 60, 230}, CYAN[3] = {40, 200, 230};
+static const uint8_t GREEN[3] = {40, 200, 60}, YELLOW[3] = {230, 230, 40};
+
+START_TEST(test_one_object) {
+    synth s;
+    synth_init(&s, 320, 240, 7);
+    synth_add(&s, 1, 80, 100, 3.0, 1.0, 30, 24, 1.008, RED, ORANGE, 1);
+    int add[1] = {0};
+    double m[1];
+    run(&s, _i ? "colorize" : "mast", 40, add, NULL, NULL, m);
+    printf("one object (%s): mean IoU %.3f\n", _i ? "colorize" : "mast", m[0]);
+    ck_assert_msg(m[0] >= 0.85, "mean IoU %.3f < 0.85", m[0]);
+    synth_free(&s);
+}
+END_TEST
+
+START_TEST(test_three_objects_occluding) {
+    synth s;
+    synth_init(&s, 320, 240, 11);
+    /* paths cross around frame 27: each object is partly hidden by the one in front */
+    synth_add(&s, 1, 60, 60, 4.0, 1.0, 28, 22, 1.0, RED, ORANGE, 1);
+    synth_add(&s, 0, 260, 90, -3.5, 1.0, 24, 30, 1.005, BLUE, CYAN, 2);
+    synth_add(&s, 1, 160, 200, 0.5, -2.5, 26, 20, 0.995, GREEN, YELLOW, 3);
+    int add[3] = {0, 0, 0};
+    double m[3];
+    run(&s, "mast", 40, add, NULL, NULL, m);
+    printf("three objects: mean IoU %.3f %.3f %.3f\n", m[0], m[1], m[2]);
+    for (int k = 0; k < 3; k++)
+        ck_assert_msg(m[k] >= 0.75, "object %d mean IoU %.3f < 0.75", k + 1, m[k]);
+    synth_free(&s);
+}
+END_TEST
+
+START_TEST(test_added_mid_sequence_and_removed) {
+    synth s;
+    synth_init(&s, 320, 240, 5);
+    synth_add(&s, 1, 70, 70, 2.5, 1.0, 26, 22, 1.0, RED, ORANGE, 1);
+    synth_add(&s, 0, 240, 160, -2.0, -1.0, 26, 20, 1.0, BLUE, CYAN, 2); /* given by its box */
+    synth_add(&s, 1, 160, 60, 0.0, 2.0, 20, 20, 1.0, GREEN, YELLOW, 3);
+    int add[3] = {0, 10, 0}, box[3] = {0, 1, 0}, rem[3] = {-1, -1, 20};
+    double m[3];
+    run(&s, "mast", 36, add, box, rem, m);
+    printf("added at 10: mean IoU %.3f; others %.3f %.3f\n", m[1], m[0], m[2]);
+    ck_assert_msg(m[1] >= 0.75, "object added mid-sequence: mean IoU %.3f", m[1]);
+    ck_assert_msg(m[0] >= 0.75, "object 1: mean IoU %.3f", m[0]);
+    synth_free(&s);
+}
+END_TEST
+
+START_TEST(test_lost_when_leaving) {
+    synth s;
+    synth_init(&s, 240, 160, 3);
+    /* moves right at 8 px/frame and leaves the frame around frame 22 */
+    synth_add(&s, 1, 60, 80, 8.0, 0.0, 20, 20, 1.0, RED, ORANGE, 1);
+    vt_tracker *t = make_tracker("mast");
+    uint8_t *rgb = malloc(240 * 160 * 3), *gt = malloc(240 * 160);
+    int lost_at = -1, n_lost_events = 0;
+    for (int f = 0; f < 40; f++) {
+        synth_render(&s, f, rgb, gt);
+        if (f == 0) {
+            vt_shape sh = {.kind = VT_SHAPE_MASK, .w = 240, .h = 160, .data = gt};
+            ck_assert_int_eq(vt_tracker_add_object(t, 9, NULL, &sh, NULL, 0), 0);
+        }
+        vt_image img = {.w = 240, .h = 160, .linesize = 240 * 3, .rgb = rgb};
+        const vt_track_result *r;
+        ck_assert_int_eq(vt_tracker_step(t, &img, NULL, &r), 0);
+        ck_assert_int_eq(r->n_objects, 1);
+        if (r->objects[0].event == VT_OBJECT_EVENT_LOST) {
+            n_lost_events++;
+            lost_at = f;
+        }
+        if (f < 15)
+            ck_assert_int_eq(r->objects[0].state, VT_OBJECT_TRACKING);
+    }
+    ck_assert_int_eq(n_lost_events, 1);
+    ck_assert_msg(lost_at >= 20 && lost_at <= 32, "lost at frame %d", lost_at);
+    free(rgb), free(gt);
+    vt_tracker_free(&t);
+    synth_free(&s);
+}
+END_TEST
+
+START_TEST(test_shapes_exact) {
+    vt_tracker *t = make_tracker("mast");
+    uint8_t *rgb = calloc(64 * 48 * 3, 1);
+    for (int i = 0; i < 64 * 48 * 3; i++)
+        rgb[i] = (uint8_t)(i * 7);
+    /* box: pixels whose centres lie inside: x 10..14, y 21..23 */
+    vt_shape box = {.kind = VT_SHAPE_BOX, .box = {10.2f, 20.7f, 5.0f, 3.0f}};
+    /* triangle (0,0) (8,0) (0,8) shifted to (40,30): centres strictly inside: x + y < 7 */
+    float tri[6] = {40, 30, 48, 30, 40, 38};
+    vt_shape poly = {.kind = VT_SHAPE_POLYGON, .points = tri, .npoints = 3};
+    ck_assert_int_eq(vt_tracker_add_object(t, 1, "box", &box, NULL, 0), 0);
+    ck_assert_int_eq(vt_tracker_add_object(t, 2, "tri", &poly, NULL, 0), 0);
+    vt_image img = {.w = 64, .h = 48, .linesize = 64 * 3, .rgb = rgb};
+    const vt_track_result *r;
+    ck_assert_int_eq(vt_tracker_step(t, &img, NULL, &r), 0);
+    const vt_object_result *b = find(r, 1), *p = find(r, 2);
+    ck_assert_int_eq(b->area, 15);
+    ck_assert_int_eq(b->bbox[0], 10);
+    ck_assert_int_eq(b->bbox[1], 21);
+    ck_assert_int_eq(b->bbox[2], 5);
+    ck_assert_int_eq(b->bbox[3], 3);
+    ck_assert_str_eq(b->label, "box");
+    ck_assert_int_eq(p->area, 28);
+    ck_assert_int_eq(p->bbox[0], 40);
+    ck_assert_int_eq(p->bbox[1], 30);
+    ck_assert_int_eq(p->bbox[2], 7);
+    ck_assert_int_eq(p->bbox[3], 7);
+    for (int y = 0; y < 48; y++)
+        for (int x = 0; x < 64; x++) {
+            int in = x >= 40 && y >= 30 && (x - 40) + (y - 30) < 7;
+            ck_assert_int_eq(p->mask[y * 64 + x], in);
+        }
+    free(rgb);
+    vt_tracker_free(&t);
+}
+END_TEST
+
+START_TEST(test_api_errors) {
+    vt_tracker *t = make_tracker("mast");
+    vt_shape box = {.kind = VT_SHAPE_BOX, .box = {1, 1, 4, 4}};
+    char err[128];
+    ck_assert_int_eq(vt_tracker_add_object(t, 0, NULL, &box, err, sizeof err), -EINVAL);
+    ck_assert_int_eq(vt_tracker_add_object(t, 5, NULL, &box, err, sizeof err), 0);
+    ck_assert_int_eq(vt_tracker_add_object(t, 5, NULL, &box, err, sizeof err), -EEXIST);
+    vt_shape bad = {.kind = VT_SHAPE_BOX, .box = {1, 1, -4, 4}};
+    ck_assert_int_eq(vt_tracker_add_object(t, 6, NULL, &bad, err, sizeof err), -EINVAL);
+    float pts[4] = {0, 0, 1, 1};
+    vt_shape poly = {.kind = VT_SHAPE_POLYGON, .points = pts, .npoints = 2};
+    ck_assert_int_eq(vt_tracker_add_object(t, 6, NULL, &poly, err, sizeof err), -EINVAL);
+    vt_shape nomask = {.kind = VT_SHAPE_MASK, .w = 4, .h = 4, .data = NULL};
+    ck_assert_int_eq(vt_tracker_add_object(t, 6, NULL, &nomask, err, sizeof err), -EINVAL);
+    ck_assert_int_eq(vt_tracker_remove_object(t, 77), -ENOENT);
+    for (uint32_t id = 100; vt_tracker_object_count(t) < 32; id++)
+        ck_assert_int_eq(vt_tracker_add_object(t, id, NULL, &box, err, sizeof err), 0);
+    ck_assert_int_eq(vt_tracker_add_object(t, 999, NULL, &box, err, sizeof err), -ENOSPC);
+    ck_assert_int_eq(vt_tracker_step(t, NULL, NULL, NULL), -EINVAL);
+    vt_tracker_params p;
+    ck_assert_int_eq(vt_tracker_params_preset(&p, "nope", "accurate", model), -EINVAL);
+    ck_assert_int_eq(vt_tracker_params_preset(&p, "mast", "nope", model), -EINVAL);
+    ck_assert_int_eq(vt_tracker_params_preset(&p, "mast", "realtime", model), 0);
+    p.temperature = 0;
+    vt_tracker *t2 = NULL;
+    ck_assert_int_eq(vt_tracker_new(model, &p, &t2, err, sizeof err), -EINVAL);
+    ck_assert_ptr_nonnull(strstr(err, "temperature"));
+    vt_tracker_free(&t);
+}
+END_TEST
+
+START_TEST(test_no_alloc_after_warmup) {
+    synth s;
+    synth_init(&s, 200, 120, 9);
+    synth_add(&s, 1, 50, 60, 2.0, 0.5, 20, 16, 1.0, RED, ORANGE, 1);
+    synth_add(&s, 0, 150, 60, -2.0, 0.5, 16, 20, 1.0, BLUE, CYAN, 2);
+    vt_tracker *t = make_tracker(_i ? "colorize" : "mast");
+    uint8_t *rgb = malloc(200 * 120 * 3), *gt = malloc(200 * 120);
+    long before = 0;
+    int failures = 0;
+    for (int f = 0; f < 30; f++) {
+        synth_render(&s, f, rgb, gt);
+        if (f == 0) {
+            vt_shape sh = {.kind = VT_SHAPE_LABELS, .w = 200, .h = 120, .data = gt, .index = 1};
+            ck_assert_int_eq(vt_tracker_add_object(t, 1, NULL, &sh, NULL, 0), 0);
+            sh.index = 2;
+            ck_assert_int_eq(vt_tracker_add_object(t, 2, NULL, &sh, NULL, 0), 0);
+        }
+        if (f == 10)
+            before = n_allocs;
+        vt_image img = {.w = 200, .h = 120, .linesize = 200 * 3, .rgb = rgb};
+        const vt_track_result *r;
+        /* no ck_assert inside the counted window: Check's bookkeeping allocates */
+        if (vt_tracker_step(t, &img, NULL, &r) != 0)
+            failures++;
+    }
+    long after = n_allocs;
+    ck_assert_int_eq(failures, 0);
+    ck_assert_msg(after == before, "%ld allocations in 20 steps after warm-up", after - before);
+    free(rgb), free(gt);
+    vt_tracker_free(&t);
+    synth_free(&s);
+}
+END_TEST
+
+int main(void) {
+    Suite *s = suite_create("track");
+    TCase *tc = tcase_create("synthetic");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 120);
+    tcase_add_loop_test(tc, test_one_object, 0, 2);
+    tcase_add_test(tc, test_three_objects_occluding);
+    tcase_add_test(tc, test_added_mid_sequence_and_removed);
+    tcase_add_test(tc, test_lost_when_leaving);
+    tcase_add_test(tc, test_shapes_exact);
+    tcase_add_test(tc, test_api_errors);
+    tcase_add_loop_test(tc, test_no_alloc_after_warmup, 0, 2);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_ENV);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

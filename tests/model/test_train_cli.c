@@ -1,0 +1,197 @@
+/*
+ * `vtrack train` end to end on one short real clip ($VT_DATA/train/davis16-bear.mp4, 82
+ * frames): 200 steps must lower the loss monotonically in its moving average (the mean of
+ * each 50 steps below the previous 50's, from the CSV log), the outputs must be well formed
+ * (CSV, SVG, loadable weights with the training metadata), and a run interrupted by SIGINT
+ * and resumed from its checkpoint must end with bitwise the same weights as the straight run.
+ * Bad inputs must fail with a message naming them.
+ *
+ * Skips loudly without the data set.
+ */
+#include <check.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "commands.h"
+#include "nn.h"
+
+static char clip[1024], dir[64];
+
+static int run_train(const char *extra_fmt, const char *tag, int steps) {
+    char cmdline[4096];
+    snprintf(cmdline, sizeof cmdline,
+             "train --data %s --steps %d --batch 4 --crop 128 --short-side 160 --warmup 20 "
+             "--seed 3 --quiet --out %s/%s.safetensors --log %s/%s.csv --checkpoint-every 50 %s",
+             clip, steps, dir, tag, dir, tag, extra_fmt);
+    char *argv[64];
+    int argc = 0;
+    for (char *p = strtok(cmdline, " "); p && argc < 63; p = strtok(NULL, " "))
+        argv[argc++] = p;
+    argv[argc] = NULL;
+    return vt_cmd_train(argc, argv);
+}
+
+static int read_csv(const char *path, double *loss, int max) {
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    char line[256];
+    int n = 0;
+    if (!fgets(line, sizeof line, f)) {
+        fclose(f);
+        return -1;
+    }
+    ck_assert_str_eq(line, "step,loss,lr,grad_norm,seconds\n");
+    while (fgets(line, sizeof line, f) && n < max) {
+        int step;
+        double l;
+        ck_assert_int_eq(sscanf(line, "%d,%lf", &step, &l), 2);
+        ck_assert_int_eq(step, n + 1);
+        loss[n++] = l;
+    }
+    fclose(f);
+    return n;
+}
+
+static void load_params(const char *path, vt_model **m) {
+    char err[512];
+    ck_assert_msg(vt_model_load(path, m, err, sizeof err) == 0, "%s", err);
+}
+
+START_TEST(test_200_steps) {
+    char path[256];
+    snprintf(path, sizeof path, "--plot %s/a.svg", dir);
+    ck_assert_int_eq(run_train(path, "a", 200), 0);
+    double loss[256];
+    snprintf(path, sizeof path, "%s/a.csv", dir);
+    int n = read_csv(path, loss, 256);
+    ck_assert_int_eq(n, 200);
+    double prev = INFINITY;
+    for (int w = 0; w < 4; w++) {
+        double s = 0;
+        for (int i = 0; i < 50; i++)
+            s += loss[50 * w + i];
+        printf("steps %3d-%3d: mean loss %.4f\n", 50 * w + 1, 50 * w + 50, s / 50);
+        ck_assert_msg(s / 50 < prev, "moving average rose: %.4f after %.4f", s / 50, prev);
+        prev = s / 50;
+    }
+    /* the SVG is a complete document; the weights load and say how to use them */
+    snprintf(path, sizeof path, "%s/a.svg", dir);
+    FILE *f = fopen(path, "r");
+    ck_assert_ptr_nonnull(f);
+    char buf[65536];
+    size_t k = fread(buf, 1, sizeof buf - 1, f);
+    buf[k] = 0;
+    fclose(f);
+    ck_assert(strstr(buf, "<svg") && strstr(buf, "<polyline") && strstr(buf, "</svg>"));
+    vt_model *m;
+    snprintf(path, sizeof path, "%s/a.safetensors", dir);
+    load_params(path, &m);
+    ck_assert_str_eq(vt_model_meta(m, "vtrack.train.steps"), "200");
+    ck_assert_str_eq(vt_model_meta(m, "vtrack.train.data"), "davis16-bear.mp4");
+    ck_assert_str_eq(vt_model_meta(m, "vtrack.prop.l2norm"), "1");
+    vt_model_free(&m);
+}
+END_TEST
+
+START_TEST(test_interrupt_and_resume) {
+    /* child: the same run as test_200_steps; parent: SIGINT once 60 steps are logged */
+    char path[256];
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0)
+        _exit(run_train("", "b", 200));
+    snprintf(path, sizeof path, "%s/b.csv", dir);
+    double loss[256];
+    for (int i = 0; i < 6000; i++) {
+        usleep(50000);
+        int n = read_csv(path, loss, 256);
+        if (n >= 60)
+            break;
+    }
+    kill(pid, SIGINT);
+    int st;
+    ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+    ck_assert(WIFEXITED(st));
+    ck_assert_int_eq(WEXITSTATUS(st), 130);
+    int done = read_csv(path, loss, 256);
+    ck_assert(done >= 60 && done < 200);
+    printf("interrupted after %d steps\n", done);
+    /* resume to the end */
+    char extra[256];
+    snprintf(extra, sizeof extra, "--resume %s/b.safetensors.ckpt", dir);
+    ck_assert_int_eq(run_train(extra, "b", 200), 0);
+    ck_assert_int_eq(read_csv(path, loss, 256), 200);
+    /* straight run of the same configuration (test_200_steps may run in another process) */
+    snprintf(path, sizeof path, "%s/a.safetensors", dir);
+    struct stat sb;
+    if (stat(path, &sb) != 0)
+        ck_assert_int_eq(run_train("", "a", 200), 0);
+    vt_model *a, *b;
+    load_params(path, &a);
+    snprintf(path, sizeof path, "%s/b.safetensors", dir);
+    load_params(path, &b);
+    for (int i = 0; i < vt_model_nparams(a); i++) {
+        vt_param *pa = vt_model_param(a, i), *pb = vt_model_param(b, i);
+        ck_assert_str_eq(pa->name, pb->name);
+        ck_assert_msg(memcmp(pa->data, pb->data, sizeof(float) * pa->numel) == 0,
+                      "%s differs after interrupt + resume", pa->name);
+    }
+    vt_model_free(&a);
+    vt_model_free(&b);
+}
+END_TEST
+
+START_TEST(test_bad_inputs) {
+    char *argv1[] = {"train", "--data", "/nonexistent/clip.mp4", "--out", "/tmp/x", "--quiet",
+                     NULL};
+    ck_assert_int_eq(vt_cmd_train(6, argv1), 1);
+    char *argv2[] = {"train", "--data", clip, "--out", "/tmp/x", "--crop", "100", NULL};
+    ck_assert_int_eq(vt_cmd_train(7, argv2), 2); /* not a multiple of the stride */
+    char *argv3[] = {"train", "--data", clip, "--out", "/tmp/x", "--objective", "paint", NULL};
+    ck_assert_int_eq(vt_cmd_train(7, argv3), 2);
+    char bad[256];
+    snprintf(bad, sizeof bad, "%s/garbage.ckpt", dir);
+    FILE *f = fopen(bad, "w");
+    fputs("not a checkpoint", f);
+    fclose(f);
+    char *argv4[] = {"train", "--data", clip, "--out", "/tmp/x", "--resume", bad, NULL};
+    ck_assert_int_eq(vt_cmd_train(7, argv4), 1);
+    char *argv5[] = {"train", "--out", "/tmp/x", NULL};
+    ck_assert_int_eq(vt_cmd_train(3, argv5), 2);
+}
+END_TEST
+
+int main(void) {
+    const char *data = getenv("VT_DATA");
+    snprintf(clip, sizeof clip, "%s/train/davis16-bear.mp4", data ? data : "");
+    if (!data || access(clip, R_OK) != 0) {
+        fprintf(stderr, "SKIP: %s not readable (set VT_DATA to ../shared/data)\n", clip);
+        return 77;
+    }
+    snprintf(dir, sizeof dir, "/tmp/vt_train_cliXXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    Suite *s = suite_create("train_cli");
+    TCase *tc = tcase_create("cli");
+    tcase_set_timeout(tc, 1800);
+    tcase_add_test(tc, test_bad_inputs);
+    tcase_add_test(tc, test_200_steps);
+    tcase_add_test(tc, test_interrupt_and_resume);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_set_fork_status(sr, CK_NOFORK); /* test_interrupt_and_resume reuses a.safetensors */
+    srunner_run_all(sr, CK_ENV);
+    int nf = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    if (nf == 0 && system(cmd) != 0)
+        nf = 1;
+    return nf ? 1 : 0;
+}
