@@ -31,54 +31,58 @@ static void on_signal(int sig) {
 }
 
 static void usage(FILE *f) {
-    fprintf(f,
-            "usage: vtrack train --data PATH... --out FILE [--arch ARCH] [--objective mast|colorize]\n"
-            "                    [--steps N] [--batch B] [--crop S] [--lr X] [--threads N]\n"
-            "                    [--seed S] [--resume CKPT] [--log CSV] [--plot SVG]\n"
-            "                    [--checkpoint-every N] [options]\n"
-            "\n"
-            "Self-supervised training on unlabeled video: no labels are read, ever.\n"
-            "\n"
-            "data:\n"
-            "  --data PATH...        videos (any format FFmpeg reads), folders of numbered frames,\n"
-            "                        or folders of videos; repeatable, several paths per --data\n"
-            "  --short-side N        frames are cached with this short side (default 256)\n"
-            "  --cache-mb N          cache cap in MiB (default 3072); above it frames are thinned\n"
-            "                        evenly in time\n"
-            "model and objective:\n"
-            "  --arch ARCH           architecture to train (default compact-s8; Lab input)\n"
-            "  --objective NAME      mast: reconstruct the target's Lab from the reference's\n"
-            "                        (default); colorize: predict its k-means colour class\n"
-            "schedule:\n"
-            "  --steps N             optimiser steps (default 2000)\n"
-            "  --batch B             frame pairs per step (default 8)\n"
-            "  --crop S              crop side in pixels, a multiple of the stride (default 256)\n"
-            "  --lr X                peak learning rate (default 1e-3); warm-up then cosine\n"
-            "  --warmup N            warm-up steps (default 100)\n"
-            "  --weight-decay X      AdamW decay on convolution weights (default 0.01)\n"
-            "  --clip X              gradient-norm clip, 0 off (default 5)\n"
-            "objective details:\n"
-            "  --radius R            attention window radius in feature cells, -1 global\n"
-            "                        (default 6 for mast, -1 for colorize)\n"
-            "  --temperature T       softmax temperature (default 0.05)\n"
-            "  --gap MIN,MAX         frame gap of a pair (default 1,10)\n"
-            "  --scale MIN,MAX       crop side / frame short side (default 0.6,1)\n"
-            "  --jitter X            colour jitter strength on the input (default 0: off)\n"
-            "  --colors K            colorize: k-means clusters (default 16)\n"
-            "run:\n"
-            "  --out FILE            trained weights (safetensors; also written at checkpoints)\n"
-            "  --checkpoint FILE     checkpoint path (default FILE.ckpt)\n"
-            "  --checkpoint-every N  steps between checkpoints (default 500; 0: end only)\n"
-            "  --resume CKPT         continue a run from its checkpoint\n"
-            "  --log CSV             append step,loss,lr,grad_norm,seconds per step\n"
-            "  --plot SVG            loss curve (written at checkpoints and at the end)\n"
-            "  --time-limit S        stop (checkpoint and weights saved) once S seconds of this\n"
-            "                        run have passed, even if the schedule is not finished\n"
-            "  --threads N           OpenBLAS threads (default 1)\n"
-            "  --seed S              random seed (default 1)\n"
-            "  --winograd on|off     Winograd 3x3 convolutions (default on)\n"
-            "  --bench N             time N steps after warm-up and print frames/s; no files\n"
-            "  --quiet               no progress output\n");
+    fprintf(
+        f,
+        "usage: vtrack train --data PATH... --out FILE [--arch ARCH] [--objective mast|colorize]\n"
+        "                    [--steps N] [--batch B] [--crop S] [--lr X] [--threads N]\n"
+        "                    [--seed S] [--resume CKPT] [--log CSV] [--plot SVG]\n"
+        "                    [--checkpoint-every N] [options]\n"
+        "\n"
+        "Self-supervised training on unlabeled video: no labels are read, ever.\n"
+        "\n"
+        "data:\n"
+        "  --data PATH...        videos (any format FFmpeg reads), folders of numbered frames,\n"
+        "                        or folders of videos; repeatable, several paths per --data\n"
+        "  --short-side N        frames are cached with this short side (default 256)\n"
+        "  --cache-mb N          cache cap in MiB (default 3072); above it frames are thinned\n"
+        "                        evenly in time\n"
+        "model and objective:\n"
+        "  --arch ARCH           architecture to train (default compact-s8; Lab input)\n"
+        "  --objective NAME      mast: reconstruct the target's Lab from the reference's\n"
+        "                        (default); colorize: predict its k-means colour class\n"
+        "schedule:\n"
+        "  --steps N             optimiser steps (default 2000)\n"
+        "  --batch B             frame pairs per step (default 8)\n"
+        "  --crop S              crop side in pixels, a multiple of the stride (default 256)\n"
+        "  --lr X                peak learning rate (default 1e-3); warm-up then cosine\n"
+        "  --warmup N            warm-up steps (default 100)\n"
+        "  --weight-decay X      AdamW decay on convolution weights (default 0.01)\n"
+        "  --clip X              gradient-norm clip, 0 off (default 5)\n"
+        "objective details:\n"
+        "  --radius R            attention window radius in feature cells, -1 global\n"
+        "                        (default 6 for mast, -1 for colorize)\n"
+        "  --temperature T       softmax temperature (default 0.05)\n"
+        "  --gap MIN,MAX         frame gap of a pair (default 1,10)\n"
+        "  --scale MIN,MAX       crop side / frame short side (default 0.6,1)\n"
+        "  --jitter X            colour jitter strength on the input (default 0: off)\n"
+        "  --colors K            colorize: k-means clusters (default 16)\n"
+        "run:\n"
+        "  --out FILE            trained weights (safetensors; also written at checkpoints)\n"
+        "  --checkpoint FILE     checkpoint path (default FILE.ckpt)\n"
+        "  --checkpoint-every N  steps between checkpoints (default 500; 0: end only)\n"
+        "  --resume CKPT         continue a run from its checkpoint\n"
+        "  --log CSV             append step,loss,lr,grad_norm,seconds per step\n"
+        "  --plot SVG            loss curve (written at checkpoints and at the end)\n"
+        "  --time-limit S        stop (checkpoint and weights saved) once S seconds of this\n"
+        "                        run have passed, even if the schedule is not finished\n"
+        "  --threads N           OpenBLAS threads (default 1)\n"
+        "  --seed S              random seed (default 1)\n"
+        "  --winograd on|off     Winograd 3x3 convolutions (default on)\n"
+        "  --bench N             time N steps after warm-up and print frames/s; no files\n"
+        "  --quiet               no progress output\n"
+        "\n"
+        "Ctrl-C saves a checkpoint and the weights, then exits with status 130. Exit status:\n"
+        "0 done (or --time-limit reached), 1 runtime failure, 2 usage error.\n");
 }
 
 typedef struct opts {
@@ -250,8 +254,8 @@ static int parse_args(int argc, char **argv, opts *o) {
     if (!o->out && !o->bench)
         return vt_cli_usage_error("train", "--out is required");
     if (o->cfg.crop > o->short_side)
-        return vt_cli_usage_error("train", "--crop %d is larger than --short-side %ld",
-                                  o->cfg.crop, o->short_side);
+        return vt_cli_usage_error("train", "--crop %d is larger than --short-side %ld", o->cfg.crop,
+                                  o->short_side);
     if (o->bench) {
         o->cfg.steps = o->bench + 3;
         o->every = 0;
@@ -291,7 +295,7 @@ static int write_svg(const char *path, const float *loss, int64_t n, const char 
     double pad = 0.05 * (hi - lo);
     lo -= pad, hi += pad;
     const double xs = (W - L - R) / (double)(n > 1 ? n - 1 : 1), ys = (H - T - Bm) / (hi - lo);
-#define PX(i) (L + (i) * xs)
+#define PX(i) (L + (i)*xs)
 #define PY(v) (T + (hi - (v)) * ys)
     fprintf(f,
             "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" "
@@ -315,8 +319,9 @@ static int write_svg(const char *path, const float *loss, int64_t n, const char 
     }
     fprintf(f, "<text x=\"%.0f\" y=\"%.0f\" text-anchor=\"middle\">step</text>\n",
             L + (W - L - R) / 2, H - 12);
-    fprintf(f, "<text x=\"16\" y=\"%.0f\" transform=\"rotate(-90 16 %.0f)\" "
-               "text-anchor=\"middle\">loss</text>\n",
+    fprintf(f,
+            "<text x=\"16\" y=\"%.0f\" transform=\"rotate(-90 16 %.0f)\" "
+            "text-anchor=\"middle\">loss</text>\n",
             T + (H - T - Bm) / 2, T + (H - T - Bm) / 2);
     /* raw losses (thinned to at most 2000 points) and their 50-step moving average */
     int64_t every = n > 2000 ? n / 2000 : 1;
@@ -424,7 +429,7 @@ int vt_cmd_train(int argc, char **argv) {
         const vt_train_cfg *c = vt_trainer_cfg(t);
 #define SAME(flag, cond, name)                                                                     \
     if (flag && !(cond)) {                                                                         \
-        fprintf(stderr, "vtrack train: %s differs from the checkpoint's (%s)\n", name, o.resume); \
+        fprintf(stderr, "vtrack train: %s differs from the checkpoint's (%s)\n", name, o.resume);  \
         status = 2;                                                                                \
         goto done;                                                                                 \
     }
@@ -552,8 +557,9 @@ int vt_cmd_train(int argc, char **argv) {
             if (tty)
                 fprintf(stderr, "\n");
             if (rc == -EDOM)
-                fprintf(stderr, "vtrack train: the loss or the gradient became NaN/infinite at "
-                                "step %lld; lower --lr\n",
+                fprintf(stderr,
+                        "vtrack train: the loss or the gradient became NaN/infinite at "
+                        "step %lld; lower --lr\n",
                         (long long)vt_trainer_steps_done(t) + 1);
             else
                 fprintf(stderr, "vtrack train: step %lld failed: %s\n",
@@ -565,14 +571,16 @@ int vt_cmd_train(int argc, char **argv) {
             times[info.step - 1] = dt;
         step_ema = step_ema == 0.0 ? dt : 0.95 * step_ema + 0.05 * dt;
         vt_trainer_set_wall(t, wall0 + (now - t0));
-        if (csv)
+        if (csv) { /* one line per step, flushed: a run can be followed with tail -f */
             fprintf(csv, "%lld,%.7g,%.6g,%.6g,%.3f\n", (long long)info.step, info.loss, info.lr,
                     info.grad_norm, vt_trainer_wall(t));
+            fflush(csv);
+        }
         int64_t nl;
         const float *losses = vt_trainer_losses(t, &nl);
         double avg = mavg(losses, nl - 1, 50);
-        if (!o.quiet && (tty || now - last_print >= 30.0 || info.step == total ||
-                         info.step == first + 1)) {
+        if (!o.quiet &&
+            (tty || now - last_print >= 30.0 || info.step == total || info.step == first + 1)) {
             char eta[32], el[32];
             fmt_time(step_ema * (double)(total - info.step), eta, sizeof eta);
             fmt_time(vt_trainer_wall(t), el, sizeof el);
@@ -584,9 +592,9 @@ int vt_cmd_train(int argc, char **argv) {
                     bar[k] = k < fill ? '#' : '.';
                 bar[width] = 0;
                 fprintf(stderr,
-                        "\r[%s] step %lld/%lld  loss %.4f (avg %.4f)  %.2f steps/s  ETA %s ",
-                        bar, (long long)info.step, (long long)total, info.loss, avg,
-                        1.0 / step_ema, eta);
+                        "\r[%s] step %lld/%lld  loss %.4f (avg %.4f)  %.2f steps/s  ETA %s ", bar,
+                        (long long)info.step, (long long)total, info.loss, avg, 1.0 / step_ema,
+                        eta);
             } else {
                 fprintf(stderr,
                         "step %lld/%lld loss %.4f avg50 %.4f lr %.3g |g| %.3g %.2f steps/s "
@@ -597,16 +605,12 @@ int vt_cmd_train(int argc, char **argv) {
             last_print = now;
         }
         if (o.every > 0 && info.step % o.every == 0 && info.step < total) {
-            if (csv)
-                fflush(csv);
             if ((rc = save_all(t, &o, ckpt, desc, sources)) < 0)
                 goto done_sources;
         }
     }
     if (tty)
         fprintf(stderr, "\n");
-    if (csv)
-        fflush(csv);
     if (o.bench) {
         /* the first three steps warm up (plans, caches, page faults) */
         int n = o.bench;

@@ -39,8 +39,8 @@ static int has_ext(const char *name, const char *const *exts) {
     return 0;
 }
 
-static const char *const video_exts[] = {"mp4", "avi", "mkv", "mov", "webm", "m4v", "mpg",
-                                         "mpeg", "ts", "flv", "wmv", "3gp", "ogv", NULL};
+static const char *const video_exts[] = {"mp4",  "avi", "mkv", "mov", "webm", "m4v", "mpg",
+                                         "mpeg", "ts",  "flv", "wmv", "3gp",  "ogv", NULL};
 static const char *const image_exts[] = {"jpg", "jpeg", "png", NULL};
 
 static int cmp_str(const void *a, const void *b) {
@@ -93,9 +93,8 @@ static int load_one(const char *url, const vt_train_load_opts *o, vt_train_data 
     int64_t n = 0;
     int vid = -1;
     while (n < o->max_frames && (rc = vt_source_read(src, &fr)) == 0) {
-        if (vid < 0 &&
-            (vid = vt_train_data_add_video(d, base_name(url), fr->proc_width, fr->proc_height)) <
-                0) {
+        if (vid < 0 && (vid = vt_train_data_add_video(d, base_name(url), fr->proc_width,
+                                                      fr->proc_height)) < 0) {
             rc = vid;
             fail(err, errlen, "%s: cannot add a video of %dx%d to the cache", url, fr->proc_width,
                  fr->proc_height);
@@ -103,8 +102,9 @@ static int load_one(const char *url, const vt_train_load_opts *o, vt_train_data 
         }
         if (fr->proc_width != d->v[vid].w || fr->proc_height != d->v[vid].h) {
             rc = -EINVAL;
-            fail(err, errlen, "%s: frame %lld is %dx%d, the first was %dx%d (size changes are "
-                              "not supported for training)",
+            fail(err, errlen,
+                 "%s: frame %lld is %dx%d, the first was %dx%d (size changes are "
+                 "not supported for training)",
                  url, (long long)n, fr->proc_width, fr->proc_height, d->v[vid].w, d->v[vid].h);
             break;
         }
@@ -133,16 +133,16 @@ static int load_one(const char *url, const vt_train_load_opts *o, vt_train_data 
         return -EINVAL;
     }
     if (o->log)
-        fprintf(o->log, "  %-60s %5lld frames %4dx%-4d -> %dx%d\n", base_name(url),
-                (long long)n, info.width, info.height, d->v[vid].w, d->v[vid].h);
+        fprintf(o->log, "  %-60s %5lld frames %4dx%-4d -> %dx%d\n", base_name(url), (long long)n,
+                info.width, info.height, d->v[vid].w, d->v[vid].h);
     size_t l = strlen(desc);
     if (l + 1 < len)
         snprintf(desc + l, len - l, "%s%s:%lld", l ? ", " : "", base_name(url), (long long)n);
     return 0;
 }
 
-int vt_train_load(char *const *paths, int npaths, const vt_train_load_opts *o,
-                  vt_train_data **out, char *desc, size_t len, char *err, size_t errlen) {
+int vt_train_load(char *const *paths, int npaths, const vt_train_load_opts *o, vt_train_data **out,
+                  char *desc, size_t len, char *err, size_t errlen) {
     *out = NULL;
     if (len)
         desc[0] = 0;

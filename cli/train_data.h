@@ -8,10 +8,10 @@
 #include "train.h"
 
 typedef struct vt_train_load_opts {
-    int short_side;          /* frames are scaled so their short side is this many pixels */
-    size_t cap_bytes;        /* cache cap */
-    long max_frames;         /* per source (a camera or stream never ends) */
-    FILE *log;               /* one line per source; NULL: quiet */
+    int short_side;   /* frames are scaled so their short side is this many pixels */
+    size_t cap_bytes; /* cache cap */
+    long max_frames;  /* per source (a camera or stream never ends) */
+    FILE *log;        /* one line per source; NULL: quiet */
 } vt_train_load_opts;
 
 /*
@@ -21,7 +21,7 @@ typedef struct vt_train_load_opts {
  * to len). Returns 0, or a negative error with a message naming the path in err; the caller
  * frees *out.
  */
-int vt_train_load(char *const *paths, int npaths, const vt_train_load_opts *o,
-                  vt_train_data **out, char *desc, size_t len, char *err, size_t errlen);
+int vt_train_load(char *const *paths, int npaths, const vt_train_load_opts *o, vt_train_data **out,
+                  char *desc, size_t len, char *err, size_t errlen);
 
 #endif

@@ -188,10 +188,11 @@ static void begin_stop(vtd *d, const char *why) {
     vtd_maybe_finish(d);
 }
 
+static void vtd_reload(vtd *d);
+
 static void on_signal(uv_signal_t *s, int signum) {
     vtd *d = s->data;
     if (signum == SIGHUP) {
-        extern void vtd_reload(vtd * d);
         vtd_reload(d);
         return;
     }
@@ -254,8 +255,7 @@ static void after_reload(uv_work_t *w, int status) {
     send_status(d);
 }
 
-void vtd_reload(vtd *d);
-void vtd_reload(vtd *d) {
+static void vtd_reload(vtd *d) {
     if (d->stopping)
         return;
     if (!d->cli.config_path) {
@@ -450,7 +450,6 @@ done:
         vtd_warn("event loop: handles still open at exit");
     vt_model_free(&d.model);
     vtd_config_free(&d.cfg);
-    vt_proto_buf_free(&d.scratch);
     vtd_log(exit_code ? VTD_LOG_ERROR : VTD_LOG_INFO, "exit %d", exit_code);
     return exit_code;
 }

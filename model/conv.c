@@ -685,8 +685,6 @@ __attribute__((target("avx512f"))) static inline void at6v(const __m512 a[6], __
 
 __attribute__((target("avx512f"))) static int wino4_out_row16(const float *m, size_t xs, int tw,
                                                               float bias, float *const o[4]) {
-    const __m512i sidx =
-        _mm512_set_epi32(60, 56, 52, 48, 44, 40, 36, 32, 28, 24, 20, 16, 12, 8, 4, 0);
     const __m512 b = _mm512_set1_ps(bias);
     if (tw < 16)
         return 0;
@@ -699,11 +697,29 @@ __attribute__((target("avx512f"))) static int wino4_out_row16(const float *m, si
                 a[c] = _mm512_loadu_ps(m + (size_t)(r * 6 + c) * xs + tx);
             at6v(a, s[r]);
         }
+        __m512 y[4][4]; /* y[r][c]: output row r, column c of the 16 tiles */
         for (int c = 0; c < 4; c++) {
-            __m512 a[6] = {s[0][c], s[1][c], s[2][c], s[3][c], s[4][c], s[5][c]}, y[4];
-            at6v(a, y);
+            __m512 a[6] = {s[0][c], s[1][c], s[2][c], s[3][c], s[4][c], s[5][c]}, t[4];
+            at6v(a, t);
             for (int r = 0; r < 4; r++)
-                _mm512_i32scatter_ps(o[r] + 4 * tx + c, sidx, _mm512_add_ps(y[r], b), 4);
+                y[r][c] = _mm512_add_ps(t[r], b);
+        }
+        /* Interleave the 4 columns of each row (a 4 x 16 -> 16 x 4 transpose): 128-bit lane L
+         * of u_i holds tile 4L + i's four columns, then whole lanes are transposed. */
+        for (int r = 0; r < 4; r++) {
+            __m512 t0 = _mm512_unpacklo_ps(y[r][0], y[r][1]),
+                   t1 = _mm512_unpackhi_ps(y[r][0], y[r][1]);
+            __m512 t2 = _mm512_unpacklo_ps(y[r][2], y[r][3]),
+                   t3 = _mm512_unpackhi_ps(y[r][2], y[r][3]);
+            __m512 u0 = _mm512_shuffle_ps(t0, t2, 0x44), u1 = _mm512_shuffle_ps(t0, t2, 0xee);
+            __m512 u2 = _mm512_shuffle_ps(t1, t3, 0x44), u3 = _mm512_shuffle_ps(t1, t3, 0xee);
+            __m512 v0 = _mm512_shuffle_f32x4(u0, u1, 0x44), v1 = _mm512_shuffle_f32x4(u2, u3, 0x44);
+            __m512 v2 = _mm512_shuffle_f32x4(u0, u1, 0xee), v3 = _mm512_shuffle_f32x4(u2, u3, 0xee);
+            float *dst = o[r] + 4 * tx;
+            _mm512_storeu_ps(dst, _mm512_shuffle_f32x4(v0, v1, 0x88));
+            _mm512_storeu_ps(dst + 16, _mm512_shuffle_f32x4(v0, v1, 0xdd));
+            _mm512_storeu_ps(dst + 32, _mm512_shuffle_f32x4(v2, v3, 0x88));
+            _mm512_storeu_ps(dst + 48, _mm512_shuffle_f32x4(v2, v3, 0xdd));
         }
     }
     return tx;

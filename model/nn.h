@@ -148,7 +148,8 @@ void vt_bn_fold(const float *w, const float *b, int cout, int fan, const float *
 void vt_relu(vt_tensor *x);
 /* y = a + b (ReLU'd when relu); all one shape; y may alias a or b. */
 int vt_add(const vt_tensor *a, const vt_tensor *b, int relu, vt_tensor *y);
-/* Max-pool, padding counts as -inf (PyTorch's MaxPool2d, floor mode). y (n, c, oh, ow). */
+/* Max-pool, padding counts as -inf (PyTorch's MaxPool2d, floor mode; NaN is not propagated,
+ * see ops.c). y (n, c, oh, ow). */
 int vt_maxpool2d(const vt_tensor *x, int k, int stride, int pad, vt_tensor *y);
 /* Output size of a pooling window: floor or ceil mode as PyTorch (no padding). */
 int vt_pool_out(int in, int k, int stride, int pad, int ceil_mode);

@@ -54,9 +54,50 @@ int vt_pool_out(int in, int k, int stride, int pad, int ceil_mode) {
     return out;
 }
 
-/* max(a, b) that propagates NaN from b, as PyTorch's max-pool does. */
-static inline float max_nan(float a, float b) {
-    return (b > a || b != b) ? b : a;
+/* The 3x3 stride-2 pool of every ResNet stem, separably: the vertical max of the window's rows
+ * into one row (contiguous, vectorised), then the horizontal max at stride 2. */
+#define POOL_ROW_MAX 8192
+static void maxpool_3s2(const float *xp, int h, int w, int pad, float *yp, int oh, int ow) {
+    float vm[POOL_ROW_MAX + 4];
+    for (int oy = 0; oy < oh; oy++) {
+        int y0 = 2 * oy - pad, y1 = y0 + 3;
+        y0 = y0 < 0 ? 0 : y0;
+        y1 = y1 > h ? h : y1;
+        const float *r = xp + (size_t)y0 * w;
+        for (int j = 0; j < w; j++)
+            vm[j] = r[j];
+        for (int iy = y0 + 1; iy < y1; iy++) {
+            r = xp + (size_t)iy * w;
+            for (int j = 0; j < w; j++)
+                vm[j] = vm[j] > r[j] ? vm[j] : r[j];
+        }
+        float *yr = yp + (size_t)oy * ow;
+        /* Interior columns: window 2*ox - pad .. 2*ox - pad + 2 inside [0, w). */
+        int lo = (pad + 1) / 2, hi = (w - 3 + pad) / 2 + 1;
+        if (w - 3 + pad < 0)
+            hi = 0;
+        if (hi > ow)
+            hi = ow;
+        if (lo > hi)
+            lo = hi;
+        const float *q = vm - pad;
+        for (int ox = lo; ox < hi; ox++) {
+            float a = q[2 * ox], b = q[2 * ox + 1], c = q[2 * ox + 2];
+            float m = a > b ? a : b;
+            yr[ox] = m > c ? m : c;
+        }
+        for (int ox = 0; ox < ow; ox++) {
+            if (ox == lo)
+                ox = hi;
+            if (ox >= ow)
+                break;
+            float m = -INFINITY;
+            for (int ix = 2 * ox - pad; ix < 2 * ox - pad + 3; ix++)
+                if (ix >= 0 && ix < w)
+                    m = m > vm[ix] ? m : vm[ix];
+            yr[ox] = m;
+        }
+    }
 }
 
 int vt_maxpool2d(const vt_tensor *x, int k, int stride, int pad, vt_tensor *y) {
@@ -66,12 +107,14 @@ int vt_maxpool2d(const vt_tensor *x, int k, int stride, int pad, vt_tensor *y) {
     if (oh <= 0 || ow <= 0 || vt_tensor_check(y, x->n, x->c, oh, ow))
         return -EINVAL;
     const int h = x->h, w = x->w;
-    /* Output columns whose window lies inside the row: no bounds checks there. */
-    int lo = (pad + stride - 1) / stride, hi = w - k + pad < 0 ? 0 : (w - k + pad) / stride + 1;
-    if (hi > ow)
-        hi = ow;
-    if (lo > hi)
-        lo = hi;
+    /* NaN is not propagated (PyTorch's max-pool propagates it): the networks here pool ReLU
+     * outputs, and vt_relu maps NaN to 0, so no NaN reaches a pool. */
+    if (k == 3 && stride == 2 && w <= POOL_ROW_MAX) {
+        for (int p = 0; p < x->n * x->c; p++)
+            maxpool_3s2(x->data + (size_t)p * h * w, h, w, pad, y->data + (size_t)p * oh * ow, oh,
+                        ow);
+        return 0;
+    }
     for (int p = 0; p < x->n * x->c; p++) {
         const float *xp = x->data + (size_t)p * h * w;
         float *yp = y->data + (size_t)p * oh * ow;
@@ -79,30 +122,17 @@ int vt_maxpool2d(const vt_tensor *x, int k, int stride, int pad, vt_tensor *y) {
             int y0 = oy * stride - pad, y1 = y0 + k;
             y0 = y0 < 0 ? 0 : y0;
             y1 = y1 > h ? h : y1;
-            float *yr = yp + (size_t)oy * ow;
-            for (int ox = 0; ox < ow; ox++)
-                yr[ox] = -INFINITY;
-            /* One input row at a time: the row's horizontal max folded into the output row. */
-            for (int iy = y0; iy < y1; iy++) {
-                const float *xr = xp + (size_t)iy * w;
-                for (int ox = lo; ox < hi; ox++) {
-                    const float *q = xr + ox * stride - pad;
-                    float m = q[0];
-                    for (int j = 1; j < k; j++)
-                        m = max_nan(m, q[j]);
-                    yr[ox] = max_nan(yr[ox], m);
-                }
-                for (int ox = 0; ox < ow; ox++) {
-                    if (ox == lo)
-                        ox = hi;
-                    if (ox >= ow)
-                        break;
-                    int x0 = ox * stride - pad, x1 = x0 + k;
-                    x0 = x0 < 0 ? 0 : x0;
-                    x1 = x1 > w ? w : x1;
-                    for (int ix = x0; ix < x1; ix++)
-                        yr[ox] = max_nan(yr[ox], xr[ix]);
-                }
+            for (int ox = 0; ox < ow; ox++) {
+                int x0 = ox * stride - pad, x1 = x0 + k;
+                x0 = x0 < 0 ? 0 : x0;
+                x1 = x1 > w ? w : x1;
+                float m = -INFINITY;
+                for (int iy = y0; iy < y1; iy++)
+                    for (int ix = x0; ix < x1; ix++) {
+                        float v = xp[(size_t)iy * w + ix];
+                        m = m > v ? m : v;
+                    }
+                yp[(size_t)oy * ow + ox] = m;
             }
         }
     }

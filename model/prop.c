@@ -33,8 +33,10 @@ struct vt_prop {
     vt_prop_cfg cfg;
     int n;         /* cells */
     int cap;       /* candidate capacity per cell */
-    float *cand_s; /* [cap] scores of the kept candidates */
+    float *cand_s; /* [w][cap] scores of the kept candidates, one selection per cell of a row */
     int32_t *cand_i;
+    int *cand_n;   /* [w] candidates held */
+    float *thr;    /* [w] score a candidate must beat to enter (the heap minimum once full) */
     float *gscore;   /* [nglobal][BLOCK][N] sgemm outputs */
     int gscore_cap;  /* frames gscore can hold */
     float *wscore;   /* [max_frames][(2r+1)^2][w] window scores of one target row */
@@ -73,8 +75,13 @@ int vt_prop_new(const vt_prop_cfg *cfg, vt_prop **out) {
     p->cap = cfg->topk > 0 ? cfg->topk : cfg->max_frames * p->n;
     const size_t wd = 2 * (size_t)cfg->max_radius + 1, rd = 2 * (size_t)cfg->roi_radius + 1;
     const int kmax = cfg->max_objects > 0 ? cfg->max_objects : 1;
-    p->cand_s = malloc(sizeof(float) * p->cap);
-    p->cand_i = malloc(sizeof(int32_t) * p->cap);
+    /* With top-k every cell of a row keeps its own heap (rows are selected together); with
+     * every candidate kept one cell is processed at a time. */
+    const size_t rows = cfg->topk > 0 ? (size_t)cfg->w : 1;
+    p->cand_s = malloc(sizeof(float) * p->cap * rows);
+    p->cand_i = malloc(sizeof(int32_t) * p->cap * rows);
+    p->cand_n = malloc(sizeof(int) * cfg->w);
+    p->thr = malloc(sizeof(float) * cfg->w);
     p->wscore = malloc(sizeof(float) * cfg->max_frames * wd * wd * cfg->w);
     p->rscore = malloc(sizeof(float) * rd * rd * cfg->w);
     p->offset = malloc(sizeof(int16_t) * 2 * (size_t)cfg->max_frames * p->n);
@@ -82,7 +89,7 @@ int vt_prop_new(const vt_prop_cfg *cfg, vt_prop **out) {
     p->acc = malloc(sizeof(float) * wd);
     p->num = malloc(sizeof(double) * kmax);
     p->den = malloc(sizeof(double) * kmax);
-    if (!p->cand_s || !p->cand_i || !p->wscore || !p->rscore || !p->offset || !p->fq ||
+    if (!p->cand_s || !p->cand_i || !p->cand_n || !p->thr || !p->wscore || !p->rscore || !p->offset || !p->fq ||
         !p->acc || !p->num || !p->den) {
         vt_prop_free(&p);
         return -ENOMEM;
@@ -97,6 +104,8 @@ void vt_prop_free(vt_prop **pp) {
         return;
     free(p->cand_s);
     free(p->cand_i);
+    free(p->cand_n);
+    free(p->thr);
     free(p->gscore);
     free(p->wscore);
     free(p->rscore);
@@ -272,7 +281,7 @@ HOT int vt_prop_run(vt_prop *p, const float *feat, const vt_prop_frame *mem, int
 
     const size_t wd = 2 * (size_t)p->cfg.max_radius + 1;
     const float inv_t = 1.0f / p->cfg.temperature;
-    sel hs = {.s = p->cand_s, .id = p->cand_i, .k = p->cfg.topk};
+    const int k = p->cfg.topk;
     int gblock = -1; /* first cell of the block gscore holds */
     for (int y = 0; y < h; y++) {
         /* Window scores of this row for every plain windowed frame. */
@@ -280,8 +289,45 @@ HOT int vt_prop_run(vt_prop *p, const float *feat, const vt_prop_frame *mem, int
             if (mem[m].radius != VT_PROP_GLOBAL && mem[m].roi_dilation <= 0)
                 row_scores(feat, mem[m].feat, h, w, c, y, mem[m].radius, 1,
                            p->wscore + (size_t)m * wd * wd * w);
+        if (k > 0) {
+            /* Select the plain windows of the whole row displacement by displacement: the
+             * scores are contiguous in x and, once a cell's heap is full, nearly all of them
+             * fail the threshold test. */
+            for (int x = 0; x < w; x++)
+                p->cand_n[x] = 0, p->thr[x] = -INFINITY;
+            for (int m = 0; m < nmem; m++) {
+                const int r = mem[m].radius, side = 2 * r + 1;
+                if (r == VT_PROP_GLOBAL || mem[m].roi_dilation > 0)
+                    continue;
+                const float *ws = p->wscore + (size_t)m * wd * wd * w;
+                for (int dy = -r; dy <= r; dy++) {
+                    const int yy = y + dy;
+                    if (yy < 0 || yy >= h)
+                        continue;
+                    for (int dx = -r; dx <= r; dx++) {
+                        const int x0 = dx < 0 ? -dx : 0, x1 = dx > 0 ? w - dx : w;
+                        const float *row = ws + ((size_t)(dy + r) * side + (dx + r)) * w;
+                        const int32_t id0 = (int32_t)m * n + yy * w + dx;
+                        for (int x = x0; x < x1; x++) {
+                            if (row[x] <= p->thr[x])
+                                continue;
+                            sel hx = {p->cand_s + (size_t)x * k, p->cand_i + (size_t)x * k,
+                                      p->cand_n[x], k};
+                            sel_push(&hx, row[x], id0 + x);
+                            p->cand_n[x] = hx.n;
+                            p->thr[x] = hx.n == k ? hx.s[0] : -INFINITY;
+                        }
+                    }
+                }
+            }
+        }
         for (int x = 0; x < w; x++) {
             const int q = y * w + x;
+            sel hs = {.s = p->cand_s, .id = p->cand_i, .n = 0, .k = k};
+            if (k > 0) {
+                hs.s += (size_t)x * k, hs.id += (size_t)x * k;
+                hs.n = p->cand_n[x];
+            }
             if (nglobal && (gblock < 0 || q >= gblock + BLOCK)) {
                 /* Global frames: gscore[g][b][p] = <f_t(gblock + b), f_m(p)> for a block of
                  * target cells; A is the transposed [C][N] target (lda = N). */
@@ -296,7 +342,6 @@ HOT int vt_prop_run(vt_prop *p, const float *feat, const vt_prop_frame *mem, int
                     g++;
                 }
             }
-            hs.n = 0;
             for (int m = 0, g = 0; m < nmem; m++) {
                 const int32_t base = (int32_t)m * n;
                 const int r = mem[m].radius;
@@ -309,6 +354,8 @@ HOT int vt_prop_run(vt_prop *p, const float *feat, const vt_prop_frame *mem, int
                 }
                 const int side = 2 * r + 1;
                 if (mem[m].roi_dilation <= 0) {
+                    if (k > 0)
+                        continue; /* selected above, row-wise */
                     const float *ws = p->wscore + (size_t)m * wd * wd * w;
                     int y0 = y - r < 0 ? 0 : y - r, y1 = y + r >= h ? h - 1 : y + r;
                     int x0 = x - r < 0 ? 0 : x - r, x1 = x + r >= w ? w - 1 : x + r;

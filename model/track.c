@@ -71,6 +71,7 @@ struct vt_tracker {
     float *probs; /* [K][N] */
     float *bg;    /* [N] */
     float *cover; /* [N] coverage of a given shape */
+    float *pf;    /* [N] box refinement: object probability */
     int *cover_n; /* [N] source pixels per cell */
 
     obj *objs; /* [K] slots */
@@ -150,9 +151,16 @@ int vt_tracker_params_preset(vt_tracker_params *p, const char *tracker, const ch
      * dot products and a plain softmax). */
     p->l2norm = (int)meta_num(m, "vtrack.prop.l2norm", 1);
     p->temperature = (float)meta_num(m, "vtrack.prop.temperature", 0.05);
-    p->topk = (int)meta_num(m, "vtrack.prop.topk", 10);
+    /* Raw colour is a noisy feature: averaging the labels of its 10 best matches blurs
+     * boundaries (docs/RESULTS.md: dev J&F 49.6 at top-10, 55.0 at top-5, 58.5 at top-3), but
+     * too few matches are fooled by repetitive texture (the striped objects of the synthetic
+     * tests lose 0.13 IoU at top-3): top-5 for `lab`. Learned features keep the top-10 of MAST
+     * and CRW unless their weights say otherwise. */
+    const int lab = m && strcmp(vt_model_arch(m), "lab") == 0;
+    p->topk = (int)meta_num(m, "vtrack.prop.topk", lab ? 5 : 10);
     p->lost_score = 0.35f;
     p->lost_frames = 5;
+    p->box_refine = 1;
     if (!tracker || strcmp(tracker, "mast") == 0) {
         /* MAST (Lai et al. 2020), benchmark.py: references {0, 5} long-term and t-1, t-3, t-5
          * short-term, windows of 25x25 cells at stride 4, ROI localisation of references more
@@ -211,7 +219,7 @@ int vt_tracker_params_set(vt_tracker_params *p, const char *name, const char *va
         I(long_count),  I(long_rolling),  I(short_count),  I(short_gap),    I(radius_first),
         I(radius_long), I(radius_short),  I(roi_age),      I(roi_radius),   I(roi_dilation),
         I(topk),        F(temperature),   I(soft_labels),  I(l2norm),       F(lost_score),
-        I(lost_frames),
+        I(lost_frames), I(box_refine),
 #undef I
 #undef F
     };
@@ -253,12 +261,12 @@ void vt_tracker_params_describe(const vt_tracker_params *p, char *buf, size_t le
              "short-term %d gap %d (radius %s)\n"
              "roi: age >= %d, coarse radius %d, dilation <= %d\n"
              "affinity: top-%d, temperature %.3f, %s features, %s labels\n"
-             "lost: score < %.2f for %d frames\n",
+             "lost: score < %.2f for %d frames; boxes %s\n",
              p->proc_short, p->proc_long_max, p->max_anchors, r[0], p->long_every, p->long_count,
              p->long_rolling ? "rolling" : "first", r[1], p->short_count, p->short_gap, r[2],
              p->roi_age, p->roi_radius, p->roi_dilation, p->topk, p->temperature,
              p->l2norm ? "unit-norm" : "raw", p->soft_labels ? "soft" : "hard", p->lost_score,
-             p->lost_frames);
+             p->lost_frames, p->box_refine ? "refined into masks" : "taken as masks");
 }
 
 static int params_check(const vt_tracker_params *p, char *err, size_t errlen) {
@@ -364,6 +372,7 @@ void vt_tracker_free(vt_tracker **tp) {
     free(t->probs);
     free(t->bg);
     free(t->cover);
+    free(t->pf);
     free(t->cover_n);
     free(t->labels);
     free(t->col_x0);
@@ -761,6 +770,118 @@ static void coverage(vt_tracker *t, const uint8_t *m) {
         t->cover[i] = t->cover_n[i] ? t->cover[i] / t->cover_n[i] : 0.0f;
 }
 
+/*
+ * Turn a box into an object mask. A box holds the object and some of its surroundings; kept as
+ * is, the surroundings would be tracked as part of the object (and stay behind when it moves).
+ * Each cell inside the box is labelled by the same kind of affinity the tracker propagates with,
+ * against two sets of cells of this very frame: a ring around the box (background) and the
+ * box's central half (object). Cells that look like the ring are dropped. Falls back to the box
+ * when it covers too few cells or when the refined mask keeps under a fifth of the box.
+ * Reads t->cover (the box's coverage), writes t->pf; rewrites ob->mask.
+ */
+static void refine_box(vt_tracker *t, obj *ob) {
+    const int fw = t->fw, fh = t->fh, n = t->n, c = t->c;
+    int cx0 = fw, cy0 = fh, cx1 = -1, cy1 = -1, inside = 0;
+    for (int i = 0; i < n; i++) {
+        if (t->cover[i] < 0.5f)
+            continue;
+        int x = i % fw, y = i / fw;
+        cx0 = x < cx0 ? x : cx0, cx1 = x > cx1 ? x : cx1;
+        cy0 = y < cy0 ? y : cy0, cy1 = y > cy1 ? y : cy1;
+        inside++;
+    }
+    if (inside < 6)
+        return;
+    const int cw = cx1 - cx0 + 1, ch = cy1 - cy0 + 1;
+    int margin = (int)lround(0.25 * (cw > ch ? cw : ch));
+    margin = margin < 2 ? 2 : margin;
+    const int rx0 = cx0 - margin < 0 ? 0 : cx0 - margin, ry0 = cy0 - margin < 0 ? 0 : cy0 - margin;
+    const int rx1 = cx1 + margin >= fw ? fw - 1 : cx1 + margin;
+    const int ry1 = cy1 + margin >= fh ? fh - 1 : cy1 + margin;
+    const int kx0 = cx0 + cw / 4, kx1 = cx1 - cw / 4, ky0 = cy0 + ch / 4, ky1 = cy1 - ch / 4;
+    const int k = 5;
+    const float inv_t = 1.0f / t->p.temperature;
+    float *pf = t->pf; /* [N] object probability of the box's cells */
+    int nring = 0;
+    for (int y = ry0; y <= ry1; y++)
+        for (int x = rx0; x <= rx1; x++)
+            nring += t->cover[y * fw + x] == 0.0f;
+    if (nring == 0)
+        return; /* the box fills the frame: nothing to tell the object from */
+    for (int i = 0; i < n; i++) {
+        pf[i] = 0.0f;
+        if (t->cover[i] <= 0.0f)
+            continue;
+        /* the k best matches among ring (background) and core (object) cells */
+        float bs[5];
+        int bo[5], nb = 0;
+        for (int y = ry0; y <= ry1; y++) {
+            for (int x = rx0; x <= rx1; x++) {
+                const int j = y * fw + x;
+                const int core = x >= kx0 && x <= kx1 && y >= ky0 && y <= ky1 && t->cover[j] >= 0.5f;
+                if (!core && t->cover[j] != 0.0f)
+                    continue;
+                float d = 0;
+                for (int ch2 = 0; ch2 < c; ch2++)
+                    d += t->feat[(size_t)ch2 * n + i] * t->feat[(size_t)ch2 * n + j];
+                if (nb < k) {
+                    bs[nb] = d, bo[nb++] = core;
+                    continue;
+                }
+                int worst = 0;
+                for (int u = 1; u < k; u++)
+                    worst = bs[u] < bs[worst] ? u : worst;
+                if (d > bs[worst])
+                    bs[worst] = d, bo[worst] = core;
+            }
+        }
+        float smax = bs[0];
+        for (int u = 1; u < nb; u++)
+            smax = bs[u] > smax ? bs[u] : smax;
+        double sw = 0, so = 0;
+        for (int u = 0; u < nb; u++) {
+            double e = exp((double)(bs[u] - smax) * inv_t);
+            sw += e;
+            so += bo[u] ? e : 0.0;
+        }
+        pf[i] = (float)(so / sw);
+    }
+    /* Source pixels of the box keep when the interpolated object probability wins. */
+    const int sw = t->sw, sh = t->sh;
+    int64_t before = 0, after = 0;
+    for (int y = 0; y < sh; y++) {
+        const int y0 = t->row_y0[y], y1 = y0 + 1 < fh ? y0 + 1 : y0;
+        const float wy = t->row_w[y];
+        uint8_t *m = ob->mask + (size_t)y * sw;
+        for (int x = 0; x < sw; x++) {
+            if (!m[x])
+                continue;
+            before++;
+            const int x0 = t->col_x0[x], x1 = x0 + 1 < fw ? x0 + 1 : x0;
+            const float wx = t->col_w[x];
+            float v = (1 - wy) * ((1 - wx) * pf[y0 * fw + x0] + wx * pf[y0 * fw + x1]) +
+                      wy * ((1 - wx) * pf[y1 * fw + x0] + wx * pf[y1 * fw + x1]);
+            after += v > 0.5f;
+        }
+    }
+    if (after * 5 < before)
+        return; /* refinement found almost nothing: trust the box */
+    for (int y = 0; y < sh; y++) {
+        const int y0 = t->row_y0[y], y1 = y0 + 1 < fh ? y0 + 1 : y0;
+        const float wy = t->row_w[y];
+        uint8_t *m = ob->mask + (size_t)y * sw;
+        for (int x = 0; x < sw; x++) {
+            if (!m[x])
+                continue;
+            const int x0 = t->col_x0[x], x1 = x0 + 1 < fw ? x0 + 1 : x0;
+            const float wx = t->col_w[x];
+            float v = (1 - wy) * ((1 - wx) * pf[y0 * fw + x0] + wx * pf[y0 * fw + x1]) +
+                      wy * ((1 - wx) * pf[y1 * fw + x0] + wx * pf[y1 * fw + x1]);
+            m[x] = v > 0.5f;
+        }
+    }
+}
+
 /* ------------------------------------------------------------------------------------------
  * First frame: geometry and buffers
  * ---------------------------------------------------------------------------------------- */
@@ -798,11 +919,12 @@ static int setup_geometry(vt_tracker *t, const vt_features *f) {
     t->probs = calloc((size_t)k * n, sizeof(float));
     t->bg = malloc(sizeof(float) * n);
     t->cover = malloc(sizeof(float) * n);
+    t->pf = malloc(sizeof(float) * n);
     t->cover_n = malloc(sizeof(int) * n);
     t->pool = calloc(t->npool, sizeof *t->pool);
     t->ring = calloc(t->ring_len + 1, sizeof *t->ring);
     t->mframes = calloc(max_frames, sizeof *t->mframes);
-    if (!t->feat || !t->probs || !t->bg || !t->cover || !t->cover_n || !t->pool || !t->ring ||
+    if (!t->feat || !t->probs || !t->bg || !t->cover || !t->pf || !t->cover_n || !t->pool || !t->ring ||
         !t->mframes)
         return -ENOMEM;
     for (int i = 0; i < t->npool; i++) {
@@ -1130,6 +1252,10 @@ int vt_tracker_step(vt_tracker *t, const vt_image *src, const vt_image *proc,
             continue;
         }
         coverage(t, ob->mask);
+        if (ob->shape.kind == VT_SHAPE_BOX && t->p.box_refine) {
+            refine_box(t, ob);
+            coverage(t, ob->mask);
+        }
         for (int i = 0; i < n; i++) {
             float a = t->cover[i], keep = 1.0f - a;
             for (int j = 0; j < k; j++)

@@ -111,8 +111,7 @@ int vt_train_cfg_check(const vt_train_cfg *c, char *err, size_t errlen) {
     BAD(c->gap_min < 1 || c->gap_max < c->gap_min || c->gap_max > 10000,
         "gap range [%d, %d] invalid (1 <= min <= max)", c->gap_min, c->gap_max);
     BAD(!(c->scale_min > 0.05f) || !(c->scale_max <= 1.0f) || !(c->scale_min <= c->scale_max),
-        "crop scale range [%g, %g] invalid (0.05 < min <= max <= 1)", c->scale_min,
-        c->scale_max);
+        "crop scale range [%g, %g] invalid (0.05 < min <= max <= 1)", c->scale_min, c->scale_max);
     BAD(!(c->jitter >= 0.0f && c->jitter <= 1.0f), "jitter %g not in [0, 1]", c->jitter);
     BAD(c->ncolors < 2 || c->ncolors > VT_TRAIN_MAX_COLORS, "colours %d out of range [2, %d]",
         c->ncolors, VT_TRAIN_MAX_COLORS);
@@ -188,8 +187,8 @@ int vt_trainer_new(vt_model *m, const vt_train_cfg *cfg, vt_trainer **out, char 
     const size_t SS = (size_t)S * S;
     rc = -ENOMEM;
     if ((rc = vt_tnet_new(m, &t->net)) < 0 || (rc = vt_tnet_plan(t->net, 2 * B, S, S)) < 0) {
-        fail(err, errlen, rc == -ENOMEM ? "out of memory" : "cannot plan the network at %dx%d",
-             S, S);
+        fail(err, errlen, rc == -ENOMEM ? "out of memory" : "cannot plan the network at %dx%d", S,
+             S);
         goto fail;
     }
     rc = -ENOMEM;
@@ -199,16 +198,16 @@ int vt_trainer_new(vt_model *m, const vt_train_cfg *cfg, vt_trainer **out, char 
         !(bt->tgt_val = falloc((size_t)B * 3 * N)) ||
         !(bt->tgt_cls = calloc((size_t)B * N, sizeof(int32_t))) ||
         !(bt->ref_cls = calloc((size_t)B * N, sizeof(int32_t))) ||
-        !(bt->drop = calloc((size_t)B, sizeof(int))) ||
-        !(bt->rgb = malloc((size_t)2 * B * SS * 3)))
+        !(bt->drop = calloc((size_t)B, sizeof(int))) || !(bt->rgb = malloc((size_t)2 * B * SS * 3)))
         goto oom;
     if (!(t->u = falloc((size_t)2 * B * C * N)) || !(t->nrm = falloc((size_t)2 * B * N)) ||
         !(t->du = falloc((size_t)2 * B * C * N)) || !(t->att = falloc((size_t)B * N * N)) ||
         !(t->y = falloc((size_t)B * V * N)) || !(t->dy = falloc((size_t)B * V * N)) ||
-        !(t->da = falloc((size_t)N * N)) || !(t->pool = falloc((size_t)3 * N)) || !(t->lab = falloc(3 * SS)) ||
-        !(t->lab_in = falloc(3 * SS)) || !(t->jrgb = malloc(3 * SS)) ||
-        !(t->jit = falloc((size_t)2 * B * 4)) || !(t->xi = calloc(2 * (size_t)S, sizeof(int))) ||
-        !(t->xf = falloc(2 * (size_t)S)) || !(t->losses = falloc((size_t)cfg->steps)))
+        !(t->da = falloc((size_t)N * N)) || !(t->pool = falloc((size_t)3 * N)) ||
+        !(t->lab = falloc(3 * SS)) || !(t->lab_in = falloc(3 * SS)) ||
+        !(t->jrgb = malloc(3 * SS)) || !(t->jit = falloc((size_t)2 * B * 4)) ||
+        !(t->xi = calloc(2 * (size_t)S, sizeof(int))) || !(t->xf = falloc(2 * (size_t)S)) ||
+        !(t->losses = falloc((size_t)cfg->steps)))
         goto oom;
     /* Optimiser moments of the trainable tensors. */
     const int np = vt_model_nparams(m);
@@ -641,8 +640,8 @@ int vt_trainer_sample(vt_trainer *t, const vt_train_data *d) {
             j = tmp;
         }
         const int short_side = vv->w < vv->h ? vv->w : vv->h;
-        float r = (float)(short_side * (c->scale_min + (c->scale_max - c->scale_min) *
-                                                          vt_rng_unit(&t->rng)));
+        float r = (float)(short_side *
+                          (c->scale_min + (c->scale_max - c->scale_min) * vt_rng_unit(&t->rng)));
         r = r < 8.0f ? 8.0f : r;
         float x0 = (float)(vt_rng_unit(&t->rng) * (vv->w - r));
         float y0 = (float)(vt_rng_unit(&t->rng) * (vv->h - r));

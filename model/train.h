@@ -99,9 +99,9 @@ void vt_tr_attn_forward(const float *ft, const float *fr, int c, int h, int w, i
                         float temperature, const float *vals, int v, float *a, float *y);
 /* Backward: from dy (V x N) accumulates dft and dfr (C x N; either may be NULL). `da` is
  * N x N scratch. Values get no gradient (they are data). */
-void vt_tr_attn_backward(const float *ft, const float *fr, int c, int h, int w,
-                         float temperature, const float *vals, int v, const float *a,
-                         const float *dy, float *da, float *dft, float *dfr);
+void vt_tr_attn_backward(const float *ft, const float *fr, int c, int h, int w, float temperature,
+                         const float *vals, int v, const float *a, const float *dy, float *da,
+                         float *dft, float *dfr);
 
 /* Smooth L1 (Huber) as F.smooth_l1_loss(scale*y, scale*t, beta=1, 'sum'): returns the sum over
  * n elements and writes dy = d(sum)/dy * gscale (gscale = 1/count for a mean). */
@@ -164,8 +164,8 @@ typedef struct vt_train_data {
     vt_train_video *v;
     int nv, capv;
     size_t cap_bytes, bytes;
-    int stride;        /* kept frames are those with source index % stride == 0 */
-    int64_t offered;   /* frames offered to the cache */
+    int stride;      /* kept frames are those with source index % stride == 0 */
+    int64_t offered; /* frames offered to the cache */
 } vt_train_data;
 
 int vt_train_data_new(size_t cap_bytes, vt_train_data **out);
@@ -198,17 +198,17 @@ typedef struct vt_train_cfg {
     float lr;           /* peak learning rate */
     float weight_decay; /* AdamW's decoupled decay, on convolution weights only */
     float beta1, beta2, adam_eps;
-    int warmup;         /* linear warm-up steps */
-    float lr_min;       /* cosine floor, as a fraction of lr */
-    float clip;         /* global gradient-norm clip (0: off) */
-    int radius;         /* attention window radius in feature cells (< 0: global) */
-    float temperature;  /* softmax temperature on unit-norm dot products */
-    float huber_scale;  /* MAST: smooth_l1(scale*y, scale*t), MAST's published 20 */
-    int gap_min, gap_max; /* frame gap between reference and target (source frames) */
+    int warmup;                 /* linear warm-up steps */
+    float lr_min;               /* cosine floor, as a fraction of lr */
+    float clip;                 /* global gradient-norm clip (0: off) */
+    int radius;                 /* attention window radius in feature cells (< 0: global) */
+    float temperature;          /* softmax temperature on unit-norm dot products */
+    float huber_scale;          /* MAST: smooth_l1(scale*y, scale*t), MAST's published 20 */
+    int gap_min, gap_max;       /* frame gap between reference and target (source frames) */
     float scale_min, scale_max; /* crop side as a fraction of the frame's short side */
-    float jitter;       /* colour jitter strength on the input only (0: off) */
-    int flip;           /* random horizontal flips */
-    int ncolors;        /* colorize: k-means clusters */
+    float jitter;               /* colour jitter strength on the input only (0: off) */
+    int flip;                   /* random horizontal flips */
+    int ncolors;                /* colorize: k-means clusters */
     float bn_momentum;
     uint64_t seed;
 } vt_train_cfg;
@@ -304,8 +304,8 @@ int vt_trainer_save(const vt_trainer *t, const char *path, const char *data_desc
  * Load a checkpoint: creates *m and *t as they were when saved (the caller frees both).
  * `data_desc` (may be NULL) receives the stored description (up to len bytes).
  */
-int vt_trainer_load(const char *path, vt_model **m, vt_trainer **t, char *data_desc,
-                    size_t len, char *err, size_t errlen);
+int vt_trainer_load(const char *path, vt_model **m, vt_trainer **t, char *data_desc, size_t len,
+                    char *err, size_t errlen);
 /*
  * Write the inference weights (vt_model_load's format: parameters with the running
  * statistics, which the loader folds into the convolutions) with the training metadata:

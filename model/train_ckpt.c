@@ -134,7 +134,10 @@ int vt_trainer_save(const vt_trainer *t, const char *path, const char *data_desc
                 if (!data)
                     continue;
             }
-            snprintf(names[n], sizeof names[n], "%s%s", pass == 0 ? "" : pass == 1 ? "adam.m." : "adam.v.",
+            snprintf(names[n], sizeof names[n], "%s%s",
+                     pass == 0   ? ""
+                     : pass == 1 ? "adam.m."
+                                 : "adam.v.",
                      p->name);
             for (int d = 0; d < 4; d++)
                 shapes[n][d] = p->shape[d];
@@ -192,8 +195,8 @@ done:
 }
 
 /* Read tensor `name` of exactly `numel` floats with the shape of p (or 1-D/2-D given). */
-static int read_exact(vt_st_file *f, const char *name, int ndim, const int64_t *shape,
-                      float *dst, char *err, size_t errlen) {
+static int read_exact(vt_st_file *f, const char *name, int ndim, const int64_t *shape, float *dst,
+                      char *err, size_t errlen) {
     const char *fn = vt_st_name(f);
     const vt_st_tensor *tt = vt_st_find(f, name);
     if (!tt) {
@@ -212,8 +215,8 @@ static int read_exact(vt_st_file *f, const char *name, int ndim, const int64_t *
         return rc;
     for (size_t i = 0; i < tt->numel; i++)
         if (!isfinite(dst[i])) {
-            fail(err, errlen, "%s: checkpoint tensor '%s' holds a NaN or infinity at %zu", fn,
-                 name, i);
+            fail(err, errlen, "%s: checkpoint tensor '%s' holds a NaN or infinity at %zu", fn, name,
+                 i);
             return -EINVAL;
         }
     return 0;
@@ -287,7 +290,10 @@ int vt_trainer_load(const char *path, vt_model **mout, vt_trainer **tout, char *
             if (!dst)
                 continue;
             char name[VT_NAME_MAX + 32];
-            snprintf(name, sizeof name, "%s%s", pass == 0 ? "" : pass == 1 ? "adam.m." : "adam.v.",
+            snprintf(name, sizeof name, "%s%s",
+                     pass == 0   ? ""
+                     : pass == 1 ? "adam.m."
+                                 : "adam.v.",
                      p->name);
             int64_t shape[4] = {p->shape[0], p->shape[1], p->shape[2], p->shape[3]};
             if ((rc = read_exact(f, name, p->ndim, shape, dst, err, errlen)) < 0)
@@ -355,8 +361,8 @@ int vt_trainer_export(vt_trainer *t, const char *path, const char *sources, char
         " steps of %d frame pairs, %dx%d crops, gap %d-%d frames, AdamW lr %.3g wd %.3g, "
         "warm-up %d + cosine, clip %.3g, window radius %d cells, temperature %.3g, seed %" PRIu64,
         vt_train_objective_name(c->objective), t->step, c->batch, c->crop, c->crop, c->gap_min,
-        c->gap_max, (double)c->lr, (double)c->weight_decay, c->warmup, (double)c->clip,
-        c->radius, (double)c->temperature, c->seed);
+        c->gap_max, (double)c->lr, (double)c->weight_decay, c->warmup, (double)c->clip, c->radius,
+        (double)c->temperature, c->seed);
     if (sources && !rc)
         rc = vt_model_set_meta(m, "vtrack.train.data", sources);
     if (c->objective == VT_TRAIN_COLORIZE && t->have_colors && !rc) {

@@ -17,15 +17,15 @@ struct vt_trainer {
     int64_t step;
     vt_train_batch batch;
     /* activations and gradients after the encoder */
-    float *u, *nrm, *du;  /* unit features [2B][C][N], norms [2B][N], their gradient */
-    float *att;           /* [B][N][N] attention weights */
-    float *y, *dy;        /* [B][V][N] reconstruction and its gradient */
-    float *da;            /* [N][N] scratch */
-    float *pool;          /* [3][N] cell means */
+    float *u, *nrm, *du; /* unit features [2B][C][N], norms [2B][N], their gradient */
+    float *att;          /* [B][N][N] attention weights */
+    float *y, *dy;       /* [B][V][N] reconstruction and its gradient */
+    float *da;           /* [N][N] scratch */
+    float *pool;         /* [3][N] cell means */
     /* sampling scratch */
-    float *lab, *lab_in;  /* [3][S][S] */
-    uint8_t *jrgb;        /* [S][S][3] */
-    float *jit;           /* [2B][4] jitter (contrast, brightness, saturation, on) */
+    float *lab, *lab_in; /* [3][S][S] */
+    uint8_t *jrgb;       /* [S][S][3] */
+    float *jit;          /* [2B][4] jitter (contrast, brightness, saturation, on) */
     int *xi;
     float *xf;
     /* optimiser */

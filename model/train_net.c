@@ -287,8 +287,8 @@ int vt_tnet_forward(vt_tnet *t, const vt_tensor *x, int update_running, const vt
         if (l->bn[0]) {
             vt_param *bn = vt_model_param(t->m, t->pbn[i]);
             vt_tr_bn_forward(z, bn[0].data, bn[1].data, VT_BN_EPS, 0.1f,
-                             update_running ? bn[2].data : NULL,
-                             update_running ? bn[3].data : NULL, t->mean[i], t->invstd[i], y);
+                             update_running ? bn[2].data : NULL, update_running ? bn[3].data : NULL,
+                             t->mean[i], t->invstd[i], y);
         }
         if (l->res >= 0 && (rc = vt_add(y, &t->y[l->res], 0, y)) < 0)
             return rc;
@@ -328,8 +328,7 @@ int vt_tnet_backward(vt_tnet *t) {
         if (l->kind == VT_LAYER_MAXPOOL) {
             if (!gsrc)
                 continue;
-            if ((rc = vt_tr_maxpool_backward(&t->y[l->src], l->k, l->stride, l->pad, g, gsrc)) <
-                0)
+            if ((rc = vt_tr_maxpool_backward(&t->y[l->src], l->k, l->stride, l->pad, g, gsrc)) < 0)
                 return rc;
             continue;
         }
@@ -343,16 +342,16 @@ int vt_tnet_backward(vt_tnet *t) {
         }
         if (l->bn[0]) {
             vt_param *bn = vt_model_param(t->m, t->pbn[i]);
-            vt_tr_bn_backward(&t->z[i], t->mean[i], t->invstd[i], bn[0].data, g,
-                              t->grad[t->pbn[i]], t->grad[t->pbn[i] + 1], g);
+            vt_tr_bn_backward(&t->z[i], t->mean[i], t->invstd[i], bn[0].data, g, t->grad[t->pbn[i]],
+                              t->grad[t->pbn[i] + 1], g);
         }
         /* g now holds dz */
         vt_conv cv = layer_conv(t, i);
         const vt_tensor *src = l->src == VT_SRC_INPUT ? &t->in : &t->y[l->src];
         float *db = t->pb[i] >= 0 ? t->grad[t->pb[i]] : NULL;
         if (gsrc && wino_bwd(t, i)) {
-            if ((rc = vt_tr_conv_backward(&cv, src, g, t->grad[t->pw[i]], db, NULL,
-                                          t->scratch)) < 0)
+            if ((rc = vt_tr_conv_backward(&cv, src, g, t->grad[t->pw[i]], db, NULL, t->scratch)) <
+                0)
                 return rc;
             vt_conv cb = layer_conv_bwd(t, i);
             vt_tensor tmp = {gsrc->n, gsrc->c, gsrc->h, gsrc->w, t->dtmp};

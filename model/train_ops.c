@@ -211,8 +211,8 @@ int vt_tr_conv_backward(const vt_conv *cv, const vt_tensor *x, const vt_tensor *
             const float *dzt = dzb + (size_t)oy0 * ow;
             vt_im2col(cv, xb, h, w, oy0, oy1, col);
             /* dW (cout x kk) += dZ_block (cout x n) col^T (n x kk) */
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, cout, kk, n, 1.0f, dzt,
-                        (int)plane, col, n, 1.0f, dw, kk);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, cout, kk, n, 1.0f, dzt, (int)plane,
+                        col, n, 1.0f, dw, kk);
             if (dxb) {
                 /* dcol (kk x n) = W^T (kk x cout) dZ_block (cout x n), scattered back */
                 cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, kk, n, cout, 1.0f, cv->w, kk,
@@ -247,7 +247,8 @@ void vt_tr_bn_forward(const vt_tensor *z, const float *gamma, const float *beta,
             running_var[ch] = (float)((1.0 - momentum) * running_var[ch] +
                                       momentum * (M > 1 ? var * M / (M - 1) : var));
         }
-        const float scale = (float)(gamma[ch] * is), shift = (float)(beta[ch] - mu * gamma[ch] * is);
+        const float scale = (float)(gamma[ch] * is),
+                    shift = (float)(beta[ch] - mu * gamma[ch] * is);
         for (int b = 0; b < n; b++) {
             const float *p = z->data + ((size_t)b * c + ch) * plane;
             float *q = y->data + ((size_t)b * c + ch) * plane;
@@ -400,8 +401,8 @@ void vt_tr_attn_forward(const float *ft, const float *fr, int c, int h, int w, i
     const int n = h * w;
     /* Dense scores with one GEMM, then the window mask: at the training grid (32 x 32 cells)
      * a dense N x N product in BLAS costs less than a scalar loop over the windows. */
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n, n, c, 1.0f / temperature, ft, n, fr,
-                n, 0.0f, a, n);
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n, n, c, 1.0f / temperature, ft, n, fr, n,
+                0.0f, a, n);
     for (int q = 0; q < n; q++) {
         int y0, y1, x0, x1;
         window(q, h, w, radius, &y0, &y1, &x0, &x1);
@@ -433,13 +434,12 @@ void vt_tr_attn_forward(const float *ft, const float *fr, int c, int h, int w, i
         }
     }
     /* y (v x N) = vals (v x N) a^T */
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, v, n, n, 1.0f, vals, n, a, n, 0.0f, y,
-                n);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, v, n, n, 1.0f, vals, n, a, n, 0.0f, y, n);
 }
 
-void vt_tr_attn_backward(const float *ft, const float *fr, int c, int h, int w,
-                         float temperature, const float *vals, int v, const float *a,
-                         const float *dy, float *da, float *dft, float *dfr) {
+void vt_tr_attn_backward(const float *ft, const float *fr, int c, int h, int w, float temperature,
+                         const float *vals, int v, const float *a, const float *dy, float *da,
+                         float *dft, float *dfr) {
     const int n = h * w;
     /* da (N x N) = dy^T (N x v) vals (v x N) */
     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n, n, v, 1.0f, dy, n, vals, n, 0.0f, da,
@@ -459,8 +459,8 @@ void vt_tr_attn_backward(const float *ft, const float *fr, int c, int h, int w,
     }
     /* dft[c][q] += sum_p fr[c][p] ds[q][p];  dfr[c][p] += sum_q ft[c][q] ds[q][p] */
     if (dft)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, c, n, n, 1.0f, fr, n, da, n, 1.0f,
-                    dft, n);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, c, n, n, 1.0f, fr, n, da, n, 1.0f, dft,
+                    n);
     if (dfr)
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, c, n, n, 1.0f, ft, n, da, n, 1.0f,
                     dfr, n);

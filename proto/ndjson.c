@@ -162,50 +162,53 @@ int vt_ndjson_flush(vt_ndjson_reader *r, const char **line, size_t *line_len) {
     return finish_line(r, r->buf, n, line, line_len);
 }
 
+/* Past 64 KiB, let cJSON size the text once instead of doubling blindly: an item that cannot be
+ * printed at all (a raw item without text) would otherwise grow the buffer to the cap. */
+static int write_large(vt_proto_buf *b, cJSON *obj) {
+    size_t start = b->len;
+    char *s = cJSON_PrintUnformatted(obj);
+    if (!s)
+        return -EINVAL;
+    size_t n = strlen(s);
+    int rc = n > (1u << 30) ? -EMSGSIZE : vt_proto_buf_reserve(b, n + 1);
+    if (rc == 0) {
+        memcpy(b->data + start, s, n);
+        b->data[start + n] = '\n';
+        b->len = start + n + 1;
+        b->data[b->len] = '\0';
+    }
+    cJSON_free(s);
+    return rc;
+}
+
 int vt_ndjson_write(vt_proto_buf *b, cJSON *obj) {
     if (!obj)
         return -EINVAL;
-    size_t start = b->len;
-    /* cJSON_PrintPreallocated wants 5 spare bytes beyond the printed length. */
-    size_t room = b->cap > start + 1 ? b->cap - start - 1 : 0;
-    if (room < 256)
-        room = 256;
+    const size_t start = b->len;
+    /* Print into the room the buffer already has (at least 256 bytes); when cJSON says it does
+     * not fit, double the room and retry. cJSON_PrintPreallocated wants 5 spare bytes beyond
+     * the printed length, and we add the newline and the NUL. */
+    size_t want = 256;
     for (;;) {
-        int rc = vt_proto_buf_reserve(b, room + 5);
-        if (rc < 0)
-            return rc;
-        size_t avail = b->cap - start;
+        if (b->cap < start + want + 7) {
+            int rc = vt_proto_buf_reserve(b, want + 6);
+            if (rc < 0)
+                return rc;
+        }
+        size_t avail = b->cap - start - 1; /* keep one byte for the newline */
         if (avail > INT_MAX)
             avail = INT_MAX;
         if (cJSON_PrintPreallocated(obj, b->data + start, (int)avail, 0))
             break;
         b->data[start] = '\0';
-        if (room >= 65536) {
-            /* Large or unprintable: let cJSON size it once instead of doubling blindly, which
-             * could grow the buffer to the cap for an item that cannot be printed at all. */
-            char *s = cJSON_PrintUnformatted(obj);
-            if (!s)
-                return -EINVAL;
-            size_t n = strlen(s);
-            rc = n > (1u << 30) ? -EMSGSIZE : vt_proto_buf_reserve(b, n + 1);
-            if (rc == 0) {
-                memcpy(b->data + start, s, n);
-                b->data[start + n] = '\n';
-                b->len = start + n + 1;
-                b->data[b->len] = '\0';
-            }
-            cJSON_free(s);
-            return rc;
-        }
-        room *= 2;
+        if (avail >= 65536)
+            return write_large(b, obj);
+        want = 2 * avail;
     }
     b->len = start + strlen(b->data + start);
-    int rc = vtp_buf_putc(b, '\n');
-    if (rc < 0) {
-        b->len = start;
-        b->data[start] = '\0';
-    }
-    return rc;
+    b->data[b->len++] = '\n';
+    b->data[b->len] = '\0';
+    return 0;
 }
 
 /* Bytes 0x80..0xBF continue a UTF-8 sequence. */

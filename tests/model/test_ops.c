@@ -239,12 +239,14 @@ START_TEST(test_bn_fold) {
 END_TEST
 
 START_TEST(test_maxpool) {
-    static const int geo[][4] = {{3, 2, 1, 0}, {2, 2, 0, 0}, {3, 3, 1, 0},
+    static const int geo[][4] = {{3, 2, 1, 0}, {3, 2, 0, 0}, {2, 2, 0, 0}, {3, 3, 1, 0},
                                  {1, 3, 0, 0}, {3, 1, 1, 0}, {4, 2, 2, 0}};
+    static const int widths[] = {1, 2, 4, 7, 10, 37};
     for (size_t g = 0; g < sizeof geo / sizeof geo[0]; g++) {
         int k = geo[g][0], s = geo[g][1], p = geo[g][2];
         for (int h = 1; h <= 9; h += 4)
-            for (int w = 1; w <= 10; w += 3) {
+            for (size_t wi = 0; wi < sizeof widths / sizeof widths[0]; wi++) {
+                int w = widths[wi];
                 int oh = vt_pool_out(h, k, s, p, 0), ow = vt_pool_out(w, k, s, p, 0);
                 if (oh <= 0 || ow <= 0)
                     continue;

@@ -43,13 +43,31 @@ static void teardown(void) {
     vt_model_free(&model);
 }
 
-static vt_tracker *make_tracker(const char *preset) {
+static vt_tracker *make_tracker_refine(const char *preset, int box_refine) {
     vt_tracker_params p;
     ck_assert_int_eq(vt_tracker_params_preset(&p, preset, "accurate", model), 0);
+    p.box_refine = box_refine;
+    /* VT_TEST_PARAMS="name=value,..." overrides parameters, to explore failures by hand. */
+    const char *env = getenv("VT_TEST_PARAMS");
+    if (env) {
+        char buf[256], *save = NULL;
+        snprintf(buf, sizeof buf, "%s", env);
+        for (char *kv = strtok_r(buf, ",", &save); kv; kv = strtok_r(NULL, ",", &save)) {
+            char *eq = strchr(kv, '=');
+            if (eq) {
+                *eq = 0;
+                ck_assert_int_eq(vt_tracker_params_set(&p, kv, eq + 1), 0);
+            }
+        }
+    }
     vt_tracker *t = NULL;
     char err[256];
     ck_assert_msg(vt_tracker_new(model, &p, &t, err, sizeof err) == 0, "%s", err);
     return t;
+}
+
+static vt_tracker *make_tracker(const char *preset) {
+    return make_tracker_refine(preset, 1);
 }
 
 static double iou(const uint8_t *a, const uint8_t *b, size_t n) {
@@ -245,7 +263,7 @@ START_TEST(test_lost_when_leaving) {
 END_TEST
 
 START_TEST(test_shapes_exact) {
-    vt_tracker *t = make_tracker("mast");
+    vt_tracker *t = make_tracker_refine("mast", 0); /* boxes taken as rectangles */
     uint8_t *rgb = calloc(64 * 48 * 3, 1);
     for (int i = 0; i < 64 * 48 * 3; i++)
         rgb[i] = (uint8_t)(i * 7);
@@ -278,6 +296,35 @@ START_TEST(test_shapes_exact) {
         }
     free(rgb);
     vt_tracker_free(&t);
+}
+END_TEST
+
+/* A loose box around an ellipse is refined into (about) the ellipse. */
+START_TEST(test_box_refined) {
+    synth s;
+    synth_init(&s, 320, 240, 21);
+    synth_add(&s, 1, 150, 120, 0, 0, 40, 28, 1.0, RED, ORANGE, 1);
+    uint8_t *rgb = malloc(320 * 240 * 3), *gt = malloc(320 * 240), *box = calloc(320 * 240, 1);
+    synth_render(&s, 0, rgb, gt);
+    /* the ellipse's bounding box grown by 30% on each side */
+    const float bx = 150 - 52, by = 120 - 36.4f, bw = 104, bh = 72.8f;
+    for (int y = 0; y < 240; y++)
+        for (int x = 0; x < 320; x++)
+            box[y * 320 + x] = x + 0.5 >= bx && x + 0.5 < bx + bw && y + 0.5 >= by && y + 0.5 < by + bh;
+    vt_tracker *t = make_tracker("mast");
+    vt_shape sh = {.kind = VT_SHAPE_BOX, .box = {bx, by, bw, bh}};
+    ck_assert_int_eq(vt_tracker_add_object(t, 1, NULL, &sh, NULL, 0), 0);
+    vt_image img = {.w = 320, .h = 240, .linesize = 320 * 3, .rgb = rgb};
+    const vt_track_result *r;
+    ck_assert_int_eq(vt_tracker_step(t, &img, NULL, &r), 0);
+    for (int i = 0; i < 320 * 240; i++)
+        gt[i] = gt[i] == 1;
+    double j_box = iou(box, gt, 320 * 240), j_ref = iou(r->objects[0].mask, gt, 320 * 240);
+    printf("box refinement: IoU of the box %.3f, of the refined mask %.3f\n", j_box, j_ref);
+    ck_assert_msg(j_ref >= 0.8 && j_ref > j_box + 0.1, "refined IoU %.3f (box %.3f)", j_ref, j_box);
+    free(rgb), free(gt), free(box);
+    vt_tracker_free(&t);
+    synth_free(&s);
 }
 END_TEST
 
@@ -356,6 +403,7 @@ int main(void) {
     tcase_add_test(tc, test_added_mid_sequence_and_removed);
     tcase_add_test(tc, test_lost_when_leaving);
     tcase_add_test(tc, test_shapes_exact);
+    tcase_add_test(tc, test_box_refined);
     tcase_add_test(tc, test_api_errors);
     tcase_add_loop_test(tc, test_no_alloc_after_warmup, 0, 2);
     suite_add_tcase(s, tc);

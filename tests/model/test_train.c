@@ -514,7 +514,8 @@ START_TEST(test_colors) {
     /* Four pure colours in equal parts: 4 clusters land on their four (a, b). */
     vt_train_data *d;
     ck_assert_int_eq(vt_train_data_new(1 << 26, &d), 0);
-    static const uint8_t cols[4][3] = {{200, 30, 30}, {30, 200, 30}, {30, 30, 200}, {128, 128, 128}};
+    static const uint8_t cols[4][3] = {
+        {200, 30, 30}, {30, 200, 30}, {30, 30, 200}, {128, 128, 128}};
     uint8_t *rgb = malloc((size_t)VW * VH * 3);
     float lab[4][3];
     for (int v = 0; v < 4; v++) {

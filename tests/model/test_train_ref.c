@@ -120,8 +120,8 @@ START_TEST(test_step_vs_torch) {
     }
     uint8_t *rgb = malloc((size_t)2 * B * S * S * 3);
     for (int b = 0; b < B; b++)
-        make_pair_rgb(rgb + (size_t)b * S * S * 3, rgb + (size_t)(B + b) * S * S * 3, 10 + b,
-                      3 + b, -2);
+        make_pair_rgb(rgb + (size_t)b * S * S * 3, rgb + (size_t)(B + b) * S * S * 3, 10 + b, 3 + b,
+                      -2);
     const int drop[B] = {1, 2};
     ck_assert_int_eq(vt_trainer_set_batch(t, rgb, drop), 0);
     snprintf(path, sizeof path, "%s/w0.safetensors", dir);
@@ -187,10 +187,31 @@ START_TEST(test_step_vs_torch) {
     snprintf(v[8], 32, "%.9g", cfg.beta1);
     snprintf(v[9], 32, "%.9g", cfg.beta2);
     snprintf(v[10], 32, "%.9g", cfg.adam_eps);
-    const char *meta[] = {"objective", vt_train_objective_name(cfg.objective), "batch", v[0],
-                          "crop", v[1], "radius", v[2], "temperature", v[3], "huber_scale", v[4],
-                          "lr_step", v[5], "weight_decay", v[6], "clip", v[7], "beta1", v[8],
-                          "beta2", v[9], "adam_eps", v[10], NULL};
+    const char *meta[] = {"objective",
+                          vt_train_objective_name(cfg.objective),
+                          "batch",
+                          v[0],
+                          "crop",
+                          v[1],
+                          "radius",
+                          v[2],
+                          "temperature",
+                          v[3],
+                          "huber_scale",
+                          v[4],
+                          "lr_step",
+                          v[5],
+                          "weight_decay",
+                          v[6],
+                          "clip",
+                          v[7],
+                          "beta1",
+                          v[8],
+                          "beta2",
+                          v[9],
+                          "adam_eps",
+                          v[10],
+                          NULL};
     snprintf(path, sizeof path, "%s/io.safetensors", dir);
     ck_assert_msg(vt_st_write(path, o.t, o.n, meta, err, sizeof err) == 0, "%s", err);
 

@@ -67,6 +67,15 @@ START_TEST(test_hello_dropped) {
     o = line_of(&b, 7, line, sizeof line);
     ck_assert_str_eq(line, "{\"seq\":7,\"type\":\"dropped\",\"count\":12345678901234}");
     cJSON_Delete(o);
+    /* every cJSON-built message reuses the buffer without growing it */
+    size_t cap = b.cap;
+    h.server = "vtrackd 0.1.0";
+    for (int i = 0; i < 100; i++) {
+        b.len = 0;
+        ck_assert_int_eq(vt_proto_write_hello(&b, &h), 0);
+        ck_assert_int_eq(vt_proto_write_dropped(&b, (uint64_t)i), 0);
+    }
+    ck_assert_uint_eq(b.cap, cap);
     h.server = NULL;
     ck_assert_int_eq(vt_proto_write_hello(&b, &h), -EINVAL);
     vt_proto_buf_free(&b);

@@ -287,6 +287,14 @@ START_TEST(test_writer) {
     ck_assert_int_eq(memcmp(b.data, b.data + first, first), 0);
     ck_assert_int_eq(vt_ndjson_write(&b, NULL), -EINVAL);
     ck_assert_uint_eq(b.len, 2 * first);
+
+    /* Reusing the buffer allocates nothing more (a bug once doubled it on every call). */
+    size_t cap = b.cap;
+    for (int i = 0; i < 100; i++) {
+        b.len = 0;
+        ck_assert_int_eq(vt_ndjson_write(&b, o), 0);
+    }
+    ck_assert_uint_eq(b.cap, cap);
     cJSON_Delete(o);
 
     /* A line larger than the buffer's first sizes: 200 KB of text in one string. */
