@@ -305,6 +305,7 @@ static const struct {
     const char *help;
 } subcommands[] = {
     {"encoder", bench_encoder, "time an encoder against the same model in PyTorch"},
+    {"track", vt_bench_track, "time tracking per stage for every preset and profile"},
 };
 
 int vt_cmd_bench(int argc, char **argv) {

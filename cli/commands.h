@@ -11,4 +11,7 @@ int vt_cmd_bench(int argc, char **argv);
 int vt_cmd_sub(int argc, char **argv);
 int vt_cmd_ctl(int argc, char **argv);
 
+/* `vtrack bench track` (cli/bench_track.c), dispatched by vt_cmd_bench. */
+int vt_bench_track(int argc, char **argv);
+
 #endif

@@ -125,18 +125,29 @@ static int parse_floats(const char *arg, float *out, int max, char *label, size_
 static int parse_args(int argc, char **argv, track_opts *o) {
     enum { O_TOPK = 256, O_TEMP, O_RADIUS, O_NOMASKS, O_BASELINE, O_PARAM };
     static const struct option lo[] = {
-        {"mask", required_argument, 0, 'm'},      {"box", required_argument, 0, 'b'},
-        {"polygon", required_argument, 0, 'p'},   {"model", required_argument, 0, 'M'},
-        {"tracker", required_argument, 0, 't'},   {"profile", required_argument, 0, 'P'},
-        {"out", required_argument, 0, 'o'},       {"overlay", required_argument, 0, 'v'},
-        {"json", no_argument, 0, 'j'},            {"no-masks", no_argument, 0, O_NOMASKS},
-        {"frames", required_argument, 0, 'n'},    {"davis", required_argument, 0, 'd'},
-        {"seq", required_argument, 0, 's'},       {"threads", required_argument, 0, 'T'},
-        {"quiet", no_argument, 0, 'q'},           {"verbose", no_argument, 0, 'V'},
-        {"topk", required_argument, 0, O_TOPK},   {"temperature", required_argument, 0, O_TEMP},
-        {"radius", required_argument, 0, O_RADIUS}, {"baseline", required_argument, 0, O_BASELINE},
+        {"mask", required_argument, 0, 'm'},
+        {"box", required_argument, 0, 'b'},
+        {"polygon", required_argument, 0, 'p'},
+        {"model", required_argument, 0, 'M'},
+        {"tracker", required_argument, 0, 't'},
+        {"profile", required_argument, 0, 'P'},
+        {"out", required_argument, 0, 'o'},
+        {"overlay", required_argument, 0, 'v'},
+        {"json", no_argument, 0, 'j'},
+        {"no-masks", no_argument, 0, O_NOMASKS},
+        {"frames", required_argument, 0, 'n'},
+        {"davis", required_argument, 0, 'd'},
+        {"seq", required_argument, 0, 's'},
+        {"threads", required_argument, 0, 'T'},
+        {"quiet", no_argument, 0, 'q'},
+        {"verbose", no_argument, 0, 'V'},
+        {"topk", required_argument, 0, O_TOPK},
+        {"temperature", required_argument, 0, O_TEMP},
+        {"radius", required_argument, 0, O_RADIUS},
+        {"baseline", required_argument, 0, O_BASELINE},
         {"param", required_argument, 0, O_PARAM},
-        {"help", no_argument, 0, 'h'},            {0, 0, 0, 0},
+        {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0},
     };
     memset(o, 0, sizeof *o);
     o->tracker = "mast";
@@ -185,8 +196,7 @@ static int parse_args(int argc, char **argv, track_opts *o) {
             break;
         case 't':
             if (strcmp(optarg, "mast") && strcmp(optarg, "colorize"))
-                return vt_cli_usage_error("track", "--tracker '%s': want mast or colorize",
-                                          optarg);
+                return vt_cli_usage_error("track", "--tracker '%s': want mast or colorize", optarg);
             o->tracker = optarg;
             break;
         case 'P':
@@ -301,8 +311,8 @@ static int parse_args(int argc, char **argv, track_opts *o) {
     if (o->nseqs || o->baseline)
         return vt_cli_usage_error("track", "--seq and --baseline go with --davis");
     if (optind != argc - 1)
-        return vt_cli_usage_error("track", optind >= argc ? "no INPUT given"
-                                                          : "more than one INPUT given");
+        return vt_cli_usage_error("track",
+                                  optind >= argc ? "no INPUT given" : "more than one INPUT given");
     o->input = argv[optind];
     if (!o->mask && !o->nobjs)
         return vt_cli_usage_error("track", "no object: give --mask, --box or --polygon");
@@ -371,8 +381,7 @@ static int write_outputs(run_ctx *c, const vt_stream_event *ev) {
                                           .id = (int)r->objects[i].id,
                                           .label = r->objects[i].label};
         int rc = vt_overlay_write(c->ov, f->rgb, f->linesize, r->labels, objs,
-                                  r->n_objects < MAX_OBJ ? r->n_objects : MAX_OBJ, err,
-                                  sizeof err);
+                                  r->n_objects < MAX_OBJ ? r->n_objects : MAX_OBJ, err, sizeof err);
         if (rc < 0) {
             fprintf(stderr, "vtrack track: overlay: %s\n", err);
             return rc;
@@ -499,11 +508,9 @@ static int run_source(const char *url, const given *g, const track_opts *o, cons
     }
     for (int i = 0; i < o->nobjs; i++) {
         const obj_arg *a = &o->objs[i];
-        vt_shape sh = a->box ? (vt_shape){.kind = VT_SHAPE_BOX,
-                                          .box = {a->b[0], a->b[1], a->b[2], a->b[3]}}
-                             : (vt_shape){.kind = VT_SHAPE_POLYGON,
-                                          .points = a->pts,
-                                          .npoints = a->npts};
+        vt_shape sh =
+            a->box ? (vt_shape){.kind = VT_SHAPE_BOX, .box = {a->b[0], a->b[1], a->b[2], a->b[3]}}
+                   : (vt_shape){.kind = VT_SHAPE_POLYGON, .points = a->pts, .npoints = a->npts};
         if ((rc = vt_stream_track(s, 0, a->label[0] ? a->label : NULL, &sh, 0, NULL, err,
                                   sizeof err)) < 0) {
             fprintf(stderr, "vtrack track: object %d: %s\n", i + 1, err);
@@ -685,10 +692,10 @@ static int run_davis(const track_opts *o) {
         fprintf(stderr, "%d sequences, %ld frames, %.1f ms/frame", nseqs, total_frames,
                 1000 * dt / nf);
         if (!o->baseline)
-            fprintf(stderr, " (resize %.1f, encoder %.1f, affinity %.1f, labels %.1f, "
-                            "upsample+results %.1f)",
-                    sum.t_res / nf, sum.t_enc / nf, sum.t_aff / nf, sum.t_lab / nf,
-                    sum.t_up / nf);
+            fprintf(stderr,
+                    " (resize %.1f, encoder %.1f, affinity %.1f, labels %.1f, "
+                    "upsample+results %.1f)",
+                    sum.t_res / nf, sum.t_enc / nf, sum.t_aff / nf, sum.t_lab / nf, sum.t_up / nf);
         fputc('\n', stderr);
     }
     vt_model_free(&m);
@@ -733,8 +740,7 @@ static int run_single(const track_opts *o) {
     }
     if (rc == 0 && !o->quiet && !o->json) {
         double nf = c.nframes ? (double)c.nframes : 1;
-        fprintf(stderr, "%ld frames, %.1f ms/frame\n", c.nframes,
-                1000 * (vt_cli_now() - t0) / nf);
+        fprintf(stderr, "%ld frames, %.1f ms/frame\n", c.nframes, 1000 * (vt_cli_now() - t0) / nf);
     }
     fflush(stdout);
     vt_model_free(&m);

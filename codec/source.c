@@ -623,6 +623,12 @@ int vt_source_read(vt_source *s, const vt_frame **frame) {
         if (ret == 0) {
             if (pace(s) < 0)
                 continue; /* cancelled while pacing */
+            if (s->opts.pacing != VT_SOURCE_PACING_FAST) {
+                /* A paced frame "arrives" when its time comes, as from a camera, not when it
+                 * was decoded ahead of time. */
+                s->out.arrival_mono_us = vtc_mono_us();
+                s->out.arrival_realtime_us = vtc_real_us();
+            }
             s->out.index = s->stats.frames++;
             s->out.session = s->session_no;
             *frame = &s->out;

@@ -123,8 +123,9 @@ typedef struct vt_frame {
     int tb_num, tb_den;          /* time base of pts */
     int64_t index;               /* 0, 1, 2... over the whole life of the source (all sessions) */
     int64_t session;             /* 1 for the first connection, +1 per reconnect */
-    int64_t arrival_realtime_us; /* CLOCK_REALTIME when decoded, microseconds since 1970 */
-    int64_t arrival_mono_us;     /* CLOCK_MONOTONIC when decoded, microseconds */
+    int64_t
+        arrival_realtime_us; /* CLOCK_REALTIME when decoded (paced: when released), us since 1970 */
+    int64_t arrival_mono_us; /* CLOCK_MONOTONIC, same moment, microseconds */
     /* Sender's capture time (RTSP RTCP sender reports: start_time_realtime + pts), microseconds
      * since 1970; -1 when the source does not provide one. */
     int64_t capture_realtime_us;

@@ -252,13 +252,31 @@ static void op_stats(vtd_conn *c, const vt_proto_cmd *cmd) {
                                         .fps = snap->fps,
                                         .latency_ms = snap->latency_ms};
     }
+    /* Subscribers: bounded by the client limit. */
+    int nsub = 0;
+    for (vtd_conn *o = d->conns; o; o = o->next)
+        nsub += o->subscribed != 0;
+    vt_proto_subscriber_stats *subs = nsub ? calloc((size_t)nsub, sizeof *subs) : NULL;
+    int j = 0;
+    for (vtd_conn *o = d->conns; subs && o && j < nsub; o = o->next) {
+        if (!o->subscribed)
+            continue;
+        subs[j++] = (vt_proto_subscriber_stats){.peer = o->peer,
+                                                .masks = o->masks,
+                                                .queued_bytes = o->qbytes + o->inflight_bytes,
+                                                .dropped = o->dropped_total};
+    }
     vt_proto_stats st = {.uptime_s = (vtd_now_ms() - d->start_ms) / 1000.0,
                          .clients = d->nconns,
                          .dropped = c->dropped_total,
+                         .queued_bytes = c->qbytes + c->inflight_bytes,
                          .streams = ss,
-                         .nstreams = i};
+                         .nstreams = i,
+                         .subscribers = subs,
+                         .nsubscribers = j};
     vt_proto_reply r = {.op = cmd->op, .id = &cmd->id, .stats = &st};
     reply(c, &r);
+    free(subs);
     free(ss);
     free(snap);
 }

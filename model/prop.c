@@ -35,8 +35,8 @@ struct vt_prop {
     int cap;       /* candidate capacity per cell */
     float *cand_s; /* [w][cap] scores of the kept candidates, one selection per cell of a row */
     int32_t *cand_i;
-    int *cand_n;   /* [w] candidates held */
-    float *thr;    /* [w] score a candidate must beat to enter (the heap minimum once full) */
+    int *cand_n;     /* [w] candidates held */
+    float *thr;      /* [w] score a candidate must beat to enter (the heap minimum once full) */
     float *gscore;   /* [nglobal][BLOCK][N] sgemm outputs */
     int gscore_cap;  /* frames gscore can hold */
     float *wscore;   /* [max_frames][(2r+1)^2][w] window scores of one target row */
@@ -62,9 +62,8 @@ static double now_ms(void) {
 
 int vt_prop_new(const vt_prop_cfg *cfg, vt_prop **out) {
     *out = NULL;
-    if (cfg->h <= 0 || cfg->w <= 0 || cfg->c <= 0 || cfg->max_objects < 0 ||
-        cfg->max_frames <= 0 || cfg->topk < 0 || cfg->max_radius < 0 || cfg->roi_radius < 0 ||
-        !(cfg->temperature > 0.0f))
+    if (cfg->h <= 0 || cfg->w <= 0 || cfg->c <= 0 || cfg->max_objects < 0 || cfg->max_frames <= 0 ||
+        cfg->topk < 0 || cfg->max_radius < 0 || cfg->roi_radius < 0 || !(cfg->temperature > 0.0f))
         return -EINVAL;
     vt_prop *p = calloc(1, sizeof *p);
     if (!p)
@@ -89,8 +88,8 @@ int vt_prop_new(const vt_prop_cfg *cfg, vt_prop **out) {
     p->acc = malloc(sizeof(float) * wd);
     p->num = malloc(sizeof(double) * kmax);
     p->den = malloc(sizeof(double) * kmax);
-    if (!p->cand_s || !p->cand_i || !p->cand_n || !p->thr || !p->wscore || !p->rscore || !p->offset || !p->fq ||
-        !p->acc || !p->num || !p->den) {
+    if (!p->cand_s || !p->cand_i || !p->cand_n || !p->thr || !p->wscore || !p->rscore ||
+        !p->offset || !p->fq || !p->acc || !p->num || !p->den) {
         vt_prop_free(&p);
         return -ENOMEM;
     }
@@ -336,9 +335,8 @@ HOT int vt_prop_run(vt_prop *p, const float *feat, const vt_prop_frame *mem, int
                 for (int m = 0, g = 0; m < nmem; m++) {
                     if (mem[m].radius != VT_PROP_GLOBAL)
                         continue;
-                    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nb, n, c, 1.0f,
-                                feat + q, n, mem[m].feat, n, 0.0f,
-                                p->gscore + (size_t)g * BLOCK * n, n);
+                    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nb, n, c, 1.0f, feat + q,
+                                n, mem[m].feat, n, 0.0f, p->gscore + (size_t)g * BLOCK * n, n);
                     g++;
                 }
             }
@@ -347,8 +345,19 @@ HOT int vt_prop_run(vt_prop *p, const float *feat, const vt_prop_frame *mem, int
                 const int r = mem[m].radius;
                 if (r == VT_PROP_GLOBAL) {
                     const float *row = p->gscore + ((size_t)g * BLOCK + (q - gblock)) * n;
-                    for (int i = 0; i < n; i++)
-                        sel_push(&hs, row[i], base + i);
+                    if (k == 0) {
+                        for (int i = 0; i < n; i++)
+                            sel_push(&hs, row[i], base + i);
+                    } else {
+                        /* a full heap admits only scores above its minimum: test that first */
+                        float thr = hs.n == k ? hs.s[0] : -INFINITY;
+                        for (int i = 0; i < n; i++) {
+                            if (row[i] <= thr)
+                                continue;
+                            sel_push(&hs, row[i], base + i);
+                            thr = hs.n == k ? hs.s[0] : -INFINITY;
+                        }
+                    }
                     g++;
                     continue;
                 }

@@ -31,13 +31,13 @@ typedef struct obj {
     int pending; /* shape waits for the next frame */
     uint32_t id;
     char label[LABEL_MAX];
-    vt_shape shape;    /* copy; pointers below own the data */
-    uint8_t *data;     /* MASK/LABELS copy */
-    float *points;     /* POLYGON copy */
-    int64_t added;     /* frame on which the shape was applied */
+    vt_shape shape; /* copy; pointers below own the data */
+    uint8_t *data;  /* MASK/LABELS copy */
+    float *points;  /* POLYGON copy */
+    int64_t added;  /* frame on which the shape was applied */
     vt_object_state state;
-    int fail;          /* consecutive failing frames */
-    uint8_t *mask;     /* source-size output mask */
+    int fail;      /* consecutive failing frames */
+    uint8_t *mask; /* source-size output mask */
     size_t mask_cap;
 } obj;
 
@@ -57,10 +57,10 @@ struct vt_tracker {
     int64_t frame; /* frames stepped */
 
     /* geometry, fixed by the first frame */
-    int pw, ph;     /* processing size */
-    int fw, fh, n;  /* feature map */
+    int pw, ph;    /* processing size */
+    int fw, fh, n; /* feature map */
     int c, stride;
-    int sw, sh;     /* current source size */
+    int sw, sh; /* current source size */
 
     uint8_t *proc_rgb;
     size_t proc_cap;
@@ -214,11 +214,12 @@ int vt_tracker_params_set(vt_tracker_params *p, const char *name, const char *va
         int is_float;
     } fields[] = {
 #define I(f) {#f, offsetof(vt_tracker_params, f), 0}
-#define F(f) {#f, offsetof(vt_tracker_params, f), 1}
-        I(proc_short),  I(proc_long_max), I(max_objects),  I(max_anchors),  I(long_every),
-        I(long_count),  I(long_rolling),  I(short_count),  I(short_gap),    I(radius_first),
-        I(radius_long), I(radius_short),  I(roi_age),      I(roi_radius),   I(roi_dilation),
-        I(topk),        F(temperature),   I(soft_labels),  I(l2norm),       F(lost_score),
+#define F(f)                                                                                       \
+    { #f, offsetof(vt_tracker_params, f), 1 }
+        I(proc_short),  I(proc_long_max), I(max_objects), I(max_anchors), I(long_every),
+        I(long_count),  I(long_rolling),  I(short_count), I(short_gap),   I(radius_first),
+        I(radius_long), I(radius_short),  I(roi_age),     I(roi_radius),  I(roi_dilation),
+        I(topk),        F(temperature),   I(soft_labels), I(l2norm),      F(lost_score),
         I(lost_frames), I(box_refine),
 #undef I
 #undef F
@@ -272,7 +273,7 @@ void vt_tracker_params_describe(const vt_tracker_params *p, char *buf, size_t le
 static int params_check(const vt_tracker_params *p, char *err, size_t errlen) {
 #define BAD(cond, field)                                                                           \
     if (cond) {                                                                                    \
-        seterr(err, errlen, "tracker parameter %s out of range", field);                          \
+        seterr(err, errlen, "tracker parameter %s out of range", field);                           \
         return -EINVAL;                                                                            \
     }
     BAD(p->proc_short < 0 || p->proc_short > 4096, "proc_short");
@@ -737,7 +738,8 @@ static int rasterise(vt_tracker *t, obj *o) {
         memset(m, 0, (size_t)w * h);
         /* pixels whose centre lies inside the box */
         int x0 = (int)ceil(s->box[0] - 0.5), y0 = (int)ceil(s->box[1] - 0.5);
-        int x1 = (int)ceil(s->box[0] + s->box[2] - 0.5), y1 = (int)ceil(s->box[1] + s->box[3] - 0.5);
+        int x1 = (int)ceil(s->box[0] + s->box[2] - 0.5),
+            y1 = (int)ceil(s->box[1] + s->box[3] - 0.5);
         x0 = x0 < 0 ? 0 : x0, y0 = y0 < 0 ? 0 : y0;
         x1 = x1 > w ? w : x1, y1 = y1 > h ? h : y1;
         for (int y = y0; y < y1; y++)
@@ -818,7 +820,8 @@ static void refine_box(vt_tracker *t, obj *ob) {
         for (int y = ry0; y <= ry1; y++) {
             for (int x = rx0; x <= rx1; x++) {
                 const int j = y * fw + x;
-                const int core = x >= kx0 && x <= kx1 && y >= ky0 && y <= ky1 && t->cover[j] >= 0.5f;
+                const int core =
+                    x >= kx0 && x <= kx1 && y >= ky0 && y <= ky1 && t->cover[j] >= 0.5f;
                 if (!core && t->cover[j] != 0.0f)
                     continue;
                 float d = 0;
@@ -924,8 +927,8 @@ static int setup_geometry(vt_tracker *t, const vt_features *f) {
     t->pool = calloc(t->npool, sizeof *t->pool);
     t->ring = calloc(t->ring_len + 1, sizeof *t->ring);
     t->mframes = calloc(max_frames, sizeof *t->mframes);
-    if (!t->feat || !t->probs || !t->bg || !t->cover || !t->pf || !t->cover_n || !t->pool || !t->ring ||
-        !t->mframes)
+    if (!t->feat || !t->probs || !t->bg || !t->cover || !t->pf || !t->cover_n || !t->pool ||
+        !t->ring || !t->mframes)
         return -ENOMEM;
     for (int i = 0; i < t->npool; i++) {
         entry *e = &t->pool[i];

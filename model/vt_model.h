@@ -150,8 +150,8 @@ typedef struct vt_tracker_params {
     int roi_dilation; /* coarse grid step in cells (MAST grows it with age; this is the cap) */
     int topk;         /* candidates kept per cell (0 = all) */
     float temperature;
-    int soft_labels; /* memory keeps soft probabilities (1) or one-hot argmax labels (0) */
-    int l2norm;      /* unit-normalise features before the dot products */
+    int soft_labels;  /* memory keeps soft probabilities (1) or one-hot argmax labels (0) */
+    int l2norm;       /* unit-normalise features before the dot products */
     float lost_score; /* confidence under which an object counts as failing */
     int lost_frames;  /* frames of failing (or an empty mask) before it is declared lost */
     int box_refine;   /* turn a box into the mask of what it holds (1) or keep the rectangle */
@@ -249,7 +249,8 @@ void vt_tracker_free(vt_tracker **t);
  * Register object `id` (nonzero, unique among live objects) with an optional label (copied;
  * at most 63 bytes kept). The shape is copied and applied to the next frame stepped: that
  * frame's output for the object is exactly the given shape (a box is first refined into the
- * mask of what it holds, see box_refine) and it joins the memory as an anchor. Returns -EEXIST, -ENOSPC (max_objects) or -EINVAL (bad shape, message in err).
+ * mask of what it holds, see box_refine) and it joins the memory as an anchor. Returns -EEXIST,
+ * -ENOSPC (max_objects) or -EINVAL (bad shape, message in err).
  */
 int vt_tracker_add_object(vt_tracker *t, uint32_t id, const char *label, const vt_shape *shape,
                           char *err, size_t errlen);

@@ -333,6 +333,19 @@ static void add_stats(jb *j, cJSON *o, const vt_proto_stats *st) {
     add_real(j, s, "uptime_s", st->uptime_s, 1000);
     add_int(j, s, "clients", st->clients);
     add_uint(j, s, "dropped", st->dropped);
+    add_uint(j, s, "queued_bytes", st->queued_bytes);
+    cJSON *subs = chk(j, cJSON_AddArrayToObject(s, "subscribers"));
+    for (int i = 0; subs && i < st->nsubscribers; i++) {
+        const vt_proto_subscriber_stats *su = &st->subscribers[i];
+        cJSON *e = chk(j, cJSON_CreateObject());
+        if (!e)
+            return;
+        cJSON_AddItemToArray(subs, e);
+        add_str(j, e, "peer", su->peer ? su->peer : "");
+        chk(j, cJSON_AddBoolToObject(e, "masks", su->masks != 0));
+        add_uint(j, e, "queued_bytes", su->queued_bytes);
+        add_uint(j, e, "dropped", su->dropped);
+    }
     cJSON *arr = chk(j, cJSON_AddArrayToObject(s, "streams"));
     for (int i = 0; arr && i < st->nstreams; i++) {
         const vt_proto_stream_stats *ss = &st->streams[i];

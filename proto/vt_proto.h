@@ -493,12 +493,23 @@ typedef struct vt_proto_stream_stats {
     double latency_ms;   /* frame decoded -> event published, recent average */
 } vt_proto_stream_stats;
 
+/* One subscribed connection, as seen by `stats`. */
+typedef struct vt_proto_subscriber_stats {
+    const char *peer;      /* "host:port" of the client */
+    int masks;             /* 1 if its frame events carry masks */
+    uint64_t queued_bytes; /* bytes waiting to be sent to it */
+    uint64_t dropped;      /* frame events dropped for it since it connected */
+} vt_proto_subscriber_stats;
+
 typedef struct vt_proto_stats {
     double uptime_s;
-    int clients;      /* connected clients */
-    uint64_t dropped; /* frame events dropped for THIS connection since it opened */
+    int clients;           /* connected clients */
+    uint64_t dropped;      /* frame events dropped for THIS connection since it opened */
+    uint64_t queued_bytes; /* bytes queued for THIS connection */
     const vt_proto_stream_stats *streams;
     int nstreams;
+    const vt_proto_subscriber_stats *subscribers; /* every subscribed connection */
+    int nsubscribers;
 } vt_proto_stats;
 
 /* The reply to a successful command. Which payload member is read depends on `op`:

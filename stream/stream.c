@@ -20,13 +20,13 @@
 
 #include "vt_stream.h"
 
-#define NBUF 3
-#define CMD_MAX (2 * VT_PROTO_OBJECTS_MAX)
+#define NBUF     3
+#define CMD_MAX  (2 * VT_PROTO_OBJECTS_MAX)
 #define LAT_RING 128
 
 typedef struct frame_buf {
-    vt_frame f;    /* metadata; rgb/proc_rgb point into the buffers below */
-    uint8_t *rgb;  /* packed RGB24, 3*w per row */
+    vt_frame f;   /* metadata; rgb/proc_rgb point into the buffers below */
+    uint8_t *rgb; /* packed RGB24, 3*w per row */
     size_t rgb_cap;
     uint8_t *proc;
     size_t proc_cap;
@@ -386,8 +386,7 @@ int vt_stream_untrack(vt_stream *s, uint32_t id) {
                 break;
             }
         }
-        s->cmds[s->ncmds++] =
-            (command){.untrack = 1, .never_added = queued, .id = id, .frame = -1};
+        s->cmds[s->ncmds++] = (command){.untrack = 1, .never_added = queued, .id = id, .frame = -1};
     }
     pthread_mutex_unlock(&s->lock);
     return rc;
@@ -565,9 +564,8 @@ static int track_frame(vt_stream *s, const vt_frame *fr, const vt_stream_event *
     s->nobj_snap = n;
     for (int i = 0; i < n; i++) {
         snprintf(s->label_snap[i], sizeof s->label_snap[i], "%s", r->objects[i].label);
-        s->obj_snap[i] = (vt_proto_object_info){.id = r->objects[i].id,
-                                                .label = NULL,
-                                                .state = proto_state(r->objects[i].state)};
+        s->obj_snap[i] = (vt_proto_object_info){
+            .id = r->objects[i].id, .label = NULL, .state = proto_state(r->objects[i].state)};
     }
     pthread_mutex_unlock(&s->lock);
     atomic_store(&s->heartbeat[1], now);

@@ -18,8 +18,8 @@ typedef struct synth_obj {
     double x0, y0, vx, vy; /* centre and velocity (px/frame) */
     double rx, ry, grow;   /* half sizes and growth per frame (factor) */
     uint8_t base[3], alt[3];
-    double freq; /* texture frequency */
-    int z;       /* drawing order: higher occludes lower */
+    double freq;     /* texture frequency */
+    int z;           /* drawing order: higher occludes lower */
     int first, last; /* frames on which it exists */
 } synth_obj;
 
@@ -108,8 +108,8 @@ static inline void synth_render(const synth *s, int t, uint8_t *rgb, uint8_t *la
             for (int y = y0 < 0 ? 0 : y0; y <= y1 && y < h; y++)
                 for (int x = x0 < 0 ? 0 : x0; x <= x1 && x < w; x++) {
                     double dx = (x + 0.5 - cx) / rx, dy = (y + 0.5 - cy) / ry;
-                    int in = o->ellipse ? dx * dx + dy * dy <= 1.0
-                                        : fabs(dx) <= 1.0 && fabs(dy) <= 1.0;
+                    int in =
+                        o->ellipse ? dx * dx + dy * dy <= 1.0 : fabs(dx) <= 1.0 && fabs(dy) <= 1.0;
                     if (!in)
                         continue;
                     /* texture in object coordinates: it moves with the object */

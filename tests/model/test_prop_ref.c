@@ -132,8 +132,8 @@ START_TEST(test_prop_reference) {
 END_TEST
 
 START_TEST(test_prop_bad_args) {
-    vt_prop_cfg cfg = {.h = 2, .w = 2, .c = 4, .max_objects = 1, .max_frames = 1,
-                       .temperature = 0.0f};
+    vt_prop_cfg cfg = {
+        .h = 2, .w = 2, .c = 4, .max_objects = 1, .max_frames = 1, .temperature = 0.0f};
     vt_prop *p = NULL;
     ck_assert_int_lt(vt_prop_new(&cfg, &p), 0); /* zero temperature */
     cfg.temperature = 0.1f;

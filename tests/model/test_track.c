@@ -113,9 +113,9 @@ static void run(synth *s, const char *preset, int frames, const int *add_at, con
                                             (float)(2 * o->rx * g), (float)(2 * o->ry * g)}};
                 }
                 char err[128];
-                ck_assert_msg(vt_tracker_add_object(t, (uint32_t)k + 1, "obj", &sh, err,
-                                                    sizeof err) == 0,
-                              "%s", err);
+                ck_assert_msg(
+                    vt_tracker_add_object(t, (uint32_t)k + 1, "obj", &sh, err, sizeof err) == 0,
+                    "%s", err);
             }
             if (remove_at && remove_at[k] == f)
                 ck_assert_int_eq(vt_tracker_remove_object(t, (uint32_t)k + 1), 0);
@@ -136,7 +136,10 @@ static void run(synth *s, const char *preset, int frames, const int *add_at, con
                 for (int y = 0; y < h; y++)
                     for (int x = 0; x < 3 * w; x++) {
                         size_t i = (size_t)y * w + x % w;
-                        int v = x < w ? -1 : x < 2 * w ? gt[i] : (r->labels[i] ? (int)r->objects[r->labels[i] - 1].id : 0);
+                        int v = x < w ? -1
+                                : x < 2 * w
+                                    ? gt[i]
+                                    : (r->labels[i] ? (int)r->objects[r->labels[i] - 1].id : 0);
                         fwrite(v < 0 ? rgb + 3 * i : pal[v % 5], 1, 3, fp);
                     }
                 fclose(fp);
@@ -144,8 +147,8 @@ static void run(synth *s, const char *preset, int frames, const int *add_at, con
         }
         for (int k = 0; k < s->nobj; k++) {
             const vt_object_result *o = find(r, (uint32_t)k + 1);
-            int alive = f >= add_at[k] && add_at[k] >= 0 && !(remove_at && remove_at[k] >= 0 &&
-                                                              f >= remove_at[k]);
+            int alive = f >= add_at[k] && add_at[k] >= 0 &&
+                        !(remove_at && remove_at[k] >= 0 && f >= remove_at[k]);
             if (!alive) {
                 ck_assert_msg(o == NULL, "object %d reported on frame %d", k + 1, f);
                 /* and none of its pixels: every label value maps to a reported object */
@@ -310,7 +313,8 @@ START_TEST(test_box_refined) {
     const float bx = 150 - 52, by = 120 - 36.4f, bw = 104, bh = 72.8f;
     for (int y = 0; y < 240; y++)
         for (int x = 0; x < 320; x++)
-            box[y * 320 + x] = x + 0.5 >= bx && x + 0.5 < bx + bw && y + 0.5 >= by && y + 0.5 < by + bh;
+            box[y * 320 + x] =
+                x + 0.5 >= bx && x + 0.5 < bx + bw && y + 0.5 >= by && y + 0.5 < by + bh;
     vt_tracker *t = make_tracker("mast");
     vt_shape sh = {.kind = VT_SHAPE_BOX, .box = {bx, by, bw, bh}};
     ck_assert_int_eq(vt_tracker_add_object(t, 1, NULL, &sh, NULL, 0), 0);

@@ -54,8 +54,15 @@ static const field info_f[] = {{"stream", "s", 1},
                                {"objects", "a", 1},
                                {0}};
 static const field info_obj_f[] = {{"id", "i", 1}, {"label", "s", 0}, {"state", "s", 1}, {0}};
-static const field stats_f[] = {
-    {"uptime_s", "n", 1}, {"clients", "i", 1}, {"dropped", "i", 1}, {"streams", "a", 1}, {0}};
+static const field stats_f[] = {{"uptime_s", "n", 1},
+                                {"clients", "i", 1},
+                                {"dropped", "i", 1},
+                                {"queued_bytes", "i", 1},
+                                {"subscribers", "a", 1},
+                                {"streams", "a", 1},
+                                {0}};
+static const field subs_f[] = {
+    {"peer", "s", 1}, {"masks", "b", 1}, {"queued_bytes", "i", 1}, {"dropped", "i", 1}, {0}};
 static const field sstats_f[] = {{"stream", "s", 1},
                                  {"frames", "i", 1},
                                  {"skipped", "i", 1},
@@ -287,6 +294,10 @@ static int reply_msg(chk *c, const cJSON *o) {
             return -1;
         cJSON_ArrayForEach(e, cJSON_GetObjectItem(st, "streams")) {
             if (fields(c, e, sstats_f, "stream stats", 0) < 0)
+                return -1;
+        }
+        cJSON_ArrayForEach(e, cJSON_GetObjectItem(st, "subscribers")) {
+            if (fields(c, e, subs_f, "subscriber stats", 0) < 0)
                 return -1;
         }
     }
