@@ -1,3 +1,51 @@
 #!/usr/bin/env bash
-# ./dev bench: runs the benchmarks of bench/README.md.
-echo "no benchmarks yet" >&2
+# ./dev bench [NAME ...]: the benchmarks whose figures bench/README.md reports.
+#   NAME: encoder, track, decode, daemon, train (default: all of them, in that order).
+# Every benchmark prints one-thread figures first and times its peer (PyTorch, ffmpeg) in the
+# same run. They take minutes each; results are noisy while anything else runs on the machine.
+set -euo pipefail
+BUILD=${1:?usage: bench/run.sh BUILD_DIR [NAME ...]}
+shift
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+VTRACK=$BUILD/cli/vtrack
+names=("$@")
+[ ${#names[@]} -gt 0 ] || names=(encoder track decode daemon train)
+
+say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+
+for name in "${names[@]}"; do
+    case $name in
+    encoder)
+        for threads in 1 2; do
+            for arch in r18-s8 mast-r18 compact-s8 lab; do
+                say "encoder $arch 854x480, $threads thread(s)"
+                "$VTRACK" bench encoder --arch "$arch" --size 854x480 --threads "$threads"
+            done
+            say "encoder compact-s8 424x240, $threads thread(s)"
+            "$VTRACK" bench encoder --arch compact-s8 --size 424x240 --threads "$threads"
+        done
+        ;;
+    track)
+        say "tracking per stage, default model, 1 thread"
+        "$VTRACK" bench track --threads 1
+        say "tracking per stage, lab features, 1 thread"
+        "$VTRACK" bench track --model lab --threads 1
+        ;;
+    decode)
+        say "decode + scale, 1 thread, next to ffmpeg"
+        "$BUILD/bench/codec/bench_decode" --runs 5 --frames 300
+        ;;
+    daemon)
+        say "vtrackd: live RTSP camera, 3 objects, realtime profile; then 50 subscribers"
+        "$ROOT/bench/daemon.sh" "$BUILD"
+        ;;
+    train)
+        say "training throughput, 1 thread, next to PyTorch"
+        "$ROOT/bench/train.sh" "$BUILD"
+        ;;
+    *)
+        echo "bench/run.sh: unknown benchmark '$name' (encoder track decode daemon train)" >&2
+        exit 2
+        ;;
+    esac
+done

@@ -143,10 +143,9 @@ int vt_bench_track(int argc, char **argv) {
         shape = (vt_shape){.kind = VT_SHAPE_BOX, .box = {b[0], b[1], b[2], b[3]}};
     }
     char path[4096];
-    const char *mname = model ? model : vt_cli_default_model(path, sizeof path);
+    const char *mname = model ? model : vt_stream_default_model(path, sizeof path);
     vt_model *m = NULL;
-    int rc = strcmp(mname, "lab") == 0 ? vt_model_new("lab", 0, &m, err, sizeof err)
-                                       : vt_model_load(mname, &m, err, sizeof err);
+    int rc = vt_model_load(mname, &m, err, sizeof err);
     if (rc < 0) {
         fprintf(stderr, "vtrack bench track: %s\n", err);
         return 1;

@@ -433,9 +433,8 @@ static int load_given(const char *path, given *g) {
 
 static int resolve_model(const track_opts *o, vt_model **m) {
     char err[512], path[4096];
-    const char *name = o->model ? o->model : vt_cli_default_model(path, sizeof path);
-    int rc = strcmp(name, "lab") == 0 ? vt_model_new("lab", 0, m, err, sizeof err)
-                                      : vt_model_load(name, m, err, sizeof err);
+    const char *name = o->model ? o->model : vt_stream_default_model(path, sizeof path);
+    int rc = vt_model_load(name, m, err, sizeof err);
     if (rc < 0)
         fprintf(stderr, "vtrack track: %s\n", err);
     else if (o->verbose)

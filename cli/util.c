@@ -1,15 +1,12 @@
 /* util.c - small helpers shared by the vtrack subcommands. */
 #include <errno.h>
-#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "util.h"
-#include "vt_config.h"
 
 int vt_cli_usage_error(const char *cmd, const char *fmt, ...) {
     va_list ap;
@@ -35,27 +32,4 @@ double vt_cli_now(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-const char *vt_cli_default_model(char *buf, size_t len) {
-    const char *env = getenv("VT_MODEL");
-    if (env && *env)
-        return env;
-    char exe[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (n > 0) {
-        exe[n] = 0;
-        char *slash = strrchr(exe, '/');
-        if (slash) {
-            *slash = 0;
-            /* build tree: <root>/<build dir>/cli/vtrack -> <root>/weights */
-            snprintf(buf, len, "%s/../../weights/default.safetensors", exe);
-            if (access(buf, R_OK) == 0)
-                return buf;
-        }
-    }
-    snprintf(buf, len, "%s/default.safetensors", VT_DATADIR);
-    if (access(buf, R_OK) == 0)
-        return buf;
-    return "lab";
 }

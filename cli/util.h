@@ -17,11 +17,4 @@ int vt_cli_parse_long(const char *s, long min, long max, long *out);
 /* Monotonic seconds. */
 double vt_cli_now(void);
 
-/*
- * The default model: $VT_MODEL if set, else the shipped weights next to the program
- * (<build>/../weights/default.safetensors in a build tree, or the installed data directory),
- * else "lab". Returns a pointer to `buf` or to a static string.
- */
-const char *vt_cli_default_model(char *buf, size_t len);
-
 #endif

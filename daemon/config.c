@@ -288,28 +288,6 @@ int vtd_parse_hostport(const char *s, char *host, size_t hostlen, int *port) {
     return 0;
 }
 
-const char *vtd_default_model(char *buf, size_t len) {
-    const char *env = getenv("VT_MODEL");
-    if (env && *env)
-        return env;
-    char exe[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (n > 0) {
-        exe[n] = 0;
-        char *slash = strrchr(exe, '/');
-        if (slash) {
-            *slash = 0;
-            /* build tree: <root>/<build dir>/daemon/vtrackd -> <root>/weights */
-            snprintf(buf, len, "%s/../../weights/default.safetensors", exe);
-            if (access(buf, R_OK) == 0)
-                return buf;
-        }
-    }
-    snprintf(buf, len, "%s/default.safetensors", VT_DATADIR);
-    if (access(buf, R_OK) == 0)
-        return buf;
-    return "lab";
-}
 
 int vtd_av_options(const vt_proto_kv *kv, int n, char **out) {
     *out = NULL;

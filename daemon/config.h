@@ -80,7 +80,7 @@ typedef struct vtd_config {
     int nlisten;
     char *token; /* NULL: no auth */
     vtd_log_level log_level;
-    char *model; /* path or "lab"; NULL: the default lookup (vtd_default_model) */
+    char *model; /* path or "lab"; NULL: the default lookup (vt_stream_default_model) */
     int blas_threads;
     vt_proto_pacing def_pacing; /* DEFAULT: camera for local files, live otherwise */
     vt_proto_tracker def_tracker;
@@ -153,7 +153,6 @@ int vtd_parse_hostport(const char *s, char *host, size_t hostlen, int *port);
  * (<exe dir>/../../weights/default.safetensors), else the installed <datadir>/vtrack/default.
  * safetensors, else "lab". Returns buf or a static string.
  */
-const char *vtd_default_model(char *buf, size_t len);
 
 /* FFmpeg AVOption string from key/value pairs, quoting every value. 0 or -ENOMEM/-EINVAL. */
 int vtd_av_options(const vt_proto_kv *kv, int n, char **out);

@@ -344,10 +344,9 @@ static int parse_args(int argc, char **argv, vtd_cli *cli, int *check) {
 
 static int load_model(vtd *d) {
     char err[512], buf[4096];
-    const char *name = d->cfg->model ? d->cfg->model : vtd_default_model(buf, sizeof buf);
+    const char *name = d->cfg->model ? d->cfg->model : vt_stream_default_model(buf, sizeof buf);
     snprintf(d->model_name, sizeof d->model_name, "%s", name);
-    int rc = strcmp(name, "lab") == 0 ? vt_model_new("lab", 0, &d->model, err, sizeof err)
-                                      : vt_model_load(name, &d->model, err, sizeof err);
+    int rc = vt_model_load(name, &d->model, err, sizeof err);
     if (rc < 0) {
         vtd_err("model: %s", err);
         return rc;

@@ -408,14 +408,28 @@ static int ring_capacity(const vt_tracker_params *p) {
 }
 
 size_t vt_tracker_memory_bound(const vt_tracker *t, int sw, int sh) {
+    const vt_tracker_params *p = &t->p;
     int pw, ph;
     vt_tracker_proc_size(t, sw, sh, &pw, &ph);
-    size_t n = (size_t)((ph + t->stride - 1) / t->stride) * ((pw + t->stride - 1) / t->stride);
-    size_t k = (size_t)t->p.max_objects, c = (size_t)t->c;
-    size_t e = (size_t)t->p.max_anchors + t->p.long_count + ring_capacity(&t->p) + 2;
-    size_t cand = t->p.topk > 0 ? (size_t)t->p.topk : e * n;
-    return e * n * (4 * c + 4 * k + k) + n * (8 * c + 8 * k + 8) + (size_t)sw * sh * (k + 1) +
-           (size_t)pw * ph * 3 + cand * 8;
+    const size_t fw = (size_t)(pw + t->stride - 1) / t->stride;
+    const size_t n = fw * ((ph + t->stride - 1) / t->stride);
+    const size_t k = (size_t)p->max_objects, c = (size_t)t->c;
+    const size_t e = (size_t)p->max_anchors + p->long_count + ring_capacity(p) + 2;
+    const size_t frames = (size_t)p->max_anchors + p->long_count + p->short_count + 1;
+    int r = p->radius_first > p->radius_long ? p->radius_first : p->radius_long;
+    r = p->radius_short > r ? p->radius_short : r;
+    const size_t wd = 2 * (size_t)(r > 0 ? r : 0) + 1, rd = 2 * (size_t)p->roi_radius + 1;
+    size_t nglobal = (p->radius_first == VT_RADIUS_GLOBAL) * (size_t)p->max_anchors +
+                     (p->radius_long == VT_RADIUS_GLOBAL) * (size_t)p->long_count +
+                     (p->radius_short == VT_RADIUS_GLOBAL) * (size_t)p->short_count;
+    /* tracker: memory entries, current frame, source-size outputs, processing image */
+    size_t bytes = e * n * (4 * c + 4 * k + k) + n * (4 * c + 4 * k + 16) +
+                   (size_t)sw * sh * (k + 1) + (size_t)pw * ph * 3;
+    /* propagation workspace (prop.c): selections, window and ROI scores, ROI offsets, global
+     * sgemm blocks */
+    bytes += (p->topk > 0 ? (size_t)p->topk * fw : frames * n) * 8 + frames * wd * wd * fw * 4 +
+             rd * rd * fw * 4 + frames * n * 4 + nglobal * 64 * n * 4;
+    return bytes;
 }
 
 /* ------------------------------------------------------------------------------------------

@@ -69,7 +69,8 @@ typedef struct vt_features {
 } vt_features;
 
 /*
- * Load a safetensors weights file. The architecture is read from the `vtrack.arch` metadata;
+ * Load a safetensors weights file; the name "lab" gives the weight-free `lab` model (as
+ * vt_model_new("lab")). The architecture is read from the `vtrack.arch` metadata;
  * every tensor is checked against it. On success *out owns the weights; free with
  * vt_model_free(). On failure returns a negative errno value and describes the fault in `err`.
  */

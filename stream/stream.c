@@ -15,9 +15,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
+#include <limits.h>
 
 #include <libavutil/error.h>
 
+#include "vt_config.h"
 #include "vt_stream.h"
 
 #define NBUF     3
@@ -769,4 +772,26 @@ void vt_stream_get_snapshot(vt_stream *s, vt_stream_snapshot *snap) {
         qsort(lat, n, sizeof(double), cmp_double);
         snap->latency_p95_ms = lat[(int)(0.95 * (n - 1))];
     }
+}
+
+const char *vt_stream_default_model(char *buf, size_t len) {
+    const char *env = getenv("VT_MODEL");
+    if (env && *env)
+        return env;
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n > 0) {
+        exe[n] = 0;
+        char *slash = strrchr(exe, '/');
+        if (slash) {
+            *slash = 0;
+            snprintf(buf, len, "%s/../../weights/default.safetensors", exe);
+            if (access(buf, R_OK) == 0)
+                return buf;
+        }
+    }
+    snprintf(buf, len, "%s/default.safetensors", VT_DATADIR);
+    if (access(buf, R_OK) == 0)
+        return buf;
+    return "lab";
 }

@@ -151,6 +151,14 @@ int vt_stream_get_source_info(vt_stream *s, vt_source_info *info);
 const char *vt_stream_name(const vt_stream *s);
 const char *vt_stream_url(const vt_stream *s);
 
+/*
+ * The model to use when none is named: $VT_MODEL if set, else the shipped weights next to the
+ * program (<root>/weights/default.safetensors for a program in <root>/<build dir>/<subdir>/, or
+ * the installed data directory), else "lab". Returns `buf` or a string constant; pass the result
+ * to vt_model_load().
+ */
+const char *vt_stream_default_model(char *buf, size_t len);
+
 /* Map a codec state to the protocol's (IDLE maps to CONNECTING, BACKOFF to RECONNECTING). */
 vt_proto_stream_state vt_stream_state_from_source(vt_source_state st);
 
