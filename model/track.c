@@ -334,13 +334,6 @@ fail:
     return rc;
 }
 
-static void obj_clear_shape(obj *o) {
-    free(o->data);
-    free(o->points);
-    o->data = NULL;
-    o->points = NULL;
-}
-
 void vt_tracker_free(vt_tracker **tp) {
     vt_tracker *t = *tp;
     if (!t)
@@ -349,7 +342,7 @@ void vt_tracker_free(vt_tracker **tp) {
     vt_prop_free(&t->prop);
     if (t->objs) {
         for (int i = 0; i < t->p.max_objects; i++) {
-            obj_clear_shape(&t->objs[i]);
+            vt_shape_clear(&t->objs[i].shape);
             free(t->objs[i].mask);
         }
     }
@@ -436,6 +429,68 @@ size_t vt_tracker_memory_bound(const vt_tracker *t, int sw, int sh) {
  * Objects
  * ---------------------------------------------------------------------------------------- */
 
+int vt_shape_copy(vt_shape *dst, const vt_shape *src, char *err, size_t errlen) {
+    memset(dst, 0, sizeof *dst);
+    switch (src->kind) {
+    case VT_SHAPE_MASK:
+    case VT_SHAPE_LABELS: {
+        if (src->w <= 0 || src->h <= 0 || !src->data || src->w > 16384 || src->h > 16384) {
+            seterr(err, errlen, "mask size %dx%d invalid", src->w, src->h);
+            return -EINVAL;
+        }
+        size_t n = (size_t)src->w * src->h;
+        uint8_t *d = malloc(n);
+        if (!d)
+            return -ENOMEM;
+        memcpy(d, src->data, n);
+        *dst = *src;
+        dst->data = d;
+        return 0;
+    }
+    case VT_SHAPE_BOX:
+        for (int i = 0; i < 4; i++)
+            if (!isfinite(src->box[i])) {
+                seterr(err, errlen, "box coordinate %d is not finite", i);
+                return -EINVAL;
+            }
+        if (!(src->box[2] > 0) || !(src->box[3] > 0)) {
+            seterr(err, errlen, "box width and height must be positive");
+            return -EINVAL;
+        }
+        *dst = *src;
+        dst->data = NULL, dst->points = NULL;
+        return 0;
+    case VT_SHAPE_POLYGON: {
+        if (src->npoints < 3 || src->npoints > 100000 || !src->points) {
+            seterr(err, errlen, "a polygon needs 3 to 100000 points, got %d", src->npoints);
+            return -EINVAL;
+        }
+        for (int i = 0; i < 2 * src->npoints; i++)
+            if (!isfinite(src->points[i])) {
+                seterr(err, errlen, "polygon coordinate %d is not finite", i);
+                return -EINVAL;
+            }
+        float *p = malloc(sizeof(float) * 2 * src->npoints);
+        if (!p)
+            return -ENOMEM;
+        memcpy(p, src->points, sizeof(float) * 2 * src->npoints);
+        *dst = *src;
+        dst->points = p;
+        dst->data = NULL;
+        return 0;
+    }
+    }
+    seterr(err, errlen, "unknown shape kind %d", (int)src->kind);
+    return -EINVAL;
+}
+
+void vt_shape_clear(vt_shape *s) {
+    free((void *)s->data);
+    free((void *)s->points);
+    s->data = NULL;
+    s->points = NULL;
+}
+
 static obj *find_obj(vt_tracker *t, uint32_t id) {
     for (int i = 0; i < t->p.max_objects; i++)
         if (t->objs[i].live && t->objs[i].id == id)
@@ -468,57 +523,12 @@ int vt_tracker_add_object(vt_tracker *t, uint32_t id, const char *label, const v
         seterr(err, errlen, "too many objects (at most %d)", t->p.max_objects);
         return -ENOSPC;
     }
-    switch (shape->kind) {
-    case VT_SHAPE_MASK:
-    case VT_SHAPE_LABELS:
-        if (shape->w <= 0 || shape->h <= 0 || !shape->data || shape->w > 16384 ||
-            shape->h > 16384) {
-            seterr(err, errlen, "mask size %dx%d invalid", shape->w, shape->h);
-            return -EINVAL;
-        }
-        break;
-    case VT_SHAPE_BOX:
-        for (int i = 0; i < 4; i++)
-            if (!isfinite(shape->box[i])) {
-                seterr(err, errlen, "box coordinate %d is not finite", i);
-                return -EINVAL;
-            }
-        if (!(shape->box[2] > 0) || !(shape->box[3] > 0)) {
-            seterr(err, errlen, "box width and height must be positive");
-            return -EINVAL;
-        }
-        break;
-    case VT_SHAPE_POLYGON:
-        if (shape->npoints < 3 || shape->npoints > 100000 || !shape->points) {
-            seterr(err, errlen, "a polygon needs 3 to 100000 points, got %d", shape->npoints);
-            return -EINVAL;
-        }
-        for (int i = 0; i < 2 * shape->npoints; i++)
-            if (!isfinite(shape->points[i])) {
-                seterr(err, errlen, "polygon coordinate %d is not finite", i);
-                return -EINVAL;
-            }
-        break;
-    default:
-        seterr(err, errlen, "unknown shape kind %d", (int)shape->kind);
-        return -EINVAL;
-    }
-    obj_clear_shape(o);
-    o->shape = *shape;
-    if (shape->kind == VT_SHAPE_MASK || shape->kind == VT_SHAPE_LABELS) {
-        size_t n = (size_t)shape->w * shape->h;
-        o->data = malloc(n);
-        if (!o->data)
-            return -ENOMEM;
-        memcpy(o->data, shape->data, n);
-        o->shape.data = o->data;
-    } else if (shape->kind == VT_SHAPE_POLYGON) {
-        o->points = malloc(sizeof(float) * 2 * shape->npoints);
-        if (!o->points)
-            return -ENOMEM;
-        memcpy(o->points, shape->points, sizeof(float) * 2 * shape->npoints);
-        o->shape.points = o->points;
-    }
+    vt_shape copy;
+    int rc = vt_shape_copy(&copy, shape, err, errlen);
+    if (rc < 0)
+        return rc;
+    vt_shape_clear(&o->shape);
+    o->shape = copy;
     o->live = 1;
     o->pending = 1;
     o->id = id;
@@ -542,7 +552,7 @@ int vt_tracker_remove_object(vt_tracker *t, uint32_t id) {
      * hence at most max_objects removals are reported per step. */
     if (!o->pending)
         t->removed[t->n_removed++] = id;
-    obj_clear_shape(o);
+    vt_shape_clear(&o->shape);
     o->live = 0;
     o->pending = 0;
     return 0;
@@ -1364,7 +1374,7 @@ int vt_tracker_step(vt_tracker *t, const vt_image *src, const vt_image *proc,
             ob->added = t->frame;
             ob->state = VT_OBJECT_TRACKING;
             ob->fail = 0;
-            obj_clear_shape(ob);
+            vt_shape_clear(&ob->shape);
             res->score = 1.0f;
             res->event = VT_OBJECT_EVENT_ADDED;
         } else {

@@ -196,6 +196,15 @@ typedef struct vt_shape {
     int npoints;
 } vt_shape;
 
+/*
+ * Validate `src` and make `dst` a deep copy that owns its mask data and polygon points (the
+ * caller releases them with vt_shape_clear()). Returns 0, -EINVAL (message in err) or -ENOMEM.
+ */
+int vt_shape_copy(vt_shape *dst, const vt_shape *src, char *err, size_t errlen);
+
+/* Free what a vt_shape_copy() made and reset the pointers; safe on a zeroed shape. */
+void vt_shape_clear(vt_shape *s);
+
 typedef enum vt_object_state {
     VT_OBJECT_TRACKING,
     VT_OBJECT_LOST,

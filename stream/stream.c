@@ -41,9 +41,7 @@ typedef struct command {
     uint32_t id;
     char label[VT_PROTO_LABEL_MAX + 1];
     int has_label;
-    vt_shape shape;
-    uint8_t *data;
-    float *points;
+    vt_shape shape; /* own copy (vt_shape_copy) */
     int64_t frame;
 } command;
 
@@ -59,7 +57,6 @@ struct vt_stream {
     int ncmds;
     uint32_t ids[VT_PROTO_OBJECTS_MAX]; /* live or pending object ids */
     int nids;
-    uint32_t next_id;
 
     /* mailbox (threaded mode) */
     frame_buf bufs[NBUF];
@@ -217,7 +214,6 @@ int vt_stream_new(const vt_stream_config *cfg, vt_stream **out, char *err, size_
     s->url = strdup(cfg->url);
     s->published = s->busy = -1;
     s->last_frame = -1;
-    s->next_id = 1;
     pthread_mutex_init(&s->lock, NULL);
     pthread_cond_init(&s->cond, NULL);
     int rc;
@@ -245,10 +241,7 @@ fail:
 }
 
 static void cmd_clear(command *c) {
-    free(c->data);
-    free(c->points);
-    c->data = NULL;
-    c->points = NULL;
+    vt_shape_clear(&c->shape);
 }
 
 void vt_stream_free(vt_stream **sp) {
@@ -310,44 +303,20 @@ int vt_stream_track(vt_stream *s, uint32_t id, const char *label, const vt_shape
         seterr(err, errlen, "label longer than 64 bytes");
         return AVERROR(EINVAL);
     }
-    command c = {.untrack = 0, .frame = frame < 0 ? -1 : frame, .shape = *shape};
+    command c = {.untrack = 0, .frame = frame < 0 ? -1 : frame};
     if (label) {
         snprintf(c.label, sizeof c.label, "%s", label);
         c.has_label = 1;
     }
-    if (shape->kind == VT_SHAPE_MASK || shape->kind == VT_SHAPE_LABELS) {
-        if (shape->w <= 0 || shape->h <= 0 || shape->w > 16384 || shape->h > 16384 ||
-            !shape->data) {
-            seterr(err, errlen, "mask size out of range");
-            return AVERROR(EINVAL);
-        }
-        size_t n = (size_t)shape->w * shape->h;
-        if (!(c.data = malloc(n)))
-            return AVERROR(ENOMEM);
-        memcpy(c.data, shape->data, n);
-        c.shape.data = c.data;
-    } else if (shape->kind == VT_SHAPE_POLYGON) {
-        if (shape->npoints < 3 || shape->npoints > 100000 || !shape->points) {
-            seterr(err, errlen, "a polygon needs at least 3 points");
-            return AVERROR(EINVAL);
-        }
-        size_t n = sizeof(float) * 2 * shape->npoints;
-        if (!(c.points = malloc(n)))
-            return AVERROR(ENOMEM);
-        memcpy(c.points, shape->points, n);
-        c.shape.points = c.points;
-    } else if (shape->kind != VT_SHAPE_BOX) {
-        seterr(err, errlen, "unknown shape");
-        return AVERROR(EINVAL);
-    }
-
-    int rc = 0;
+    int rc = vt_shape_copy(&c.shape, shape, err, errlen); /* -errno == AVERROR(errno) */
+    if (rc < 0)
+        return rc;
     pthread_mutex_lock(&s->lock);
     if (id == 0) {
-        while (id_index(s, s->next_id) >= 0 || s->next_id == 0 ||
-               s->next_id > VT_PROTO_OBJECT_ID_MAX)
-            s->next_id = s->next_id >= VT_PROTO_OBJECT_ID_MAX ? 1 : s->next_id + 1;
-        id = s->next_id++;
+        /* the smallest free id (PROTOCOL.md); at most max_objects are taken */
+        id = 1;
+        while (id_index(s, id) >= 0)
+            id++;
     }
     if (id_index(s, id) >= 0) {
         seterr(err, errlen, "object %u exists already", id);
