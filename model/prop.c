@@ -85,7 +85,7 @@ int vt_prop_new(const vt_prop_cfg *cfg, vt_prop **out) {
     p->rscore = malloc(sizeof(float) * rd * rd * cfg->w);
     p->offset = malloc(sizeof(int16_t) * 2 * (size_t)cfg->max_frames * p->n);
     p->fq = malloc(sizeof(float) * cfg->c);
-    p->acc = malloc(sizeof(float) * wd);
+    p->acc = malloc(sizeof(float) * (wd > 16 ? wd : 16));
     p->num = malloc(sizeof(double) * kmax);
     p->den = malloc(sizeof(double) * kmax);
     if (!p->cand_s || !p->cand_i || !p->cand_n || !p->thr || !p->wscore || !p->rscore ||
@@ -170,32 +170,82 @@ static inline void sel_push(sel *h, float s, int32_t id) {
 
 /* ---- scoring kernels ---- */
 
+typedef float v8f __attribute__((vector_size(32)));
+
+/* An unaligned vector load (a macro: a function returning a vector by value would change the
+ * baseline ABI, which -Wpsabi rightly warns about). */
+#define LOAD8(v, p) memcpy(&(v), (p), sizeof(v8f))
+
+/* Displacements handled together by the register-blocked kernel: one accumulator each. */
+#define DX_BLOCK 12
+
 /*
  * Scores of target row y against frame `m` for every displacement (step*dy, step*dx) with
  * |dy|, |dx| <= r: out[(dy+r)*(2r+1) + (dx+r)][x] for the x whose candidate lies in the frame
  * (the others are left unwritten: the caller knows the valid ranges).
+ *
+ * The interior of the row goes through a register-blocked kernel: 8 target cells (one vector)
+ * against up to DX_BLOCK horizontal displacements at once, looping over the channels, so each
+ * target vector is loaded once per DX_BLOCK multiply-adds and every score is stored once. The
+ * cells near the row's ends, whose candidates may fall outside the frame, take the plain loop.
  */
-static inline void row_scores(const float *t, const float *m, int h, int w, int c, int y, int r,
+static inline __attribute__((always_inline)) void row_scores(const float *t, const float *m, int h, int w, int c, int y, int r,
                               int step, float *out) {
     const size_t n = (size_t)h * w;
-    const int side = 2 * r + 1;
+    const int side = 2 * r + 1, reach = step * r;
+    /* interior cells: x - reach >= 0 and x + 7 + reach < w */
+    const int xa = reach, xb = w - reach - 8; /* vector blocks start in [xa, xb] */
     for (int dy = -r; dy <= r; dy++) {
         const int yy = y + step * dy;
         if (yy < 0 || yy >= h)
             continue;
+        const float *tr = t + (size_t)y * w, *mrow = m + (size_t)yy * w;
+        float *orow = out + (size_t)(dy + r) * side * w;
+        int xv_end = xa; /* first cell after the vector blocks */
+        if (xb >= xa) {
+            for (int dx0 = -r; dx0 <= r; dx0 += DX_BLOCK) {
+                const int nd = r - dx0 + 1 < DX_BLOCK ? r - dx0 + 1 : DX_BLOCK;
+                int x;
+                for (x = xa; x <= xb; x += 8) {
+                    v8f acc[DX_BLOCK];
+                    for (int j = 0; j < nd; j++)
+                        acc[j] = (v8f){0};
+                    for (int ch = 0; ch < c; ch++) {
+                        v8f tv, mv;
+                        LOAD8(tv, tr + ch * n + x);
+                        const float *mc = mrow + ch * n + x + step * dx0;
+                        for (int j = 0; j < nd; j++) {
+                            LOAD8(mv, mc + step * j);
+                            acc[j] += tv * mv;
+                        }
+                    }
+                    for (int j = 0; j < nd; j++)
+                        memcpy(orow + (size_t)(dx0 + j + r) * w + x, &acc[j], sizeof acc[j]);
+                }
+                xv_end = x;
+            }
+        }
         for (int dx = -r; dx <= r; dx++) {
             const int ox = step * dx;
             const int x0 = ox < 0 ? -ox : 0, x1 = ox > 0 ? w - ox : w;
             if (x0 >= x1)
                 continue;
-            float *o = out + ((size_t)(dy + r) * side + (dx + r)) * w;
-            const float *tr = t + (size_t)y * w, *mr = m + (size_t)yy * w + ox;
-            for (int x = x0; x < x1; x++)
-                o[x] = tr[x] * mr[x];
-            for (int ch = 1; ch < c; ch++) {
-                const float *tc = tr + ch * n, *mc = mr + ch * n;
-                for (int x = x0; x < x1; x++)
-                    o[x] += tc[x] * mc[x];
+            float *o = orow + (size_t)(dx + r) * w;
+            const float *mr = mrow + ox;
+            /* the plain loop covers [x0, xa) and [xv_end, x1) */
+            for (int part = 0; part < 2; part++) {
+                const int lo = part ? (xv_end > x0 ? xv_end : x0) : x0;
+                const int hi = part ? x1 : (xa < x1 ? xa : x1);
+                if (xb < xa && part) /* no vector blocks at all: one pass does it */
+                    break;
+                const int hi2 = xb < xa ? x1 : hi;
+                for (int x = lo; x < hi2; x++)
+                    o[x] = tr[x] * mr[x];
+                for (int ch = 1; ch < c; ch++) {
+                    const float *tc = tr + ch * n, *mc = mr + ch * n;
+                    for (int x = lo; x < hi2; x++)
+                        o[x] += tc[x] * mc[x];
+                }
             }
         }
     }
@@ -388,12 +438,29 @@ HOT int vt_prop_run(vt_prop *p, const float *feat, const vt_prop_frame *mem, int
                 for (int yy = y0; yy <= y1; yy++) {
                     const float *mr = mem[m].feat + (size_t)yy * w + x0;
                     float *acc = p->acc;
-                    for (int j = 0; j < nx; j++)
-                        acc[j] = p->fq[0] * mr[j];
-                    for (int ch = 1; ch < c; ch++) {
-                        const float f = p->fq[ch], *mc = mr + (size_t)ch * n;
+                    if (nx <= 16 && x0 + 16 <= w) {
+                        /* two vectors of candidates held in registers across the channels
+                         * (the lanes past nx read cells of the same row and are ignored) */
+                        v8f a0 = {0}, a1 = {0};
+                        for (int ch = 0; ch < c; ch++) {
+                            const float *mc = mr + (size_t)ch * n;
+                            const v8f f = (v8f){0} + p->fq[ch];
+                            v8f m0, m1;
+                            LOAD8(m0, mc);
+                            LOAD8(m1, mc + 8);
+                            a0 += f * m0;
+                            a1 += f * m1;
+                        }
+                        memcpy(acc, &a0, sizeof a0);
+                        memcpy(acc + 8, &a1, sizeof a1);
+                    } else {
                         for (int j = 0; j < nx; j++)
-                            acc[j] += f * mc[j];
+                            acc[j] = p->fq[0] * mr[j];
+                        for (int ch = 1; ch < c; ch++) {
+                            const float f = p->fq[ch], *mc = mr + (size_t)ch * n;
+                            for (int j = 0; j < nx; j++)
+                                acc[j] += f * mc[j];
+                        }
                     }
                     for (int j = 0; j < nx; j++)
                         sel_push(&hs, acc[j], base + yy * w + x0 + j);
