@@ -44,7 +44,7 @@ static const char usage_text[] =
     "  --model FILE|lab     weights (safetensors) or the weight-free Lab features; default:\n"
     "                       $VT_MODEL, else the shipped weights/default.safetensors, else lab\n"
     "  --tracker NAME       mast (memory, windows, ROI; default) or colorize (global attention)\n"
-    "  --profile NAME       accurate (480p, default) or realtime (240p, smaller windows)\n"
+    "  --profile NAME       accurate (480p, default) or realtime (360p, smaller windows)\n"
     "  --topk N, --temperature T, --radius R   override the preset's affinity parameters\n"
     "  --param NAME=VALUE   set any tracker parameter (repeatable; see --verbose for the list:\n"
     "                       proc_short, radius_first, soft_labels, short_count, roi_age, ...)\n"

@@ -144,20 +144,22 @@ int vt_tracker_params_preset(vt_tracker_params *p, const char *tracker, const ch
     memset(p, 0, sizeof *p);
     p->max_objects = 32;
     p->max_anchors = 4;
-    p->proc_short = realtime ? 240 : 480;
-    p->proc_long_max = realtime ? 432 : 864;
+    /* realtime: 360p, where the compact encoder still keeps one core at ~20 fps; at 240p
+     * objects get too few cells (dev J&F 48.5 instead of 58.8, docs/RESULTS.md) */
+    p->proc_short = realtime ? 360 : 480;
+    p->proc_long_max = realtime ? 640 : 864;
     /* Features: unit norm and a sharp softmax over the best few candidates, unless the
      * model's metadata says it was trained otherwise (a converted MAST checkpoint uses raw
      * dot products and a plain softmax). */
     p->l2norm = (int)meta_num(m, "vtrack.prop.l2norm", 1);
     p->temperature = (float)meta_num(m, "vtrack.prop.temperature", 0.05);
-    /* Raw colour is a noisy feature: averaging the labels of its 10 best matches blurs
-     * boundaries (docs/RESULTS.md: dev J&F 49.6 at top-10, 55.0 at top-5, 58.5 at top-3), but
-     * too few matches are fooled by repetitive texture (the striped objects of the synthetic
-     * tests lose 0.13 IoU at top-3): top-5 for `lab`. Learned features keep the top-10 of MAST
-     * and CRW unless their weights say otherwise. */
-    const int lab = m && strcmp(vt_model_arch(m), "lab") == 0;
-    p->topk = (int)meta_num(m, "vtrack.prop.topk", lab ? 5 : 10);
+    /* Averaging the labels of the 10 best matches (MAST, CRW) blurs boundaries; the 5 best
+     * track better on the dev set for raw colour (J&F 49.6 -> 55.0) and for the trained
+     * compact encoder (65.2 -> 67.8). Fewer still wins a little more for raw colour (58.5 at
+     * top-3) but is fooled by repetitive texture (the striped objects of the synthetic tests
+     * lose 0.13 IoU), so 5 it is, unless the weights' metadata says otherwise
+     * (docs/RESULTS.md). */
+    p->topk = (int)meta_num(m, "vtrack.prop.topk", 5);
     p->lost_score = 0.35f;
     p->lost_frames = 5;
     p->box_refine = 1;

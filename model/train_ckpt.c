@@ -346,13 +346,13 @@ int vt_trainer_export(vt_trainer *t, const char *path, const char *sources, char
             rc = vt_model_set_meta(m, k, buf);                                                     \
     } while (0)
     /* How the tracker must compare these features: as trained. */
-    SET("vtrack.prop.temperature", "%.9g", (double)c->temperature);
+    SET("vtrack.prop.temperature", "%.6g", (double)c->temperature);
     SET("vtrack.prop.l2norm", "1");
     SET("vtrack.train.objective", "%s", vt_train_objective_name(c->objective));
     SET("vtrack.train.steps", "%" PRId64, t->step);
     SET("vtrack.train.batch", "%d", c->batch);
     SET("vtrack.train.crop", "%d", c->crop);
-    SET("vtrack.train.lr", "%.9g", (double)c->lr);
+    SET("vtrack.train.lr", "%.6g", (double)c->lr);
     SET("vtrack.train.radius", "%d", c->radius);
     SET("vtrack.train.seed", "%" PRIu64, c->seed);
     SET("vtrack.train.wall_seconds", "%.0f", t->wall);
