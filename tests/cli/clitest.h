@@ -1,0 +1,32 @@
+/* clitest.h - helpers for the tests that run the real `vtrack` binary (tests/cli/clitest.c). */
+#ifndef VT_CLITEST_H
+#define VT_CLITEST_H
+
+/* Path of the vtrack binary under test (set by main from argv). */
+extern const char *vtrack;
+
+/* A fresh directory under $TMPDIR (or /tmp); free it with rm_tree(). */
+char *make_tmpdir(void);
+
+/* Remove a directory tree and free the path. */
+void rm_tree(char *dir);
+
+/* mkdir -p of a printf-style path. */
+void mkdirs(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* A file's whole contents, NUL-terminated (malloc'd). */
+char *slurp(const char *path);
+
+typedef struct run_result {
+    int status;
+    char *out, *err;
+} run_result;
+
+/* Run `vtrack CMD ARGS...` (NULL-terminated) with stdout and stderr captured in files of `tmp`. */
+run_result run_vtrack(const char *tmp, const char *cmd, const char *const *args);
+void run_free(run_result *r);
+
+/* The last non-empty line of `text` (a pointer into it; its newline replaced). */
+const char *last_line(char *text);
+
+#endif
