@@ -288,7 +288,6 @@ int vtd_parse_hostport(const char *s, char *host, size_t hostlen, int *port) {
     return 0;
 }
 
-
 int vtd_av_options(const vt_proto_kv *kv, int n, char **out) {
     *out = NULL;
     if (n <= 0)

@@ -189,8 +189,9 @@ typedef float v8f __attribute__((vector_size(32)));
  * target vector is loaded once per DX_BLOCK multiply-adds and every score is stored once. The
  * cells near the row's ends, whose candidates may fall outside the frame, take the plain loop.
  */
-static inline __attribute__((always_inline)) void row_scores(const float *t, const float *m, int h, int w, int c, int y, int r,
-                              int step, float *out) {
+static inline __attribute__((always_inline)) void row_scores(const float *t, const float *m, int h,
+                                                             int w, int c, int y, int r, int step,
+                                                             float *out) {
     const size_t n = (size_t)h * w;
     const int side = 2 * r + 1, reach = step * r;
     /* interior cells: x - reach >= 0 and x + 7 + reach < w */
