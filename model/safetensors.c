@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "nn.h"
 #include "safetensors.h"
 
 /* Limits that no real weights file reaches but that bound what a hostile file can ask for. */
@@ -31,15 +32,6 @@ struct vt_st_file {
     char **mkey, **mval;
     int nmeta;
 };
-
-static void fail(char *err, size_t errlen, const char *fmt, ...) {
-    if (!err || errlen == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 static const struct {
     const char *name;
@@ -97,14 +89,14 @@ static int cmp_name(const void *a, const void *b) {
 static int parse_tensor(vt_st_file *f, const cJSON *e, vt_st_tensor *t, char *err, size_t errlen) {
     const char *fn = f->name, *tn = e->string;
     if (!cJSON_IsObject(e)) {
-        fail(err, errlen, "%s: tensor '%s': entry is not a JSON object", fn, tn);
+        vt_errf(err, errlen, "%s: tensor '%s': entry is not a JSON object", fn, tn);
         return -EINVAL;
     }
     const cJSON *dt = cJSON_GetObjectItemCaseSensitive(e, "dtype");
     const cJSON *sh = cJSON_GetObjectItemCaseSensitive(e, "shape");
     const cJSON *off = cJSON_GetObjectItemCaseSensitive(e, "data_offsets");
     if (!cJSON_IsString(dt) || !dt->valuestring) {
-        fail(err, errlen, "%s: tensor '%s': missing or non-string \"dtype\"", fn, tn);
+        vt_errf(err, errlen, "%s: tensor '%s': missing or non-string \"dtype\"", fn, tn);
         return -EINVAL;
     }
     int size = 0;
@@ -115,11 +107,11 @@ static int parse_tensor(vt_st_file *f, const cJSON *e, vt_st_tensor *t, char *er
             t->dtype_name = dtypes[i].name;
         }
     if (!size) {
-        fail(err, errlen, "%s: tensor '%s': unknown dtype '%.32s'", fn, tn, dt->valuestring);
+        vt_errf(err, errlen, "%s: tensor '%s': unknown dtype '%.32s'", fn, tn, dt->valuestring);
         return -EINVAL;
     }
     if (!cJSON_IsArray(sh) || cJSON_GetArraySize(sh) > VT_ST_MAX_DIMS) {
-        fail(err, errlen, "%s: tensor '%s': \"shape\" must be an array of at most %d sizes", fn, tn,
+        vt_errf(err, errlen, "%s: tensor '%s': \"shape\" must be an array of at most %d sizes", fn, tn,
              VT_ST_MAX_DIMS);
         return -EINVAL;
     }
@@ -130,7 +122,7 @@ static int parse_tensor(vt_st_file *f, const cJSON *e, vt_st_tensor *t, char *er
     cJSON_ArrayForEach(d, sh) {
         int64_t v = json_uint(d, MAX_DIM);
         if (v < 0) {
-            fail(err, errlen, "%s: tensor '%s': shape[%d] is not a size in [0, 2^40]", fn, tn,
+            vt_errf(err, errlen, "%s: tensor '%s': shape[%d] is not a size in [0, 2^40]", fn, tn,
                  t->ndim);
             return -EINVAL;
         }
@@ -140,7 +132,7 @@ static int parse_tensor(vt_st_file *f, const cJSON *e, vt_st_tensor *t, char *er
         numel *= (size_t)v;
     }
     if (overflow || numel > SIZE_MAX / (size_t)size) {
-        fail(err, errlen, "%s: tensor '%s': shape too large", fn, tn);
+        vt_errf(err, errlen, "%s: tensor '%s': shape too large", fn, tn);
         return -EINVAL;
     }
     t->numel = numel;
@@ -148,18 +140,18 @@ static int parse_tensor(vt_st_file *f, const cJSON *e, vt_st_tensor *t, char *er
     if (!cJSON_IsArray(off) || cJSON_GetArraySize(off) != 2 ||
         (b = json_uint(cJSON_GetArrayItem(off, 0), INT64_MAX / 2)) < 0 ||
         (en = json_uint(cJSON_GetArrayItem(off, 1), INT64_MAX / 2)) < 0) {
-        fail(err, errlen, "%s: tensor '%s': \"data_offsets\" must be [begin, end]", fn, tn);
+        vt_errf(err, errlen, "%s: tensor '%s': \"data_offsets\" must be [begin, end]", fn, tn);
         return -EINVAL;
     }
     if (b > en || (uint64_t)en > f->data_size) {
-        fail(err, errlen,
+        vt_errf(err, errlen,
              "%s: tensor '%s': data_offsets [%lld, %lld] out of range (data section is %zu "
              "bytes)",
              fn, tn, (long long)b, (long long)en, f->data_size);
         return -EINVAL;
     }
     if ((uint64_t)(en - b) != (uint64_t)numel * size) {
-        fail(err, errlen, "%s: tensor '%s': %lld bytes for %zu elements of %s", fn, tn,
+        vt_errf(err, errlen, "%s: tensor '%s': %lld bytes for %zu elements of %s", fn, tn,
              (long long)(en - b), numel, t->dtype_name);
         return -EINVAL;
     }
@@ -170,7 +162,7 @@ static int parse_tensor(vt_st_file *f, const cJSON *e, vt_st_tensor *t, char *er
 
 static int parse_meta(vt_st_file *f, const cJSON *m, char *err, size_t errlen) {
     if (!cJSON_IsObject(m)) {
-        fail(err, errlen, "%s: \"__metadata__\" is not a JSON object", f->name);
+        vt_errf(err, errlen, "%s: \"__metadata__\" is not a JSON object", f->name);
         return -EINVAL;
     }
     int n = cJSON_GetArraySize(m);
@@ -181,12 +173,12 @@ static int parse_meta(vt_st_file *f, const cJSON *m, char *err, size_t errlen) {
     const cJSON *e;
     cJSON_ArrayForEach(e, m) {
         if (!cJSON_IsString(e) || !e->valuestring) {
-            fail(err, errlen, "%s: metadata '%.64s' is not a string", f->name, e->string);
+            vt_errf(err, errlen, "%s: metadata '%.64s' is not a string", f->name, e->string);
             return -EINVAL;
         }
         for (int i = 0; i < f->nmeta; i++)
             if (strcmp(f->mkey[i], e->string) == 0) {
-                fail(err, errlen, "%s: metadata '%.64s' appears twice", f->name, e->string);
+                vt_errf(err, errlen, "%s: metadata '%.64s' appears twice", f->name, e->string);
                 return -EINVAL;
             }
         f->mkey[f->nmeta] = strdup(e->string);
@@ -204,7 +196,7 @@ static int parse_meta(vt_st_file *f, const cJSON *m, char *err, size_t errlen) {
 static int parse_into(vt_st_file *f, const uint8_t *buf, size_t size, char *err, size_t errlen) {
     const char *fn = f->name;
     if (size < 8) {
-        fail(err, errlen, "%s: truncated file (%zu bytes, the header length alone needs 8)", fn,
+        vt_errf(err, errlen, "%s: truncated file (%zu bytes, the header length alone needs 8)", fn,
              size);
         return -EINVAL;
     }
@@ -212,19 +204,19 @@ static int parse_into(vt_st_file *f, const uint8_t *buf, size_t size, char *err,
     for (int i = 7; i >= 0; i--)
         hlen = hlen << 8 | buf[i];
     if (hlen > size - 8) {
-        fail(err, errlen, "%s: header length %llu beyond the file (%zu bytes): truncated?", fn,
+        vt_errf(err, errlen, "%s: header length %llu beyond the file (%zu bytes): truncated?", fn,
              (unsigned long long)hlen, size);
         return -EINVAL;
     }
     if (hlen < 2 || hlen > MAX_HEADER) {
-        fail(err, errlen, "%s: header length %llu is not plausible", fn, (unsigned long long)hlen);
+        vt_errf(err, errlen, "%s: header length %llu is not plausible", fn, (unsigned long long)hlen);
         return -EINVAL;
     }
     f->data = buf + 8 + hlen;
     f->data_size = size - 8 - hlen;
     cJSON *root = cJSON_ParseWithLength((const char *)buf + 8, (size_t)hlen);
     if (!root || !cJSON_IsObject(root)) {
-        fail(err, errlen, "%s: header is not a JSON object", fn);
+        vt_errf(err, errlen, "%s: header is not a JSON object", fn);
         cJSON_Delete(root);
         return -EINVAL;
     }
@@ -238,13 +230,13 @@ static int parse_into(vt_st_file *f, const uint8_t *buf, size_t size, char *err,
     const cJSON *e;
     cJSON_ArrayForEach(e, root) {
         if (!e->string) {
-            fail(err, errlen, "%s: header entry without a name", fn);
+            vt_errf(err, errlen, "%s: header entry without a name", fn);
             rc = -EINVAL;
             goto done;
         }
         if (strcmp(e->string, "__metadata__") == 0) {
             if (f->mkey) {
-                fail(err, errlen, "%s: \"__metadata__\" appears twice", fn);
+                vt_errf(err, errlen, "%s: \"__metadata__\" appears twice", fn);
                 rc = -EINVAL;
                 goto done;
             }
@@ -254,7 +246,7 @@ static int parse_into(vt_st_file *f, const uint8_t *buf, size_t size, char *err,
         }
         size_t nl = strlen(e->string);
         if (nl == 0 || nl > MAX_NAME) {
-            fail(err, errlen, "%s: tensor name of %zu bytes (1 to %d allowed)", fn, nl, MAX_NAME);
+            vt_errf(err, errlen, "%s: tensor name of %zu bytes (1 to %d allowed)", fn, nl, MAX_NAME);
             rc = -EINVAL;
             goto done;
         }
@@ -282,7 +274,7 @@ static int parse_into(vt_st_file *f, const uint8_t *buf, size_t size, char *err,
         if (order[i]->begin == order[i]->end)
             continue;
         if (last && order[i]->begin < hi) {
-            fail(err, errlen, "%s: tensors '%s' and '%s' overlap (bytes [%zu, %zu) and [%zu, %zu))",
+            vt_errf(err, errlen, "%s: tensors '%s' and '%s' overlap (bytes [%zu, %zu) and [%zu, %zu))",
                  fn, last->name, order[i]->name, last->begin, last->end, order[i]->begin,
                  order[i]->end);
             rc = -EINVAL;
@@ -294,7 +286,7 @@ static int parse_into(vt_st_file *f, const uint8_t *buf, size_t size, char *err,
     qsort(order, f->n, sizeof *order, cmp_name);
     for (int i = 1; i < f->n; i++)
         if (strcmp(order[i - 1]->name, order[i]->name) == 0) {
-            fail(err, errlen, "%s: tensor '%s' appears twice", fn, order[i]->name);
+            vt_errf(err, errlen, "%s: tensor '%s' appears twice", fn, order[i]->name);
             rc = -EINVAL;
             goto done;
         }
@@ -310,13 +302,13 @@ int vt_st_parse(const uint8_t *buf, size_t size, const char *name, vt_st_file **
     vt_st_file *f = calloc(1, sizeof *f);
     if (!f || !(f->name = strdup(name ? name : "(memory)"))) {
         free(f);
-        fail(err, errlen, "%s: out of memory", name ? name : "(memory)");
+        vt_errf(err, errlen, "%s: out of memory", name ? name : "(memory)");
         return -ENOMEM;
     }
     int rc = parse_into(f, buf, size, err, errlen);
     if (rc < 0) {
         if (rc == -ENOMEM)
-            fail(err, errlen, "%s: out of memory", f->name);
+            vt_errf(err, errlen, "%s: out of memory", f->name);
         vt_st_close(&f);
         return rc;
     }
@@ -331,18 +323,18 @@ int vt_st_open(const char *path, vt_st_file **out, char *err, size_t errlen) {
     FILE *fp = fopen(path, "rb");
     if (!fp) {
         rc = -errno;
-        fail(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        vt_errf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
         return rc;
     }
     struct stat st;
     if (fstat(fileno(fp), &st) != 0 || !S_ISREG(st.st_mode)) {
         rc = -EINVAL;
-        fail(err, errlen, "%s: not a regular file", path);
+        vt_errf(err, errlen, "%s: not a regular file", path);
         goto done;
     }
     if ((uint64_t)st.st_size > MAX_FILE_BYTES) {
         rc = -EFBIG;
-        fail(err, errlen, "%s: %lld bytes is too large for a weights file", path,
+        vt_errf(err, errlen, "%s: %lld bytes is too large for a weights file", path,
              (long long)st.st_size);
         goto done;
     }
@@ -350,12 +342,12 @@ int vt_st_open(const char *path, vt_st_file **out, char *err, size_t errlen) {
     buf = malloc(size ? size : 1);
     if (!buf) {
         rc = -ENOMEM;
-        fail(err, errlen, "%s: out of memory for %zu bytes", path, size);
+        vt_errf(err, errlen, "%s: out of memory for %zu bytes", path, size);
         goto done;
     }
     if (fread(buf, 1, size, fp) != size) {
         rc = -EIO;
-        fail(err, errlen, "%s: read error", path);
+        vt_errf(err, errlen, "%s: read error", path);
         goto done;
     }
     vt_st_file *f = NULL;
@@ -454,7 +446,7 @@ int vt_st_read_f32(const vt_st_file *f, const vt_st_tensor *t, float *out, char 
             out[i] = vt_st_bf16_to_f32((uint16_t)(p[2 * i] | p[2 * i + 1] << 8));
         return 0;
     default:
-        fail(err, errlen, "%s: tensor '%s': dtype %s is not supported (F32, F16 or BF16)", f->name,
+        vt_errf(err, errlen, "%s: tensor '%s': dtype %s is not supported (F32, F16 or BF16)", f->name,
              t->name, t->dtype_name);
         return -EINVAL;
     }
@@ -538,7 +530,7 @@ int vt_st_write(const char *path, const vt_st_out *t, int n, const char *const *
     snprintf(tmp, plen + 16, "%s.tmp.XXXXXX", path);
     if ((fd = mkstemp(tmp)) < 0) {
         rc = -errno;
-        fail(err, errlen, "%s: cannot create a temporary file: %s", path, strerror(errno));
+        vt_errf(err, errlen, "%s: cannot create a temporary file: %s", path, strerror(errno));
         free(tmp);
         tmp = NULL;
         goto done;
@@ -576,11 +568,11 @@ int vt_st_write(const char *path, const vt_st_out *t, int n, const char *const *
     tmp = NULL;
     goto done;
 io:
-    fail(err, errlen, "%s: write failed: %s", path, strerror(-rc));
+    vt_errf(err, errlen, "%s: write failed: %s", path, strerror(-rc));
     goto done;
 oom:
     rc = -ENOMEM;
-    fail(err, errlen, "%s: out of memory", path);
+    vt_errf(err, errlen, "%s: out of memory", path);
 done:
     if (fd >= 0)
         close(fd);

@@ -21,7 +21,9 @@
 #include <string.h>
 #include <time.h>
 
+#include "nn.h"
 #include "prop.h"
+#include "track_int.h"
 #include "vt_model.h"
 
 #define LABEL_MAX 64
@@ -104,201 +106,6 @@ static double now_ms(void) {
     return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
-static void seterr(char *err, size_t len, const char *fmt, ...) {
-    if (!err || !len)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, len, fmt, ap);
-    va_end(ap);
-}
-
-/* ------------------------------------------------------------------------------------------
- * Parameters
- * ---------------------------------------------------------------------------------------- */
-
-static int scale_cells(int cells_at_s4, int stride) {
-    int r = (cells_at_s4 * 4 + stride / 2) / stride;
-    return r < 1 ? 1 : r;
-}
-
-static double meta_num(const vt_model *m, const char *key, double def) {
-    const char *v = m ? vt_model_meta(m, key) : NULL;
-    if (!v || !*v)
-        return def;
-    char *end;
-    double d = strtod(v, &end);
-    return *end ? def : d;
-}
-
-int vt_tracker_params_preset(vt_tracker_params *p, const char *tracker, const char *profile,
-                             const vt_model *m) {
-    int realtime;
-    if (!profile || strcmp(profile, "accurate") == 0)
-        realtime = 0;
-    else if (strcmp(profile, "realtime") == 0)
-        realtime = 1;
-    else
-        return -EINVAL;
-    int stride = m ? vt_model_stride(m) : 8;
-    memset(p, 0, sizeof *p);
-    p->max_objects = 32;
-    p->max_anchors = 4;
-    /* realtime: 360p, where the compact encoder still keeps one core at ~20 fps; at 240p
-     * objects get too few cells (dev J&F 48.5 instead of 58.8, docs/RESULTS.md) */
-    p->proc_short = realtime ? 360 : 480;
-    p->proc_long_max = realtime ? 640 : 864;
-    /* Features: unit norm and a sharp softmax over the best few candidates, unless the
-     * model's metadata says it was trained otherwise (a converted MAST checkpoint uses raw
-     * dot products and a plain softmax). */
-    p->l2norm = (int)meta_num(m, "vtrack.prop.l2norm", 1);
-    p->temperature = (float)meta_num(m, "vtrack.prop.temperature", 0.05);
-    /* Averaging the labels of the 10 best matches (MAST, CRW) blurs boundaries; the 5 best
-     * track better on the dev set for raw colour (J&F 49.6 -> 55.0) and for the trained
-     * compact encoder (65.2 -> 67.8). Fewer still wins a little more for raw colour (58.5 at
-     * top-3) but is fooled by repetitive texture (the striped objects of the synthetic tests
-     * lose 0.13 IoU), so 5 it is, unless the weights' metadata says otherwise
-     * (docs/RESULTS.md). */
-    p->topk = (int)meta_num(m, "vtrack.prop.topk", 5);
-    p->lost_score = 0.35f;
-    p->lost_frames = 5;
-    p->box_refine = 1;
-    if (!tracker || strcmp(tracker, "mast") == 0) {
-        /* MAST (Lai et al. 2020), benchmark.py: references {0, 5} long-term and t-1, t-3, t-5
-         * short-term, windows of 25x25 cells at stride 4, ROI localisation of references more
-         * than 15 frames old with a 25x25 coarse grid dilated up to 4x, hard labels. */
-        p->long_every = 5;
-        p->long_count = 1;
-        p->long_rolling = 0;
-        p->short_count = 3;
-        p->short_gap = 2;
-        p->radius_first = p->radius_long = p->radius_short = scale_cells(12, stride);
-        p->roi_age = 16;
-        p->roi_radius = scale_cells(12, stride);
-        p->roi_dilation = 4;
-        p->soft_labels = 0;
-        if (realtime) {
-            /* One core: fewer and closer references; a rolling long-term memory keeps up with
-             * a camera's slow changes; windows cover the same image extent at half size. */
-            p->long_every = 25;
-            p->long_count = 2;
-            p->long_rolling = 1;
-            p->short_count = 2;
-            p->short_gap = 1;
-            p->radius_first = p->radius_long = p->radius_short = scale_cells(6, stride);
-            p->roi_radius = scale_cells(6, stride);
-        }
-    } else if (strcmp(tracker, "colorize") == 0) {
-        /* Vondrick et al. 2018: labels are copied from reference frames through a softmax
-         * over all positions of each reference (no window); trained with 3 references, so
-         * the references are the first frame and the 3 latest frames. */
-        p->long_every = 0;
-        p->short_count = 3;
-        p->short_gap = 1;
-        p->radius_first = p->radius_long = p->radius_short = VT_RADIUS_GLOBAL;
-        p->roi_age = 0;
-        p->roi_radius = 1;
-        p->roi_dilation = 1;
-        p->soft_labels = 1;
-        if (realtime) {
-            p->radius_short = scale_cells(6, stride);
-        }
-    } else {
-        return -EINVAL;
-    }
-    return 0;
-}
-
-int vt_tracker_params_set(vt_tracker_params *p, const char *name, const char *value) {
-    static const struct {
-        const char *name;
-        size_t off;
-        int is_float;
-    } fields[] = {
-#define I(f) {#f, offsetof(vt_tracker_params, f), 0}
-#define F(f)                                                                                       \
-    { #f, offsetof(vt_tracker_params, f), 1 }
-        I(proc_short),  I(proc_long_max), I(max_objects), I(max_anchors), I(long_every),
-        I(long_count),  I(long_rolling),  I(short_count), I(short_gap),   I(radius_first),
-        I(radius_long), I(radius_short),  I(roi_age),     I(roi_radius),  I(roi_dilation),
-        I(topk),        F(temperature),   I(soft_labels), I(l2norm),      F(lost_score),
-        I(lost_frames), I(box_refine),
-#undef I
-#undef F
-    };
-    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
-        if (strcmp(fields[i].name, name) != 0)
-            continue;
-        char *end;
-        void *dst = (char *)p + fields[i].off;
-        if (fields[i].is_float) {
-            double v = strtod(value, &end);
-            if (end == value || *end || !isfinite(v))
-                return -EINVAL;
-            *(float *)dst = (float)v;
-        } else if (strncmp(name, "radius_", 7) == 0 && strcmp(value, "global") == 0) {
-            *(int *)dst = VT_RADIUS_GLOBAL;
-        } else {
-            long v = strtol(value, &end, 10);
-            if (end == value || *end || v < INT32_MIN || v > INT32_MAX)
-                return -EINVAL;
-            *(int *)dst = (int)v;
-        }
-        return 0;
-    }
-    return -ENOENT;
-}
-
-void vt_tracker_params_describe(const vt_tracker_params *p, char *buf, size_t len) {
-    char r[3][16];
-    const int radii[3] = {p->radius_first, p->radius_long, p->radius_short};
-    for (int i = 0; i < 3; i++) {
-        if (radii[i] == VT_RADIUS_GLOBAL)
-            snprintf(r[i], sizeof r[i], "global");
-        else
-            snprintf(r[i], sizeof r[i], "%d", radii[i]);
-    }
-    snprintf(buf, len,
-             "processing: short side %d, long side <= %d\n"
-             "memory: %d anchors (radius %s), long-term every %d x%d %s (radius %s), "
-             "short-term %d gap %d (radius %s)\n"
-             "roi: age >= %d, coarse radius %d, dilation <= %d\n"
-             "affinity: top-%d, temperature %.3f, %s features, %s labels\n"
-             "lost: score < %.2f for %d frames; boxes %s\n",
-             p->proc_short, p->proc_long_max, p->max_anchors, r[0], p->long_every, p->long_count,
-             p->long_rolling ? "rolling" : "first", r[1], p->short_count, p->short_gap, r[2],
-             p->roi_age, p->roi_radius, p->roi_dilation, p->topk, p->temperature,
-             p->l2norm ? "unit-norm" : "raw", p->soft_labels ? "soft" : "hard", p->lost_score,
-             p->lost_frames, p->box_refine ? "refined into masks" : "taken as masks");
-}
-
-static int params_check(const vt_tracker_params *p, char *err, size_t errlen) {
-#define BAD(cond, field)                                                                           \
-    if (cond) {                                                                                    \
-        seterr(err, errlen, "tracker parameter %s out of range", field);                           \
-        return -EINVAL;                                                                            \
-    }
-    BAD(p->proc_short < 0 || p->proc_short > 4096, "proc_short");
-    BAD(p->proc_long_max < 0 || p->proc_long_max > 8192, "proc_long_max");
-    BAD(p->max_objects < 1 || p->max_objects > 254, "max_objects");
-    BAD(p->max_anchors < 1 || p->max_anchors > 64, "max_anchors");
-    BAD(p->long_every < 0 || p->long_count < 0 || p->long_count > 64, "long_every/long_count");
-    BAD(p->short_count < 0 || p->short_count > 64 || p->short_gap < 1 || p->short_gap > 64,
-        "short_count/short_gap");
-    BAD(p->radius_first < VT_RADIUS_GLOBAL || p->radius_first > 256, "radius_first");
-    BAD(p->radius_long < VT_RADIUS_GLOBAL || p->radius_long > 256, "radius_long");
-    BAD(p->radius_short < VT_RADIUS_GLOBAL || p->radius_short > 256, "radius_short");
-    BAD(p->roi_age < 0 || p->roi_radius < 0 || p->roi_radius > 64 || p->roi_dilation < 1 ||
-            p->roi_dilation > 16,
-        "roi_age/roi_radius/roi_dilation");
-    BAD(p->topk < 0 || p->topk > 4096, "topk");
-    BAD(!(p->temperature > 1e-6f) || !(p->temperature < 1e6f), "temperature");
-    BAD(!(p->lost_score >= 0.0f) || !(p->lost_score <= 1.0f) || p->lost_frames < 1,
-        "lost_score/lost_frames");
-#undef BAD
-    return 0;
-}
-
 /* ------------------------------------------------------------------------------------------
  * Lifetime
  * ---------------------------------------------------------------------------------------- */
@@ -306,7 +113,7 @@ static int params_check(const vt_tracker_params *p, char *err, size_t errlen) {
 int vt_tracker_new(const vt_model *m, const vt_tracker_params *p, vt_tracker **out, char *err,
                    size_t errlen) {
     *out = NULL;
-    int rc = params_check(p, err, errlen);
+    int rc = vt_tracker_params_check(p, err, errlen);
     if (rc < 0)
         return rc;
     vt_tracker *t = calloc(1, sizeof *t);
@@ -326,7 +133,7 @@ int vt_tracker_new(const vt_model *m, const vt_tracker_params *p, vt_tracker **o
     }
     rc = vt_encoder_new(m, &t->enc);
     if (rc < 0) {
-        seterr(err, errlen, "cannot create the encoder: %s", strerror(-rc));
+        vt_errf(err, errlen, "cannot create the encoder: %s", strerror(-rc));
         goto fail;
     }
     *out = t;
@@ -431,68 +238,6 @@ size_t vt_tracker_memory_bound(const vt_tracker *t, int sw, int sh) {
  * Objects
  * ---------------------------------------------------------------------------------------- */
 
-int vt_shape_copy(vt_shape *dst, const vt_shape *src, char *err, size_t errlen) {
-    memset(dst, 0, sizeof *dst);
-    switch (src->kind) {
-    case VT_SHAPE_MASK:
-    case VT_SHAPE_LABELS: {
-        if (src->w <= 0 || src->h <= 0 || !src->data || src->w > 16384 || src->h > 16384) {
-            seterr(err, errlen, "mask size %dx%d invalid", src->w, src->h);
-            return -EINVAL;
-        }
-        size_t n = (size_t)src->w * src->h;
-        uint8_t *d = malloc(n);
-        if (!d)
-            return -ENOMEM;
-        memcpy(d, src->data, n);
-        *dst = *src;
-        dst->data = d;
-        return 0;
-    }
-    case VT_SHAPE_BOX:
-        for (int i = 0; i < 4; i++)
-            if (!isfinite(src->box[i])) {
-                seterr(err, errlen, "box coordinate %d is not finite", i);
-                return -EINVAL;
-            }
-        if (!(src->box[2] > 0) || !(src->box[3] > 0)) {
-            seterr(err, errlen, "box width and height must be positive");
-            return -EINVAL;
-        }
-        *dst = *src;
-        dst->data = NULL, dst->points = NULL;
-        return 0;
-    case VT_SHAPE_POLYGON: {
-        if (src->npoints < 3 || src->npoints > 100000 || !src->points) {
-            seterr(err, errlen, "a polygon needs 3 to 100000 points, got %d", src->npoints);
-            return -EINVAL;
-        }
-        for (int i = 0; i < 2 * src->npoints; i++)
-            if (!isfinite(src->points[i])) {
-                seterr(err, errlen, "polygon coordinate %d is not finite", i);
-                return -EINVAL;
-            }
-        float *p = malloc(sizeof(float) * 2 * src->npoints);
-        if (!p)
-            return -ENOMEM;
-        memcpy(p, src->points, sizeof(float) * 2 * src->npoints);
-        *dst = *src;
-        dst->points = p;
-        dst->data = NULL;
-        return 0;
-    }
-    }
-    seterr(err, errlen, "unknown shape kind %d", (int)src->kind);
-    return -EINVAL;
-}
-
-void vt_shape_clear(vt_shape *s) {
-    free((void *)s->data);
-    free((void *)s->points);
-    s->data = NULL;
-    s->points = NULL;
-}
-
 static obj *find_obj(vt_tracker *t, uint32_t id) {
     for (int i = 0; i < t->p.max_objects; i++)
         if (t->objs[i].live && t->objs[i].id == id)
@@ -510,11 +255,11 @@ int vt_tracker_object_count(const vt_tracker *t) {
 int vt_tracker_add_object(vt_tracker *t, uint32_t id, const char *label, const vt_shape *shape,
                           char *err, size_t errlen) {
     if (id == 0) {
-        seterr(err, errlen, "object id 0 is reserved");
+        vt_errf(err, errlen, "object id 0 is reserved");
         return -EINVAL;
     }
     if (find_obj(t, id)) {
-        seterr(err, errlen, "object %u exists already", id);
+        vt_errf(err, errlen, "object %u exists already", id);
         return -EEXIST;
     }
     obj *o = NULL;
@@ -522,7 +267,7 @@ int vt_tracker_add_object(vt_tracker *t, uint32_t id, const char *label, const v
         if (!t->objs[i].live)
             o = &t->objs[i];
     if (!o) {
-        seterr(err, errlen, "too many objects (at most %d)", t->p.max_objects);
+        vt_errf(err, errlen, "too many objects (at most %d)", t->p.max_objects);
         return -ENOSPC;
     }
     vt_shape copy;
@@ -707,78 +452,9 @@ static int ensure_mask(obj *o, size_t n) {
     return 0;
 }
 
-/* Even-odd scanline fill of a polygon, sampled at pixel centres. */
-static void fill_polygon(uint8_t *m, int w, int h, const float *pt, int np) {
-    double *xs = NULL;
-    /* At most np crossings per scanline; small, bounded by the point limit. */
-    xs = malloc(sizeof(double) * np);
-    if (!xs)
-        return;
-    for (int y = 0; y < h; y++) {
-        double yc = y + 0.5;
-        int nx = 0;
-        for (int i = 0; i < np; i++) {
-            double x1 = pt[2 * i], y1 = pt[2 * i + 1];
-            double x2 = pt[2 * ((i + 1) % np)], y2 = pt[2 * ((i + 1) % np) + 1];
-            if ((y1 <= yc && y2 > yc) || (y2 <= yc && y1 > yc))
-                xs[nx++] = x1 + (yc - y1) * (x2 - x1) / (y2 - y1);
-        }
-        /* insertion sort: few crossings per line */
-        for (int i = 1; i < nx; i++) {
-            double v = xs[i];
-            int j = i - 1;
-            while (j >= 0 && xs[j] > v) {
-                xs[j + 1] = xs[j];
-                j--;
-            }
-            xs[j + 1] = v;
-        }
-        for (int i = 0; i + 1 < nx; i += 2) {
-            /* pixels whose centre x + 0.5 lies in [xs[i], xs[i+1]) */
-            int a = (int)ceil(xs[i] - 0.5), b = (int)ceil(xs[i + 1] - 0.5);
-            if (a < 0)
-                a = 0;
-            if (b > w)
-                b = w;
-            if (a < b)
-                memset(m + (size_t)y * w + a, 1, b - a);
-        }
-    }
-    free(xs);
-}
-
 /* Rasterise an object's shape into o->mask at the source size; -EINVAL if sizes differ. */
 static int rasterise(vt_tracker *t, obj *o) {
-    const int w = t->sw, h = t->sh;
-    const vt_shape *s = &o->shape;
-    uint8_t *m = o->mask;
-    switch (s->kind) {
-    case VT_SHAPE_MASK:
-    case VT_SHAPE_LABELS:
-        if (s->w != w || s->h != h)
-            return -EINVAL;
-        for (size_t i = 0; i < (size_t)w * h; i++)
-            m[i] = s->kind == VT_SHAPE_MASK ? s->data[i] != 0 : s->data[i] == s->index;
-        break;
-    case VT_SHAPE_BOX: {
-        memset(m, 0, (size_t)w * h);
-        /* pixels whose centre lies inside the box */
-        int x0 = (int)ceil(s->box[0] - 0.5), y0 = (int)ceil(s->box[1] - 0.5);
-        int x1 = (int)ceil(s->box[0] + s->box[2] - 0.5),
-            y1 = (int)ceil(s->box[1] + s->box[3] - 0.5);
-        x0 = x0 < 0 ? 0 : x0, y0 = y0 < 0 ? 0 : y0;
-        x1 = x1 > w ? w : x1, y1 = y1 > h ? h : y1;
-        for (int y = y0; y < y1; y++)
-            if (x0 < x1)
-                memset(m + (size_t)y * w + x0, 1, x1 - x0);
-        break;
-    }
-    case VT_SHAPE_POLYGON:
-        memset(m, 0, (size_t)w * h);
-        fill_polygon(m, w, h, s->points, s->npoints);
-        break;
-    }
-    return 0;
+    return vt_shape_rasterise(&o->shape, o->mask, t->sw, t->sh);
 }
 
 /* Fraction of each cell's source pixels covered by mask m. */

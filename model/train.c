@@ -26,15 +26,6 @@
 #include "train.h"
 #include "train_int.h"
 
-static void fail(char *err, size_t errlen, const char *fmt, ...) {
-    if (!err || !errlen)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
 /* ---------------------------------------------------------------------------------------------
  * Configuration
  * ------------------------------------------------------------------------------------------- */
@@ -86,7 +77,7 @@ const char *vt_train_objective_name(vt_train_objective obj) {
 int vt_train_cfg_check(const vt_train_cfg *c, char *err, size_t errlen) {
 #define BAD(cond, ...)                                                                             \
     if (cond) {                                                                                    \
-        fail(err, errlen, __VA_ARGS__);                                                            \
+        vt_errf(err, errlen, __VA_ARGS__);                                                            \
         return -EINVAL;                                                                            \
     }
     BAD(c->objective != VT_TRAIN_MAST && c->objective != VT_TRAIN_COLORIZE,
@@ -149,11 +140,11 @@ int vt_trainer_new(vt_model *m, const vt_train_cfg *cfg, vt_trainer **out, char 
         return rc;
     const vt_arch *a = vt_model_spec(m);
     if (!a->learned) {
-        fail(err, errlen, "architecture '%s' has no weights to train", a->name);
+        vt_errf(err, errlen, "architecture '%s' has no weights to train", a->name);
         return -EINVAL;
     }
     if (strcmp(vt_model_input_space(m), "lab") != 0) {
-        fail(err, errlen,
+        vt_errf(err, errlen,
              "architecture '%s' takes %s input; both objectives need a Lab-input architecture",
              a->name, vt_model_input_space(m));
         return -EINVAL;
@@ -162,13 +153,13 @@ int vt_trainer_new(vt_model *m, const vt_train_cfg *cfg, vt_trainer **out, char 
     int fh, fw;
     vt_arch_out_size(a, S, S, &fh, &fw);
     if (S % st != 0 || fh != S / st || fw != S / st) {
-        fail(err, errlen, "crop %d: must be a multiple of %s's stride %d (feature grid %dx%d)", S,
+        vt_errf(err, errlen, "crop %d: must be a multiple of %s's stride %d (feature grid %dx%d)", S,
              a->name, st, fh, fw);
         return -EINVAL;
     }
     vt_trainer *t = calloc(1, sizeof *t);
     if (!t) {
-        fail(err, errlen, "out of memory");
+        vt_errf(err, errlen, "out of memory");
         return -ENOMEM;
     }
     t->m = m;
@@ -187,7 +178,7 @@ int vt_trainer_new(vt_model *m, const vt_train_cfg *cfg, vt_trainer **out, char 
     const size_t SS = (size_t)S * S;
     rc = -ENOMEM;
     if ((rc = vt_tnet_new(m, &t->net)) < 0 || (rc = vt_tnet_plan(t->net, 2 * B, S, S)) < 0) {
-        fail(err, errlen, rc == -ENOMEM ? "out of memory" : "cannot plan the network at %dx%d", S,
+        vt_errf(err, errlen, rc == -ENOMEM ? "out of memory" : "cannot plan the network at %dx%d", S,
              S);
         goto fail;
     }
@@ -239,7 +230,7 @@ int vt_trainer_new(vt_model *m, const vt_train_cfg *cfg, vt_trainer **out, char 
     *out = t;
     return 0;
 oom:
-    fail(err, errlen, "out of memory");
+    vt_errf(err, errlen, "out of memory");
     rc = -ENOMEM;
 fail:
     vt_trainer_free(&t);
@@ -366,7 +357,7 @@ int vt_trainer_fit_colors(vt_trainer *t, const vt_train_data *d, char *err, size
     const int K = t->cfg.ncolors, st = t->st;
     const int64_t total = vt_train_data_frames(d);
     if (total < 1) {
-        fail(err, errlen, "no frames to fit the colour clusters on");
+        vt_errf(err, errlen, "no frames to fit the colour clusters on");
         return -EINVAL;
     }
     float *pts = malloc(sizeof(float) * 2 * KM_SAMPLES);
@@ -375,7 +366,7 @@ int vt_trainer_fit_colors(vt_trainer *t, const vt_train_data *d, char *err, size
     float *lab = malloc(sizeof(float) * 3 * st * st);
     if (!pts || !d2 || !asg || !lab) {
         free(pts), free(d2), free(asg), free(lab);
-        fail(err, errlen, "out of memory");
+        vt_errf(err, errlen, "out of memory");
         return -ENOMEM;
     }
     /* A generator of its own, so fitting does not shift the training stream. */

@@ -23,15 +23,6 @@
 
 #define CKPT_MARK "vtrack.train.checkpoint"
 
-static void fail(char *err, size_t errlen, const char *fmt, ...) {
-    if (!err || !errlen)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
 /* The configuration fields as (key, kind, offset): numbers stored with full precision. */
 enum { F_INT, F_FLOAT, F_U64 };
 static const struct {
@@ -122,7 +113,7 @@ int vt_trainer_save(const vt_trainer *t, const char *path, const char *data_desc
     const char **meta = calloc(2 * (NFIELDS + 8) + 1, sizeof *meta);
     char(*vals)[96] = calloc(NFIELDS + 8, sizeof *vals);
     if (!out || !shapes || !names || !meta || !vals) {
-        fail(err, errlen, "%s: out of memory", path);
+        vt_errf(err, errlen, "%s: out of memory", path);
         goto done;
     }
     for (int pass = 0; pass < 3; pass++)
@@ -200,14 +191,14 @@ static int read_exact(vt_st_file *f, const char *name, int ndim, const int64_t *
     const char *fn = vt_st_name(f);
     const vt_st_tensor *tt = vt_st_find(f, name);
     if (!tt) {
-        fail(err, errlen, "%s: checkpoint tensor '%s' missing", fn, name);
+        vt_errf(err, errlen, "%s: checkpoint tensor '%s' missing", fn, name);
         return -EINVAL;
     }
     int same = tt->ndim == ndim;
     for (int d = 0; same && d < ndim; d++)
         same = tt->shape[d] == shape[d];
     if (!same) {
-        fail(err, errlen, "%s: checkpoint tensor '%s' has the wrong shape", fn, name);
+        vt_errf(err, errlen, "%s: checkpoint tensor '%s' has the wrong shape", fn, name);
         return -EINVAL;
     }
     int rc = vt_st_read_f32(f, tt, dst, err, errlen);
@@ -215,7 +206,7 @@ static int read_exact(vt_st_file *f, const char *name, int ndim, const int64_t *
         return rc;
     for (size_t i = 0; i < tt->numel; i++)
         if (!isfinite(dst[i])) {
-            fail(err, errlen, "%s: checkpoint tensor '%s' holds a NaN or infinity at %zu", fn, name,
+            vt_errf(err, errlen, "%s: checkpoint tensor '%s' holds a NaN or infinity at %zu", fn, name,
                  i);
             return -EINVAL;
         }
@@ -235,14 +226,14 @@ int vt_trainer_load(const char *path, vt_model **mout, vt_trainer **tout, char *
         return rc;
     const char *mark = vt_st_meta(f, CKPT_MARK);
     if (!mark || strcmp(mark, "1") != 0) {
-        fail(err, errlen, "%s: not a vtrack training checkpoint (no %s in __metadata__)", path,
+        vt_errf(err, errlen, "%s: not a vtrack training checkpoint (no %s in __metadata__)", path,
              CKPT_MARK);
         rc = -EINVAL;
         goto fail;
     }
     const char *arch = vt_st_meta(f, "vtrack.arch");
     if ((rc = vt_model_new(arch, 0, &m, sub, sizeof sub)) < 0) {
-        fail(err, errlen, "%s: %s", path, sub);
+        vt_errf(err, errlen, "%s: %s", path, sub);
         goto fail;
     }
     vt_train_cfg cfg;
@@ -252,27 +243,27 @@ int vt_trainer_load(const char *path, vt_model **mout, vt_trainer **tout, char *
         snprintf(key, sizeof key, "vtrack.train.cfg.%s", cfg_fields[i].key);
         const char *v = vt_st_meta(f, key);
         if (!v || field_parse(&cfg, i, v) < 0) {
-            fail(err, errlen, "%s: metadata %s is %s%.32s%s", path, key, v ? "'" : "missing",
+            vt_errf(err, errlen, "%s: metadata %s is %s%.32s%s", path, key, v ? "'" : "missing",
                  v ? v : "", v ? "', not a number" : "");
             rc = -EINVAL;
             goto fail;
         }
     }
     if ((rc = vt_trainer_new(m, &cfg, &t, sub, sizeof sub)) < 0) {
-        fail(err, errlen, "%s: %s", path, sub);
+        vt_errf(err, errlen, "%s: %s", path, sub);
         goto fail;
     }
     const char *sv = vt_st_meta(f, "vtrack.train.step"), *rv = vt_st_meta(f, "vtrack.train.rng");
     char *end = NULL;
     long long step = sv ? strtoll(sv, &end, 10) : -1;
     if (!sv || *end || step < 0 || step > cfg.steps) {
-        fail(err, errlen, "%s: metadata vtrack.train.step '%.32s' is not in [0, %d]", path,
+        vt_errf(err, errlen, "%s: metadata vtrack.train.step '%.32s' is not in [0, %d]", path,
              sv ? sv : "(missing)", cfg.steps);
         rc = -EINVAL;
         goto fail;
     }
     if (!rv || strlen(rv) != 64 || strspn(rv, "0123456789abcdef") != 64) {
-        fail(err, errlen, "%s: metadata vtrack.train.rng is not 64 hex digits", path);
+        vt_errf(err, errlen, "%s: metadata vtrack.train.rng is not 64 hex digits", path);
         rc = -EINVAL;
         goto fail;
     }
@@ -319,7 +310,7 @@ int vt_trainer_load(const char *path, vt_model **mout, vt_trainer **tout, char *
         snprintf(data_desc, len, "%s", dd ? dd : "");
     }
     if ((rc = vt_model_refold(m)) < 0) {
-        fail(err, errlen, "%s: out of memory", path);
+        vt_errf(err, errlen, "%s: out of memory", path);
         goto fail;
     }
     vt_st_close(&f);
@@ -377,7 +368,7 @@ int vt_trainer_export(vt_trainer *t, const char *path, const char *sources, char
     }
 #undef SET
     if (rc) {
-        fail(err, errlen, "%s: out of memory", path);
+        vt_errf(err, errlen, "%s: out of memory", path);
         return rc;
     }
     return vt_model_save(m, path, err, errlen);
