@@ -131,18 +131,20 @@ static int apply_meta(vt_model *m, const char *file, char *err, size_t errlen) {
     memcpy(m->std, a->std, sizeof m->std);
     const char *s = vt_model_meta(m, "vtrack.mean");
     if (s && parse3(s, m->mean) < 0) {
-        vt_errf(err, errlen, "%s: metadata vtrack.mean '%.64s' is not three numbers 'a,b,c'", file, s);
+        vt_errf(err, errlen, "%s: metadata vtrack.mean '%.64s' is not three numbers 'a,b,c'", file,
+                s);
         return -EINVAL;
     }
     s = vt_model_meta(m, "vtrack.std");
     if (s && (parse3(s, m->std) < 0 || !(m->std[0] > 0 && m->std[1] > 0 && m->std[2] > 0))) {
-        vt_errf(err, errlen, "%s: metadata vtrack.std '%.64s' is not three positive numbers", file, s);
+        vt_errf(err, errlen, "%s: metadata vtrack.std '%.64s' is not three positive numbers", file,
+                s);
         return -EINVAL;
     }
     const char *p = vt_model_meta(m, "vtrack.padding");
     if (p && strcmp(p, "zeros") != 0 && strcmp(p, "reflect") != 0) {
-        vt_errf(err, errlen, "%s: metadata vtrack.padding '%.32s' is not 'zeros' or 'reflect'", file,
-             p);
+        vt_errf(err, errlen, "%s: metadata vtrack.padding '%.32s' is not 'zeros' or 'reflect'",
+                file, p);
         return -EINVAL;
     }
     m->pad = p && strcmp(p, "reflect") == 0 ? VT_PAD_REFLECT : VT_PAD_ZEROS;
@@ -425,8 +427,8 @@ static int load_from(vt_st_file *f, vt_model **out, char *err, size_t errlen) {
         vt_param *p = &m->params[i];
         const vt_st_tensor *t = vt_st_find(f, p->name);
         if (!t) {
-            vt_errf(err, errlen, "%s: tensor '%s' missing (%s has %d tensors)", fn, p->name, a->name,
-                 m->nparams);
+            vt_errf(err, errlen, "%s: tensor '%s' missing (%s has %d tensors)", fn, p->name,
+                    a->name, m->nparams);
             rc = -EINVAL;
             goto fail;
         }
@@ -438,7 +440,7 @@ static int load_from(vt_st_file *f, vt_model **out, char *err, size_t errlen) {
             shape_str(got, sizeof got, t->ndim, t->shape, NULL);
             shape_str(want, sizeof want, p->ndim, NULL, p->shape);
             vt_errf(err, errlen, "%s: tensor '%s' has shape %s, %s expects %s", fn, p->name, got,
-                 a->name, want);
+                    a->name, want);
             rc = -EINVAL;
             goto fail;
         }
@@ -447,15 +449,15 @@ static int load_from(vt_st_file *f, vt_model **out, char *err, size_t errlen) {
         for (size_t j = 0; j < p->numel; j++)
             if (!isfinite(p->data[j])) {
                 vt_errf(err, errlen, "%s: tensor '%s' holds a NaN or infinity at element %zu", fn,
-                     p->name, j);
+                        p->name, j);
                 rc = -EINVAL;
                 goto fail;
             }
         if (strstr(p->name, ".running_var"))
             for (size_t j = 0; j < p->numel; j++)
                 if (p->data[j] < 0.0f) {
-                    vt_errf(err, errlen, "%s: tensor '%s' has a negative variance at element %zu", fn,
-                         p->name, j);
+                    vt_errf(err, errlen, "%s: tensor '%s' has a negative variance at element %zu",
+                            fn, p->name, j);
                     rc = -EINVAL;
                     goto fail;
                 }
@@ -463,7 +465,8 @@ static int load_from(vt_st_file *f, vt_model **out, char *err, size_t errlen) {
     for (int i = 0; i < vt_st_count(f); i++) {
         const vt_st_tensor *t = vt_st_get(f, i);
         if (!vt_model_param_find(m, t->name)) {
-            vt_errf(err, errlen, "%s: unexpected tensor '%s' (not part of %s)", fn, t->name, a->name);
+            vt_errf(err, errlen, "%s: unexpected tensor '%s' (not part of %s)", fn, t->name,
+                    a->name);
             rc = -EINVAL;
             goto fail;
         }

@@ -111,8 +111,8 @@ static int parse_tensor(vt_st_file *f, const cJSON *e, vt_st_tensor *t, char *er
         return -EINVAL;
     }
     if (!cJSON_IsArray(sh) || cJSON_GetArraySize(sh) > VT_ST_MAX_DIMS) {
-        vt_errf(err, errlen, "%s: tensor '%s': \"shape\" must be an array of at most %d sizes", fn, tn,
-             VT_ST_MAX_DIMS);
+        vt_errf(err, errlen, "%s: tensor '%s': \"shape\" must be an array of at most %d sizes", fn,
+                tn, VT_ST_MAX_DIMS);
         return -EINVAL;
     }
     t->ndim = 0;
@@ -123,7 +123,7 @@ static int parse_tensor(vt_st_file *f, const cJSON *e, vt_st_tensor *t, char *er
         int64_t v = json_uint(d, MAX_DIM);
         if (v < 0) {
             vt_errf(err, errlen, "%s: tensor '%s': shape[%d] is not a size in [0, 2^40]", fn, tn,
-                 t->ndim);
+                    t->ndim);
             return -EINVAL;
         }
         t->shape[t->ndim++] = v;
@@ -145,14 +145,14 @@ static int parse_tensor(vt_st_file *f, const cJSON *e, vt_st_tensor *t, char *er
     }
     if (b > en || (uint64_t)en > f->data_size) {
         vt_errf(err, errlen,
-             "%s: tensor '%s': data_offsets [%lld, %lld] out of range (data section is %zu "
-             "bytes)",
-             fn, tn, (long long)b, (long long)en, f->data_size);
+                "%s: tensor '%s': data_offsets [%lld, %lld] out of range (data section is %zu "
+                "bytes)",
+                fn, tn, (long long)b, (long long)en, f->data_size);
         return -EINVAL;
     }
     if ((uint64_t)(en - b) != (uint64_t)numel * size) {
         vt_errf(err, errlen, "%s: tensor '%s': %lld bytes for %zu elements of %s", fn, tn,
-             (long long)(en - b), numel, t->dtype_name);
+                (long long)(en - b), numel, t->dtype_name);
         return -EINVAL;
     }
     t->begin = (size_t)b;
@@ -197,7 +197,7 @@ static int parse_into(vt_st_file *f, const uint8_t *buf, size_t size, char *err,
     const char *fn = f->name;
     if (size < 8) {
         vt_errf(err, errlen, "%s: truncated file (%zu bytes, the header length alone needs 8)", fn,
-             size);
+                size);
         return -EINVAL;
     }
     uint64_t hlen = 0;
@@ -205,11 +205,12 @@ static int parse_into(vt_st_file *f, const uint8_t *buf, size_t size, char *err,
         hlen = hlen << 8 | buf[i];
     if (hlen > size - 8) {
         vt_errf(err, errlen, "%s: header length %llu beyond the file (%zu bytes): truncated?", fn,
-             (unsigned long long)hlen, size);
+                (unsigned long long)hlen, size);
         return -EINVAL;
     }
     if (hlen < 2 || hlen > MAX_HEADER) {
-        vt_errf(err, errlen, "%s: header length %llu is not plausible", fn, (unsigned long long)hlen);
+        vt_errf(err, errlen, "%s: header length %llu is not plausible", fn,
+                (unsigned long long)hlen);
         return -EINVAL;
     }
     f->data = buf + 8 + hlen;
@@ -246,7 +247,8 @@ static int parse_into(vt_st_file *f, const uint8_t *buf, size_t size, char *err,
         }
         size_t nl = strlen(e->string);
         if (nl == 0 || nl > MAX_NAME) {
-            vt_errf(err, errlen, "%s: tensor name of %zu bytes (1 to %d allowed)", fn, nl, MAX_NAME);
+            vt_errf(err, errlen, "%s: tensor name of %zu bytes (1 to %d allowed)", fn, nl,
+                    MAX_NAME);
             rc = -EINVAL;
             goto done;
         }
@@ -274,9 +276,10 @@ static int parse_into(vt_st_file *f, const uint8_t *buf, size_t size, char *err,
         if (order[i]->begin == order[i]->end)
             continue;
         if (last && order[i]->begin < hi) {
-            vt_errf(err, errlen, "%s: tensors '%s' and '%s' overlap (bytes [%zu, %zu) and [%zu, %zu))",
-                 fn, last->name, order[i]->name, last->begin, last->end, order[i]->begin,
-                 order[i]->end);
+            vt_errf(err, errlen,
+                    "%s: tensors '%s' and '%s' overlap (bytes [%zu, %zu) and [%zu, %zu))", fn,
+                    last->name, order[i]->name, last->begin, last->end, order[i]->begin,
+                    order[i]->end);
             rc = -EINVAL;
             goto done;
         }
@@ -335,7 +338,7 @@ int vt_st_open(const char *path, vt_st_file **out, char *err, size_t errlen) {
     if ((uint64_t)st.st_size > MAX_FILE_BYTES) {
         rc = -EFBIG;
         vt_errf(err, errlen, "%s: %lld bytes is too large for a weights file", path,
-             (long long)st.st_size);
+                (long long)st.st_size);
         goto done;
     }
     size_t size = (size_t)st.st_size;
@@ -446,8 +449,8 @@ int vt_st_read_f32(const vt_st_file *f, const vt_st_tensor *t, float *out, char 
             out[i] = vt_st_bf16_to_f32((uint16_t)(p[2 * i] | p[2 * i + 1] << 8));
         return 0;
     default:
-        vt_errf(err, errlen, "%s: tensor '%s': dtype %s is not supported (F32, F16 or BF16)", f->name,
-             t->name, t->dtype_name);
+        vt_errf(err, errlen, "%s: tensor '%s': dtype %s is not supported (F32, F16 or BF16)",
+                f->name, t->name, t->dtype_name);
         return -EINVAL;
     }
 }

@@ -77,7 +77,7 @@ const char *vt_train_objective_name(vt_train_objective obj) {
 int vt_train_cfg_check(const vt_train_cfg *c, char *err, size_t errlen) {
 #define BAD(cond, ...)                                                                             \
     if (cond) {                                                                                    \
-        vt_errf(err, errlen, __VA_ARGS__);                                                            \
+        vt_errf(err, errlen, __VA_ARGS__);                                                         \
         return -EINVAL;                                                                            \
     }
     BAD(c->objective != VT_TRAIN_MAST && c->objective != VT_TRAIN_COLORIZE,
@@ -145,16 +145,16 @@ int vt_trainer_new(vt_model *m, const vt_train_cfg *cfg, vt_trainer **out, char 
     }
     if (strcmp(vt_model_input_space(m), "lab") != 0) {
         vt_errf(err, errlen,
-             "architecture '%s' takes %s input; both objectives need a Lab-input architecture",
-             a->name, vt_model_input_space(m));
+                "architecture '%s' takes %s input; both objectives need a Lab-input architecture",
+                a->name, vt_model_input_space(m));
         return -EINVAL;
     }
     const int S = cfg->crop, st = a->stride;
     int fh, fw;
     vt_arch_out_size(a, S, S, &fh, &fw);
     if (S % st != 0 || fh != S / st || fw != S / st) {
-        vt_errf(err, errlen, "crop %d: must be a multiple of %s's stride %d (feature grid %dx%d)", S,
-             a->name, st, fh, fw);
+        vt_errf(err, errlen, "crop %d: must be a multiple of %s's stride %d (feature grid %dx%d)",
+                S, a->name, st, fh, fw);
         return -EINVAL;
     }
     vt_trainer *t = calloc(1, sizeof *t);
@@ -178,8 +178,8 @@ int vt_trainer_new(vt_model *m, const vt_train_cfg *cfg, vt_trainer **out, char 
     const size_t SS = (size_t)S * S;
     rc = -ENOMEM;
     if ((rc = vt_tnet_new(m, &t->net)) < 0 || (rc = vt_tnet_plan(t->net, 2 * B, S, S)) < 0) {
-        vt_errf(err, errlen, rc == -ENOMEM ? "out of memory" : "cannot plan the network at %dx%d", S,
-             S);
+        vt_errf(err, errlen, rc == -ENOMEM ? "out of memory" : "cannot plan the network at %dx%d",
+                S, S);
         goto fail;
     }
     rc = -ENOMEM;

@@ -206,8 +206,8 @@ static int read_exact(vt_st_file *f, const char *name, int ndim, const int64_t *
         return rc;
     for (size_t i = 0; i < tt->numel; i++)
         if (!isfinite(dst[i])) {
-            vt_errf(err, errlen, "%s: checkpoint tensor '%s' holds a NaN or infinity at %zu", fn, name,
-                 i);
+            vt_errf(err, errlen, "%s: checkpoint tensor '%s' holds a NaN or infinity at %zu", fn,
+                    name, i);
             return -EINVAL;
         }
     return 0;
@@ -227,7 +227,7 @@ int vt_trainer_load(const char *path, vt_model **mout, vt_trainer **tout, char *
     const char *mark = vt_st_meta(f, CKPT_MARK);
     if (!mark || strcmp(mark, "1") != 0) {
         vt_errf(err, errlen, "%s: not a vtrack training checkpoint (no %s in __metadata__)", path,
-             CKPT_MARK);
+                CKPT_MARK);
         rc = -EINVAL;
         goto fail;
     }
@@ -244,7 +244,7 @@ int vt_trainer_load(const char *path, vt_model **mout, vt_trainer **tout, char *
         const char *v = vt_st_meta(f, key);
         if (!v || field_parse(&cfg, i, v) < 0) {
             vt_errf(err, errlen, "%s: metadata %s is %s%.32s%s", path, key, v ? "'" : "missing",
-                 v ? v : "", v ? "', not a number" : "");
+                    v ? v : "", v ? "', not a number" : "");
             rc = -EINVAL;
             goto fail;
         }
@@ -258,7 +258,7 @@ int vt_trainer_load(const char *path, vt_model **mout, vt_trainer **tout, char *
     long long step = sv ? strtoll(sv, &end, 10) : -1;
     if (!sv || *end || step < 0 || step > cfg.steps) {
         vt_errf(err, errlen, "%s: metadata vtrack.train.step '%.32s' is not in [0, %d]", path,
-             sv ? sv : "(missing)", cfg.steps);
+                sv ? sv : "(missing)", cfg.steps);
         rc = -EINVAL;
         goto fail;
     }
