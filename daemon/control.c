@@ -162,6 +162,7 @@ static void op_subscribe(vtd_conn *c, const vt_proto_cmd *cmd, vt_proto_err *e) 
     }
     c->subscribed = 1;
     c->masks = cmd->subscribe.masks;
+    vtd_status_dirty(c->d); /* STATUS= counts subscribers */
     reply_simple(c, cmd);
 }
 
@@ -188,6 +189,7 @@ static void op_unsubscribe(vtd_conn *c, const vt_proto_cmd *cmd, vt_proto_err *e
         if (c->nnames == 0)
             c->subscribed = 0;
     }
+    vtd_status_dirty(c->d);
     reply_simple(c, cmd);
     if (!c->subscribed && c->eof)
         vtd_conn_close_after_flush(c, c->d->cfg->limits.shutdown_timeout_ms + 1000);
