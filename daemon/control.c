@@ -41,6 +41,13 @@ static void reply(vtd_conn *c, const vt_proto_reply *r) {
     send_msg_built(c, m, vt_proto_write_reply(&m->buf, r));
 }
 
+/* The command could not be answered for lack of memory; the connection stays usable. */
+static void reply_oom(vtd_conn *c, const vt_proto_cmd *cmd) {
+    vt_proto_err e = {.code = VT_PROTO_CODE_INTERNAL, .op = cmd->op, .id = cmd->id};
+    snprintf(e.message, sizeof e.message, "out of memory");
+    vtd_conn_send_error(c, &e);
+}
+
 static void reply_simple(vtd_conn *c, const vt_proto_cmd *cmd) {
     vt_proto_reply r = {.op = cmd->op, .id = &cmd->id};
     reply(c, &r);
@@ -203,9 +210,7 @@ static void op_list(vtd_conn *c, const vt_proto_cmd *cmd) {
     if (n && (!snaps || !info)) {
         free(snaps);
         free(info);
-        vt_proto_err e = {.code = VT_PROTO_CODE_INTERNAL, .op = cmd->op, .id = cmd->id};
-        snprintf(e.message, sizeof e.message, "out of memory");
-        vtd_conn_send_error(c, &e);
+        reply_oom(c, cmd);
         return;
     }
     int i = 0;
@@ -239,9 +244,7 @@ static void op_stats(vtd_conn *c, const vt_proto_cmd *cmd) {
     if ((n && !ss) || !snap) {
         free(ss);
         free(snap);
-        vt_proto_err e = {.code = VT_PROTO_CODE_INTERNAL, .op = cmd->op, .id = cmd->id};
-        snprintf(e.message, sizeof e.message, "out of memory");
-        vtd_conn_send_error(c, &e);
+        reply_oom(c, cmd);
         return;
     }
     int i = 0;

@@ -43,22 +43,6 @@ void vt_conv_out_size(const vt_conv *cv, int h, int w, int *oh, int *ow) {
         *ow = 0;
 }
 
-/* Index into a dimension of length n after padding: -1 for a zero, else the source index. */
-static inline int pad_index(int i, int n, vt_pad_mode mode) {
-    if ((unsigned)i < (unsigned)n)
-        return i;
-    if (mode == VT_PAD_ZEROS)
-        return -1;
-    if (n == 1)
-        return 0;
-    /* Reflection without repeating the edge, periodic so any index lands inside. */
-    int period = 2 * (n - 1);
-    i %= period;
-    if (i < 0)
-        i += period;
-    return i < n ? i : period - i;
-}
-
 static int wino_ok(const vt_conv *cv) {
     return cv->k == 3 && cv->stride == 1 && cv->dil == 1;
 }
@@ -149,14 +133,14 @@ void vt_im2col(const vt_conv *cv, const float *x, int h, int w, int oy0, int oy1
                 if (lo > hi)
                     lo = hi;
                 for (int oy = oy0; oy < oy1; oy++, row += ow) {
-                    int iy = pad_index(oy * s - p + ky * d, h, cv->pad_mode);
+                    int iy = vt_pad_index(oy * s - p + ky * d, h, cv->pad_mode);
                     if (iy < 0) {
                         memset(row, 0, sizeof(float) * ow);
                         continue;
                     }
                     const float *xr = xc + (size_t)iy * w;
                     for (int ox = 0; ox < lo; ox++) {
-                        int ix = pad_index(ox * s + off, w, cv->pad_mode);
+                        int ix = vt_pad_index(ox * s + off, w, cv->pad_mode);
                         row[ox] = ix < 0 ? 0.0f : xr[ix];
                     }
                     if (s == 1) {
@@ -170,7 +154,7 @@ void vt_im2col(const vt_conv *cv, const float *x, int h, int w, int oy0, int oy1
                             row[ox] = xr[ox * s + off];
                     }
                     for (int ox = hi; ox < ow; ox++) {
-                        int ix = pad_index(ox * s + off, w, cv->pad_mode);
+                        int ix = vt_pad_index(ox * s + off, w, cv->pad_mode);
                         row[ox] = ix < 0 ? 0.0f : xr[ix];
                     }
                 }
@@ -190,12 +174,12 @@ void vt_col2im(const vt_conv *cv, const float *col, int h, int w, float *x) {
             for (int kx = 0; kx < k; kx++) {
                 const float *row = col + ((size_t)(ci * k + ky) * k + kx) * ncol;
                 for (int oy = 0; oy < oh; oy++, row += ow) {
-                    int iy = pad_index(oy * s - p + ky * d, h, cv->pad_mode);
+                    int iy = vt_pad_index(oy * s - p + ky * d, h, cv->pad_mode);
                     if (iy < 0)
                         continue;
                     float *xr = xc + (size_t)iy * w;
                     for (int ox = 0; ox < ow; ox++) {
-                        int ix = pad_index(ox * s - p + kx * d, w, cv->pad_mode);
+                        int ix = vt_pad_index(ox * s - p + kx * d, w, cv->pad_mode);
                         if (ix >= 0)
                             xr[ix] += row[ox];
                     }
@@ -288,7 +272,7 @@ void vt_wino_weights(const float *w, int cin, int cout, float *u) {
  * outside; iy < 0 means a zero row. */
 static void wino_row(const float *xc, int h, int w, int iy, int pad, vt_pad_mode mode, int wp,
                      float *dst) {
-    int sy = pad_index(iy, h, mode);
+    int sy = vt_pad_index(iy, h, mode);
     if (sy < 0) {
         memset(dst, 0, sizeof(float) * wp);
         return;
@@ -302,7 +286,7 @@ static void wino_row(const float *xc, int h, int w, int iy, int pad, vt_pad_mode
             j += n - 1;
             continue;
         }
-        int sx = pad_index(ix, w, mode);
+        int sx = vt_pad_index(ix, w, mode);
         dst[j] = sx < 0 ? 0.0f : src[sx];
     }
 }

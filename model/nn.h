@@ -81,6 +81,23 @@ typedef enum vt_pad_mode {
     VT_PAD_REFLECT = 1, /* as torch's padding_mode='reflect' (CRW's encoder) */
 } vt_pad_mode;
 
+/* Index into a dimension of length n after padding: -1 for a zero, else the source index.
+ * Reflection does not repeat the edge and is periodic, so any index lands inside. The rule of
+ * conv.c's im2col and of its adjoint in train_ops.c's col2im. */
+static inline int vt_pad_index(int i, int n, vt_pad_mode mode) {
+    if ((unsigned)i < (unsigned)n)
+        return i;
+    if (mode == VT_PAD_ZEROS)
+        return -1;
+    if (n == 1)
+        return 0;
+    int period = 2 * (n - 1);
+    i %= period;
+    if (i < 0)
+        i += period;
+    return i < n ? i : period - i;
+}
+
 /* Batch-norm epsilon of every architecture (torch.nn.BatchNorm2d's default). */
 #define VT_BN_EPS 1e-5f
 

@@ -19,22 +19,6 @@
 #define BWD_BLOCK_FLOATS (1u << 19)
 #define BWD_MIN_COLS     256
 
-/* Index into a dimension of length n after padding: -1 for a zero, else the source index
- * (the same rule as conv.c's im2col, whose adjoint col2im_rows is). */
-static inline int pad_index(int i, int n, vt_pad_mode mode) {
-    if ((unsigned)i < (unsigned)n)
-        return i;
-    if (mode == VT_PAD_ZEROS)
-        return -1;
-    if (n == 1)
-        return 0;
-    int period = 2 * (n - 1);
-    i %= period;
-    if (i < 0)
-        i += period;
-    return i < n ? i : period - i;
-}
-
 /*
  * Reductions: 16 float lanes over chunks of 1024 elements (the compiler vectorises the lane
  * loop; a float chain would not be, as reassociation is not allowed), each chunk added in
@@ -150,13 +134,13 @@ static void col2im_rows(const vt_conv *cv, const float *col, int h, int w, int o
                 if (lo > hi)
                     lo = hi;
                 for (int oy = oy0; oy < oy1; oy++, row += ow) {
-                    int iy = pad_index(oy * s - p + ky * d, h, cv->pad_mode);
+                    int iy = vt_pad_index(oy * s - p + ky * d, h, cv->pad_mode);
                     if (iy < 0)
                         continue;
                     float *xr = xc + (size_t)iy * w;
                     if (cv->pad_mode != VT_PAD_ZEROS)
                         for (int ox = 0; ox < lo; ox++)
-                            xr[pad_index(ox * s + off, w, cv->pad_mode)] += row[ox];
+                            xr[vt_pad_index(ox * s + off, w, cv->pad_mode)] += row[ox];
                     if (s == 1) {
                         float *dst = xr + off;
                         for (int ox = lo; ox < hi; ox++)
@@ -167,7 +151,7 @@ static void col2im_rows(const vt_conv *cv, const float *col, int h, int w, int o
                     }
                     if (cv->pad_mode != VT_PAD_ZEROS)
                         for (int ox = hi; ox < ow; ox++)
-                            xr[pad_index(ox * s + off, w, cv->pad_mode)] += row[ox];
+                            xr[vt_pad_index(ox * s + off, w, cv->pad_mode)] += row[ox];
                 }
             }
     }

@@ -15,22 +15,7 @@
 #include "vt_model.h"
 
 /* ---- allocation counter (ld --wrap) ---- */
-void *__real_malloc(size_t n);
-void *__real_calloc(size_t n, size_t m);
-void *__real_realloc(void *p, size_t n);
-static long n_allocs;
-void *__wrap_malloc(size_t n) {
-    n_allocs++;
-    return __real_malloc(n);
-}
-void *__wrap_calloc(size_t n, size_t m) {
-    n_allocs++;
-    return __real_calloc(n, m);
-}
-void *__wrap_realloc(void *p, size_t n) {
-    n_allocs++;
-    return __real_realloc(p, n);
-}
+#include "alloc_count.h"
 
 static vt_model *model;
 
@@ -381,14 +366,14 @@ START_TEST(test_no_alloc_after_warmup) {
             ck_assert_int_eq(vt_tracker_add_object(t, 2, NULL, &sh, NULL, 0), 0);
         }
         if (f == 10)
-            before = n_allocs;
+            before = n_alloc;
         vt_image img = {.w = 200, .h = 120, .linesize = 200 * 3, .rgb = rgb};
         const vt_track_result *r;
         /* no ck_assert inside the counted window: Check's bookkeeping allocates */
         if (vt_tracker_step(t, &img, NULL, &r) != 0)
             failures++;
     }
-    long after = n_allocs;
+    long after = n_alloc;
     ck_assert_int_eq(failures, 0);
     ck_assert_msg(after == before, "%ld allocations in 20 steps after warm-up", after - before);
     free(rgb), free(gt);

@@ -17,28 +17,7 @@
 
 #include "train.h"
 
-/* Allocation counting (link with -Wl,--wrap=malloc,...). */
-static long n_alloc;
-void *__real_malloc(size_t n);
-void *__real_calloc(size_t a, size_t b);
-void *__real_realloc(void *p, size_t n);
-int __real_posix_memalign(void **p, size_t a, size_t n);
-void *__wrap_malloc(size_t n) {
-    n_alloc++;
-    return __real_malloc(n);
-}
-void *__wrap_calloc(size_t a, size_t b) {
-    n_alloc++;
-    return __real_calloc(a, b);
-}
-void *__wrap_realloc(void *p, size_t n) {
-    n_alloc++;
-    return __real_realloc(p, n);
-}
-int __wrap_posix_memalign(void **p, size_t a, size_t n) {
-    n_alloc++;
-    return __real_posix_memalign(p, a, n);
-}
+#include "alloc_count.h"
 
 #define VW 96
 #define VH 72
