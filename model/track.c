@@ -38,8 +38,9 @@ typedef struct obj {
     float *points;  /* POLYGON copy */
     int64_t added;  /* frame on which the shape was applied */
     vt_object_state state;
-    int fail;      /* consecutive failing frames */
-    uint8_t *mask; /* source-size output mask */
+    int fail;        /* consecutive failing frames */
+    double area_ref; /* typical area: the given mask's, then a running mean of good frames */
+    uint8_t *mask;   /* source-size output mask */
     size_t mask_cap;
 } obj;
 
@@ -1052,12 +1053,19 @@ int vt_tracker_step(vt_tracker *t, const vt_image *src, const vt_image *proc,
             ob->added = t->frame;
             ob->state = VT_OBJECT_TRACKING;
             ob->fail = 0;
+            ob->area_ref = (double)area[r];
             vt_shape_clear(&ob->shape);
             res->score = 1.0f;
             res->event = VT_OBJECT_EVENT_ADDED;
         } else {
             res->score = score[o];
-            int failing = area[r] == 0 || score[o] < t->p.lost_score;
+            /* Failing: no mask, a doubtful one, or one collapsed to a sliver of its usual
+             * size (an occluded object keeps a few confident pixels at its edge). The usual
+             * size follows slow changes (an object walking away) through good frames only. */
+            int failing = area[r] == 0 || score[o] < t->p.lost_score ||
+                          (double)area[r] < t->p.lost_area * ob->area_ref;
+            if (!failing)
+                ob->area_ref += 0.1 * ((double)area[r] - ob->area_ref);
             ob->fail = failing ? ob->fail + 1 : 0;
             if (ob->state == VT_OBJECT_RECOVERED)
                 ob->state = VT_OBJECT_TRACKING;

@@ -58,6 +58,7 @@ int vt_tracker_params_preset(vt_tracker_params *p, const char *tracker, const ch
      * (docs/RESULTS.md). */
     p->topk = (int)meta_num(m, "vtrack.prop.topk", 5);
     p->lost_score = 0.35f;
+    p->lost_area = 0.1f;
     p->lost_frames = 5;
     p->box_refine = 1;
     if (!tracker || strcmp(tracker, "mast") == 0) {
@@ -119,7 +120,7 @@ int vt_tracker_params_set(vt_tracker_params *p, const char *name, const char *va
         I(long_count),  I(long_rolling),  I(short_count), I(short_gap),   I(radius_first),
         I(radius_long), I(radius_short),  I(roi_age),     I(roi_radius),  I(roi_dilation),
         I(topk),        F(temperature),   I(soft_labels), I(l2norm),      F(lost_score),
-        I(lost_frames), I(box_refine),
+        I(lost_frames), I(box_refine),    F(lost_area),
 #undef I
 #undef F
     };
@@ -161,12 +162,12 @@ void vt_tracker_params_describe(const vt_tracker_params *p, char *buf, size_t le
              "short-term %d gap %d (radius %s)\n"
              "roi: age >= %d, coarse radius %d, dilation <= %d\n"
              "affinity: top-%d, temperature %.3f, %s features, %s labels\n"
-             "lost: score < %.2f for %d frames; boxes %s\n",
+             "lost: score < %.2f or area < %.2f of usual for %d frames; boxes %s\n",
              p->proc_short, p->proc_long_max, p->max_anchors, r[0], p->long_every, p->long_count,
              p->long_rolling ? "rolling" : "first", r[1], p->short_count, p->short_gap, r[2],
              p->roi_age, p->roi_radius, p->roi_dilation, p->topk, p->temperature,
              p->l2norm ? "unit-norm" : "raw", p->soft_labels ? "soft" : "hard", p->lost_score,
-             p->lost_frames, p->box_refine ? "refined into masks" : "taken as masks");
+             p->lost_area, p->lost_frames, p->box_refine ? "refined into masks" : "taken as masks");
 }
 
 int vt_tracker_params_check(const vt_tracker_params *p, char *err, size_t errlen) {
@@ -192,6 +193,7 @@ int vt_tracker_params_check(const vt_tracker_params *p, char *err, size_t errlen
     BAD(!(p->temperature > 1e-6f) || !(p->temperature < 1e6f), "temperature");
     BAD(!(p->lost_score >= 0.0f) || !(p->lost_score <= 1.0f) || p->lost_frames < 1,
         "lost_score/lost_frames");
+    BAD(!(p->lost_area >= 0.0f) || !(p->lost_area <= 1.0f), "lost_area");
 #undef BAD
     return 0;
 }

@@ -154,6 +154,7 @@ typedef struct vt_tracker_params {
     int soft_labels;  /* memory keeps soft probabilities (1) or one-hot argmax labels (0) */
     int l2norm;       /* unit-normalise features before the dot products */
     float lost_score; /* confidence under which an object counts as failing */
+    float lost_area;  /* fraction of its usual area under which an object counts as failing */
     int lost_frames;  /* frames of failing (or an empty mask) before it is declared lost */
     int box_refine;   /* turn a box into the mask of what it holds (1) or keep the rectangle */
 } vt_tracker_params;

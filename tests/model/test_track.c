@@ -2,8 +2,9 @@
  * The tracker on synthetic video with exact ground truth (synth.h), with the weight-free `lab`
  * features: one object moving and scaling, three objects occluding each other, an object added
  * mid-sequence, a removed object that must never reappear, an object that leaves the frame
- * (lost), shapes rasterised exactly, API errors, and no heap allocation per step after warm-up
- * (malloc/calloc/realloc are wrapped by the linker for this test, see meson.build).
+ * (lost), one covered but for a sliver (lost, then recovered), shapes rasterised exactly, API
+ * errors, and no heap allocation per step after warm-up (malloc/calloc/realloc are wrapped by the
+ * linker for this test, see meson.build).
  */
 #include <check.h>
 #include <errno.h>
@@ -217,6 +218,64 @@ START_TEST(test_added_mid_sequence_and_removed) {
 }
 END_TEST
 
+/* Tracks object 1 while an untracked rectangle slides over it, leaving visible only a sliver
+ * (a few percent of its area) for frames 21..31, then uncovers it. Returns the frames of the
+ * lost and recovered events (-1: none). */
+static void run_occlusion(float lost_area, int *lost_at, int *recovered_at, int *min_area) {
+    synth s;
+    synth_init(&s, 240, 160, 5);
+    /* object 1: still ellipse, rows 62..98; object 2: rectangle over rows 40..94, moving right
+     * at 6 px/frame, covering columns 82..118 from frame 21 to frame 31 */
+    synth_add(&s, 1, 100, 80, 0.0, 0.0, 18, 18, 1.0, RED, ORANGE, 1);
+    synth_add(&s, 0, -60, 67, 6.0, 0.0, 50, 27, 1.0, BLUE, CYAN, 2);
+    vt_tracker_params p;
+    ck_assert_int_eq(vt_tracker_params_preset(&p, "mast", "accurate", model), 0);
+    p.lost_area = lost_area;
+    char err[256];
+    vt_tracker *t = NULL;
+    ck_assert_msg(vt_tracker_new(model, &p, &t, err, sizeof err) == 0, "%s", err);
+    uint8_t *rgb = malloc(240 * 160 * 3), *gt = malloc(240 * 160), *m1 = malloc(240 * 160);
+    *lost_at = *recovered_at = -1;
+    *min_area = 240 * 160;
+    for (int f = 0; f < 50; f++) {
+        synth_render(&s, f, rgb, gt);
+        if (f == 0) {
+            for (int i = 0; i < 240 * 160; i++)
+                m1[i] = gt[i] == 1;
+            vt_shape sh = {.kind = VT_SHAPE_MASK, .w = 240, .h = 160, .data = m1};
+            ck_assert_int_eq(vt_tracker_add_object(t, 1, NULL, &sh, NULL, 0), 0);
+        }
+        vt_image img = {.w = 240, .h = 160, .linesize = 240 * 3, .rgb = rgb};
+        const vt_track_result *r;
+        ck_assert_int_eq(vt_tracker_step(t, &img, NULL, &r), 0);
+        const vt_object_result *o = &r->objects[0];
+        if (o->event == VT_OBJECT_EVENT_LOST && *lost_at < 0)
+            *lost_at = f;
+        if (o->event == VT_OBJECT_EVENT_RECOVERED && *recovered_at < 0)
+            *recovered_at = f;
+        if (f >= 21 && f <= 31 && (int)o->area < *min_area)
+            *min_area = (int)o->area;
+    }
+    free(rgb), free(gt), free(m1);
+    vt_tracker_free(&t);
+    synth_free(&s);
+}
+
+START_TEST(test_lost_when_occluded) {
+    /* The tracker keeps the visible sliver (a non-empty mask with a confident score): only the
+     * collapse of its area against its usual size (1018 px for an ellipse of radius 18) says
+     * the object is gone. */
+    int lost, rec, amin;
+    run_occlusion(0.1f, &lost, &rec, &amin);
+    ck_assert_msg(amin > 0 && amin < 102, "smallest area while covered: %d", amin);
+    ck_assert_msg(lost >= 21 && lost <= 31 + 5, "lost at frame %d", lost);
+    ck_assert_msg(rec > lost && rec >= 31 && rec <= 45, "recovered at frame %d", rec);
+    /* without the area criterion nothing is lost: the test depends on it */
+    run_occlusion(0.0f, &lost, &rec, &amin);
+    ck_assert_msg(lost < 0, "lost at frame %d without lost_area", lost);
+}
+END_TEST
+
 START_TEST(test_lost_when_leaving) {
     synth s;
     synth_init(&s, 240, 160, 3);
@@ -391,6 +450,7 @@ int main(void) {
     tcase_add_test(tc, test_three_objects_occluding);
     tcase_add_test(tc, test_added_mid_sequence_and_removed);
     tcase_add_test(tc, test_lost_when_leaving);
+    tcase_add_test(tc, test_lost_when_occluded);
     tcase_add_test(tc, test_shapes_exact);
     tcase_add_test(tc, test_box_refined);
     tcase_add_test(tc, test_api_errors);
