@@ -1061,11 +1061,14 @@ int vt_tracker_step(vt_tracker *t, const vt_image *src, const vt_image *proc,
             res->score = score[o];
             /* Failing: no mask, a doubtful one, or one collapsed to a sliver of its usual
              * size (an occluded object keeps a few confident pixels at its edge). The usual
-             * size follows slow changes (an object walking away) through good frames only. */
+             * size follows slow changes (an object walking away) through good frames only.
+             * A lost object must come back to 2.5x the threshold (hysteresis: a flickering
+             * sliver does not alternate lost and recovered). */
+            const double lost_at = t->p.lost_area * ob->area_ref;
             int failing = area[r] == 0 || score[o] < t->p.lost_score ||
-                          (double)area[r] < t->p.lost_area * ob->area_ref;
+                          (double)area[r] < (ob->state == VT_OBJECT_LOST ? 2.5 * lost_at : lost_at);
             if (!failing)
-                ob->area_ref += 0.1 * ((double)area[r] - ob->area_ref);
+                ob->area_ref += 0.02 * ((double)area[r] - ob->area_ref);
             ob->fail = failing ? ob->fail + 1 : 0;
             if (ob->state == VT_OBJECT_RECOVERED)
                 ob->state = VT_OBJECT_TRACKING;
