@@ -57,7 +57,7 @@ vt_conv_algo vt_conv_pick(const vt_conv *cv) {
     return VT_CONV_IM2COL;
 }
 
-static int im2col_rows(const vt_conv *cv, int oh, int ow) {
+int vt_conv_im2col_rows(const vt_conv *cv, int oh, int ow) {
     size_t kk = (size_t)cv->cin * cv->k * cv->k;
     size_t cols = IM2COL_BLOCK_FLOATS / kk;
     if (cols < IM2COL_MIN_COLS)
@@ -108,7 +108,7 @@ size_t vt_conv_scratch(const vt_conv *cv, vt_conv_algo algo, int h, int w) {
         return 36 * (size_t)(cv->cin + cv->cout) * nt + 12 * wp + 4 * (4 * (size_t)tw + 16) + 64;
     }
     default: {
-        int rows = im2col_rows(cv, oh, ow);
+        int rows = vt_conv_im2col_rows(cv, oh, ow);
         return (size_t)cv->cin * cv->k * cv->k * rows * ow;
     }
     }
@@ -214,7 +214,7 @@ static void conv_im2col(const vt_conv *cv, const float *x, int h, int w, const f
     vt_conv_out_size(cv, h, w, &oh, &ow);
     const int kk = cv->cin * cv->k * cv->k;
     const size_t plane = (size_t)oh * ow;
-    const int rows = im2col_rows(cv, oh, ow);
+    const int rows = vt_conv_im2col_rows(cv, oh, ow);
     for (int oy0 = 0; oy0 < oh; oy0 += rows) {
         int oy1 = oy0 + rows < oh ? oy0 + rows : oh;
         int n = (oy1 - oy0) * ow;

@@ -122,6 +122,9 @@ typedef struct vt_conv {
 
 /* Output size of cv on an h x w input (PyTorch's floor arithmetic); <= 0 when empty. */
 void vt_conv_out_size(const vt_conv *cv, int h, int w, int *oh, int *ow);
+/* Output rows per im2col block: the block of columns (C_in x k x k x rows x out_w floats) is
+ * sized to stay in L2; the backward pass (train_ops.c) blocks its col2im the same way. */
+int vt_conv_im2col_rows(const vt_conv *cv, int oh, int ow);
 
 /* Algorithms vt_conv2d picks from (exposed for tests and benchmarks). */
 typedef enum vt_conv_algo {

@@ -15,10 +15,6 @@
 
 #include "train.h"
 
-/* Columns of one im2col block: as conv.c, the block is sized to stay in L2. */
-#define BWD_BLOCK_FLOATS (1u << 19)
-#define BWD_MIN_COLS     256
-
 /*
  * Reductions: 16 float lanes over chunks of 1024 elements (the compiler vectorises the lane
  * loop; a float chain would not be, as reassociation is not allowed), each chunk added in
@@ -90,19 +86,6 @@ static int is_1x1(const vt_conv *cv) {
     return cv->k == 1 && cv->stride == 1 && cv->pad == 0;
 }
 
-static int bwd_rows(const vt_conv *cv, int oh, int ow) {
-    size_t kk = (size_t)cv->cin * cv->k * cv->k;
-    size_t cols = BWD_BLOCK_FLOATS / kk;
-    if (cols < BWD_MIN_COLS)
-        cols = BWD_MIN_COLS;
-    int rows = (int)(cols / (size_t)ow);
-    if (rows < 1)
-        rows = 1;
-    if (rows > oh)
-        rows = oh;
-    return rows;
-}
-
 size_t vt_tr_conv_bwd_scratch(const vt_conv *cv, int h, int w) {
     int oh, ow;
     vt_conv_out_size(cv, h, w, &oh, &ow);
@@ -110,7 +93,7 @@ size_t vt_tr_conv_bwd_scratch(const vt_conv *cv, int h, int w) {
         return 0;
     size_t kk = (size_t)cv->cin * cv->k * cv->k;
     /* column block + its gradient */
-    return 2 * kk * (size_t)bwd_rows(cv, oh, ow) * ow;
+    return 2 * kk * (size_t)vt_conv_im2col_rows(cv, oh, ow) * ow;
 }
 
 /* x += col2im(col) for output rows [oy0, oy1): the adjoint of vt_im2col on those rows. */
@@ -186,7 +169,7 @@ int vt_tr_conv_backward(const vt_conv *cv, const vt_tensor *x, const vt_tensor *
                             cv->w, cin, dzb, (int)plane, 1.0f, dxb, (int)plane);
             continue;
         }
-        const int rows = bwd_rows(cv, oh, ow);
+        const int rows = vt_conv_im2col_rows(cv, oh, ow);
         float *col = scratch;
         float *dcol = scratch + (size_t)kk * rows * ow;
         for (int oy0 = 0; oy0 < oh; oy0 += rows) {
