@@ -6,9 +6,9 @@
 #
 # Environment: VT_DEMO_PORT (default 7878, or the next free one), VT_DEMO_SECONDS (stop by
 # itself after that many seconds, for scripted runs), VT_DEMO_OVERLAY_SECONDS (default 20),
-# VT_DEMO_PROFILE (accurate or realtime; default accurate: at vtest.avi's 10 fps it keeps up and
-# follows the people longer than realtime with the current tracker), VT_MODEL (weights; default: the
-# shipped ones, else lab).
+# VT_DEMO_PROFILE (accurate or realtime; default accurate: with the shipped model one core
+# tracks about 7 of vtest.avi's 10 frames a second at 640x480, and follows the people longer than
+# realtime does), VT_MODEL (weights; default: the shipped ones, else lab).
 set -euo pipefail
 
 BUILD=${1:?usage: tools/demo.sh BUILD_DIR}
