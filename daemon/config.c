@@ -63,27 +63,9 @@ static void pop(pctx *c, size_t n) {
     c->path[n] = 0;
 }
 
-static const char *describe(const cJSON *it, char *buf, size_t cap) {
-    if (cJSON_IsString(it)) {
-        snprintf(buf, cap, "\"%.40s%s\"", it->valuestring,
-                 strlen(it->valuestring) > 40 ? "..." : "");
-    } else if (cJSON_IsNumber(it)) {
-        snprintf(buf, cap, "%.17g", it->valuedouble);
-    } else if (cJSON_IsBool(it)) {
-        snprintf(buf, cap, "%s", cJSON_IsTrue(it) ? "true" : "false");
-    } else if (cJSON_IsNull(it)) {
-        snprintf(buf, cap, "null");
-    } else if (cJSON_IsArray(it)) {
-        snprintf(buf, cap, "an array");
-    } else {
-        snprintf(buf, cap, "an object");
-    }
-    return buf;
-}
-
 static int want(pctx *c, const cJSON *it, const char *what) {
     char d[64];
-    return fail(c, "must be %s, got %s", what, describe(it, d, sizeof d));
+    return fail(c, "must be %s, got %s", what, vt_proto_describe(it, d, sizeof d));
 }
 
 /* Keys starting with '#' are comments (JSON has none); any other key must be known, once. */

@@ -172,8 +172,7 @@ static int scan_top(scan *sc, size_t *id_start, size_t *id_end) {
  * Value checks. Each returns 0 or -EINVAL with err filled (code bad_request unless stated).
  * ------------------------------------------------------------------------------------------- */
 
-/* A short description of a value for messages: "\"fast\"", "1.5", "true", "an array". */
-static const char *describe(const cJSON *it, char *buf, size_t cap) {
+const char *vt_proto_describe(const cJSON *it, char *buf, size_t cap) {
     if (cJSON_IsString(it)) {
         char ex[48];
         vtp_excerpt(ex, sizeof ex, it->valuestring, strlen(it->valuestring));
@@ -195,7 +194,7 @@ static const char *describe(const cJSON *it, char *buf, size_t cap) {
 static int bad(ctx *c, const char *field, const cJSON *it, const char *want) {
     char d[64];
     return vt_proto_err_set(c->err, VT_PROTO_CODE_BAD_REQUEST, field, "%s must be %s, got %s",
-                            field, want, describe(it, d, sizeof d));
+                            field, want, vt_proto_describe(it, d, sizeof d));
 }
 
 static int missing(ctx *c, const char *field) {

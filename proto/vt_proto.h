@@ -146,6 +146,11 @@ size_t vt_ndjson_pending(const vt_ndjson_reader *r);
  */
 int vt_ndjson_write(vt_proto_buf *b, cJSON *obj);
 
+/* A short description of a JSON value for error messages: "\"fast\"" (long strings cut with
+ * "...", control and broken bytes shown as '?'), "1.5", "true", "null", "an array", "an
+ * object". Returns buf. Used by the command parser and by vtrackd's config checks. */
+const char *vt_proto_describe(const cJSON *it, char *buf, size_t cap);
+
 /* Check that s[0..n) is valid UTF-8 (RFC 3629: no overlong forms, surrogates or values above
  * U+10FFFF). Returns 0, or -EILSEQ with the offset of the first bad byte in *bad_at (may be NULL).
  */
