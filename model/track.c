@@ -28,6 +28,18 @@
 
 #define LABEL_MAX 64
 
+/* Resize taps (resize_rgb): output i reads sources [lo, lo + n), weights summing to sum. */
+typedef struct rs_span {
+    int lo, n;
+    double sum;
+} rs_span;
+
+typedef struct rs_taps {
+    int src_n, dst_n, maxn; /* planned for these sizes; maxn weights per output */
+    rs_span *span;          /* [dst_n] */
+    float *w;               /* [dst_n][maxn] */
+} rs_taps;
+
 typedef struct obj {
     int live;    /* slot in use */
     int pending; /* shape waits for the next frame */
@@ -67,8 +79,9 @@ struct vt_tracker {
 
     uint8_t *proc_rgb;
     size_t proc_cap;
-    float *rs_tmp; /* resize scratch */
+    float *rs_tmp; /* resize scratch: the vertical pass's output */
     size_t rs_cap;
+    rs_taps rs_h, rs_v; /* resize filter taps, horizontal and vertical, kept while sizes last */
 
     float *feat;  /* [C][N] current frame, unit norm per cell when l2norm */
     float *probs; /* [K][N] */
@@ -172,6 +185,10 @@ void vt_tracker_free(vt_tracker **tp) {
     free(t->removed);
     free(t->proc_rgb);
     free(t->rs_tmp);
+    free(t->rs_h.span);
+    free(t->rs_h.w);
+    free(t->rs_v.span);
+    free(t->rs_v.w);
     free(t->feat);
     free(t->probs);
     free(t->bg);
@@ -314,7 +331,46 @@ int vt_tracker_remove_object(vt_tracker *t, uint32_t id) {
  * Separable resize of packed RGB with a triangle filter whose support widens with the
  * downscale factor (antialiased bilinear, as PIL's BILINEAR): a plain bilinear downscale by
  * more than 2x would alias fine texture, which the features then mistake for structure.
+ *
+ * The taps of each output row and column depend only on the sizes, so they are computed once
+ * per size (on the first frame) and reused: output i reads sources [lo, lo + n) with weights
+ * w[i * maxn + k] (0 for the filter's zero ends) normalised by their sum.
  */
+static int taps_plan(rs_taps *tp, int src_n, int dst_n) {
+    if (tp->src_n == src_n && tp->dst_n == dst_n)
+        return 0;
+    const double scale = (double)src_n / dst_n, sup = scale > 1 ? scale : 1;
+    const int maxn = (int)(2 * sup) + 3;
+    rs_span *span = realloc(tp->span, sizeof *span * dst_n);
+    if (!span)
+        return -ENOMEM;
+    tp->span = span;
+    float *w = realloc(tp->w, sizeof *w * (size_t)dst_n * maxn);
+    if (!w)
+        return -ENOMEM;
+    tp->w = w;
+    for (int i = 0; i < dst_n; i++) {
+        double center = (i + 0.5) * scale;
+        int lo = (int)floor(center - sup), hi = (int)ceil(center + sup);
+        if (lo < 0)
+            lo = 0;
+        if (hi > src_n)
+            hi = src_n;
+        double sum = 0;
+        for (int k = 0; k < hi - lo; k++) {
+            double wgt = 1.0 - fabs((lo + k + 0.5 - center) / sup);
+            w[(size_t)i * maxn + k] = wgt > 0 ? (float)wgt : 0.0f;
+            if (wgt > 0)
+                sum += wgt;
+        }
+        span[i] = (rs_span){.lo = lo, .n = hi - lo, .sum = sum};
+    }
+    tp->maxn = maxn;
+    tp->src_n = src_n;
+    tp->dst_n = dst_n;
+    return 0;
+}
+
 static int resize_rgb(vt_tracker *t, const vt_image *src, uint8_t *dst, int dw, int dh) {
     const int sw = src->w, sh = src->h;
     size_t need = (size_t)sw * dh * 3;
@@ -325,59 +381,42 @@ static int resize_rgb(vt_tracker *t, const vt_image *src, uint8_t *dst, int dw, 
         t->rs_tmp = p;
         t->rs_cap = need;
     }
+    if (taps_plan(&t->rs_v, sh, dh) < 0 || taps_plan(&t->rs_h, sw, dw) < 0)
+        return -ENOMEM;
     /* Vertical pass: src (sw x sh) -> tmp (sw x dh) */
-    double sy = (double)sh / dh, supy = sy > 1 ? sy : 1;
     for (int y = 0; y < dh; y++) {
-        double center = (y + 0.5) * sy;
-        int y0 = (int)floor(center - supy), y1 = (int)ceil(center + supy);
-        if (y0 < 0)
-            y0 = 0;
-        if (y1 > sh)
-            y1 = sh;
+        const rs_span *sp = &t->rs_v.span[y];
+        const float *w = t->rs_v.w + (size_t)y * t->rs_v.maxn;
         float *row = t->rs_tmp + (size_t)y * sw * 3;
         memset(row, 0, sizeof(float) * sw * 3);
-        double wsum = 0;
-        for (int yy = y0; yy < y1; yy++) {
-            double wgt = 1.0 - fabs((yy + 0.5 - center) / supy);
-            if (wgt <= 0)
+        for (int k = 0; k < sp->n; k++) {
+            if (!(w[k] > 0))
                 continue;
-            wsum += wgt;
-            const uint8_t *s = src->rgb + (size_t)yy * src->linesize;
+            const uint8_t *s = src->rgb + (size_t)(sp->lo + k) * src->linesize;
             for (int i = 0; i < sw * 3; i++)
-                row[i] += (float)wgt * s[i];
+                row[i] += w[k] * s[i];
         }
-        float inv = (float)(1.0 / wsum);
+        float inv = (float)(1.0 / sp->sum);
         for (int i = 0; i < sw * 3; i++)
             row[i] *= inv;
     }
-    /* Horizontal pass: tmp (sw x dh) -> dst (dw x dh) */
-    double sx = (double)sw / dw, supx = sx > 1 ? sx : 1;
-    for (int x = 0; x < dw; x++) {
-        double center = (x + 0.5) * sx;
-        int x0 = (int)floor(center - supx), x1 = (int)ceil(center + supx);
-        if (x0 < 0)
-            x0 = 0;
-        if (x1 > sw)
-            x1 = sw;
-        double wsum = 0;
-        for (int xx = x0; xx < x1; xx++) {
-            double wgt = 1.0 - fabs((xx + 0.5 - center) / supx);
-            if (wgt > 0)
-                wsum += wgt;
-        }
-        for (int y = 0; y < dh; y++) {
-            const float *row = t->rs_tmp + (size_t)y * sw * 3;
+    /* Horizontal pass: tmp (sw x dh) -> dst (dw x dh), row by row */
+    for (int y = 0; y < dh; y++) {
+        const float *row = t->rs_tmp + (size_t)y * sw * 3;
+        uint8_t *d = dst + (size_t)y * dw * 3;
+        for (int x = 0; x < dw; x++, d += 3) {
+            const rs_span *sp = &t->rs_h.span[x];
+            const float *w = t->rs_h.w + (size_t)x * t->rs_h.maxn;
+            const float *px = row + (size_t)sp->lo * 3;
             float acc[3] = {0, 0, 0};
-            for (int xx = x0; xx < x1; xx++) {
-                double wgt = 1.0 - fabs((xx + 0.5 - center) / supx);
-                if (wgt <= 0)
+            for (int k = 0; k < sp->n; k++) {
+                if (!(w[k] > 0))
                     continue;
                 for (int ch = 0; ch < 3; ch++)
-                    acc[ch] += (float)wgt * row[xx * 3 + ch];
+                    acc[ch] += w[k] * px[k * 3 + ch];
             }
-            uint8_t *d = dst + ((size_t)y * dw + x) * 3;
             for (int ch = 0; ch < 3; ch++) {
-                float v = acc[ch] / (float)wsum + 0.5f;
+                float v = acc[ch] / (float)sp->sum + 0.5f;
                 d[ch] = v <= 0 ? 0 : v >= 255 ? 255 : (uint8_t)v;
             }
         }
