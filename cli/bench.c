@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "commands.h"
+#include "util.h"
 #include "nn.h"
 #include "vt_model.h"
 
@@ -35,11 +36,6 @@ static double cpu_ms(void) {
     struct timespec t;
     clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
     return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
-}
-
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
 }
 
 /* Where bench/encoder_peer.py is: --peer-script, $VT_SOURCE_ROOT/bench, or a bench/ directory
@@ -191,8 +187,8 @@ static int bench_encoder(int argc, char **argv) {
         ms[i] = now_ms() - t0;
         cpu[i] = cpu_ms() - c0;
     }
-    qsort(ms, iters, sizeof *ms, cmp_double);
-    qsort(cpu, iters, sizeof *cpu, cmp_double);
+    vt_cli_sort(ms, iters);
+    vt_cli_sort(cpu, iters);
     const double med = ms[iters / 2], macs = vt_model_macs(m, w, h);
     printf("encoder %s at %dx%d, %d thread%s: features %dx%dx%d (stride %d)\n", vt_model_arch(m), w,
            h, threads, threads == 1 ? "" : "s", f.c, f.h, f.w, f.stride);

@@ -29,18 +29,6 @@ static const char usage_text[] =
     "dev set's bear sequence ($VT_DATA or ../shared/data) with its first annotation, else\n"
     "opencv-doc's vtest.avi with a box.\n";
 
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n) {
-    if (n <= 0)
-        return 0;
-    qsort(v, n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
 int vt_bench_track(int argc, char **argv) {
     static const struct option lo[] = {
         {"mask", required_argument, 0, 'm'},
@@ -194,7 +182,7 @@ int vt_bench_track(int argc, char **argv) {
             snprintf(proc, sizeof proc, "%dx%d", pw, ph);
             double med[6];
             for (int i = 0; i < 6; i++)
-                med[i] = median(st[i], k);
+                med[i] = vt_cli_median(st[i], k);
             printf("%-9s %-9s %9s %7.1f %8.1f %8.1f %7.1f %9.1f %7.1f\n", trackers[ti],
                    profiles[pi], proc, med[0], med[1], med[2], med[3], med[4], med[5]);
             fflush(stdout);

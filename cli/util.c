@@ -33,3 +33,20 @@ double vt_cli_now(void) {
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return ts.tv_sec + ts.tv_nsec / 1e9;
 }
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+void vt_cli_sort(double *v, int n) {
+    if (n > 1)
+        qsort(v, (size_t)n, sizeof *v, cmp_double);
+}
+
+double vt_cli_median(double *v, int n) {
+    if (n <= 0)
+        return 0;
+    vt_cli_sort(v, n);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}

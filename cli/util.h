@@ -17,4 +17,10 @@ int vt_cli_parse_long(const char *s, long min, long max, long *out);
 /* Monotonic seconds. */
 double vt_cli_now(void);
 
+/* Sort v[0..n) ascending (benchmark samples). */
+void vt_cli_sort(double *v, int n);
+
+/* Median of v[0..n) (mean of the middle two for even n; 0 when empty); sorts v. */
+double vt_cli_median(double *v, int n);
+
 #endif
