@@ -52,7 +52,9 @@ typedef struct obj {
     vt_object_state state;
     int fail;        /* consecutive failing frames */
     double area_ref; /* typical area: the given mask's, then a running mean of good frames */
-    uint8_t *mask;   /* source-size output mask */
+    int gbox[4];     /* motion gate: cells x0, y0, x1, y1 (inclusive) of the last good box */
+    int gvalid;
+    uint8_t *mask; /* source-size output mask */
     size_t mask_cap;
 } obj;
 
@@ -883,6 +885,41 @@ static void upsample_argmax(vt_tracker *t) {
     }
 }
 
+/* Motion gate: an object's probability outside its last good box, grown by a margin, goes to
+ * the background. The margin is gate x the box's larger side (at least gate_min cells) plus a
+ * cell per failing frame, so an object that was occluded for a while is looked for further
+ * away, and one lost for long enough anywhere. */
+static void motion_gate(vt_tracker *t, int kmax) {
+    const int fw = t->fw, fh = t->fh, n = t->n;
+    if (!(t->p.gate > 0.0f))
+        return;
+    for (int o = 0; o < kmax; o++) {
+        const obj *ob = &t->objs[o];
+        if (!ob->live || ob->pending || !ob->gvalid)
+            continue;
+        const int *g = ob->gbox;
+        const int side = g[2] - g[0] > g[3] - g[1] ? g[2] - g[0] + 1 : g[3] - g[1] + 1;
+        int m = (int)ceilf(t->p.gate * (float)side);
+        if (m < t->p.gate_min)
+            m = t->p.gate_min;
+        m = ob->fail > fw + fh - m ? fw + fh : m + ob->fail;
+        const int x0 = g[0] - m, y0 = g[1] - m, x1 = g[2] + m, y1 = g[3] + m;
+        if (x0 <= 0 && y0 <= 0 && x1 >= fw - 1 && y1 >= fh - 1)
+            continue;
+        float *pr = t->probs + (size_t)o * n;
+        for (int y = 0; y < fh; y++) {
+            const int row_in = y >= y0 && y <= y1;
+            for (int x = 0; x < fw; x++) {
+                const int i = y * fw + x;
+                if (row_in && x >= x0 && x <= x1)
+                    continue;
+                t->bg[i] += pr[i];
+                pr[i] = 0.0f;
+            }
+        }
+    }
+}
+
 /* Confidence of each object: mean probability over the cells where it wins the argmax. */
 static void object_scores(vt_tracker *t, float *score) {
     const int n = t->n, k = t->p.max_objects;
@@ -977,6 +1014,7 @@ int vt_tracker_step(vt_tracker *t, const vt_image *src, const vt_image *proc,
         for (int o = 0; o < k; o++)
             if (!t->objs[o].live || t->objs[o].pending || o >= kmax)
                 memset(t->probs + (size_t)o * n, 0, sizeof(float) * n);
+        motion_gate(t, kmax);
     } else {
         memset(t->probs, 0, sizeof(float) * n * k);
         for (int i = 0; i < n; i++)
@@ -1093,6 +1131,7 @@ int vt_tracker_step(vt_tracker *t, const vt_image *src, const vt_image *proc,
             ob->state = VT_OBJECT_TRACKING;
             ob->fail = 0;
             ob->area_ref = (double)area[r];
+            ob->gvalid = 0;
             vt_shape_clear(&ob->shape);
             res->score = 1.0f;
             res->event = VT_OBJECT_EVENT_ADDED;
@@ -1120,6 +1159,13 @@ int vt_tracker_step(vt_tracker *t, const vt_image *src, const vt_image *proc,
             }
         }
         res->state = ob->state;
+        if (area[r] && ob->fail == 0) {
+            ob->gbox[0] = (int)((int64_t)bx0[r] * t->fw / t->sw);
+            ob->gbox[1] = (int)((int64_t)by0[r] * t->fh / t->sh);
+            ob->gbox[2] = (int)((int64_t)bx1[r] * t->fw / t->sw);
+            ob->gbox[3] = (int)((int64_t)by1[r] * t->fh / t->sh);
+            ob->gvalid = 1;
+        }
     }
     tm.upsample += now_ms() - t4;
 

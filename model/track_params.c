@@ -61,6 +61,11 @@ int vt_tracker_params_preset(vt_tracker_params *p, const char *tracker, const ch
     p->lost_area = 0.1f;
     p->lost_frames = 5;
     p->box_refine = 1;
+    /* Objects move continuously: a label that appears far from where the object was is a
+     * look-alike (another pedestrian walking into the place a reference frame labelled), not
+     * the object. docs/TRACKING.md, "Motion gate". */
+    p->gate = 1.0f;
+    p->gate_min = scale_cells(8, stride);
     if (!tracker || strcmp(tracker, "mast") == 0) {
         /* MAST (Lai et al. 2020), benchmark.py: references {0, 5} long-term and t-1, t-3, t-5
          * short-term, windows of 25x25 cells at stride 4, ROI localisation of references more
@@ -120,7 +125,7 @@ int vt_tracker_params_set(vt_tracker_params *p, const char *name, const char *va
         I(long_count),  I(long_rolling),  I(short_count), I(short_gap),   I(radius_first),
         I(radius_long), I(radius_short),  I(roi_age),     I(roi_radius),  I(roi_dilation),
         I(topk),        F(temperature),   I(soft_labels), I(l2norm),      F(lost_score),
-        I(lost_frames), I(box_refine),    F(lost_area),
+        I(lost_frames), I(box_refine),    F(lost_area),   F(gate),        I(gate_min),
 #undef I
 #undef F
     };
@@ -162,12 +167,14 @@ void vt_tracker_params_describe(const vt_tracker_params *p, char *buf, size_t le
              "short-term %d gap %d (radius %s)\n"
              "roi: age >= %d, coarse radius %d, dilation <= %d\n"
              "affinity: top-%d, temperature %.3f, %s features, %s labels\n"
-             "lost: score < %.2f or area < %.2f of usual for %d frames; boxes %s\n",
+             "lost: score < %.2f or area < %.2f of usual for %d frames; boxes %s\n"
+             "gate: %.2f x box side, at least %d cells, +1 per failing frame\n",
              p->proc_short, p->proc_long_max, p->max_anchors, r[0], p->long_every, p->long_count,
              p->long_rolling ? "rolling" : "first", r[1], p->short_count, p->short_gap, r[2],
              p->roi_age, p->roi_radius, p->roi_dilation, p->topk, p->temperature,
              p->l2norm ? "unit-norm" : "raw", p->soft_labels ? "soft" : "hard", p->lost_score,
-             p->lost_area, p->lost_frames, p->box_refine ? "refined into masks" : "taken as masks");
+             p->lost_area, p->lost_frames, p->box_refine ? "refined into masks" : "taken as masks",
+             p->gate, p->gate_min);
 }
 
 int vt_tracker_params_check(const vt_tracker_params *p, char *err, size_t errlen) {
@@ -194,6 +201,8 @@ int vt_tracker_params_check(const vt_tracker_params *p, char *err, size_t errlen
     BAD(!(p->lost_score >= 0.0f) || !(p->lost_score <= 1.0f) || p->lost_frames < 1,
         "lost_score/lost_frames");
     BAD(!(p->lost_area >= 0.0f) || !(p->lost_area <= 1.0f), "lost_area");
+    BAD(!(p->gate >= 0.0f) || !(p->gate <= 100.0f) || p->gate_min < 0 || p->gate_min > 4096,
+        "gate/gate_min");
 #undef BAD
     return 0;
 }

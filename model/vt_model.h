@@ -157,6 +157,10 @@ typedef struct vt_tracker_params {
     float lost_area;  /* fraction of its usual area under which an object counts as failing */
     int lost_frames;  /* frames of failing (or an empty mask) before it is declared lost */
     int box_refine;   /* turn a box into the mask of what it holds (1) or keep the rectangle */
+    float gate;       /* motion gate: an object may only extend this many times the larger side
+                       * of its last good box beyond that box, at least gate_min cells, plus one
+                       * cell per failing frame (0 = no gate) */
+    int gate_min;
 } vt_tracker_params;
 
 /*

@@ -2,7 +2,8 @@
  * The tracker on synthetic video with exact ground truth (synth.h), with the weight-free `lab`
  * features: one object moving and scaling, three objects occluding each other, an object added
  * mid-sequence, a removed object that must never reappear, an object that leaves the frame
- * (lost), one covered but for a sliver (lost, then recovered), shapes rasterised exactly, API
+ * (lost), one covered but for a sliver (lost, then recovered), a look-alike walking into the place
+ * the object held on the first frame (the motion gate), shapes rasterised exactly, API
  * errors, and no heap allocation per step after warm-up (malloc/calloc/realloc are wrapped by the
  * linker for this test, see meson.build).
  */
@@ -309,6 +310,60 @@ START_TEST(test_lost_when_leaving) {
 }
 END_TEST
 
+/* Object 1 walks right at 4 px/frame; an untracked object that looks the same follows 100 px
+ * behind and, from frame 25 on, stands where object 1 stood on the first frame (the anchor's
+ * labelled place). Returns the largest number of object 1's pixels on the look-alike. */
+static int run_lookalike(float gate) {
+    synth s;
+    synth_init(&s, 320, 120, 11);
+    synth_add(&s, 1, 60, 60, 4.0, 0.0, 16, 16, 1.0, RED, ORANGE, 1);
+    synth_add(&s, 1, -40, 60, 4.0, 0.0, 16, 16, 1.0, RED, ORANGE, 1);
+    vt_tracker_params p;
+    ck_assert_int_eq(vt_tracker_params_preset(&p, "mast", "accurate", model), 0);
+    p.gate = gate;
+    char err[256];
+    vt_tracker *t = NULL;
+    ck_assert_msg(vt_tracker_new(model, &p, &t, err, sizeof err) == 0, "%s", err);
+    uint8_t *rgb = malloc(320 * 120 * 3), *gt = malloc(320 * 120), *m1 = malloc(320 * 120);
+    int worst = 0;
+    for (int f = 0; f < 45; f++) {
+        synth_render(&s, f, rgb, gt);
+        if (f == 0) {
+            for (int i = 0; i < 320 * 120; i++)
+                m1[i] = gt[i] == 1;
+            vt_shape sh = {.kind = VT_SHAPE_MASK, .w = 320, .h = 120, .data = m1};
+            ck_assert_int_eq(vt_tracker_add_object(t, 1, NULL, &sh, NULL, 0), 0);
+        }
+        vt_image img = {.w = 320, .h = 120, .linesize = 320 * 3, .rgb = rgb};
+        const vt_track_result *r;
+        ck_assert_int_eq(vt_tracker_step(t, &img, NULL, &r), 0);
+        int on2 = 0, on1 = 0;
+        for (int i = 0; i < 320 * 120; i++) {
+            on2 += r->objects[0].mask[i] && gt[i] == 2;
+            on1 += r->objects[0].mask[i] && gt[i] == 1;
+        }
+        if (on2 > worst)
+            worst = on2;
+        /* the object itself is followed all along, gate or not */
+        if (gt[60 * 320 + (int)(60 + 4.0 * f)] == 1)
+            ck_assert_msg(on1 > 400, "frame %d: %d pixels on the object", f, on1);
+    }
+    free(rgb), free(gt), free(m1);
+    vt_tracker_free(&t);
+    synth_free(&s);
+    return worst;
+}
+
+START_TEST(test_lookalike_gated) {
+    /* A disc of radius 16 has ~800 pixels: without the gate the first frame's labels make the
+     * look-alike object 1 as well (the test depends on it); with it, nothing of it. */
+    int ungated = run_lookalike(0.0f), gated = run_lookalike(1.0f);
+    printf("look-alike: %d pixels of object 1 on it without the gate, %d with\n", ungated, gated);
+    ck_assert_msg(ungated > 200, "without the gate %d pixels on the look-alike", ungated);
+    ck_assert_msg(gated == 0, "with the gate %d pixels on the look-alike", gated);
+}
+END_TEST
+
 START_TEST(test_shapes_exact) {
     vt_tracker *t = make_tracker_refine("mast", 0); /* boxes taken as rectangles */
     uint8_t *rgb = calloc(64 * 48 * 3, 1);
@@ -451,6 +506,7 @@ int main(void) {
     tcase_add_test(tc, test_added_mid_sequence_and_removed);
     tcase_add_test(tc, test_lost_when_leaving);
     tcase_add_test(tc, test_lost_when_occluded);
+    tcase_add_test(tc, test_lookalike_gated);
     tcase_add_test(tc, test_shapes_exact);
     tcase_add_test(tc, test_box_refined);
     tcase_add_test(tc, test_api_errors);
