@@ -379,7 +379,8 @@ static int write_outputs(run_ctx *c, const vt_stream_event *ev) {
         for (int i = 0; i < r->n_objects && i < MAX_OBJ; i++)
             objs[i] = (vt_overlay_object){.index = (uint8_t)(i + 1),
                                           .id = (int)r->objects[i].id,
-                                          .label = r->objects[i].label};
+                                          .label = r->objects[i].label,
+                                          .lost = r->objects[i].state == VT_OBJECT_LOST};
         int rc = vt_overlay_write(c->ov, f->rgb, f->linesize, r->labels, objs,
                                   r->n_objects < MAX_OBJ ? r->n_objects : MAX_OBJ, err, sizeof err);
         if (rc < 0) {

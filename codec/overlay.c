@@ -132,7 +132,7 @@ void vt_overlay_draw(uint8_t *rgb, int w, int h, int linesize, const uint8_t *la
             int i = slot[lr[x]];
             if (i < 0)
                 continue;
-            if (style->fill_alpha > 0)
+            if (style->fill_alpha > 0 && !objs[i].lost)
                 blend(pr + 3 * x, col[i], style->fill_alpha);
             if (x < x0[i])
                 x0[i] = x;
@@ -165,14 +165,13 @@ void vt_overlay_draw(uint8_t *rgb, int w, int h, int linesize, const uint8_t *la
     if (style->text_scale > 0) {
         int sc = style->text_scale, th = (VTC_FONT_H + 2) * sc;
         for (int i = 0; i < nobj && i < 256; i++) {
-            char text[48];
+            char text[96];
             int tx, ty;
             if (objs[i].index == 0 || objs[i].index == 255 || x1[i] < 0)
                 continue;
-            if (objs[i].label && objs[i].label[0])
-                snprintf(text, sizeof(text), "%d %s", objs[i].id, objs[i].label);
-            else
-                snprintf(text, sizeof(text), "%d", objs[i].id);
+            const char *sep = objs[i].label && objs[i].label[0] ? " " : "";
+            snprintf(text, sizeof(text), "%d%s%s%s", objs[i].id, sep, *sep ? objs[i].label : "",
+                     objs[i].lost ? " lost" : "");
             tx = x0[i];
             /* Above the object when there is room, else inside its top edge. */
             ty = y0[i] - th - 1 >= 0 ? y0[i] - th - 1 : y0[i];

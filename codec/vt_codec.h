@@ -266,6 +266,7 @@ typedef struct vt_overlay_object {
     uint8_t index;     /* value in the label map (1..254; 0 background, 255 void) */
     int id;            /* object id shown in the text and choosing the colour */
     const char *label; /* optional text after the id; NULL or "" for none */
+    int lost;          /* the tracker lost it: outline only, no fill, and "lost" after the text */
 } vt_overlay_object;
 
 typedef struct vt_overlay_style {
@@ -284,7 +285,8 @@ void vt_overlay_id_color(int id, uint8_t rgb[3]);
  * Draw `nobj` objects of the label map `labels` (w*h bytes, row-major, one label per pixel)
  * onto the packed-or-padded RGB24 image `rgb` (h rows of `linesize` bytes) in place: a
  * translucent fill, an outline, and "id label" in a small built-in bitmap font at the object's
- * top-left. Objects absent from the map are skipped. `style` NULL: defaults. Allocates nothing.
+ * top-left (a lost object: the outline and "id label lost" only). Objects absent from the map are
+ * skipped. `style` NULL: defaults. Allocates nothing.
  */
 void vt_overlay_draw(uint8_t *rgb, int w, int h, int linesize, const uint8_t *labels,
                      const vt_overlay_object *objs, int nobj, const vt_overlay_style *style);

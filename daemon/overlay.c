@@ -23,6 +23,7 @@ typedef struct slot {
     int nobj;
     int ids[VT_PROTO_OBJECTS_MAX];
     char labs[VT_PROTO_OBJECTS_MAX][VT_PROTO_LABEL_MAX + 1];
+    int lost[VT_PROTO_OBJECTS_MAX];
 } slot;
 
 struct vtd_overlay {
@@ -80,6 +81,7 @@ void vtd_overlay_feed(vtd_overlay *ov, const vt_frame *f, const vt_track_result 
     for (int i = 0; i < s->nobj; i++) {
         s->ids[i] = (int)r->objects[i].id;
         snprintf(s->labs[i], sizeof s->labs[i], "%s", r->objects[i].label);
+        s->lost[i] = r->objects[i].state == VT_OBJECT_LOST;
     }
     pthread_mutex_lock(&ov->lock);
     s->full = 1;
@@ -111,8 +113,8 @@ static int encode(vtd_overlay *ov, vt_overlay *w, const slot *s, int64_t *last, 
     gap = gap < 1 ? 1 : gap > GAP_REPEAT_MAX ? GAP_REPEAT_MAX : gap;
     vt_overlay_object objs[VT_PROTO_OBJECTS_MAX];
     for (int i = 0; i < s->nobj; i++)
-        objs[i] =
-            (vt_overlay_object){.index = (uint8_t)(i + 1), .id = s->ids[i], .label = s->labs[i]};
+        objs[i] = (vt_overlay_object){
+            .index = (uint8_t)(i + 1), .id = s->ids[i], .label = s->labs[i], .lost = s->lost[i]};
     *last = s->index;
     for (int64_t k = 0; k < gap; k++) {
         if (vt_overlay_write(w, s->rgb, 3 * s->w, s->labels, objs, s->nobj, err, sizeof err) < 0) {

@@ -727,7 +727,7 @@ START_TEST(test_overlay_draw) {
     enum { W = 80, H = 60, LS = W * 3 + 8 };
     static uint8_t img[H * LS];
     static uint8_t lab[W * H];
-    vt_overlay_object obj[2] = {{1, 7, "cat"}, {3, 12, NULL}};
+    vt_overlay_object obj[2] = {{1, 7, "cat", 0}, {3, 12, NULL, 0}};
     vt_overlay_style st;
     uint8_t c7[3], c12[3];
 
@@ -770,6 +770,41 @@ START_TEST(test_overlay_draw) {
 }
 END_TEST
 
+/* A lost object: its outline in its colour, its inside untouched, "3 cat lost" wider than
+ * "3 cat". */
+START_TEST(test_overlay_lost) {
+    enum { W = 160, H = 60 };
+    static uint8_t img[2][H * W * 3];
+    static uint8_t lab[W * H];
+    uint8_t c3[3];
+    int width[2];
+
+    memset(lab, 0, sizeof(lab));
+    for (int y = 30; y < 50; y++)
+        for (int x = 20; x < 40; x++)
+            lab[y * W + x] = 1;
+    vt_overlay_id_color(3, c3);
+    for (int lost = 0; lost < 2; lost++) {
+        vt_overlay_object obj = {.index = 1, .id = 3, .label = "cat", .lost = lost};
+        memset(img[lost], 40, sizeof(img[lost]));
+        vt_overlay_draw(img[lost], W, H, W * 3, lab, &obj, 1, NULL);
+        ck_assert_mem_eq(&img[lost][30 * W * 3 + 30 * 3], c3, 3);
+        if (lost)
+            ck_assert_int_eq(img[lost][40 * W * 3 + 30 * 3], 40);
+        else
+            ck_assert_int_ne(img[lost][40 * W * 3 + 30 * 3], 40);
+        /* the tag's right end: the last changed column above the box */
+        width[lost] = 0;
+        for (int y = 0; y < 29; y++)
+            for (int x = 0; x < W; x++)
+                if (img[lost][y * W * 3 + x * 3] != 40 && x > width[lost])
+                    width[lost] = x;
+    }
+    /* " lost" is 5 more characters of the 2x-scaled font */
+    ck_assert_msg(width[1] >= width[0] + 5 * 8, "tag ends at %d, lost at %d", width[0], width[1]);
+}
+END_TEST
+
 START_TEST(test_overlay_video) {
     const int w = 161, h = 121, n = 30;
     vt_overlay_opts o;
@@ -779,7 +814,7 @@ START_TEST(test_overlay_video) {
     vt_source_info info;
     char err[512];
     uint8_t *rgb = malloc((size_t)w * h * 3), *lab = calloc((size_t)w * h, 1);
-    vt_overlay_object obj = {1, 3, "person"};
+    vt_overlay_object obj = {1, 3, "person", 0};
     uint8_t col[3];
     int ret, got = 0;
 
@@ -973,6 +1008,7 @@ static Suite *unit_suite(void) {
     t = tcase_create("overlay");
     tcase_set_timeout(t, 60);
     tcase_add_test(t, test_overlay_draw);
+    tcase_add_test(t, test_overlay_lost);
     tcase_add_test(t, test_overlay_video);
     suite_add_tcase(s, t);
     return s;
