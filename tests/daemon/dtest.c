@@ -197,6 +197,32 @@ int dt_connect(dt_conn *c, int port, int rcvbuf) {
     return 0;
 }
 
+int dt_connect6(dt_conn *c, int port) {
+    memset(c, 0, sizeof *c);
+    c->fd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (c->fd < 0)
+        return -1;
+    struct sockaddr_in6 a = {.sin6_family = AF_INET6, .sin6_port = htons((uint16_t)port)};
+    a.sin6_addr = in6addr_loopback;
+    if (connect(c->fd, (struct sockaddr *)&a, sizeof a) < 0) {
+        close(c->fd);
+        c->fd = -1;
+        return -1;
+    }
+    return 0;
+}
+
+int dt_have_ipv6_loopback(void) {
+    int fd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return 0;
+    struct sockaddr_in6 a = {.sin6_family = AF_INET6, .sin6_port = 0};
+    a.sin6_addr = in6addr_loopback;
+    int ok = bind(fd, (struct sockaddr *)&a, sizeof a) == 0;
+    close(fd);
+    return ok;
+}
+
 void dt_close(dt_conn *c) {
     if (c->fd >= 0)
         close(c->fd);

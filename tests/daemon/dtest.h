@@ -55,6 +55,12 @@ typedef struct dt_conn {
 
 /* Connect to 127.0.0.1:port (rcvbuf > 0 sets SO_RCVBUF first). 0 or -1. */
 int dt_connect(dt_conn *c, int port, int rcvbuf);
+
+/* Connect to [::1]:port. 0 or -1. */
+int dt_connect6(dt_conn *c, int port);
+
+/* 1 when this machine can bind [::1] (IPv6 loopback configured), else 0. */
+int dt_have_ipv6_loopback(void);
 void dt_close(dt_conn *c);
 
 /* Send raw bytes. 0 or -1. */

@@ -506,6 +506,28 @@ START_TEST(test_auth) {
 }
 END_TEST
 
+/* Listening on IPv4 and IPv6 loopback at once: a client of each family is served. */
+START_TEST(test_ipv6_listen) {
+    if (!dt_have_ipv6_loopback()) {
+        fprintf(stderr, "\n*** SKIPPED test_ipv6_listen: this machine cannot bind [::1] ***\n\n");
+        return;
+    }
+    dt_daemon d;
+    ck_assert_int_eq(
+        dt_start(&d, "{\"listen\":[\"127.0.0.1:@PORT@\",\"[::1]:@PORT@\"],\"model\":\"lab\"}",
+                 NULL),
+        0);
+    dt_conn c4, c6;
+    ck_assert_int_eq(dt_connect(&c4, d.port, 0), 0);
+    ck_assert_int_eq(dt_connect6(&c6, d.port), 0);
+    expect_reply(dt_command(&c6, "{\"op\":\"list\"}\n", 5000), "list");
+    expect_reply(dt_command(&c4, "{\"op\":\"list\"}\n", 5000), "list");
+    dt_close(&c4);
+    dt_close(&c6);
+    stop_ok(&d);
+}
+END_TEST
+
 START_TEST(test_add_remove_stream) {
     char extra[256];
     snprintf(extra, sizeof extra, "\"clients\":{\"allow_add_streams\":true}");
@@ -963,6 +985,7 @@ static Suite *integration_suite(void) {
     tcase_add_test(t, test_half_open_idle);
     tcase_add_test(t, test_many_clients);
     tcase_add_test(t, test_auth);
+    tcase_add_test(t, test_ipv6_listen);
     tcase_add_test(t, test_add_remove_stream);
     suite_add_tcase(s, t);
     t = tcase_create("service");
