@@ -1,4 +1,5 @@
 /* vtrack - the command-line tool: track, eval, train, bench, sub, ctl. */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -26,6 +27,18 @@ static void usage(FILE *f) {
     fprintf(f, "\n  --version  print the version\n  --help     this help\n");
 }
 
+/* What is still buffered must reach its file too: a full disk or a closed pipe is an error,
+ * not a silent loss (a command that failed has said why already). */
+static int finish(const char *cmd, int rc) {
+    errno = 0;
+    if ((fflush(stdout) != 0 || ferror(stdout)) && rc == 0) {
+        fprintf(stderr, "vtrack%s%s: writing to standard output: %s\n", cmd ? " " : "",
+                cmd ? cmd : "", strerror(errno ? errno : EIO));
+        return 1;
+    }
+    return rc;
+}
+
 int main(int argc, char **argv) {
     if (argc < 2) {
         usage(stderr);
@@ -33,16 +46,16 @@ int main(int argc, char **argv) {
     }
     if (strcmp(argv[1], "--version") == 0) {
         printf("vtrack %s\n", VT_VERSION);
-        return 0;
+        return finish(NULL, 0);
     }
     if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
         strcmp(argv[1], "help") == 0) {
         usage(stdout);
-        return 0;
+        return finish(NULL, 0);
     }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         if (strcmp(argv[1], commands[i].name) == 0)
-            return commands[i].run(argc - 1, argv + 1);
+            return finish(argv[1], commands[i].run(argc - 1, argv + 1));
     fprintf(stderr, "vtrack: unknown command '%s'\n", argv[1]);
     usage(stderr);
     return 2;

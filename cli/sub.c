@@ -217,6 +217,13 @@ int vt_cmd_sub(int argc, char **argv) {
             print_pretty(line);
         else
             printf("%s\n", line);
+        if (ferror(stdout)) {
+            /* nobody can read the events any more (a full disk): stop instead of dropping
+             * them */
+            fprintf(stderr, "vtrack sub: writing to standard output: %s\n", strerror(errno));
+            status = 1;
+            break;
+        }
         if (count > 0 && strstr(line, "\"type\":\"frame\"") && ++frames >= count) {
             status = 0;
             break;

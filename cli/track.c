@@ -332,6 +332,7 @@ typedef struct run_ctx {
     uint64_t seq;
     int ids_png; /* PNG index = object id (ids <= 254) */
     int failed;
+    int out_errno; /* a write to standard output failed with this (0: none) */
     double t_enc, t_aff, t_lab, t_up, t_res;
     long nframes;
 } run_ctx;
@@ -342,17 +343,24 @@ static void on_event(void *opaque, const vt_stream_event *ev) {
         return;
     char pre[VT_PROTO_SEQ_PREFIX_MAX];
     size_t n = vt_proto_seq_prefix(pre, ++c->seq);
-    fwrite(pre, 1, n, stdout);
+    const char *tail = ev->tail;
+    size_t tn = ev->tail_len;
     if (ev->kind == VT_STREAM_EVENT_FRAME && !c->o->no_masks)
-        fwrite(ev->tail_masks, 1, ev->tail_masks_len, stdout);
-    else
-        fwrite(ev->tail, 1, ev->tail_len, stdout);
+        tail = ev->tail_masks, tn = ev->tail_masks_len;
+    if (!c->out_errno && (fwrite(pre, 1, n, stdout) != n || fwrite(tail, 1, tn, stdout) != tn))
+        c->out_errno = errno ? errno : EIO;
 }
 
 static int write_outputs(run_ctx *c, const vt_stream_event *ev) {
     const vt_track_result *r = ev->result;
     const vt_frame *f = ev->frame;
     char err[256];
+    if (c->out_errno) {
+        /* the events do not reach their reader (a full disk, a closed pipe): stop */
+        fprintf(stderr, "vtrack track: writing the events to standard output: %s\n",
+                strerror(c->out_errno));
+        return -c->out_errno;
+    }
     if (c->outdir) {
         /* label map values are result indices; the PNG stores object ids */
         static uint8_t png[8192 * 8192 / 4];
@@ -742,7 +750,13 @@ static int run_single(const track_opts *o) {
         double nf = c.nframes ? (double)c.nframes : 1;
         fprintf(stderr, "%ld frames, %.1f ms/frame\n", c.nframes, 1000 * (vt_cli_now() - t0) / nf);
     }
-    fflush(stdout);
+    if (o->json && (fflush(stdout) != 0 || c.out_errno)) {
+        /* the last events were still buffered: a full disk shows here */
+        if (rc == 0 || !c.out_errno)
+            fprintf(stderr, "vtrack track: writing the events to standard output: %s\n",
+                    strerror(c.out_errno ? c.out_errno : errno));
+        rc = -1;
+    }
     vt_model_free(&m);
     free(g.labels);
     return rc < 0 ? 1 : 0;

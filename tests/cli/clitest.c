@@ -72,6 +72,11 @@ void run_free(run_result *r) {
 }
 
 run_result run_vtrack(const char *tmp, const char *cmd, const char *const *args) {
+    return run_vtrack_to(tmp, cmd, args, NULL);
+}
+
+run_result run_vtrack_to(const char *tmp, const char *cmd, const char *const *args,
+                         const char *to) {
     char out_path[4096], err_path[4096];
     snprintf(out_path, sizeof out_path, "%s/stdout.txt", tmp);
     snprintf(err_path, sizeof err_path, "%s/stderr.txt", tmp);
@@ -85,7 +90,7 @@ run_result run_vtrack(const char *tmp, const char *cmd, const char *const *args)
     pid_t pid = fork();
     ck_assert_int_ge(pid, 0);
     if (pid == 0) {
-        int fo = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        int fo = to ? open(to, O_WRONLY) : open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
         int fe = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
         if (fo < 0 || fe < 0 || dup2(fo, 1) < 0 || dup2(fe, 2) < 0)
             _exit(127);
@@ -95,7 +100,9 @@ run_result run_vtrack(const char *tmp, const char *cmd, const char *const *args)
     int st;
     ck_assert_int_eq(waitpid(pid, &st, 0), pid);
     ck_assert_msg(WIFEXITED(st), "vtrack %s died (signal %d)", cmd, WTERMSIG(st));
-    run_result r = {.status = WEXITSTATUS(st), .out = slurp(out_path), .err = slurp(err_path)};
+    run_result r = {.status = WEXITSTATUS(st),
+                    .out = to ? calloc(1, 1) : slurp(out_path),
+                    .err = slurp(err_path)};
     return r;
 }
 

@@ -24,6 +24,10 @@ typedef struct run_result {
 
 /* Run `vtrack CMD ARGS...` (NULL-terminated) with stdout and stderr captured in files of `tmp`. */
 run_result run_vtrack(const char *tmp, const char *cmd, const char *const *args);
+
+/* The same with standard output written to `out_path` (e.g. /dev/full); r.out is then empty. */
+run_result run_vtrack_to(const char *tmp, const char *cmd, const char *const *args,
+                         const char *out_path);
 void run_free(run_result *r);
 
 /* The last non-empty line of `text` (a pointer into it; its newline replaced). */

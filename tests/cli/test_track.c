@@ -133,6 +133,17 @@ START_TEST(test_track_clip) {
         free(png[f]);
     free(dec);
     run_free(&r);
+
+    /* Events to a full disk: an error that says so, not a silent loss. */
+    if (access("/dev/full", W_OK) == 0) {
+        const char *jargs[] = {clip, "--box", "30,100,60,40", "--model", "lab", "--json", NULL};
+        r = run_vtrack_to(tmp, "track", jargs, "/dev/full");
+        ck_assert_msg(r.status == 1, "status %d: %s", r.status, r.err);
+        ck_assert_msg(strstr(r.err, "standard output: No space left on device"), "%s", r.err);
+        run_free(&r);
+    } else {
+        fprintf(stderr, "\n*** SKIPPED the full-disk case: no writable /dev/full ***\n\n");
+    }
     rm_tree(tmp);
 }
 END_TEST
