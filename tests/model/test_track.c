@@ -219,6 +219,36 @@ START_TEST(test_added_mid_sequence_and_removed) {
 }
 END_TEST
 
+/* A mast/accurate tracker with one parameter changed. */
+static vt_tracker *mast_with(const char *name, float value) {
+    vt_tracker_params p;
+    char v[32], err[256];
+    ck_assert_int_eq(vt_tracker_params_preset(&p, "mast", "accurate", model), 0);
+    snprintf(v, sizeof v, "%g", value);
+    ck_assert_int_eq(vt_tracker_params_set(&p, name, v), 0);
+    vt_tracker *t = NULL;
+    ck_assert_msg(vt_tracker_new(model, &p, &t, err, sizeof err) == 0, "%s", err);
+    return t;
+}
+
+/* Render frame f of `s` into rgb/gt, give object 1 (gt == 1, copied to m1) on frame 0, step;
+ * returns object 1's result. */
+static const vt_object_result *step_object1(vt_tracker *t, synth *s, int f, uint8_t *rgb,
+                                            uint8_t *gt, uint8_t *m1) {
+    const int w = s->w, h = s->h;
+    synth_render(s, f, rgb, gt);
+    if (f == 0) {
+        for (int i = 0; i < w * h; i++)
+            m1[i] = gt[i] == 1;
+        vt_shape sh = {.kind = VT_SHAPE_MASK, .w = w, .h = h, .data = m1};
+        ck_assert_int_eq(vt_tracker_add_object(t, 1, NULL, &sh, NULL, 0), 0);
+    }
+    vt_image img = {.w = w, .h = h, .linesize = w * 3, .rgb = rgb};
+    const vt_track_result *r;
+    ck_assert_int_eq(vt_tracker_step(t, &img, NULL, &r), 0);
+    return &r->objects[0];
+}
+
 /* Tracks object 1 while an untracked rectangle slides over it, leaving visible only a sliver
  * (a few percent of its area) for frames 21..31, then uncovers it. Returns the frames of the
  * lost and recovered events (-1: none). */
@@ -229,27 +259,12 @@ static void run_occlusion(float lost_area, int *lost_at, int *recovered_at, int 
      * at 6 px/frame, covering columns 82..118 from frame 21 to frame 31 */
     synth_add(&s, 1, 100, 80, 0.0, 0.0, 18, 18, 1.0, RED, ORANGE, 1);
     synth_add(&s, 0, -60, 67, 6.0, 0.0, 50, 27, 1.0, BLUE, CYAN, 2);
-    vt_tracker_params p;
-    ck_assert_int_eq(vt_tracker_params_preset(&p, "mast", "accurate", model), 0);
-    p.lost_area = lost_area;
-    char err[256];
-    vt_tracker *t = NULL;
-    ck_assert_msg(vt_tracker_new(model, &p, &t, err, sizeof err) == 0, "%s", err);
+    vt_tracker *t = mast_with("lost_area", lost_area);
     uint8_t *rgb = malloc(240 * 160 * 3), *gt = malloc(240 * 160), *m1 = malloc(240 * 160);
     *lost_at = *recovered_at = -1;
     *min_area = 240 * 160;
     for (int f = 0; f < 50; f++) {
-        synth_render(&s, f, rgb, gt);
-        if (f == 0) {
-            for (int i = 0; i < 240 * 160; i++)
-                m1[i] = gt[i] == 1;
-            vt_shape sh = {.kind = VT_SHAPE_MASK, .w = 240, .h = 160, .data = m1};
-            ck_assert_int_eq(vt_tracker_add_object(t, 1, NULL, &sh, NULL, 0), 0);
-        }
-        vt_image img = {.w = 240, .h = 160, .linesize = 240 * 3, .rgb = rgb};
-        const vt_track_result *r;
-        ck_assert_int_eq(vt_tracker_step(t, &img, NULL, &r), 0);
-        const vt_object_result *o = &r->objects[0];
+        const vt_object_result *o = step_object1(t, &s, f, rgb, gt, m1);
         if (o->event == VT_OBJECT_EVENT_LOST && *lost_at < 0)
             *lost_at = f;
         if (o->event == VT_OBJECT_EVENT_RECOVERED && *recovered_at < 0)
@@ -318,29 +333,15 @@ static int run_lookalike(float gate) {
     synth_init(&s, 320, 120, 11);
     synth_add(&s, 1, 60, 60, 4.0, 0.0, 16, 16, 1.0, RED, ORANGE, 1);
     synth_add(&s, 1, -40, 60, 4.0, 0.0, 16, 16, 1.0, RED, ORANGE, 1);
-    vt_tracker_params p;
-    ck_assert_int_eq(vt_tracker_params_preset(&p, "mast", "accurate", model), 0);
-    p.gate = gate;
-    char err[256];
-    vt_tracker *t = NULL;
-    ck_assert_msg(vt_tracker_new(model, &p, &t, err, sizeof err) == 0, "%s", err);
+    vt_tracker *t = mast_with("gate", gate);
     uint8_t *rgb = malloc(320 * 120 * 3), *gt = malloc(320 * 120), *m1 = malloc(320 * 120);
     int worst = 0;
     for (int f = 0; f < 45; f++) {
-        synth_render(&s, f, rgb, gt);
-        if (f == 0) {
-            for (int i = 0; i < 320 * 120; i++)
-                m1[i] = gt[i] == 1;
-            vt_shape sh = {.kind = VT_SHAPE_MASK, .w = 320, .h = 120, .data = m1};
-            ck_assert_int_eq(vt_tracker_add_object(t, 1, NULL, &sh, NULL, 0), 0);
-        }
-        vt_image img = {.w = 320, .h = 120, .linesize = 320 * 3, .rgb = rgb};
-        const vt_track_result *r;
-        ck_assert_int_eq(vt_tracker_step(t, &img, NULL, &r), 0);
+        const vt_object_result *o = step_object1(t, &s, f, rgb, gt, m1);
         int on2 = 0, on1 = 0;
         for (int i = 0; i < 320 * 120; i++) {
-            on2 += r->objects[0].mask[i] && gt[i] == 2;
-            on1 += r->objects[0].mask[i] && gt[i] == 1;
+            on2 += o->mask[i] && gt[i] == 2;
+            on1 += o->mask[i] && gt[i] == 1;
         }
         if (on2 > worst)
             worst = on2;
