@@ -18,6 +18,19 @@
 #include "server.h"
 #include "streams.h"
 
+/* Listening sockets: a name can stand for several addresses (localhost: 127.0.0.1 and ::1), and
+ * a reload binds the new addresses before it closes the old ones. */
+#define VTD_LISTENERS_MAX (4 * VTD_LISTEN_MAX)
+
+typedef struct vtd_listener {
+    uv_tcp_t tcp;   /* first: the handle's address is the listener's */
+    int state;      /* VTD_LISTENER_FREE, _OPEN or _CLOSING (until libuv's close callback) */
+    int round;      /* the bind round that opened it (a failed reload closes its own) */
+    char spec[272]; /* the configured address it serves, as written ("" from systemd) */
+} vtd_listener;
+
+enum { VTD_LISTENER_FREE, VTD_LISTENER_OPEN, VTD_LISTENER_CLOSING };
+
 typedef struct vtd {
     uv_loop_t *loop;
     vtd_config *cfg; /* in force */
@@ -26,8 +39,9 @@ typedef struct vtd {
     char model_name[4096];
     vtd_hub hub;
 
-    uv_tcp_t listeners[VTD_LISTEN_MAX];
-    int nlisteners;
+    vtd_listener listeners[VTD_LISTENERS_MAX];
+    int nlisteners; /* open */
+    int listen_round;
     int activated; /* listeners came from systemd */
     vtd_conn *conns;
     int nconns;

@@ -238,8 +238,18 @@ static void after_reload(uv_work_t *w, int status) {
         vtd_config_free(&nc);
         return;
     }
-    if (!same_listen(d->cfg, nc) && !d->activated)
-        vtd_warn("reload: listen changed: takes effect at the next restart");
+    if (!same_listen(d->cfg, nc) && !d->activated &&
+        vtd_server_relisten(d, nc->listen, nc->nlisten) < 0) {
+        /* The old addresses still serve: the configuration in force says so. */
+        vtd_err("reload: listen: keeping the running addresses");
+        char *tmp[VTD_LISTEN_MAX];
+        int ntmp = nc->nlisten;
+        memcpy(tmp, nc->listen, sizeof tmp);
+        memcpy(nc->listen, d->cfg->listen, sizeof tmp);
+        nc->nlisten = d->cfg->nlisten;
+        memcpy(d->cfg->listen, tmp, sizeof tmp);
+        d->cfg->nlisten = ntmp;
+    }
     if (!same_str(d->cfg->model, nc->model))
         vtd_warn("reload: model changed: takes effect at the next restart");
     if (d->cfg->blas_threads != nc->blas_threads)

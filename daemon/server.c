@@ -426,7 +426,35 @@ static void on_connection(uv_stream_t *server, int status) {
     start_reading(c);
 }
 
-static int bind_one(vtd *d, const char *spec) {
+static void listener_closed(uv_handle_t *h) {
+    ((vtd_listener *)h)->state = VTD_LISTENER_FREE;
+}
+
+static void listener_close(vtd *d, vtd_listener *l) {
+    if (l->state != VTD_LISTENER_OPEN)
+        return;
+    l->state = VTD_LISTENER_CLOSING;
+    d->nlisteners--;
+    uv_close((uv_handle_t *)&l->tcp, listener_closed);
+}
+
+static vtd_listener *listener_new(vtd *d, const char *spec, int round) {
+    for (int i = 0; i < VTD_LISTENERS_MAX; i++) {
+        vtd_listener *l = &d->listeners[i];
+        if (l->state != VTD_LISTENER_FREE)
+            continue;
+        uv_tcp_init(d->loop, &l->tcp);
+        l->tcp.data = d;
+        l->state = VTD_LISTENER_OPEN;
+        l->round = round;
+        snprintf(l->spec, sizeof l->spec, "%s", spec);
+        d->nlisteners++;
+        return l;
+    }
+    return NULL;
+}
+
+static int bind_one(vtd *d, const char *spec, int round) {
     char host[256];
     int port;
     if (vtd_parse_hostport(spec, host, sizeof host, &port) < 0)
@@ -441,20 +469,21 @@ static int bind_one(vtd *d, const char *spec) {
     }
     /* Every address the name has (localhost: 127.0.0.1 and ::1), or the first error. */
     int bound = 0, err = 0;
-    for (struct addrinfo *ai = res; ai && d->nlisteners < VTD_LISTEN_MAX; ai = ai->ai_next) {
-        uv_tcp_t *t = &d->listeners[d->nlisteners];
-        uv_tcp_init(d->loop, t);
-        t->data = d;
-        rc = uv_tcp_bind(t, ai->ai_addr, ai->ai_family == AF_INET6 ? UV_TCP_IPV6ONLY : 0);
+    for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+        vtd_listener *l = listener_new(d, spec, round);
+        if (!l) {
+            err = UV_EMFILE;
+            break;
+        }
+        rc = uv_tcp_bind(&l->tcp, ai->ai_addr, ai->ai_family == AF_INET6 ? UV_TCP_IPV6ONLY : 0);
         if (rc == 0)
-            rc = uv_listen((uv_stream_t *)t, LISTEN_BACKLOG, on_connection);
+            rc = uv_listen((uv_stream_t *)&l->tcp, LISTEN_BACKLOG, on_connection);
         if (rc < 0) {
-            uv_close((uv_handle_t *)t, NULL);
+            listener_close(d, l);
             if (!err)
                 err = rc;
             continue;
         }
-        d->nlisteners++;
         bound++;
     }
     freeaddrinfo(res);
@@ -472,35 +501,59 @@ int vtd_server_listen(vtd *d) {
         /* Socket activation: systemd bound the address (vtrackd.socket); the config's `listen`
          * does not apply. */
         for (int i = 0; i < n && i < VTD_LISTEN_MAX; i++) {
-            uv_tcp_t *t = &d->listeners[d->nlisteners];
-            uv_tcp_init(d->loop, t);
-            t->data = d;
-            int rc = uv_tcp_open(t, VTD_LISTEN_FDS_START + i);
+            vtd_listener *l = listener_new(d, "", 0);
+            int rc = uv_tcp_open(&l->tcp, VTD_LISTEN_FDS_START + i);
             if (rc == 0)
-                rc = uv_listen((uv_stream_t *)t, LISTEN_BACKLOG, on_connection);
+                rc = uv_listen((uv_stream_t *)&l->tcp, LISTEN_BACKLOG, on_connection);
             if (rc < 0) {
                 vtd_err("socket activation: fd %d: %s", VTD_LISTEN_FDS_START + i, uv_strerror(rc));
-                uv_close((uv_handle_t *)t, NULL);
+                listener_close(d, l);
                 return rc;
             }
-            d->nlisteners++;
         }
         d->activated = 1;
         vtd_notice("listening on %d socket(s) from systemd (socket activation)", d->nlisteners);
         return 0;
     }
-    for (int i = 0; i < d->cfg->nlisten; i++) {
-        int rc = bind_one(d, d->cfg->listen[i]);
-        if (rc < 0)
+    return vtd_server_relisten(d, d->cfg->listen, d->cfg->nlisten);
+}
+
+static int serving(const vtd *d, const char *spec) {
+    for (int i = 0; i < VTD_LISTENERS_MAX; i++)
+        if (d->listeners[i].state == VTD_LISTENER_OPEN && strcmp(d->listeners[i].spec, spec) == 0)
+            return 1;
+    return 0;
+}
+
+int vtd_server_relisten(vtd *d, char *const *specs, int n) {
+    const int round = ++d->listen_round;
+    for (int i = 0; i < n; i++) {
+        if (serving(d, specs[i]))
+            continue;
+        int rc = bind_one(d, specs[i], round);
+        if (rc < 0) {
+            for (int j = 0; j < VTD_LISTENERS_MAX; j++)
+                if (d->listeners[j].round == round)
+                    listener_close(d, &d->listeners[j]);
             return rc;
+        }
+    }
+    for (int j = 0; j < VTD_LISTENERS_MAX; j++) {
+        vtd_listener *l = &d->listeners[j];
+        int wanted = 0;
+        for (int i = 0; i < n && !wanted; i++)
+            wanted = strcmp(l->spec, specs[i]) == 0;
+        if (l->state == VTD_LISTENER_OPEN && !wanted) {
+            vtd_notice("no longer listening on %s", l->spec);
+            listener_close(d, l);
+        }
     }
     return 0;
 }
 
 void vtd_server_close_listeners(vtd *d) {
-    for (int i = 0; i < d->nlisteners; i++)
-        if (!uv_is_closing((uv_handle_t *)&d->listeners[i]))
-            uv_close((uv_handle_t *)&d->listeners[i], NULL);
+    for (int i = 0; i < VTD_LISTENERS_MAX; i++)
+        listener_close(d, &d->listeners[i]);
 }
 
 /* ---------------------------------------------------------------------------------------------

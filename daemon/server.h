@@ -71,6 +71,11 @@ int vtd_server_listen(vtd *d);
 /* Stop accepting and close the listeners. */
 void vtd_server_close_listeners(vtd *d);
 
+/* Listen on exactly `specs` (a reload): bind the addresses not served yet, then close those no
+ * longer wanted; connections are untouched. When one cannot be bound (logged), the sockets of
+ * this call are closed again and the running ones kept: a negative error. */
+int vtd_server_relisten(vtd *d, char *const *specs, int n);
+
 /* Queue a message on a connection; takes a new reference on `m` (the caller keeps its own). */
 void vtd_conn_send(vtd_conn *c, vtd_msg *m, int droppable);
 

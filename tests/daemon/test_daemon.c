@@ -631,6 +631,60 @@ START_TEST(test_sighup_reload) {
 }
 END_TEST
 
+/* 1 once nothing accepts on 127.0.0.1:port (within timeout_ms). */
+static int refused(int port, int timeout_ms) {
+    int64_t end = tu_now_ms() + timeout_ms;
+    do {
+        dt_conn o;
+        if (dt_connect(&o, port, 0) < 0)
+            return 1;
+        dt_close(&o);
+        tu_sleep_ms(20);
+    } while (tu_now_ms() < end);
+    return 0;
+}
+
+/* SIGHUP with other listen addresses: the new one accepts, the old one no longer does, a client
+ * connected before is still served; when one address cannot be bound, the running ones stay. */
+START_TEST(test_sighup_listen) {
+    dt_daemon d;
+    ck_assert_int_eq(dt_start(&d, "{\"listen\":\"127.0.0.1:@PORT@\",\"model\":\"lab\"}", NULL), 0);
+    dt_conn c;
+    hello(&c, d.port);
+    int p2 = tu_free_port();
+    char cfg[256];
+    snprintf(cfg, sizeof cfg, "{\"listen\":\"127.0.0.1:%d\",\"model\":\"lab\"}", p2);
+    ck_assert_int_eq(dt_rewrite_config(&d, cfg), 0);
+    kill(d.pid, SIGHUP);
+    ck_assert_msg(tu_wait_port(p2, 5000) == 0, "the new address does not accept");
+    ck_assert_msg(refused(d.port, 5000), "the old address still accepts");
+    expect_reply(dt_command(&c, "{\"op\":\"list\"}\n", 5000), "list");
+
+    /* p4 is free, p3 is taken by this test: the reload binds p4, fails on p3, closes p4 again
+     * and keeps p2 */
+    int busy = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), p3 = tu_free_port();
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)p3)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ck_assert_int_eq(bind(busy, (struct sockaddr *)&a, sizeof a), 0);
+    ck_assert_int_eq(listen(busy, 1), 0);
+    int p4 = tu_free_port();
+    snprintf(cfg, sizeof cfg, "{\"listen\":[\"127.0.0.1:%d\",\"127.0.0.1:%d\"],\"model\":\"lab\"}",
+             p4, p3);
+    ck_assert_int_eq(dt_rewrite_config(&d, cfg), 0);
+    kill(d.pid, SIGHUP);
+    int64_t end = tu_now_ms() + 5000;
+    while (!dt_log_has(&d, "keeping the running addresses") && tu_now_ms() < end)
+        tu_sleep_ms(20);
+    ck_assert(dt_log_has(&d, "keeping the running addresses"));
+    ck_assert_msg(refused(p4, 2000), "a half-applied address accepts");
+    ck_assert_int_eq(tu_wait_port(p2, 1000), 0);
+    close(busy);
+    expect_reply(dt_command(&c, "{\"op\":\"list\"}\n", 5000), "list");
+    dt_close(&c);
+    stop_ok(&d);
+}
+END_TEST
+
 START_TEST(test_sigterm) {
     dt_daemon d;
     ck_assert_int_eq(dt_start(&d, cam_config("", NULL), NULL), 0);
@@ -991,6 +1045,7 @@ static Suite *integration_suite(void) {
     t = tcase_create("service");
     tcase_set_timeout(t, 60);
     tcase_add_test(t, test_sighup_reload);
+    tcase_add_test(t, test_sighup_listen);
     tcase_add_test(t, test_sigterm);
     tcase_add_test(t, test_config_error);
     tcase_add_test(t, test_sd_notify);
