@@ -9,6 +9,7 @@
 #ifndef VTD_DAEMON_H
 #define VTD_DAEMON_H
 
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include <uv.h>
@@ -31,12 +32,24 @@ typedef struct vtd_listener {
 
 enum { VTD_LISTENER_FREE, VTD_LISTENER_OPEN, VTD_LISTENER_CLOSING };
 
+/* A loaded model, shared by the stream records started with it (each holds a reference, as does
+ * vtd.model while it is the one in force): a reload that changes the model leaves the old one to
+ * the streams still running on it, and the last of them frees it. */
+typedef struct vtd_model {
+    vt_model *m;
+    _Atomic int refs;
+    char name[4096]; /* as configured, or the default lookup's result */
+} vtd_model;
+
+/* Take a reference (returns mm) / drop one and clear *mm (main.c). */
+vtd_model *vtd_model_ref(vtd_model *mm);
+void vtd_model_unref(vtd_model **mm);
+
 typedef struct vtd {
     uv_loop_t *loop;
-    vtd_config *cfg; /* in force */
-    vtd_cli cli;     /* command-line overrides, kept for reloads */
-    vt_model *model;
-    char model_name[4096];
+    vtd_config *cfg;  /* in force */
+    vtd_cli cli;      /* command-line overrides, kept for reloads */
+    vtd_model *model; /* in force: new streams start with it */
     vtd_hub hub;
 
     vtd_listener listeners[VTD_LISTENERS_MAX];
@@ -59,6 +72,9 @@ typedef struct vtd {
     uv_work_t reload_work;
     vtd_config *reload_cfg;
     char reload_err[512];
+    int reload_model_changed; /* the reloaded configuration names another model: */
+    vtd_model *reload_model;  /* loaded by the reload's worker, or NULL with the reason in */
+    char reload_model_err[512];
 
     int stopping;
     int64_t stop_deadline_ms;

@@ -203,11 +203,60 @@ static void on_signal(uv_signal_t *s, int signum) {
  * Reload
  * ------------------------------------------------------------------------------------------- */
 
+vtd_model *vtd_model_ref(vtd_model *mm) {
+    atomic_fetch_add(&mm->refs, 1);
+    return mm;
+}
+
+void vtd_model_unref(vtd_model **mm) {
+    if (*mm && atomic_fetch_sub(&(*mm)->refs, 1) == 1) {
+        vt_model_free(&(*mm)->m);
+        free(*mm);
+    }
+    *mm = NULL;
+}
+
+/* The model a configuration names: its `model`, else the default lookup. */
+static const char *model_name(const vtd_config *cfg, char *buf, size_t len) {
+    return cfg->model ? cfg->model : vt_stream_default_model(buf, len);
+}
+
+static int model_load(const char *name, vtd_model **out, char *err, size_t errlen) {
+    vtd_model *mm = calloc(1, sizeof *mm);
+    if (!mm) {
+        snprintf(err, errlen, "%s: out of memory", name);
+        return -ENOMEM;
+    }
+    snprintf(mm->name, sizeof mm->name, "%s", name);
+    int rc = vt_model_load(name, &mm->m, err, errlen);
+    if (rc < 0) {
+        free(mm);
+        return rc;
+    }
+    atomic_init(&mm->refs, 1);
+    *out = mm;
+    vtd_info("model: %s (%s, stride %d)", name, vt_model_arch(mm->m), vt_model_stride(mm->m));
+    return 0;
+}
+
+/* Thread pool: reading the file, its mask PNGs and a new model is blocking work. d->model is
+ * only replaced by after_reload, on the loop thread, and one reload runs at a time. */
 static void reload_work(uv_work_t *w) {
     vtd *d = w->data;
     d->reload_err[0] = 0;
-    if (vtd_config_load(&d->cli, &d->reload_cfg, d->reload_err, sizeof d->reload_err) < 0)
+    d->reload_model_changed = 0;
+    d->reload_model = NULL;
+    if (vtd_config_load(&d->cli, &d->reload_cfg, d->reload_err, sizeof d->reload_err) < 0) {
         d->reload_cfg = NULL;
+        return;
+    }
+    char buf[4096];
+    const char *name = model_name(d->reload_cfg, buf, sizeof buf);
+    if (strcmp(name, d->model->name) != 0) {
+        d->reload_model_changed = 1;
+        if (model_load(name, &d->reload_model, d->reload_model_err, sizeof d->reload_model_err) < 0)
+            d->reload_model = NULL;
+    }
 }
 
 static int same_listen(const vtd_config *a, const vtd_config *b) {
@@ -217,10 +266,6 @@ static int same_listen(const vtd_config *a, const vtd_config *b) {
         if (strcmp(a->listen[i], b->listen[i]) != 0)
             return 0;
     return 1;
-}
-
-static int same_str(const char *a, const char *b) {
-    return (!a && !b) || (a && b && strcmp(a, b) == 0);
 }
 
 static void after_reload(uv_work_t *w, int status) {
@@ -235,6 +280,7 @@ static void after_reload(uv_work_t *w, int status) {
         return;
     }
     if (d->stopping) {
+        vtd_model_unref(&d->reload_model);
         vtd_config_free(&nc);
         return;
     }
@@ -250,12 +296,24 @@ static void after_reload(uv_work_t *w, int status) {
         memcpy(d->cfg->listen, tmp, sizeof tmp);
         d->cfg->nlisten = ntmp;
     }
-    if (!same_str(d->cfg->model, nc->model))
-        vtd_warn("reload: model changed: takes effect at the next restart");
+    int model_changed = 0;
+    if (d->reload_model_changed && !d->reload_model) {
+        vtd_err("reload: model: %s: keeping %s", d->reload_model_err, d->model->name);
+        char *tmp = nc->model; /* the configuration in force names the running model */
+        nc->model = d->cfg->model;
+        d->cfg->model = tmp;
+    } else if (d->reload_model_changed) {
+        vtd_notice("reload: model %s: the configured streams restart with it",
+                   d->reload_model->name);
+        vtd_model_unref(&d->model); /* the running streams keep their own references */
+        d->model = d->reload_model;
+        d->reload_model = NULL;
+        model_changed = 1;
+    }
     if (d->cfg->blas_threads != nc->blas_threads)
         vtd_warn("reload: blas_threads changed: takes effect at the next restart");
     vtd_log_set_level(nc->log_level);
-    vtd_streams_reload(d, nc);
+    vtd_streams_reload(d, nc, model_changed);
     vtd_config *old = d->cfg;
     d->cfg = nc;
     vtd_config_free(&old);
@@ -352,19 +410,6 @@ static int parse_args(int argc, char **argv, vtd_cli *cli, int *check) {
     return 0;
 }
 
-static int load_model(vtd *d) {
-    char err[512], buf[4096];
-    const char *name = d->cfg->model ? d->cfg->model : vt_stream_default_model(buf, sizeof buf);
-    snprintf(d->model_name, sizeof d->model_name, "%s", name);
-    int rc = vt_model_load(name, &d->model, err, sizeof err);
-    if (rc < 0) {
-        vtd_err("model: %s", err);
-        return rc;
-    }
-    vtd_info("model: %s (%s, stride %d)", name, vt_model_arch(d->model), vt_model_stride(d->model));
-    return 0;
-}
-
 int main(int argc, char **argv) {
     static vtd d; /* static: the loop's handles live in it until the very end */
     int check = 0;
@@ -379,7 +424,9 @@ int main(int argc, char **argv) {
     }
     vtd_log_set_level(d.cfg->log_level);
     openblas_set_num_threads(d.cfg->blas_threads);
-    if (load_model(&d) < 0) {
+    char mbuf[4096];
+    if (model_load(model_name(d.cfg, mbuf, sizeof mbuf), &d.model, err, sizeof err) < 0) {
+        vtd_err("model: %s", err);
         vtd_config_free(&d.cfg);
         return VTD_EX_CONFIG;
     }
@@ -403,7 +450,7 @@ int main(int argc, char **argv) {
         }
     }
     if (check) {
-        printf("vtrackd: configuration OK (%d streams, model %s)\n", d.nstreams, d.model_name);
+        printf("vtrackd: configuration OK (%d streams, model %s)\n", d.nstreams, d.model->name);
         goto teardown;
     }
     if (vtd_server_listen(&d) < 0) {
@@ -431,7 +478,7 @@ int main(int argc, char **argv) {
         period = d.watchdog_usec / 4000 ? d.watchdog_usec / 4000 : 1;
     uv_timer_start(&d.tick, on_tick, period, period);
     vtd_notice("vtrackd %s ready: %d stream%s, model %s%s", VT_VERSION, d.nstreams,
-               d.nstreams == 1 ? "" : "s", vt_model_arch(d.model),
+               d.nstreams == 1 ? "" : "s", vt_model_arch(d.model->m),
                d.watchdog_usec ? ", watchdog on" : "");
     vtd_notify("READY=1");
     send_status(&d);
@@ -457,7 +504,7 @@ done:
     vtd_hub_free(&d.hub);
     if (uv_loop_close(&loop) != 0)
         vtd_warn("event loop: handles still open at exit");
-    vt_model_free(&d.model);
+    vtd_model_unref(&d.model);
     vtd_config_free(&d.cfg);
     vtd_log(exit_code ? VTD_LOG_ERROR : VTD_LOG_INFO, "exit %d", exit_code);
     return exit_code;

@@ -50,6 +50,7 @@ static void on_stream_event(void *opaque, const vt_stream_event *ev) {
 static void srec_destroy(vtd_srec *r) {
     vt_stream_free(&r->s);
     vtd_overlay_free(&r->ov);
+    vtd_model_unref(&r->model); /* after the stream: its tracker used the model */
     vtd_stream_conf_clear(&r->conf);
     free(r);
 }
@@ -67,16 +68,18 @@ static int srec_create(vtd *d, const vtd_stream_conf *sc, vtd_srec **out, char *
     if (!r)
         return AVERROR(ENOMEM);
     r->d = d;
+    r->model = vtd_model_ref(d->model);
     atomic_init(&r->refs, 1);
     atomic_init(&r->detached, 0);
     r->state = VT_PROTO_STREAM_CONNECTING;
     int rc = vtd_stream_conf_copy(&r->conf, sc);
     if (rc < 0) {
+        vtd_model_unref(&r->model);
         free(r);
         return AVERROR(ENOMEM);
     }
     vt_stream_config scfg;
-    if ((rc = vtd_stream_conf_to_stream(&r->conf, d->model, &scfg, err, errlen)) < 0)
+    if ((rc = vtd_stream_conf_to_stream(&r->conf, r->model->m, &scfg, err, errlen)) < 0)
         goto fail;
     scfg.on_event = on_stream_event;
     scfg.opaque = r;
@@ -228,10 +231,11 @@ void vtd_streams_remove(vtd_srec *r, const char *why) {
     vtd_status_dirty(d);
 }
 
-void vtd_streams_reload(vtd *d, const vtd_config *cfg) {
+void vtd_streams_reload(vtd *d, const vtd_config *cfg, int model_changed) {
     /* Streams of the old configuration (and command line) that are gone or changed end; new
-     * and changed ones start; the others are not touched, nor are client-added ones. All new
-     * streams are created first so that one that fails leaves everything as it was. */
+     * and changed ones start (every configured one when the model changed); the others are not
+     * touched, nor are client-added ones. All new streams are created first so that one that
+     * fails leaves everything as it was. */
     vtd_srec *created[VTD_STREAMS_MAX];
     int ncreated = 0;
     char err[512];
@@ -244,7 +248,7 @@ void vtd_streams_reload(vtd *d, const vtd_config *cfg) {
                      sc->name);
             continue;
         }
-        if (old && strcmp(old->conf.fingerprint, sc->fingerprint) == 0)
+        if (old && strcmp(old->conf.fingerprint, sc->fingerprint) == 0 && !model_changed)
             continue;
         if (srec_create(d, sc, &created[ncreated], err, sizeof err) < 0) {
             vtd_err("reload: %s: the new configuration is ignored", err);
@@ -264,6 +268,8 @@ void vtd_streams_reload(vtd *d, const vtd_config *cfg) {
             vtd_streams_remove(r, "removed from the configuration");
         else if (strcmp(sc->fingerprint, r->conf.fingerprint) != 0)
             vtd_streams_remove(r, "configuration changed");
+        else if (model_changed)
+            vtd_streams_remove(r, "model changed");
     }
     for (int i = 0; i < ncreated; i++) {
         srec_register(d, created[i]);

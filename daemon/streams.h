@@ -18,6 +18,7 @@
 #include "overlay.h"
 
 typedef struct vtd vtd;
+typedef struct vtd_model vtd_model;
 
 struct vtd_srec {
     vtd *d;
@@ -25,6 +26,7 @@ struct vtd_srec {
     vtd_stream_conf conf;
     vt_stream *s;
     vtd_overlay *ov;
+    vtd_model *model;            /* the model its tracker runs (a reference) */
     _Atomic int refs;            /* the registry + queued events */
     _Atomic int detached;        /* removed: its threads' events are discarded */
     vt_proto_stream_state state; /* loop thread's view, from state events */
@@ -57,8 +59,9 @@ void vtd_srec_unref(vtd_srec *r);
 /* Number of streams still being stopped. */
 int vtd_streams_dying(const vtd *d);
 
-/* Apply a new configuration's streams: add new ones, remove dropped ones, restart changed ones,
- * leave the others alone. Streams added by clients are untouched. */
-void vtd_streams_reload(vtd *d, const vtd_config *cfg);
+/* Apply a new configuration's streams: add new ones, remove dropped ones, restart changed ones
+ * (all of them when model_changed: they start again with d->model), leave the others alone.
+ * Streams added by clients are untouched (they keep the model they started with). */
+void vtd_streams_reload(vtd *d, const vtd_config *cfg, int model_changed);
 
 #endif

@@ -631,6 +631,72 @@ START_TEST(test_sighup_reload) {
 }
 END_TEST
 
+/* SIGHUP naming another model: it is loaded off the loop, the configured stream restarts with
+ * it (its subscribers see `ended`, reason "model changed", then frames again), a stream a client
+ * added keeps running; a model that does not load is logged and the running one kept. */
+START_TEST(test_sighup_model) {
+    char weights[4096];
+    snprintf(weights, sizeof weights, "%s/weights/default.safetensors", getenv("VT_SOURCE_ROOT"));
+    if (access(weights, R_OK) != 0) {
+        fprintf(stderr, "\n*** SKIPPED test_sighup_model: %s missing ***\n\n", weights);
+        return;
+    }
+    const char *allow = "\"clients\":{\"allow_add_streams\":true}";
+    dt_daemon d;
+    ck_assert_int_eq(dt_start(&d, cam_config(allow, NULL), NULL), 0);
+    dt_conn c;
+    hello(&c, d.port);
+    char cmd[1024];
+    int dead = tu_free_port();
+    snprintf(cmd, sizeof cmd,
+             "{\"op\":\"add_stream\",\"stream\":\"net\",\"url\":\"rtsp://127.0.0.1:%d/none\"}\n",
+             dead);
+    expect_reply(dt_command(&c, cmd, 5000), "add_stream");
+    expect_reply(dt_command(&c, "{\"op\":\"subscribe\"}\n", 5000), "subscribe");
+    cJSON *f = dt_wait_type(&c, "frame", "stream", "cam", 5000);
+    ck_assert_ptr_nonnull(f);
+    cJSON_Delete(f);
+
+    /* the same configuration with the trained weights instead of lab */
+    char *cfg = strdup(cam_config(allow, NULL)), *at = strstr(cfg, "\"model\":\"lab\"");
+    ck_assert_ptr_nonnull(at);
+    char buf[16384];
+    snprintf(buf, sizeof buf, "%.*s\"model\":\"%s\"%s", (int)(at - cfg), cfg, weights,
+             at + strlen("\"model\":\"lab\""));
+    ck_assert_int_eq(dt_rewrite_config(&d, buf), 0);
+    kill(d.pid, SIGHUP);
+    cJSON *e = dt_wait_type(&c, "stream", "stream", "cam", 10000);
+    ck_assert_ptr_nonnull(e);
+    ck_assert_str_eq(dt_str(e, "state"), "ended");
+    ck_assert_str_eq(dt_str(e, "reason"), "model changed");
+    cJSON_Delete(e);
+    f = dt_wait_type(&c, "frame", "stream", "cam", 10000);
+    ck_assert_ptr_nonnull(f);
+    cJSON_Delete(f);
+    ck_assert(dt_log_has(&d, "compact-s8"));
+    cJSON *l = dt_command(&c, "{\"op\":\"list\"}\n", 5000);
+    ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(l, "streams")), 2);
+    cJSON_Delete(l);
+
+    /* a model that does not load: logged, nothing restarts */
+    snprintf(buf, sizeof buf, "%.*s\"model\":\"%s.missing\"%s", (int)(at - cfg), cfg, weights,
+             at + strlen("\"model\":\"lab\""));
+    ck_assert_int_eq(dt_rewrite_config(&d, buf), 0);
+    kill(d.pid, SIGHUP);
+    int64_t end = tu_now_ms() + 5000;
+    while (!dt_log_has(&d, "reload: model:") && tu_now_ms() < end)
+        tu_sleep_ms(20);
+    ck_assert(dt_log_has(&d, "keeping"));
+    f = dt_wait_type(&c, "frame", "stream", "cam", 5000);
+    ck_assert_ptr_nonnull(f);
+    cJSON_Delete(f);
+    ck_assert(!c.seq_gap);
+    free(cfg);
+    dt_close(&c);
+    stop_ok(&d);
+}
+END_TEST
+
 /* 1 once nothing accepts on 127.0.0.1:port (within timeout_ms). */
 static int refused(int port, int timeout_ms) {
     int64_t end = tu_now_ms() + timeout_ms;
@@ -1046,6 +1112,7 @@ static Suite *integration_suite(void) {
     tcase_set_timeout(t, 60);
     tcase_add_test(t, test_sighup_reload);
     tcase_add_test(t, test_sighup_listen);
+    tcase_add_test(t, test_sighup_model);
     tcase_add_test(t, test_sigterm);
     tcase_add_test(t, test_config_error);
     tcase_add_test(t, test_sd_notify);
