@@ -569,15 +569,30 @@ END_TEST
  * Signals and the service manager
  * ------------------------------------------------------------------------------------------- */
 
+/* Wait for a frame event of `stream`. */
+static void expect_frame(dt_conn *c, const char *stream, int timeout_ms) {
+    cJSON *f = dt_wait_type(c, "frame", "stream", stream, timeout_ms);
+    ck_assert_msg(f != NULL, "no frame of stream %s", stream);
+    cJSON_Delete(f);
+}
+
+/* Wait for `stream` to end, for `reason` (NULL: any). */
+static void expect_ended(dt_conn *c, const char *stream, const char *reason, int timeout_ms) {
+    cJSON *e = dt_wait_type(c, "stream", "stream", stream, timeout_ms);
+    ck_assert_msg(e != NULL, "no state event of stream %s", stream);
+    ck_assert_str_eq(dt_str(e, "state"), "ended");
+    if (reason)
+        ck_assert_str_eq(dt_str(e, "reason"), reason);
+    cJSON_Delete(e);
+}
+
 START_TEST(test_sighup_reload) {
     dt_daemon d;
     ck_assert_int_eq(dt_start(&d, cam_config("", NULL), NULL), 0);
     dt_conn c;
     hello(&c, d.port);
     expect_reply(dt_command(&c, "{\"op\":\"subscribe\"}\n", 5000), "subscribe");
-    cJSON *f = dt_wait_type(&c, "frame", "stream", "cam", 5000);
-    ck_assert_ptr_nonnull(f);
-    cJSON_Delete(f);
+    expect_frame(&c, "cam", 5000);
     /* cam removed, two added */
     char cfg[2048];
     snprintf(cfg, sizeof cfg,
@@ -587,14 +602,8 @@ START_TEST(test_sighup_reload) {
              video(), video());
     ck_assert_int_eq(dt_rewrite_config(&d, cfg), 0);
     kill(d.pid, SIGHUP);
-    cJSON *e = dt_wait_type(&c, "stream", "stream", "cam", 5000);
-    ck_assert_ptr_nonnull(e);
-    ck_assert_str_eq(dt_str(e, "state"), "ended");
-    ck_assert_str_eq(dt_str(e, "reason"), "removed from the configuration");
-    cJSON_Delete(e);
-    f = dt_wait_type(&c, "frame", "stream", "b", 5000);
-    ck_assert_ptr_nonnull(f);
-    cJSON_Delete(f);
+    expect_ended(&c, "cam", "removed from the configuration", 5000);
+    expect_frame(&c, "b", 5000);
     /* c unchanged across a reload that only removes b */
     snprintf(cfg, sizeof cfg,
              "{\"listen\":\"127.0.0.1:@PORT@\"," LAB ",\"streams\":[{\"name\":\"c\",\"url\":\"%s\","
@@ -607,10 +616,7 @@ START_TEST(test_sighup_reload) {
     cJSON_Delete(lb);
     ck_assert_int_eq(dt_rewrite_config(&d, cfg), 0);
     kill(d.pid, SIGHUP);
-    e = dt_wait_type(&c, "stream", "stream", "b", 5000);
-    ck_assert_ptr_nonnull(e);
-    ck_assert_str_eq(dt_str(e, "state"), "ended");
-    cJSON_Delete(e);
+    expect_ended(&c, "b", NULL, 5000);
     cJSON *la = dt_command(&c, "{\"op\":\"list\"}\n", 5000);
     ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(la, "streams")), 1);
     cs = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(la, "streams"), 0);
@@ -620,9 +626,7 @@ START_TEST(test_sighup_reload) {
     ck_assert_int_eq(dt_rewrite_config(&d, "{\"streams\":[{\"name\":\"c\"}]}"), 0);
     kill(d.pid, SIGHUP);
     tu_sleep_ms(500);
-    f = dt_wait_type(&c, "frame", "stream", "c", 5000);
-    ck_assert_ptr_nonnull(f);
-    cJSON_Delete(f);
+    expect_frame(&c, "c", 5000);
     ck_assert(dt_log_has(&d, "streams[0].url: missing"));
     ck_assert(dt_log_has(&d, "keeping the running configuration"));
     ck_assert(!c.seq_gap);
@@ -653,9 +657,7 @@ START_TEST(test_sighup_model) {
              dead);
     expect_reply(dt_command(&c, cmd, 5000), "add_stream");
     expect_reply(dt_command(&c, "{\"op\":\"subscribe\"}\n", 5000), "subscribe");
-    cJSON *f = dt_wait_type(&c, "frame", "stream", "cam", 5000);
-    ck_assert_ptr_nonnull(f);
-    cJSON_Delete(f);
+    expect_frame(&c, "cam", 5000);
 
     /* the same configuration with the trained weights instead of lab */
     char *cfg = strdup(cam_config(allow, NULL)), *at = strstr(cfg, "\"model\":\"lab\"");
@@ -665,14 +667,8 @@ START_TEST(test_sighup_model) {
              at + strlen("\"model\":\"lab\""));
     ck_assert_int_eq(dt_rewrite_config(&d, buf), 0);
     kill(d.pid, SIGHUP);
-    cJSON *e = dt_wait_type(&c, "stream", "stream", "cam", 10000);
-    ck_assert_ptr_nonnull(e);
-    ck_assert_str_eq(dt_str(e, "state"), "ended");
-    ck_assert_str_eq(dt_str(e, "reason"), "model changed");
-    cJSON_Delete(e);
-    f = dt_wait_type(&c, "frame", "stream", "cam", 10000);
-    ck_assert_ptr_nonnull(f);
-    cJSON_Delete(f);
+    expect_ended(&c, "cam", "model changed", 10000);
+    expect_frame(&c, "cam", 10000);
     ck_assert(dt_log_has(&d, "compact-s8"));
     cJSON *l = dt_command(&c, "{\"op\":\"list\"}\n", 5000);
     ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(l, "streams")), 2);
@@ -687,9 +683,7 @@ START_TEST(test_sighup_model) {
     while (!dt_log_has(&d, "reload: model:") && tu_now_ms() < end)
         tu_sleep_ms(20);
     ck_assert(dt_log_has(&d, "keeping"));
-    f = dt_wait_type(&c, "frame", "stream", "cam", 5000);
-    ck_assert_ptr_nonnull(f);
-    cJSON_Delete(f);
+    expect_frame(&c, "cam", 5000);
     ck_assert(!c.seq_gap);
     free(cfg);
     dt_close(&c);
