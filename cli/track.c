@@ -750,13 +750,7 @@ static int run_single(const track_opts *o) {
         double nf = c.nframes ? (double)c.nframes : 1;
         fprintf(stderr, "%ld frames, %.1f ms/frame\n", c.nframes, 1000 * (vt_cli_now() - t0) / nf);
     }
-    if (o->json && (fflush(stdout) != 0 || c.out_errno)) {
-        /* the last events were still buffered: a full disk shows here */
-        if (rc == 0 || !c.out_errno)
-            fprintf(stderr, "vtrack track: writing the events to standard output: %s\n",
-                    strerror(c.out_errno ? c.out_errno : errno));
-        rc = -1;
-    }
+    /* Events still buffered are flushed, and a failure reported, by main's finish(). */
     vt_model_free(&m);
     free(g.labels);
     return rc < 0 ? 1 : 0;

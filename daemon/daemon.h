@@ -72,9 +72,8 @@ typedef struct vtd {
     uv_work_t reload_work;
     vtd_config *reload_cfg;
     char reload_err[512];
-    int reload_model_changed; /* the reloaded configuration names another model: */
-    vtd_model *reload_model;  /* loaded by the reload's worker, or NULL with the reason in */
-    char reload_model_err[512];
+    vtd_model *reload_model;    /* another model the reloaded configuration names, loaded */
+    char reload_model_err[512]; /* or why it did not load ("" when the model is the same) */
 
     int stopping;
     int64_t stop_deadline_ms;

@@ -228,8 +228,11 @@ static int model_load(const char *name, vtd_model **out, char *err, size_t errle
         return -ENOMEM;
     }
     snprintf(mm->name, sizeof mm->name, "%s", name);
+    err[0] = 0;
     int rc = vt_model_load(name, &mm->m, err, errlen);
     if (rc < 0) {
+        if (!err[0]) /* a failure always says why (the reload tells failure by it) */
+            snprintf(err, errlen, "%s: %s", name, strerror(-rc));
         free(mm);
         return rc;
     }
@@ -244,7 +247,7 @@ static int model_load(const char *name, vtd_model **out, char *err, size_t errle
 static void reload_work(uv_work_t *w) {
     vtd *d = w->data;
     d->reload_err[0] = 0;
-    d->reload_model_changed = 0;
+    d->reload_model_err[0] = 0;
     d->reload_model = NULL;
     if (vtd_config_load(&d->cli, &d->reload_cfg, d->reload_err, sizeof d->reload_err) < 0) {
         d->reload_cfg = NULL;
@@ -252,11 +255,9 @@ static void reload_work(uv_work_t *w) {
     }
     char buf[4096];
     const char *name = model_name(d->reload_cfg, buf, sizeof buf);
-    if (strcmp(name, d->model->name) != 0) {
-        d->reload_model_changed = 1;
-        if (model_load(name, &d->reload_model, d->reload_model_err, sizeof d->reload_model_err) < 0)
-            d->reload_model = NULL;
-    }
+    if (strcmp(name, d->model->name) != 0 &&
+        model_load(name, &d->reload_model, d->reload_model_err, sizeof d->reload_model_err) < 0)
+        d->reload_model = NULL;
 }
 
 static int same_listen(const vtd_config *a, const vtd_config *b) {
@@ -297,12 +298,12 @@ static void after_reload(uv_work_t *w, int status) {
         d->cfg->nlisten = ntmp;
     }
     int model_changed = 0;
-    if (d->reload_model_changed && !d->reload_model) {
+    if (d->reload_model_err[0]) {
         vtd_err("reload: model: %s: keeping %s", d->reload_model_err, d->model->name);
         char *tmp = nc->model; /* the configuration in force names the running model */
         nc->model = d->cfg->model;
         d->cfg->model = tmp;
-    } else if (d->reload_model_changed) {
+    } else if (d->reload_model) {
         vtd_notice("reload: model %s: the configured streams restart with it",
                    d->reload_model->name);
         vtd_model_unref(&d->model); /* the running streams keep their own references */

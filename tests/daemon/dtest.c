@@ -166,6 +166,16 @@ int dt_log_has(const dt_daemon *d, const char *needle) {
     return found;
 }
 
+int dt_wait_log(const dt_daemon *d, const char *needle, int timeout_ms) {
+    int64_t end = tu_now_ms() + timeout_ms;
+    while (!dt_log_has(d, needle)) {
+        if (tu_now_ms() >= end)
+            return 0;
+        tu_sleep_ms(20);
+    }
+    return 1;
+}
+
 void dt_log_dump(const dt_daemon *d) {
     FILE *f = fopen(d->log, "r");
     if (!f)
@@ -180,16 +190,14 @@ void dt_log_dump(const dt_daemon *d) {
 
 /* ------------------------------------------------------------------------------------------ */
 
-int dt_connect(dt_conn *c, int port, int rcvbuf) {
+static int connect_to(dt_conn *c, const struct sockaddr *a, socklen_t len, int rcvbuf) {
     memset(c, 0, sizeof *c);
-    c->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    c->fd = socket(a->sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (c->fd < 0)
         return -1;
     if (rcvbuf > 0)
         setsockopt(c->fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (connect(c->fd, (struct sockaddr *)&a, sizeof a) < 0) {
+    if (connect(c->fd, a, len) < 0) {
         close(c->fd);
         c->fd = -1;
         return -1;
@@ -197,19 +205,16 @@ int dt_connect(dt_conn *c, int port, int rcvbuf) {
     return 0;
 }
 
+int dt_connect(dt_conn *c, int port, int rcvbuf) {
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    return connect_to(c, (struct sockaddr *)&a, sizeof a, rcvbuf);
+}
+
 int dt_connect6(dt_conn *c, int port) {
-    memset(c, 0, sizeof *c);
-    c->fd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (c->fd < 0)
-        return -1;
     struct sockaddr_in6 a = {.sin6_family = AF_INET6, .sin6_port = htons((uint16_t)port)};
     a.sin6_addr = in6addr_loopback;
-    if (connect(c->fd, (struct sockaddr *)&a, sizeof a) < 0) {
-        close(c->fd);
-        c->fd = -1;
-        return -1;
-    }
-    return 0;
+    return connect_to(c, (struct sockaddr *)&a, sizeof a, 0);
 }
 
 int dt_have_ipv6_loopback(void) {

@@ -41,6 +41,9 @@ int dt_stop(dt_daemon *d, int sig, int timeout_ms, int64_t *elapsed_ms);
 /* Does the daemon's log contain `needle`? */
 int dt_log_has(const dt_daemon *d, const char *needle);
 
+/* Wait up to timeout_ms for a log line containing `needle`: 1 when it came, else 0. */
+int dt_wait_log(const dt_daemon *d, const char *needle, int timeout_ms);
+
 /* Print the daemon's log to stderr (on failures). */
 void dt_log_dump(const dt_daemon *d);
 

@@ -679,9 +679,7 @@ START_TEST(test_sighup_model) {
              at + strlen("\"model\":\"lab\""));
     ck_assert_int_eq(dt_rewrite_config(&d, buf), 0);
     kill(d.pid, SIGHUP);
-    int64_t end = tu_now_ms() + 5000;
-    while (!dt_log_has(&d, "reload: model:") && tu_now_ms() < end)
-        tu_sleep_ms(20);
+    dt_wait_log(&d, "reload: model:", 5000);
     ck_assert(dt_log_has(&d, "keeping"));
     expect_frame(&c, "cam", 5000);
     ck_assert(!c.seq_gap);
@@ -732,10 +730,7 @@ START_TEST(test_sighup_listen) {
              p4, p3);
     ck_assert_int_eq(dt_rewrite_config(&d, cfg), 0);
     kill(d.pid, SIGHUP);
-    int64_t end = tu_now_ms() + 5000;
-    while (!dt_log_has(&d, "keeping the running addresses") && tu_now_ms() < end)
-        tu_sleep_ms(20);
-    ck_assert(dt_log_has(&d, "keeping the running addresses"));
+    ck_assert(dt_wait_log(&d, "keeping the running addresses", 5000));
     ck_assert_msg(refused(p4, 2000), "a half-applied address accepts");
     ck_assert_int_eq(tu_wait_port(p2, 1000), 0);
     close(busy);
