@@ -119,7 +119,10 @@ static void dispatch(vtd_hub *h, vtd_event *ev) {
         vtd_status_dirty(d);
     }
     int droppable = ev->kind == VT_STREAM_EVENT_FRAME;
-    for (vtd_conn *c = d->conns; c; c = c->next) {
+    /* Sending may close c (hard limit, failed write), which unlinks it: step with the next
+     * pointer taken before. */
+    for (vtd_conn *c = d->conns, *next; c; c = next) {
+        next = c->next;
         if (!c->subscribed || !vtd_conn_wants(c, r->conf.name))
             continue;
         vtd_conn_send(c, c->masks && ev->masks ? ev->masks : ev->plain, droppable);
@@ -168,9 +171,11 @@ void vtd_hub_drain_all(vtd_hub *h) {
 }
 
 void vtd_hub_publish(vtd_hub *h, const char *stream, vtd_msg *m) {
-    for (vtd_conn *c = h->d->conns; c; c = c->next)
+    for (vtd_conn *c = h->d->conns, *next; c; c = next) {
+        next = c->next; /* sending may close and unlink c */
         if (c->subscribed && vtd_conn_wants(c, stream))
             vtd_conn_send(c, m, 0);
+    }
     vtd_msg_unref(h, m);
 }
 

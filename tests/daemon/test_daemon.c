@@ -1013,6 +1013,57 @@ START_TEST(test_slow_subscribers) {
 }
 END_TEST
 
+/* A client closed while an event is being sent to every subscriber (here: the one that never
+ * reads, at the hard limit) must not cost the others that event. Clients are kept newest first,
+ * so the closed one sits before the reader in the list. Lossless pacing: every frame number
+ * must reach the reader. */
+START_TEST(test_close_during_send) {
+    const char *v = dt_video("v320b.mp4", 320, 240, 300, 25);
+    ck_assert_ptr_nonnull(v);
+    char cfg[2048];
+    snprintf(cfg, sizeof cfg,
+             "{\"listen\":\"127.0.0.1:@PORT@\"," LAB ",\"limits\":{\"soft_queue_bytes\":8192,"
+             "\"hard_queue_bytes\":32768,\"send_buffer_bytes\":8192},\"streams\":[{\"name\":"
+             "\"cam\",\"url\":\"%s\",\"pacing\":\"lossless\",\"objects\":[{\"box\":[20,20,"
+             "100,80]},{\"box\":[160,100,120,100]}]}]}",
+             v);
+    dt_daemon d;
+    ck_assert_int_eq(dt_start(&d, cfg, NULL), 0);
+    dt_conn reader, dead;
+    hello(&reader, d.port);
+    expect_reply(dt_command(&reader, "{\"op\":\"subscribe\",\"masks\":true}\n", 5000), "subscribe");
+    ck_assert_int_eq(dt_connect(&dead, d.port, 4096), 0);
+    dt_send(&dead, "{\"op\":\"subscribe\",\"masks\":true}\n");
+    int64_t last = -1;
+    int missing = 0, frames = 0;
+    for (;;) {
+        cJSON *m = dt_read_msg(&reader, 10000);
+        ck_assert_msg(m != NULL, "the stream stopped without `ended`");
+        if (is_type(m, "stream") && strcmp(dt_str(m, "state"), "ended") == 0) {
+            cJSON_Delete(m);
+            break;
+        }
+        if (is_type(m, "frame")) {
+            int64_t f = (int64_t)dt_num(m, "frame", -1);
+            if (last >= 0 && f != last + 1) {
+                fprintf(stderr, "reader: frame %lld after %lld\n", (long long)f, (long long)last);
+                missing += (int)(f - last - 1);
+            }
+            last = f;
+            frames++;
+        }
+        cJSON_Delete(m);
+    }
+    ck_assert(dt_log_has(&d, "fell behind by more than limits.hard_queue_bytes"));
+    ck_assert_msg(missing == 0, "the reader missed %d frame events (of %d)", missing, frames);
+    ck_assert_int_ge(frames, 290);
+    ck_assert(!reader.seq_gap);
+    dt_close(&dead);
+    dt_close(&reader);
+    stop_ok(&d);
+}
+END_TEST
+
 START_TEST(test_rtsp_restart) {
     int rport = rtsp_start(0);
     if (rport <= 0) {
@@ -1096,6 +1147,10 @@ static Suite *integration_suite(void) {
     tcase_add_test(t, test_auth);
     tcase_add_test(t, test_ipv6_listen);
     tcase_add_test(t, test_add_remove_stream);
+    suite_add_tcase(s, t);
+    t = tcase_create("fanout");
+    tcase_set_timeout(t, 60);
+    tcase_add_test(t, test_close_during_send);
     suite_add_tcase(s, t);
     t = tcase_create("service");
     tcase_set_timeout(t, 60);
