@@ -26,8 +26,6 @@
 #include "track_int.h"
 #include "vt_model.h"
 
-#define LABEL_MAX 64
-
 /* Resize taps (resize_rgb): output i reads sources [lo, lo + n), weights summing to sum. */
 typedef struct rs_span {
     int lo, n;
@@ -44,7 +42,7 @@ typedef struct obj {
     int live;    /* slot in use */
     int pending; /* shape waits for the next frame */
     uint32_t id;
-    char label[LABEL_MAX];
+    char label[VT_LABEL_MAX + 1];
     vt_shape shape; /* copy; pointers below own the data */
     uint8_t *data;  /* MASK/LABELS copy */
     float *points;  /* POLYGON copy */
@@ -281,6 +279,10 @@ int vt_tracker_add_object(vt_tracker *t, uint32_t id, const char *label, const v
     if (find_obj(t, id)) {
         vt_errf(err, errlen, "object %u exists already", id);
         return -EEXIST;
+    }
+    if (label && strlen(label) > VT_LABEL_MAX) {
+        vt_errf(err, errlen, "label longer than %d bytes", VT_LABEL_MAX);
+        return -EINVAL;
     }
     obj *o = NULL;
     for (int i = 0; i < t->p.max_objects && !o; i++)

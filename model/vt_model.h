@@ -262,11 +262,13 @@ void vt_tracker_free(vt_tracker **t);
 
 /*
  * Register object `id` (nonzero, unique among live objects) with an optional label (copied;
- * at most 63 bytes kept). The shape is copied and applied to the next frame stepped: that
- * frame's output for the object is exactly the given shape (a box is first refined into the
- * mask of what it holds, see box_refine) and it joins the memory as an anchor. Returns -EEXIST,
- * -ENOSPC (max_objects) or -EINVAL (bad shape, message in err).
+ * at most VT_LABEL_MAX bytes, else -EINVAL). The shape is copied and applied to the next frame
+ * stepped: that frame's output for the object is exactly the given shape (a box is first refined
+ * into the mask of what it holds, see box_refine) and it joins the memory as an anchor. Returns
+ * -EEXIST, -ENOSPC (max_objects) or -EINVAL (bad shape, message in err).
  */
+/* Longest object label, in bytes (the protocol's limit). */
+#define VT_LABEL_MAX 64
 int vt_tracker_add_object(vt_tracker *t, uint32_t id, const char *label, const vt_shape *shape,
                           char *err, size_t errlen);
 

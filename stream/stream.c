@@ -23,6 +23,9 @@
 #include "vt_config.h"
 #include "vt_stream.h"
 
+/* The tracker keeps every label the protocol allows. */
+_Static_assert(VT_PROTO_LABEL_MAX <= VT_LABEL_MAX, "VT_LABEL_MAX");
+
 #define NBUF     3
 #define CMD_MAX  (2 * VT_PROTO_OBJECTS_MAX)
 #define LAT_RING 128

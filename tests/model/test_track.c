@@ -447,6 +447,26 @@ START_TEST(test_api_errors) {
     vt_shape nomask = {.kind = VT_SHAPE_MASK, .w = 4, .h = 4, .data = NULL};
     ck_assert_int_eq(vt_tracker_add_object(t, 6, NULL, &nomask, err, sizeof err), -EINVAL);
     ck_assert_int_eq(vt_tracker_remove_object(t, 77), -ENOENT);
+    /* labels: 64 bytes (32 two-byte characters) kept whole, 65 refused */
+    char lab[80] = "";
+    for (int i = 0; i < 32; i++)
+        strcat(lab, "\xc3\xa9");
+    ck_assert_int_eq(vt_tracker_add_object(t, 7, lab, &box, err, sizeof err), 0);
+    strcat(lab, "x");
+    ck_assert_int_eq(vt_tracker_add_object(t, 8, lab, &box, err, sizeof err), -EINVAL);
+    ck_assert_ptr_nonnull(strstr(err, "label"));
+    uint8_t rgb[16 * 16 * 3] = {0};
+    vt_image img = {.w = 16, .h = 16, .linesize = 48, .rgb = rgb};
+    const vt_track_result *r;
+    ck_assert_int_eq(vt_tracker_step(t, &img, NULL, &r), 0);
+    int seen = 0;
+    for (int i = 0; i < r->n_objects; i++)
+        if (r->objects[i].id == 7) {
+            lab[64] = 0;
+            ck_assert_str_eq(r->objects[i].label, lab);
+            seen = 1;
+        }
+    ck_assert(seen);
     for (uint32_t id = 100; vt_tracker_object_count(t) < 32; id++)
         ck_assert_int_eq(vt_tracker_add_object(t, id, NULL, &box, err, sizeof err), 0);
     ck_assert_int_eq(vt_tracker_add_object(t, 999, NULL, &box, err, sizeof err), -ENOSPC);
