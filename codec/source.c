@@ -230,6 +230,28 @@ static int folder_pattern(vt_source *s, const char *dir, char *err, size_t errle
     return 0;
 }
 
+/*
+ * The URL as messages show it: without its credentials (the "user:pw" of
+ * rtsp://user:pw@host/x becomes "***"). Messages reach logs and every subscriber; only the
+ * connection itself sees the password.
+ */
+static char *shown_url(const char *url) {
+    char auth[1024] = "", host[8], path[8], proto[32];
+    int port;
+    av_url_split(proto, sizeof proto, auth, sizeof auth, host, sizeof host, &port, path,
+                 sizeof path, url);
+    const char *start = strstr(url, "://");
+    if (!auth[0] || !start)
+        return av_strdup(url);
+    start += 3;
+    const char *at = start + strcspn(start, "/?#");
+    while (at > start && at[-1] != '@')
+        at--; /* the last '@' of the authority ends the credentials */
+    if (at == start)
+        return av_strdup(url);
+    return av_asprintf("%.*s***@%s", (int)(start - url), url, at);
+}
+
 static char *dup_or_null(const char *str, int *fail) {
     char *d;
     if (!str)
@@ -359,7 +381,8 @@ int vt_source_new(vt_source **out, const char *url, const vt_source_opts *opts, 
     pthread_condattr_destroy(&ca);
     s->rng = (uint64_t)vtc_mono_us() ^ (uint64_t)(uintptr_t)s ^ 0x9E3779B97F4A7C15ull;
 
-    s->url = dup_or_null(url, &fail);
+    s->url = shown_url(url);
+    fail |= !s->url;
     s->format = dup_or_null(opts->format, &fail);
     s->format_whitelist = dup_or_null(opts->format_whitelist, &fail);
     if (opts->protocol_whitelist)
@@ -370,7 +393,8 @@ int vt_source_new(vt_source **out, const char *url, const vt_source_opts *opts, 
     s->pkt = av_packet_alloc();
     s->frame = av_frame_alloc();
     if (fail || !s->url || !s->whitelist || !s->pkt || !s->frame) {
-        ret = vtc_fail(AVERROR(ENOMEM), err, errlen, "%s: out of memory", url);
+        ret =
+            vtc_fail(AVERROR(ENOMEM), err, errlen, "%s: out of memory", s->url ? s->url : "source");
         goto fail;
     }
     /* The struct's copies must not point at the caller's strings. */
@@ -382,22 +406,23 @@ int vt_source_new(vt_source **out, const char *url, const vt_source_opts *opts, 
     if (!opts->allow_local && (in_list(s->whitelist, "file") || in_list(s->whitelist, "pipe"))) {
         ret = vtc_fail(AVERROR(EPERM), err, errlen,
                        "%s: protocol_whitelist '%s' names a local protocol but allow_local is off",
-                       url, s->whitelist);
+                       s->url, s->whitelist);
         goto fail;
     }
     if (opts->av_options && opts->av_options[0]) {
         ret = av_dict_parse_string(&s->user_opts, opts->av_options, "=", ";\n", 0);
         if (ret < 0) {
             vtc_fail(ret, err, errlen, "%s: av_options: cannot parse '%s' (expected key=value;...)",
-                     url, opts->av_options);
+                     s->url, opts->av_options);
             goto fail;
         }
         /* The whitelists are security settings: only the dedicated fields may set them. */
         if (av_dict_get(s->user_opts, "protocol_whitelist", NULL, 0) ||
             av_dict_get(s->user_opts, "format_whitelist", NULL, 0) ||
             av_dict_get(s->user_opts, "protocol_blacklist", NULL, 0)) {
-            ret = vtc_fail(AVERROR(EPERM), err, errlen,
-                           "%s: av_options may not set protocol/format white- or blacklists", url);
+            ret =
+                vtc_fail(AVERROR(EPERM), err, errlen,
+                         "%s: av_options may not set protocol/format white- or blacklists", s->url);
             goto fail;
         }
     }
@@ -410,7 +435,7 @@ int vt_source_new(vt_source **out, const char *url, const vt_source_opts *opts, 
         else
             s->open_url = av_strdup(url);
         if (!s->open_url) {
-            ret = vtc_fail(AVERROR(ENOMEM), err, errlen, "%s: out of memory", url);
+            ret = vtc_fail(AVERROR(ENOMEM), err, errlen, "%s: out of memory", s->url);
             goto fail;
         }
     }

@@ -327,10 +327,14 @@ START_TEST(test_unreachable) {
     live l = {0};
     vt_source_opts o;
     vt_source_stats st;
-    char url[128];
+    char url[192];
     int64_t lat;
 
-    rtsp_url(url, sizeof(url), tu_free_port());
+    /* with credentials, which no message may show */
+    char plain[128];
+    rtsp_url(plain, sizeof(plain), tu_free_port());
+    ck_assert(strncmp(plain, "rtsp://", 7) == 0);
+    snprintf(url, sizeof(url), "rtsp://admin:hunter2@%s", plain + 7);
     live_opts(&o, &l);
     o.backoff_min_ms = 50;
     o.backoff_max_ms = 200;
@@ -347,8 +351,13 @@ START_TEST(test_unreachable) {
     ck_assert_int_eq(l.frames, 0);
     ck_assert_int_eq(l.ev[0], VT_SOURCE_STATE_CONNECTING);
     ck_assert_int_eq(l.ev[1], VT_SOURCE_STATE_BACKOFF);
-    ck_assert_msg(strstr(l.reason[1], "Connection refused") && strstr(l.reason[1], url), "%s",
+    char shown[192];
+    snprintf(shown, sizeof(shown), "rtsp://***@%s", plain + 7);
+    ck_assert_msg(strstr(l.reason[1], "Connection refused") && strstr(l.reason[1], shown), "%s",
                   l.reason[1]);
+    for (int i = 0; i < l.nev; i++)
+        ck_assert_msg(!strstr(l.reason[i], "hunter2"), "a message shows the password: %s",
+                      l.reason[i]);
     live_free(&l);
 }
 END_TEST
