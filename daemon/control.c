@@ -97,8 +97,8 @@ static void op_hello(vtd_conn *c, const vt_proto_cmd *cmd, vt_proto_err *e) {
             }
             return;
         }
-        c->authed = 1;
     }
+    c->authed = 1;
     reply_simple(c, cmd);
 }
 

@@ -269,6 +269,30 @@ static int same_listen(const vtd_config *a, const vtd_config *b) {
     return 1;
 }
 
+/* A new token applies to the clients already connected: those authorised before (with the old
+ * token, or when none was needed) are disconnected and must say hello with the new one; without
+ * a token any more, every client is authorised. */
+static void reload_token(vtd *d, const vtd_config *nc) {
+    const char *was = d->cfg->token, *now = nc->token;
+    if ((!was && !now) || (was && now && strcmp(was, now) == 0))
+        return;
+    int n = 0;
+    for (vtd_conn *c = d->conns, *next; c; c = next) {
+        next = c->next; /* closing unlinks c */
+        if (!now) {
+            c->authed = 1;
+        } else if (c->authed) {
+            vtd_conn_close(c, "the token changed");
+            n++;
+        }
+    }
+    if (now)
+        vtd_notice("reload: token %s: %d authorised client%s disconnected", was ? "changed" : "set",
+                   n, n == 1 ? "" : "s");
+    else
+        vtd_notice("reload: token removed: every client is authorised");
+}
+
 static void after_reload(uv_work_t *w, int status) {
     (void)status;
     vtd *d = w->data;
@@ -314,6 +338,7 @@ static void after_reload(uv_work_t *w, int status) {
     if (d->cfg->blas_threads != nc->blas_threads)
         vtd_warn("reload: blas_threads changed: takes effect at the next restart");
     vtd_log_set_level(nc->log_level);
+    reload_token(d, nc);
     vtd_streams_reload(d, nc, model_changed);
     vtd_config *old = d->cfg;
     d->cfg = nc;

@@ -506,6 +506,55 @@ START_TEST(test_auth) {
 }
 END_TEST
 
+/* A reload that sets, changes or removes the token applies to the clients already connected:
+ * authorised ones are disconnected when the token is set or changed; none needs one after it
+ * is removed. */
+START_TEST(test_sighup_token) {
+    dt_daemon d;
+    ck_assert_int_eq(dt_start(&d, "{\"listen\":\"127.0.0.1:@PORT@\",\"model\":\"lab\"}", NULL), 0);
+    dt_conn open_c, early;
+    hello(&open_c, d.port); /* authorised without a token */
+    ck_assert_int_eq(dt_rewrite_config(
+                         &d, "{\"listen\":\"127.0.0.1:@PORT@\",\"model\":\"lab\",\"token\":\"a\"}"),
+                     0);
+    kill(d.pid, SIGHUP);
+    ck_assert(dt_wait_log(&d, "reload: token set: 1 authorised client disconnected", 5000));
+    ck_assert_int_eq(dt_wait_eof(&open_c, 5000), 1);
+    dt_close(&open_c);
+
+    dt_conn a, pre;
+    ck_assert_int_eq(dt_connect(&a, d.port, 0), 0);
+    cJSON_Delete(dt_read_msg(&a, 5000));
+    expect_reply(dt_command(&a, "{\"op\":\"hello\",\"token\":\"a\"}\n", 5000), "hello");
+    ck_assert_int_eq(dt_connect(&pre, d.port, 0), 0); /* greeted, no hello yet */
+    cJSON_Delete(dt_read_msg(&pre, 5000));
+    ck_assert_int_eq(dt_rewrite_config(
+                         &d, "{\"listen\":\"127.0.0.1:@PORT@\",\"model\":\"lab\",\"token\":\"b\"}"),
+                     0);
+    kill(d.pid, SIGHUP);
+    ck_assert(dt_wait_log(&d, "reload: token changed: 1 authorised client disconnected", 5000));
+    ck_assert_int_eq(dt_wait_eof(&a, 5000), 1);
+    dt_close(&a);
+    expect_error(dt_command(&pre, "{\"op\":\"hello\",\"token\":\"a\"}\n", 5000), "unauthorized",
+                 "token");
+    expect_reply(dt_command(&pre, "{\"op\":\"hello\",\"token\":\"b\"}\n", 5000), "hello");
+    expect_reply(dt_command(&pre, "{\"op\":\"list\"}\n", 5000), "list");
+
+    ck_assert_int_eq(dt_connect(&early, d.port, 0), 0); /* connected under token b, no hello */
+    cJSON_Delete(dt_read_msg(&early, 5000));
+    expect_error(dt_command(&early, "{\"op\":\"list\"}\n", 5000), "unauthorized", NULL);
+    ck_assert_int_eq(dt_rewrite_config(&d, "{\"listen\":\"127.0.0.1:@PORT@\",\"model\":\"lab\"}"),
+                     0);
+    kill(d.pid, SIGHUP);
+    ck_assert(dt_wait_log(&d, "reload: token removed", 5000));
+    expect_reply(dt_command(&early, "{\"op\":\"list\"}\n", 5000), "list");
+    expect_reply(dt_command(&pre, "{\"op\":\"list\"}\n", 5000), "list");
+    dt_close(&early);
+    dt_close(&pre);
+    stop_ok(&d);
+}
+END_TEST
+
 /* Listening on IPv4 and IPv6 loopback at once: a client of each family is served. */
 START_TEST(test_ipv6_listen) {
     if (!dt_have_ipv6_loopback()) {
@@ -1157,6 +1206,7 @@ static Suite *integration_suite(void) {
     tcase_add_test(t, test_sighup_reload);
     tcase_add_test(t, test_sighup_listen);
     tcase_add_test(t, test_sighup_model);
+    tcase_add_test(t, test_sighup_token);
     tcase_add_test(t, test_sigterm);
     tcase_add_test(t, test_config_error);
     tcase_add_test(t, test_sd_notify);
