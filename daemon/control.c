@@ -17,8 +17,7 @@
 #include "log.h"
 #include "vt_config.h"
 
-#define AUTH_FAILURES_MAX     5             /* wrong tokens before the connection is closed */
-#define MASK_UNKNOWN_SIZE_MAX (4096 * 4096) /* pixels of a mask before the frame size is known */
+#define AUTH_FAILURES_MAX 5 /* wrong tokens before the connection is closed */
 
 static void send_msg_built(vtd_conn *c, vtd_msg *m, int rc) {
     if (rc < 0) {
@@ -352,11 +351,6 @@ static void op_remove_stream(vtd_conn *c, const vt_proto_cmd *cmd, vt_proto_err 
     vtd_conn_send_error(c, e);
 }
 
-/* Does the rectangle [x0,x1) x [y0,y1) touch a w x h frame? */
-static int touches(double x0, double y0, double x1, double y1, int w, int h) {
-    return x1 > 0 && y1 > 0 && x0 < w && y0 < h;
-}
-
 static void op_track(vtd_conn *c, const vt_proto_cmd *cmd, vt_proto_err *e) {
     vtd *d = c->d;
     vtd_srec *r = vtd_streams_find(d, cmd->track.stream);
@@ -396,11 +390,12 @@ static void op_track(vtd_conn *c, const vt_proto_cmd *cmd, vt_proto_err *e) {
                              mh, mw, h, w);
             goto send;
         }
-        if (!known && (size_t)mh * (size_t)mw > MASK_UNKNOWN_SIZE_MAX) {
-            vt_proto_err_set(e, VT_PROTO_CODE_BAD_MASK, "mask.size",
-                             "the stream's frame size is not known yet and a %dx%d mask is "
-                             "larger than this server accepts before it is",
-                             mw, mh);
+        if (!known) {
+            /* Nothing to check it against, and held unpacked until the stream is up. */
+            vt_proto_err_set(e, VT_PROTO_CODE_BAD_MASK, "mask",
+                             "the stream has no frame yet, so its size is not known: send the "
+                             "mask once it is up (its `stream` event gives the size), or give a "
+                             "box or a polygon");
             goto send;
         }
         if (!(mask = malloc((size_t)mh * (size_t)mw))) {
@@ -418,36 +413,33 @@ static void op_track(vtd_conn *c, const vt_proto_cmd *cmd, vt_proto_err *e) {
     }
     case VT_PROTO_SHAPE_BOX: {
         const double *b = cmd->track.box;
-        if (known && !touches(b[0], b[1], b[0] + b[2], b[1] + b[3], w, h)) {
-            vt_proto_err_set(e, VT_PROTO_CODE_BAD_MASK, "box",
-                             "box [%g,%g,%g,%g] has no pixel inside the %dx%d frame", b[0], b[1],
-                             b[2], b[3], w, h);
-            goto send;
-        }
         shape.kind = VT_SHAPE_BOX;
         for (int k = 0; k < 4; k++)
             shape.box[k] = (float)b[k];
+        if (known && vt_shape_pixels(&shape, w, h) == 0) {
+            vt_proto_err_set(e, VT_PROTO_CODE_BAD_MASK, "box",
+                             "box [%g,%g,%g,%g] covers no pixel (centre) of the %dx%d frame", b[0],
+                             b[1], b[2], b[3], w, h);
+            goto send;
+        }
         break;
     }
     case VT_PROTO_SHAPE_POLYGON: {
         int np = cmd->track.polygon.npoints;
-        double x0 = INFINITY, y0 = INFINITY, x1 = -INFINITY, y1 = -INFINITY;
         if (!(pts = malloc(sizeof(float) * 2 * (size_t)np))) {
             vt_proto_err_set(e, VT_PROTO_CODE_INTERNAL, NULL, "out of memory");
             goto send;
         }
         for (int i = 0; i < np; i++) {
-            double x = cmd->track.polygon.points[i][0], y = cmd->track.polygon.points[i][1];
-            pts[2 * i] = (float)x;
-            pts[2 * i + 1] = (float)y;
-            x0 = fmin(x0, x), x1 = fmax(x1, x), y0 = fmin(y0, y), y1 = fmax(y1, y);
-        }
-        if (known && !touches(x0, y0, x1, y1, w, h)) {
-            vt_proto_err_set(e, VT_PROTO_CODE_BAD_MASK, "polygon",
-                             "the polygon has no pixel inside the %dx%d frame", w, h);
-            goto send;
+            pts[2 * i] = (float)cmd->track.polygon.points[i][0];
+            pts[2 * i + 1] = (float)cmd->track.polygon.points[i][1];
         }
         shape = (vt_shape){.kind = VT_SHAPE_POLYGON, .points = pts, .npoints = np};
+        if (known && vt_shape_pixels(&shape, w, h) == 0) {
+            vt_proto_err_set(e, VT_PROTO_CODE_BAD_MASK, "polygon",
+                             "the polygon covers no pixel (centre) of the %dx%d frame", w, h);
+            goto send;
+        }
         break;
     }
     }

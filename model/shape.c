@@ -142,3 +142,17 @@ int vt_shape_rasterise(const vt_shape *s, uint8_t *m, int w, int h) {
     }
     return 0;
 }
+
+int64_t vt_shape_pixels(const vt_shape *s, int w, int h) {
+    if (w <= 0 || h <= 0)
+        return -EINVAL;
+    uint8_t *m = malloc((size_t)w * h);
+    if (!m)
+        return -ENOMEM;
+    int rc = vt_shape_rasterise(s, m, w, h);
+    int64_t n = 0;
+    for (size_t i = 0; rc == 0 && i < (size_t)w * h; i++)
+        n += m[i] != 0;
+    free(m);
+    return rc < 0 ? rc : n;
+}

@@ -210,6 +210,10 @@ int vt_shape_copy(vt_shape *dst, const vt_shape *src, char *err, size_t errlen);
 /* Free what a vt_shape_copy() made and reset the pointers; safe on a zeroed shape. */
 void vt_shape_clear(vt_shape *s);
 
+/* Pixels of a w x h frame the shape covers (a pixel whose centre lies inside a box or polygon;
+ * a mask's nonzero pixels), or -EINVAL (bad sizes; a mask of another size) or -ENOMEM. */
+int64_t vt_shape_pixels(const vt_shape *s, int w, int h);
+
 typedef enum vt_object_state {
     VT_OBJECT_TRACKING,
     VT_OBJECT_LOST,

@@ -283,7 +283,10 @@ END_TEST
 
 START_TEST(test_bad_commands) {
     dt_daemon d;
-    ck_assert_int_eq(dt_start(&d, cam_config("\"limits\":{\"line_bytes\":4096}", NULL), NULL), 0);
+    char down[160]; /* a camera that never answers: its frame size is never known */
+    snprintf(down, sizeof down, ",{\"name\":\"down\",\"url\":\"rtsp://127.0.0.1:%d/x\"}",
+             tu_free_port());
+    ck_assert_int_eq(dt_start(&d, cam_config("\"limits\":{\"line_bytes\":4096}", down), NULL), 0);
     dt_conn c;
     hello(&c, d.port);
     expect_error(dt_command(&c, "{\"op\":\"list\",\"id\":13\n", 5000), "bad_json", NULL);
@@ -366,6 +369,23 @@ START_TEST(test_bad_commands) {
                             "\"box\":[500,500,5,5]}\n",
                             5000),
                  "bad_mask", "box");
+    /* shapes that touch the 160x120 frame but cover no pixel centre */
+    expect_error(dt_command(&c,
+                            "{\"op\":\"track\",\"stream\":\"cam\","
+                            "\"box\":[159.9,119.9,0.05,0.05]}\n",
+                            5000),
+                 "bad_mask", "box");
+    expect_error(dt_command(&c,
+                            "{\"op\":\"track\",\"stream\":\"cam\","
+                            "\"polygon\":[[0,0],[10,10],[20,20]]}\n",
+                            5000),
+                 "bad_mask", "polygon");
+    /* a mask for a stream with no frame yet: nothing to check it against */
+    expect_error(dt_command(&c,
+                            "{\"op\":\"track\",\"stream\":\"down\",\"mask\":{\"size\":[4096,"
+                            "4096],\"counts\":[0,16777216]}}\n",
+                            5000),
+                 "bad_mask", "mask");
     expect_reply(dt_command(&c, "{\"op\":\"untrack\",\"stream\":\"cam\",\"object\":9}\n", 5000),
                  "untrack");
     cJSON *rem = dt_wait_type(&c, "object", "event", "removed", 5000);

@@ -447,6 +447,14 @@ START_TEST(test_api_errors) {
     vt_shape nomask = {.kind = VT_SHAPE_MASK, .w = 4, .h = 4, .data = NULL};
     ck_assert_int_eq(vt_tracker_add_object(t, 6, NULL, &nomask, err, sizeof err), -EINVAL);
     ck_assert_int_eq(vt_tracker_remove_object(t, 77), -ENOENT);
+    /* pixels covered (centres inside): a 4x4 box, a sliver between pixel centres, a line */
+    ck_assert_int_eq(vt_shape_pixels(&box, 16, 16), 16);
+    vt_shape sliver = {.kind = VT_SHAPE_BOX, .box = {15.6f, 15.6f, 0.3f, 0.3f}};
+    ck_assert_int_eq(vt_shape_pixels(&sliver, 16, 16), 0);
+    float line[6] = {0, 0, 5, 5, 10, 10};
+    vt_shape flat = {.kind = VT_SHAPE_POLYGON, .points = line, .npoints = 3};
+    ck_assert_int_eq(vt_shape_pixels(&flat, 16, 16), 0);
+    ck_assert_int_eq(vt_shape_pixels(&box, 0, 16), -EINVAL);
     /* labels: 64 bytes (32 two-byte characters) kept whole, 65 refused */
     char lab[80] = "";
     for (int i = 0; i < 32; i++)
