@@ -720,16 +720,17 @@ static int parse_root(ctx *c, const char *line, size_t len, const cJSON *root) {
     size_t id_start, id_end;
     if (scan_top(&sc, &id_start, &id_end) < 0)
         return vt_proto_err_set(c->err, VT_PROTO_CODE_BAD_JSON, NULL, "malformed JSON object");
-    if (sc.nul)
-        return vt_proto_err_set(c->err, VT_PROTO_CODE_BAD_REQUEST, NULL,
-                                "strings must not contain \\u0000");
     const cJSON *id = cJSON_GetObjectItemCaseSensitive(root, "id");
     if (id && take_id(c, id, line + id_start, id_end - id_start) < 0)
         return -EINVAL;
     const struct op_spec *spec = find_op(c, root);
+    if (spec)
+        c->err->op = spec->op;
+    if (sc.nul) /* after the id and op, so that the error names them */
+        return vt_proto_err_set(c->err, VT_PROTO_CODE_BAD_REQUEST, NULL,
+                                "strings must not contain \\u0000");
     if (!spec)
         return -EINVAL;
-    c->err->op = spec->op;
     c->cmd->op = spec->op;
     if (check_fields(c, root, spec) < 0)
         return -EINVAL;

@@ -203,7 +203,7 @@ static const struct bad_cmd {
     {"{\"op\":\"li\xc3\"}", VT_PROTO_CODE_BAD_UTF8, "", ""},
     {"[1,2]", VT_PROTO_CODE_BAD_REQUEST, "", ""},
     {"\"list\"", VT_PROTO_CODE_BAD_REQUEST, "", ""},
-    {"{\"op\":\"list\",\"id\":1,\"k\":\"a\\u0000b\"}", VT_PROTO_CODE_BAD_REQUEST, "", ""},
+    {"{\"op\":\"list\",\"id\":1,\"k\":\"a\\u0000b\"}", VT_PROTO_CODE_BAD_REQUEST, "", "1"},
     /* op */
     {"{\"id\":1}", VT_PROTO_CODE_BAD_REQUEST, "op", "1"},
     {"{\"op\":\"zoom\",\"id\":2}", VT_PROTO_CODE_BAD_REQUEST, "op", "2"},
