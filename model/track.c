@@ -109,6 +109,8 @@ struct vt_tracker {
 
     vt_object_result *res;
     uint32_t *removed;
+    char (*removed_label)[VT_LABEL_MAX + 1]; /* [K] labels of the removed objects */
+    const char **removed_labels;             /* [K] pointers to them, for the result */
     int n_removed;
     int *slot_of_res;
     vt_track_result out;
@@ -141,7 +143,10 @@ int vt_tracker_new(const vt_model *m, const vt_tracker_params *p, vt_tracker **o
     t->res = calloc(p->max_objects, sizeof *t->res);
     t->slot_of_res = calloc(p->max_objects, sizeof *t->slot_of_res);
     t->removed = calloc((size_t)p->max_objects, sizeof *t->removed);
-    if (!t->objs || !t->res || !t->slot_of_res || !t->removed) {
+    t->removed_label = calloc((size_t)p->max_objects, sizeof *t->removed_label);
+    t->removed_labels = calloc((size_t)p->max_objects, sizeof *t->removed_labels);
+    if (!t->objs || !t->res || !t->slot_of_res || !t->removed || !t->removed_label ||
+        !t->removed_labels) {
         rc = -ENOMEM;
         goto fail;
     }
@@ -183,6 +188,8 @@ void vt_tracker_free(vt_tracker **tp) {
     free(t->res);
     free(t->slot_of_res);
     free(t->removed);
+    free(t->removed_label);
+    free(t->removed_labels);
     free(t->proc_rgb);
     free(t->rs_tmp);
     free(t->rs_h.span);
@@ -319,8 +326,11 @@ int vt_tracker_remove_object(vt_tracker *t, uint32_t id) {
             t->pool[i].known[slot] = 0;
     /* An object that never reached a frame was never reported, so its removal is not either;
      * hence at most max_objects removals are reported per step. */
-    if (!o->pending)
+    if (!o->pending) {
+        memcpy(t->removed_label[t->n_removed], o->label, sizeof o->label);
+        t->removed_labels[t->n_removed] = t->removed_label[t->n_removed];
         t->removed[t->n_removed++] = id;
+    }
     vt_shape_clear(&o->shape);
     o->live = 0;
     o->pending = 0;
@@ -1180,6 +1190,7 @@ int vt_tracker_step(vt_tracker *t, const vt_image *src, const vt_image *proc,
         .objects = t->res,
         .n_removed = t->n_removed,
         .removed = t->removed,
+        .removed_labels = t->removed_labels,
         .timing = tm,
     };
     *out = &t->out;

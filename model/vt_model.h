@@ -243,6 +243,9 @@ typedef struct vt_track_timing {
     double resize, encode, affinity, labels, upsample; /* ms */
 } vt_track_timing;
 
+/* Longest object label, in bytes (the protocol's limit). */
+#define VT_LABEL_MAX 64
+
 typedef struct vt_track_result {
     int64_t frame; /* 0-based count of steps */
     int w, h;      /* source frame size */
@@ -252,6 +255,7 @@ typedef struct vt_track_result {
     const vt_object_result *objects;
     int n_removed; /* objects removed since the previous step */
     const uint32_t *removed;
+    const char *const *removed_labels; /* their labels ("" for none) */
     vt_track_timing timing;
 } vt_track_result;
 
@@ -271,8 +275,6 @@ void vt_tracker_free(vt_tracker **t);
  * into the mask of what it holds, see box_refine) and it joins the memory as an anchor. Returns
  * -EEXIST, -ENOSPC (max_objects) or -EINVAL (bad shape, message in err).
  */
-/* Longest object label, in bytes (the protocol's limit). */
-#define VT_LABEL_MAX 64
 int vt_tracker_add_object(vt_tracker *t, uint32_t id, const char *label, const vt_shape *shape,
                           char *err, size_t errlen);
 

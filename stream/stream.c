@@ -459,7 +459,8 @@ static int track_frame(vt_stream *s, const vt_frame *fr, const vt_stream_event *
         return rc;
 
     for (int i = 0; i < r->n_removed; i++)
-        emit_object(s, r->removed[i], NULL, VT_PROTO_LIFECYCLE_REMOVED, fr->index, "untrack");
+        emit_object(s, r->removed[i], r->removed_labels[i][0] ? r->removed_labels[i] : NULL,
+                    VT_PROTO_LIFECYCLE_REMOVED, fr->index, "untrack");
     for (int i = 0; i < r->n_objects; i++) {
         const vt_object_result *o = &r->objects[i];
         static const vt_proto_lifecycle map[] = {

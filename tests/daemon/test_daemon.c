@@ -391,6 +391,7 @@ START_TEST(test_bad_commands) {
     cJSON *rem = dt_wait_type(&c, "object", "event", "removed", 5000);
     ck_assert_ptr_nonnull(rem);
     ck_assert_int_eq((int)dt_num(rem, "object", 0), 9);
+    ck_assert_str_eq(dt_str(rem, "label"), "m");
     cJSON_Delete(rem);
     ck_assert(!c.seq_gap);
 

@@ -475,6 +475,12 @@ START_TEST(test_api_errors) {
             seen = 1;
         }
     ck_assert(seen);
+    /* its removal is reported with the label */
+    ck_assert_int_eq(vt_tracker_remove_object(t, 7), 0);
+    ck_assert_int_eq(vt_tracker_step(t, &img, NULL, &r), 0);
+    ck_assert_int_eq(r->n_removed, 1);
+    ck_assert_uint_eq(r->removed[0], 7);
+    ck_assert_str_eq(r->removed_labels[0], lab);
     for (uint32_t id = 100; vt_tracker_object_count(t) < 32; id++)
         ck_assert_int_eq(vt_tracker_add_object(t, id, NULL, &box, err, sizeof err), 0);
     ck_assert_int_eq(vt_tracker_add_object(t, 999, NULL, &box, err, sizeof err), -ENOSPC);
