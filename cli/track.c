@@ -329,6 +329,7 @@ typedef struct run_ctx {
     const track_opts *o;
     const char *outdir; /* PNG directory or NULL */
     vt_overlay *ov;
+    int ov_w, ov_h, ov_ended; /* the overlay's frame size; it ends where the source's changes */
     uint64_t seq;
     int ids_png; /* PNG index = object id (ids <= 254) */
     int failed;
@@ -382,14 +383,21 @@ static int write_outputs(run_ctx *c, const vt_stream_event *ev) {
             return rc;
         }
     }
-    if (c->ov) {
+    if (c->ov && !c->ov_ended && (f->width != c->ov_w || f->height != c->ov_h)) {
+        fprintf(stderr,
+                "vtrack track: overlay: the source changed size at frame %lld (%dx%d, was "
+                "%dx%d): the overlay video ends there\n",
+                (long long)f->index, f->width, f->height, c->ov_w, c->ov_h);
+        c->ov_ended = 1;
+    }
+    if (c->ov && !c->ov_ended) {
         vt_overlay_object objs[MAX_OBJ];
         for (int i = 0; i < r->n_objects && i < MAX_OBJ; i++)
             objs[i] = (vt_overlay_object){.index = (uint8_t)(i + 1),
                                           .id = (int)r->objects[i].id,
                                           .label = r->objects[i].label,
                                           .lost = r->objects[i].state == VT_OBJECT_LOST};
-        int rc = vt_overlay_write(c->ov, f->rgb, f->linesize, r->labels, objs,
+        int rc = vt_overlay_write(c->ov, f->rgb, f->width, f->height, f->linesize, r->labels, objs,
                                   r->n_objects < MAX_OBJ ? r->n_objects : MAX_OBJ, err, sizeof err);
         if (rc < 0) {
             fprintf(stderr, "vtrack track: overlay: %s\n", err);
@@ -547,6 +555,7 @@ static int run_source(const char *url, const given *g, const track_opts *o, cons
                     fprintf(stderr, "vtrack track: %s\n", err);
                     goto done;
                 }
+                c->ov_w = ev->frame->width, c->ov_h = ev->frame->height;
             }
         }
         const vt_track_timing *tm = &ev->result->timing;

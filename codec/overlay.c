@@ -376,14 +376,19 @@ static int drain(vt_overlay *ov, char *err, size_t errlen) {
                     vtc_averr(ret, ebuf, sizeof(ebuf)));
 }
 
-int vt_overlay_write(vt_overlay *ov, const uint8_t *rgb, int linesize, const uint8_t *labels,
-                     const vt_overlay_object *objs, int nobj, char *err, size_t errlen) {
+int vt_overlay_write(vt_overlay *ov, const uint8_t *rgb, int w, int h, int linesize,
+                     const uint8_t *labels, const vt_overlay_object *objs, int nobj, char *err,
+                     size_t errlen) {
     char ebuf[AV_ERROR_MAX_STRING_SIZE];
     const uint8_t *src[1];
     int src_ls[1], ret, wls;
 
-    if (!ov || !rgb || linesize < 3 * (ov ? ov->w : 0))
+    if (!ov || !rgb || linesize < 3 * w)
         return vtc_fail(AVERROR(EINVAL), err, errlen, "vt_overlay_write: bad argument");
+    if (w != ov->w || h != ov->h)
+        return vtc_fail(AVERROR(EINVAL), err, errlen,
+                        "%s: the frame is %dx%d but the video was started at %dx%d", ov->path, w, h,
+                        ov->w, ov->h);
     if (ov->closed || ov->failed)
         return vtc_fail(AVERROR(EINVAL), err, errlen, "%s: writer is %s", ov->path,
                         ov->closed ? "closed" : "in error");

@@ -312,12 +312,15 @@ int vt_overlay_new(vt_overlay **out, const char *path, int w, int h, const vt_ov
                    char *err, size_t errlen);
 
 /*
- * Draw the objects onto a private copy of `rgb` (h rows of `linesize` bytes, RGB24, not
- * modified) and encode it as the next frame (frames are spaced 1/fps apart). `labels` may be
- * NULL for a frame without objects. No allocation per frame after the first.
+ * Draw the objects onto a private copy of `rgb` (w x h pixels in rows of `linesize` bytes,
+ * RGB24, not modified) and encode it as the next frame (frames are spaced 1/fps apart). The
+ * frame must have the size the writer was created for (-EINVAL otherwise: a source that changes
+ * size needs a new writer). `labels` may be NULL for a frame without objects. No allocation per
+ * frame after the first.
  */
-int vt_overlay_write(vt_overlay *ov, const uint8_t *rgb, int linesize, const uint8_t *labels,
-                     const vt_overlay_object *objs, int nobj, char *err, size_t errlen);
+int vt_overlay_write(vt_overlay *ov, const uint8_t *rgb, int w, int h, int linesize,
+                     const uint8_t *labels, const vt_overlay_object *objs, int nobj, char *err,
+                     size_t errlen);
 
 /* Flush the encoder and write the trailer. Returns 0 or the first error; further writes fail.
  * The caller still frees the writer. */

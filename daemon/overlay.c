@@ -117,7 +117,8 @@ static int encode(vtd_overlay *ov, vt_overlay *w, const slot *s, int64_t *last, 
             .index = (uint8_t)(i + 1), .id = s->ids[i], .label = s->labs[i], .lost = s->lost[i]};
     *last = s->index;
     for (int64_t k = 0; k < gap; k++) {
-        if (vt_overlay_write(w, s->rgb, 3 * s->w, s->labels, objs, s->nobj, err, sizeof err) < 0) {
+        if (vt_overlay_write(w, s->rgb, s->w, s->h, 3 * s->w, s->labels, objs, s->nobj, err,
+                             sizeof err) < 0) {
             vtd_err("stream %s: overlay: %s", ov->name, err);
             return 1;
         }

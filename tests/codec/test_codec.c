@@ -827,12 +827,20 @@ START_TEST(test_overlay_video) {
     o.style.fill_alpha = 255; /* a solid fill, to check the colour after coding */
     ck_assert_int_eq(vt_overlay_new(&ov, tu_path("ov.mp4"), w, h, &o, err, sizeof(err)), 0);
     for (int i = 0; i < n; i++)
-        ck_assert_msg(
-            vt_overlay_write(ov, rgb, w * 3, i % 2 ? lab : NULL, &obj, 1, err, sizeof(err)) == 0,
-            "%s", err);
+        ck_assert_msg(vt_overlay_write(ov, rgb, w, h, w * 3, i % 2 ? lab : NULL, &obj, 1, err,
+                                       sizeof(err)) == 0,
+                      "%s", err);
+    ck_assert_int_eq(vt_overlay_frames(ov), n);
+    /* a frame of another size is refused, not read past its end (ASan) */
+    uint8_t *small = malloc((size_t)(w / 2) * 3 * h);
+    ck_assert_int_eq(
+        vt_overlay_write(ov, small, w / 2, h, w / 2 * 3, NULL, NULL, 0, err, sizeof(err)),
+        AVERROR(EINVAL));
+    ck_assert_ptr_nonnull(strstr(err, "was started at"));
+    free(small);
     ck_assert_int_eq(vt_overlay_frames(ov), n);
     ck_assert_int_eq(vt_overlay_close(ov, err, sizeof(err)), 0);
-    ck_assert_int_eq(vt_overlay_write(ov, rgb, w * 3, NULL, NULL, 0, err, sizeof(err)),
+    ck_assert_int_eq(vt_overlay_write(ov, rgb, w, h, w * 3, NULL, NULL, 0, err, sizeof(err)),
                      AVERROR(EINVAL));
     vt_overlay_free(&ov);
     ck_assert_ptr_null(ov);
@@ -872,7 +880,7 @@ START_TEST(test_overlay_video) {
     o.encoder = "mpeg4";
     ck_assert_int_eq(vt_overlay_new(&ov, tu_path("ov4.mp4"), w, h, &o, err, sizeof(err)), 0);
     for (int i = 0; i < 5; i++)
-        ck_assert_int_eq(vt_overlay_write(ov, rgb, w * 3, lab, &obj, 1, err, sizeof(err)), 0);
+        ck_assert_int_eq(vt_overlay_write(ov, rgb, w, h, w * 3, lab, &obj, 1, err, sizeof(err)), 0);
     ck_assert_int_eq(vt_overlay_close(ov, err, sizeof(err)), 0);
     vt_overlay_free(&ov);
     s = open_local(tu_path("ov4.mp4"), NULL);
