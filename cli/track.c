@@ -331,8 +331,8 @@ typedef struct run_ctx {
     vt_overlay *ov;
     int ov_w, ov_h, ov_ended; /* the overlay's frame size; it ends where the source's changes */
     uint64_t seq;
-    int ids_png; /* PNG index = object id (ids <= 254) */
-    int failed;
+    int ids_png;   /* PNG index = object id (ids <= 254) */
+    int refused;   /* an object given on the command line was refused (message printed) */
     int out_errno; /* a write to standard output failed with this (0: none) */
     double t_enc, t_aff, t_lab, t_up, t_res;
     long nframes;
@@ -340,6 +340,11 @@ typedef struct run_ctx {
 
 static void on_event(void *opaque, const vt_stream_event *ev) {
     run_ctx *c = opaque;
+    if (ev->kind == VT_STREAM_EVENT_OBJECT && ev->lifecycle == VT_PROTO_LIFECYCLE_REMOVED &&
+        ev->reason && strcmp(ev->reason, "untrack") != 0) {
+        fprintf(stderr, "vtrack track: object %u: %s\n", ev->object, ev->reason);
+        c->refused = 1;
+    }
     if (!c->o->json)
         return;
     char pre[VT_PROTO_SEQ_PREFIX_MAX];
@@ -356,6 +361,8 @@ static int write_outputs(run_ctx *c, const vt_stream_event *ev) {
     const vt_track_result *r = ev->result;
     const vt_frame *f = ev->frame;
     char err[256];
+    if (c->refused)
+        return -EINVAL; /* said in on_event */
     if (c->out_errno) {
         /* the events do not reach their reader (a full disk, a closed pipe): stop */
         fprintf(stderr, "vtrack track: writing the events to standard output: %s\n",

@@ -194,7 +194,8 @@ static void emit_object(vt_stream *s, uint32_t id, const char *label, vt_proto_l
                           .tail = s->evbuf.data,
                           .tail_len = s->evbuf.len,
                           .object = id,
-                          .lifecycle = what};
+                          .lifecycle = what,
+                          .reason = reason};
     emit(s, &ev);
 }
 
@@ -397,6 +398,11 @@ static void apply_commands(vt_stream *s, const vt_frame *fr) {
             (c->shape.w != fr->width || c->shape.h != fr->height)) {
             snprintf(err, sizeof err, "mask is %dx%d but the frame is %dx%d", c->shape.w,
                      c->shape.h, fr->width, fr->height);
+            why = err;
+        } else if ((c->shape.kind == VT_SHAPE_BOX || c->shape.kind == VT_SHAPE_POLYGON) &&
+                   vt_shape_pixels(&c->shape, fr->width, fr->height) == 0) {
+            snprintf(err, sizeof err, "the %s covers no pixel of the %dx%d frame",
+                     c->shape.kind == VT_SHAPE_BOX ? "box" : "polygon", fr->width, fr->height);
             why = err;
         } else if (vt_tracker_add_object(s->trk, c->id, c->has_label ? c->label : NULL, &c->shape,
                                          err, sizeof err) < 0) {

@@ -151,7 +151,14 @@ END_TEST
 /* Usage errors exit 2 and name the argument; runtime errors exit 1 and name the file. */
 START_TEST(test_track_errors) {
     char *tmp = make_tmpdir();
-    static const struct {
+    char clip[4096], small[4096], err[256];
+    snprintf(clip, sizeof clip, "%s/clip.mp4", tmp);
+    make_clip(clip);
+    snprintf(small, sizeof small, "%s/small.png", tmp); /* a mask of another size than the clip */
+    uint8_t m16[16 * 16] = {0};
+    m16[5 * 16 + 5] = 1;
+    ck_assert_msg(vt_mask_write_png(small, 16, 16, m16, err, sizeof err) == 0, "%s", err);
+    const struct {
         const char *args[8];
         int status;
         const char *names;
@@ -170,6 +177,16 @@ START_TEST(test_track_errors) {
         {{"clip.mp4", "--box", "1,2,3,4", "--json", "--model", "/nonexistent/w.safetensors", NULL},
          1,
          "/nonexistent/w.safetensors"},
+        /* objects the first frame cannot hold: an error, not empty masks and exit 0 */
+        {{clip, "--box", "5000,5000,10,10", "--json", "--model", "lab", NULL},
+         1,
+         "object 1: the box covers no pixel of the 320x240 frame"},
+        {{clip, "--polygon", "0,0,10,10,20,20", "--json", "--model", "lab", NULL},
+         1,
+         "the polygon covers no pixel"},
+        {{clip, "--mask", small, "--json", "--model", "lab", NULL},
+         1,
+         "mask is 16x16 but the frame is 320x240"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         run_result r = run_vtrack(tmp, "track", cases[i].args);
