@@ -96,9 +96,14 @@ static int parse_floats(const char *arg, float *out, int max, char *label, size_
     const char *colon = strchr(arg, ':');
     size_t nlen = colon ? (size_t)(colon - arg) : strlen(arg);
     if (colon) {
-        if (strlen(colon + 1) == 0 || strlen(colon + 1) > VT_PROTO_LABEL_MAX)
+        const char *l = colon + 1;
+        size_t n = strlen(l), bad;
+        if (n == 0 || n > VT_PROTO_LABEL_MAX || vt_utf8_check(l, n, &bad) < 0)
             return -1;
-        snprintf(label, lablen, "%s", colon + 1);
+        for (size_t i = 0; i < n; i++)
+            if ((unsigned char)l[i] < 0x20 || l[i] == 0x7f)
+                return -1; /* labels go into JSON events: text only */
+        snprintf(label, lablen, "%s", l);
     }
     char buf[8192];
     if (nlen >= sizeof buf)
@@ -173,11 +178,15 @@ static int parse_args(int argc, char **argv, track_opts *o) {
             float vals[2 * 1024];
             int n = parse_floats(optarg, vals, c == 'b' ? 4 : 2 * 1024, a->label, sizeof a->label);
             if (c == 'b' && (n != 4 || !(vals[2] > 0) || !(vals[3] > 0)))
-                return vt_cli_usage_error("track", "--box '%s': want X,Y,W,H[:LABEL] with W,H > 0",
+                return vt_cli_usage_error("track",
+                                          "--box '%s': want X,Y,W,H[:LABEL] with W,H > 0 (LABEL: "
+                                          "1..64 bytes of UTF-8 text)",
                                           optarg);
             if (c == 'p' && (n < 6 || n % 2))
-                return vt_cli_usage_error(
-                    "track", "--polygon '%s': want at least 3 points X,Y,X,Y,X,Y[:LABEL]", optarg);
+                return vt_cli_usage_error("track",
+                                          "--polygon '%s': want at least 3 points "
+                                          "X,Y,X,Y,X,Y[:LABEL] (LABEL: 1..64 bytes of UTF-8 text)",
+                                          optarg);
             a->box = c == 'b';
             if (a->box) {
                 memcpy(a->b, vals, sizeof a->b);

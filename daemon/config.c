@@ -93,6 +93,31 @@ static int check_keys(pctx *c, const cJSON *obj, const char *const *known) {
     return 0;
 }
 
+/* 1-based line of byte `at` of text. */
+static size_t line_of(const char *text, size_t at) {
+    size_t line = 1;
+    for (size_t i = 0; i < at; i++)
+        line += text[i] == '\n';
+    return line;
+}
+
+/* Offset of the first \u0000 escape inside a JSON string of text, or len. */
+static size_t nul_escape(const char *text, size_t len) {
+    int in_str = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (!in_str) {
+            in_str = text[i] == '"';
+        } else if (text[i] == '"') {
+            in_str = 0;
+        } else if (text[i] == '\\' && i + 1 < len) {
+            if (text[i + 1] == 'u' && i + 5 < len && memcmp(text + i + 2, "0000", 4) == 0)
+                return i;
+            i++; /* the escaped character */
+        }
+    }
+    return len;
+}
+
 static int has_ctl(const char *s) {
     for (; *s; s++)
         if ((unsigned char)*s < 0x20 || *s == 0x7f)
@@ -1039,14 +1064,19 @@ int vtd_config_parse(const char *text, size_t len, const char *dir, vtd_config *
     config_defaults(cfg);
     pctx c = {.err = err, .errlen = errlen, .dir = dir};
     int rc = 0;
-    if (text) {
+    size_t bad = 0;
+    if (text && vt_utf8_check(text, len, &bad) < 0) {
+        rc = fail(&c, "not valid UTF-8 (line %zu, byte %zu)", line_of(text, bad), bad);
+    } else if (text && (bad = nul_escape(text, len)) < len) {
+        /* cJSON would end the string there: a token "ab\u0000cd" would be "ab" */
+        rc = fail(&c, "a string contains \\u0000 (line %zu, byte %zu)", line_of(text, bad), bad);
+    } else if (text) {
         const char *end = NULL;
         cJSON *root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
         if (!root) {
-            size_t at = end ? (size_t)(end - text) : 0, line = 1;
-            for (size_t i = 0; i < at && i < len; i++)
-                line += text[i] == '\n';
-            rc = fail(&c, "not valid JSON (line %zu, byte %zu)", line, at);
+            size_t at = end ? (size_t)(end - text) : 0;
+            rc = fail(&c, "not valid JSON (line %zu, byte %zu)", line_of(text, at < len ? at : len),
+                      at);
         } else {
             /* Trailing bytes after the object are a mistake too (a second object, garbage). */
             while (end && (size_t)(end - text) < len && strchr(" \t\r\n", *end))

@@ -166,6 +166,7 @@ START_TEST(test_track_errors) {
         {{"clip.mp4", "--out", "x", NULL}, 2, "no object"},
         {{"clip.mp4", "--box", "1,2,3", "--out", "x", NULL}, 2, "--box '1,2,3'"},
         {{"clip.mp4", "--box", "1,2,0,4", "--out", "x", NULL}, 2, "--box '1,2,0,4'"},
+        {{"clip.mp4", "--box", "1,2,3,4:a\xff", "--out", "x", NULL}, 2, "UTF-8"},
         {{"clip.mp4", "--polygon", "1,2,3,4", "--out", "x", NULL}, 2, "--polygon"},
         {{"clip.mp4", "--box", "1,2,3,4", NULL}, 2, "no output"},
         {{"clip.mp4", "--box", "1,2,3,4", "--out", "x", "--tracker", "sam", NULL}, 2, "sam"},

@@ -163,6 +163,11 @@ static const struct {
     {"{\"blas_threads\":1,\"blas_threads\":2}", "blas_threads: field given twice"},
     {"{\"listen\":\"a:1\"} {}", "unexpected bytes after the JSON object"},
     {"{\"listen\":\"a:1\",\n\"x\":}", "not valid JSON (line 2"},
+    /* cJSON would cut the token at the NUL: "ab" would be accepted */
+    {"{\"listen\":\"a:1\",\n\"token\":\"ab\\u0000cdefgh\"}", "a string contains \\u0000 (line 2"},
+    {"{\"streams\":[{\"name\":\"a\",\"url\":\"x\",\"objects\":[{\"label\":\"bad\xff\xfe\","
+     "\"box\":[1,1,1,1]}]}]}",
+     "not valid UTF-8 (line 1"},
 };
 
 START_TEST(test_bad) {
