@@ -458,8 +458,18 @@ static int load_given(const char *path, given *g) {
             g->labels[i] = g->labels[i] ? 1 : 0; /* grey: any nonzero value is object 1 */
         seen[g->labels[i]] = 1;
     }
+    int n = 0;
     for (int v = 1; v < 255; v++) /* 255 is void in palette annotations */
-        if (seen[v] && g->nids < MAX_OBJ)
+        n += seen[v];
+    if (n > MAX_OBJ) {
+        fprintf(stderr, "vtrack track: %s: %d objects, at most %d can be tracked\n", path, n,
+                MAX_OBJ);
+        free(g->labels);
+        g->labels = NULL;
+        return -E2BIG;
+    }
+    for (int v = 1; v < 255; v++)
+        if (seen[v])
             g->ids[g->nids++] = v;
     return 0;
 }

@@ -158,6 +158,13 @@ START_TEST(test_track_errors) {
     uint8_t m16[16 * 16] = {0};
     m16[5 * 16 + 5] = 1;
     ck_assert_msg(vt_mask_write_png(small, 16, 16, m16, err, sizeof err) == 0, "%s", err);
+    char many[4096]; /* 70 object ids in a palette mask of the clip's size */
+    snprintf(many, sizeof many, "%s/many.png", tmp);
+    uint8_t *m70 = calloc((size_t)W * H, 1);
+    for (int i = 0; i < 70; i++)
+        m70[(i / 10) * 20 * W + (i % 10) * 20] = (uint8_t)(i + 1);
+    ck_assert_msg(vt_mask_write_png(many, W, H, m70, err, sizeof err) == 0, "%s", err);
+    free(m70);
     const struct {
         const char *args[8];
         int status;
@@ -188,6 +195,7 @@ START_TEST(test_track_errors) {
         {{clip, "--mask", small, "--json", "--model", "lab", NULL},
          1,
          "mask is 16x16 but the frame is 320x240"},
+        {{clip, "--mask", many, "--json", "--model", "lab", NULL}, 1, "70 objects, at most 64"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         run_result r = run_vtrack(tmp, "track", cases[i].args);
