@@ -288,6 +288,8 @@ int vtd_parse_hostport(const char *s, char *host, size_t hostlen, int *port) {
     host[hl] = 0;
     char *end;
     errno = 0;
+    if (colon[1] < '0' || colon[1] > '9') /* strtol would take a sign or spaces */
+        return -EINVAL;
     long p = strtol(colon + 1, &end, 10);
     if (errno || end == colon + 1 || *end || p < 1 || p > 65535)
         return -EINVAL;

@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <netdb.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -375,6 +376,37 @@ static void vtd_reload(vtd *d) {
  * Start-up
  * ------------------------------------------------------------------------------------------- */
 
+/* Every listen address must name a host this machine resolves (a typo is a configuration
+ * error, which systemd does not retry, not a failure to retry forever). A resolver that cannot
+ * answer now (EAI_AGAIN) is left to the bind, which fails with status 1 and is retried. */
+static int check_listen(const vtd_config *cfg) {
+    for (int i = 0; i < cfg->nlisten; i++) {
+        char host[256], port[16];
+        int p;
+        if (vtd_parse_hostport(cfg->listen[i], host, sizeof host, &p) < 0)
+            continue; /* the parser has checked it already */
+        snprintf(port, sizeof port, "%d", p);
+        struct addrinfo hints = {.ai_flags = AI_PASSIVE | AI_NUMERICSERV,
+                                 .ai_socktype = SOCK_STREAM},
+                        *res = NULL;
+        int rc = getaddrinfo(host, port, &hints, &res);
+        if (res)
+            freeaddrinfo(res);
+        if (rc != 0 && rc != EAI_AGAIN) {
+            vtd_err("configuration: listen %s: %s", cfg->listen[i],
+                    rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Started with sockets from systemd (LISTEN_FDS for this process): `listen` does not apply. */
+static int activated_by_systemd(void) {
+    const char *n = getenv("LISTEN_FDS"), *pid = getenv("LISTEN_PID");
+    return n && pid && atoi(n) > 0 && atol(pid) == (long)getpid();
+}
+
 static int parse_args(int argc, char **argv, vtd_cli *cli, int *check) {
     enum { O_CHECK = 256, O_VERSION };
     static const struct option lo[] = {
@@ -474,6 +506,10 @@ int main(int argc, char **argv) {
             exit_code = VTD_EX_CONFIG;
             goto teardown;
         }
+    }
+    if (!activated_by_systemd() && check_listen(d.cfg) < 0) {
+        exit_code = VTD_EX_CONFIG;
+        goto teardown;
     }
     if (check) {
         printf("vtrackd: configuration OK (%d streams, model %s)\n", d.nstreams, d.model->name);

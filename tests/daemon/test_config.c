@@ -103,6 +103,8 @@ static const struct {
     {"{\"listen\":\"7878\"}", "listen: must be"},
     {"{\"listen\":\"::1:7878\"}", "listen: must be"},
     {"{\"listen\":\"127.0.0.1:70000\"}", "listen: must be"},
+    {"{\"listen\":\"127.0.0.1:+7878\"}", "listen: must be"},
+    {"{\"listen\":\"127.0.0.1: 7878\"}", "listen: must be"},
     {"{\"listen\":[\"a:1\",2]}", "listen[1]: must be"},
     {"{\"lisen\":\"a:1\"}", "lisen: unknown field"},
     {"{\"token\":\"\"}", "token: must be"},
