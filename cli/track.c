@@ -340,9 +340,10 @@ typedef struct run_ctx {
     vt_overlay *ov;
     int ov_w, ov_h, ov_ended; /* the overlay's frame size; it ends where the source's changes */
     uint64_t seq;
-    int ids_png;   /* PNG index = object id (ids <= 254) */
-    int refused;   /* an object given on the command line was refused (message printed) */
-    int out_errno; /* a write to standard output failed with this (0: none) */
+    int ids_png;          /* PNG index = object id (ids <= 254) */
+    int refused;          /* an object given on the command line was refused (message printed) */
+    char end_reason[256]; /* why the source ended, in its own words */
+    int out_errno;        /* a write to standard output failed with this (0: none) */
     double t_enc, t_aff, t_lab, t_up, t_res;
     long nframes;
 } run_ctx;
@@ -354,6 +355,8 @@ static void on_event(void *opaque, const vt_stream_event *ev) {
         fprintf(stderr, "vtrack track: object %u: %s\n", ev->object, ev->reason);
         c->refused = 1;
     }
+    if (ev->kind == VT_STREAM_EVENT_STATE && ev->state == VT_PROTO_STREAM_ENDED && ev->reason)
+        snprintf(c->end_reason, sizeof c->end_reason, "%s", ev->reason);
     if (!c->o->json)
         return;
     char pre[VT_PROTO_SEQ_PREFIX_MAX];
@@ -598,7 +601,10 @@ static int run_source(const char *url, const given *g, const track_opts *o, cons
     if (rc == AVERROR_EOF || rc == 0) {
         rc = 0;
     } else {
-        fprintf(stderr, "vtrack track: %s: %s\n", url, av_err2str(rc));
+        if (c->end_reason[0]) /* the source's own words ("no video stream", ...) */
+            fprintf(stderr, "vtrack track: %s\n", c->end_reason);
+        else
+            fprintf(stderr, "vtrack track: %s: %s\n", url, av_err2str(rc));
     }
 done:
     vt_stream_free(&s);
@@ -650,6 +656,8 @@ static int list_sequences(const char *root, char ***names) {
         v[n++] = strdup(e->d_name);
     }
     closedir(d);
+    if (n == 0)
+        fprintf(stderr, "vtrack track: --davis: no sequence folders in %s\n", path);
     qsort(v, n, sizeof *v, cmp_str);
     *names = v;
     return n;

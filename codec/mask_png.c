@@ -1,5 +1,6 @@
 /* mask_png.c - DAVIS mask PNGs (grey and palette) through FFmpeg's PNG codec. */
 #include <errno.h>
+#include <sys/stat.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,6 +43,12 @@ static int read_file(const char *path, uint8_t **data, size_t *size, char *err, 
         ret = AVERROR(errno);
         return vtc_fail(ret, err, errlen, "cannot open mask '%s': %s", path,
                         vtc_averr(ret, ebuf, sizeof(ebuf)));
+    }
+    struct stat sb;
+    if (fstat(fileno(f), &sb) == 0 && !S_ISREG(sb.st_mode)) {
+        ret = AVERROR(EINVAL);
+        vtc_fail(ret, err, errlen, "mask '%s' is not a file", path);
+        goto end;
     }
     if (fseek(f, 0, SEEK_END) != 0 || (len = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0) {
         ret = AVERROR(errno);

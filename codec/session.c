@@ -323,6 +323,10 @@ static int convert(vt_source *s, char *err, size_t errlen) {
     if (f->width <= 0 || f->height <= 0)
         return vtc_fail(AVERROR_INVALIDDATA, err, errlen, "%s: decoded frame has size %dx%d",
                         s->url, f->width, f->height);
+    if ((int64_t)f->width * f->height > VT_SOURCE_MAX_PIXELS)
+        return vtc_fail(AVERROR(E2BIG), err, errlen,
+                        "%s: frames of %dx%d are larger than vtrack takes (%d pixels, 8K UHD)",
+                        s->url, f->width, f->height, VT_SOURCE_MAX_PIXELS);
     if ((ret = scale_to(&s->rgb, f, f->width, f->height, s->url, err, errlen)) < 0)
         return ret;
     proc_size(s, f->width, f->height, &pw, &ph);

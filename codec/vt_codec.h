@@ -71,6 +71,10 @@ typedef enum vt_source_state {
  * valid only during the call. Must not call back into the source except vt_source_cancel(). */
 typedef void (*vt_source_state_cb)(void *opaque, vt_source_state state, const char *reason);
 
+/* The largest frame a source delivers, in pixels (8K UHD, 7680x4320): a small file can declare
+ * a frame size whose buffers alone would take gigabytes. */
+#define VT_SOURCE_MAX_PIXELS (7680 * 4320)
+
 typedef struct vt_source_opts {
     /* Local files, folders and devices are refused unless allowed: a URL that a client sent
      * must not read the daemon's files. Default 0; the command line sets 1. */

@@ -172,7 +172,8 @@ static void emit_state(vt_stream *s, vt_proto_stream_state ps, const char *reaso
                               .stream = s->name,
                               .tail = b.data,
                               .tail_len = b.len,
-                              .state = ps};
+                              .state = ps,
+                              .reason = reason};
         emit(s, &ev);
     }
     vt_proto_buf_free(&b);

@@ -65,7 +65,9 @@ typedef struct vt_stream_event {
     /* OBJECT: which object and what happened; STATE: the new state */
     uint32_t object;
     vt_proto_lifecycle lifecycle;
-    const char *reason; /* OBJECT: why it was removed ("untrack", a refused shape), or NULL */
+    /* OBJECT: why it was removed ("untrack", a refused shape); STATE: why (a source's error,
+     * the end of a file); or NULL */
+    const char *reason;
     vt_proto_stream_state state;
 } vt_stream_event;
 

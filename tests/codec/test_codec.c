@@ -310,6 +310,18 @@ START_TEST(test_errors) {
     ck_assert_msg(strstr(err, "no video stream"), "%s", err);
     vt_source_free(&s);
 
+    /* A frame larger than 8K UHD (a 110 KB PNG of 7744x4320): refused before any buffer is
+     * made for it */
+    ck_assert_int_eq(mkdir(tu_path("huge"), 0755) == 0 || errno == EEXIST, 1);
+    ck_assert_int_eq(
+        tu_ffmpeg("-f lavfi -i color=c=gray:s=7744x4320 -frames:v 1 %s", tu_path("huge/00000.png")),
+        0);
+    s = open_local(tu_path("huge"), NULL);
+    ck_assert_int_eq(vt_source_read(s, &f), AVERROR(E2BIG));
+    const char *why = vt_source_last_error(s);
+    ck_assert_msg(why && strstr(why, "7744x4320") && strstr(why, "larger than"), "%s", why);
+    vt_source_free(&s);
+
     /* A forced demuxer FFmpeg does not have. */
     {
         vt_source_opts o;
@@ -698,6 +710,10 @@ START_TEST(test_mask_errors) {
     ck_assert_int_eq(vt_mask_read_png(tu_path("notes.txt"), &w, &h, &lab, NULL, err, sizeof(err)),
                      AVERROR_INVALIDDATA);
     ck_assert_msg(strstr(err, "not a PNG"), "%s", err);
+    ck_assert_int_eq(mkdir(tu_path("dir.png"), 0755) == 0 || errno == EEXIST, 1);
+    ck_assert_int_eq(vt_mask_read_png(tu_path("dir.png"), &w, &h, &lab, NULL, err, sizeof(err)),
+                     AVERROR(EINVAL));
+    ck_assert_msg(strstr(err, "is not a file"), "%s", err);
     ck_assert_int_eq(tu_ffmpeg("-f lavfi -i color=red:size=8x8 -frames:v 1 -pix_fmt rgb24 %s",
                                tu_path("rgb.png")),
                      0);
