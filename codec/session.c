@@ -327,6 +327,10 @@ static int convert(vt_source *s, char *err, size_t errlen) {
         return vtc_fail(AVERROR(E2BIG), err, errlen,
                         "%s: frames of %dx%d are larger than vtrack takes (%d pixels, 8K UHD)",
                         s->url, f->width, f->height, VT_SOURCE_MAX_PIXELS);
+    if (f->width > VT_SOURCE_MAX_SIDE || f->height > VT_SOURCE_MAX_SIDE)
+        return vtc_fail(AVERROR(E2BIG), err, errlen,
+                        "%s: frames of %dx%d are longer than vtrack takes (%d pixels a side)",
+                        s->url, f->width, f->height, VT_SOURCE_MAX_SIDE);
     if ((ret = scale_to(&s->rgb, f, f->width, f->height, s->url, err, errlen)) < 0)
         return ret;
     proc_size(s, f->width, f->height, &pw, &ph);

@@ -72,8 +72,10 @@ typedef enum vt_source_state {
 typedef void (*vt_source_state_cb)(void *opaque, vt_source_state state, const char *reason);
 
 /* The largest frame a source delivers, in pixels (8K UHD, 7680x4320): a small file can declare
- * a frame size whose buffers alone would take gigabytes. */
+ * a frame size whose buffers alone would take gigabytes. And the longest side (the masks' RLE
+ * carries at most 16384 per side). */
 #define VT_SOURCE_MAX_PIXELS (7680 * 4320)
+#define VT_SOURCE_MAX_SIDE   16384
 
 typedef struct vt_source_opts {
     /* Local files, folders and devices are refused unless allowed: a URL that a client sent

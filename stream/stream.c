@@ -25,6 +25,8 @@
 
 /* The tracker keeps every label the protocol allows. */
 _Static_assert(VT_PROTO_LABEL_MAX <= VT_LABEL_MAX, "VT_LABEL_MAX");
+/* Every frame a source delivers fits the masks' RLE. */
+_Static_assert(VT_SOURCE_MAX_SIDE <= VT_RLE_MAX_DIM, "VT_SOURCE_MAX_SIDE");
 
 #define NBUF     3
 #define CMD_MAX  (2 * VT_PROTO_OBJECTS_MAX)

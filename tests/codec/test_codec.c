@@ -321,6 +321,15 @@ START_TEST(test_errors) {
     const char *why = vt_source_last_error(s);
     ck_assert_msg(why && strstr(why, "7744x4320") && strstr(why, "larger than"), "%s", why);
     vt_source_free(&s);
+    ck_assert_int_eq(mkdir(tu_path("long"), 0755) == 0 || errno == EEXIST, 1);
+    ck_assert_int_eq(
+        tu_ffmpeg("-f lavfi -i color=c=gray:s=16400x16 -frames:v 1 %s", tu_path("long/00000.png")),
+        0);
+    s = open_local(tu_path("long"), NULL);
+    ck_assert_int_eq(vt_source_read(s, &f), AVERROR(E2BIG));
+    why = vt_source_last_error(s);
+    ck_assert_msg(why && strstr(why, "16400x16") && strstr(why, "a side"), "%s", why);
+    vt_source_free(&s);
 
     /* A forced demuxer FFmpeg does not have. */
     {
