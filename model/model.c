@@ -148,6 +148,35 @@ static int apply_meta(vt_model *m, const char *file, char *err, size_t errlen) {
         return -EINVAL;
     }
     m->pad = p && strcmp(p, "reflect") == 0 ? VT_PAD_REFLECT : VT_PAD_ZEROS;
+    /* The propagation settings the weights were trained with (track_params.c reads them). */
+    static const struct {
+        const char *key, *want;
+        double lo, hi;
+        int integer;
+    } prop[] = {
+        {"vtrack.prop.l2norm", "0 or 1", 0, 1, 1},
+        {"vtrack.prop.temperature", "a number in (0, 1e6)", 0, 1e6, 0},
+        {"vtrack.prop.topk", "an integer in [0, 4096]", 0, 4096, 1},
+    };
+    for (size_t i = 0; i < sizeof prop / sizeof prop[0]; i++) {
+        const char *v = vt_model_meta(m, prop[i].key);
+        if (!v)
+            continue;
+        char *end;
+        int ok;
+        if (prop[i].integer) {
+            long l = strtol(v, &end, 10);
+            ok = end != v && !*end && l >= (long)prop[i].lo && l <= (long)prop[i].hi;
+        } else {
+            double d = strtod(v, &end);
+            ok = end != v && !*end && isfinite(d) && d > prop[i].lo && d < prop[i].hi;
+        }
+        if (!ok) {
+            vt_errf(err, errlen, "%s: metadata %s '%.32s' is not %s", file, prop[i].key, v,
+                    prop[i].want);
+            return -EINVAL;
+        }
+    }
     int rc = vt_model_set_meta(m, "vtrack.arch", a->name);
     if (!rc)
         rc = vt_model_set_meta(m, "vtrack.input", m->lab ? "lab" : "rgb");

@@ -304,6 +304,19 @@ START_TEST(test_model_load_failures) {
     v.meta_key = "vtrack.padding";
     v.meta_val = "circular";
     expect_load_fail(m, &v, "vtrack.padding 'circular'", NULL);
+    /* propagation settings: a value the tracker could not use is an error naming the key */
+    v = ok;
+    v.meta_key = "vtrack.prop.temperature";
+    v.meta_val = "0";
+    expect_load_fail(m, &v, "vtrack.prop.temperature '0'", NULL);
+    v = ok;
+    v.meta_key = "vtrack.prop.l2norm";
+    v.meta_val = "0.5";
+    expect_load_fail(m, &v, "vtrack.prop.l2norm '0.5' is not 0 or 1", NULL);
+    v = ok;
+    v.meta_key = "vtrack.prop.topk";
+    v.meta_val = "abc";
+    expect_load_fail(m, &v, "vtrack.prop.topk 'abc'", NULL);
     /* Values the format allows but a model cannot use. */
     vt_param *var = vt_model_param_find(m, "bn1.running_var");
     var->data[3] = -1.0f;
