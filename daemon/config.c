@@ -1141,6 +1141,9 @@ int vtd_config_apply_cli(vtd_config *cfg, const vtd_cli *cli, char *err, size_t 
         name[nl] = 0;
         if (!valid_name(name))
             return fail(&c, "\"%s\" is not a stream name (1..64 of A-Z a-z 0-9 _ . -)", name);
+        for (int j = 0; j < i; j++)
+            if (strncmp(cli->streams[j], cli->streams[i], nl + 1) == 0)
+                return fail(&c, "stream %s is given twice", name);
         vtd_stream_conf *sc = NULL;
         for (int j = 0; j < cfg->nstreams; j++)
             if (strcmp(cfg->streams[j].name, name) == 0)

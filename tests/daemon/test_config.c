@@ -252,6 +252,9 @@ START_TEST(test_cli_overrides) {
         ck_assert_int_lt(vtd_config_load(&c2, &cfg, err, sizeof err), 0);
         ck_assert_ptr_nonnull(strstr(err, "--stream"));
     }
+    vtd_cli c5 = {.streams = {"a=/x.mp4", "ab=/z.mp4", "a=/y.mp4"}, .nstreams = 3};
+    ck_assert_int_lt(vtd_config_load(&c5, &cfg, err, sizeof err), 0);
+    ck_assert_ptr_nonnull(strstr(err, "stream a is given twice"));
     vtd_cli c3 = {.listen = "nope"};
     ck_assert_int_lt(vtd_config_load(&c3, &cfg, err, sizeof err), 0);
     ck_assert_ptr_nonnull(strstr(err, "--listen"));
