@@ -38,6 +38,11 @@ static int split(const char *addr, char *host, size_t hl, char *port, size_t pl)
     }
     if (n == 0 || n >= hl || strlen(colon + 1) == 0 || strlen(colon + 1) >= pl)
         return -1;
+    /* a port number 1..65535 (getaddrinfo would take 99999 modulo 65536, or a service name) */
+    char *end;
+    long p = strtol(colon + 1, &end, 10);
+    if (colon[1] < '0' || colon[1] > '9' || *end || p < 1 || p > 65535)
+        return -1;
     memcpy(host, addr, n);
     host[n] = 0;
     strcpy(port, colon + 1);
@@ -47,7 +52,7 @@ static int split(const char *addr, char *host, size_t hl, char *port, size_t pl)
 static int connect_to(const char *addr, int timeout_ms, char *err, size_t errlen) {
     char host[256], port[16];
     if (split(addr, host, sizeof host, port, sizeof port) < 0) {
-        snprintf(err, errlen, "'%s' is not HOST:PORT", addr);
+        snprintf(err, errlen, "'%s' is not HOST:PORT (port 1..65535)", addr);
         return -1;
     }
     struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL;

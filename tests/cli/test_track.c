@@ -205,6 +205,14 @@ START_TEST(test_track_errors) {
                       cases[i].names, r.err);
         run_free(&r);
     }
+    /* the clients: an address whose port is out of range (getaddrinfo would wrap it) */
+    const char *badport[2][3] = {{"127.0.0.1:99999", NULL}, {"127.0.0.1:99999", "list", NULL}};
+    for (int k = 0; k < 2; k++) {
+        run_result rb = run_vtrack(tmp, k ? "ctl" : "sub", badport[k]);
+        ck_assert_int_ne(rb.status, 0);
+        ck_assert_msg(strstr(rb.err, "port 1..65535"), "%s", rb.err);
+        run_free(&rb);
+    }
     const char *help[] = {"--help", NULL};
     run_result r = run_vtrack(tmp, "track", help);
     ck_assert_int_eq(r.status, 0);
