@@ -61,7 +61,7 @@ const char *vt_proto_profile_name(vt_proto_profile p) {
 }
 
 const char *vt_proto_obj_state_name(vt_proto_obj_state s) {
-    static const char *const names[] = {"tracking", "lost", "recovered"};
+    static const char *const names[] = {"tracking", "lost", "recovered", "pending"};
     return NAME_OF(names, s);
 }
 

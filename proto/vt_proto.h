@@ -296,6 +296,7 @@ typedef enum vt_proto_obj_state {
     VT_PROTO_OBJ_TRACKING = 0,
     VT_PROTO_OBJ_LOST,
     VT_PROTO_OBJ_RECOVERED, /* found again in this frame after being lost */
+    VT_PROTO_OBJ_PENDING,   /* `list` only: given for a frame that has not come yet */
 } vt_proto_obj_state;
 
 /* Object lifecycle event kinds. */

@@ -356,8 +356,11 @@ int vt_stream_untrack(vt_stream *s, uint32_t id) {
         s->ids[i] = s->ids[--s->nids];
         /* Still queued: drop the track command; the untrack then only reports the removal. */
         int queued = 0;
+        command un = {.untrack = 1, .id = id, .frame = -1};
         for (int j = 0; j < s->ncmds; j++) {
             if (!s->cmds[j].untrack && s->cmds[j].id == id) {
+                memcpy(un.label, s->cmds[j].label, sizeof un.label);
+                un.has_label = s->cmds[j].has_label;
                 cmd_clear(&s->cmds[j]);
                 memmove(&s->cmds[j], &s->cmds[j + 1], sizeof(command) * (s->ncmds - j - 1));
                 s->ncmds--;
@@ -365,7 +368,8 @@ int vt_stream_untrack(vt_stream *s, uint32_t id) {
                 break;
             }
         }
-        s->cmds[s->ncmds++] = (command){.untrack = 1, .never_added = queued, .id = id, .frame = -1};
+        un.never_added = queued;
+        s->cmds[s->ncmds++] = un;
     }
     pthread_mutex_unlock(&s->lock);
     return rc;
@@ -392,7 +396,8 @@ static void apply_commands(vt_stream *s, const vt_frame *fr) {
             /* A tracked object's removal is reported by the tracker's next result; one that
              * never reached a frame is reported here, without a frame. */
             if (c->never_added || vt_tracker_remove_object(s->trk, c->id) < 0)
-                emit_object(s, c->id, NULL, VT_PROTO_LIFECYCLE_REMOVED, -1, "untrack");
+                emit_object(s, c->id, c->has_label ? c->label : NULL, VT_PROTO_LIFECYCLE_REMOVED,
+                            -1, "untrack");
             continue;
         }
         char err[160];
@@ -736,6 +741,18 @@ void vt_stream_get_snapshot(vt_stream *s, vt_stream_snapshot *snap) {
         snap->objects[i] = s->obj_snap[i];
         memcpy(snap->labels[i], s->label_snap[i], sizeof snap->labels[i]);
         snap->objects[i].label = snap->labels[i][0] ? snap->labels[i] : NULL;
+    }
+    /* Objects given for a frame that has not come yet: listed, and counted against the limit. */
+    for (int j = 0; j < s->ncmds && snap->nobjects < VT_PROTO_OBJECTS_MAX; j++) {
+        const command *c = &s->cmds[j];
+        if (c->untrack)
+            continue;
+        int i = snap->nobjects++;
+        snprintf(snap->labels[i], sizeof snap->labels[i], "%s", c->has_label ? c->label : "");
+        snap->objects[i] =
+            (vt_proto_object_info){.id = c->id,
+                                   .label = snap->labels[i][0] ? snap->labels[i] : NULL,
+                                   .state = VT_PROTO_OBJ_PENDING};
     }
     snap->frames_in = s->frames_in;
     snap->frames_tracked = s->frames_tracked;

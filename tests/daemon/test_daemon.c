@@ -393,6 +393,34 @@ START_TEST(test_bad_commands) {
     ck_assert_int_eq((int)dt_num(rem, "object", 0), 9);
     ck_assert_str_eq(dt_str(rem, "label"), "m");
     cJSON_Delete(rem);
+    /* an object for a frame far ahead is listed as pending, and untrack removes it */
+    expect_reply(
+        dt_command(&c,
+                   "{\"op\":\"track\",\"stream\":\"cam\",\"object\":77,\"label\":\"later\","
+                   "\"frame\":100000000,\"box\":[1,1,5,5]}\n",
+                   5000),
+        "track");
+    cJSON *ls = dt_command(&c, "{\"op\":\"list\"}\n", 5000);
+    const cJSON *objs = NULL, *st;
+    cJSON_ArrayForEach(st, cJSON_GetObjectItemCaseSensitive(
+                               ls, "streams")) if (strcmp(dt_str(st, "stream"), "cam") == 0) objs =
+        cJSON_GetObjectItemCaseSensitive(st, "objects");
+    int pending = 0;
+    const cJSON *ob;
+    cJSON_ArrayForEach(ob, objs) if ((int)dt_num(ob, "id", 0) == 77) {
+        ck_assert_str_eq(dt_str(ob, "state"), "pending");
+        ck_assert_str_eq(dt_str(ob, "label"), "later");
+        pending = 1;
+    }
+    cJSON_Delete(ls);
+    ck_assert_msg(pending, "object 77 is not listed");
+    expect_reply(dt_command(&c, "{\"op\":\"untrack\",\"stream\":\"cam\",\"object\":77}\n", 5000),
+                 "untrack");
+    rem = dt_wait_type(&c, "object", "event", "removed", 5000);
+    ck_assert_ptr_nonnull(rem);
+    ck_assert_int_eq((int)dt_num(rem, "object", 0), 77);
+    ck_assert_str_eq(dt_str(rem, "label"), "later");
+    cJSON_Delete(rem);
     ck_assert(!c.seq_gap);
 
     /* a line over the limit: an error, then the connection closes; others carry on */
