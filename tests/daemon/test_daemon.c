@@ -555,6 +555,20 @@ START_TEST(test_auth) {
 }
 END_TEST
 
+/* Reload with `token` (NULL: none); the log must say `said`; `gone`, if given, is closed by it. */
+static void reload_token(dt_daemon *d, const char *token, const char *said, dt_conn *gone) {
+    char cfg[256];
+    snprintf(cfg, sizeof cfg, "{\"listen\":\"127.0.0.1:@PORT@\",\"model\":\"lab\"%s%s%s}",
+             token ? ",\"token\":\"" : "", token ? token : "", token ? "\"" : "");
+    ck_assert_int_eq(dt_rewrite_config(d, cfg), 0);
+    kill(d->pid, SIGHUP);
+    ck_assert(dt_wait_log(d, said, 5000));
+    if (gone) {
+        ck_assert_int_eq(dt_wait_eof(gone, 5000), 1);
+        dt_close(gone);
+    }
+}
+
 /* A reload that sets, changes or removes the token applies to the clients already connected:
  * authorised ones are disconnected when the token is set or changed; none needs one after it
  * is removed. */
@@ -563,13 +577,7 @@ START_TEST(test_sighup_token) {
     ck_assert_int_eq(dt_start(&d, "{\"listen\":\"127.0.0.1:@PORT@\",\"model\":\"lab\"}", NULL), 0);
     dt_conn open_c, early;
     hello(&open_c, d.port); /* authorised without a token */
-    ck_assert_int_eq(dt_rewrite_config(
-                         &d, "{\"listen\":\"127.0.0.1:@PORT@\",\"model\":\"lab\",\"token\":\"a\"}"),
-                     0);
-    kill(d.pid, SIGHUP);
-    ck_assert(dt_wait_log(&d, "reload: token set: 1 authorised client disconnected", 5000));
-    ck_assert_int_eq(dt_wait_eof(&open_c, 5000), 1);
-    dt_close(&open_c);
+    reload_token(&d, "a", "reload: token set: 1 authorised client disconnected", &open_c);
 
     dt_conn a, pre;
     ck_assert_int_eq(dt_connect(&a, d.port, 0), 0);
@@ -577,13 +585,7 @@ START_TEST(test_sighup_token) {
     expect_reply(dt_command(&a, "{\"op\":\"hello\",\"token\":\"a\"}\n", 5000), "hello");
     ck_assert_int_eq(dt_connect(&pre, d.port, 0), 0); /* greeted, no hello yet */
     cJSON_Delete(dt_read_msg(&pre, 5000));
-    ck_assert_int_eq(dt_rewrite_config(
-                         &d, "{\"listen\":\"127.0.0.1:@PORT@\",\"model\":\"lab\",\"token\":\"b\"}"),
-                     0);
-    kill(d.pid, SIGHUP);
-    ck_assert(dt_wait_log(&d, "reload: token changed: 1 authorised client disconnected", 5000));
-    ck_assert_int_eq(dt_wait_eof(&a, 5000), 1);
-    dt_close(&a);
+    reload_token(&d, "b", "reload: token changed: 1 authorised client disconnected", &a);
     expect_error(dt_command(&pre, "{\"op\":\"hello\",\"token\":\"a\"}\n", 5000), "unauthorized",
                  "token");
     expect_reply(dt_command(&pre, "{\"op\":\"hello\",\"token\":\"b\"}\n", 5000), "hello");
@@ -592,10 +594,7 @@ START_TEST(test_sighup_token) {
     ck_assert_int_eq(dt_connect(&early, d.port, 0), 0); /* connected under token b, no hello */
     cJSON_Delete(dt_read_msg(&early, 5000));
     expect_error(dt_command(&early, "{\"op\":\"list\"}\n", 5000), "unauthorized", NULL);
-    ck_assert_int_eq(dt_rewrite_config(&d, "{\"listen\":\"127.0.0.1:@PORT@\",\"model\":\"lab\"}"),
-                     0);
-    kill(d.pid, SIGHUP);
-    ck_assert(dt_wait_log(&d, "reload: token removed", 5000));
+    reload_token(&d, NULL, "reload: token removed", NULL);
     expect_reply(dt_command(&early, "{\"op\":\"list\"}\n", 5000), "list");
     expect_reply(dt_command(&pre, "{\"op\":\"list\"}\n", 5000), "list");
     dt_close(&early);

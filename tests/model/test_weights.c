@@ -292,31 +292,21 @@ START_TEST(test_model_load_failures) {
     v = ok;
     v.arch = NULL;
     expect_load_fail(m, &v, "no vtrack.arch", NULL);
-    v = ok;
-    v.meta_key = "vtrack.input";
-    v.meta_val = "hsv";
-    expect_load_fail(m, &v, "vtrack.input 'hsv'", NULL);
-    v = ok;
-    v.meta_key = "vtrack.std";
-    v.meta_val = "1,0,1";
-    expect_load_fail(m, &v, "vtrack.std", NULL);
-    v = ok;
-    v.meta_key = "vtrack.padding";
-    v.meta_val = "circular";
-    expect_load_fail(m, &v, "vtrack.padding 'circular'", NULL);
-    /* propagation settings: a value the tracker could not use is an error naming the key */
-    v = ok;
-    v.meta_key = "vtrack.prop.temperature";
-    v.meta_val = "0";
-    expect_load_fail(m, &v, "vtrack.prop.temperature '0'", NULL);
-    v = ok;
-    v.meta_key = "vtrack.prop.l2norm";
-    v.meta_val = "0.5";
-    expect_load_fail(m, &v, "vtrack.prop.l2norm '0.5' is not 0 or 1", NULL);
-    v = ok;
-    v.meta_key = "vtrack.prop.topk";
-    v.meta_val = "abc";
-    expect_load_fail(m, &v, "vtrack.prop.topk 'abc'", NULL);
+    /* metadata values a model cannot be built or tracked with: an error naming the key */
+    static const char *const bad_meta[][3] = {
+        {"vtrack.input", "hsv", "vtrack.input 'hsv'"},
+        {"vtrack.std", "1,0,1", "vtrack.std"},
+        {"vtrack.padding", "circular", "vtrack.padding 'circular'"},
+        {"vtrack.prop.temperature", "0", "vtrack.prop.temperature '0'"},
+        {"vtrack.prop.l2norm", "0.5", "vtrack.prop.l2norm '0.5' is not 0 or 1"},
+        {"vtrack.prop.topk", "abc", "vtrack.prop.topk 'abc'"},
+    };
+    for (size_t i = 0; i < sizeof bad_meta / sizeof bad_meta[0]; i++) {
+        v = ok;
+        v.meta_key = bad_meta[i][0];
+        v.meta_val = bad_meta[i][1];
+        expect_load_fail(m, &v, bad_meta[i][2], NULL);
+    }
     /* Values the format allows but a model cannot use. */
     vt_param *var = vt_model_param_find(m, "bn1.running_var");
     var->data[3] = -1.0f;
