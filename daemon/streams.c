@@ -239,6 +239,20 @@ void vtd_streams_reload(vtd *d, const vtd_config *cfg, int model_changed) {
     vtd_srec *created[VTD_STREAMS_MAX];
     int ncreated = 0;
     char err[512];
+    /* limits.streams counts the streams clients added too */
+    int nclient = 0, nconf = 0;
+    for (vtd_srec *r = d->streams; r; r = r->next)
+        nclient += r->conf.origin == VTD_ORIGIN_CLIENT;
+    for (int i = 0; i < cfg->nstreams; i++) {
+        const vtd_srec *old = vtd_streams_find(d, cfg->streams[i].name);
+        nconf += !old || old->conf.origin != VTD_ORIGIN_CLIENT;
+    }
+    if (nclient + nconf > cfg->limits.streams) {
+        vtd_err("reload: %d configured streams and %d added by clients exceed limits.streams (%d): "
+                "the streams are left as they are",
+                nconf, nclient, cfg->limits.streams);
+        return;
+    }
     for (int i = 0; i < cfg->nstreams; i++) {
         const vtd_stream_conf *sc = &cfg->streams[i];
         vtd_srec *old = vtd_streams_find(d, sc->name);

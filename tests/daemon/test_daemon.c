@@ -662,6 +662,32 @@ START_TEST(test_add_remove_stream) {
 }
 END_TEST
 
+/* limits.streams counts client-added streams at a reload too: a configuration that would
+ * pass it is not applied to the streams. */
+START_TEST(test_reload_stream_limit) {
+    const char *extra = "\"clients\":{\"allow_add_streams\":true},\"limits\":{\"streams\":2}";
+    dt_daemon d;
+    ck_assert_int_eq(dt_start(&d, cam_config(extra, NULL), NULL), 0);
+    dt_conn c;
+    hello(&c, d.port);
+    char cmd[256];
+    snprintf(cmd, sizeof cmd,
+             "{\"op\":\"add_stream\",\"stream\":\"net\",\"url\":\"rtsp://127.0.0.1:%d/none\"}\n",
+             tu_free_port());
+    expect_reply(dt_command(&c, cmd, 5000), "add_stream");
+    char more[1024];
+    snprintf(more, sizeof more, ",{\"name\":\"cam2\",\"url\":\"%s\"}", video());
+    ck_assert_int_eq(dt_rewrite_config(&d, cam_config(extra, more)), 0);
+    kill(d.pid, SIGHUP);
+    ck_assert(dt_wait_log(&d, "exceed limits.streams (2)", 5000));
+    cJSON *l = dt_command(&c, "{\"op\":\"list\"}\n", 5000);
+    ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(l, "streams")), 2);
+    cJSON_Delete(l);
+    dt_close(&c);
+    stop_ok(&d);
+}
+END_TEST
+
 /* ---------------------------------------------------------------------------------------------
  * Signals and the service manager
  * ------------------------------------------------------------------------------------------- */
@@ -1255,6 +1281,7 @@ static Suite *integration_suite(void) {
     tcase_add_test(t, test_sighup_listen);
     tcase_add_test(t, test_sighup_model);
     tcase_add_test(t, test_sighup_token);
+    tcase_add_test(t, test_reload_stream_limit);
     tcase_add_test(t, test_sigterm);
     tcase_add_test(t, test_config_error);
     tcase_add_test(t, test_sd_notify);

@@ -13,9 +13,9 @@ static vt_model *model;
 
 typedef struct seen {
     vt_stream *s;
-    int added;       /* `added` events */
-    int listed;      /* of those, objects the snapshot listed while their event went out */
-    char state[16];  /* the listed state of the last one */
+    int added;      /* `added` events */
+    int listed;     /* of those, objects the snapshot listed while their event went out */
+    char state[16]; /* the listed state of the last one */
 } seen;
 
 /* Called on the stepping thread while the frame is tracked: the object must be listed. */
@@ -41,8 +41,8 @@ START_TEST(test_listed_while_applied) {
     ck_assert_int_eq(tu_ffmpeg("-f lavfi -i testsrc=s=160x120:r=10:d=1 -pix_fmt yuv420p %s", clip),
                      0);
     seen w = {0};
-    vt_stream_config cfg = {.name = "s", .url = clip, .model = model, .on_event = on_event,
-                            .opaque = &w};
+    vt_stream_config cfg = {
+        .name = "s", .url = clip, .model = model, .on_event = on_event, .opaque = &w};
     vt_source_opts_default(&cfg.source);
     cfg.source.allow_local = 1;
     ck_assert_int_eq(vt_tracker_params_preset(&cfg.params, "mast", "realtime", model), 0);
