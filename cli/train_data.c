@@ -111,8 +111,14 @@ static int load_one(const char *url, const vt_train_load_opts *o, vt_train_data 
         int a = vt_train_data_add_frame(d, fr->proc_rgb, fr->proc_linesize, n);
         if (a < 0) {
             rc = a;
-            fail(err, errlen, "%s: frame %lld of %dx%d does not fit the cache of %zu bytes", url,
-                 (long long)n, fr->proc_width, fr->proc_height, d->cap_bytes);
+            if (a == -ENOSPC)
+                fail(err, errlen,
+                     "%s: the frame cache (%zu bytes) is full with the first frames of %d videos: "
+                     "give a larger --cache-mb, a smaller --short-side or fewer videos",
+                     url, d->cap_bytes, d->nv);
+            else
+                fail(err, errlen, "%s: frame %lld of %dx%d does not fit the cache of %zu bytes",
+                     url, (long long)n, fr->proc_width, fr->proc_height, d->cap_bytes);
             break;
         }
         n++;

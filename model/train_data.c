@@ -8,6 +8,7 @@
  * source frames into a gap in cached frames.
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <math.h>
 #include <stdlib.h>
@@ -149,6 +150,10 @@ int vt_train_data_add_frame(vt_train_data *d, const uint8_t *rgb, int linesize, 
             return 1;
         if (d->bytes + fb <= d->cap_bytes)
             break;
+        /* Thinning keeps every video's first frame: when those alone fill the cache, no stride
+         * makes room (and doubling it forever would overflow). */
+        if (d->stride > INT_MAX / 2)
+            return -ENOSPC;
         thin(d);
     }
     if (v->n == v->cap) {

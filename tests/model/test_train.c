@@ -113,6 +113,18 @@ START_TEST(test_cache_thinning) {
     vt_train_data_free(&d);
     ck_assert_ptr_null(d);
     vt_train_data_free(&d);
+    /* room for 2 frames and 3 videos: the third video's first frame cannot fit (every video
+     * keeps its first), an error rather than doubling the stride past INT_MAX (SIGFPE) */
+    ck_assert_int_eq(vt_train_data_new(2 * fb, &d), 0);
+    rgb = calloc(fb, 1);
+    for (int v = 0; v < 2; v++) {
+        ck_assert_int_eq(vt_train_data_add_video(d, "v", VW, VH), v);
+        ck_assert_int_eq(vt_train_data_add_frame(d, rgb, VW * 3, 0), 0);
+    }
+    ck_assert_int_eq(vt_train_data_add_video(d, "v", VW, VH), 2);
+    ck_assert_int_eq(vt_train_data_add_frame(d, rgb, VW * 3, 0), -ENOSPC);
+    free(rgb);
+    vt_train_data_free(&d);
 }
 END_TEST
 
