@@ -8,6 +8,7 @@
  * bitwise as if the run had not stopped.
  */
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
@@ -95,7 +96,20 @@ typedef struct opts {
     vt_train_cfg cfg;
     /* which schedule fields were given (for --resume consistency) */
     int set_obj, set_steps, set_batch, set_crop, set_lr, set_seed, set_arch;
+    unsigned fixed; /* FIX_* bits of the other run settings given (checked on --resume) */
 } opts;
+
+enum {
+    FIX_WARMUP = 1,
+    FIX_WD = 2,
+    FIX_CLIP = 4,
+    FIX_RADIUS = 8,
+    FIX_TEMP = 16,
+    FIX_GAP = 32,
+    FIX_SCALE = 64,
+    FIX_JITTER = 128,
+    FIX_COLORS = 256
+};
 
 static int parse_float(const char *s, double min, double max, double *out) {
     char *end;
@@ -184,35 +198,44 @@ static int parse_args(int argc, char **argv, opts *o) {
             o->cfg.lr = (float)d;
             o->set_lr = 1;
         } else if (strcmp(a, "--warmup") == 0) {
+            o->fixed |= FIX_WARMUP;
             NEED_ARG if (vt_cli_parse_long(v, 0, 100000000, &l)) BAD("not a count");
             o->cfg.warmup = (int)l;
         } else if (strcmp(a, "--weight-decay") == 0) {
+            o->fixed |= FIX_WD;
             NEED_ARG if (parse_float(v, 0, 0.999, &d)) BAD("not a number in [0, 1)");
             o->cfg.weight_decay = (float)d;
         } else if (strcmp(a, "--clip") == 0) {
+            o->fixed |= FIX_CLIP;
             NEED_ARG if (parse_float(v, 0, 1e9, &d)) BAD("not a non-negative number");
             o->cfg.clip = (float)d;
         } else if (strcmp(a, "--radius") == 0) {
+            o->fixed |= FIX_RADIUS;
             NEED_ARG if (vt_cli_parse_long(v, -1, 256, &l)) BAD("not an integer in [-1, 256]");
             o->cfg.radius = (int)l;
             radius_set = 1;
         } else if (strcmp(a, "--temperature") == 0) {
+            o->fixed |= FIX_TEMP;
             NEED_ARG if (parse_float(v, 1e-3, 100, &d)) BAD("not a number in [0.001, 100]");
             o->cfg.temperature = (float)d;
         } else if (strcmp(a, "--gap") == 0) {
+            o->fixed |= FIX_GAP;
             NEED_ARG if (parse_pair(v, 1, 10000, &d, &d2) || d2 < d || d != floor(d) ||
                          d2 != floor(d2)) BAD("not MIN,MAX integers with 1 <= MIN <= MAX");
             o->cfg.gap_min = (int)d;
             o->cfg.gap_max = (int)d2;
         } else if (strcmp(a, "--scale") == 0) {
+            o->fixed |= FIX_SCALE;
             NEED_ARG if (parse_pair(v, 0.06, 1, &d, &d2) || d2 < d)
                 BAD("not MIN,MAX with 0.06 <= MIN <= MAX <= 1");
             o->cfg.scale_min = (float)d;
             o->cfg.scale_max = (float)d2;
         } else if (strcmp(a, "--jitter") == 0) {
+            o->fixed |= FIX_JITTER;
             NEED_ARG if (parse_float(v, 0, 1, &d)) BAD("not a number in [0, 1]");
             o->cfg.jitter = (float)d;
         } else if (strcmp(a, "--colors") == 0) {
+            o->fixed |= FIX_COLORS;
             NEED_ARG if (vt_cli_parse_long(v, 2, VT_TRAIN_MAX_COLORS, &l)) BAD("not in [2, 64]");
             o->cfg.ncolors = (int)l;
         } else if (strcmp(a, "--seed") == 0) {
@@ -253,9 +276,11 @@ static int parse_args(int argc, char **argv, opts *o) {
         return vt_cli_usage_error("train", "--data is required");
     if (!o->out && !o->bench)
         return vt_cli_usage_error("train", "--out is required");
-    if (o->cfg.crop > o->short_side)
+    if (!o->resume && o->cfg.crop > o->short_side) /* else checked against the checkpoint's */
         return vt_cli_usage_error("train", "--crop %d is larger than --short-side %ld", o->cfg.crop,
                                   o->short_side);
+    if (o->resume && o->bench)
+        return vt_cli_usage_error("train", "--bench times fresh steps: not with --resume");
     if (o->bench) {
         o->cfg.steps = o->bench + 3;
         o->every = 0;
@@ -392,6 +417,43 @@ static int save_all(vt_trainer *t, const opts *o, const char *ckpt, const char *
     return 0;
 }
 
+/* The folder of each output must exist and be writable, and no two outputs may be the same
+ * file: found out before the training, not when its first save fails or one output overwrites
+ * another. */
+static int check_outputs(const opts *o, const char *ckpt) {
+    const char *name[4] = {"--out", "--checkpoint", "--log", "--plot"};
+    const char *path[4] = {o->out, ckpt, o->log, o->plot};
+    char full[4][2 * PATH_MAX];
+    for (int i = 0; i < 4; i++) {
+        if (!path[i])
+            continue;
+        char dir[PATH_MAX];
+        snprintf(dir, sizeof dir, "%s", path[i]);
+        char *slash = strrchr(dir, '/');
+        const char *base = slash ? slash + 1 : path[i];
+        if (slash == dir)
+            dir[1] = 0;
+        else if (slash)
+            *slash = 0;
+        else
+            snprintf(dir, sizeof dir, ".");
+        char real[PATH_MAX];
+        if (!realpath(dir, real) || access(real, W_OK) != 0) {
+            fprintf(stderr, "vtrack train: %s %s: cannot write in the folder '%s': %s\n", name[i],
+                    path[i], dir, strerror(errno));
+            return -1;
+        }
+        snprintf(full[i], sizeof full[i], "%s/%s", real, base);
+        for (int j = 0; j < i; j++)
+            if (path[j] && strcmp(full[i], full[j]) == 0) {
+                fprintf(stderr, "vtrack train: %s and %s name the same file (%s)\n", name[j],
+                        name[i], path[i]);
+                return -1;
+            }
+    }
+    return 0;
+}
+
 int vt_cmd_train(int argc, char **argv) {
     opts o;
     int rc = parse_args(argc, argv, &o);
@@ -414,6 +476,10 @@ int vt_cmd_train(int argc, char **argv) {
     if (!ckpt && o.out) {
         snprintf(ckpt_buf, sizeof ckpt_buf, "%s.ckpt", o.out);
         ckpt = ckpt_buf;
+    }
+    if (!o.bench && check_outputs(&o, ckpt) < 0) {
+        status = 2;
+        goto done;
     }
     if (!(desc = calloc(1, desc_len)))
         goto done;
@@ -440,7 +506,28 @@ int vt_cmd_train(int argc, char **argv) {
         SAME(o.set_crop, o.cfg.crop == c->crop, "--crop");
         SAME(o.set_lr, fabsf(o.cfg.lr - c->lr) <= 1e-7f * c->lr, "--lr");
         SAME(o.set_seed, o.cfg.seed == c->seed, "--seed");
+        /* the other settings are the checkpoint's too: given, they must agree */
+#define NEAR(a, b) (fabsf((a) - (b)) <= 1e-6f * fmaxf(1.0f, fabsf(b)))
+        SAME(o.fixed & FIX_WARMUP, o.cfg.warmup == c->warmup, "--warmup");
+        SAME(o.fixed & FIX_WD, NEAR(o.cfg.weight_decay, c->weight_decay), "--weight-decay");
+        SAME(o.fixed & FIX_CLIP, NEAR(o.cfg.clip, c->clip), "--clip");
+        SAME(o.fixed & FIX_RADIUS, o.cfg.radius == c->radius, "--radius");
+        SAME(o.fixed & FIX_TEMP, NEAR(o.cfg.temperature, c->temperature), "--temperature");
+        SAME(o.fixed & FIX_GAP, o.cfg.gap_min == c->gap_min && o.cfg.gap_max == c->gap_max,
+             "--gap");
+        SAME(o.fixed & FIX_SCALE,
+             NEAR(o.cfg.scale_min, c->scale_min) && NEAR(o.cfg.scale_max, c->scale_max), "--scale");
+        SAME(o.fixed & FIX_JITTER, NEAR(o.cfg.jitter, c->jitter), "--jitter");
+        SAME(o.fixed & FIX_COLORS, o.cfg.ncolors == c->ncolors, "--colors");
+#undef NEAR
 #undef SAME
+        if (c->crop > o.short_side) {
+            fprintf(stderr,
+                    "vtrack train: the checkpoint's crop %d is larger than --short-side %ld\n",
+                    c->crop, o.short_side);
+            status = 2;
+            goto done;
+        }
         if (!o.quiet)
             fprintf(stderr, "vtrack train: resuming %s at step %lld of %d\n", o.resume,
                     (long long)vt_trainer_steps_done(t), c->steps);
@@ -480,8 +567,10 @@ int vt_cmd_train(int argc, char **argv) {
                     data->bytes / 1024.0 / (double)nf, o.short_side, o.cache_mb, data->stride,
                     vt_cli_now() - t_load);
         if (o.resume && stored_desc[0] && strncmp(stored_desc, desc, sizeof stored_desc - 1))
-            fprintf(stderr, "vtrack train: warning: the data differ from the checkpoint's; the "
-                            "run continues but is not the one it would have been\n");
+            fprintf(stderr,
+                    "vtrack train: warning: the data (videos, frames, or the size --short-side "
+                    "caches them at) differ from the checkpoint's; the run continues but is not "
+                    "the one it would have been\n");
     }
     if (cfg->objective == VT_TRAIN_COLORIZE) {
         int k;
@@ -574,7 +663,11 @@ int vt_cmd_train(int argc, char **argv) {
         if (csv) { /* one line per step, flushed: a run can be followed with tail -f */
             fprintf(csv, "%lld,%.7g,%.6g,%.6g,%.3f\n", (long long)info.step, info.loss, info.lr,
                     info.grad_norm, vt_trainer_wall(t));
-            fflush(csv);
+            if (fflush(csv) != 0 || ferror(csv)) {
+                fprintf(stderr, "\nvtrack train: cannot write log '%s': %s\n", o.log,
+                        strerror(errno ? errno : EIO));
+                goto done_sources; /* the checkpoint written so far stays */
+            }
         }
         int64_t nl;
         const float *losses = vt_trainer_losses(t, &nl);
@@ -611,6 +704,12 @@ int vt_cmd_train(int argc, char **argv) {
     }
     if (tty)
         fprintf(stderr, "\n");
+    if (o.bench && vt_trainer_steps_done(t) < total) {
+        fprintf(stderr, "vtrack train: --bench stopped after %lld of %lld steps: no timing\n",
+                (long long)vt_trainer_steps_done(t), (long long)total);
+        status = stop_signal ? EXIT_INTERRUPTED : 1;
+        goto done_sources;
+    }
     if (o.bench) {
         /* the first three steps warm up (plans, caches, page faults) */
         int n = o.bench;

@@ -143,7 +143,8 @@ static int load_one(const char *url, const vt_train_load_opts *o, vt_train_data 
                 info.width, info.height, d->v[vid].w, d->v[vid].h);
     size_t l = strlen(desc);
     if (l + 1 < len)
-        snprintf(desc + l, len - l, "%s%s:%lld", l ? ", " : "", base_name(url), (long long)n);
+        snprintf(desc + l, len - l, "%s%s:%lld@%dx%d", l ? ", " : "", base_name(url), (long long)n,
+                 d->v[vid].w, d->v[vid].h); /* frames and the size they are cached at */
     return 0;
 }
 

@@ -128,6 +128,9 @@ START_TEST(test_interrupt_and_resume) {
     /* resume to the end */
     char extra[256];
     snprintf(extra, sizeof extra, "--resume %s/b.safetensors.ckpt", dir);
+    char other[512]; /* a setting other than the checkpoint's is refused before anything */
+    snprintf(other, sizeof other, "%s --clip 2.5", extra);
+    ck_assert_int_eq(run_train(other, "b", 200), 2);
     ck_assert_int_eq(run_train(extra, "b", 200), 0);
     ck_assert_int_eq(read_csv(path, loss, 256), 200);
     /* straight run of the same configuration (test_200_steps may run in another process) */
@@ -167,6 +170,13 @@ START_TEST(test_bad_inputs) {
     ck_assert_int_eq(vt_cmd_train(7, argv4), 1);
     char *argv5[] = {"train", "--out", "/tmp/x", NULL};
     ck_assert_int_eq(vt_cmd_train(3, argv5), 2);
+    /* found out before any decoding (they cost a whole run before) */
+    char *argv6[] = {"train", "--data", clip, "--out", "/nonexistent-dir/w.safetensors", NULL};
+    ck_assert_int_eq(vt_cmd_train(5, argv6), 2);
+    char *argv7[] = {"train", "--data", clip, "--out", "/tmp/x", "--checkpoint", "/tmp/x", NULL};
+    ck_assert_int_eq(vt_cmd_train(7, argv7), 2);
+    char *argv9[] = {"train", "--data", clip, "--bench", "2", "--resume", bad, NULL};
+    ck_assert_int_eq(vt_cmd_train(7, argv9), 2);
 }
 END_TEST
 
