@@ -232,24 +232,41 @@ static int bench_encoder(int argc, char **argv) {
             goto done;
         }
     }
-    char cmd[8192], line[512] = "";
-    snprintf(cmd, sizeof cmd,
-             "/usr/bin/python3 '%s' --weights '%s' --image '%s' --size %dx%d --threads %d "
-             "--iters %d --warmup %d --out '%s' 2>&1",
-             py, weights ? weights : tmpw, tmpi, w, h, threads, iters, warmup > 0 ? warmup : 1,
-             tmpo);
-    fflush(stdout);
-    FILE *p = popen(cmd, "r");
+    char line[512] = "", size[32], nthreads[16], niters[16], nwarm[16];
+    snprintf(size, sizeof size, "%dx%d", w, h);
+    snprintf(nthreads, sizeof nthreads, "%d", threads);
+    snprintf(niters, sizeof niters, "%d", iters);
+    snprintf(nwarm, sizeof nwarm, "%d", warmup > 0 ? warmup : 1);
+    /* no shell: the paths go to the peer as they are */
+    char *const pargv[] = {"/usr/bin/python3",
+                           (char *)py,
+                           "--weights",
+                           (char *)(weights ? weights : tmpw),
+                           "--image",
+                           tmpi,
+                           "--size",
+                           size,
+                           "--threads",
+                           nthreads,
+                           "--iters",
+                           niters,
+                           "--warmup",
+                           nwarm,
+                           "--out",
+                           tmpo,
+                           NULL};
+    pid_t pid = -1;
+    FILE *p = vt_cli_spawn(pargv, &pid);
     double pmed = 0, pmin = 0, pcpu = 0;
     char ver[64] = "?";
     while (p && fgets(line, sizeof line, p))
         if (sscanf(line, "peer torch=%63s threads=%*d median_ms=%lf min_ms=%lf cpu_ms=%lf", ver,
                    &pmed, &pmin, &pcpu) == 4)
             break;
-    int st = p ? pclose(p) : -1;
+    int st = p ? vt_cli_spawn_close(p, pid) : -1;
     if (st != 0 || pmed <= 0) {
         printf("  PyTorch          failed: %s", line[0] ? line : "(no output)\n");
-        rc = 0;
+        rc = 1; /* no peer, no comparison: --no-peer says so on purpose */
         goto done;
     }
     /* Same weights, same frame: the features must agree (a wrong peer is no peer). */

@@ -104,6 +104,13 @@ int vt_bench_track(int argc, char **argv) {
     int w = 0, h = 0, n = 0;
     const vt_frame *fr;
     while (n < frames && vt_source_read(src, &fr) == 0) {
+        if (n > 0 && (fr->width != w || fr->height != h)) {
+            /* a benchmark times one size: stop at the first frame of another */
+            fprintf(stderr,
+                    "vtrack bench track: %s: frame %d is %dx%d, not %dx%d: timing %d frames\n",
+                    input, n, fr->width, fr->height, w, h, n);
+            break;
+        }
         w = fr->width, h = fr->height;
         rgb[n] = malloc((size_t)w * h * 3);
         if (!rgb[n] || vt_frame_copy_rgb(fr, 0, rgb[n]) < 0)
@@ -166,7 +173,9 @@ int vt_bench_track(int argc, char **argv) {
                 vt_image img = {.w = w, .h = h, .linesize = 3 * w, .rgb = rgb[f]};
                 const vt_track_result *r;
                 double t0 = vt_cli_now();
-                if (vt_tracker_step(t, &img, NULL, &r) < 0) {
+                int src = vt_tracker_step(t, &img, NULL, &r);
+                if (src < 0) {
+                    fprintf(stderr, "vtrack bench track: frame %d: %s\n", f, strerror(-src));
                     status = 1;
                     break;
                 }

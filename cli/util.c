@@ -4,7 +4,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "util.h"
 
@@ -49,4 +51,47 @@ double vt_cli_median(double *v, int n) {
         return 0;
     vt_cli_sort(v, n);
     return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+FILE *vt_cli_spawn(char *const argv[], pid_t *pid) {
+    int fd[2];
+    if (pipe(fd) < 0)
+        return NULL;
+    fflush(stdout);
+    fflush(stderr);
+    pid_t c = fork();
+    if (c < 0) {
+        close(fd[0]);
+        close(fd[1]);
+        return NULL;
+    }
+    if (c == 0) {
+        dup2(fd[1], STDOUT_FILENO);
+        dup2(fd[1], STDERR_FILENO);
+        close(fd[0]);
+        close(fd[1]);
+        execv(argv[0], argv);
+        _exit(127);
+    }
+    close(fd[1]);
+    FILE *f = fdopen(fd[0], "r");
+    if (!f) {
+        close(fd[0]);
+        waitpid(c, NULL, 0);
+        return NULL;
+    }
+    *pid = c;
+    return f;
+}
+
+int vt_cli_spawn_close(FILE *f, pid_t pid) {
+    char drain[512];
+    while (fgets(drain, sizeof drain, f)) /* let the child finish writing */
+        ;
+    fclose(f);
+    int st;
+    while (waitpid(pid, &st, 0) < 0)
+        if (errno != EINTR)
+            return -1;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }

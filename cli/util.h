@@ -3,6 +3,8 @@
 #define VT_CLI_UTIL_H
 
 #include <stddef.h>
+#include <stdio.h>
+#include <sys/types.h>
 
 /* Print "vtrack CMD: <message>" and a hint to stderr; returns 2 (the usage-error status). */
 int vt_cli_usage_error(const char *cmd, const char *fmt, ...)
@@ -22,5 +24,13 @@ void vt_cli_sort(double *v, int n);
 
 /* Median of v[0..n) (mean of the middle two for even n; 0 when empty); sorts v. */
 double vt_cli_median(double *v, int n);
+
+/*
+ * Run argv[0] (a path) with argv, its stdout and stderr read through a pipe, no shell. Returns a
+ * FILE to read them from, the child's pid in *pid; vt_cli_spawn_close() waits and returns its
+ * exit status (-1 if it did not exit normally). NULL if the pipe or fork failed.
+ */
+FILE *vt_cli_spawn(char *const argv[], pid_t *pid);
+int vt_cli_spawn_close(FILE *f, pid_t pid);
 
 #endif
