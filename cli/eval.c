@@ -504,7 +504,10 @@ int vt_cmd_eval(int argc, char **argv) {
                 fprintf(stderr, "vtrack eval: --seq '%s': a sequence folder name\n", v);
                 goto done;
             }
-            if (names_add(&seqs, v, strlen(v)) < 0) {
+            int dup = 0; /* a sequence named twice would count twice in the means */
+            for (int k = 0; k < seqs.n && !dup; k++)
+                dup = strcmp(seqs.v[k], v) == 0;
+            if (!dup && names_add(&seqs, v, strlen(v)) < 0) {
                 status = 1;
                 goto done;
             }

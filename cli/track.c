@@ -237,7 +237,11 @@ static int parse_args(int argc, char **argv, track_opts *o) {
         case 's':
             if (o->nseqs >= 256)
                 return vt_cli_usage_error("track", "too many --seq");
-            o->seqs[o->nseqs++] = optarg;
+            int dup = 0; /* named twice: tracked once */
+            for (int k = 0; k < o->nseqs && !dup; k++)
+                dup = strcmp(o->seqs[k], optarg) == 0;
+            if (!dup)
+                o->seqs[o->nseqs++] = optarg;
             break;
         case 'T': {
             long v;

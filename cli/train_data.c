@@ -189,7 +189,14 @@ int vt_train_load(char *const *paths, int npaths, const vt_train_load_opts *o, v
                 names[nn++] = strdup(e->d_name);
             }
             closedir(dir);
-            if (images > 0) {
+            if (images > 0 && nn > 0) {
+                /* a folder of frames or a folder of videos, not both (which would be meant?) */
+                rc = -EINVAL;
+                fail(err, errlen,
+                     "training folder '%s' holds both numbered frames and %d video(s): give "
+                     "each as its own folder",
+                     paths[i], nn);
+            } else if (images > 0) {
                 rc = load_one(paths[i], o, d, desc, len, err, errlen);
             } else if (nn == 0) {
                 rc = -ENOENT;

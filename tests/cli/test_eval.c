@@ -236,6 +236,12 @@ START_TEST(test_eval_scores) {
     ck_assert_str_eq(last_line(r.out), "J&F 91.7 J 83.3 F 100.0");
     ck_assert_ptr_null(strstr(r.out, "two"));
     run_free(&r);
+    /* a sequence named twice counts once (it counted twice in the means) */
+    r = run_eval(tmp, (const char *[]){"--davis", root, "--pred", pred, "--seq", "grey", "--seq",
+                                       "grey", "--seq", "two", NULL});
+    ck_assert_msg(r.status == 0, "exit %d: %s", r.status, r.err);
+    ck_assert_str_eq(last_line(r.out), "J&F 81.3 J 78.2 F 84.4");
+    run_free(&r);
 
     /* The ground truth scored against itself: 100 everywhere. */
     char ann[4096];

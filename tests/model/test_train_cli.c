@@ -177,6 +177,16 @@ START_TEST(test_bad_inputs) {
     ck_assert_int_eq(vt_cmd_train(7, argv7), 2);
     char *argv9[] = {"train", "--data", clip, "--bench", "2", "--resume", bad, NULL};
     ck_assert_int_eq(vt_cmd_train(7, argv9), 2);
+    /* a folder with numbered frames and a video: which was meant? (the video was ignored) */
+    char mixed[300], cmd[4096];
+    snprintf(mixed, sizeof mixed, "%s/mixed", dir);
+    snprintf(cmd, sizeof cmd,
+             "mkdir -p %s && ln -sf %s %s/a.mp4 && ffmpeg -loglevel error -y -f lavfi -i "
+             "color=c=gray:s=64x48 -frames:v 1 %s/00000.jpg",
+             mixed, clip, mixed, mixed);
+    ck_assert_int_eq(system(cmd), 0);
+    char *argv10[] = {"train", "--data", mixed, "--out", "/tmp/x", "--quiet", NULL};
+    ck_assert_int_eq(vt_cmd_train(6, argv10), 1);
 }
 END_TEST
 
