@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "train.h"
 #include "train_int.h"
@@ -176,6 +177,19 @@ int vt_trainer_new(vt_model *m, const vt_train_cfg *cfg, vt_trainer **out, char 
     vt_rng_seed(&t->rng, cfg->seed);
     const int B = t->B, N = t->N, C = t->C, V = t->V;
     const size_t SS = (size_t)S * S;
+    /* The attention of every crop against its reference is held whole (B x N x N floats, also
+     * with a window radius): refuse a crop and batch whose buffer alone passes the machine's
+     * memory, rather than leave it to overcommit and the OOM killer. */
+    const double att_bytes = 4.0 * B * (double)N * N;
+    const double phys = (double)sysconf(_SC_PHYS_PAGES) * (double)sysconf(_SC_PAGESIZE);
+    if (phys > 0 && att_bytes > phys) {
+        vt_errf(err, errlen,
+                "--crop %d with --batch %d needs %.1f GB for the attention alone, more than this "
+                "machine's %.1f GB: a smaller crop or batch",
+                S, B, att_bytes / 1e9, phys / 1e9);
+        rc = -ENOMEM;
+        goto fail;
+    }
     rc = -ENOMEM;
     if ((rc = vt_tnet_new(m, &t->net)) < 0 || (rc = vt_tnet_plan(t->net, 2 * B, S, S)) < 0) {
         vt_errf(err, errlen, rc == -ENOMEM ? "out of memory" : "cannot plan the network at %dx%d",

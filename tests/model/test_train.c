@@ -248,6 +248,12 @@ START_TEST(test_config_errors) {
     c.lr = -1;
     ck_assert_int_eq(vt_trainer_new(m, &c, &t, err, sizeof err), -EINVAL);
     ck_assert_msg(strstr(err, "lr"), "%s", err);
+    /* allowed sizes whose attention (4 x 256 x 16384^2 bytes, 275 GB) no test machine holds:
+     * refused up front, not left to the OOM killer */
+    small_cfg(&c, VT_TRAIN_MAST);
+    c.crop = 1024, c.batch = 256;
+    ck_assert_int_eq(vt_trainer_new(m, &c, &t, err, sizeof err), -ENOMEM);
+    ck_assert_msg(strstr(err, "for the attention alone"), "%s", err);
     vt_train_objective o;
     ck_assert_int_eq(vt_train_objective_parse("colorize", &o), 0);
     ck_assert_int_eq(o, VT_TRAIN_COLORIZE);
