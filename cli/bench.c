@@ -142,13 +142,13 @@ static int bench_encoder(int argc, char **argv) {
     if (weights) {
         if (vt_model_load(weights, &m, err, sizeof err) < 0) {
             fprintf(stderr, "vtrack bench encoder: %s\n", err);
-            return 78;
+            return 1;
         }
         if (arch && strcmp(arch, vt_model_arch(m))) {
-            fprintf(stderr, "vtrack bench encoder: %s holds %s, not --arch %s\n", weights,
-                    vt_model_arch(m), arch);
+            int st = vt_cli_usage_error("bench encoder", "%s holds %s, not --arch %s", weights,
+                                        vt_model_arch(m), arch);
             vt_model_free(&m);
-            return 78;
+            return st;
         }
     } else if (vt_model_new(arch, 1, &m, err, sizeof err) < 0) {
         fprintf(stderr, "vtrack bench encoder: %s\n", err);

@@ -288,6 +288,10 @@ static int parse_args(int argc, char **argv, track_opts *o) {
                 return vt_cli_usage_error("track", "--param: unknown parameter '%s'", key);
             if (prc < 0)
                 return vt_cli_usage_error("track", "--param %s: bad value '%s'", key, eq + 1);
+            if (strcmp(key, "max_objects") == 0 &&
+                (tmp.max_objects < 1 || tmp.max_objects > VT_PROTO_OBJECTS_MAX))
+                return vt_cli_usage_error("track", "--param max_objects=%s: 1..%d", eq + 1,
+                                          VT_PROTO_OBJECTS_MAX);
             o->params[o->nparams++] = optarg;
             break;
         }
