@@ -97,12 +97,9 @@ static int parse_floats(const char *arg, float *out, int max, char *label, size_
     size_t nlen = colon ? (size_t)(colon - arg) : strlen(arg);
     if (colon) {
         const char *l = colon + 1;
-        size_t n = strlen(l), bad;
-        if (n == 0 || n > VT_PROTO_LABEL_MAX || vt_utf8_check(l, n, &bad) < 0)
-            return -1;
-        for (size_t i = 0; i < n; i++)
-            if ((unsigned char)l[i] < 0x20 || l[i] == 0x7f)
-                return -1; /* labels go into JSON events: text only */
+        size_t n = strlen(l);
+        if (n == 0 || n > VT_PROTO_LABEL_MAX || vt_proto_text_check(l, n) < 0)
+            return -1; /* labels go into JSON events: text only */
         snprintf(label, lablen, "%s", l);
     }
     char buf[8192];

@@ -236,18 +236,14 @@ static int folder_pattern(vt_source *s, const char *dir, char *err, size_t errle
  * connection itself sees the password.
  */
 static char *shown_url(const char *url) {
-    char auth[1024] = "", host[8], path[8], proto[32];
-    int port;
-    av_url_split(proto, sizeof proto, auth, sizeof auth, host, sizeof host, &port, path,
-                 sizeof path, url);
     const char *start = strstr(url, "://");
-    if (!auth[0] || !start)
+    if (!start)
         return av_strdup(url);
     start += 3;
     const char *at = start + strcspn(start, "/?#");
     while (at > start && at[-1] != '@')
-        at--; /* the last '@' of the authority ends the credentials */
-    if (at == start)
+        at--;            /* the last '@' of the authority ends the credentials */
+    if (at <= start + 1) /* none, or empty ("rtsp://@host") */
         return av_strdup(url);
     return av_asprintf("%.*s***@%s", (int)(start - url), url, at);
 }

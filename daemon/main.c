@@ -381,30 +381,17 @@ static void vtd_reload(vtd *d) {
  * answer now (EAI_AGAIN) is left to the bind, which fails with status 1 and is retried. */
 static int check_listen(const vtd_config *cfg) {
     for (int i = 0; i < cfg->nlisten; i++) {
-        char host[256], port[16];
-        int p;
-        if (vtd_parse_hostport(cfg->listen[i], host, sizeof host, &p) < 0)
-            continue; /* the parser has checked it already */
-        snprintf(port, sizeof port, "%d", p);
-        struct addrinfo hints = {.ai_flags = AI_PASSIVE | AI_NUMERICSERV,
-                                 .ai_socktype = SOCK_STREAM},
-                        *res = NULL;
-        int rc = getaddrinfo(host, port, &hints, &res);
-        if (res)
+        struct addrinfo *res;
+        int gai;
+        if (vtd_server_resolve(cfg->listen[i], &res, &gai) == 0) {
             freeaddrinfo(res);
-        if (rc != 0 && rc != EAI_AGAIN) {
+        } else if (gai != 0 && gai != EAI_AGAIN) { /* (HOST:PORT itself the parser checked) */
             vtd_err("configuration: listen %s: %s", cfg->listen[i],
-                    rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
+                    gai == EAI_SYSTEM ? strerror(errno) : gai_strerror(gai));
             return -1;
         }
     }
     return 0;
-}
-
-/* Started with sockets from systemd (LISTEN_FDS for this process): `listen` does not apply. */
-static int activated_by_systemd(void) {
-    const char *n = getenv("LISTEN_FDS"), *pid = getenv("LISTEN_PID");
-    return n && pid && atoi(n) > 0 && atol(pid) == (long)getpid();
 }
 
 static int parse_args(int argc, char **argv, vtd_cli *cli, int *check) {
@@ -507,7 +494,9 @@ int main(int argc, char **argv) {
             goto teardown;
         }
     }
-    if (!activated_by_systemd() && check_listen(d.cfg) < 0) {
+    /* Sockets from systemd (socket activation): the configuration's `listen` does not apply. */
+    const int nfds = vtd_notify_listen_fds();
+    if (nfds == 0 && check_listen(d.cfg) < 0) {
         exit_code = VTD_EX_CONFIG;
         goto teardown;
     }
@@ -515,7 +504,7 @@ int main(int argc, char **argv) {
         printf("vtrackd: configuration OK (%d streams, model %s)\n", d.nstreams, d.model->name);
         goto teardown;
     }
-    if (vtd_server_listen(&d) < 0) {
+    if (vtd_server_listen(&d, nfds) < 0) {
         exit_code = 1;
         goto teardown;
     }

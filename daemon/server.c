@@ -454,19 +454,29 @@ static vtd_listener *listener_new(vtd *d, const char *spec, int round) {
     return NULL;
 }
 
-static int bind_one(vtd *d, const char *spec, int round) {
-    char host[256];
+int vtd_server_resolve(const char *spec, struct addrinfo **res, int *gai) {
+    char host[256], service[8];
     int port;
+    *res = NULL;
+    *gai = 0;
     if (vtd_parse_hostport(spec, host, sizeof host, &port) < 0)
         return -EINVAL;
-    struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV}, *res = NULL;
-    char service[8];
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV};
     snprintf(service, sizeof service, "%d", port);
-    int rc = getaddrinfo(host, service, &hints, &res);
-    if (rc != 0) {
-        vtd_err("listen %s: %s", spec, gai_strerror(rc));
-        return -EINVAL;
+    if ((*gai = getaddrinfo(host, service, &hints, res)) != 0) {
+        *res = NULL;
+        return -EADDRNOTAVAIL;
     }
+    return 0;
+}
+
+static int bind_one(vtd *d, const char *spec, int round) {
+    struct addrinfo *res;
+    int gai, rc = vtd_server_resolve(spec, &res, &gai);
+    if (rc == -EADDRNOTAVAIL)
+        vtd_err("listen %s: %s", spec, gai_strerror(gai));
+    if (rc < 0)
+        return -EINVAL;
     /* Every address the name has (localhost: 127.0.0.1 and ::1), or the first error. */
     int bound = 0, err = 0;
     for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
@@ -495,8 +505,7 @@ static int bind_one(vtd *d, const char *spec, int round) {
     return 0;
 }
 
-int vtd_server_listen(vtd *d) {
-    int n = vtd_notify_listen_fds();
+int vtd_server_listen(vtd *d, int n) {
     if (n > 0) {
         /* Socket activation: systemd bound the address (vtrackd.socket); the config's `listen`
          * does not apply. */

@@ -64,9 +64,14 @@ typedef struct vtd_conn {
     int64_t partial_since_ms;
 } vtd_conn;
 
-/* Bind the configured addresses, or take the sockets systemd passed (socket activation).
- * 0 or a negative error (logged). Loop thread, before the loop runs. */
-int vtd_server_listen(vtd *d);
+/* Bind the configured addresses, or take the `nfds` sockets systemd passed (socket activation,
+ * vtd_notify_listen_fds()). 0 or a negative error (logged). Loop thread, before the loop runs. */
+int vtd_server_listen(vtd *d, int nfds);
+
+/* Resolve a listen address "HOST:PORT" into *res (freeaddrinfo it): 0, -EINVAL when it is not
+ * HOST:PORT, or -EADDRNOTAVAIL with getaddrinfo's error in *gai. */
+struct addrinfo;
+int vtd_server_resolve(const char *spec, struct addrinfo **res, int *gai);
 
 /* Stop accepting and close the listeners. */
 void vtd_server_close_listeners(vtd *d);

@@ -110,7 +110,6 @@ struct vt_tracker {
     vt_object_result *res;
     uint32_t *removed;
     char (*removed_label)[VT_LABEL_MAX + 1]; /* [K] labels of the removed objects */
-    const char **removed_labels;             /* [K] pointers to them, for the result */
     int n_removed;
     int *slot_of_res;
     vt_track_result out;
@@ -144,9 +143,7 @@ int vt_tracker_new(const vt_model *m, const vt_tracker_params *p, vt_tracker **o
     t->slot_of_res = calloc(p->max_objects, sizeof *t->slot_of_res);
     t->removed = calloc((size_t)p->max_objects, sizeof *t->removed);
     t->removed_label = calloc((size_t)p->max_objects, sizeof *t->removed_label);
-    t->removed_labels = calloc((size_t)p->max_objects, sizeof *t->removed_labels);
-    if (!t->objs || !t->res || !t->slot_of_res || !t->removed || !t->removed_label ||
-        !t->removed_labels) {
+    if (!t->objs || !t->res || !t->slot_of_res || !t->removed || !t->removed_label) {
         rc = -ENOMEM;
         goto fail;
     }
@@ -189,7 +186,6 @@ void vt_tracker_free(vt_tracker **tp) {
     free(t->slot_of_res);
     free(t->removed);
     free(t->removed_label);
-    free(t->removed_labels);
     free(t->proc_rgb);
     free(t->rs_tmp);
     free(t->rs_h.span);
@@ -328,7 +324,6 @@ int vt_tracker_remove_object(vt_tracker *t, uint32_t id) {
      * hence at most max_objects removals are reported per step. */
     if (!o->pending) {
         memcpy(t->removed_label[t->n_removed], o->label, sizeof o->label);
-        t->removed_labels[t->n_removed] = t->removed_label[t->n_removed];
         t->removed[t->n_removed++] = id;
     }
     vt_shape_clear(&o->shape);
@@ -1190,7 +1185,7 @@ int vt_tracker_step(vt_tracker *t, const vt_image *src, const vt_image *proc,
         .objects = t->res,
         .n_removed = t->n_removed,
         .removed = t->removed,
-        .removed_labels = t->removed_labels,
+        .removed_labels = (const char(*)[VT_LABEL_MAX + 1]) t->removed_label,
         .timing = tm,
     };
     *out = &t->out;

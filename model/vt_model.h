@@ -255,7 +255,7 @@ typedef struct vt_track_result {
     const vt_object_result *objects;
     int n_removed; /* objects removed since the previous step */
     const uint32_t *removed;
-    const char *const *removed_labels; /* their labels ("" for none) */
+    const char (*removed_labels)[VT_LABEL_MAX + 1]; /* their labels ("" for none) */
     vt_track_timing timing;
 } vt_track_result;
 

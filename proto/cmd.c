@@ -244,10 +244,10 @@ static int want_text(ctx *c, const char *field, const cJSON *it, size_t max, con
     size_t n = strlen(s);
     if (n == 0 || n > max)
         return bad(c, field, it, want);
-    for (size_t i = 0; i < n; i++)
-        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
-            return bad(c, field, it, "a string without control characters");
-    if (vt_utf8_check(s, n, NULL) < 0)
+    int rc = vt_proto_text_check(s, n);
+    if (rc == -EINVAL)
+        return bad(c, field, it, "a string without control characters");
+    if (rc < 0)
         return bad(c, field, it, "valid UTF-8");
     *out = s;
     return 0;

@@ -259,3 +259,10 @@ bad:
         *bad_at = i;
     return -EILSEQ;
 }
+
+int vt_proto_text_check(const char *s, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+            return -EINVAL;
+    return vt_utf8_check(s, n, NULL);
+}

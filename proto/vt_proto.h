@@ -156,6 +156,10 @@ const char *vt_proto_describe(const cJSON *it, char *buf, size_t cap);
  */
 int vt_utf8_check(const char *s, size_t n, size_t *bad_at);
 
+/* Free text as the protocol takes it (labels, URLs, tokens, option values): no control
+ * characters (-EINVAL) and valid UTF-8 (-EILSEQ); 0 when s[0..n) is both. */
+int vt_proto_text_check(const char *s, size_t n);
+
 /* ---------------------------------------------------------------------------------------------
  * COCO RLE masks (pycocotools semantics)
  *

@@ -86,11 +86,6 @@ struct vt_stream {
     int nobj_snap;
     vt_proto_object_info obj_snap[VT_PROTO_OBJECTS_MAX];
     char label_snap[VT_PROTO_OBJECTS_MAX][VT_PROTO_LABEL_MAX + 1];
-    /* objects taken off the queue for the frame being tracked: listed (as pending) until that
-     * frame's result replaces the snapshot, so that a removal in between still reports them */
-    int ninflight;
-    uint32_t inflight_id[VT_PROTO_OBJECTS_MAX];
-    char inflight_label[VT_PROTO_OBJECTS_MAX][VT_PROTO_LABEL_MAX + 1];
     uint64_t frames_in, frames_tracked, skipped;
     double fps, lat_avg;
     int64_t last_track_us;
@@ -389,10 +384,13 @@ static void apply_commands(vt_stream *s, const vt_frame *fr) {
     for (int i = 0; i < s->ncmds; i++) {
         const command *c = &s->cmds[i];
         if (c->untrack || c->frame <= fr->index) {
-            if (!c->untrack && s->ninflight < VT_PROTO_OBJECTS_MAX) {
-                s->inflight_id[s->ninflight] = c->id;
-                snprintf(s->inflight_label[s->ninflight++], sizeof s->inflight_label[0], "%s",
+            if (!c->untrack && s->nobj_snap < VT_PROTO_OBJECTS_MAX) {
+                /* listed as pending until this frame's result replaces the snapshot, so that a
+                 * removal in between still reports it */
+                int k = s->nobj_snap++;
+                snprintf(s->label_snap[k], sizeof s->label_snap[k], "%s",
                          c->has_label ? c->label : "");
+                s->obj_snap[k] = (vt_proto_object_info){.id = c->id, .state = VT_PROTO_OBJ_PENDING};
             }
             due[ndue++] = *c;
         } else {
@@ -563,8 +561,7 @@ static int track_frame(vt_stream *s, const vt_frame *fr, const vt_stream_event *
     s->lat_i = (s->lat_i + 1) % LAT_RING;
     if (s->lat_n < LAT_RING)
         s->lat_n++;
-    s->nobj_snap = n;
-    s->ninflight = 0; /* they are in the result now, or were refused */
+    s->nobj_snap = n; /* objects applied on this frame are in the result now, or were refused */
     for (int i = 0; i < n; i++) {
         snprintf(s->label_snap[i], sizeof s->label_snap[i], "%s", r->objects[i].label);
         s->obj_snap[i] = (vt_proto_object_info){
@@ -755,17 +752,16 @@ void vt_stream_get_snapshot(vt_stream *s, vt_stream_snapshot *snap) {
         memcpy(snap->labels[i], s->label_snap[i], sizeof snap->labels[i]);
         snap->objects[i].label = snap->labels[i][0] ? snap->labels[i] : NULL;
     }
-    /* Objects given for a frame that has not come (or not been tracked) yet: listed, and
-     * counted against the limit. */
-    for (int j = 0; j < s->ninflight + s->ncmds && snap->nobjects < VT_PROTO_OBJECTS_MAX; j++) {
-        const command *c = j >= s->ninflight ? &s->cmds[j - s->ninflight] : NULL;
-        if (c && c->untrack)
+    /* Objects given for a frame that has not come yet: listed, and counted against the
+     * limit. */
+    for (int j = 0; j < s->ncmds && snap->nobjects < VT_PROTO_OBJECTS_MAX; j++) {
+        const command *c = &s->cmds[j];
+        if (c->untrack)
             continue;
         int i = snap->nobjects++;
-        snprintf(snap->labels[i], sizeof snap->labels[i], "%s",
-                 c ? (c->has_label ? c->label : "") : s->inflight_label[j]);
+        snprintf(snap->labels[i], sizeof snap->labels[i], "%s", c->has_label ? c->label : "");
         snap->objects[i] =
-            (vt_proto_object_info){.id = c ? c->id : s->inflight_id[j],
+            (vt_proto_object_info){.id = c->id,
                                    .label = snap->labels[i][0] ? snap->labels[i] : NULL,
                                    .state = VT_PROTO_OBJ_PENDING};
     }
