@@ -217,7 +217,9 @@ int64_t vt_shape_pixels(const vt_shape *s, int w, int h);
 typedef enum vt_object_state {
     VT_OBJECT_TRACKING,
     VT_OBJECT_LOST,
-    VT_OBJECT_RECOVERED, /* the frame on which a lost object came back; then TRACKING */
+    VT_OBJECT_RECOVERED, /* the frame on which a lost or occluded object came back; then TRACKING */
+    VT_OBJECT_OCCLUDED,  /* hidden (behind another object or something of the scene): its box is
+                          * the one its motion predicts, its mask what little is still seen */
 } vt_object_state;
 
 /* What happened to an object on this frame. */
@@ -226,6 +228,7 @@ typedef enum vt_object_event {
     VT_OBJECT_EVENT_ADDED,
     VT_OBJECT_EVENT_LOST,
     VT_OBJECT_EVENT_RECOVERED,
+    VT_OBJECT_EVENT_OCCLUDED,
 } vt_object_event;
 
 typedef struct vt_object_result {
