@@ -18,6 +18,7 @@
 #include <libavutil/error.h>
 
 #include "commands.h"
+#include "tracking.h"
 #include "util.h"
 #include "vt_stream.h"
 
@@ -40,16 +41,7 @@ static const char usage_text[] =
     "  --box X,Y,W,H[:L]    a box in pixels, optional label L (repeatable)\n"
     "  --polygon X,Y,...[:L] a polygon of at least 3 points (repeatable)\n"
     "\n"
-    "model:\n"
-    "  --model FILE|lab     weights (safetensors) or the weight-free Lab features; default:\n"
-    "                       $VT_MODEL, else the shipped weights/default.safetensors, else lab\n"
-    "  --tracker NAME       mast (memory, windows, ROI; default) or colorize (global attention)\n"
-    "  --profile NAME       accurate (480p, default) or realtime (360p, smaller windows)\n"
-    "  --topk N, --temperature T, --radius R   override the preset's affinity parameters\n"
-    "  --param NAME=VALUE   set any tracker parameter (repeatable; see --verbose for the list:\n"
-    "                       proc_short, radius_first, soft_labels, short_count, roi_age, ...)\n"
-    "  --threads N          OpenBLAS threads (default 1)\n"
-    "\n"
+    "model:\n" VT_CLI_TRACKER_HELP "\n"
     "outputs:\n"
     "  --out DIR            palette PNG per frame (DIR/00000.png ...; index = object id); with\n"
     "                       --davis, DIR/<seq>/<frame>.png as the DAVIS evaluation expects\n"
@@ -74,17 +66,14 @@ typedef struct obj_arg {
 } obj_arg;
 
 typedef struct track_opts {
-    const char *input, *mask, *model, *tracker, *profile, *out, *overlay, *davis, *baseline;
+    const char *input, *mask, *out, *overlay, *davis, *baseline;
     const char *seqs[256];
     int nseqs;
     obj_arg objs[MAX_OBJ];
     int nobjs;
-    int json, no_masks, quiet, verbose, threads;
+    int json, no_masks, quiet, verbose;
     long frames;
-    int topk, radius;
-    float temperature;
-    const char *params[64];
-    int nparams;
+    vt_cli_tracker trk; /* --model, --tracker, --profile, --param, --threads, ... */
 } track_opts;
 
 /* ------------------------------------------------------------------------------------------
@@ -125,14 +114,11 @@ static int parse_floats(const char *arg, float *out, int max, char *label, size_
 }
 
 static int parse_args(int argc, char **argv, track_opts *o) {
-    enum { O_TOPK = 256, O_TEMP, O_RADIUS, O_NOMASKS, O_BASELINE, O_PARAM };
+    enum { O_NOMASKS = 256, O_BASELINE };
     static const struct option lo[] = {
         {"mask", required_argument, 0, 'm'},
         {"box", required_argument, 0, 'b'},
         {"polygon", required_argument, 0, 'p'},
-        {"model", required_argument, 0, 'M'},
-        {"tracker", required_argument, 0, 't'},
-        {"profile", required_argument, 0, 'P'},
         {"out", required_argument, 0, 'o'},
         {"overlay", required_argument, 0, 'v'},
         {"json", no_argument, 0, 'j'},
@@ -140,29 +126,25 @@ static int parse_args(int argc, char **argv, track_opts *o) {
         {"frames", required_argument, 0, 'n'},
         {"davis", required_argument, 0, 'd'},
         {"seq", required_argument, 0, 's'},
-        {"threads", required_argument, 0, 'T'},
         {"quiet", no_argument, 0, 'q'},
         {"verbose", no_argument, 0, 'V'},
-        {"topk", required_argument, 0, O_TOPK},
-        {"temperature", required_argument, 0, O_TEMP},
-        {"radius", required_argument, 0, O_RADIUS},
         {"baseline", required_argument, 0, O_BASELINE},
-        {"param", required_argument, 0, O_PARAM},
         {"help", no_argument, 0, 'h'},
+        VT_CLI_TRACKER_LONGOPTS,
         {0, 0, 0, 0},
     };
     memset(o, 0, sizeof *o);
-    o->tracker = "mast";
-    o->profile = "accurate";
-    o->threads = 1;
+    vt_cli_tracker_init(&o->trk);
     o->frames = -1;
-    o->topk = -1;
-    o->radius = -2;
-    o->temperature = -1;
     optind = 1;
     opterr = 0;
     int c;
     while ((c = getopt_long(argc, argv, ":h", lo, NULL)) != -1) {
+        int taken = vt_cli_tracker_option(&o->trk, "track", c, optarg);
+        if (taken == 2)
+            return 2;
+        if (taken)
+            continue;
         switch (c) {
         case 'm':
             o->mask = optarg;
@@ -197,20 +179,6 @@ static int parse_args(int argc, char **argv, track_opts *o) {
             o->nobjs++;
             break;
         }
-        case 'M':
-            o->model = optarg;
-            break;
-        case 't':
-            if (strcmp(optarg, "mast") && strcmp(optarg, "colorize"))
-                return vt_cli_usage_error("track", "--tracker '%s': want mast or colorize", optarg);
-            o->tracker = optarg;
-            break;
-        case 'P':
-            if (strcmp(optarg, "accurate") && strcmp(optarg, "realtime"))
-                return vt_cli_usage_error("track", "--profile '%s': want accurate or realtime",
-                                          optarg);
-            o->profile = optarg;
-            break;
         case 'o':
             o->out = optarg;
             break;
@@ -240,58 +208,6 @@ static int parse_args(int argc, char **argv, track_opts *o) {
             if (!dup)
                 o->seqs[o->nseqs++] = optarg;
             break;
-        case 'T': {
-            long v;
-            if (vt_cli_parse_long(optarg, 1, 256, &v) < 0)
-                return vt_cli_usage_error("track", "--threads '%s': want 1..256", optarg);
-            o->threads = (int)v;
-            break;
-        }
-        case O_TOPK: {
-            long v;
-            if (vt_cli_parse_long(optarg, 0, 4096, &v) < 0)
-                return vt_cli_usage_error("track", "--topk '%s': want 0..4096", optarg);
-            o->topk = (int)v;
-            break;
-        }
-        case O_RADIUS: {
-            long v;
-            if (vt_cli_parse_long(optarg, -1, 256, &v) < 0)
-                return vt_cli_usage_error("track", "--radius '%s': want -1 (global) or 0..256",
-                                          optarg);
-            o->radius = (int)v;
-            break;
-        }
-        case O_TEMP: {
-            char *end;
-            double t = strtod(optarg, &end);
-            if (*end || !(t > 1e-6) || !(t < 1e6))
-                return vt_cli_usage_error("track", "--temperature '%s': want a positive number",
-                                          optarg);
-            o->temperature = (float)t;
-            break;
-        }
-        case O_PARAM: {
-            vt_tracker_params tmp;
-            const char *eq = strchr(optarg, '=');
-            char key[64];
-            if (!eq || eq == optarg || (size_t)(eq - optarg) >= sizeof key || o->nparams >= 64)
-                return vt_cli_usage_error("track", "--param '%s': want NAME=VALUE", optarg);
-            memcpy(key, optarg, eq - optarg);
-            key[eq - optarg] = 0;
-            memset(&tmp, 0, sizeof tmp);
-            int prc = vt_tracker_params_set(&tmp, key, eq + 1);
-            if (prc == -ENOENT)
-                return vt_cli_usage_error("track", "--param: unknown parameter '%s'", key);
-            if (prc < 0)
-                return vt_cli_usage_error("track", "--param %s: bad value '%s'", key, eq + 1);
-            if (strcmp(key, "max_objects") == 0 &&
-                (tmp.max_objects < 1 || tmp.max_objects > VT_PROTO_OBJECTS_MAX))
-                return vt_cli_usage_error("track", "--param max_objects=%s: 1..%d", eq + 1,
-                                          VT_PROTO_OBJECTS_MAX);
-            o->params[o->nparams++] = optarg;
-            break;
-        }
         case O_BASELINE:
             if (strcmp(optarg, "identity"))
                 return vt_cli_usage_error("track", "--baseline '%s': only 'identity' exists",
@@ -482,40 +398,6 @@ static int load_given(const char *path, given *g) {
     return 0;
 }
 
-static int resolve_model(const track_opts *o, vt_model **m) {
-    char err[512], path[4096];
-    const char *name = o->model ? o->model : vt_stream_default_model(path, sizeof path);
-    int rc = vt_model_load(name, m, err, sizeof err);
-    if (rc < 0)
-        fprintf(stderr, "vtrack track: %s\n", err);
-    else if (o->verbose)
-        fprintf(stderr, "model: %s (%s)\n", name, vt_model_arch(*m));
-    return rc;
-}
-
-static int make_params(const track_opts *o, const vt_model *m, vt_tracker_params *p) {
-    vt_tracker_params_preset(p, o->tracker, o->profile, m);
-    if (o->topk >= 0)
-        p->topk = o->topk;
-    if (o->temperature > 0)
-        p->temperature = o->temperature;
-    if (o->radius >= -1)
-        p->radius_first = p->radius_long = p->radius_short = o->radius;
-    for (int i = 0; i < o->nparams; i++) {
-        char key[64];
-        const char *eq = strchr(o->params[i], '=');
-        memcpy(key, o->params[i], eq - o->params[i]);
-        key[eq - o->params[i]] = 0;
-        vt_tracker_params_set(p, key, eq + 1);
-    }
-    if (o->verbose) {
-        char buf[1024];
-        vt_tracker_params_describe(p, buf, sizeof buf);
-        fputs(buf, stderr);
-    }
-    return 0;
-}
-
 /*
  * Track one source. Objects come from `g` (label image) and/or the --box/--polygon list.
  * Returns 0 or an error; frames counted in c->nframes.
@@ -523,21 +405,10 @@ static int make_params(const track_opts *o, const vt_model *m, vt_tracker_params
 static int run_source(const char *url, const given *g, const track_opts *o, const vt_model *m,
                       run_ctx *c, const char *title) {
     char err[512];
-    vt_stream_config cfg = {0};
-    cfg.name = "track";
-    cfg.url = url;
-    vt_source_opts_default(&cfg.source);
-    cfg.source.allow_local = 1;
-    cfg.source.pacing = VT_SOURCE_PACING_FAST;
-    cfg.source.reconnect = 0;
-    cfg.source.decoder_threads = 1;
-    cfg.mode = VT_STREAM_LOSSLESS;
-    cfg.model = m;
-    make_params(o, m, &cfg.params);
-    cfg.on_event = on_event;
-    cfg.opaque = c;
+    vt_tracker_params params;
+    vt_cli_tracker_params(&o->trk, m, o->verbose, &params);
     vt_stream *s = NULL;
-    int rc = vt_stream_new(&cfg, &s, err, sizeof err);
+    int rc = vt_cli_offline_stream(url, m, &params, on_event, c, &s, err, sizeof err);
     if (rc < 0) {
         fprintf(stderr, "vtrack track: %s\n", err);
         return rc;
@@ -692,7 +563,7 @@ static int run_davis(const track_opts *o) {
         nseqs = nall;
     }
     vt_model *m = NULL;
-    if (!o->baseline && resolve_model(o, &m) < 0)
+    if (!o->baseline && vt_cli_tracker_model(&o->trk, "track", o->verbose, &m) < 0)
         return 1;
     int status = 0;
     long total_frames = 0;
@@ -779,7 +650,7 @@ static int run_single(const track_opts *o) {
         return 1;
     }
     vt_model *m = NULL;
-    if (resolve_model(o, &m) < 0) {
+    if (vt_cli_tracker_model(&o->trk, "track", o->verbose, &m) < 0) {
         free(g.labels);
         return 1;
     }
@@ -808,7 +679,7 @@ int vt_cmd_track(int argc, char **argv) {
     track_opts o;
     int rc = parse_args(argc, argv, &o);
     if (rc == 0) {
-        openblas_set_num_threads(o.threads);
+        openblas_set_num_threads(o.trk.threads);
         rc = o.davis ? run_davis(&o) : run_single(&o);
     } else {
         rc = rc < 0 ? 0 : rc; /* --help */

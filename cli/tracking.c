@@ -1,0 +1,139 @@
+/* tracking.c - the tracker options and the offline stream shared by the commands that track
+ * (tracking.h). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tracking.h"
+#include "util.h"
+
+void vt_cli_tracker_init(vt_cli_tracker *t) {
+    memset(t, 0, sizeof *t);
+    t->tracker = "mast";
+    t->profile = "accurate";
+    t->threads = 1;
+    t->topk = -1;
+    t->radius = -2;
+    t->temperature = -1;
+}
+
+int vt_cli_tracker_option(vt_cli_tracker *t, const char *cmd, int code, const char *arg) {
+    long v;
+    switch (code) {
+    case VT_CLI_OPT_MODEL:
+        t->model = arg;
+        break;
+    case VT_CLI_OPT_TRACKER:
+        if (strcmp(arg, "mast") && strcmp(arg, "colorize"))
+            return vt_cli_usage_error(cmd, "--tracker '%s': want mast or colorize", arg);
+        t->tracker = arg;
+        break;
+    case VT_CLI_OPT_PROFILE:
+        if (strcmp(arg, "accurate") && strcmp(arg, "realtime"))
+            return vt_cli_usage_error(cmd, "--profile '%s': want accurate or realtime", arg);
+        t->profile = arg;
+        break;
+    case VT_CLI_OPT_THREADS:
+        if (vt_cli_parse_long(arg, 1, 256, &v) < 0)
+            return vt_cli_usage_error(cmd, "--threads '%s': want 1..256", arg);
+        t->threads = (int)v;
+        break;
+    case VT_CLI_OPT_TOPK:
+        if (vt_cli_parse_long(arg, 0, 4096, &v) < 0)
+            return vt_cli_usage_error(cmd, "--topk '%s': want 0..4096", arg);
+        t->topk = (int)v;
+        break;
+    case VT_CLI_OPT_RADIUS:
+        if (vt_cli_parse_long(arg, -1, 256, &v) < 0)
+            return vt_cli_usage_error(cmd, "--radius '%s': want -1 (global) or 0..256", arg);
+        t->radius = (int)v;
+        break;
+    case VT_CLI_OPT_TEMPERATURE: {
+        char *end;
+        double x = strtod(arg, &end);
+        if (*end || !(x > 1e-6) || !(x < 1e6))
+            return vt_cli_usage_error(cmd, "--temperature '%s': want a positive number", arg);
+        t->temperature = (float)x;
+        break;
+    }
+    case VT_CLI_OPT_PARAM: {
+        vt_tracker_params tmp;
+        const char *eq = strchr(arg, '=');
+        char key[64];
+        if (!eq || eq == arg || (size_t)(eq - arg) >= sizeof key || t->nparams >= VT_CLI_PARAMS_MAX)
+            return vt_cli_usage_error(cmd, "--param '%s': want NAME=VALUE", arg);
+        memcpy(key, arg, (size_t)(eq - arg));
+        key[eq - arg] = 0;
+        memset(&tmp, 0, sizeof tmp);
+        int prc = vt_tracker_params_set(&tmp, key, eq + 1);
+        if (prc == -ENOENT)
+            return vt_cli_usage_error(cmd, "--param: unknown parameter '%s'", key);
+        if (prc < 0)
+            return vt_cli_usage_error(cmd, "--param %s: bad value '%s'", key, eq + 1);
+        if (strcmp(key, "max_objects") == 0 &&
+            (tmp.max_objects < 1 || tmp.max_objects > VT_PROTO_OBJECTS_MAX))
+            return vt_cli_usage_error(cmd, "--param max_objects=%s: 1..%d", eq + 1,
+                                      VT_PROTO_OBJECTS_MAX);
+        t->params[t->nparams++] = arg;
+        break;
+    }
+    default:
+        return 0;
+    }
+    t->given++;
+    return 1;
+}
+
+int vt_cli_tracker_model(const vt_cli_tracker *t, const char *cmd, int verbose, vt_model **m) {
+    char err[512], path[4096];
+    const char *name = t->model ? t->model : vt_stream_default_model(path, sizeof path);
+    int rc = vt_model_load(name, m, err, sizeof err);
+    if (rc < 0)
+        fprintf(stderr, "vtrack %s: %s\n", cmd, err);
+    else if (verbose)
+        fprintf(stderr, "model: %s (%s)\n", name, vt_model_arch(*m));
+    return rc;
+}
+
+void vt_cli_tracker_params(const vt_cli_tracker *t, const vt_model *m, int verbose,
+                           vt_tracker_params *p) {
+    vt_tracker_params_preset(p, t->tracker, t->profile, m);
+    if (t->topk >= 0)
+        p->topk = t->topk;
+    if (t->temperature > 0)
+        p->temperature = t->temperature;
+    if (t->radius >= -1)
+        p->radius_first = p->radius_long = p->radius_short = t->radius;
+    for (int i = 0; i < t->nparams; i++) {
+        char key[64];
+        const char *eq = strchr(t->params[i], '=');
+        memcpy(key, t->params[i], (size_t)(eq - t->params[i]));
+        key[eq - t->params[i]] = 0;
+        vt_tracker_params_set(p, key, eq + 1); /* checked when the option was taken */
+    }
+    if (verbose) {
+        char buf[1024];
+        vt_tracker_params_describe(p, buf, sizeof buf);
+        fputs(buf, stderr);
+    }
+}
+
+int vt_cli_offline_stream(const char *url, const vt_model *m, const vt_tracker_params *p,
+                          vt_stream_event_cb on_event, void *opaque, vt_stream **s, char *err,
+                          size_t errlen) {
+    vt_stream_config cfg = {0};
+    cfg.name = "track";
+    cfg.url = url;
+    vt_source_opts_default(&cfg.source);
+    cfg.source.allow_local = 1;
+    cfg.source.pacing = VT_SOURCE_PACING_FAST;
+    cfg.source.reconnect = 0;
+    cfg.source.decoder_threads = 1;
+    cfg.mode = VT_STREAM_LOSSLESS;
+    cfg.model = m;
+    cfg.params = *p;
+    cfg.on_event = on_event;
+    cfg.opaque = opaque;
+    return vt_stream_new(&cfg, s, err, errlen);
+}

@@ -1,0 +1,92 @@
+/*
+ * tracking.h - what the commands that run the tracker offline share (`vtrack track`, `vtrack
+ * eval --mot`): the tracker options (model, preset, parameters, threads), their help text, and
+ * the stream that runs the pipeline of vtrackd on a file, every frame, on the caller's thread.
+ */
+#ifndef VT_CLI_TRACKING_H
+#define VT_CLI_TRACKING_H
+
+#include <getopt.h>
+#include <stddef.h>
+
+#include "vt_stream.h"
+
+/* getopt_long codes of the tracker options (above any character a command uses). */
+enum {
+    VT_CLI_OPT_MODEL = 0x1000,
+    VT_CLI_OPT_TRACKER,
+    VT_CLI_OPT_PROFILE,
+    VT_CLI_OPT_THREADS,
+    VT_CLI_OPT_TOPK,
+    VT_CLI_OPT_TEMPERATURE,
+    VT_CLI_OPT_RADIUS,
+    VT_CLI_OPT_PARAM,
+};
+
+/* The tracker options' entries of a `struct option` table. */
+/* clang-format off */
+#define VT_CLI_TRACKER_LONGOPTS                                                                    \
+    {"model", required_argument, 0, VT_CLI_OPT_MODEL},                                             \
+    {"tracker", required_argument, 0, VT_CLI_OPT_TRACKER},                                         \
+    {"profile", required_argument, 0, VT_CLI_OPT_PROFILE},                                         \
+    {"threads", required_argument, 0, VT_CLI_OPT_THREADS},                                         \
+    {"topk", required_argument, 0, VT_CLI_OPT_TOPK},                                               \
+    {"temperature", required_argument, 0, VT_CLI_OPT_TEMPERATURE},                                 \
+    {"radius", required_argument, 0, VT_CLI_OPT_RADIUS},                                           \
+    {"param", required_argument, 0, VT_CLI_OPT_PARAM}
+/* clang-format on */
+
+/* Their help, one section of a usage text. */
+#define VT_CLI_TRACKER_HELP                                                                        \
+    "  --model FILE|lab     weights (safetensors) or the weight-free Lab features; default:\n"     \
+    "                       $VT_MODEL, else the shipped weights/default.safetensors, else lab\n"   \
+    "  --tracker NAME       mast (memory, windows, ROI; default) or colorize (global attention)\n" \
+    "  --profile NAME       accurate (480p, default) or realtime (360p, smaller windows)\n"        \
+    "  --topk N, --temperature T, --radius R   override the preset's affinity parameters\n"        \
+    "  --param NAME=VALUE   set any tracker parameter (repeatable; see --verbose for the list:\n"  \
+    "                       proc_short, radius_first, soft_labels, short_count, roi_age, ...)\n"   \
+    "  --threads N          OpenBLAS threads (default 1)\n"
+
+#define VT_CLI_PARAMS_MAX 64
+
+typedef struct vt_cli_tracker {
+    const char *model;                     /* NULL: vt_stream_default_model() */
+    const char *tracker;                   /* "mast" (default) or "colorize" */
+    const char *profile;                   /* "accurate" (default) or "realtime" */
+    int threads;                           /* OpenBLAS threads, default 1 */
+    int topk, radius;                      /* -1 / -2: the preset's */
+    float temperature;                     /* <= 0: the preset's */
+    const char *params[VT_CLI_PARAMS_MAX]; /* "NAME=VALUE", checked */
+    int nparams;
+    int given; /* how many tracker options were given */
+} vt_cli_tracker;
+
+/* The defaults: `vtrack track` with no option. */
+void vt_cli_tracker_init(vt_cli_tracker *t);
+
+/*
+ * Take option `code` (a VT_CLI_OPT_* code) with its value `arg` for command `cmd` ("track").
+ * Returns 1 when it was a tracker option and is taken, 0 when `code` is not a tracker option,
+ * 2 (the usage-error status, message printed) when the value is bad.
+ */
+int vt_cli_tracker_option(vt_cli_tracker *t, const char *cmd, int code, const char *arg);
+
+/* Load the model the options name; prints "vtrack CMD: <why>" on failure (0 or < 0). With
+ * `verbose`, names the model on stderr. */
+int vt_cli_tracker_model(const vt_cli_tracker *t, const char *cmd, int verbose, vt_model **m);
+
+/* The tracker parameters: the preset of t->tracker and t->profile for `m`, then the overrides.
+ * With `verbose`, describes them on stderr. */
+void vt_cli_tracker_params(const vt_cli_tracker *t, const vt_model *m, int verbose,
+                           vt_tracker_params *p);
+
+/*
+ * A stream that tracks `url` (a local file, a folder of numbered frames, or a URL) offline:
+ * every frame (lossless), as fast as it decodes, no reconnection, with model `m`, parameters
+ * `p` and the event callback; step it with vt_stream_step(). 0 or < 0 with the reason in err.
+ */
+int vt_cli_offline_stream(const char *url, const vt_model *m, const vt_tracker_params *p,
+                          vt_stream_event_cb on_event, void *opaque, vt_stream **s, char *err,
+                          size_t errlen);
+
+#endif
