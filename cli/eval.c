@@ -1,5 +1,6 @@
 /*
- * vtrack eval - score predicted masks with the DAVIS semi-supervised protocol.
+ * vtrack eval - score predicted masks with the DAVIS semi-supervised protocol (and, with --mot,
+ * boxes with identities on MOTChallenge sequences: eval_mot.c).
  *
  * Follows the official evaluation (davisvideochallenge/davis2017-evaluation): the frames of a
  * sequence are its annotation PNGs in name order; the first and last are not scored; the
@@ -24,6 +25,7 @@ static void usage(FILE *f) {
         f,
         "usage: vtrack eval --davis ROOT --pred DIR [--seq NAME ...] [--csv FILE] [--res RES]\n"
         "                   [--void ignore|background]\n"
+        "       vtrack eval --mot ROOT [options]     (boxes with identities: see below)\n"
         "\n"
         "Score predicted masks with the DAVIS semi-supervised metrics, as the official\n"
         "davis2017-evaluation code computes them: J (region IoU) and F (boundary F-measure,\n"
@@ -50,7 +52,9 @@ static void usage(FILE *f) {
         "\n"
         "Prints one row per sequence and object (values in percent; frames = scored frames),\n"
         "the means, and as the last line: J&F <x> J <y> F <z>.\n"
-        "Exit status: 0 done, 1 a file is missing or unreadable, 2 bad arguments.\n");
+        "Exit status: 0 done, 1 a file is missing or unreadable, 2 bad arguments.\n"
+        "\n");
+    vt_eval_mot_usage(f);
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -470,6 +474,11 @@ int vt_cmd_eval(int argc, char **argv) {
     results res = {0};
     int status = 2;
 
+    /* The MOT protocol has its own options and file (eval_mot.c). */
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], "--mot") == 0 || strncmp(argv[i], "--mot=", 6) == 0)
+            return vt_eval_mot(argc, argv);
+
     for (int i = 1; i < argc; i++) {
         const char *v = NULL;
         int m;
@@ -530,7 +539,7 @@ int vt_cmd_eval(int argc, char **argv) {
     }
     if (!davis || !pred) {
         fprintf(stderr, "vtrack eval: %s is required (see vtrack eval --help)\n",
-                !davis ? "--davis ROOT" : "--pred DIR");
+                !davis ? "--davis ROOT (or --mot ROOT)" : "--pred DIR");
         goto done;
     }
 

@@ -12,7 +12,8 @@ static const struct {
     const char *help;
 } commands[] = {
     {"track", vt_cmd_track, "track objects through a video, a camera or a DAVIS folder"},
-    {"eval", vt_cmd_eval, "score predicted masks with the DAVIS semi-supervised metrics"},
+    {"eval", vt_cmd_eval,
+     "score masks (DAVIS), or track and score people registered by boxes (MOT)"},
     {"train", vt_cmd_train, "learn a correspondence model from unlabeled video"},
     {"bench", vt_cmd_bench, "measure encoders and propagation against their peers"},
     {"sub", vt_cmd_sub, "subscribe to a running vtrackd and print its events"},
