@@ -54,7 +54,9 @@ static int frame_check(const vt_proto_frame *f, int with_masks, size_t *estimate
     size_t est = 320 + 6 * strlen(f->stream);
     for (int i = 0; i < f->nobjects; i++) {
         const vt_proto_object *o = &f->objects[i];
-        if (o->id < 1 || o->id > VT_PROTO_OBJECT_ID_MAX || (unsigned)o->state > 2)
+        /* `pending` is a `list` state: an object in a frame event has been applied */
+        if (o->id < 1 || o->id > VT_PROTO_OBJECT_ID_MAX ||
+            (unsigned)o->state >= VT_PROTO_OBJ_STATE_COUNT || o->state == VT_PROTO_OBJ_PENDING)
             return -EINVAL;
         if (with_masks && o->rle && !rle_chars_ok(o->rle, o->rle_len))
             return -EINVAL;
@@ -289,6 +291,9 @@ static int add_stream_info(jb *j, cJSON *arr, const vt_proto_stream_info *s) {
     if (!s->name || !s->url || strlen(s->url) > VT_PROTO_URL_MAX || s->nobjects < 0 ||
         (s->nobjects && !s->objects))
         return -EINVAL;
+    for (int i = 0; i < s->nobjects; i++)
+        if ((unsigned)s->objects[i].state >= VT_PROTO_OBJ_STATE_COUNT)
+            return -EINVAL;
     cJSON *o = chk(j, cJSON_CreateObject());
     if (!o)
         return -ENOMEM;
@@ -450,7 +455,8 @@ int vt_proto_write_error(vt_proto_buf *b, const vt_proto_err *e) {
 }
 
 int vt_proto_write_object_event(vt_proto_buf *b, const vt_proto_object_event *ev) {
-    if (!ev->stream || ev->id < 1 || ev->id > VT_PROTO_OBJECT_ID_MAX || (unsigned)ev->event > 3)
+    if (!ev->stream || ev->id < 1 || ev->id > VT_PROTO_OBJECT_ID_MAX ||
+        (unsigned)ev->event >= VT_PROTO_LIFECYCLE_COUNT)
         return -EINVAL;
     jb j = {0};
     cJSON *o = msg_new(&j, "object");

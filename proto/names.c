@@ -60,13 +60,29 @@ const char *vt_proto_profile_name(vt_proto_profile p) {
     return NAME_OF(names, p);
 }
 
+/* A table indexed by an enum ends at its last value: a value added at the end of the enum
+ * without a name here fails to compile instead of printing "?" on the wire (a hole in the
+ * middle is caught by tests/proto's test_names). */
+#define TABLE_COVERS(table, count)                                                                 \
+    _Static_assert(sizeof(table) / sizeof(table[0]) == (count), #table " lacks a name")
+
 const char *vt_proto_obj_state_name(vt_proto_obj_state s) {
-    static const char *const names[] = {"tracking", "lost", "recovered", "pending"};
+    static const char *const names[] = {
+        [VT_PROTO_OBJ_TRACKING] = "tracking",   [VT_PROTO_OBJ_LOST] = "lost",
+        [VT_PROTO_OBJ_RECOVERED] = "recovered", [VT_PROTO_OBJ_OCCLUDED] = "occluded",
+        [VT_PROTO_OBJ_PENDING] = "pending",
+    };
+    TABLE_COVERS(names, VT_PROTO_OBJ_STATE_COUNT);
     return NAME_OF(names, s);
 }
 
 const char *vt_proto_lifecycle_name(vt_proto_lifecycle l) {
-    static const char *const names[] = {"added", "lost", "recovered", "removed"};
+    static const char *const names[] = {
+        [VT_PROTO_LIFECYCLE_ADDED] = "added",         [VT_PROTO_LIFECYCLE_LOST] = "lost",
+        [VT_PROTO_LIFECYCLE_RECOVERED] = "recovered", [VT_PROTO_LIFECYCLE_REMOVED] = "removed",
+        [VT_PROTO_LIFECYCLE_OCCLUDED] = "occluded",
+    };
+    TABLE_COVERS(names, VT_PROTO_LIFECYCLE_COUNT);
     return NAME_OF(names, l);
 }
 

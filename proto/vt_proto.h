@@ -295,12 +295,14 @@ typedef enum vt_proto_profile {
     VT_PROTO_PROFILE_REALTIME,
 } vt_proto_profile;
 
-/* An object's state in a frame event. */
+/* An object's state in a frame event (PROTOCOL.md, "frame", says what each one means). */
 typedef enum vt_proto_obj_state {
     VT_PROTO_OBJ_TRACKING = 0,
     VT_PROTO_OBJ_LOST,
-    VT_PROTO_OBJ_RECOVERED, /* found again in this frame after being lost */
-    VT_PROTO_OBJ_PENDING,   /* `list` only: given for a frame that has not come yet */
+    VT_PROTO_OBJ_RECOVERED,  /* found again in this frame after being occluded or lost */
+    VT_PROTO_OBJ_OCCLUDED,   /* hidden: its bbox is the predicted box, its mask may be empty */
+    VT_PROTO_OBJ_PENDING,    /* `list` only: given for a frame that has not come yet */
+    VT_PROTO_OBJ_STATE_COUNT /* not a state: the number of them (names.c checks its table) */
 } vt_proto_obj_state;
 
 /* Object lifecycle event kinds. */
@@ -309,6 +311,8 @@ typedef enum vt_proto_lifecycle {
     VT_PROTO_LIFECYCLE_LOST,
     VT_PROTO_LIFECYCLE_RECOVERED,
     VT_PROTO_LIFECYCLE_REMOVED,
+    VT_PROTO_LIFECYCLE_OCCLUDED,
+    VT_PROTO_LIFECYCLE_COUNT /* not an event: the number of them (names.c checks its table) */
 } vt_proto_lifecycle;
 
 typedef enum vt_proto_stream_state {

@@ -96,7 +96,11 @@ START_TEST(test_frame) {
     size_t nc;
     ck_assert_int_eq(vt_rle_encode_string(m, H, W, W, rle, sizeof rle, &rl), 0);
     ck_assert_int_eq(vt_rle_encode(m, H, W, W, counts, 128, &nc), 0);
-    vt_proto_object objs[2] = {
+    uint8_t *none = calloc((size_t)H * W, 1);
+    char rle_none[16];
+    size_t rl_none;
+    ck_assert_int_eq(vt_rle_encode_string(none, H, W, W, rle_none, sizeof rle_none, &rl_none), 0);
+    vt_proto_object objs[3] = {
         {.id = 3,
          .label = "box \"A\"\\\n\xc3\xa9",
          .score = 0.91349f,
@@ -108,6 +112,12 @@ START_TEST(test_frame) {
          .state = VT_PROTO_OBJ_LOST,
          .bbox = {1, 2, 3, 4},
          .area = 9},
+        /* hidden: nothing of it is seen, so its mask is empty and its area 0 */
+        {.id = 5,
+         .score = 0.2f,
+         .state = VT_PROTO_OBJ_OCCLUDED,
+         .rle = rle_none,
+         .rle_len = rl_none},
     };
     objs[0].area = vt_rle_area(counts, nc);
     vt_rle_bbox(counts, nc, H, W, objs[0].bbox);
@@ -121,7 +131,7 @@ START_TEST(test_frame) {
                         .width = W,
                         .height = H,
                         .objects = objs,
-                        .nobjects = 2};
+                        .nobjects = 3};
     vt_proto_buf b = VT_PROTO_BUF_INIT;
     ck_assert_int_eq(vt_proto_write_frame(&b, &f, 1), 0);
     char line[2048];
@@ -135,8 +145,12 @@ START_TEST(test_frame) {
     ck_assert_str_eq(str(o, "wallclock"), "2024-05-01T12:00:00.123Z");
     ck_assert_ptr_null(cJSON_GetObjectItem(o, "capture"));
     const cJSON *arr = cJSON_GetObjectItem(o, "objects");
-    ck_assert_int_eq(cJSON_GetArraySize(arr), 2);
+    ck_assert_int_eq(cJSON_GetArraySize(arr), 3);
     const cJSON *o0 = cJSON_GetArrayItem(arr, 0), *o1 = cJSON_GetArrayItem(arr, 1);
+    const cJSON *o2 = cJSON_GetArrayItem(arr, 2);
+    ck_assert_str_eq(str(o2, "state"), "occluded");
+    ck_assert_double_eq(num(o2, "area"), 0);
+    ck_assert_str_eq(str(cJSON_GetObjectItem(o2, "mask"), "counts"), rle_none);
     ck_assert_double_eq(num(o0, "id"), 3);
     ck_assert_str_eq(str(o0, "label"), "box \"A\"\\\n\xc3\xa9");
     ck_assert_str_eq(str(o0, "state"), "recovered");
@@ -177,7 +191,7 @@ START_TEST(test_frame) {
 
     /* invalid inputs leave the buffer as it was */
     size_t before = b.len;
-    f.nobjects = 2;
+    f.nobjects = 3;
     f.tb_den = 0;
     ck_assert_int_eq(vt_proto_write_frame(&b, &f, 1), -EINVAL);
     f.tb_den = 30000;
@@ -191,9 +205,15 @@ START_TEST(test_frame) {
     objs[1].id = 0;
     ck_assert_int_eq(vt_proto_write_frame(&b, &f, 1), -EINVAL);
     objs[1].id = 1;
+    objs[2].state = VT_PROTO_OBJ_PENDING; /* a `list` state, not a frame event's */
+    ck_assert_int_eq(vt_proto_write_frame(&b, &f, 0), -EINVAL);
+    objs[2].state = VT_PROTO_OBJ_STATE_COUNT;
+    ck_assert_int_eq(vt_proto_write_frame(&b, &f, 0), -EINVAL);
+    objs[2].state = VT_PROTO_OBJ_OCCLUDED;
     f.nobjects = VT_PROTO_OBJECTS_MAX + 1;
     ck_assert_int_eq(vt_proto_write_frame(&b, &f, 1), -EINVAL);
     ck_assert_uint_eq(b.len, before);
+    free(none);
     free(back);
     free(m);
     vt_proto_buf_free(&b);
@@ -261,7 +281,10 @@ START_TEST(test_replies) {
     cJSON_Delete(o);
 
     b.len = 0;
-    vt_proto_object_info oi[2] = {{.id = 1, .label = "a"}, {.id = 2, .state = VT_PROTO_OBJ_LOST}};
+    vt_proto_object_info oi[4] = {{.id = 1, .label = "a"},
+                                  {.id = 2, .state = VT_PROTO_OBJ_LOST},
+                                  {.id = 3, .state = VT_PROTO_OBJ_OCCLUDED},
+                                  {.id = 4, .state = VT_PROTO_OBJ_PENDING}};
     vt_proto_stream_info si[3] = {
         {.name = "cam1",
          .url = "rtsp://admin:p@ss@192.0.2.1:554/x?u=a@b",
@@ -273,7 +296,7 @@ START_TEST(test_replies) {
          .height = 480,
          .frame = 10,
          .objects = oi,
-         .nobjects = 2},
+         .nobjects = 4},
         {.name = "f", .url = "/srv/a@b.mp4", .state = VT_PROTO_STREAM_CONNECTING, .frame = -1},
         {.name = "g", .url = "http://host/p@x", .state = VT_PROTO_STREAM_ENDED, .frame = -1},
     };
@@ -285,8 +308,10 @@ START_TEST(test_replies) {
     ck_assert_str_eq(str(cJSON_GetArrayItem(arr, 1), "url"), "/srv/a@b.mp4");
     ck_assert_str_eq(str(cJSON_GetArrayItem(arr, 2), "url"), "http://host/p@x");
     ck_assert(cJSON_IsNull(cJSON_GetObjectItem(cJSON_GetArrayItem(arr, 1), "width")));
-    ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItem(cJSON_GetArrayItem(arr, 0), "objects")),
-                     2);
+    const cJSON *lobjs = cJSON_GetObjectItem(cJSON_GetArrayItem(arr, 0), "objects");
+    ck_assert_int_eq(cJSON_GetArraySize(lobjs), 4);
+    ck_assert_str_eq(str(cJSON_GetArrayItem(lobjs, 2), "state"), "occluded");
+    ck_assert_str_eq(str(cJSON_GetArrayItem(lobjs, 3), "state"), "pending");
     ck_assert_ptr_null(cJSON_GetObjectItem(cJSON_GetArrayItem(arr, 1), "pacing"));
     cJSON_Delete(o);
 
@@ -392,7 +417,7 @@ START_TEST(test_lifecycle_and_state) {
     ck_assert_str_eq(line, "{\"seq\":1,\"type\":\"object\",\"stream\":\"cam1\",\"object\":4,"
                            "\"event\":\"removed\",\"frame\":null,\"reason\":\"stream removed\"}");
     cJSON_Delete(o);
-    for (int ev = 0; ev < 4; ev++) {
+    for (int ev = 0; ev < VT_PROTO_LIFECYCLE_COUNT; ev++) {
         b.len = 0;
         oe = (vt_proto_object_event){
             .stream = "s", .id = 1, .label = "l", .event = (vt_proto_lifecycle)ev, .frame = 77};
@@ -414,6 +439,8 @@ START_TEST(test_lifecycle_and_state) {
         ck_assert_int_eq(cJSON_GetObjectItem(o, "width") != NULL, st == 1);
         cJSON_Delete(o);
     }
+    oe.event = VT_PROTO_LIFECYCLE_COUNT;
+    ck_assert_int_eq(vt_proto_write_object_event(&b, &oe), -EINVAL);
     oe.event = (vt_proto_lifecycle)9;
     ck_assert_int_eq(vt_proto_write_object_event(&b, &oe), -EINVAL);
     vt_proto_stream_event bad = {.stream = NULL};
@@ -431,6 +458,17 @@ START_TEST(test_names) {
     ck_assert_str_eq(vt_proto_tracker_name(VT_PROTO_TRACKER_COLORIZE), "colorize");
     ck_assert_str_eq(vt_proto_profile_name(VT_PROTO_PROFILE_REALTIME), "realtime");
     ck_assert_str_eq(vt_proto_obj_state_name(VT_PROTO_OBJ_RECOVERED), "recovered");
+    ck_assert_str_eq(vt_proto_obj_state_name(VT_PROTO_OBJ_OCCLUDED), "occluded");
+    ck_assert_str_eq(vt_proto_obj_state_name(VT_PROTO_OBJ_PENDING), "pending");
+    ck_assert_str_eq(vt_proto_obj_state_name(VT_PROTO_OBJ_STATE_COUNT), "?");
+    ck_assert_str_eq(vt_proto_lifecycle_name(VT_PROTO_LIFECYCLE_OCCLUDED), "occluded");
+    ck_assert_str_eq(vt_proto_lifecycle_name(VT_PROTO_LIFECYCLE_REMOVED), "removed");
+    ck_assert_str_eq(vt_proto_lifecycle_name(VT_PROTO_LIFECYCLE_COUNT), "?");
+    /* every value has a name (names.c's static checks catch a missing last one only) */
+    for (int i = 0; i < VT_PROTO_OBJ_STATE_COUNT; i++)
+        ck_assert_msg(vt_proto_obj_state_name((vt_proto_obj_state)i)[0] != '?', "state %d", i);
+    for (int i = 0; i < VT_PROTO_LIFECYCLE_COUNT; i++)
+        ck_assert_msg(vt_proto_lifecycle_name((vt_proto_lifecycle)i)[0] != '?', "event %d", i);
 }
 END_TEST
 
