@@ -16,8 +16,8 @@ Suite *doc_suite(void);
 /*
  * Check one complete server line (without "\n") against PROTOCOL.md's field tables: valid JSON,
  * `seq` first and `type` second, every field documented for its type with the documented JSON
- * type, required ones present, enumerations in range, and a mask consistent with the object's
- * area and bbox. Returns 0, or -1 with the reason in why[cap].
+ * type, required ones present, enumerations in range, a bbox inside the frame, and a mask
+ * consistent with the object's area. Returns 0, or -1 with the reason in why[cap].
  */
 int check_server_line(const char *line, size_t len, char *why, size_t cap);
 

@@ -449,6 +449,36 @@ START_TEST(test_lifecycle_and_state) {
 }
 END_TEST
 
+/* The schema's bbox rules (PROTOCOL.md, "frame"): the tracker's estimate, not the mask's box,
+ * but inside the frame and either a real box or [0,0,0,0]; area is still the mask's. */
+START_TEST(test_schema_bbox) {
+    static const struct {
+        const char *bbox;
+        int area, ok;
+    } cases[] = {
+        {"[1,1,2,2]", 4, 1}, /* the mask's own box */
+        {"[0,0,4,3]", 4, 1}, /* beyond the mask: the hidden part of the object */
+        {"[2,2,1,1]", 4, 1}, /* smaller: stray mask pixels outside it */
+        {"[0,0,0,0]", 4, 1}, /* no estimate */
+        {"[1,1,0,2]", 4, 0}, /* empty but not [0,0,0,0] */
+        {"[2,1,3,2]", 4, 0}, /* past the right edge */
+        {"[-1,0,2,2]", 4, 0}, {"[1,1,2,2]", 3, 0}, /* area is not the mask's */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char line[512], why[256];
+        snprintf(line, sizeof line,
+                 "{\"seq\":1,\"type\":\"frame\",\"stream\":\"s\",\"frame\":0,\"pts\":null,"
+                 "\"time_base\":[1,25],\"wallclock\":\"2024-05-01T12:00:00.123Z\",\"width\":4,"
+                 "\"height\":3,\"objects\":[{\"id\":1,\"state\":\"occluded\",\"score\":0.5,"
+                 "\"area\":%d,\"bbox\":%s,\"mask\":{\"size\":[3,4],\"counts\":\"42102\"}}]}",
+                 cases[i].area, cases[i].bbox);
+        int rc = check_server_line(line, strlen(line), why, sizeof why);
+        ck_assert_msg((rc == 0) == cases[i].ok, "case %zu (%s, area %d): %s", i, cases[i].bbox,
+                      cases[i].area, rc ? why : "accepted");
+    }
+}
+END_TEST
+
 START_TEST(test_names) {
     ck_assert_str_eq(vt_proto_op_name(VT_PROTO_OP_REMOVE_STREAM), "remove_stream");
     ck_assert_str_eq(vt_proto_op_name((vt_proto_op)99), "?");
@@ -482,6 +512,7 @@ Suite *event_suite(void) {
     tcase_add_test(tc, test_replies);
     tcase_add_test(tc, test_errors_round_trip);
     tcase_add_test(tc, test_lifecycle_and_state);
+    tcase_add_test(tc, test_schema_bbox);
     tcase_add_test(tc, test_names);
     suite_add_tcase(s, tc);
     return s;
