@@ -468,10 +468,59 @@ static int encode_mask(vt_stream *s, int i, const uint8_t *mask, int w, int h, s
     }
 }
 
+/* The tracker's state and event on the wire. Switches without a default: a value model/ adds
+ * makes -Wswitch name these functions. */
 static vt_proto_obj_state proto_state(vt_object_state st) {
-    return st == VT_OBJECT_LOST        ? VT_PROTO_OBJ_LOST
-           : st == VT_OBJECT_RECOVERED ? VT_PROTO_OBJ_RECOVERED
-                                       : VT_PROTO_OBJ_TRACKING;
+    switch (st) {
+    case VT_OBJECT_TRACKING:
+        return VT_PROTO_OBJ_TRACKING;
+    case VT_OBJECT_OCCLUDED:
+        return VT_PROTO_OBJ_OCCLUDED;
+    case VT_OBJECT_RECOVERED:
+        return VT_PROTO_OBJ_RECOVERED;
+    case VT_OBJECT_LOST:
+        return VT_PROTO_OBJ_LOST;
+    }
+    /* a state not mapped yet: what PROTOCOL.md tells clients to assume of an unknown one,
+     * present but not confidently seen */
+    return VT_PROTO_OBJ_OCCLUDED;
+}
+
+/* 1 with the lifecycle event that announces `ev`, 0 for none (an unknown event is left to the
+ * frame event's state). */
+static int proto_event(vt_object_event ev, vt_proto_lifecycle *out) {
+    switch (ev) {
+    case VT_OBJECT_EVENT_NONE:
+        return 0;
+    case VT_OBJECT_EVENT_ADDED:
+        *out = VT_PROTO_LIFECYCLE_ADDED;
+        return 1;
+    case VT_OBJECT_EVENT_OCCLUDED:
+        *out = VT_PROTO_LIFECYCLE_OCCLUDED;
+        return 1;
+    case VT_OBJECT_EVENT_LOST:
+        *out = VT_PROTO_LIFECYCLE_LOST;
+        return 1;
+    case VT_OBJECT_EVENT_RECOVERED:
+        *out = VT_PROTO_LIFECYCLE_RECOVERED;
+        return 1;
+    }
+    return 0;
+}
+
+/* The tracker's box of the object clipped to the w x h frame, [0,0,0,0] when none of it is
+ * inside: a predicted box may run past the edge, the protocol's stays in the frame. */
+static void clip_bbox(const int in[4], int w, int h, int out[4]) {
+    int64_t x0 = in[0], y0 = in[1], x1 = (int64_t)in[0] + in[2], y1 = (int64_t)in[1] + in[3];
+    x0 = x0 < 0 ? 0 : x0;
+    y0 = y0 < 0 ? 0 : y0;
+    x1 = x1 > w ? w : x1;
+    y1 = y1 > h ? h : y1;
+    if (in[2] <= 0 || in[3] <= 0 || x1 <= x0 || y1 <= y0) {
+        memset(out, 0, 4 * sizeof *out);
+        return;
+    }
+    out[0] = (int)x0, out[1] = (int)y0, out[2] = (int)(x1 - x0), out[3] = (int)(y1 - y0);
 }
 
 static int track_frame(vt_stream *s, const vt_frame *fr, const vt_stream_event **out) {
@@ -487,13 +536,9 @@ static int track_frame(vt_stream *s, const vt_frame *fr, const vt_stream_event *
                     VT_PROTO_LIFECYCLE_REMOVED, fr->index, "untrack");
     for (int i = 0; i < r->n_objects; i++) {
         const vt_object_result *o = &r->objects[i];
-        static const vt_proto_lifecycle map[] = {
-            [VT_OBJECT_EVENT_ADDED] = VT_PROTO_LIFECYCLE_ADDED,
-            [VT_OBJECT_EVENT_LOST] = VT_PROTO_LIFECYCLE_LOST,
-            [VT_OBJECT_EVENT_RECOVERED] = VT_PROTO_LIFECYCLE_RECOVERED,
-        };
-        if (o->event != VT_OBJECT_EVENT_NONE)
-            emit_object(s, o->id, o->label, map[o->event], fr->index, NULL);
+        vt_proto_lifecycle what;
+        if (proto_event(o->event, &what))
+            emit_object(s, o->id, o->label, what, fr->index, NULL);
     }
 
     int n = r->n_objects > VT_PROTO_OBJECTS_MAX ? VT_PROTO_OBJECTS_MAX : r->n_objects;
@@ -505,13 +550,13 @@ static int track_frame(vt_stream *s, const vt_frame *fr, const vt_stream_event *
         s->pobj[i] = (vt_proto_object){
             .id = o->id,
             .label = o->label[0] ? o->label : NULL,
-            .bbox = {o->bbox[0], o->bbox[1], o->bbox[2], o->bbox[3]},
             .area = (uint64_t)o->area,
             .score = o->score,
             .state = proto_state(o->state),
             .rle = s->rle[i],
             .rle_len = len,
         };
+        clip_bbox(o->bbox, fr->width, fr->height, s->pobj[i].bbox);
     }
     vt_proto_frame pf = {
         .stream = s->name,
