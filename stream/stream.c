@@ -134,6 +134,7 @@ static void emit(vt_stream *s, const vt_stream_event *ev) {
 }
 
 static void emit_state(vt_stream *s, vt_proto_stream_state ps, const char *reason);
+static void drop_pending(vt_stream *s);
 
 /* Called by the codec on the reading thread. */
 static void on_source_state(void *opaque, vt_source_state st, const char *reason) {
@@ -149,6 +150,8 @@ static void on_source_state(void *opaque, vt_source_state st, const char *reason
         pthread_mutex_unlock(&s->lock);
         return;
     }
+    if (ps == VT_PROTO_STREAM_ENDED)
+        drop_pending(s); /* stepped: this is the stepping thread, the one that tracks */
     emit_state(s, ps, reason);
 }
 
@@ -434,6 +437,44 @@ static void apply_commands(vt_stream *s, const vt_frame *fr) {
             pthread_mutex_unlock(&s->lock);
             emit_object(s, c->id, c->label, VT_PROTO_LIFECYCLE_REMOVED, fr->index, why);
         }
+        cmd_clear(c);
+    }
+}
+
+/*
+ * The source ended: the commands still queued will never meet their frame (tracking thread,
+ * before the `ended` event). An object given for a later frame is removed with a reason that
+ * says so, as PROTOCOL.md promises for pending objects; an untrack not applied yet reports its
+ * removal, which the tracker's next result would have.
+ */
+static void drop_pending(vt_stream *s) {
+    command left[CMD_MAX];
+    pthread_mutex_lock(&s->lock);
+    int n = s->ncmds;
+    memcpy(left, s->cmds, sizeof(command) * n);
+    s->ncmds = 0;
+    for (int i = 0; i < n; i++) {
+        int j = left[i].untrack ? -1 : id_index(s, left[i].id);
+        if (j >= 0)
+            s->ids[j] = s->ids[--s->nids];
+        for (int k = 0; left[i].untrack && k < s->nobj_snap; k++)
+            if (s->obj_snap[k].id == left[i].id) { /* no longer listed */
+                s->obj_snap[k] = s->obj_snap[--s->nobj_snap];
+                memcpy(s->label_snap[k], s->label_snap[s->nobj_snap], sizeof s->label_snap[k]);
+                break;
+            }
+    }
+    pthread_mutex_unlock(&s->lock);
+    for (int i = 0; i < n; i++) {
+        command *c = &left[i];
+        char why[96];
+        if (c->untrack)
+            snprintf(why, sizeof why, "untrack");
+        else if (c->frame >= 0)
+            snprintf(why, sizeof why, "the stream ended before frame %lld", (long long)c->frame);
+        else
+            snprintf(why, sizeof why, "the stream ended before the object's first frame");
+        emit_object(s, c->id, c->has_label ? c->label : NULL, VT_PROTO_LIFECYCLE_REMOVED, -1, why);
         cmd_clear(c);
     }
 }
@@ -737,8 +778,10 @@ static void *track_main(void *arg) {
     char reason[256];
     memcpy(reason, s->end_reason, sizeof reason);
     pthread_mutex_unlock(&s->lock);
-    if (report)
+    if (report) {
+        drop_pending(s);
         emit_state(s, VT_PROTO_STREAM_ENDED, reason[0] ? reason : "end of stream");
+    }
     return NULL;
 }
 

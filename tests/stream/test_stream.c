@@ -1,10 +1,16 @@
 /*
- * test_stream.c - stream/ stepped offline: what `list` (vt_stream_get_snapshot) shows of the
- * objects while a frame is being tracked.
+ * test_stream.c - stream/ on a clip made with ffmpeg: what `list` (vt_stream_get_snapshot) shows
+ * of the objects while a frame is being tracked, and what becomes of queued objects when the
+ * source ends.
  */
 #include <check.h>
+#include <cjson/cJSON.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
+
+#include <libavutil/error.h>
 
 #include "codec_test_util.h"
 #include "vt_stream.h"
@@ -68,6 +74,90 @@ START_TEST(test_listed_while_applied) {
 }
 END_TEST
 
+/* What the end of a source does to what was still queued. */
+typedef struct ending {
+    pthread_mutex_t lock; /* threaded: events come from the stream's threads */
+    char log[2048];       /* "added 8 @3; removed 7 null 'the stream ended before frame 50'; ..." */
+    int ended;
+} ending;
+
+static void on_end_event(void *opaque, const vt_stream_event *ev) {
+    ending *e = opaque;
+    pthread_mutex_lock(&e->lock);
+    size_t n = strlen(e->log);
+    if (ev->kind == VT_STREAM_EVENT_OBJECT) {
+        char line[512] = "{"; /* the tail lacks the '{' of its seq prefix */
+        snprintf(line + 1, sizeof line - 1, "%.*s", (int)ev->tail_len, ev->tail);
+        cJSON *j = cJSON_Parse(line);
+        const cJSON *fr = j ? cJSON_GetObjectItem(j, "frame") : NULL;
+        const cJSON *why = j ? cJSON_GetObjectItem(j, "reason") : NULL;
+        char at[24] = "null";
+        if (cJSON_IsNumber(fr))
+            snprintf(at, sizeof at, "@%d", fr->valueint);
+        snprintf(e->log + n, sizeof e->log - n, "%s %u %s%s%s%s; ",
+                 vt_proto_lifecycle_name(ev->lifecycle), ev->object, at, why ? " '" : "",
+                 cJSON_IsString(why) ? why->valuestring : "", why ? "'" : "");
+        cJSON_Delete(j);
+    } else if (ev->kind == VT_STREAM_EVENT_STATE && ev->state == VT_PROTO_STREAM_ENDED) {
+        snprintf(e->log + n, sizeof e->log - n, "ended; ");
+        e->ended = 1;
+    }
+    pthread_mutex_unlock(&e->lock);
+}
+
+/* A 10-frame clip: an object given for frame 3 is added there; one for frame 50, and an untrack
+ * of the first that comes too late, are reported before `ended`, not left pending for ever;
+ * stepped offline (_i = 0) and threaded (_i = 1). */
+START_TEST(test_end_drops_pending) {
+    const char *clip = tu_path("ten.mp4");
+    ck_assert_int_eq(tu_ffmpeg("-f lavfi -i testsrc=s=160x120:r=10:d=1 -pix_fmt yuv420p %s", clip),
+                     0);
+    ending e = {.lock = PTHREAD_MUTEX_INITIALIZER};
+    vt_stream_config cfg = {
+        .name = "s", .url = clip, .model = model, .on_event = on_end_event, .opaque = &e};
+    vt_source_opts_default(&cfg.source);
+    cfg.source.allow_local = 1;
+    cfg.source.reconnect = 0;
+    cfg.mode = VT_STREAM_LOSSLESS;
+    ck_assert_int_eq(vt_tracker_params_preset(&cfg.params, "mast", "realtime", model), 0);
+    char err[256];
+    vt_stream *s;
+    ck_assert_msg(vt_stream_new(&cfg, &s, err, sizeof err) == 0, "%s", err);
+    vt_shape box = {.kind = VT_SHAPE_BOX, .box = {20, 20, 40, 30}};
+    ck_assert_int_eq(vt_stream_track(s, 8, NULL, &box, 3, NULL, err, sizeof err), 0);
+    ck_assert_int_eq(vt_stream_track(s, 7, "late", &box, 50, NULL, err, sizeof err), 0);
+    if (_i == 0) {
+        for (int f = 0; f < 10; f++)
+            ck_assert_int_eq(vt_stream_step(s, NULL), 0);
+        ck_assert_int_eq(vt_stream_untrack(s, 8), 0); /* no frame left to apply it to */
+        ck_assert_int_eq(vt_stream_step(s, NULL), AVERROR_EOF);
+        ck_assert_str_eq(e.log, "added 8 @3; removed 7 null 'the stream ended before frame 50'; "
+                                "removed 8 null 'untrack'; ended; ");
+    } else {
+        ck_assert_int_eq(vt_stream_start(s), 0);
+        for (int t = 0; t < 3000; t++) {
+            pthread_mutex_lock(&e.lock);
+            int done = e.ended;
+            pthread_mutex_unlock(&e.lock);
+            if (done)
+                break;
+            usleep(10000);
+        }
+        ck_assert_str_eq(e.log,
+                         "added 8 @3; removed 7 null 'the stream ended before frame 50'; ended; ");
+    }
+    /* 7 is no longer listed as pending (nor 8 once untracked), and its id is free again */
+    vt_stream_snapshot snap;
+    vt_stream_get_snapshot(s, &snap);
+    ck_assert_int_eq(snap.nobjects, _i);
+    if (_i)
+        ck_assert_int_eq(snap.objects[0].id, 8);
+    uint32_t id;
+    ck_assert_int_eq(vt_stream_track(s, 7, NULL, &box, -1, &id, err, sizeof err), 0);
+    vt_stream_free(&s);
+}
+END_TEST
+
 int main(void) {
     char err[256];
     if (vt_model_load("lab", &model, err, sizeof err) < 0) {
@@ -78,6 +168,7 @@ int main(void) {
     TCase *tc = tcase_create("objects");
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, test_listed_while_applied);
+    tcase_add_loop_test(tc, test_end_drops_pending, 0, 2);
     suite_add_tcase(su, tc);
     SRunner *sr = srunner_create(su);
     srunner_run_all(sr, CK_NORMAL);
