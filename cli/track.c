@@ -45,7 +45,8 @@ static const char usage_text[] =
     "outputs:\n"
     "  --out DIR            palette PNG per frame (DIR/00000.png ...; index = object id); with\n"
     "                       --davis, DIR/<seq>/<frame>.png as the DAVIS evaluation expects\n"
-    "  --overlay FILE       an MP4 with the masks drawn on the frames\n"
+    "  --overlay FILE       an MP4 with the objects drawn on the frames: mask, box (dashed\n"
+    "                       when occluded or lost) and \"#ID LABEL STATE\"\n"
     "  --json               NDJSON events on stdout, as vtrackd sends them (frame events with\n"
     "                       masks unless --no-masks)\n"
     "  --frames N           stop after N frames\n"
@@ -333,10 +334,7 @@ static int write_outputs(run_ctx *c, const vt_stream_event *ev) {
     if (c->ov && !c->ov_ended) {
         vt_overlay_object objs[MAX_OBJ];
         for (int i = 0; i < r->n_objects && i < MAX_OBJ; i++)
-            objs[i] = (vt_overlay_object){.index = (uint8_t)(i + 1),
-                                          .id = (int)r->objects[i].id,
-                                          .label = r->objects[i].label,
-                                          .lost = r->objects[i].state == VT_OBJECT_LOST};
+            objs[i] = vt_stream_overlay_object(&r->objects[i], i + 1);
         int rc = vt_overlay_write(c->ov, f->rgb, f->width, f->height, f->linesize, r->labels, objs,
                                   r->n_objects < MAX_OBJ ? r->n_objects : MAX_OBJ, err, sizeof err);
         if (rc < 0) {

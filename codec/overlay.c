@@ -1,5 +1,6 @@
-/* overlay.c - draw object masks (translucent fill, outline, "id label" text) onto RGB frames,
- * and the overlay video writer (H.264 through libx264 when FFmpeg has it, else MPEG-4 part 2). */
+/* overlay.c - draw tracked objects (mask fill and outline, box, "#id label state" tag) onto RGB
+ * frames, and the overlay video writer (H.264 through libx264 when FFmpeg has it, else MPEG-4
+ * part 2). */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -21,6 +22,7 @@
 void vt_overlay_style_default(vt_overlay_style *style) {
     style->fill_alpha = 110;
     style->outline = 2;
+    style->box = 2;
     style->text_scale = 2;
 }
 
@@ -76,6 +78,8 @@ static void fill_rect(uint8_t *rgb, int w, int h, int ls, int x0, int y0, int x1
             blend(rgb + (ptrdiff_t)y * ls + 3 * x, c, a);
 }
 
+/* `text` in the font on a box of colour bg, its top-left corner at (x0, y0), moved left and up
+ * as far as it takes to stay inside the w x h image, and cut to the characters that fit. */
 static void draw_text(uint8_t *rgb, int w, int h, int ls, int x0, int y0, const char *text,
                       int scale, const uint8_t bg[3]) {
     static const uint8_t black[3] = {0, 0, 0}, white[3] = {255, 255, 255};
@@ -85,6 +89,14 @@ static void draw_text(uint8_t *rgb, int w, int h, int ls, int x0, int y0, const 
     int luma = (299 * bg[0] + 587 * bg[1] + 114 * bg[2]) / 1000;
     const uint8_t *fg = luma > 140 ? black : white;
 
+    if (n > (w - scale) / cw)
+        n = (w - scale) / cw > 0 ? (w - scale) / cw : 0;
+    if (x0 > w - (n * cw + scale))
+        x0 = w - (n * cw + scale);
+    if (y0 > h - th)
+        y0 = h - th;
+    x0 = x0 < 0 ? 0 : x0;
+    y0 = y0 < 0 ? 0 : y0;
     fill_rect(rgb, w, h, ls, x0, y0, x0 + n * cw + scale, y0 + th, bg, 220);
     for (int i = 0; i < n; i++) {
         uint8_t rows[VTC_FONT_H];
@@ -98,6 +110,48 @@ static void draw_text(uint8_t *rgb, int w, int h, int ls, int x0, int y0, const 
     }
 }
 
+/* Does the pixel `off` pixels along an edge belong to a dash? */
+static inline int on_dash(int64_t off) {
+    return off % (VT_OVERLAY_DASH + VT_OVERLAY_GAP) < VT_OVERLAY_DASH;
+}
+
+/* The outline of box b (x, y, w, h), `t` pixels wide inside it, solid or dashed, clipped to the
+ * image. Dashes are counted from the box's own corner, so they stay put as the box is clipped. */
+static void draw_box(uint8_t *rgb, int w, int h, int ls, const int b[4], int t, int dashed,
+                     const uint8_t c[3]) {
+    int64_t bx0 = b[0], by0 = b[1], bx1 = (int64_t)b[0] + b[2], by1 = (int64_t)b[1] + b[3];
+    if (b[2] <= 0 || b[3] <= 0 || t <= 0 || bx1 <= 0 || by1 <= 0 || bx0 >= w || by0 >= h)
+        return;
+    int64_t x0 = bx0 > 0 ? bx0 : 0, y0 = by0 > 0 ? by0 : 0;
+    int64_t x1 = bx1 < w ? bx1 : w, y1 = by1 < h ? by1 : h;
+    for (int64_t y = y0; y < y1; y++) {
+        uint8_t *row = rgb + (ptrdiff_t)y * ls;
+        int horiz = y < by0 + t || y >= by1 - t; /* a row of the top or bottom edge */
+        int vdash = !dashed || on_dash(y - by0);
+        for (int64_t x = x0; x < x1; x++) {
+            int vert = x < bx0 + t || x >= bx1 - t;
+            if ((horiz && (!dashed || on_dash(x - bx0))) || (vert && vdash))
+                blend(row + 3 * x, c, 255);
+            else if (!horiz && x < bx1 - t) /* skip the inside of the box */
+                x = bx1 - t - 1;
+        }
+    }
+}
+
+static const char *state_word(vt_overlay_state st) {
+    switch (st) {
+    case VT_OVERLAY_TRACKING:
+        return "";
+    case VT_OVERLAY_OCCLUDED:
+        return " occluded";
+    case VT_OVERLAY_RECOVERED:
+        return " recovered";
+    case VT_OVERLAY_LOST:
+        return " lost";
+    }
+    return "";
+}
+
 void vt_overlay_draw(uint8_t *rgb, int w, int h, int linesize, const uint8_t *labels,
                      const vt_overlay_object *objs, int nobj, const vt_overlay_style *style) {
     vt_overlay_style def;
@@ -105,34 +159,35 @@ void vt_overlay_draw(uint8_t *rgb, int w, int h, int linesize, const uint8_t *la
     uint8_t col[256][3];
     int x0[256], y0[256], x1[256], y1[256];
 
-    if (!rgb || !labels || !objs || nobj <= 0 || w <= 0 || h <= 0 || linesize < 3 * w)
+    if (!rgb || !objs || nobj <= 0 || w <= 0 || h <= 0 || linesize < 3 * w)
         return;
     if (!style) {
         vt_overlay_style_default(&def);
         style = &def;
     }
+    if (nobj > 256)
+        nobj = 256;
     for (int i = 0; i < 256; i++)
         slot[i] = -1;
-    for (int i = 0; i < nobj && i < 256; i++) {
+    for (int i = 0; i < nobj; i++) {
         int l = objs[i].index;
-        if (l == 0 || l == 255)
-            continue; /* background and void are never objects */
-        slot[l] = (int16_t)i;
         vt_overlay_id_color(objs[i].id, col[i]);
         x0[i] = w;
         y0[i] = h;
         x1[i] = y1[i] = -1;
+        if (l != 0 && l != 255) /* background and void are never objects */
+            slot[l] = (int16_t)i;
     }
 
-    /* Fill and bounding boxes in one pass. */
-    for (int y = 0; y < h; y++) {
+    /* Fill and the masks' bounding boxes in one pass. */
+    for (int y = 0; labels && y < h; y++) {
         const uint8_t *lr = labels + (size_t)y * w;
         uint8_t *pr = rgb + (ptrdiff_t)y * linesize;
         for (int x = 0; x < w; x++) {
             int i = slot[lr[x]];
             if (i < 0)
                 continue;
-            if (style->fill_alpha > 0 && !objs[i].lost)
+            if (style->fill_alpha > 0 && objs[i].state != VT_OVERLAY_LOST)
                 blend(pr + 3 * x, col[i], style->fill_alpha);
             if (x < x0[i])
                 x0[i] = x;
@@ -146,7 +201,7 @@ void vt_overlay_draw(uint8_t *rgb, int w, int h, int linesize, const uint8_t *la
 
     /* Outline: every object pixel with a 4-neighbour outside the object (or the image edge)
      * paints an outline-sized square. Reads only the label map, so order does not matter. */
-    if (style->outline > 0) {
+    if (labels && style->outline > 0) {
         int k = style->outline, lo = (k - 1) / 2;
         for (int y = 0; y < h; y++) {
             const uint8_t *lr = labels + (size_t)y * w;
@@ -162,20 +217,25 @@ void vt_overlay_draw(uint8_t *rgb, int w, int h, int linesize, const uint8_t *la
         }
     }
 
+    /* Boxes over the masks, then every tag over everything. */
+    for (int i = 0; i < nobj && style->box > 0; i++)
+        draw_box(rgb, w, h, linesize, objs[i].box, style->box,
+                 objs[i].state == VT_OVERLAY_OCCLUDED || objs[i].state == VT_OVERLAY_LOST, col[i]);
     if (style->text_scale > 0) {
         int sc = style->text_scale, th = (VTC_FONT_H + 2) * sc;
-        for (int i = 0; i < nobj && i < 256; i++) {
-            char text[96];
-            int tx, ty;
-            if (objs[i].index == 0 || objs[i].index == 255 || x1[i] < 0)
-                continue;
-            const char *sep = objs[i].label && objs[i].label[0] ? " " : "";
-            snprintf(text, sizeof(text), "%d%s%s%s", objs[i].id, sep, *sep ? objs[i].label : "",
-                     objs[i].lost ? " lost" : "");
-            tx = x0[i];
-            /* Above the object when there is room, else inside its top edge. */
-            ty = y0[i] - th - 1 >= 0 ? y0[i] - th - 1 : y0[i];
-            draw_text(rgb, w, h, linesize, tx, ty, text, sc, col[i]);
+        for (int i = 0; i < nobj; i++) {
+            const vt_overlay_object *o = &objs[i];
+            int has_box = o->box[2] > 0 && o->box[3] > 0;
+            if (!has_box && x1[i] < 0)
+                continue; /* nothing of it drawn: no tag either */
+            char text[128];
+            const char *sep = o->label && o->label[0] ? " " : "";
+            snprintf(text, sizeof(text), "#%d%s%s%s", o->id, sep, *sep ? o->label : "",
+                     state_word(o->state));
+            /* Above the corner when there is room, else inside the top edge. */
+            int tx = has_box ? o->box[0] : x0[i], ty = has_box ? o->box[1] : y0[i];
+            draw_text(rgb, w, h, linesize, tx, ty - th - 1 >= 0 ? ty - th - 1 : ty, text, sc,
+                      col[i]);
         }
     }
 }
@@ -400,8 +460,7 @@ int vt_overlay_write(vt_overlay *ov, const uint8_t *rgb, int w, int h, int lines
         if (ov->ew > ov->w)
             memcpy(d + 3 * ov->w, d + 3 * (ov->w - 1), 3);
     }
-    if (labels)
-        vt_overlay_draw(ov->work, ov->w, ov->h, wls, labels, objs, nobj, &ov->style);
+    vt_overlay_draw(ov->work, ov->w, ov->h, wls, labels, objs, nobj, &ov->style);
     if ((ret = av_frame_make_writable(ov->yuv)) < 0) {
         ov->failed = 1;
         return vtc_fail(ret, err, errlen, "%s: out of memory", ov->path);

@@ -267,17 +267,33 @@ void vt_mask_palette_color(int index, uint8_t rgb[3]);
  * Overlay drawing and overlay video
  * ------------------------------------------------------------------------------------------- */
 
-/* One object in a label map: pixels whose label equals `index` belong to it. */
+/* How an object is shown: the tracker's state (PROTOCOL.md, "frame", says what each means). */
+typedef enum vt_overlay_state {
+    VT_OVERLAY_TRACKING = 0, /* its mask filled and outlined, a solid box, "#id label" */
+    VT_OVERLAY_OCCLUDED,  /* hidden: what is still seen of its mask, a dashed box, "... occluded" */
+    VT_OVERLAY_RECOVERED, /* found again on this frame: as tracking, "... recovered" */
+    VT_OVERLAY_LOST,      /* its mask's outline only, a dashed box, "... lost" */
+} vt_overlay_state;
+
+/* Dashes of a dashed box: VT_OVERLAY_DASH pixels drawn, then VT_OVERLAY_GAP skipped, along each
+ * edge from the box's top or left side. */
+#define VT_OVERLAY_DASH 6
+#define VT_OVERLAY_GAP  4
+
+/* One object: pixels of the label map whose label equals `index` belong to it. */
 typedef struct vt_overlay_object {
-    uint8_t index;     /* value in the label map (1..254; 0 background, 255 void) */
-    int id;            /* object id shown in the text and choosing the colour */
+    uint8_t index;     /* value in the label map (1..254); 0: no pixels (box and tag only) */
+    int id;            /* object id shown in the tag and choosing the colour */
     const char *label; /* optional text after the id; NULL or "" for none */
-    int lost;          /* the tracker lost it: outline only, no fill, and "lost" after the text */
+    vt_overlay_state state;
+    int box[4]; /* x, y, w, h of the object's box (the tracker's estimate; it may extend beyond the
+                 * mask or the frame); w or h <= 0: no box */
 } vt_overlay_object;
 
 typedef struct vt_overlay_style {
     int fill_alpha; /* 0..255 opacity of the fill (default 110) */
-    int outline;    /* outline width in pixels, 0 for none (default 2) */
+    int outline;    /* mask outline width in pixels, 0 for none (default 2) */
+    int box;        /* box line width in pixels, drawn inside the box, 0 for none (default 2) */
     int text_scale; /* font scale: each font pixel is scale x scale (default 2); 0: no text */
 } vt_overlay_style;
 
@@ -288,11 +304,14 @@ void vt_overlay_style_default(vt_overlay_style *style);
 void vt_overlay_id_color(int id, uint8_t rgb[3]);
 
 /*
- * Draw `nobj` objects of the label map `labels` (w*h bytes, row-major, one label per pixel)
- * onto the packed-or-padded RGB24 image `rgb` (h rows of `linesize` bytes) in place: a
- * translucent fill, an outline, and "id label" in a small built-in bitmap font at the object's
- * top-left (a lost object: the outline and "id label lost" only). Objects absent from the map are
- * skipped. `style` NULL: defaults. Allocates nothing.
+ * Draw `nobj` objects onto the packed-or-padded RGB24 image `rgb` (h rows of `linesize` bytes)
+ * in place, each in its colour: its pixels of the label map `labels` (w*h bytes, row-major, one
+ * label per pixel) with a translucent fill (not for a lost object) and an outline; its box, solid,
+ * or dashed when it is occluded or lost; and a tag in a small built-in bitmap font, "#id label"
+ * followed by the state unless it is tracking ("#2 centre occluded"), above the box's top-left
+ * corner (inside it when there is no room above; at the mask's corner when there is no box),
+ * moved and cut as needed to stay inside the image. An object with neither pixels nor a box is
+ * skipped. `labels` may be NULL (boxes and tags only); `style` NULL: defaults. Allocates nothing.
  */
 void vt_overlay_draw(uint8_t *rgb, int w, int h, int linesize, const uint8_t *labels,
                      const vt_overlay_object *objs, int nobj, const vt_overlay_style *style);
@@ -321,8 +340,8 @@ int vt_overlay_new(vt_overlay **out, const char *path, int w, int h, const vt_ov
  * Draw the objects onto a private copy of `rgb` (w x h pixels in rows of `linesize` bytes,
  * RGB24, not modified) and encode it as the next frame (frames are spaced 1/fps apart). The
  * frame must have the size the writer was created for (-EINVAL otherwise: a source that changes
- * size needs a new writer). `labels` may be NULL for a frame without objects. No allocation per
- * frame after the first.
+ * size needs a new writer). `labels` may be NULL when no object has pixels (vt_overlay_draw). No
+ * allocation per frame after the first.
  */
 int vt_overlay_write(vt_overlay *ov, const uint8_t *rgb, int w, int h, int linesize,
                      const uint8_t *labels, const vt_overlay_object *objs, int nobj, char *err,

@@ -21,9 +21,8 @@ typedef struct slot {
     int64_t index, pts;
     int tb_num, tb_den;
     int nobj;
-    int ids[VT_PROTO_OBJECTS_MAX];
+    vt_overlay_object objs[VT_PROTO_OBJECTS_MAX]; /* labels point into labs */
     char labs[VT_PROTO_OBJECTS_MAX][VT_PROTO_LABEL_MAX + 1];
-    int lost[VT_PROTO_OBJECTS_MAX];
 } slot;
 
 struct vtd_overlay {
@@ -79,9 +78,9 @@ void vtd_overlay_feed(vtd_overlay *ov, const vt_frame *f, const vt_track_result 
     s->tb_den = f->tb_den;
     s->nobj = r->n_objects < VT_PROTO_OBJECTS_MAX ? r->n_objects : VT_PROTO_OBJECTS_MAX;
     for (int i = 0; i < s->nobj; i++) {
-        s->ids[i] = (int)r->objects[i].id;
+        s->objs[i] = vt_stream_overlay_object(&r->objects[i], i + 1);
         snprintf(s->labs[i], sizeof s->labs[i], "%s", r->objects[i].label);
-        s->lost[i] = r->objects[i].state == VT_OBJECT_LOST;
+        s->objs[i].label = s->labs[i];
     }
     pthread_mutex_lock(&ov->lock);
     s->full = 1;
@@ -111,13 +110,9 @@ static int encode(vtd_overlay *ov, vt_overlay *w, const slot *s, int64_t *last, 
     char err[256];
     int64_t gap = *last >= 0 ? s->index - *last : 1;
     gap = gap < 1 ? 1 : gap > GAP_REPEAT_MAX ? GAP_REPEAT_MAX : gap;
-    vt_overlay_object objs[VT_PROTO_OBJECTS_MAX];
-    for (int i = 0; i < s->nobj; i++)
-        objs[i] = (vt_overlay_object){
-            .index = (uint8_t)(i + 1), .id = s->ids[i], .label = s->labs[i], .lost = s->lost[i]};
     *last = s->index;
     for (int64_t k = 0; k < gap; k++) {
-        if (vt_overlay_write(w, s->rgb, s->w, s->h, 3 * s->w, s->labels, objs, s->nobj, err,
+        if (vt_overlay_write(w, s->rgb, s->w, s->h, 3 * s->w, s->labels, s->objs, s->nobj, err,
                              sizeof err) < 0) {
             vtd_err("stream %s: overlay: %s", ov->name, err);
             return 1;

@@ -1,5 +1,5 @@
 /*
- * overlay.h - an overlay video of a stream's first seconds (the masks drawn on the frames),
+ * overlay.h - an overlay video of a stream's first seconds (the objects drawn on the frames),
  * written by a thread of its own so that neither the tracker nor the loop waits for the encoder.
  *
  * The tracker thread's event callback copies the frame and its label map into one of a few

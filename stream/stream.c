@@ -124,6 +124,29 @@ vt_proto_stream_state vt_stream_state_from_source(vt_source_state st) {
     }
 }
 
+vt_overlay_object vt_stream_overlay_object(const vt_object_result *o, int index) {
+    vt_overlay_object v = {.index = (uint8_t)index,
+                           .id = (int)o->id,
+                           .label = o->label,
+                           .box = {o->bbox[0], o->bbox[1], o->bbox[2], o->bbox[3]}};
+    switch (o->state) { /* no default: -Wswitch names a state model/ adds */
+    case VT_OBJECT_TRACKING:
+        v.state = VT_OVERLAY_TRACKING;
+        return v;
+    case VT_OBJECT_OCCLUDED:
+        v.state = VT_OVERLAY_OCCLUDED;
+        return v;
+    case VT_OBJECT_RECOVERED:
+        v.state = VT_OVERLAY_RECOVERED;
+        return v;
+    case VT_OBJECT_LOST:
+        v.state = VT_OVERLAY_LOST;
+        return v;
+    }
+    v.state = VT_OVERLAY_OCCLUDED; /* unknown: present, not confidently seen (as proto_state) */
+    return v;
+}
+
 /* ------------------------------------------------------------------------------------------
  * Events
  * ---------------------------------------------------------------------------------------- */

@@ -167,6 +167,10 @@ const char *vt_stream_default_model(char *buf, size_t len);
 /* Map a codec state to the protocol's (IDLE maps to CONNECTING, BACKOFF to RECONNECTING). */
 vt_proto_stream_state vt_stream_state_from_source(vt_source_state st);
 
+/* How the overlay draws tracked object `o`, which is `index` in its result's label map (i + 1 for
+ * objects[i]): its id, label (borrowed from `o`), state and box. */
+vt_overlay_object vt_stream_overlay_object(const vt_object_result *o, int index);
+
 #ifdef __cplusplus
 }
 #endif

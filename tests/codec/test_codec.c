@@ -751,7 +751,7 @@ START_TEST(test_overlay_draw) {
     enum { W = 80, H = 60, LS = W * 3 + 8 };
     static uint8_t img[H * LS];
     static uint8_t lab[W * H];
-    vt_overlay_object obj[2] = {{1, 7, "cat", 0}, {3, 12, NULL, 0}};
+    vt_overlay_object obj[2] = {{.index = 1, .id = 7, .label = "cat"}, {.index = 3, .id = 12}};
     vt_overlay_style st;
     uint8_t c7[3], c12[3];
 
@@ -781,7 +781,7 @@ START_TEST(test_overlay_draw) {
     ck_assert_int_eq(img[55 * LS + 5 * 3], 40);
     ck_assert_int_eq(img[7 * LS + 65 * 3], 40);
     ck_assert_int_eq(img[7 * LS + 65 * 3 + 2], 40);
-    /* The "7 cat" tag sits above the box (rows 11..29), starting at x=20. */
+    /* With no box, the "#7 cat" tag sits above the mask (rows 11..29), starting at x=20. */
     {
         int changed = 0;
         for (int y = 11; y < 30; y++)
@@ -794,8 +794,8 @@ START_TEST(test_overlay_draw) {
 }
 END_TEST
 
-/* A lost object: its outline in its colour, its inside untouched, "3 cat lost" wider than
- * "3 cat". */
+/* A lost object: its outline in its colour, its inside untouched, "#3 cat lost" wider than
+ * "#3 cat". */
 START_TEST(test_overlay_lost) {
     enum { W = 160, H = 60 };
     static uint8_t img[2][H * W * 3];
@@ -809,7 +809,10 @@ START_TEST(test_overlay_lost) {
             lab[y * W + x] = 1;
     vt_overlay_id_color(3, c3);
     for (int lost = 0; lost < 2; lost++) {
-        vt_overlay_object obj = {.index = 1, .id = 3, .label = "cat", .lost = lost};
+        vt_overlay_object obj = {.index = 1,
+                                 .id = 3,
+                                 .label = "cat",
+                                 .state = lost ? VT_OVERLAY_LOST : VT_OVERLAY_TRACKING};
         memset(img[lost], 40, sizeof(img[lost]));
         vt_overlay_draw(img[lost], W, H, W * 3, lab, &obj, 1, NULL);
         ck_assert_mem_eq(&img[lost][30 * W * 3 + 30 * 3], c3, 3);
@@ -829,6 +832,107 @@ START_TEST(test_overlay_lost) {
 }
 END_TEST
 
+/* Boxes: solid for a tracking object, dashed for an occluded one (VT_OVERLAY_DASH on,
+ * VT_OVERLAY_GAP off from the corner), in the object's colour, drawn without a mask too; the
+ * tag names the state and stays inside the frame. */
+START_TEST(test_overlay_box) {
+    enum { W = 160, H = 140, P = VT_OVERLAY_DASH + VT_OVERLAY_GAP, TH = 18 /* tag height */ };
+    static uint8_t img[H * W * 3];
+    static uint8_t lab[W * H];
+    uint8_t c1[3], c2[3];
+    vt_overlay_id_color(1, c1);
+    vt_overlay_id_color(2, c2);
+    memset(lab, 0, sizeof(lab));
+    for (int y = 35; y < 55; y++) /* object 1's mask, inside its box */
+        for (int x = 30; x < 50; x++)
+            lab[y * W + x] = 1;
+    vt_overlay_object obj[2] = {
+        {.index = 1, .id = 1, .label = "left", .box = {20, 25, 40, 40}},
+        /* hidden: no pixels, its predicted box only */
+        {.index = 0,
+         .id = 2,
+         .label = "centre",
+         .state = VT_OVERLAY_OCCLUDED,
+         .box = {80, 100, 50, 30}},
+    };
+    memset(img, 40, sizeof(img));
+    vt_overlay_draw(img, W, H, W * 3, lab, obj, 2, NULL); /* style: box 2 pixels wide */
+#define PX(x, y) (&img[((y)*W + (x)) * 3])
+    /* The solid box: both rows of every edge, all along, in the colour; inside it, between box
+     * and mask, untouched. */
+    for (int x = 20; x < 60; x++)
+        for (int t = 0; t < 2; t++) {
+            ck_assert_mem_eq(PX(x, 25 + t), c1, 3);
+            ck_assert_mem_eq(PX(x, 64 - t), c1, 3);
+        }
+    for (int y = 25; y < 65; y++)
+        for (int t = 0; t < 2; t++) {
+            ck_assert_mem_eq(PX(20 + t, y), c1, 3);
+            ck_assert_mem_eq(PX(59 - t, y), c1, 3);
+        }
+    ck_assert_int_eq(PX(25, 30)[0], 40);
+    ck_assert_int_eq(PX(25, 30)[1], 40);
+    ck_assert_int_eq(PX(22, 27)[0], 40); /* 2 pixels wide, no more */
+    /* The dashed box: the top and bottom edges (away from the side edges) and the side edges
+     * (away from the top and bottom ones) alternate dashes and gaps from the corner. */
+    for (int x = 82; x < 128; x++) {
+        int dash = (x - 80) % P < VT_OVERLAY_DASH;
+        const int ys[4] = {100, 101, 128, 129};
+        for (int k = 0; k < 4; k++) {
+            if (dash)
+                ck_assert_msg(!memcmp(PX(x, ys[k]), c2, 3), "(%d,%d) is no dash", x, ys[k]);
+            else
+                ck_assert_msg(PX(x, ys[k])[0] == 40 && PX(x, ys[k])[1] == 40, "(%d,%d) is no gap",
+                              x, ys[k]);
+        }
+    }
+    for (int y = 102; y < 128; y++) {
+        int dash = (y - 100) % P < VT_OVERLAY_DASH;
+        const int xs[4] = {80, 81, 128, 129};
+        for (int k = 0; k < 4; k++)
+            ck_assert_msg(dash ? !memcmp(PX(xs[k], y), c2, 3) : PX(xs[k], y)[0] == 40,
+                          "(%d,%d): want a %s", xs[k], y, dash ? "dash" : "gap");
+    }
+    ck_assert_int_eq(PX(100, 115)[0], 40); /* no mask: nothing inside */
+    /* The tags sit above the boxes' corners. "#2 centre occluded" (18 characters of 12 pixels
+     * and a margin of 2: 218 > 160) is cut to the 13 characters that fit and moved inside the
+     * frame, x = 2..159. */
+    ck_assert_int_ne(PX(20, 25 - 2)[0], 40); /* #1's tag, above its box */
+    ck_assert_int_eq(PX(19, 25 - 2)[0], 40);
+    int tag_row = 100 - TH - 1, first = -1, last = -1;
+    for (int x = 0; x < W; x++)
+        if (PX(x, tag_row)[0] != 40) {
+            first = first < 0 ? x : first;
+            last = x;
+        }
+    ck_assert_int_eq(first, 2);
+    ck_assert_int_eq(last, W - 1);
+
+    /* A box past the frame's edges is clipped, its tag kept inside; a tracking object's tag
+     * has no state word, a recovered one's does. */
+    int width[2];
+    for (int k = 0; k < 2; k++) {
+        vt_overlay_object o = {.id = 1,
+                               .label = "x",
+                               .state = k ? VT_OVERLAY_RECOVERED : VT_OVERLAY_TRACKING,
+                               .box = {-10, 50, 40, 200}};
+        memset(img, 40, sizeof(img));
+        vt_overlay_draw(img, W, H, W * 3, NULL, &o, 1, NULL);
+        ck_assert_int_eq(PX(0, 60)[0], 40);  /* the left edge, x = -10..-9, is outside */
+        ck_assert_mem_eq(PX(28, 60), c1, 3); /* the right edge, x = 28..29 */
+        ck_assert_mem_eq(PX(10, 50), c1, 3); /* the top edge; the bottom one is outside */
+        ck_assert_int_eq(PX(10, H - 1)[0], 40);
+        width[k] = 0;
+        for (int x = 0; x < W; x++)
+            if (PX(x, 50 - TH - 1)[0] != 40)
+                width[k] = x + 1;
+    }
+    ck_assert_int_eq(width[0], 4 * 12 + 2);  /* "#1 x" from x = 0 */
+    ck_assert_int_eq(width[1], 13 * 12 + 2); /* "#1 x recovere", cut at the frame's edge */
+#undef PX
+}
+END_TEST
+
 START_TEST(test_overlay_video) {
     const int w = 161, h = 121, n = 30;
     vt_overlay_opts o;
@@ -838,7 +942,7 @@ START_TEST(test_overlay_video) {
     vt_source_info info;
     char err[512];
     uint8_t *rgb = malloc((size_t)w * h * 3), *lab = calloc((size_t)w * h, 1);
-    vt_overlay_object obj = {1, 3, "person", 0};
+    vt_overlay_object obj = {.index = 1, .id = 3, .label = "person"};
     uint8_t col[3];
     int ret, got = 0;
 
@@ -1041,6 +1145,7 @@ static Suite *unit_suite(void) {
     tcase_set_timeout(t, 60);
     tcase_add_test(t, test_overlay_draw);
     tcase_add_test(t, test_overlay_lost);
+    tcase_add_test(t, test_overlay_box);
     tcase_add_test(t, test_overlay_video);
     suite_add_tcase(s, t);
     return s;
