@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
@@ -25,21 +26,29 @@
 #define MAX_OBJ VT_PROTO_OBJECTS_MAX
 
 static const char usage_text[] =
-    "usage: vtrack track INPUT (--mask PNG | --box X,Y,W,H[:LABEL] ... | --polygon "
-    "X,Y,X,Y,X,Y,...[:LABEL] ...)\n"
+    "usage: vtrack track INPUT (--mask PNG | --box X,Y,W,H[:LABEL][@FRAME] ... | --polygon "
+    "X,Y,X,Y,X,Y,...[:LABEL][@FRAME] ...)\n"
     "                    [--model FILE|lab] [--tracker mast|colorize] [--profile "
     "accurate|realtime]\n"
     "                    [--out DIR] [--overlay OUT.mp4] [--json [--no-masks]] [--frames N]\n"
     "       vtrack track --davis ROOT [--seq NAME ...] --out DIR [options]\n"
     "\n"
-    "Propagates the objects given on the first frame of INPUT (a file, an rtsp:// or http(s)://\n"
-    "URL, /dev/videoN, or a folder of numbered JPEGs) to every later frame.\n"
+    "Propagates each object given on a frame of INPUT (a file, an rtsp:// or http(s):// URL,\n"
+    "/dev/videoN, or a folder of numbered JPEGs) - the first frame unless it says otherwise - to\n"
+    "every later frame.\n"
     "\n"
-    "objects (on the first frame):\n"
+    "objects:\n"
     "  --mask PNG           a mask image of the first frame: palette PNG (each index 1..254 is\n"
     "                       the object with that id) or grey (nonzero = object 1)\n"
-    "  --box X,Y,W,H[:L]    a box in pixels, optional label L (repeatable)\n"
-    "  --polygon X,Y,...[:L] a polygon of at least 3 points (repeatable)\n"
+    "  --box X,Y,W,H[:L][@F]\n"
+    "                       a box in pixels, optional label L, on source frame F (0-based;\n"
+    "                       default 0) (repeatable)\n"
+    "  --polygon X,Y,...[:L][@F]\n"
+    "                       a polygon of at least 3 points, label and frame as for --box\n"
+    "                       (repeatable)\n"
+    "                       A trailing @ and digits is always the frame: a label cannot end\n"
+    "                       in @ and digits. An object on a frame that INPUT does not reach,\n"
+    "                       or that --frames stops before, is an error.\n"
     "\n"
     "model:\n" VT_CLI_TRACKER_HELP "\n"
     "outputs:\n"
@@ -64,6 +73,7 @@ typedef struct obj_arg {
     float *pts;
     int npts;
     char label[VT_PROTO_LABEL_MAX + 1];
+    int64_t frame; /* the source frame it is given on (@FRAME), 0 by default */
 } obj_arg;
 
 typedef struct track_opts {
@@ -81,16 +91,41 @@ typedef struct track_opts {
  * Argument parsing
  * ---------------------------------------------------------------------------------------- */
 
-/* "x,y,..." with an optional ":label"; returns the number of values or -1. */
-static int parse_floats(const char *arg, float *out, int max, char *label, size_t lablen) {
-    const char *colon = strchr(arg, ':');
-    size_t nlen = colon ? (size_t)(colon - arg) : strlen(arg);
+/*
+ * Split "SPEC[@FRAME]": a trailing '@' followed by digits only is the frame, so a label cannot
+ * end in "@digits"; any other '@' is part of the label. Sets *speclen (SPEC's length) and
+ * *frame (0 without one). Returns 0, -ERANGE for a frame above 2^53-1, or -EINVAL for an '@'
+ * among the coordinates that is not followed by a frame.
+ */
+static int split_frame(const char *arg, size_t *speclen, int64_t *frame) {
+    const char *at = strrchr(arg, '@'), *colon = strchr(arg, ':');
+    *speclen = strlen(arg);
+    *frame = 0;
+    if (!at)
+        return 0;
+    size_t nd = strlen(at + 1);
+    if (nd > 0 && strspn(at + 1, "0123456789") == nd) {
+        unsigned long long v = nd <= 19 ? strtoull(at + 1, NULL, 10) : ULLONG_MAX;
+        if (v > (unsigned long long)VT_PROTO_FRAME_MAX)
+            return -ERANGE;
+        *speclen = (size_t)(at - arg);
+        *frame = (int64_t)v;
+        return 0;
+    }
+    return colon && colon < at ? 0 : -EINVAL;
+}
+
+/* "x,y,..." with an optional ":label" in arg[0..len); returns the number of values or -1. */
+static int parse_floats(const char *arg, size_t len, float *out, int max, char *label,
+                        size_t lablen) {
+    const char *colon = memchr(arg, ':', len);
+    size_t nlen = colon ? (size_t)(colon - arg) : len;
     if (colon) {
         const char *l = colon + 1;
-        size_t n = strlen(l);
+        size_t n = len - nlen - 1;
         if (n == 0 || n > VT_PROTO_LABEL_MAX || vt_proto_text_check(l, n) < 0)
             return -1; /* labels go into JSON events: text only */
-        snprintf(label, lablen, "%s", l);
+        snprintf(label, lablen, "%.*s", (int)n, l);
     }
     char buf[8192];
     if (nlen >= sizeof buf)
@@ -155,17 +190,27 @@ static int parse_args(int argc, char **argv, track_opts *o) {
             if (o->nobjs >= MAX_OBJ)
                 return vt_cli_usage_error("track", "at most %d objects", MAX_OBJ);
             obj_arg *a = &o->objs[o->nobjs];
+            const char *opt = c == 'b' ? "--box" : "--polygon";
+            size_t speclen;
+            int frc = split_frame(optarg, &speclen, &a->frame);
+            if (frc == -ERANGE)
+                return vt_cli_usage_error("track", "%s '%s': the frame is past 2^53-1", opt,
+                                          optarg);
             float vals[2 * 1024];
-            int n = parse_floats(optarg, vals, c == 'b' ? 4 : 2 * 1024, a->label, sizeof a->label);
+            int n = frc < 0 ? -1
+                            : parse_floats(optarg, speclen, vals, c == 'b' ? 4 : 2 * 1024, a->label,
+                                           sizeof a->label);
             if (c == 'b' && (n != 4 || !(vals[2] > 0) || !(vals[3] > 0)))
                 return vt_cli_usage_error("track",
-                                          "--box '%s': want X,Y,W,H[:LABEL] with W,H > 0 (LABEL: "
-                                          "1..64 bytes of UTF-8 text)",
+                                          "--box '%s': want X,Y,W,H[:LABEL][@FRAME] with W,H > 0 "
+                                          "(LABEL: 1..64 bytes of UTF-8 text; FRAME: digits, the "
+                                          "0-based source frame)",
                                           optarg);
             if (c == 'p' && (n < 6 || n % 2))
                 return vt_cli_usage_error("track",
                                           "--polygon '%s': want at least 3 points "
-                                          "X,Y,X,Y,X,Y[:LABEL] (LABEL: 1..64 bytes of UTF-8 text)",
+                                          "X,Y,X,Y,X,Y[:LABEL][@FRAME] (LABEL: 1..64 bytes of "
+                                          "UTF-8 text; FRAME: digits, the 0-based source frame)",
                                           optarg);
             a->box = c == 'b';
             if (a->box) {
@@ -262,10 +307,13 @@ typedef struct run_ctx {
     vt_overlay *ov;
     int ov_w, ov_h, ov_ended; /* the overlay's frame size; it ends where the source's changes */
     uint64_t seq;
-    int ids_png;          /* PNG index = object id (ids <= 254) */
-    int refused;          /* an object given on the command line was refused (message printed) */
-    char end_reason[256]; /* why the source ended, in its own words */
-    int out_errno;        /* a write to standard output failed with this (0: none) */
+    int ids_png;           /* PNG index = object id (ids <= 254) */
+    int refused;           /* an object given on the command line was refused (message printed) */
+    const char *input;     /* what is tracked, for messages */
+    uint32_t ids[MAX_OBJ]; /* the --box/--polygon objects' ids, in the order given */
+    int added[MAX_OBJ];    /* ... whether they got their `added` event */
+    char end_reason[256];  /* why the source ended, in its own words */
+    int out_errno;         /* a write to standard output failed with this (0: none) */
     double t_enc, t_aff, t_lab, t_up, t_res;
     long nframes;
 } run_ctx;
@@ -274,9 +322,16 @@ static void on_event(void *opaque, const vt_stream_event *ev) {
     run_ctx *c = opaque;
     if (ev->kind == VT_STREAM_EVENT_OBJECT && ev->lifecycle == VT_PROTO_LIFECYCLE_REMOVED &&
         ev->reason && strcmp(ev->reason, "untrack") != 0) {
-        fprintf(stderr, "vtrack track: object %u: %s\n", ev->object, ev->reason);
+        if (ev->object_frame < 0 && c->nframes > 0) /* its frame never came: the input ended */
+            fprintf(stderr, "vtrack track: object %u: %s: %s has %ld frames (0..%ld)\n", ev->object,
+                    ev->reason, c->input, c->nframes, c->nframes - 1);
+        else
+            fprintf(stderr, "vtrack track: object %u: %s\n", ev->object, ev->reason);
         c->refused = 1;
     }
+    for (int i = 0; i < c->o->nobjs && ev->kind == VT_STREAM_EVENT_OBJECT; i++)
+        if (c->ids[i] == ev->object && ev->lifecycle == VT_PROTO_LIFECYCLE_ADDED)
+            c->added[i] = 1;
     if (ev->kind == VT_STREAM_EVENT_STATE && ev->state == VT_PROTO_STREAM_ENDED && ev->reason)
         snprintf(c->end_reason, sizeof c->end_reason, "%s", ev->reason);
     if (!c->o->json)
@@ -405,6 +460,7 @@ static int run_source(const char *url, const given *g, const track_opts *o, cons
     char err[512];
     vt_tracker_params params;
     vt_cli_tracker_params(&o->trk, m, o->verbose, &params);
+    c->input = url;
     vt_stream *s = NULL;
     int rc = vt_cli_offline_stream(url, m, &params, on_event, c, &s, err, sizeof err);
     if (rc < 0) {
@@ -430,8 +486,8 @@ static int run_source(const char *url, const given *g, const track_opts *o, cons
         vt_shape sh =
             a->box ? (vt_shape){.kind = VT_SHAPE_BOX, .box = {a->b[0], a->b[1], a->b[2], a->b[3]}}
                    : (vt_shape){.kind = VT_SHAPE_POLYGON, .points = a->pts, .npoints = a->npts};
-        if ((rc = vt_stream_track(s, 0, a->label[0] ? a->label : NULL, &sh, 0, NULL, err,
-                                  sizeof err)) < 0) {
+        if ((rc = vt_stream_track(s, 0, a->label[0] ? a->label : NULL, &sh, a->frame, &c->ids[i],
+                                  err, sizeof err)) < 0) {
             fprintf(stderr, "vtrack track: object %d: %s\n", i + 1, err);
             goto done;
         }
@@ -472,7 +528,19 @@ static int run_source(const char *url, const given *g, const track_opts *o, cons
     }
     if (show)
         fputc('\n', stderr);
-    if (rc == AVERROR_EOF || rc == 0) {
+    if (rc == 0) {
+        /* --frames stopped first: objects given for a later frame were never tracked */
+        for (int i = 0; i < o->nobjs; i++)
+            if (!c->added[i] && o->objs[i].frame >= c->nframes) {
+                fprintf(stderr,
+                        "vtrack track: object %u: --frames %ld stops before its frame %lld\n",
+                        c->ids[i], o->frames, (long long)o->objs[i].frame);
+                c->refused = 1;
+            }
+    }
+    if ((rc == AVERROR_EOF || rc == 0) && c->refused) {
+        rc = -EINVAL; /* an object given was not tracked: said above */
+    } else if (rc == AVERROR_EOF || rc == 0) {
         rc = 0;
     } else {
         if (c->end_reason[0]) /* the source's own words ("no video stream", ...) */

@@ -224,6 +224,7 @@ static void emit_object(vt_stream *s, uint32_t id, const char *label, vt_proto_l
                           .tail_len = s->evbuf.len,
                           .object = id,
                           .lifecycle = what,
+                          .object_frame = frame,
                           .reason = reason};
     emit(s, &ev);
 }

@@ -62,9 +62,11 @@ typedef struct vt_stream_event {
     const vt_track_result *result;
     /* FRAME: CLOCK_MONOTONIC microseconds at which the frame was decoded */
     int64_t arrival_mono_us;
-    /* OBJECT: which object and what happened; STATE: the new state */
+    /* OBJECT: which object, what happened, and on which frame (-1: none, e.g. the removal of
+     * an object whose frame never came); STATE: the new state */
     uint32_t object;
     vt_proto_lifecycle lifecycle;
+    int64_t object_frame;
     /* OBJECT: why it was removed ("untrack", a refused shape); STATE: why (a source's error,
      * the end of a file); or NULL */
     const char *reason;

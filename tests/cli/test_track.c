@@ -1,9 +1,10 @@
 /*
  * `vtrack track` end to end: the real binary on a synthetic clip made here with the ffmpeg tool
  * (a red box moving at 6 px/frame over a fixed texture, so the truth is known exactly): its PNG
- * masks, NDJSON events (seq, frames, RLE masks equal to the PNGs) and overlay video; its usage
- * errors; and, with ../shared/data, the dev-set floors of issue 4 and issue 8 (lab features with
- * the mast preset >= 40 J&F; the shipped default model >= lab + 10).
+ * masks, NDJSON events (seq, frames, RLE masks equal to the PNGs) and overlay video; objects
+ * given on a later frame (@FRAME); its usage errors; and, with ../shared/data, the dev-set floors
+ * of issue 4 and issue 8 (lab features with the mast preset >= 40 J&F; the shipped default model
+ * >= lab + 10).
  *
  * usage: test_track VTRACK {cli|data}
  */
@@ -148,6 +149,116 @@ START_TEST(test_track_clip) {
 }
 END_TEST
 
+/* An object given on a later frame (@FRAME): its `added` event on that frame, no trace of it
+ * before (events, PNGs), tracked after; one with a label that holds an '@' is given on frame 0.
+ * A frame the clip does not reach, or that --frames stops before, is an error. */
+START_TEST(test_track_later_frame) {
+    enum { F0 = 10 };
+    char *tmp = make_tmpdir();
+    char clip[4096], out[4096], box[64], path[4200];
+    snprintf(clip, sizeof clip, "%s/clip.mp4", tmp);
+    snprintf(out, sizeof out, "%s/masks", tmp);
+    make_clip(clip);
+    snprintf(box, sizeof box, "%d,%d,%d,%d:late@%d", BX + STEP * F0, BY, BW, BH, F0);
+    const char *args[] = {
+        clip,      "--box", box,     "--polygon", "250,10,300,10,300,50,250,50:x@y",
+        "--model", "lab",   "--out", out,         "--json",
+        NULL};
+    run_result r = run_vtrack(tmp, "track", args);
+    ck_assert_msg(r.status == 0, "vtrack track failed: %s", r.err);
+
+    int frames = 0, added_at = -1, iou_n = 0;
+    double iou_sum = 0;
+    uint8_t *dec = malloc(W * H);
+    char *save = NULL;
+    for (char *line = strtok_r(r.out, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        cJSON *e = cJSON_Parse(line);
+        ck_assert_msg(e != NULL, "not JSON: %s", line);
+        const char *type = cJSON_GetObjectItem(e, "type")->valuestring;
+        if (!strcmp(type, "object") && cJSON_GetObjectItem(e, "object")->valueint == 1) {
+            ck_assert_str_eq(cJSON_GetObjectItem(e, "event")->valuestring, "added");
+            ck_assert_int_eq(added_at, -1);
+            ck_assert_str_eq(cJSON_GetObjectItem(e, "label")->valuestring, "late");
+            added_at = cJSON_GetObjectItem(e, "frame")->valueint;
+            ck_assert_int_eq(added_at, frames); /* before that frame's event */
+        }
+        if (!strcmp(type, "frame")) {
+            const cJSON *objs = cJSON_GetObjectItem(e, "objects"), *o, *late = NULL;
+            cJSON_ArrayForEach(o, objs) {
+                int id = cJSON_GetObjectItem(o, "id")->valueint;
+                if (id == 2)
+                    ck_assert_str_eq(cJSON_GetObjectItem(o, "label")->valuestring, "x@y");
+                else if (id == 1)
+                    late = o;
+                else
+                    ck_abort_msg("frame %d: object %d", frames, id);
+            }
+            ck_assert_msg((late != NULL) == (frames >= F0), "frame %d: object 1 %s", frames,
+                          late ? "present" : "missing");
+            if (late && frames > F0) {
+                const char *counts =
+                    cJSON_GetObjectItem(cJSON_GetObjectItem(late, "mask"), "counts")->valuestring;
+                char err[256];
+                ck_assert_msg(vt_rle_decode_string(counts, strlen(counts), H, W, dec, W, err,
+                                                   sizeof err) == 0,
+                              "%s", err);
+                long in = 0, un = 0;
+                for (int y = 0; y < H; y++)
+                    for (int x = 0; x < W; x++) {
+                        int p = dec[y * W + x], g = in_box(x, y, frames);
+                        in += p && g;
+                        un += p || g;
+                    }
+                iou_sum += (double)in / un;
+                iou_n++;
+            }
+            frames++;
+        }
+        cJSON_Delete(e);
+    }
+    ck_assert_int_eq(frames, FRAMES);
+    ck_assert_int_eq(added_at, F0);
+    double iou = iou_sum / iou_n;
+    printf("box given on frame %d: mean IoU %.3f over frames %d..%d\n", F0, iou, F0 + 1,
+           FRAMES - 1);
+    ck_assert_msg(iou >= 0.8, "mean IoU %.3f", iou);
+    /* the PNG masks: no object 1 before its frame, object 1 on it */
+    for (int f = F0 - 1; f <= F0; f++) {
+        int w, h, pal;
+        uint8_t *png;
+        char err[256];
+        snprintf(path, sizeof path, "%s/%05d.png", out, f);
+        ck_assert_msg(vt_mask_read_png(path, &w, &h, &png, &pal, err, sizeof err) == 0, "%s", err);
+        long ones = 0;
+        for (int i = 0; i < W * H; i++)
+            ones += png[i] == 1;
+        ck_assert_msg((ones > 0) == (f == F0), "frame %d: %ld pixels of object 1", f, ones);
+        free(png);
+    }
+    free(dec);
+    run_free(&r);
+
+    /* past the end of the clip, or past --frames: an error that says which */
+    const struct {
+        const char *args[10];
+        const char *says;
+    } late[] = {
+        {{clip, "--box", "10,10,20,20@50", "--model", "lab", "--json", "--no-masks", NULL},
+         "object 1: the stream ended before frame 50: "},
+        {{clip, "--box", "10,10,20,20@10", "--frames", "5", "--model", "lab", "--json", NULL},
+         "object 1: --frames 5 stops before its frame 10"},
+    };
+    for (size_t i = 0; i < sizeof late / sizeof late[0]; i++) {
+        r = run_vtrack(tmp, "track", late[i].args);
+        ck_assert_msg(r.status == 1, "case %zu: status %d (%s)", i, r.status, r.err);
+        ck_assert_msg(strstr(r.err, late[i].says), "case %zu: '%s' not in: %s", i, late[i].says,
+                      r.err);
+        run_free(&r);
+    }
+    rm_tree(tmp);
+}
+END_TEST
+
 /* Usage errors exit 2 and name the argument; runtime errors exit 1 and name the file. */
 START_TEST(test_track_errors) {
     char *tmp = make_tmpdir();
@@ -175,6 +286,12 @@ START_TEST(test_track_errors) {
         {{"clip.mp4", "--box", "1,2,0,4", "--out", "x", NULL}, 2, "--box '1,2,0,4'"},
         {{"clip.mp4", "--box", "1,2,3,4:a\xff", "--out", "x", NULL}, 2, "UTF-8"},
         {{"clip.mp4", "--polygon", "1,2,3,4", "--out", "x", NULL}, 2, "--polygon"},
+        {{"clip.mp4", "--box", "1,2,3,4@-1", "--out", "x", NULL}, 2, "--box '1,2,3,4@-1': want"},
+        {{"clip.mp4", "--box", "1,2,3,4@7:a", "--out", "x", NULL}, 2, "[:LABEL][@FRAME]"},
+        {{"clip.mp4", "--polygon", "1,2,3,4,5,6@", "--out", "x", NULL}, 2, "--polygon"},
+        {{"clip.mp4", "--box", "1,2,3,4@9007199254740992", "--out", "x", NULL},
+         2,
+         "the frame is past 2^53-1"},
         {{"clip.mp4", "--box", "1,2,3,4", NULL}, 2, "no output"},
         {{"clip.mp4", "--box", "1,2,3,4", "--out", "x", "--tracker", "sam", NULL}, 2, "sam"},
         {{"clip.mp4", "--box", "1,2,3,4", "--out", "x", "--param", "nope=1", NULL}, 2, "nope"},
@@ -225,6 +342,8 @@ START_TEST(test_track_errors) {
                                           "--param",   "--baseline", NULL};
     for (int i = 0; options[i]; i++)
         ck_assert_msg(strstr(r.out, options[i]) != NULL, "--help lacks %s", options[i]);
+    ck_assert_msg(strstr(r.out, "[@FRAME]") && strstr(r.out, "label cannot"),
+                  "--help does not explain @FRAME: %s", r.out);
     run_free(&r);
     rm_tree(tmp);
 }
@@ -294,6 +413,7 @@ int main(int argc, char **argv) {
     } else {
         tcase_set_timeout(tc, 120);
         tcase_add_test(tc, test_track_clip);
+        tcase_add_test(tc, test_track_later_frame);
         tcase_add_test(tc, test_track_errors);
     }
     suite_add_tcase(s, tc);
