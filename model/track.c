@@ -3,14 +3,16 @@
  * states, and the results at source resolution.
  *
  * Per frame:  source RGB --resize--> processing RGB --encoder--> features [C][fh][fw]
- *   --transpose + unit norm--> [N][C] --prop (memory)--> object probabilities [K][N] + bg [N]
- *   --objects given on this frame override--> memory entry (soft or one-hot labels)
- *   --bilinear upsample + argmax--> label map at source size --> per-object mask, box, area.
+ *   --transpose + unit norm--> [N][C]; each object's motion predicts its box and its template is
+ *   searched there (motion.h, locate.h); the fixed camera's background is learnt (bgmodel.h)
+ *   --prop (memory)--> object probabilities [K][N] + bg [N] --gated by the motion, weighed by
+ *   the background and the appearance banks (appear.h), stray pieces dropped--> objects given
+ *   on this frame override --> bilinear upsample + argmax --> label map at source size -->
+ *   per-object mask, box (the motion filter's, corrected by the mask), area, state --> memory
+ *   entry (one-hot of the reported labels; hidden objects unknown). docs/TRACKING.md has the
+ *   whole story.
  *
- * Memory bound (bytes), with N = fh*fw cells, C channels, K = max_objects, E entries:
- *   E = max_anchors + long_count + (short_count - 1) * short_gap + 2
- *   E * N * (4C + 4K + K) + N * (8C + 8K + 8) + src_w * src_h * (K + 1) + the encoder's
- * workspace and the propagation workspace (top-k heap or, with topk = 0, 8 bytes per candidate).
+ * Memory: vt_tracker_memory_bound() (docs/TRACKING.md, "Memory and allocation").
  */
 #include <errno.h>
 #include <stddef.h>
@@ -21,12 +23,27 @@
 #include <string.h>
 #include <time.h>
 
+#include "appear.h"
+#include "bgmodel.h"
+#include "locate.h"
+#include "motion.h"
 #include "nn.h"
 #include "prop.h"
 #include "track_int.h"
 #include "vt_model.h"
 
 /* Resize taps (resize_rgb): output i reads sources [lo, lo + n), weights summing to sum. */
+/* Cells scored against the appearance banks per sgemm. */
+#define APP_CHUNK 256
+/* Largest search radius of an object's template, cells. */
+#define LOC_RADIUS 8
+/* Objects narrower than this many cells are not looked for by their template (2 samples
+ * across tell nothing from what stands next to them). */
+#define LOC_MIN_CELLS 3
+/* Objects narrower than this many cells take the moving pixels near them that a fixed camera's
+ * background model finds: the propagation gives a sliver of a few cells too little. */
+#define SMALL_CELLS 5
+
 typedef struct rs_span {
     int lo, n;
     double sum;
@@ -48,11 +65,29 @@ typedef struct obj {
     float *points;  /* POLYGON copy */
     int64_t added;  /* frame on which the shape was applied */
     vt_object_state state;
-    int fail;        /* consecutive failing frames */
-    double area_ref; /* typical area: the given mask's, then a running mean of good frames */
-    int gbox[4];     /* motion gate: cells x0, y0, x1, y1 (inclusive) of the last good box */
-    int gvalid;
-    uint8_t *mask; /* source-size output mask */
+    int fail;         /* consecutive failing frames */
+    double area_ref;  /* typical area: the given mask's, then a running mean of good frames */
+    vt_motion mot;    /* the box's motion, source pixels */
+    float rel[4];     /* the given box against its mask's box: (x0 - mx0) / mw, (y0 - my0) / mh,
+                       * (x1 - mx1) / mw, (y1 - my1) / mh; 0 for masks and polygons */
+    double fill;      /* share of its box the mask covers on good frames */
+    int unseen;       /* consecutive frames without a usable measurement */
+    double spill;     /* how far its mask reaches beyond its predicted box: running mean of the
+                       * squared excess, pixels^2 (deforming objects get a wider gate) */
+    int size_dis[2];  /* frames in a row the mask has said another width, height (+ larger,
+                       * - smaller) */
+    float box[4];     /* the box reported: the filter's */
+    vt_appear app;    /* what the object looks like, and what it does not */
+    vt_locate loc;    /* the object as a whole: a template of its box */
+    double loc_ref;   /* its typical match score while well seen (0: not yet) */
+    double loc_score; /* this frame's */
+    int located;      /* its template was found this frame (the filter took the centre) */
+    double vis;       /* last frame's share of its predicted box's expected area that it showed */
+    int refound;      /* hidden, and its template found again this frame at loc_box */
+    float loc_box[4]; /* where, in cells */
+    int still;        /* given where the background model sees only background (a parked car):
+                       * that model does not apply to it */
+    uint8_t *mask;    /* source-size output mask */
     size_t mask_cap;
 } obj;
 
@@ -83,12 +118,31 @@ struct vt_tracker {
     size_t rs_cap;
     rs_taps rs_h, rs_v; /* resize filter taps, horizontal and vertical, kept while sizes last */
 
-    float *feat;  /* [C][N] current frame, unit norm per cell when l2norm */
-    float *probs; /* [K][N] */
-    float *bg;    /* [N] */
-    float *cover; /* [N] coverage of a given shape */
-    float *pf;    /* [N] box refinement: object probability */
-    int *cover_n; /* [N] source pixels per cell */
+    float *feat;           /* [C][N] current frame, unit norm per cell when l2norm */
+    float *probs;          /* [K][N] */
+    float *bg;             /* [N] */
+    float *cover;          /* [N] coverage of a given shape */
+    float *pf;             /* [N] box refinement: object probability */
+    int *cover_n;          /* [N] source pixels per cell */
+    int16_t *cell_lab;     /* [N] argmax per cell: -1 background, else slot */
+    int16_t *mem_lab;      /* [N] what the memory learns per cell: the reported labels' majority */
+    int16_t (*cm_slot)[2]; /* [N] the first two objects seen in each cell's pixels */
+    int (*cm_cnt)[2];      /* [N] and their pixel counts */
+    int *comp;             /* [N] component id per cell */
+    int *queue;            /* [N] flood fill */
+    float *app_store;      /* the objects' appearance banks */
+    float *app_gather, *app_sims, *app_out; /* scoring scratch, APP_CHUNK cells at a time */
+    float *loc_store;                       /* the objects' templates */
+    float *loc_scores;                      /* search scratch */
+    int *cells;                             /* [N] cell lists */
+    vt_bgmodel *bgm;                        /* the fixed camera's background (NULL: off) */
+    uint8_t *busy;      /* [blocks] frames a block must stay the same to be learnt (bgmodel.h) */
+    float *bgshare;     /* [N] share of each cell's blocks that show the known background */
+    float *fgshare;     /* [N] share of each cell's blocks that differ from it */
+    int *blk_x, *blk_y; /* source pixel -> background block */
+    int bg_active;      /* the background is known well enough to be used this frame */
+    float *prior_x, *prior_y; /* [K][source w], [K][source h]: motion priors of the live objects */
+    int *hist;                /* [max(source w, h)] a mask's column or row counts */
 
     obj *objs; /* [K] slots */
     entry *pool;
@@ -198,6 +252,28 @@ void vt_tracker_free(vt_tracker **tp) {
     free(t->cover);
     free(t->pf);
     free(t->cover_n);
+    free(t->cell_lab);
+    free(t->mem_lab);
+    free(t->cm_slot);
+    free(t->cm_cnt);
+    free(t->comp);
+    free(t->queue);
+    free(t->app_store);
+    free(t->app_gather);
+    free(t->app_sims);
+    free(t->app_out);
+    free(t->loc_store);
+    free(t->loc_scores);
+    free(t->cells);
+    vt_bgmodel_free(&t->bgm);
+    free(t->busy);
+    free(t->bgshare);
+    free(t->fgshare);
+    free(t->blk_x);
+    free(t->prior_x);
+    free(t->hist);
+    free(t->prior_y);
+    free(t->blk_y);
     free(t->labels);
     free(t->col_x0);
     free(t->row_y0);
@@ -252,6 +328,15 @@ size_t vt_tracker_memory_bound(const vt_tracker *t, int sw, int sh) {
      * sgemm blocks */
     bytes += (p->topk > 0 ? (size_t)p->topk * fw : frames * n) * 8 + frames * wd * wd * fw * 4 +
              rd * rd * fw * 4 + frames * n * 4 + nglobal * 64 * n * 4;
+    /* object-level state: per object its appearance banks and template; per cell the label
+     * and component maps (2 + 2 + 4 + 8 + 4 + 4 + 4) and the background shares (8); per source
+     * pixel the upsampling's priors; the background model (2x2 blocks of the processing image,
+     * and one busy byte each); the appearance and template searches' scratch */
+    bytes += k * (vt_appear_bytes(t->c) + sizeof(float) * vt_locate_floats(t->c)) + n * 36 +
+             ((size_t)sw + sh) * (4 * k + 8) + vt_bgmodel_bytes(pw, ph) +
+             (size_t)((pw + 1) / 2) * ((ph + 1) / 2) +
+             sizeof(float) * APP_CHUNK * (c + VT_APPEAR_POS + VT_APPEAR_NEG + 1) +
+             sizeof(float) * (2 * LOC_RADIUS + 1) * (2 * LOC_RADIUS + 1);
     return bytes;
 }
 
@@ -485,6 +570,33 @@ static int ensure_source(vt_tracker *t, int sw, int sh) {
         rc = make_taps(sh, t->ph, t->fh, t->stride, &t->row_y0, &t->row_w, &t->row_cell);
     if (rc < 0)
         return rc;
+    int *bx = realloc(t->blk_x, sizeof(int) * sw),
+        *by = bx ? realloc(t->blk_y, sizeof(int) * sh) : NULL;
+    if (bx)
+        t->blk_x = bx;
+    if (!bx || !by)
+        return -ENOMEM;
+    t->blk_y = by;
+    float *px = realloc(t->prior_x, sizeof(float) * sw * t->p.max_objects);
+    if (px)
+        t->prior_x = px;
+    float *py = px ? realloc(t->prior_y, sizeof(float) * sh * t->p.max_objects) : NULL;
+    if (!px || !py)
+        return -ENOMEM;
+    t->prior_y = py;
+    int *hs = realloc(t->hist, sizeof(int) * (sw > sh ? sw : sh));
+    if (!hs)
+        return -ENOMEM;
+    t->hist = hs;
+    for (int x = 0; x < sw; x++)
+        bx[x] = (int)((x + 0.5) * t->pw / sw) / 2;
+    for (int y = 0; y < sh; y++)
+        by[y] = (int)((y + 0.5) * t->ph / sh) / 2;
+    /* source pixels per cell (also written by coverage(), the same values) */
+    memset(t->cover_n, 0, sizeof(int) * t->n);
+    for (int y = 0; y < sh; y++)
+        for (int x = 0; x < sw; x++)
+            t->cover_n[t->row_cell[y] * t->fw + t->col_cell[x]]++;
     t->sw = sw;
     t->sh = sh;
     return 0;
@@ -675,11 +787,46 @@ static int setup_geometry(vt_tracker *t, const vt_features *f) {
     t->cover = malloc(sizeof(float) * n);
     t->pf = malloc(sizeof(float) * n);
     t->cover_n = malloc(sizeof(int) * n);
+    t->cell_lab = malloc(sizeof(int16_t) * n);
+    t->mem_lab = malloc(sizeof(int16_t) * n);
+    t->cm_slot = malloc(sizeof *t->cm_slot * n);
+    t->cm_cnt = malloc(sizeof *t->cm_cnt * n);
+    if (!t->mem_lab || !t->cm_slot || !t->cm_cnt)
+        return -ENOMEM;
+    t->comp = malloc(sizeof(int) * n);
+    t->queue = malloc(sizeof(int) * n);
+    t->cells = malloc(sizeof(int) * n);
+    t->app_store = malloc(vt_appear_bytes(c) * k);
+    t->app_gather = malloc(sizeof(float) * APP_CHUNK * c);
+    t->app_sims = malloc(sizeof(float) * APP_CHUNK * (VT_APPEAR_POS + VT_APPEAR_NEG));
+    t->app_out = malloc(sizeof(float) * APP_CHUNK);
+    if (!t->cells || !t->app_store || !t->app_gather || !t->app_sims || !t->app_out)
+        return -ENOMEM;
+    for (int o = 0; o < k; o++)
+        vt_appear_init(&t->objs[o].app, c, t->app_store + (vt_appear_bytes(c) / sizeof(float)) * o);
+    t->loc_store = malloc(sizeof(float) * vt_locate_floats(c) * k);
+    t->loc_scores = malloc(sizeof(float) * (2 * LOC_RADIUS + 1) * (2 * LOC_RADIUS + 1));
+    if (!t->loc_store || !t->loc_scores)
+        return -ENOMEM;
+    for (int o = 0; o < k; o++)
+        vt_locate_init(&t->objs[o].loc, c, t->loc_store + vt_locate_floats(c) * o);
+    if (t->p.background) {
+        int rc2 = vt_bgmodel_new(t->pw, t->ph, &t->bgm);
+        if (rc2 < 0)
+            return rc2;
+        int bw, bh;
+        vt_bgmodel_size(t->bgm, &bw, &bh);
+        t->busy = malloc((size_t)bw * bh);
+        t->bgshare = malloc(sizeof(float) * n);
+        t->fgshare = malloc(sizeof(float) * n);
+        if (!t->busy || !t->bgshare || !t->fgshare)
+            return -ENOMEM;
+    }
     t->pool = calloc(t->npool, sizeof *t->pool);
     t->ring = calloc(t->ring_len + 1, sizeof *t->ring);
     t->mframes = calloc(max_frames, sizeof *t->mframes);
-    if (!t->feat || !t->probs || !t->bg || !t->cover || !t->pf || !t->cover_n || !t->pool ||
-        !t->ring || !t->mframes)
+    if (!t->feat || !t->probs || !t->bg || !t->cover || !t->pf || !t->cover_n || !t->cell_lab ||
+        !t->comp || !t->queue || !t->pool || !t->ring || !t->mframes)
         return -ENOMEM;
     for (int i = 0; i < t->npool; i++) {
         entry *e = &t->pool[i];
@@ -794,22 +941,19 @@ static int memory_insert(vt_tracker *t, int is_anchor) {
     }
     const int n = t->n, k = p->max_objects;
     memcpy(e->feat, t->feat, sizeof(float) * n * t->c);
+    /* A hidden object's frames say nothing about it: what stands in front of it must not be
+     * learnt as the object, nor the object as absent from where it will come back. */
     for (int o = 0; o < k; o++)
-        e->known[o] = (uint8_t)t->objs[o].live;
+        e->known[o] = (uint8_t)(t->objs[o].live && t->objs[o].state != VT_OBJECT_OCCLUDED &&
+                                t->objs[o].state != VT_OBJECT_LOST);
     if (p->soft_labels) {
         memcpy(e->labels, t->probs, sizeof(float) * n * k);
     } else {
-        /* one-hot of the argmax over background and objects */
+        /* one-hot of the labels reported (mem_lab) */
         memset(e->labels, 0, sizeof(float) * n * k);
-        for (int i = 0; i < n; i++) {
-            float best = t->bg[i];
-            int arg = -1;
-            for (int o = 0; o < k; o++)
-                if (t->objs[o].live && t->probs[(size_t)o * n + i] > best)
-                    best = t->probs[(size_t)o * n + i], arg = o;
-            if (arg >= 0)
-                e->labels[(size_t)arg * n + i] = 1.0f;
-        }
+        for (int i = 0; i < n; i++)
+            if (t->mem_lab[i] >= 0 && t->objs[t->mem_lab[i]].live)
+                e->labels[(size_t)t->mem_lab[i] * n + i] = 1.0f;
     }
     return 0;
 }
@@ -866,11 +1010,41 @@ static void upsample_argmax(vt_tracker *t) {
         memset(t->labels, 0, (size_t)sw * sh);
         return;
     }
+    /* Where the fixed camera's background model sees something moving, the pixel belongs to an
+     * object if one is there: its propagated probability plus a fifth of its motion prior (a
+     * Gaussian around its predicted box, sigma half its sides) decides among the objects, and
+     * the background's probability does not compete (it has been overruled by the model); a
+     * moving pixel that no object is near (score under 0.08) is someone untracked. */
+    const uint8_t *cls = NULL;
+    int bw = 0, bh = 0;
+    if (t->bg_active) {
+        cls = vt_bgmodel_classes(t->bgm);
+        vt_bgmodel_size(t->bgm, &bw, &bh);
+        for (int j = 0; j < nl; j++) {
+            const obj *ob = &t->objs[live[j]];
+            float b[4];
+            vt_motion_box(&ob->mot, b);
+            const double cx = b[0] + 0.5 * b[2], cy = b[1] + 0.5 * b[3];
+            const double ix = 1.0 / (0.5 * b[2] + 1.0), iy = 1.0 / (0.5 * b[3] + 1.0);
+            float *gx = t->prior_x + (size_t)j * sw, *gy = t->prior_y + (size_t)j * sh;
+            const int on =
+                !ob->still && ob->state != VT_OBJECT_LOST && b[2] * t->fw / t->sw < SMALL_CELLS;
+            for (int x = 0; x < sw; x++) {
+                const double d = (x + 0.5 - cx) * ix;
+                gx[x] = on ? (float)exp(-0.5 * d * d) : 0.0f;
+            }
+            for (int y = 0; y < sh; y++) {
+                const double d = (y + 0.5 - cy) * iy;
+                gy[y] = on ? (float)exp(-0.5 * d * d) : 0.0f;
+            }
+        }
+    }
     const int fh = t->fh;
     for (int y = 0; y < sh; y++) {
         const int y0 = t->row_y0[y], y1 = y0 + 1 < fh ? y0 + 1 : y0;
         const float wy = t->row_w[y];
         uint8_t *lab = t->labels + (size_t)y * sw;
+        const uint8_t *crow = cls ? cls + (size_t)t->blk_y[y] * bw : NULL;
         for (int x = 0; x < sw; x++) {
             const int x0 = t->col_x0[x], x1 = x0 + 1 < fw ? x0 + 1 : x0;
             const float wx = t->col_w[x];
@@ -878,12 +1052,15 @@ static void upsample_argmax(vt_tracker *t) {
                       i11 = y1 * fw + x1;
             const float w00 = (1 - wy) * (1 - wx), w01 = (1 - wy) * wx, w10 = wy * (1 - wx),
                         w11 = wy * wx;
+            const int moving = crow && crow[t->blk_x[x]] == VT_BG_FOREGROUND;
             const float *b = t->bg;
-            float best = w00 * b[i00] + w01 * b[i01] + w10 * b[i10] + w11 * b[i11];
+            float best = moving ? 0.08f : w00 * b[i00] + w01 * b[i01] + w10 * b[i10] + w11 * b[i11];
             int arg = 0;
             for (int j = 0; j < nl; j++) {
                 const float *pr = t->probs + (size_t)live[j] * n;
                 float v = w00 * pr[i00] + w01 * pr[i01] + w10 * pr[i10] + w11 * pr[i11];
+                if (moving)
+                    v += 0.2f * t->prior_x[(size_t)j * sw + x] * t->prior_y[(size_t)j * sh + y];
                 if (v > best)
                     best = v, arg = live[j] + 1;
             }
@@ -892,25 +1069,322 @@ static void upsample_argmax(vt_tracker *t) {
     }
 }
 
-/* Motion gate: an object's probability outside its last good box, grown by a margin, goes to
- * the background. The margin is gate x the box's larger side (at least gate_min cells) plus a
- * cell per failing frame, so an object that was occluded for a while is looked for further
- * away, and one lost for long enough anywhere. */
+/*
+ * The fixed camera's background (bgmodel.h): learn from this frame, classify the blocks, and
+ * give each cell the shares of its blocks that show the known background and that differ from
+ * it. Where an object may be, a block is learnt only once it has stayed the same for as long as
+ * the object takes to move by its own size (never while it stands still, nor while it is
+ * hidden).
+ */
+static void background_step(vt_tracker *t, const vt_image *pimg) {
+    t->bg_active = 0;
+    if (!t->bgm)
+        return;
+    int bw, bh;
+    vt_bgmodel_size(t->bgm, &bw, &bh);
+    memset(t->busy, 0, (size_t)bw * bh);
+    const double sx = (double)t->pw / t->sw / 2, sy = (double)t->ph / t->sh / 2;
+    for (int o = 0; o < t->p.max_objects; o++) {
+        const obj *ob = &t->objs[o];
+        float b[4];
+        int need = 255;
+        if (!ob->live)
+            continue;
+        if (!ob->pending) {
+            vt_motion_box(&ob->mot, b);
+            const double speed = hypot(ob->mot.a[0].v, ob->mot.a[1].v);
+            const double size = b[2] < b[3] ? b[2] : b[3];
+            if (speed > 0.05 * size / VT_BG_LEARN && ob->state != VT_OBJECT_OCCLUDED) {
+                const double f = VT_BG_LEARN + size / speed;
+                need = f < 254 ? (int)ceil(f) : 254;
+            }
+        } else if (ob->shape.kind == VT_SHAPE_BOX) {
+            memcpy(b, ob->shape.box, sizeof b);
+        } else {
+            continue;
+        }
+        const double gx = 0.25 * b[2], gy = 0.25 * b[3];
+        int x0 = (int)floor((b[0] - gx) * sx), x1 = (int)ceil((b[0] + b[2] + gx) * sx);
+        int y0 = (int)floor((b[1] - gy) * sy), y1 = (int)ceil((b[1] + b[3] + gy) * sy);
+        x0 = x0 < 0 ? 0 : x0, y0 = y0 < 0 ? 0 : y0;
+        x1 = x1 > bw ? bw : x1, y1 = y1 > bh ? bh : y1;
+        for (int y = y0; y < y1; y++) {
+            uint8_t *row = t->busy + (size_t)y * bw;
+            for (int x = x0; x < x1; x++)
+                row[x] = row[x] > need ? row[x] : (uint8_t)need;
+        }
+    }
+    const double known = vt_bgmodel_update(t->bgm, pimg, t->busy);
+    /* A fixed camera soon knows most of its view; under half of it known is a moving camera
+     * (whose stable patches, sky or water, say nothing) or the first frames. */
+    t->bg_active = known >= 0.5;
+    if (!t->bg_active)
+        return;
+    const uint8_t *cls = vt_bgmodel_classes(t->bgm);
+    const int half = t->stride / 2, fw = t->fw;
+    for (int cy = 0; cy < t->fh; cy++) {
+        for (int cx = 0; cx < fw; cx++) {
+            int nbg = 0, nfg = 0, cnt = 0;
+            for (int y = cy * half; y < (cy + 1) * half && y < bh; y++)
+                for (int x = cx * half; x < (cx + 1) * half && x < bw; x++) {
+                    nbg += cls[(size_t)y * bw + x] == VT_BG_BACKGROUND;
+                    nfg += cls[(size_t)y * bw + x] == VT_BG_FOREGROUND;
+                    cnt++;
+                }
+            t->bgshare[cy * fw + cx] = cnt ? (float)nbg / cnt : 0.0f;
+            t->fgshare[cy * fw + cx] = cnt ? (float)nfg / cnt : 0.0f;
+        }
+    }
+}
+
+/*
+ * Evidence from the known background, combined with the propagation's probabilities as odds:
+ * a cell whose blocks show the known background is likely background (0.95), one whose blocks
+ * differ from it is likely an object (background 0.1), an unknown one is undecided (0.5); the
+ * background's probability is multiplied by that likelihood, every moving object's by its
+ * complement, and the cell is normalised again. So an object loses the ground it stood on, and
+ * gains the cells of its own body that the propagation was unsure of; someone who is not
+ * tracked stays background (the propagation gives them no object's label to gain from).
+ */
+static void background_filter(vt_tracker *t, int kmax) {
+    if (!t->bg_active)
+        return;
+    const int n = t->n;
+    for (int i = 0; i < n; i++) {
+        const float s = t->bgshare[i], f = t->fgshare[i], u = 1.0f - s - f;
+        const float lb = 0.95f * s + 0.1f * f + 0.5f * u, lo = 1.0f - lb;
+        float sum = t->bg[i] * lb;
+        t->bg[i] = sum;
+        for (int o = 0; o < kmax; o++) {
+            const obj *ob = &t->objs[o];
+            if (!ob->live || ob->pending)
+                continue;
+            float *p = t->probs + (size_t)o * n + i;
+            *p *= ob->still ? lb : lo;
+            sum += *p;
+        }
+        if (sum > 0) {
+            const float inv = 1.0f / sum;
+            t->bg[i] *= inv;
+            for (int o = 0; o < kmax; o++)
+                t->probs[(size_t)o * n + i] *= inv;
+        }
+    }
+}
+
+/* Source pixels of the label map that show the known background belong to no moving object. */
+static void background_pixels(vt_tracker *t) {
+    if (!t->bg_active)
+        return;
+    int bw, bh;
+    vt_bgmodel_size(t->bgm, &bw, &bh);
+    const uint8_t *cls = vt_bgmodel_classes(t->bgm);
+    for (int y = 0; y < t->sh; y++) {
+        uint8_t *lab = t->labels + (size_t)y * t->sw;
+        const uint8_t *crow = cls + (size_t)t->blk_y[y] * bw;
+        for (int x = 0; x < t->sw; x++) {
+            if (lab[x] && !t->objs[lab[x] - 1].pending && !t->objs[lab[x] - 1].still &&
+                crow[t->blk_x[x]] == VT_BG_BACKGROUND)
+                lab[x] = 0;
+        }
+    }
+}
+
+/*
+ * A box given where the background is known: the pixels that show that background are not
+ * the object, unless nearly all of them do (the object is part of what the model learnt, a
+ * parked car: the model is then not used for it).
+ */
+static void background_shape(vt_tracker *t, obj *ob) {
+    ob->still = 0;
+    if (!t->bg_active)
+        return;
+    int bw, bh;
+    vt_bgmodel_size(t->bgm, &bw, &bh);
+    const uint8_t *cls = vt_bgmodel_classes(t->bgm);
+    int64_t all = 0, bgnd = 0;
+    for (int y = 0; y < t->sh; y++) {
+        const uint8_t *m = ob->mask + (size_t)y * t->sw;
+        const uint8_t *crow = cls + (size_t)t->blk_y[y] * bw;
+        for (int x = 0; x < t->sw; x++) {
+            all += m[x];
+            bgnd += m[x] && crow[t->blk_x[x]] == VT_BG_BACKGROUND;
+        }
+    }
+    if (all == 0 || (all - bgnd) * 10 < all * 3) {
+        ob->still = 1;
+        return;
+    }
+    for (int y = 0; y < t->sh; y++) {
+        uint8_t *m = ob->mask + (size_t)y * t->sw;
+        const uint8_t *crow = cls + (size_t)t->blk_y[y] * bw;
+        for (int x = 0; x < t->sw; x++)
+            if (m[x] && crow[t->blk_x[x]] == VT_BG_BACKGROUND)
+                m[x] = 0;
+    }
+}
+
+/* A source-pixel box (x, y, w, h) in continuous cell units, and back. */
+static void box_to_cells(const vt_tracker *t, const float b[4], float c[4]) {
+    const float sx = (float)t->fw / t->sw, sy = (float)t->fh / t->sh;
+    c[0] = b[0] * sx, c[1] = b[1] * sy, c[2] = b[2] * sx, c[3] = b[3] * sy;
+}
+
+/*
+ * The mean object probability that an object's appearance banks give the cells of a box (cell
+ * units) where its template puts the object (samples weighing at least a half).
+ */
+static double appearance_at(vt_tracker *t, obj *ob, const float b[4]) {
+    const vt_locate *l = &ob->loc;
+    int nc = 0;
+    for (int j = 0; j < l->gh; j++) {
+        for (int i = 0; i < l->gw; i++) {
+            if (l->wt[(size_t)j * l->gw + i] < 0.5f)
+                continue;
+            const int x = (int)floor(b[0] + (i + 0.5) * b[2] / l->gw);
+            const int y = (int)floor(b[1] + (j + 0.5) * b[3] / l->gh);
+            if (x < 0 || y < 0 || x >= t->fw || y >= t->fh || nc >= APP_CHUNK)
+                continue;
+            t->cells[nc++] = y * t->fw + x;
+        }
+    }
+    if (nc == 0)
+        return 0.0;
+    vt_appear_score(&ob->app, t->feat, t->n, t->cells, nc, t->p.topk > 0 ? t->p.topk : 5,
+                    t->p.temperature, t->app_gather, t->app_sims, t->app_out);
+    double sum = 0;
+    for (int i = 0; i < nc; i++)
+        sum += t->app_out[i];
+    return sum / nc;
+}
+
+/*
+ * Find each object as a whole (locate.h) around its predicted box, and let its motion filter
+ * take the found centre as a measurement when the match is good (at least 0.75 of its usual
+ * score): the box then follows the object itself, whatever its labelled cells do. The search
+ * reaches twice the filter's position uncertainty plus a cell, within LOC_RADIUS.
+ */
+static void locate_objects(vt_tracker *t) {
+    const float sx = (float)t->fw / t->sw, sy = (float)t->fh / t->sh;
+    for (int o = 0; o < t->p.max_objects; o++) {
+        obj *ob = &t->objs[o];
+        ob->loc_score = -2.0;
+        if (!ob->live || ob->pending || !ob->loc.valid)
+            continue;
+        float pb[4], cb[4], found[4];
+        vt_motion_box(&ob->mot, pb);
+        box_to_cells(t, pb, cb);
+        if (cb[2] < LOC_MIN_CELLS)
+            continue; /* too narrow for its template to tell it from what is around it */
+        const double sd = vt_motion_pos_std(&ob->mot) * fmax(sx, sy);
+        int r = (int)ceil(2.0 * sd) + 1;
+        r = r > LOC_RADIUS ? LOC_RADIUS : r;
+        /* The motion's prior on the shift: 0.01 off the score at one standard deviation. */
+        const double sdc = sd > 0.5 ? sd : 0.5;
+        const double sc = vt_locate_find(&ob->loc, t->feat, t->fw, t->fh, cb, r,
+                                         (float)(0.01 / (sdc * sdc)), t->loc_scores, found);
+        ob->loc_score = sc;
+        ob->refound = 0;
+        ob->located = 0;
+        if (sc < -1.5)
+            continue;
+        const int hidden = ob->state == VT_OBJECT_OCCLUDED || ob->state == VT_OBJECT_LOST;
+        if (ob->loc_ref > 0 && sc < (hidden ? 0.85 : 0.75) * ob->loc_ref)
+            continue;
+        /* Partly hidden: its template matches best where more of it shows, not where it is;
+         * its mask's unhidden sides place it (object_observe). */
+        if (!hidden && ob->vis < 0.6)
+            continue;
+        if (hidden) {
+            /* The template's match is not enough to call a hidden object back (something of the
+             * scene may look like it): its appearance banks must also say that the found place
+             * is the object rather than what was around it: a mean object probability of at
+             * least 1/4 over the template's cells (a background place scores near 0; 1/4 still
+             * takes an object half hidden by another, whose cells also score low). */
+            if (t->p.appearance && appearance_at(t, ob, found) < 0.25)
+                continue;
+            ob->refound = 1;
+            memcpy(ob->loc_box, found, sizeof found);
+        }
+        const float z[4] = {found[0] / sx, found[1] / sy, found[2] / sx, found[3] / sy};
+        const int rescaled = fabsf(found[2] - cb[2]) > 1e-3f * cb[2];
+        const double trust[4] = {1, 1, rescaled ? 2 : 0, rescaled ? 2 : 0};
+        vt_motion_update(&ob->mot, z, trust);
+        ob->located = 1;
+        /* The object as it looks now (a walker's legs change from frame to frame); not while
+         * it comes back from hiding, until it is seen again. */
+        if (!hidden) {
+            vt_locate_learn(&ob->loc, t->feat, t->fw, t->fh, found, NULL, 0.2f);
+            ob->loc_ref = ob->loc_ref <= 0 ? sc : ob->loc_ref + 0.1 * (sc - ob->loc_ref);
+        }
+    }
+}
+
+/* An object's predicted box in cells, inclusive: x0, y0, x1, y1 (may lie outside the map). */
+static void box_cells(const vt_tracker *t, const float box[4], int c[4]) {
+    const double sx = (double)t->fw / t->sw, sy = (double)t->fh / t->sh;
+    c[0] = (int)floor(box[0] * sx);
+    c[1] = (int)floor(box[1] * sy);
+    c[2] = (int)ceil((box[0] + box[2]) * sx) - 1;
+    c[3] = (int)ceil((box[1] + box[3]) * sy) - 1;
+    if (c[2] < c[0])
+        c[2] = c[0];
+    if (c[3] < c[1])
+        c[3] = c[1];
+}
+
+/*
+ * Motion prior: an object can only be where its motion allows. Its probability outside its
+ * predicted box, grown by a margin, goes to the background. The margin is `gate` times the
+ * box's larger side plus twice the filter's position uncertainty (which grows while the object
+ * is not seen, so a hidden object is looked for further and further away), at least gate_min
+ * cells. An object is gated from the frame after the one it was given on.
+ */
 static void motion_gate(vt_tracker *t, int kmax) {
     const int fw = t->fw, fh = t->fh, n = t->n;
     if (!(t->p.gate > 0.0f))
         return;
+    const double sx = (double)t->fw / t->sw, sy = (double)t->fh / t->sh;
+    int gx0[256], gy0[256], gx1[256], gy1[256], ext[256];
+    /* First every object's own region: its predicted box grown by the margin. */
     for (int o = 0; o < kmax; o++) {
         const obj *ob = &t->objs[o];
-        if (!ob->live || ob->pending || !ob->gvalid)
+        if (!ob->live || ob->pending)
             continue;
-        const int *g = ob->gbox;
-        const int side = g[2] - g[0] > g[3] - g[1] ? g[2] - g[0] + 1 : g[3] - g[1] + 1;
-        int m = (int)ceilf(t->p.gate * (float)side);
+        float pb[4];
+        vt_motion_box(&ob->mot, pb);
+        int g[4];
+        box_cells(t, pb, g);
+        const double side = fmax(pb[2] * sx, pb[3] * sy);
+        const double sd = vt_motion_pos_std(&ob->mot) * fmax(sx, sy);
+        int m = (int)ceil(t->p.gate * side + 2.0 * sd);
         if (m < t->p.gate_min)
             m = t->p.gate_min;
-        m = ob->fail > fw + fh - m ? fw + fh : m + ob->fail;
-        const int x0 = g[0] - m, y0 = g[1] - m, x1 = g[2] + m, y1 = g[3] + m;
+        gx0[o] = g[0] - m, gy0[o] = g[1] - m, gx1[o] = g[2] + m, gy1[o] = g[3] + m;
+        ext[o] = (int)ceil(2.0 * sqrt(ob->spill) * fmax(sx, sy));
+    }
+    /* An object whose mask has been reaching beyond its box (a deforming one: a dancer's arm,
+     * a rider's bike) may reach that much further, where no other object is near. */
+    for (int o = 0; o < kmax; o++) {
+        const obj *ob = &t->objs[o];
+        if (!ob->live || ob->pending || ext[o] <= 0)
+            continue;
+        int alone = 1;
+        for (int o2 = 0; o2 < kmax && alone; o2++) {
+            const obj *b = &t->objs[o2];
+            if (o2 == o || !b->live || b->pending)
+                continue;
+            alone = gx1[o] + ext[o] < gx0[o2] || gx1[o2] < gx0[o] - ext[o] ||
+                    gy1[o] + ext[o] < gy0[o2] || gy1[o2] < gy0[o] - ext[o];
+        }
+        if (alone)
+            gx0[o] -= ext[o], gy0[o] -= ext[o], gx1[o] += ext[o], gy1[o] += ext[o];
+    }
+    for (int o = 0; o < kmax; o++) {
+        const obj *ob = &t->objs[o];
+        if (!ob->live || ob->pending)
+            continue;
+        const int x0 = gx0[o], y0 = gy0[o], x1 = gx1[o], y1 = gy1[o];
         if (x0 <= 0 && y0 <= 0 && x1 >= fw - 1 && y1 >= fh - 1)
             continue;
         float *pr = t->probs + (size_t)o * n;
@@ -923,6 +1397,268 @@ static void motion_gate(vt_tracker *t, int kmax) {
                 t->bg[i] += pr[i];
                 pr[i] = 0.0f;
             }
+        }
+    }
+}
+
+/*
+ * Appearance: each object's probability is multiplied, cell by cell, by the share of its own
+ * cells among the cell's best matches in its appearance banks (appear.h). Background that kept
+ * the object's label (the ground where it stood, what it walked past) matches the banks'
+ * negatives and goes back to the background.
+ */
+static void appearance_filter(vt_tracker *t, int kmax) {
+    const int n = t->n;
+    for (int o = 0; o < kmax; o++) {
+        obj *ob = &t->objs[o];
+        if (!ob->live || ob->pending)
+            continue;
+        float *pr = t->probs + (size_t)o * n;
+        int nc = 0;
+        for (int i = 0; i < n; i++)
+            if (pr[i] > 0.02f)
+                t->cells[nc++] = i;
+        for (int s0 = 0; s0 < nc; s0 += APP_CHUNK) {
+            const int m = nc - s0 < APP_CHUNK ? nc - s0 : APP_CHUNK;
+            vt_appear_score(&ob->app, t->feat, n, t->cells + s0, m, t->p.topk > 0 ? t->p.topk : 5,
+                            t->p.temperature, t->app_gather, t->app_sims, t->app_out);
+            for (int j = 0; j < m; j++) {
+                /* odds: the object's probability times a, everything else's times 1 - a */
+                const int i = t->cells[s0 + j];
+                float a = t->app_out[j];
+                a = a < 0.05f ? 0.05f : a > 0.95f ? 0.95f : a;
+                const float rest = 1.0f - pr[i];
+                const float po = pr[i] * a, pr_ = rest * (1.0f - a), sum = po + pr_;
+                const float inv = sum > 0 ? 1.0f / sum : 0.0f, sc = (1.0f - a) * inv;
+                t->bg[i] *= sc;
+                for (int o2 = 0; o2 < kmax; o2++)
+                    if (o2 != o)
+                        t->probs[(size_t)o2 * n + i] *= sc;
+                pr[i] = po * inv;
+            }
+        }
+    }
+}
+
+/* Argmax per cell over the background and the live objects: t->cell_lab. */
+static void cell_argmax(vt_tracker *t) {
+    const int n = t->n, k = t->p.max_objects;
+    for (int i = 0; i < n; i++) {
+        float best = t->bg[i];
+        int arg = -1;
+        for (int o = 0; o < k; o++)
+            if (t->objs[o].live && t->probs[(size_t)o * n + i] > best)
+                best = t->probs[(size_t)o * n + i], arg = o;
+        t->cell_lab[i] = (int16_t)arg;
+    }
+}
+
+/*
+ * Teach an object's banks this frame: its cells (where it wins confidently) are positives, the
+ * cells around its box that are not it are negatives. `fixed` on the frame it was given on (its
+ * mask's cells, and everything else in and around its box), else the rolling part.
+ */
+static void appearance_learn(vt_tracker *t, obj *ob, int slot, const float box[4], int fixed) {
+    const int fw = t->fw, fh = t->fh, n = t->n;
+    int g[4];
+    box_cells(t, box, g);
+    const int side = g[2] - g[0] > g[3] - g[1] ? g[2] - g[0] + 1 : g[3] - g[1] + 1;
+    int m = (side + 1) / 2;
+    m = m < 2 ? 2 : m;
+    const float *pr = t->probs + (size_t)slot * n;
+    int np = 0;
+    for (int i = 0; i < n; i++)
+        if (t->cell_lab[i] == slot && (fixed || pr[i] > 0.7f))
+            t->cells[np++] = i;
+    vt_appear_add(&ob->app, 1, t->feat, n, t->cells, np, fixed, fixed ? VT_APPEAR_POS / 2 : 16);
+    int nn = 0;
+    for (int y = g[1] - m; y <= g[3] + m; y++) {
+        if (y < 0 || y >= fh)
+            continue;
+        for (int x = g[0] - m; x <= g[2] + m; x++) {
+            if (x < 0 || x >= fw)
+                continue;
+            const int i = y * fw + x;
+            if (t->cell_lab[i] != slot && pr[i] < 0.1f)
+                t->cells[nn++] = i;
+        }
+    }
+    vt_appear_add(&ob->app, 0, t->feat, n, t->cells, nn, fixed, fixed ? VT_APPEAR_NEG / 2 : 32);
+}
+
+/*
+ * Parts of a moving object move with it. For an object whose motion filter says it has moved at
+ * least two cells since the oldest short-term memory frame, each of its cells is compared with
+ * that frame twice: at the same place, and where the object's motion says that part was then
+ * (best of a 3x3 neighbourhood). A cell that matches its own place almost exactly (0.9) and
+ * clearly better (by 0.15) than where the object came from is background the object has left
+ * (or walked past): the object's probability there goes to the background. A uniformly coloured
+ * part (a plain shirt) matches both and keeps its label.
+ */
+static void static_cells(vt_tracker *t, int kmax) {
+    const int fw = t->fw, fh = t->fh, n = t->n, c = t->c;
+    const entry *e = NULL;
+    for (int j = t->ring_len - 1; j >= 0 && !e; j--)
+        e = t->ring[j];
+    if (!e)
+        return;
+    const int64_t age = t->frame - e->frame;
+    const double sx = (double)fw / t->sw, sy = (double)fh / t->sh;
+    for (int o = 0; o < kmax; o++) {
+        const obj *ob = &t->objs[o];
+        if (!ob->live || ob->pending || ob->still || ob->state != VT_OBJECT_TRACKING)
+            continue;
+        const int dx = (int)lround(ob->mot.a[0].v * sx * (double)age);
+        const int dy = (int)lround(ob->mot.a[1].v * sy * (double)age);
+        if (dx * dx + dy * dy < 4)
+            continue;
+        float *pr = t->probs + (size_t)o * n;
+        for (int q = 0; q < n; q++) {
+            if (!(pr[q] > 0.3f))
+                continue;
+            const int x = q % fw, y = q / fw;
+            float ss = 0;
+            for (int ch = 0; ch < c; ch++)
+                ss += t->feat[(size_t)ch * n + q] * e->feat[(size_t)ch * n + q];
+            if (ss < 0.9f)
+                continue;
+            float sm = -1.0f;
+            for (int yy = y - dy - 1; yy <= y - dy + 1; yy++) {
+                for (int xx = x - dx - 1; xx <= x - dx + 1; xx++) {
+                    if (xx < 0 || yy < 0 || xx >= fw || yy >= fh)
+                        continue;
+                    const int r = yy * fw + xx;
+                    float d = 0;
+                    for (int ch = 0; ch < c; ch++)
+                        d += t->feat[(size_t)ch * n + q] * e->feat[(size_t)ch * n + r];
+                    sm = d > sm ? d : sm;
+                }
+            }
+            if (ss > sm + 0.15f) {
+                t->bg[q] += pr[q];
+                pr[q] = 0.0f;
+            }
+        }
+    }
+}
+
+/*
+ * A hidden object whose template was found again (locate_objects) gets its cells back: its
+ * memory frames no longer know it (they stopped while it was hidden), so the propagation gives it
+ * nothing; where its template says the object is (the samples' weights, over the found box) its
+ * probability becomes at least 0.9 times that weight, and the cell is normalised again.
+ */
+static void refound_objects(vt_tracker *t, int kmax) {
+    const int fw = t->fw, fh = t->fh, n = t->n;
+    for (int o = 0; o < kmax; o++) {
+        obj *ob = &t->objs[o];
+        if (!ob->live || ob->pending || !ob->refound)
+            continue;
+        const vt_locate *l = &ob->loc;
+        const float *b = ob->loc_box;
+        for (int y = (int)floor(b[1]); y < (int)ceil(b[1] + b[3]); y++) {
+            if (y < 0 || y >= fh)
+                continue;
+            int j = (int)((y + 0.5 - b[1]) * l->gh / b[3]);
+            j = j < 0 ? 0 : j >= l->gh ? l->gh - 1 : j;
+            for (int x = (int)floor(b[0]); x < (int)ceil(b[0] + b[2]); x++) {
+                if (x < 0 || x >= fw)
+                    continue;
+                int i = (int)((x + 0.5 - b[0]) * l->gw / b[2]);
+                i = i < 0 ? 0 : i >= l->gw ? l->gw - 1 : i;
+                const float want = 0.9f * l->wt[(size_t)j * l->gw + i];
+                const int q = y * fw + x;
+                float *p = t->probs + (size_t)o * n + q;
+                if (*p >= want)
+                    continue;
+                /* the others share what is left */
+                const float rest = 1.0f - *p, left = 1.0f - want;
+                const float sc = rest > 1e-6f ? left / rest : 0.0f;
+                t->bg[q] *= sc;
+                for (int o2 = 0; o2 < kmax; o2++)
+                    if (o2 != o)
+                        t->probs[(size_t)o2 * n + q] *= sc;
+                *p = want;
+            }
+        }
+    }
+}
+
+/*
+ * Stray labels: the cells an object wins form connected pieces; the object is the piece that
+ * overlaps its predicted box most, and any other piece lying mostly inside that box (an object
+ * cut in two by whatever stands in front of it). Other pieces are background that kept the
+ * object's label (where it stood a moment ago, or a look-alike nearby): their probability goes
+ * to the background, so that they are neither reported nor written into the memory.
+ */
+static void drop_strays(vt_tracker *t, int kmax) {
+    const int fw = t->fw, fh = t->fh, n = t->n;
+    int16_t *lab = t->cell_lab;
+    for (int i = 0; i < n; i++) {
+        float best = t->bg[i];
+        int arg = -1;
+        for (int o = 0; o < kmax; o++)
+            if (t->probs[(size_t)o * n + i] > best)
+                best = t->probs[(size_t)o * n + i], arg = o;
+        lab[i] = (int16_t)arg;
+        t->comp[i] = -1;
+    }
+    for (int o = 0; o < kmax; o++) {
+        const obj *ob = &t->objs[o];
+        if (!ob->live || ob->pending)
+            continue;
+        float pb[4];
+        vt_motion_box(&ob->mot, pb);
+        int g[4];
+        box_cells(t, pb, g);
+        /* Flood-fill the object's pieces (8-connected), scoring each by its cells inside the
+         * predicted box. */
+        int ncomp = 0, best = -1, best_in = 0, best_size = 0;
+        enum { MAXC = 256 };
+        int in_c[MAXC], size_c[MAXC];
+        for (int s0 = 0; s0 < n; s0++) {
+            if (lab[s0] != o || t->comp[s0] >= 0)
+                continue;
+            const int id = ncomp < MAXC ? ncomp : MAXC - 1;
+            if (ncomp < MAXC) {
+                in_c[id] = size_c[id] = 0;
+                ncomp++;
+            }
+            int qh = 0, qt = 0;
+            t->queue[qt++] = s0;
+            t->comp[s0] = id;
+            while (qh < qt) {
+                const int q = t->queue[qh++], x = q % fw, y = q / fw;
+                size_c[id]++;
+                in_c[id] += x >= g[0] && x <= g[2] && y >= g[1] && y <= g[3];
+                for (int dy = -1; dy <= 1; dy++) {
+                    for (int dx = -1; dx <= 1; dx++) {
+                        const int xx = x + dx, yy = y + dy;
+                        if (xx < 0 || yy < 0 || xx >= fw || yy >= fh)
+                            continue;
+                        const int r = yy * fw + xx;
+                        if (lab[r] == o && t->comp[r] < 0) {
+                            t->comp[r] = id;
+                            t->queue[qt++] = r;
+                        }
+                    }
+                }
+            }
+        }
+        if (ncomp <= 1)
+            continue;
+        for (int c = 0; c < ncomp; c++)
+            if (in_c[c] > best_in || (in_c[c] == best_in && size_c[c] > best_size))
+                best = c, best_in = in_c[c], best_size = size_c[c];
+        float *pr = t->probs + (size_t)o * n;
+        for (int i = 0; i < n; i++) {
+            if (lab[i] != o)
+                continue;
+            const int c = t->comp[i];
+            if (c == best || 2 * in_c[c] >= size_c[c])
+                continue;
+            t->bg[i] += pr[i];
+            pr[i] = 0.0f;
         }
     }
 }
@@ -947,6 +1683,263 @@ static void object_scores(vt_tracker *t, float *score) {
     }
     for (int o = 0; o < k; o++)
         score[o] = cnt[o] ? score[o] / cnt[o] : 0.0f;
+}
+
+/*
+ * The extent of an object's mask without its thinnest outliers: the columns and rows that leave
+ * 2 % of its pixels on each side (a stray sliver or an arm held out does not widen the box).
+ * `tight` is the mask's tight box (x0, y0, x1, y1 inclusive); writes the trimmed one to `ext`.
+ */
+static void mask_extent(vt_tracker *t, const obj *ob, int64_t area, const int tight[4],
+                        int ext[4]) {
+    memcpy(ext, tight, sizeof(int) * 4);
+    if (area < 50)
+        return;
+    const int64_t cut = area / 50;
+    for (int ax = 0; ax < 2; ax++) {
+        const int lo = tight[ax], hi = tight[ax + 2];
+        int *h = t->hist;
+        memset(h, 0, sizeof(int) * (size_t)(hi - lo + 1));
+        for (int y = tight[1]; y <= tight[3]; y++) {
+            const uint8_t *m = ob->mask + (size_t)y * t->sw;
+            for (int x = tight[0]; x <= tight[2]; x++)
+                if (m[x])
+                    h[(ax ? y : x) - lo]++;
+        }
+        int64_t acc = 0;
+        int a = lo, b = hi;
+        for (; a < hi && acc + h[a - lo] <= cut; a++)
+            acc += h[a - lo];
+        acc = 0;
+        for (; b > a && acc + h[b - lo] <= cut; b--)
+            acc += h[b - lo];
+        ext[ax] = a;
+        ext[ax + 2] = b;
+    }
+}
+
+/* Clip a box (x, y, w, h) to the source frame, as x0, y0, x1, y1 (exclusive). */
+static void clip_box(const vt_tracker *t, const float b[4], double c[4]) {
+    c[0] = fmax(0.0, b[0]);
+    c[1] = fmax(0.0, b[1]);
+    c[2] = fmin((double)t->sw, (double)b[0] + b[2]);
+    c[3] = fmin((double)t->sh, (double)b[1] + b[3]);
+}
+
+/*
+ * Is side `side` (0 left, 1 top, 2 right, 3 bottom) of a mask's tight box along another object?
+ * At least a fifth of the two pixel lines just outside it (over the box's extent) belong to
+ * another object of the label map (which holds result indices; `self` is this object's).
+ */
+static int side_cut(const vt_tracker *t, int self, const int tight[4], int side) {
+    const int horiz = side == 0 || side == 2; /* a left or right side: a column */
+    const int lo = horiz ? tight[1] : tight[0], hi = horiz ? tight[3] : tight[2];
+    int other = 0, cnt = 0;
+    for (int d = 1; d <= 2; d++) {
+        const int at = side < 2 ? tight[side] - d : tight[side] + d;
+        if (at < 0 || at >= (horiz ? t->sw : t->sh))
+            continue;
+        for (int k = lo; k <= hi; k++) {
+            const int x = horiz ? at : k, y = horiz ? k : at;
+            const int v = t->labels[(size_t)y * t->sw + x];
+            other += v && v != self;
+            cnt++;
+        }
+    }
+    return cnt > 0 && 5 * other >= cnt;
+}
+
+/*
+ * A new object's motion starts from the box it was given (a mask's or a polygon's own box),
+ * and remembers where that box lies around the mask the box was refined into: a user's box is
+ * the whole object, usually with a margin, and the mask is what the tracker can follow; later
+ * masks are turned back into boxes of the user's kind with the same margins.
+ */
+static void object_start(vt_tracker *t, obj *ob, int64_t area, const int tight[4],
+                         const int mbox[4]) {
+    double u[4];
+    if (ob->shape.kind == VT_SHAPE_BOX) {
+        /* as given, even where it crosses the frame's edge: the object goes on beyond it */
+        const float *b = ob->shape.box;
+        u[0] = b[0], u[1] = b[1], u[2] = (double)b[0] + b[2], u[3] = (double)b[1] + b[3];
+    } else {
+        u[0] = mbox[0], u[1] = mbox[1], u[2] = mbox[2] + 1, u[3] = mbox[3] + 1;
+    }
+    memset(ob->rel, 0, sizeof ob->rel);
+    if (area > 0) {
+        const double mw = mbox[2] - mbox[0] + 1, mh = mbox[3] - mbox[1] + 1;
+        ob->rel[0] = (float)((u[0] - mbox[0]) / mw);
+        ob->rel[1] = (float)((u[1] - mbox[1]) / mh);
+        ob->rel[2] = (float)((u[2] - (mbox[2] + 1)) / mw);
+        ob->rel[3] = (float)((u[3] - (mbox[3] + 1)) / mh);
+        /* A mask cut by the frame's edge says nothing of the margin on that side: take the
+         * opposite side's. */
+        if (tight[0] <= 0 && tight[2] < t->sw - 1)
+            ob->rel[0] = -ob->rel[2];
+        if (tight[2] >= t->sw - 1 && tight[0] > 0)
+            ob->rel[2] = -ob->rel[0];
+        if (tight[1] <= 0 && tight[3] < t->sh - 1)
+            ob->rel[1] = -ob->rel[3];
+        if (tight[3] >= t->sh - 1 && tight[1] > 0)
+            ob->rel[3] = -ob->rel[1];
+    }
+    const float box[4] = {(float)u[0], (float)u[1], (float)(u[2] - u[0]), (float)(u[3] - u[1])};
+    const double ua = (double)box[2] * box[3];
+    ob->fill = area > 0 && ua > 0 ? fmin(1.0, area / ua) : 0.5;
+    vt_motion_init(&ob->mot, box);
+    ob->unseen = 0;
+    ob->size_dis[0] = ob->size_dis[1] = 0;
+    ob->spill = 0;
+    ob->vis = 1.0;
+    memcpy(ob->box, box, sizeof ob->box);
+    vt_appear_reset(&ob->app);
+    appearance_learn(t, ob, (int)(ob - t->objs), box, 1);
+    float cb[4];
+    box_to_cells(t, box, cb);
+    coverage(t, ob->mask);
+    ob->loc.valid = 0;
+    vt_locate_learn(&ob->loc, t->feat, t->fw, t->fh, cb, t->cover, 1.0f);
+    ob->loc_ref = 0;
+}
+
+/*
+ * One frame of an object that exists: is it seen, and where is its box? It is seen when its
+ * mask holds at least `lost_area` of the area its predicted box should show (twice that to come
+ * back once hidden) with a confident score. A seen object's mask box, turned into a box of the
+ * given box's kind, corrects the motion filter; a side that touches the frame's edge only tells
+ * where the object's inner edge is (the rest is outside), and a mask that shows under 60 % of
+ * the expected area moves the box but does not resize it (a partly hidden object is not
+ * smaller). An object not seen for 2 frames is occluded: its box is the predicted one; after
+ * `lost_frames` frames, or once its predicted centre has left the frame, it is lost.
+ */
+static vt_object_event object_observe(vt_tracker *t, obj *ob, int res_index, int64_t area,
+                                      const int tight[4], const int mbox[4], float score) {
+    float pb[4];
+    vt_motion_box(&ob->mot, pb);
+    const double expect = ob->fill * pb[2] * pb[3];
+    const double vis = expect > 0 ? (double)area / expect : 0.0;
+    const int hidden = ob->state == VT_OBJECT_OCCLUDED || ob->state == VT_OBJECT_LOST;
+    const double need = hidden ? 2.0 * t->p.lost_area : t->p.lost_area;
+    const int seen = area > 0 && vis >= need && score >= t->p.lost_score;
+    ob->vis = vis;
+    if (seen) {
+        /* the mask's reach beyond the predicted box, side by side */
+        const double ex[4] = {pb[0] - tight[0], pb[1] - tight[1], tight[2] + 1 - (pb[0] + pb[2]),
+                              tight[3] + 1 - (pb[1] + pb[3])};
+        double e2 = 0;
+        for (int i = 0; i < 4; i++)
+            e2 += ex[i] > 0 ? ex[i] * ex[i] / 4 : 0;
+        ob->spill += 0.2 * (e2 - ob->spill);
+        const double mw = mbox[2] - mbox[0] + 1, mh = mbox[3] - mbox[1] + 1;
+        double u[4] = {mbox[0] + ob->rel[0] * mw, mbox[1] + ob->rel[1] * mh,
+                       mbox[2] + 1 + ob->rel[2] * mw, mbox[3] + 1 + ob->rel[3] * mh};
+        const int full = vis >= 0.6;
+        double trust[4] = {1, 1, full ? 1 : 0, full ? 1 : 0};
+        if (!full)
+            trust[0] = trust[1] = 2;
+        /* The template already placed the object: the mask only sizes it. */
+        if (ob->located)
+            trust[0] = trust[1] = 0;
+        /* A mask a third larger or a quarter smaller than the object took something along or
+         * lost a part: it does not resize the object. */
+        for (int ax = 0; ax < 2; ax++) {
+            const double r = (u[ax + 2] - u[ax]) / pb[ax + 2];
+            int *d = &ob->size_dis[ax];
+            if (!(trust[ax + 2] > 0) || (r <= 1.33 && r >= 0.75)) {
+                *d = 0;
+                continue;
+            }
+            /* ... unless it keeps saying so: the box was given too large or too small, or the
+             * object came much nearer */
+            const int dir = r > 1 ? 1 : -1;
+            *d = *d * dir > 0 ? *d + dir : dir;
+            trust[ax + 2] = abs(*d) >= 4 ? 2 : 0;
+        }
+        /* Sides at the frame's edge, or, for an object partly hidden, along another object
+         * (the one in front): the object may go on beyond them, so only the other side of that
+         * axis is measured, and the size is the predicted one. */
+        int at[4] = {tight[0] <= 0, tight[1] <= 0, tight[2] >= t->sw - 1, tight[3] >= t->sh - 1};
+        if (!full)
+            for (int side = 0; side < 4; side++)
+                at[side] = at[side] || side_cut(t, res_index, tight, side);
+        for (int ax = 0; ax < 2; ax++) {
+            const int lo = at[ax], hi = at[ax + 2];
+            if (!lo && !hi)
+                continue;
+            trust[ax + 2] = 0; /* the size is the predicted one */
+            if (lo && hi)
+                trust[ax] = 0;
+            else if (lo)
+                u[ax] = u[ax + 2] - pb[ax + 2];
+            else
+                u[ax + 2] = u[ax] + pb[ax + 2];
+        }
+        const float z[4] = {(float)u[0], (float)u[1], (float)(u[2] - u[0]), (float)(u[3] - u[1])};
+        vt_motion_update(&ob->mot, z, trust);
+        if (full && !at[0] && !at[1] && !at[2] && !at[3] && z[2] > 0 && z[3] > 0) {
+            ob->fill += 0.05 * (fmin(1.0, area / ((double)z[2] * z[3])) - ob->fill);
+            if (ob->loc_score > -1.5 && ob->loc_score >= 0.75 * ob->loc_ref) {
+                float nb[4], cb[4];
+                vt_motion_box(&ob->mot, nb);
+                box_to_cells(t, nb, cb);
+                coverage(t, ob->mask);
+                vt_locate_learn(&ob->loc, t->feat, t->fw, t->fh, cb, t->cover, 0.05f);
+            }
+            if (t->p.appearance) {
+                float nb[4];
+                vt_motion_box(&ob->mot, nb);
+                appearance_learn(t, ob, (int)(ob - t->objs), nb, 0);
+            }
+        }
+        ob->unseen = 0;
+        if (hidden) {
+            ob->state = VT_OBJECT_RECOVERED;
+            return VT_OBJECT_EVENT_RECOVERED;
+        }
+        ob->state = VT_OBJECT_TRACKING;
+        return VT_OBJECT_EVENT_NONE;
+    }
+    ob->unseen++;
+    if (ob->state == VT_OBJECT_TRACKING || ob->state == VT_OBJECT_RECOVERED) {
+        if (ob->unseen >= 2) {
+            ob->state = VT_OBJECT_OCCLUDED;
+            return VT_OBJECT_EVENT_OCCLUDED;
+        }
+        ob->state = VT_OBJECT_TRACKING;
+        return VT_OBJECT_EVENT_NONE;
+    }
+    if (ob->state == VT_OBJECT_OCCLUDED) {
+        const double cx = pb[0] + 0.5 * pb[2], cy = pb[1] + 0.5 * pb[3];
+        const int gone = cx < 0 || cy < 0 || cx >= t->sw || cy >= t->sh;
+        if (ob->unseen > t->p.lost_frames || gone) {
+            ob->state = VT_OBJECT_LOST;
+            return VT_OBJECT_EVENT_LOST;
+        }
+    }
+    return VT_OBJECT_EVENT_NONE;
+}
+
+/* The box reported: the motion filter's, inside the frame; a lost object has none unless some
+ * of its mask is still seen (then that mask's box). */
+static void object_box(const vt_tracker *t, obj *ob, int64_t area, const int mbox[4], int bbox[4]) {
+    memset(bbox, 0, sizeof(int) * 4);
+    if (ob->state == VT_OBJECT_LOST) {
+        if (area > 0) {
+            bbox[0] = mbox[0], bbox[1] = mbox[1];
+            bbox[2] = mbox[2] - mbox[0] + 1, bbox[3] = mbox[3] - mbox[1] + 1;
+        }
+        return;
+    }
+    float b[4];
+    vt_motion_box(&ob->mot, b);
+    double c[4];
+    clip_box(t, b, c);
+    const int x0 = (int)lround(c[0]), y0 = (int)lround(c[1]);
+    const int x1 = (int)lround(c[2]), y1 = (int)lround(c[3]);
+    if (x1 > x0 && y1 > y0) {
+        bbox[0] = x0, bbox[1] = y0, bbox[2] = x1 - x0, bbox[3] = y1 - y0;
+    }
+    memcpy(ob->box, b, sizeof ob->box);
 }
 
 int vt_tracker_step(vt_tracker *t, const vt_image *src, const vt_image *proc,
@@ -998,6 +1991,7 @@ int vt_tracker_step(vt_tracker *t, const vt_image *src, const vt_image *proc,
 
     if ((rc = ensure_source(t, src->w, src->h)) < 0)
         return rc;
+    background_step(t, &pimg);
 
     const int n = t->n, k = t->p.max_objects;
     /* Propagate the objects already known. */
@@ -1006,6 +2000,11 @@ int vt_tracker_step(vt_tracker *t, const vt_image *src, const vt_image *proc,
         nexist += t->objs[o].live && !t->objs[o].pending;
         npending += t->objs[o].live && t->objs[o].pending;
     }
+    for (int o = 0; o < k; o++)
+        if (t->objs[o].live && !t->objs[o].pending)
+            vt_motion_predict(&t->objs[o].mot);
+    if (t->p.locate)
+        locate_objects(t);
     int nm = nexist ? memory_frames(t) : 0;
     if (nm > 0) {
         vt_prop_timing pt;
@@ -1022,6 +2021,14 @@ int vt_tracker_step(vt_tracker *t, const vt_image *src, const vt_image *proc,
             if (!t->objs[o].live || t->objs[o].pending || o >= kmax)
                 memset(t->probs + (size_t)o * n, 0, sizeof(float) * n);
         motion_gate(t, kmax);
+        refound_objects(t, kmax);
+        background_filter(t, kmax);
+        if (t->p.strays)
+            static_cells(t, kmax);
+        if (t->p.appearance)
+            appearance_filter(t, kmax);
+        if (t->p.strays)
+            drop_strays(t, kmax);
     } else {
         memset(t->probs, 0, sizeof(float) * n * k);
         for (int i = 0; i < n; i++)
@@ -1046,6 +2053,13 @@ int vt_tracker_step(vt_tracker *t, const vt_image *src, const vt_image *proc,
             refine_box(t, ob);
             coverage(t, ob->mask);
         }
+        if (ob->shape.kind == VT_SHAPE_BOX) {
+            /* A box holds background; a mask or a polygon is what the user drew. */
+            background_shape(t, ob);
+            coverage(t, ob->mask);
+        } else {
+            ob->still = 0;
+        }
         for (int i = 0; i < n; i++) {
             float a = t->cover[i], keep = 1.0f - a;
             for (int j = 0; j < k; j++)
@@ -1057,6 +2071,7 @@ int vt_tracker_step(vt_tracker *t, const vt_image *src, const vt_image *proc,
 
     /* Source-resolution labels; given shapes are pasted exactly. */
     upsample_argmax(t);
+    background_pixels(t);
     for (int o = 0; o < k; o++) {
         obj *ob = &t->objs[o];
         if (!ob->live || !ob->pending)
@@ -1072,9 +2087,7 @@ int vt_tracker_step(vt_tracker *t, const vt_image *src, const vt_image *proc,
     float score[256];
     object_scores(t, score);
 
-    /* Memory: this frame with its labels; an anchor when objects were given on it. */
-    if ((rc = memory_insert(t, npending > 0)) < 0)
-        return rc;
+    cell_argmax(t);
 
     /* Results: one entry per live object in slot order; labels rewritten to result index. */
     uint8_t lut[256] = {0};
@@ -1097,14 +2110,26 @@ int vt_tracker_step(vt_tracker *t, const vt_image *src, const vt_image *proc,
         bx0[r] = by0[r] = INT32_MAX;
         bx1[r] = by1[r] = -1;
     }
+    for (int i = 0; i < n; i++) {
+        t->cm_cnt[i][0] = t->cm_cnt[i][1] = 0;
+        t->cm_slot[i][0] = t->cm_slot[i][1] = -1;
+    }
     for (int y = 0; y < t->sh; y++) {
         uint8_t *row = t->labels + (size_t)y * t->sw;
+        const int crow = t->row_cell[y] * t->fw;
         for (int x = 0; x < t->sw; x++) {
             int v = lut[row[x]];
             row[x] = (uint8_t)v;
             if (!v)
                 continue;
             int r = v - 1;
+            {
+                const int q = crow + t->col_cell[x], sl = t->slot_of_res[r];
+                if (t->cm_slot[q][0] == sl || t->cm_slot[q][0] < 0)
+                    t->cm_slot[q][0] = (int16_t)sl, t->cm_cnt[q][0]++;
+                else if (t->cm_slot[q][1] == sl || t->cm_slot[q][1] < 0)
+                    t->cm_slot[q][1] = (int16_t)sl, t->cm_cnt[q][1]++;
+            }
             t->objs[t->slot_of_res[r]].mask[(size_t)y * t->sw + x] = 1;
             area[r]++;
             if (x < bx0[r])
@@ -1117,6 +2142,13 @@ int vt_tracker_step(vt_tracker *t, const vt_image *src, const vt_image *proc,
                 by1[r] = y;
         }
     }
+    /* What the memory learns: per cell, the object that holds at least a third of the cell's
+     * reported pixels (the most of them), else the background. */
+    for (int i = 0; i < n; i++) {
+        const int j = t->cm_cnt[i][1] > t->cm_cnt[i][0];
+        t->mem_lab[i] =
+            3 * t->cm_cnt[i][j] >= t->cover_n[i] && t->cm_cnt[i][j] > 0 ? t->cm_slot[i][j] : -1;
+    }
     for (int r = 0; r < nres; r++) {
         int o = t->slot_of_res[r];
         obj *ob = &t->objs[o];
@@ -1125,11 +2157,11 @@ int vt_tracker_step(vt_tracker *t, const vt_image *src, const vt_image *proc,
         res->label = ob->label;
         res->mask = ob->mask;
         res->area = area[r];
+        int mbox[4] = {0, 0, 0, 0}; /* the mask's own box, x0 y0 x1 y1 inclusive */
+        int ext[4] = {0, 0, 0, 0};  /* the same without its outliers */
         if (area[r]) {
-            res->bbox[0] = bx0[r], res->bbox[1] = by0[r];
-            res->bbox[2] = bx1[r] - bx0[r] + 1, res->bbox[3] = by1[r] - by0[r] + 1;
-        } else {
-            memset(res->bbox, 0, sizeof res->bbox);
+            mbox[0] = bx0[r], mbox[1] = by0[r], mbox[2] = bx1[r], mbox[3] = by1[r];
+            mask_extent(t, ob, area[r], mbox, ext);
         }
         res->event = VT_OBJECT_EVENT_NONE;
         if (ob->pending) {
@@ -1138,43 +2170,22 @@ int vt_tracker_step(vt_tracker *t, const vt_image *src, const vt_image *proc,
             ob->state = VT_OBJECT_TRACKING;
             ob->fail = 0;
             ob->area_ref = (double)area[r];
-            ob->gvalid = 0;
+            object_start(t, ob, area[r], mbox, ext);
             vt_shape_clear(&ob->shape);
             res->score = 1.0f;
             res->event = VT_OBJECT_EVENT_ADDED;
         } else {
             res->score = score[o];
-            /* Failing: no mask, a doubtful one, or one collapsed to a sliver of its usual
-             * size (an occluded object keeps a few confident pixels at its edge). The usual
-             * size follows slow changes (an object walking away) through good frames only.
-             * A lost object must come back to 2.5x the threshold (hysteresis: a flickering
-             * sliver does not alternate lost and recovered). */
-            const double lost_at = t->p.lost_area * ob->area_ref;
-            int failing = area[r] == 0 || score[o] < t->p.lost_score ||
-                          (double)area[r] < (ob->state == VT_OBJECT_LOST ? 2.5 * lost_at : lost_at);
-            if (!failing)
-                ob->area_ref += 0.02 * ((double)area[r] - ob->area_ref);
-            ob->fail = failing ? ob->fail + 1 : 0;
-            if (ob->state == VT_OBJECT_RECOVERED)
-                ob->state = VT_OBJECT_TRACKING;
-            if (ob->state != VT_OBJECT_LOST && ob->fail >= t->p.lost_frames) {
-                ob->state = VT_OBJECT_LOST;
-                res->event = VT_OBJECT_EVENT_LOST;
-            } else if (ob->state == VT_OBJECT_LOST && !failing) {
-                ob->state = VT_OBJECT_RECOVERED;
-                res->event = VT_OBJECT_EVENT_RECOVERED;
-            }
+            res->event = object_observe(t, ob, r + 1, area[r], mbox, ext, score[o]);
         }
         res->state = ob->state;
-        if (area[r] && ob->fail == 0) {
-            ob->gbox[0] = (int)((int64_t)bx0[r] * t->fw / t->sw);
-            ob->gbox[1] = (int)((int64_t)by0[r] * t->fh / t->sh);
-            ob->gbox[2] = (int)((int64_t)bx1[r] * t->fw / t->sw);
-            ob->gbox[3] = (int)((int64_t)by1[r] * t->fh / t->sh);
-            ob->gvalid = 1;
-        }
+        object_box(t, ob, area[r], mbox, res->bbox);
     }
     tm.upsample += now_ms() - t4;
+
+    /* Memory: this frame with its labels; an anchor when objects were given on it. */
+    if ((rc = memory_insert(t, npending > 0)) < 0)
+        return rc;
 
     t->out = (vt_track_result){
         .frame = t->frame,

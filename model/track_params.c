@@ -58,14 +58,25 @@ int vt_tracker_params_preset(vt_tracker_params *p, const char *tracker, const ch
      * (docs/RESULTS.md). */
     p->topk = (int)meta_num(m, "vtrack.prop.topk", 5);
     p->lost_score = 0.35f;
+    /* Seen: a mask that shows at least a tenth of what the object's predicted box should show.
+     * Hidden longer than 25 frames (1 s at 25 fps, 2.5 s at 10): lost, no box reported (it is
+     * still looked for, and comes back as recovered). */
     p->lost_area = 0.1f;
-    p->lost_frames = 5;
+    p->lost_frames = 25;
     p->box_refine = 1;
-    /* Objects move continuously: a label that appears far from where the object was is a
-     * look-alike (another pedestrian walking into the place a reference frame labelled), not
-     * the object. docs/TRACKING.md, "Motion gate". */
-    p->gate = 1.0f;
-    p->gate_min = scale_cells(8, stride);
+    /* Objects move continuously: a label far from where the object's motion puts it is a
+     * look-alike or background it left, not the object. The margin around the predicted box is
+     * small (0.15 of its larger side, plus twice the filter's uncertainty and, for an object no
+     * other is near, how far its mask has been reaching beyond its box): on the crossing set a
+     * margin of the whole side lets labels pass between people who walk side by side
+     * (docs/TRACKING.md, "Motion gate"). */
+    p->gate = 0.15f;
+    p->gate_min = scale_cells(2, stride);
+    /* docs/TRACKING.md, "Objects and their surroundings" and "A fixed camera". */
+    p->appearance = 1;
+    p->background = 1;
+    p->locate = 1;
+    p->strays = 1;
     if (!tracker || strcmp(tracker, "mast") == 0) {
         /* MAST (Lai et al. 2020), benchmark.py: references {0, 5} long-term and t-1, t-3, t-5
          * short-term, windows of 25x25 cells at stride 4, ROI localisation of references more
@@ -126,6 +137,7 @@ int vt_tracker_params_set(vt_tracker_params *p, const char *name, const char *va
         I(radius_long), I(radius_short),  I(roi_age),     I(roi_radius),  I(roi_dilation),
         I(topk),        F(temperature),   I(soft_labels), I(l2norm),      F(lost_score),
         I(lost_frames), I(box_refine),    F(lost_area),   F(gate),        I(gate_min),
+        I(appearance),  I(background),    I(locate),      I(strays),
 #undef I
 #undef F
     };
@@ -167,14 +179,17 @@ void vt_tracker_params_describe(const vt_tracker_params *p, char *buf, size_t le
              "short-term %d gap %d (radius %s)\n"
              "roi: age >= %d, coarse radius %d, dilation <= %d\n"
              "affinity: top-%d, temperature %.3f, %s features, %s labels\n"
-             "lost: score < %.2f or area < %.2f of usual for %d frames; boxes %s\n"
-             "gate: %.2f x box side, at least %d cells, +1 per failing frame\n",
+             "seen: score >= %.2f and area >= %.2f of the predicted; lost after %d hidden frames; "
+             "boxes %s\n"
+             "gate: %.2f x box side + 2 sd, at least %d cells; appearance %s; background %s; "
+             "locate %s; strays %s\n",
              p->proc_short, p->proc_long_max, p->max_anchors, r[0], p->long_every, p->long_count,
              p->long_rolling ? "rolling" : "first", r[1], p->short_count, p->short_gap, r[2],
              p->roi_age, p->roi_radius, p->roi_dilation, p->topk, p->temperature,
              p->l2norm ? "unit-norm" : "raw", p->soft_labels ? "soft" : "hard", p->lost_score,
              p->lost_area, p->lost_frames, p->box_refine ? "refined into masks" : "taken as masks",
-             p->gate, p->gate_min);
+             p->gate, p->gate_min, p->appearance ? "on" : "off", p->background ? "on" : "off",
+             p->locate ? "on" : "off", p->strays ? "on" : "off");
 }
 
 int vt_tracker_params_check(const vt_tracker_params *p, char *err, size_t errlen) {
@@ -203,6 +218,10 @@ int vt_tracker_params_check(const vt_tracker_params *p, char *err, size_t errlen
     BAD(!(p->lost_area >= 0.0f) || !(p->lost_area <= 1.0f), "lost_area");
     BAD(!(p->gate >= 0.0f) || !(p->gate <= 100.0f) || p->gate_min < 0 || p->gate_min > 4096,
         "gate/gate_min");
+    BAD(p->appearance < 0 || p->appearance > 1, "appearance");
+    BAD(p->background < 0 || p->background > 1, "background");
+    BAD(p->locate < 0 || p->locate > 1, "locate");
+    BAD(p->strays < 0 || p->strays > 1, "strays");
 #undef BAD
     return 0;
 }

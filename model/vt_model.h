@@ -153,14 +153,20 @@ typedef struct vt_tracker_params {
     float temperature;
     int soft_labels;  /* memory keeps soft probabilities (1) or one-hot argmax labels (0) */
     int l2norm;       /* unit-normalise features before the dot products */
-    float lost_score; /* confidence under which an object counts as failing */
-    float lost_area;  /* fraction of its usual area under which an object counts as failing */
-    int lost_frames;  /* frames of failing (or an empty mask) before it is declared lost */
+    float lost_score; /* confidence under which an object is not seen */
+    float lost_area;  /* share of the area its predicted box should show under which an object
+                       * is not seen (twice that to be seen again once hidden) */
+    int lost_frames;  /* frames an object may stay hidden (occluded) before it is lost */
     int box_refine;   /* turn a box into the mask of what it holds (1) or keep the rectangle */
     float gate;       /* motion gate: an object may only extend this many times the larger side
-                       * of its last good box beyond that box, at least gate_min cells, plus one
-                       * cell per failing frame (0 = no gate) */
+                       * of its predicted box beyond that box, plus twice the box's position
+                       * uncertainty (and, away from other objects, how far its mask has been
+                       * reaching beyond its box), at least gate_min cells (0 = no gate) */
     int gate_min;
+    int appearance; /* tell each object from what surrounds it by its appearance banks (1) */
+    int background; /* learn a fixed camera's background and keep moving objects off it (1) */
+    int locate;     /* find each object as a whole by a template of its box (1) */
+    int strays;     /* drop labels that do not move with their object, or lie apart from it (1) */
 } vt_tracker_params;
 
 /*
@@ -236,7 +242,10 @@ typedef struct vt_object_result {
     const char *label; /* may be "" */
     vt_object_state state;
     vt_object_event event;
-    int bbox[4]; /* x, y, w, h in source pixels; all 0 when the mask is empty */
+    int bbox[4]; /* the object's box as the tracker estimates it (its motion filter's: it may
+                  * reach beyond the visible mask, and an occluded object's is predicted), x,
+                  * y, w, h in source pixels, clipped to the frame; all 0 when there is none (a
+                  * lost object whose mask is empty) */
     int64_t area;
     float score;         /* confidence in [0,1]: mean probability over the object's cells */
     const uint8_t *mask; /* source-size w*h bytes, 1 = object */

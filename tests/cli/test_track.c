@@ -160,10 +160,13 @@ START_TEST(test_track_later_frame) {
     snprintf(out, sizeof out, "%s/masks", tmp);
     make_clip(clip);
     snprintf(box, sizeof box, "%d,%d,%d,%d:late@%d", BX + STEP * F0, BY, BW, BH, F0);
+    /* The background model off: this tests the @FRAME plumbing. With it, the plain red box,
+     * which moved untracked for 10 frames while the model learnt, is partly learnt as
+     * background (docs/TRACKING.md, "Known limits"), and the mask lags (mean IoU 0.76). */
     const char *args[] = {
-        clip,      "--box", box,     "--polygon", "250,10,300,10,300,50,250,50:x@y",
-        "--model", "lab",   "--out", out,         "--json",
-        NULL};
+        clip,      "--box",        box,     "--polygon", "250,10,300,10,300,50,250,50:x@y",
+        "--model", "lab",          "--out", out,         "--json",
+        "--param", "background=0", NULL};
     run_result r = run_vtrack(tmp, "track", args);
     ck_assert_msg(r.status == 0, "vtrack track failed: %s", r.err);
 
