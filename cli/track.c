@@ -65,7 +65,9 @@ static const char usage_text[] =
     "DAVIS protocol:\n"
     "  --davis ROOT         ROOT/JPEGImages/480p/<seq>/ and ROOT/Annotations/480p/<seq>/00000.png\n"
     "  --seq NAME           a sequence (repeatable; default: every sequence)\n"
-    "  --baseline identity  no tracking: the first mask copied to every frame\n";
+    "  --baseline identity  no tracking: the first mask copied to every frame\n"
+    "  --init box           register each object by its first mask's bounding box (as a camera\n"
+    "                       user would draw it) instead of the mask\n";
 
 typedef struct obj_arg {
     int box;
@@ -83,6 +85,7 @@ typedef struct track_opts {
     obj_arg objs[MAX_OBJ];
     int nobjs;
     int json, no_masks, quiet, verbose;
+    int init_box; /* --davis --init box */
     long frames;
     vt_cli_tracker trk; /* --model, --tracker, --profile, --param, --threads, ... */
 } track_opts;
@@ -150,7 +153,7 @@ static int parse_floats(const char *arg, size_t len, float *out, int max, char *
 }
 
 static int parse_args(int argc, char **argv, track_opts *o) {
-    enum { O_NOMASKS = 256, O_BASELINE };
+    enum { O_NOMASKS = 256, O_BASELINE, O_INIT };
     static const struct option lo[] = {
         {"mask", required_argument, 0, 'm'},
         {"box", required_argument, 0, 'b'},
@@ -165,6 +168,7 @@ static int parse_args(int argc, char **argv, track_opts *o) {
         {"quiet", no_argument, 0, 'q'},
         {"verbose", no_argument, 0, 'V'},
         {"baseline", required_argument, 0, O_BASELINE},
+        {"init", required_argument, 0, O_INIT},
         {"help", no_argument, 0, 'h'},
         VT_CLI_TRACKER_LONGOPTS,
         {0, 0, 0, 0},
@@ -260,6 +264,11 @@ static int parse_args(int argc, char **argv, track_opts *o) {
                                           optarg);
             o->baseline = optarg;
             break;
+        case O_INIT:
+            if (strcmp(optarg, "box") && strcmp(optarg, "mask"))
+                return vt_cli_usage_error("track", "--init '%s': want mask or box", optarg);
+            o->init_box = strcmp(optarg, "box") == 0;
+            break;
         case 'q':
             o->quiet = 1;
             break;
@@ -284,8 +293,8 @@ static int parse_args(int argc, char **argv, track_opts *o) {
             return vt_cli_usage_error("track", "--davis takes its objects from the annotations");
         return 0;
     }
-    if (o->nseqs || o->baseline)
-        return vt_cli_usage_error("track", "--seq and --baseline go with --davis");
+    if (o->nseqs || o->baseline || o->init_box)
+        return vt_cli_usage_error("track", "--seq, --baseline and --init go with --davis");
     if (optind != argc - 1)
         return vt_cli_usage_error("track",
                                   optind >= argc ? "no INPUT given" : "more than one INPUT given");
@@ -451,6 +460,19 @@ static int load_given(const char *path, given *g) {
     return 0;
 }
 
+/* The bounding box of label `id`'s pixels (the label is present: load_given saw it). */
+static vt_shape label_box(const given *g, int id) {
+    int x0 = g->w, y0 = g->h, x1 = -1, y1 = -1;
+    for (int y = 0; y < g->h; y++)
+        for (int x = 0; x < g->w; x++)
+            if (g->labels[(size_t)y * g->w + x] == id) {
+                x0 = x < x0 ? x : x0, x1 = x > x1 ? x : x1;
+                y0 = y < y0 ? y : y0, y1 = y > y1 ? y : y1;
+            }
+    return (vt_shape){.kind = VT_SHAPE_BOX,
+                      .box = {(float)x0, (float)y0, (float)(x1 - x0 + 1), (float)(y1 - y0 + 1)}};
+}
+
 /*
  * Track one source. Objects come from `g` (label image) and/or the --box/--polygon list.
  * Returns 0 or an error; frames counted in c->nframes.
@@ -474,6 +496,8 @@ static int run_source(const char *url, const given *g, const track_opts *o, cons
                            .h = g->h,
                            .data = g->labels,
                            .index = g->ids[i]};
+            if (o->init_box)
+                sh = label_box(g, g->ids[i]);
             if ((rc = vt_stream_track(s, (uint32_t)g->ids[i], NULL, &sh, 0, NULL, err,
                                       sizeof err)) < 0) {
                 fprintf(stderr, "vtrack track: object %d: %s\n", g->ids[i], err);
