@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # ./dev demo (tools/demo.sh BUILD_DIR): run vtrackd on Debian opencv-doc's vtest.avi (people on a
-# walkway) as if it were a live camera (native rate, looped), with two pedestrians registered
-# by boxes on the first frame; write an overlay video of the first 20 seconds; show the events
+# walkway) as if it were a live camera (native rate, looped), with three pedestrians registered
+# by boxes on later frames; write an overlay video of the first 20 seconds; show the events
 # streaming in (vtrack sub --pretty) until Ctrl-C; then stop the daemon cleanly.
 #
 # Environment: VT_DEMO_PORT (default 7878, or the next free one), VT_DEMO_SECONDS (stop by
@@ -37,8 +37,11 @@ ADDR=127.0.0.1:$PORT
 
 mkdir -p "$DIR"
 rm -f "$OVERLAY"
-# The two pedestrians of vtest.avi's first frame (shared/data/README.md): left, standing, and
-# centre, walking towards the camera.
+# Three people who pass in front of and behind others within the overlay's 20 s, each
+# registered by a box on a frame where it is clear of the others (vtest.avi is 768x576, 10 fps):
+# #1 walks right in front of a man by the sign (frames ~102-107) and of the woman in light blue
+# (~129-131), then leaves on the right (~150); #3, the woman in light blue, walks left behind a
+# man and the sign post (~150-156); #4 walks right until he leaves (~212).
 cat >"$DIR/vtrackd.json" <<JSON
 {
   "listen": "$ADDR",
@@ -49,8 +52,9 @@ cat >"$DIR/vtrackd.json" <<JSON
     "pacing": "camera",
     "profile": "$PROFILE",
     "objects": [
-      {"id": 1, "label": "left", "box": [252, 218, 32, 90], "frame": 0},
-      {"id": 2, "label": "centre", "box": [499, 156, 32, 78], "frame": 0}
+      {"id": 1, "label": "black-coat", "box": [302, 190, 31, 72], "frame": 92},
+      {"id": 3, "label": "light-blue", "box": [632, 211, 44, 85], "frame": 126},
+      {"id": 4, "label": "black-jacket", "box": [444, 196, 26, 83], "frame": 152}
     ],
     "overlay": {"path": "$OVERLAY", "seconds": $OVERLAY_SECONDS}
   }]
@@ -82,8 +86,11 @@ if [ $ready -ne 1 ]; then
 fi
 
 cat >&2 <<MSG
-vtrackd is tracking two people in vtest.avi, replayed at its own 10 fps as a live camera:
-  #1 left (standing) and #2 centre (walking towards the camera), registered by boxes.
+vtrackd is tracking three people in vtest.avi, replayed at its own 10 fps as a live camera,
+each registered by a box when it first walks clear of the others:
+  #1 black-coat from 9 s: passes in front of two people (10 s, 13 s), leaves right at 15 s
+  #3 light-blue from 12.6 s: walks left behind a man and the sign post at 15 s
+  #4 black-jacket from 15 s: walks right until he leaves
   events:  vtrack sub $ADDR --pretty     (below; Ctrl-C stops the demo)
   control: $VTRACK ctl $ADDR list | stats
   overlay: $OVERLAY (the first $OVERLAY_SECONDS s, complete after that long)
