@@ -488,11 +488,7 @@ static int identity_sequence(mot_seq *sq, const vt_mot_boxes *reg) {
     if (video_of(sq, url) < 0)
         return -1;
     vt_source_opts so;
-    vt_source_opts_default(&so);
-    so.allow_local = 1;
-    so.pacing = VT_SOURCE_PACING_FAST;
-    so.reconnect = 0;
-    so.decoder_threads = 1;
+    vt_cli_offline_source(&so);
     vt_source *src = NULL;
     if (vt_source_new(&src, url, &so, err, sizeof err) < 0) {
         fprintf(stderr, "vtrack eval: %s: %s\n", sq->name, err);

@@ -119,17 +119,21 @@ void vt_cli_tracker_params(const vt_cli_tracker *t, const vt_model *m, int verbo
     }
 }
 
+void vt_cli_offline_source(vt_source_opts *so) {
+    vt_source_opts_default(so);
+    so->allow_local = 1;
+    so->pacing = VT_SOURCE_PACING_FAST;
+    so->reconnect = 0;
+    so->decoder_threads = 1;
+}
+
 int vt_cli_offline_stream(const char *url, const vt_model *m, const vt_tracker_params *p,
                           vt_stream_event_cb on_event, void *opaque, vt_stream **s, char *err,
                           size_t errlen) {
     vt_stream_config cfg = {0};
     cfg.name = "track";
     cfg.url = url;
-    vt_source_opts_default(&cfg.source);
-    cfg.source.allow_local = 1;
-    cfg.source.pacing = VT_SOURCE_PACING_FAST;
-    cfg.source.reconnect = 0;
-    cfg.source.decoder_threads = 1;
+    vt_cli_offline_source(&cfg.source);
     cfg.mode = VT_STREAM_LOSSLESS;
     cfg.model = m;
     cfg.params = *p;

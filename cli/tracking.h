@@ -80,6 +80,10 @@ int vt_cli_tracker_model(const vt_cli_tracker *t, const char *cmd, int verbose, 
 void vt_cli_tracker_params(const vt_cli_tracker *t, const vt_model *m, int verbose,
                            vt_tracker_params *p);
 
+/* Source options for reading a local file or folder offline: every frame once, as fast as it
+ * decodes, no reconnection, one decoder thread. */
+void vt_cli_offline_source(vt_source_opts *so);
+
 /*
  * A stream that tracks `url` (a local file, a folder of numbered frames, or a URL) offline:
  * every frame (lossless), as fast as it decodes, no reconnection, with model `m`, parameters

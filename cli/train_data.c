@@ -17,6 +17,7 @@
 
 #include <libavutil/error.h>
 
+#include "tracking.h"
 #include "train_data.h"
 #include "vt_codec.h"
 
@@ -61,11 +62,7 @@ static const char *base_name(const char *p) {
 static int load_one(const char *url, const vt_train_load_opts *o, vt_train_data *d, char *desc,
                     size_t len, char *err, size_t errlen) {
     vt_source_opts so;
-    vt_source_opts_default(&so);
-    so.allow_local = 1;
-    so.pacing = VT_SOURCE_PACING_FAST;
-    so.reconnect = 0;
-    so.decoder_threads = 1;
+    vt_cli_offline_source(&so);
     vt_source *src = NULL;
     vt_source_info info;
     char msg[512] = "";

@@ -213,9 +213,10 @@ double vt_bgmodel_update(vt_bgmodel *b, const vt_image *img, const uint8_t *hold
         }
         const uint8_t *c = b->cur + 3 * (size_t)i;
         const uint16_t *mu = b->mu + 3 * (size_t)i;
-        int bgnd = diff16(c, mu) <= tol || is_shadow(c, mu, tol);
+        const int d = diff16(c, mu);
+        const int bgnd = d <= tol || is_shadow(c, mu, tol);
         b->cls[i] = bgnd ? VT_BG_BACKGROUND : VT_BG_FOREGROUND;
-        matched += diff16(c, mu) <= mtol || is_shadow(c, mu, mtol);
+        matched += mtol == tol ? bgnd : d <= mtol || is_shadow(c, mu, mtol);
     }
     if (moved || (known >= nb / 5 && 2 * matched < known)) {
         /* The camera moved, or the light changed at once: start again. */

@@ -2,9 +2,9 @@
  * locate.c - an object's template and its search (see locate.h).
  *
  * A sample at a continuous point (x, y) of the cell grid reads the features bilinearly from the
- * four nearest cell centres (cell k's centre is at k + 0.5). Shifting the box by whole cells
- * keeps each sample's interpolation weights, so the search first takes, per sample, its dot
- * products with every cell its four corners can reach over all shifts, then sums them per shift.
+ * four nearest cell centres (cell k's centre is at k + 0.5). The search scores the template at
+ * every whole-cell shift within the radius (at most 17 x 17 shifts of at most 12 x 12 samples),
+ * then refines the best one.
  */
 #include <math.h>
 #include <string.h>

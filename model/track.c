@@ -65,8 +65,6 @@ typedef struct obj {
     float *points;  /* POLYGON copy */
     int64_t added;  /* frame on which the shape was applied */
     vt_object_state state;
-    int fail;         /* consecutive failing frames */
-    double area_ref;  /* typical area: the given mask's, then a running mean of good frames */
     vt_motion mot;    /* the box's motion, source pixels */
     float rel[4];     /* the given box against its mask's box: (x0 - mx0) / mw, (y0 - my0) / mh,
                        * (x1 - mx1) / mw, (y1 - my1) / mh; 0 for masks and polygons */
@@ -76,7 +74,6 @@ typedef struct obj {
                        * squared excess, pixels^2 (deforming objects get a wider gate) */
     int size_dis[2];  /* frames in a row the mask has said another width, height (+ larger,
                        * - smaller) */
-    float box[4];     /* the box reported: the filter's */
     vt_appear app;    /* what the object looks like, and what it does not */
     vt_locate loc;    /* the object as a whole: a template of its box */
     double loc_ref;   /* its typical match score while well seen (0: not yet) */
@@ -391,7 +388,6 @@ int vt_tracker_add_object(vt_tracker *t, uint32_t id, const char *label, const v
     o->id = id;
     snprintf(o->label, sizeof o->label, "%s", label ? label : "");
     o->state = VT_OBJECT_TRACKING;
-    o->fail = 0;
     return 0;
 }
 
@@ -592,7 +588,7 @@ static int ensure_source(vt_tracker *t, int sw, int sh) {
         bx[x] = (int)((x + 0.5) * t->pw / sw) / 2;
     for (int y = 0; y < sh; y++)
         by[y] = (int)((y + 0.5) * t->ph / sh) / 2;
-    /* source pixels per cell (also written by coverage(), the same values) */
+    /* source pixels per cell */
     memset(t->cover_n, 0, sizeof(int) * t->n);
     for (int y = 0; y < sh; y++)
         for (int x = 0; x < sw; x++)
@@ -618,18 +614,17 @@ static int rasterise(vt_tracker *t, obj *o) {
     return vt_shape_rasterise(&o->shape, o->mask, t->sw, t->sh);
 }
 
-/* Fraction of each cell's source pixels covered by mask m. */
-static void coverage(vt_tracker *t, const uint8_t *m) {
+/* Fraction of each cell's source pixels covered by mask m, whose pixels all lie in `box` (x0,
+ * y0, x1, y1 inclusive; NULL: anywhere). */
+static void coverage(vt_tracker *t, const uint8_t *m, const int *box) {
+    const int x0 = box ? box[0] : 0, y0 = box ? box[1] : 0;
+    const int x1 = box ? box[2] : t->sw - 1, y1 = box ? box[3] : t->sh - 1;
     memset(t->cover, 0, sizeof(float) * t->n);
-    memset(t->cover_n, 0, sizeof(int) * t->n);
-    for (int y = 0; y < t->sh; y++) {
+    for (int y = y0; y <= y1; y++) {
         const int rowc = t->row_cell[y] * t->fw;
         const uint8_t *mr = m + (size_t)y * t->sw;
-        for (int x = 0; x < t->sw; x++) {
-            int c = rowc + t->col_cell[x];
-            t->cover_n[c]++;
-            t->cover[c] += mr[x];
-        }
+        for (int x = x0; x <= x1; x++)
+            t->cover[rowc + t->col_cell[x]] += mr[x];
     }
     for (int i = 0; i < t->n; i++)
         t->cover[i] = t->cover_n[i] ? t->cover[i] / t->cover_n[i] : 0.0f;
@@ -791,8 +786,6 @@ static int setup_geometry(vt_tracker *t, const vt_features *f) {
     t->mem_lab = malloc(sizeof(int16_t) * n);
     t->cm_slot = malloc(sizeof *t->cm_slot * n);
     t->cm_cnt = malloc(sizeof *t->cm_cnt * n);
-    if (!t->mem_lab || !t->cm_slot || !t->cm_cnt)
-        return -ENOMEM;
     t->comp = malloc(sizeof(int) * n);
     t->queue = malloc(sizeof(int) * n);
     t->cells = malloc(sizeof(int) * n);
@@ -826,7 +819,8 @@ static int setup_geometry(vt_tracker *t, const vt_features *f) {
     t->ring = calloc(t->ring_len + 1, sizeof *t->ring);
     t->mframes = calloc(max_frames, sizeof *t->mframes);
     if (!t->feat || !t->probs || !t->bg || !t->cover || !t->pf || !t->cover_n || !t->cell_lab ||
-        !t->comp || !t->queue || !t->pool || !t->ring || !t->mframes)
+        !t->mem_lab || !t->cm_slot || !t->cm_cnt || !t->comp || !t->queue || !t->pool || !t->ring ||
+        !t->mframes)
         return -ENOMEM;
     for (int i = 0; i < t->npool; i++) {
         entry *e = &t->pool[i];
@@ -1401,6 +1395,20 @@ static void motion_gate(vt_tracker *t, int kmax) {
     }
 }
 
+/* Object o's probability at cell i becomes p; the background and the other objects share what
+ * is left in the proportions they had. */
+static void cell_set(vt_tracker *t, int kmax, int o, int i, float p) {
+    const int n = t->n;
+    float *po = t->probs + (size_t)o * n + i;
+    const float rest = 1.0f - *po;
+    const float sc = rest > 1e-6f ? (1.0f - p) / rest : 0.0f;
+    t->bg[i] *= sc;
+    for (int o2 = 0; o2 < kmax; o2++)
+        if (o2 != o)
+            t->probs[(size_t)o2 * n + i] *= sc;
+    *po = p;
+}
+
 /*
  * Appearance: each object's probability is multiplied, cell by cell, by the share of its own
  * cells among the cell's best matches in its appearance banks (appear.h). Background that kept
@@ -1427,14 +1435,8 @@ static void appearance_filter(vt_tracker *t, int kmax) {
                 const int i = t->cells[s0 + j];
                 float a = t->app_out[j];
                 a = a < 0.05f ? 0.05f : a > 0.95f ? 0.95f : a;
-                const float rest = 1.0f - pr[i];
-                const float po = pr[i] * a, pr_ = rest * (1.0f - a), sum = po + pr_;
-                const float inv = sum > 0 ? 1.0f / sum : 0.0f, sc = (1.0f - a) * inv;
-                t->bg[i] *= sc;
-                for (int o2 = 0; o2 < kmax; o2++)
-                    if (o2 != o)
-                        t->probs[(size_t)o2 * n + i] *= sc;
-                pr[i] = po * inv;
+                const float po = pr[i] * a, sum = po + (1.0f - pr[i]) * (1.0f - a);
+                cell_set(t, kmax, o, i, sum > 0 ? po / sum : 0.0f);
             }
         }
     }
@@ -1568,17 +1570,8 @@ static void refound_objects(vt_tracker *t, int kmax) {
                 i = i < 0 ? 0 : i >= l->gw ? l->gw - 1 : i;
                 const float want = 0.9f * l->wt[(size_t)j * l->gw + i];
                 const int q = y * fw + x;
-                float *p = t->probs + (size_t)o * n + q;
-                if (*p >= want)
-                    continue;
-                /* the others share what is left */
-                const float rest = 1.0f - *p, left = 1.0f - want;
-                const float sc = rest > 1e-6f ? left / rest : 0.0f;
-                t->bg[q] *= sc;
-                for (int o2 = 0; o2 < kmax; o2++)
-                    if (o2 != o)
-                        t->probs[(size_t)o2 * n + q] *= sc;
-                *p = want;
+                if (t->probs[(size_t)o * n + q] < want)
+                    cell_set(t, kmax, o, q, want);
             }
         }
     }
@@ -1593,16 +1586,10 @@ static void refound_objects(vt_tracker *t, int kmax) {
  */
 static void drop_strays(vt_tracker *t, int kmax) {
     const int fw = t->fw, fh = t->fh, n = t->n;
-    int16_t *lab = t->cell_lab;
-    for (int i = 0; i < n; i++) {
-        float best = t->bg[i];
-        int arg = -1;
-        for (int o = 0; o < kmax; o++)
-            if (t->probs[(size_t)o * n + i] > best)
-                best = t->probs[(size_t)o * n + i], arg = o;
-        lab[i] = (int16_t)arg;
+    cell_argmax(t);
+    const int16_t *lab = t->cell_lab;
+    for (int i = 0; i < n; i++)
         t->comp[i] = -1;
-    }
     for (int o = 0; o < kmax; o++) {
         const obj *ob = &t->objs[o];
         if (!ob->live || ob->pending)
@@ -1753,25 +1740,26 @@ static int side_cut(const vt_tracker *t, int self, const int tight[4], int side)
  * A new object's motion starts from the box it was given (a mask's or a polygon's own box),
  * and remembers where that box lies around the mask the box was refined into: a user's box is
  * the whole object, usually with a margin, and the mask is what the tracker can follow; later
- * masks are turned back into boxes of the user's kind with the same margins.
+ * masks are turned back into boxes of the user's kind with the same margins. `tight` is the
+ * mask's box, `ext` the same without its outliers (mask_extent), x0, y0, x1, y1 inclusive.
  */
 static void object_start(vt_tracker *t, obj *ob, int64_t area, const int tight[4],
-                         const int mbox[4]) {
+                         const int ext[4]) {
     double u[4];
     if (ob->shape.kind == VT_SHAPE_BOX) {
         /* as given, even where it crosses the frame's edge: the object goes on beyond it */
         const float *b = ob->shape.box;
         u[0] = b[0], u[1] = b[1], u[2] = (double)b[0] + b[2], u[3] = (double)b[1] + b[3];
     } else {
-        u[0] = mbox[0], u[1] = mbox[1], u[2] = mbox[2] + 1, u[3] = mbox[3] + 1;
+        u[0] = ext[0], u[1] = ext[1], u[2] = ext[2] + 1, u[3] = ext[3] + 1;
     }
     memset(ob->rel, 0, sizeof ob->rel);
     if (area > 0) {
-        const double mw = mbox[2] - mbox[0] + 1, mh = mbox[3] - mbox[1] + 1;
-        ob->rel[0] = (float)((u[0] - mbox[0]) / mw);
-        ob->rel[1] = (float)((u[1] - mbox[1]) / mh);
-        ob->rel[2] = (float)((u[2] - (mbox[2] + 1)) / mw);
-        ob->rel[3] = (float)((u[3] - (mbox[3] + 1)) / mh);
+        const double mw = ext[2] - ext[0] + 1, mh = ext[3] - ext[1] + 1;
+        ob->rel[0] = (float)((u[0] - ext[0]) / mw);
+        ob->rel[1] = (float)((u[1] - ext[1]) / mh);
+        ob->rel[2] = (float)((u[2] - (ext[2] + 1)) / mw);
+        ob->rel[3] = (float)((u[3] - (ext[3] + 1)) / mh);
         /* A mask cut by the frame's edge says nothing of the margin on that side: take the
          * opposite side's. */
         if (tight[0] <= 0 && tight[2] < t->sw - 1)
@@ -1791,12 +1779,11 @@ static void object_start(vt_tracker *t, obj *ob, int64_t area, const int tight[4
     ob->size_dis[0] = ob->size_dis[1] = 0;
     ob->spill = 0;
     ob->vis = 1.0;
-    memcpy(ob->box, box, sizeof ob->box);
     vt_appear_reset(&ob->app);
     appearance_learn(t, ob, (int)(ob - t->objs), box, 1);
     float cb[4];
     box_to_cells(t, box, cb);
-    coverage(t, ob->mask);
+    coverage(t, ob->mask, area > 0 ? tight : NULL);
     ob->loc.valid = 0;
     vt_locate_learn(&ob->loc, t->feat, t->fw, t->fh, cb, t->cover, 1.0f);
     ob->loc_ref = 0;
@@ -1813,7 +1800,7 @@ static void object_start(vt_tracker *t, obj *ob, int64_t area, const int tight[4
  * `lost_frames` frames, or once its predicted centre has left the frame, it is lost.
  */
 static vt_object_event object_observe(vt_tracker *t, obj *ob, int res_index, int64_t area,
-                                      const int tight[4], const int mbox[4], float score) {
+                                      const int tight[4], const int ext[4], float score) {
     float pb[4];
     vt_motion_box(&ob->mot, pb);
     const double expect = ob->fill * pb[2] * pb[3];
@@ -1830,9 +1817,9 @@ static vt_object_event object_observe(vt_tracker *t, obj *ob, int res_index, int
         for (int i = 0; i < 4; i++)
             e2 += ex[i] > 0 ? ex[i] * ex[i] / 4 : 0;
         ob->spill += 0.2 * (e2 - ob->spill);
-        const double mw = mbox[2] - mbox[0] + 1, mh = mbox[3] - mbox[1] + 1;
-        double u[4] = {mbox[0] + ob->rel[0] * mw, mbox[1] + ob->rel[1] * mh,
-                       mbox[2] + 1 + ob->rel[2] * mw, mbox[3] + 1 + ob->rel[3] * mh};
+        const double mw = ext[2] - ext[0] + 1, mh = ext[3] - ext[1] + 1;
+        double u[4] = {ext[0] + ob->rel[0] * mw, ext[1] + ob->rel[1] * mh,
+                       ext[2] + 1 + ob->rel[2] * mw, ext[3] + 1 + ob->rel[3] * mh};
         const int full = vis >= 0.6;
         double trust[4] = {1, 1, full ? 1 : 0, full ? 1 : 0};
         if (!full)
@@ -1882,7 +1869,7 @@ static vt_object_event object_observe(vt_tracker *t, obj *ob, int res_index, int
                 float nb[4], cb[4];
                 vt_motion_box(&ob->mot, nb);
                 box_to_cells(t, nb, cb);
-                coverage(t, ob->mask);
+                coverage(t, ob->mask, tight);
                 vt_locate_learn(&ob->loc, t->feat, t->fw, t->fh, cb, t->cover, 0.05f);
             }
             if (t->p.appearance) {
@@ -1939,7 +1926,6 @@ static void object_box(const vt_tracker *t, obj *ob, int64_t area, const int mbo
     if (x1 > x0 && y1 > y0) {
         bbox[0] = x0, bbox[1] = y0, bbox[2] = x1 - x0, bbox[3] = y1 - y0;
     }
-    memcpy(ob->box, b, sizeof ob->box);
 }
 
 int vt_tracker_step(vt_tracker *t, const vt_image *src, const vt_image *proc,
@@ -2048,15 +2034,15 @@ int vt_tracker_step(vt_tracker *t, const vt_image *src, const vt_image *proc,
             vt_tracker_remove_object(t, ob->id);
             continue;
         }
-        coverage(t, ob->mask);
+        coverage(t, ob->mask, NULL);
         if (ob->shape.kind == VT_SHAPE_BOX && t->p.box_refine) {
             refine_box(t, ob);
-            coverage(t, ob->mask);
+            coverage(t, ob->mask, NULL);
         }
         if (ob->shape.kind == VT_SHAPE_BOX) {
             /* A box holds background; a mask or a polygon is what the user drew. */
             background_shape(t, ob);
-            coverage(t, ob->mask);
+            coverage(t, ob->mask, NULL);
         } else {
             ob->still = 0;
         }
@@ -2168,8 +2154,6 @@ int vt_tracker_step(vt_tracker *t, const vt_image *src, const vt_image *proc,
             ob->pending = 0;
             ob->added = t->frame;
             ob->state = VT_OBJECT_TRACKING;
-            ob->fail = 0;
-            ob->area_ref = (double)area[r];
             object_start(t, ob, area[r], mbox, ext);
             vt_shape_clear(&ob->shape);
             res->score = 1.0f;
