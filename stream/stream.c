@@ -3,8 +3,9 @@
  *
  * Threaded mode hands frames from the ingest thread to the tracker thread through a mailbox of
  * three frame buffers: one being written by ingest, one published (the newest frame), one being
- * tracked. A live stream replaces an unconsumed published frame (counting it as skipped); a
- * lossless one makes ingest wait until the tracker has taken it. Buffers are sized on the first
+ * tracked. A live stream replaces an unconsumed published frame (counting it as skipped), unless
+ * an object was given on that very frame; a lossless one makes ingest wait until the tracker has
+ * taken it. Buffers are sized on the first
  * frame (and again only if the source size changes), so the steady state allocates nothing.
  */
 #include <errno.h>
@@ -717,6 +718,22 @@ static int buf_store(frame_buf *b, const vt_frame *f) {
     return 0;
 }
 
+/*
+ * Is the published frame one that an object was given on (a queued track for exactly its
+ * index)? A live stream then keeps it for the tracker rather than replacing it with a newer
+ * one: the shape describes that frame, and on a later one a moving object has left it.
+ * Caller holds the lock.
+ */
+static int published_is_due(const vt_stream *s) {
+    if (s->published < 0)
+        return 0;
+    const int64_t index = s->bufs[s->published].f.index;
+    for (int i = 0; i < s->ncmds; i++)
+        if (!s->cmds[i].untrack && s->cmds[i].frame == index)
+            return 1;
+    return 0;
+}
+
 static void *ingest_main(void *arg) {
     vt_stream *s = arg;
     int writing = 0;
@@ -729,10 +746,9 @@ static void *ingest_main(void *arg) {
         atomic_store(&s->heartbeat[0], mono_us());
         pthread_mutex_lock(&s->lock);
         s->frames_in++;
-        if (s->cfg.mode == VT_STREAM_LOSSLESS) {
-            while (s->published >= 0 && !s->stopping)
-                pthread_cond_wait(&s->cond, &s->lock);
-        }
+        const int lossless = s->cfg.mode == VT_STREAM_LOSSLESS;
+        while ((lossless ? s->published >= 0 : published_is_due(s)) && !s->stopping)
+            pthread_cond_wait(&s->cond, &s->lock);
         int stop = s->stopping;
         pthread_mutex_unlock(&s->lock);
         if (stop)

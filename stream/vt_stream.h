@@ -117,12 +117,12 @@ void vt_stream_cancel(vt_stream *s);
 
 /*
  * Track a new object from frame `frame` on (-1: the next frame tracked; a frame already passed
- * also means the next one). `id` 0 lets the stream choose a free id; the id used is stored in
- * *id_out. The shape is copied. Mask shapes must match the source size when applied; a mismatch
- * then emits a `removed` event with a reason, as does the end of the source before the frame
- * comes ("the stream ended before frame N", with no frame; then the `ended` state event).
- * Returns -EEXIST (id in use), -ENOSPC (too many objects), -EINVAL (bad shape), all with a
- * message in err.
+ * also means the next one). A live stream does not skip a frame an object is given on. `id` 0 lets
+ * the stream choose a free id; the id used is stored in *id_out. The shape is copied. Mask shapes
+ * must match the source size when applied; a mismatch then emits a `removed` event with a reason,
+ * as does the end of the source before the frame comes ("the stream ended before frame N", with no
+ * frame; then the `ended` state event). Returns -EEXIST (id in use), -ENOSPC (too many objects),
+ * -EINVAL (bad shape), all with a message in err.
  */
 int vt_stream_track(vt_stream *s, uint32_t id, const char *label, const vt_shape *shape,
                     int64_t frame, uint32_t *id_out, char *err, size_t errlen);

@@ -1,7 +1,7 @@
 /*
  * test_stream.c - stream/ on a clip made with ffmpeg: what `list` (vt_stream_get_snapshot) shows
- * of the objects while a frame is being tracked, and what becomes of queued objects when the
- * source ends.
+ * of the objects while a frame is being tracked, what becomes of queued objects when the
+ * source ends, and that a live stream tracks the frame an object was given on.
  */
 #include <check.h>
 #include <cjson/cJSON.h>
@@ -158,6 +158,70 @@ START_TEST(test_end_drops_pending) {
 }
 END_TEST
 
+/* Frames of the `added` events of a threaded live stream, and its end. */
+typedef struct adds {
+    pthread_mutex_t lock;
+    int64_t frame[8];
+    int n, ended;
+} adds;
+
+static void on_add_event(void *opaque, const vt_stream_event *ev) {
+    adds *a = opaque;
+    pthread_mutex_lock(&a->lock);
+    if (ev->kind == VT_STREAM_EVENT_OBJECT && ev->lifecycle == VT_PROTO_LIFECYCLE_ADDED &&
+        ev->object >= 1 && ev->object <= 8)
+        a->frame[ev->object - 1] = ev->object_frame;
+    if (ev->kind == VT_STREAM_EVENT_STATE && ev->state == VT_PROTO_STREAM_ENDED)
+        a->ended = 1;
+    pthread_mutex_unlock(&a->lock);
+}
+
+/*
+ * A live stream whose source outruns its tracker skips frames, but not the frame an object was
+ * given on: a box drawn on frame 13 describes frame 13, and a walker has left it a few frames
+ * later. Objects given on frames 13, 29, 46 and 62 of a 640x480 clip decoded as fast as it goes
+ * start exactly there (the test also checks that frames were skipped, or it proves nothing).
+ */
+START_TEST(test_live_keeps_given_frame) {
+    const char *clip = tu_path("live.mp4");
+    ck_assert_int_eq(tu_ffmpeg("-f lavfi -i testsrc=s=640x480:r=25:d=4 -pix_fmt yuv420p %s", clip),
+                     0);
+    adds a = {.lock = PTHREAD_MUTEX_INITIALIZER};
+    vt_stream_config cfg = {
+        .name = "s", .url = clip, .model = model, .on_event = on_add_event, .opaque = &a};
+    vt_source_opts_default(&cfg.source);
+    cfg.source.allow_local = 1;
+    cfg.source.reconnect = 0;
+    cfg.mode = VT_STREAM_LIVE;
+    ck_assert_int_eq(vt_tracker_params_preset(&cfg.params, "mast", "accurate", model), 0);
+    char err[256];
+    vt_stream *s;
+    ck_assert_msg(vt_stream_new(&cfg, &s, err, sizeof err) == 0, "%s", err);
+    static const int64_t at[4] = {13, 29, 46, 62};
+    for (int i = 0; i < 4; i++) {
+        vt_shape box = {.kind = VT_SHAPE_BOX, .box = {40.0f + 100 * i, 60, 90, 120}};
+        ck_assert_int_eq(
+            vt_stream_track(s, (uint32_t)i + 1, NULL, &box, at[i], NULL, err, sizeof err), 0);
+    }
+    ck_assert_int_eq(vt_stream_start(s), 0);
+    for (int t = 0; t < 3000; t++) {
+        pthread_mutex_lock(&a.lock);
+        int done = a.ended;
+        pthread_mutex_unlock(&a.lock);
+        if (done)
+            break;
+        usleep(10000);
+    }
+    vt_stream_snapshot snap;
+    vt_stream_get_snapshot(s, &snap);
+    ck_assert_msg(snap.skipped > 0, "the tracker kept up with the source: nothing was tested");
+    for (int i = 0; i < 4; i++)
+        ck_assert_msg(a.frame[i] == at[i], "object %d given on frame %lld started on %lld", i + 1,
+                      (long long)at[i], (long long)a.frame[i]);
+    vt_stream_free(&s);
+}
+END_TEST
+
 int main(void) {
     char err[256];
     if (vt_model_load("lab", &model, err, sizeof err) < 0) {
@@ -169,6 +233,7 @@ int main(void) {
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, test_listed_while_applied);
     tcase_add_loop_test(tc, test_end_drops_pending, 0, 2);
+    tcase_add_test(tc, test_live_keeps_given_frame);
     suite_add_tcase(su, tc);
     SRunner *sr = srunner_create(su);
     srunner_run_all(sr, CK_NORMAL);
