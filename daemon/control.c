@@ -452,6 +452,8 @@ static void op_track(vtd_conn *c, const vt_proto_cmd *cmd, vt_proto_err *e) {
                          cmd->track.object);
     } else if (rc == AVERROR(ENOSPC)) {
         vt_proto_err_set(e, VT_PROTO_CODE_LIMIT, NULL, "%s", err);
+    } else if (rc == AVERROR_EOF) {
+        vt_proto_err_set(e, VT_PROTO_CODE_NOT_FOUND, "stream", "%s", err);
     } else if (rc < 0) {
         vt_proto_err_set(e, rc == AVERROR(EINVAL) ? VT_PROTO_CODE_BAD_MASK : VT_PROTO_CODE_INTERNAL,
                          NULL, "%s", err);

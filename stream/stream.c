@@ -69,6 +69,7 @@ struct vt_stream {
     int published; /* index of the newest unconsumed frame, -1 none */
     int busy;      /* index held by the tracker, -1 none */
     int ended;     /* ingest finished; published may still hold a frame */
+    int finished;  /* the end was reached and the queue dropped: commands are answered at once */
     int started, stopping;
     char end_reason[256];
     pthread_t th_ingest, th_track;
@@ -208,26 +209,32 @@ static void emit_state(vt_stream *s, vt_proto_stream_state ps, const char *reaso
     vt_proto_buf_free(&b);
 }
 
-static void emit_object(vt_stream *s, uint32_t id, const char *label, vt_proto_lifecycle what,
-                        int64_t frame, const char *reason) {
-    s->evbuf.len = 0;
+/* An object event written into `buf` (the tracking thread's s->evbuf, or a caller's own). */
+static void emit_object_in(vt_stream *s, vt_proto_buf *buf, uint32_t id, const char *label,
+                           vt_proto_lifecycle what, int64_t frame, const char *reason) {
+    buf->len = 0;
     vt_proto_object_event oe = {.stream = s->name,
                                 .id = id,
                                 .label = label && *label ? label : NULL,
                                 .event = what,
                                 .frame = frame,
                                 .reason = reason};
-    if (vt_proto_write_object_event(&s->evbuf, &oe) < 0)
+    if (vt_proto_write_object_event(buf, &oe) < 0)
         return;
     vt_stream_event ev = {.kind = VT_STREAM_EVENT_OBJECT,
                           .stream = s->name,
-                          .tail = s->evbuf.data,
-                          .tail_len = s->evbuf.len,
+                          .tail = buf->data,
+                          .tail_len = buf->len,
                           .object = id,
                           .lifecycle = what,
                           .object_frame = frame,
                           .reason = reason};
     emit(s, &ev);
+}
+
+static void emit_object(vt_stream *s, uint32_t id, const char *label, vt_proto_lifecycle what,
+                        int64_t frame, const char *reason) {
+    emit_object_in(s, &s->evbuf, id, label, what, frame, reason);
 }
 
 /* ------------------------------------------------------------------------------------------
@@ -353,11 +360,18 @@ int vt_stream_track(vt_stream *s, uint32_t id, const char *label, const vt_shape
         while (id_index(s, id) >= 0)
             id++;
     }
-    if (id_index(s, id) >= 0) {
+    if (s->finished) {
+        seterr(err, errlen, "stream %s has ended: no frame will come to track the object on",
+               s->name);
+        rc = AVERROR_EOF;
+    } else if (id_index(s, id) >= 0) {
         seterr(err, errlen, "object %u exists already", id);
         rc = AVERROR(EEXIST);
-    } else if (s->nids >= s->cfg.params.max_objects || s->ncmds >= CMD_MAX) {
+    } else if (s->nids >= s->cfg.params.max_objects) {
         seterr(err, errlen, "too many objects (at most %d)", s->cfg.params.max_objects);
+        rc = AVERROR(ENOSPC);
+    } else if (s->ncmds >= CMD_MAX) {
+        seterr(err, errlen, "too many commands waiting for stream %s: try again", s->name);
         rc = AVERROR(ENOSPC);
     } else {
         c.id = id;
@@ -372,10 +386,38 @@ int vt_stream_track(vt_stream *s, uint32_t id, const char *label, const vt_shape
     return rc;
 }
 
+/*
+ * Untrack on a finished stream (caller holds the lock; id is at ids[i]): nothing will run a
+ * command, so the object goes now, from the ids and the list; its `removed` event is sent by
+ * the caller after unlocking (*label gets its label).
+ */
+static void untrack_now(vt_stream *s, int i, char label[VT_PROTO_LABEL_MAX + 1]) {
+    const uint32_t id = s->ids[i];
+    s->ids[i] = s->ids[--s->nids];
+    label[0] = 0;
+    for (int k = 0; k < s->nobj_snap; k++) {
+        if (s->obj_snap[k].id != id)
+            continue;
+        memcpy(label, s->label_snap[k], VT_PROTO_LABEL_MAX + 1);
+        s->obj_snap[k] = s->obj_snap[--s->nobj_snap];
+        memcpy(s->label_snap[k], s->label_snap[s->nobj_snap], sizeof s->label_snap[k]);
+        break;
+    }
+}
+
 int vt_stream_untrack(vt_stream *s, uint32_t id) {
     int rc = 0;
     pthread_mutex_lock(&s->lock);
     int i = id_index(s, id);
+    if (i >= 0 && s->finished) {
+        char label[VT_PROTO_LABEL_MAX + 1];
+        untrack_now(s, i, label);
+        pthread_mutex_unlock(&s->lock);
+        vt_proto_buf buf = VT_PROTO_BUF_INIT;
+        emit_object_in(s, &buf, id, label, VT_PROTO_LIFECYCLE_REMOVED, -1, "untrack");
+        vt_proto_buf_free(&buf);
+        return 0;
+    }
     if (i < 0) {
         rc = AVERROR(ENOENT);
     } else if (s->ncmds >= CMD_MAX) {
@@ -475,6 +517,7 @@ static void apply_commands(vt_stream *s, const vt_frame *fr) {
 static void drop_pending(vt_stream *s) {
     command left[CMD_MAX];
     pthread_mutex_lock(&s->lock);
+    s->finished = 1; /* from now on, vt_stream_track and _untrack answer at once */
     int n = s->ncmds;
     memcpy(left, s->cmds, sizeof(command) * n);
     s->ncmds = 0;

@@ -121,13 +121,16 @@ void vt_stream_cancel(vt_stream *s);
  * the stream choose a free id; the id used is stored in *id_out. The shape is copied. Mask shapes
  * must match the source size when applied; a mismatch then emits a `removed` event with a reason,
  * as does the end of the source before the frame comes ("the stream ended before frame N", with no
- * frame; then the `ended` state event). Returns -EEXIST (id in use), -ENOSPC (too many objects),
- * -EINVAL (bad shape), all with a message in err.
+ * frame; then the `ended` state event). Returns -EEXIST (id in use), -ENOSPC (too many objects
+ * or commands waiting), -EINVAL (bad shape), AVERROR_EOF (the stream has ended: no frame will
+ * come), all with a message in err.
  */
 int vt_stream_track(vt_stream *s, uint32_t id, const char *label, const vt_shape *shape,
                     int64_t frame, uint32_t *id_out, char *err, size_t errlen);
 
-/* Stop tracking `id` before the next frame; a `removed` event follows. -ENOENT if unknown. */
+/* Stop tracking `id` before the next frame; a `removed` event follows (emitted before this
+ * returns, without a frame, when the stream has ended). -ENOENT if unknown, -ENOSPC when too
+ * many commands are waiting. */
 int vt_stream_untrack(vt_stream *s, uint32_t id);
 
 /* A snapshot for `list` and `stats` replies; strings and arrays are the snapshot's own. */

@@ -670,6 +670,61 @@ START_TEST(test_add_remove_stream) {
 }
 END_TEST
 
+/*
+ * A stream that has ended (a lossless file read to its end) runs no command any more: each is
+ * answered at once. Forty track/untrack rounds (the way a client script found this) are all
+ * refused with the reason and leave the object count alone; an untrack of the object the stream
+ * still lists is applied then and there, and `list` agrees.
+ */
+START_TEST(test_ended_stream_commands) {
+    char more[1024];
+    snprintf(more, sizeof more,
+             ",{\"name\":\"once\",\"url\":\"%s\",\"pacing\":\"lossless\",\"objects\":"
+             "[{\"id\":1,\"box\":[40,30,40,40]}]}",
+             video());
+    dt_daemon d;
+    ck_assert_int_eq(dt_start(&d, cam_config("", more), NULL), 0);
+    dt_conn c;
+    hello(&c, d.port);
+    expect_reply(dt_command(&c, "{\"op\":\"subscribe\",\"streams\":[\"once\"]}\n", 5000),
+                 "subscribe");
+    cJSON *e = dt_wait_type(&c, "stream", "state", "ended", 60000);
+    ck_assert_msg(e != NULL, "the file stream did not end");
+    cJSON_Delete(e);
+    for (int round = 0; round < 40; round++) {
+        cJSON *r =
+            dt_command(&c, "{\"op\":\"track\",\"stream\":\"once\",\"box\":[10,10,20,20]}\n", 5000);
+        ck_assert_msg(r && strstr(dt_str(r, "message") ? dt_str(r, "message") : "", "ended"),
+                      "round %d: %s", round, r ? cJSON_PrintUnformatted(r) : "nothing");
+        expect_error(r, "not_found", "stream");
+        expect_error(
+            dt_command(&c, "{\"op\":\"untrack\",\"stream\":\"once\",\"object\":2}\n", 5000),
+            "not_found", "object");
+    }
+    expect_reply(dt_command(&c, "{\"op\":\"untrack\",\"stream\":\"once\",\"object\":1}\n", 5000),
+                 "untrack");
+    e = dt_wait_type(&c, "object", "event", "removed", 5000);
+    ck_assert_msg(e != NULL, "no removed event");
+    ck_assert_int_eq((int)dt_num(e, "object", 0), 1);
+    ck_assert_str_eq(dt_str(e, "reason"), "untrack");
+    cJSON_Delete(e);
+    cJSON *l = dt_command(&c, "{\"op\":\"list\"}\n", 5000);
+    ck_assert(is_type(l, "reply"));
+    const cJSON *s0 = NULL, *it;
+    cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(
+                               l, "streams")) if (strcmp(dt_str(it, "stream"), "once") == 0) s0 =
+        it;
+    ck_assert_ptr_nonnull(s0);
+    ck_assert_str_eq(dt_str(s0, "state"), "ended");
+    ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(s0, "objects")), 0);
+    cJSON_Delete(l);
+    expect_error(dt_command(&c, "{\"op\":\"untrack\",\"stream\":\"once\",\"object\":1}\n", 5000),
+                 "not_found", "object");
+    dt_close(&c);
+    stop_ok(&d);
+}
+END_TEST
+
 /* limits.streams counts client-added streams at a reload too: a configuration that would
  * pass it is not applied to the streams. */
 START_TEST(test_reload_stream_limit) {
@@ -1278,6 +1333,7 @@ static Suite *integration_suite(void) {
     tcase_add_test(t, test_auth);
     tcase_add_test(t, test_ipv6_listen);
     tcase_add_test(t, test_add_remove_stream);
+    tcase_add_test(t, test_ended_stream_commands);
     suite_add_tcase(s, t);
     t = tcase_create("fanout");
     tcase_set_timeout(t, 60);

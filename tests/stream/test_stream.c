@@ -106,8 +106,8 @@ static void on_end_event(void *opaque, const vt_stream_event *ev) {
 }
 
 /* A 10-frame clip: an object given for frame 3 is added there; one for frame 50, and an untrack
- * of the first that comes too late, are reported before `ended`, not left pending for ever;
- * stepped offline (_i = 0) and threaded (_i = 1). */
+ * of the first that comes too late, are reported before `ended`, not left pending for ever; and
+ * commands after the end are answered at once; stepped offline (_i = 0) and threaded (_i = 1). */
 START_TEST(test_end_drops_pending) {
     const char *clip = tu_path("ten.mp4");
     ck_assert_int_eq(tu_ffmpeg("-f lavfi -i testsrc=s=160x120:r=10:d=1 -pix_fmt yuv420p %s", clip),
@@ -146,14 +146,31 @@ START_TEST(test_end_drops_pending) {
         ck_assert_str_eq(e.log,
                          "added 8 @3; removed 7 null 'the stream ended before frame 50'; ended; ");
     }
-    /* 7 is no longer listed as pending (nor 8 once untracked), and its id is free again */
+    /* 7 is no longer listed as pending (nor 8 once untracked) */
     vt_stream_snapshot snap;
     vt_stream_get_snapshot(s, &snap);
     ck_assert_int_eq(snap.nobjects, _i);
     if (_i)
         ck_assert_int_eq(snap.objects[0].id, 8);
-    uint32_t id;
-    ck_assert_int_eq(vt_stream_track(s, 7, NULL, &box, -1, &id, err, sizeof err), 0);
+    /* Nothing runs commands any more: each is answered at once, and forty track/untrack rounds
+     * neither queue anything nor fill the object count (tracks are refused, an untrack of the
+     * object left applies before it returns). */
+    for (int round = 0; round < 40; round++) {
+        err[0] = 0;
+        ck_assert_int_eq(vt_stream_track(s, 0, NULL, &box, -1, NULL, err, sizeof err), AVERROR_EOF);
+        ck_assert_msg(strstr(err, "has ended") != NULL, "%s", err);
+        ck_assert_int_eq(vt_stream_untrack(s, 9), AVERROR(ENOENT));
+    }
+    if (_i) {
+        ck_assert_int_eq(vt_stream_untrack(s, 8), 0);
+        pthread_mutex_lock(&e.lock);
+        ck_assert_str_eq(e.log, "added 8 @3; removed 7 null 'the stream ended before frame 50'; "
+                                "ended; removed 8 null 'untrack'; ");
+        pthread_mutex_unlock(&e.lock);
+        vt_stream_get_snapshot(s, &snap);
+        ck_assert_int_eq(snap.nobjects, 0);
+        ck_assert_int_eq(vt_stream_untrack(s, 8), AVERROR(ENOENT));
+    }
     vt_stream_free(&s);
 }
 END_TEST
