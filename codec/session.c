@@ -466,6 +466,12 @@ int vtc_session_read(vt_source *s, char *err, size_t errlen) {
     }
 }
 
+int64_t vtc_session_position_us(const vt_source *s) {
+    if (s->loop_frames == 0 || !s->st)
+        return 0;
+    return av_rescale_q(s->last_pts + s->last_dur - s->first_pts, s->st->time_base, AV_TIME_BASE_Q);
+}
+
 int vtc_session_rewind(vt_source *s, char *err, size_t errlen) {
     int64_t start = s->st && s->st->start_time != AV_NOPTS_VALUE ? s->st->start_time : 0;
     int ret = -1;

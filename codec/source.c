@@ -23,6 +23,9 @@
 #define DEFAULT_NET_WHITELIST                                                                      \
     "rtsp,rtsps,rtp,srtp,udp,tcp,tls,http,https,httpproxy,crypto,hls,rtmp,rtmps,rtmpt,srt,data"
 #define LOCAL_PROTOCOLS "file,pipe"
+/* A network recording that ends within this much of its announced duration has reached its
+ * end (the last frame starts a frame before it; servers round the range they announce). */
+#define END_SLACK_US 1000000
 
 /* ---------------------------------------------------------------------------------------------
  * Waking a thread blocked in FFmpeg
@@ -668,9 +671,15 @@ int vt_source_read(vt_source *s, const vt_frame **frame) {
                 end_with(s, ret, emsg);
             continue;
         }
-        /* The end of a recording (known duration: files, VOD over HTTP/HLS/RTSP) is the end;
-         * the end of a live stream is a disconnect. */
-        if (!s->reconnect || (ret == AVERROR_EOF && s->info.duration_us > 0)) {
+        /* The end of a recording (known duration: files, VOD over HTTP/HLS/RTSP) is the end,
+         * once it has been read to within a second of that duration (a file always has); the
+         * end of a live stream, or a connection that drops before the recording's end, is a
+         * disconnect. */
+        const int local = s->kind == VT_SOURCE_KIND_FILE || s->kind == VT_SOURCE_KIND_IMAGES;
+        const int recording_done =
+            ret == AVERROR_EOF && s->info.duration_us > 0 &&
+            (local || vtc_session_position_us(s) >= s->info.duration_us - END_SLACK_US);
+        if (!s->reconnect || recording_done) {
             end_with(s, ret, msg);
             continue;
         }

@@ -106,6 +106,9 @@ int vtc_session_open(vt_source *s, char *err, size_t errlen);
 int vtc_session_read(vt_source *s, char *err, size_t errlen);
 /* Restart a file at its beginning for NATIVE_LOOP (seek, or reopen when seeking fails). */
 int vtc_session_rewind(vt_source *s, char *err, size_t errlen);
+/* How far into its media this pass has read: the end of its last frame from its first, in
+ * microseconds (0 before the first frame). */
+int64_t vtc_session_position_us(const vt_source *s);
 void vtc_session_close(vt_source *s);
 void vtc_scaler_free(vtc_scaler *sc);
 

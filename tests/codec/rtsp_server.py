@@ -1,10 +1,12 @@
 #!/usr/bin/python3
 """RTSP server on loopback for codec/'s integration tests (GStreamer's RTSP server).
 
-Serves /test: a live test pattern as H.264 (RTP over UDP or TCP, as the client asks).
+Serves /test: a live test pattern as H.264 (RTP over UDP or TCP, as the client asks), or with
+--file a recording: an MP4 file with H.264 video, played from its start for each client, its
+duration announced (SDP range), as a video-on-demand server does.
 Prints the bound port on stdout once listening, then runs until killed, until its stdin closes
 or until its parent (the thread that started it) dies, so that it never outlives the test.
-usage: rtsp_server.py [--port N] [--width W] [--height H] [--fps F]
+usage: rtsp_server.py [--port N] [--width W] [--height H] [--fps F] [--file MP4]
 """
 import argparse
 import ctypes
@@ -31,6 +33,7 @@ def main():
     ap.add_argument("--width", type=int, default=320)
     ap.add_argument("--height", type=int, default=240)
     ap.add_argument("--fps", type=int, default=25)
+    ap.add_argument("--file", help="serve this MP4 (H.264) as a recording")
     args = ap.parse_args()
 
     Gst.init(None)
@@ -38,14 +41,21 @@ def main():
     server.set_address("127.0.0.1")
     server.set_service(str(args.port))
     factory = GstRtspServer.RTSPMediaFactory()
-    # A key frame every 5th of a second and SPS/PPS with every IDR: clients join quickly.
-    factory.set_launch(
-        "( videotestsrc is-live=true pattern=ball "
-        f"! video/x-raw,width={args.width},height={args.height},framerate={args.fps}/1 "
-        "! x264enc tune=zerolatency speed-preset=ultrafast "
-        f"key-int-max={max(1, args.fps // 5)} ! rtph264pay name=pay0 pt=96 config-interval=-1 )"
-    )
-    factory.set_shared(True)
+    if args.file:
+        factory.set_launch(
+            f'( filesrc location="{args.file}" ! qtdemux ! h264parse '
+            "! rtph264pay name=pay0 pt=96 config-interval=-1 )"
+        )
+        factory.set_shared(False)
+    else:
+        # A key frame every 5th of a second and SPS/PPS with every IDR: clients join quickly.
+        factory.set_launch(
+            "( videotestsrc is-live=true pattern=ball "
+            f"! video/x-raw,width={args.width},height={args.height},framerate={args.fps}/1 "
+            "! x264enc tune=zerolatency speed-preset=ultrafast "
+            f"key-int-max={max(1, args.fps // 5)} ! rtph264pay name=pay0 pt=96 config-interval=-1 )"
+        )
+        factory.set_shared(True)
 
     # RTCP sender reports (which give clients the capture wall clock) every 0.5 s instead of
     # every 5 s, so that tests see one quickly.

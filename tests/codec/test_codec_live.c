@@ -82,6 +82,14 @@ static void start_rtsp(server *sv, int port) {
     ck_assert_msg(start_script(sv, argv) == 0, "the RTSP server did not start (%s)", rtsp_script);
 }
 
+/* The RTSP server playing a recording (an MP4 file) instead of its live pattern. */
+static void start_rtsp_file(server *sv, int port, const char *file) {
+    char p[16];
+    char *argv[] = {PYTHON, rtsp_script, "--port", p, "--file", (char *)file, NULL};
+    snprintf(p, sizeof(p), "%d", port);
+    ck_assert_msg(start_script(sv, argv) == 0, "the RTSP server did not start (%s)", rtsp_script);
+}
+
 static void start_http(server *sv, const char *dir) {
     char *argv[] = {PYTHON, http_script, (char *)dir, NULL};
     ck_assert_msg(start_script(sv, argv) == 0, "the HTTP server did not start");
@@ -317,6 +325,85 @@ START_TEST(test_rtsp_restart) {
         vt_source_get_stats(l.s, &st);
         ck_assert_int_ge(st.reconnects, 1);
     }
+    live_free(&l);
+    stop_server(&sv);
+}
+END_TEST
+
+/*
+ * A recording served over RTSP (its 20 s announced) whose server dies 2 s in: a dropped
+ * connection, not the end of the recording. The source backs off and comes back up when the
+ * server does, instead of ending.
+ */
+START_TEST(test_rtsp_recording_drop) {
+    server sv;
+    live l = {0};
+    vt_source_opts o;
+    vt_source_info info;
+    char url[128];
+    const char *rec = tu_path("rec.mp4");
+    ck_assert_int_eq(tu_ffmpeg("-f lavfi -i testsrc=s=160x120:r=25:d=20 -c:v libx264 -g 5 "
+                               "-pix_fmt yuv420p %s",
+                               rec),
+                     0);
+    start_rtsp_file(&sv, 0, rec);
+    const int port = sv.port;
+    rtsp_url(url, sizeof(url), port);
+    live_opts(&o, &l);
+    o.read_timeout_ms = 1000;
+    o.connect_timeout_ms = 1000;
+    o.backoff_min_ms = 100;
+    o.backoff_max_ms = 400;
+    live_start(&l, url, &o);
+    ck_assert_int_eq(wait_frames(&l, 50, 8000), 0);
+    ck_assert_int_eq(vt_source_get_info(l.s, &info), 0);
+    ck_assert_msg(info.duration_us > 19000000 && info.duration_us < 21000000,
+                  "the server announced %lld us, not the recording's 20 s: nothing is tested",
+                  (long long)info.duration_us);
+    stop_server(&sv);
+    const int i_back = wait_state(&l, VT_SOURCE_STATE_BACKOFF, 0, 3000);
+    if (i_back < 0)
+        dump_events(&l);
+    ck_assert_msg(i_back >= 0, "no backoff after the server died 2 s into a 20 s recording");
+    ck_assert_int_lt(wait_state(&l, VT_SOURCE_STATE_ENDED, 0, 10), 0);
+    tu_sleep_ms(300);
+    start_rtsp_file(&sv, port, rec);
+    const int i_up = wait_state(&l, VT_SOURCE_STATE_UP, i_back, 6000);
+    if (i_up < 0)
+        dump_events(&l);
+    ck_assert_msg(i_up > i_back, "not up again after the restart");
+    const int64_t n = live_frames(&l);
+    ck_assert_int_eq(wait_frames(&l, n + 10, 5000), 0);
+    live_stop(&l);
+    live_free(&l);
+    stop_server(&sv);
+}
+END_TEST
+
+/* The same kind of recording (3 s) played to its end: that is the end, with no reconnect. */
+START_TEST(test_rtsp_recording_end) {
+    server sv;
+    live l = {0};
+    vt_source_opts o;
+    char url[128];
+    const char *rec = tu_path("rec3.mp4");
+    ck_assert_int_eq(tu_ffmpeg("-f lavfi -i testsrc=s=160x120:r=25:d=3 -c:v libx264 -g 5 "
+                               "-pix_fmt yuv420p %s",
+                               rec),
+                     0);
+    start_rtsp_file(&sv, 0, rec);
+    rtsp_url(url, sizeof(url), sv.port);
+    live_opts(&o, &l);
+    o.read_timeout_ms = 1000;
+    live_start(&l, url, &o);
+    const int i_end = wait_state(&l, VT_SOURCE_STATE_ENDED, 0, 15000);
+    if (i_end < 0)
+        dump_events(&l);
+    ck_assert_msg(i_end >= 0, "a 3 s recording played to its end did not end");
+    ck_assert_int_lt(wait_state(&l, VT_SOURCE_STATE_BACKOFF, 0, 10), 0);
+    ck_assert_int_ge(live_frames(&l), 70); /* 75 frames, give or take the last few */
+    live_stop(&l);
+    ck_assert_int_eq(l.ret, AVERROR_EOF);
     live_free(&l);
     stop_server(&sv);
 }
@@ -677,6 +764,8 @@ static Suite *live_suite(void) {
     tcase_set_timeout(t, 40);
     tcase_add_loop_test(t, test_rtsp_frames, 0, 2);
     tcase_add_test(t, test_rtsp_restart);
+    tcase_add_test(t, test_rtsp_recording_drop);
+    tcase_add_test(t, test_rtsp_recording_end);
     tcase_add_test(t, test_unreachable);
     tcase_add_test(t, test_backoff_reset);
     tcase_add_test(t, test_stall);
