@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "tracking.h"
+#include "vt_config.h"
 #include "util.h"
 
 void vt_cli_tracker_init(vt_cli_tracker *t) {
@@ -93,6 +94,14 @@ int vt_cli_tracker_model(const vt_cli_tracker *t, const char *cmd, int verbose, 
         fprintf(stderr, "vtrack %s: %s\n", cmd, err);
     else if (verbose)
         fprintf(stderr, "model: %s (%s)\n", name, vt_model_arch(*m));
+    else if (!t->model && strcmp(name, "lab") == 0)
+        /* Nobody asked for the far weaker weight-free features: say so rather than track badly
+         * in silence (a binary copied out of its build tree, an install without weights). */
+        fprintf(stderr,
+                "vtrack %s: no trained weights found ($VT_MODEL is unset, and there is no "
+                "default.safetensors in the build tree or %s): tracking with the weight-free "
+                "lab features; pass --model FILE\n",
+                cmd, VT_DATADIR);
     return rc;
 }
 

@@ -17,6 +17,7 @@
 
 #include "clitest.h"
 #include "vt_codec.h"
+#include "vt_config.h"
 #include "vt_proto.h"
 
 enum { W = 320, H = 240, FRAMES = 30, BX = 30, BY = 100, BW = 60, BH = 40, STEP = 6 };
@@ -263,6 +264,51 @@ START_TEST(test_track_later_frame) {
 END_TEST
 
 /* Usage errors exit 2 and name the argument; runtime errors exit 1 and name the file. */
+/*
+ * A vtrack binary away from its build tree, with no $VT_MODEL: with no installed weights it falls
+ * back to the weight-free lab features and says so on stderr instead of tracking badly in
+ * silence (where weights are installed, it uses them, without the notice); it tracks either way.
+ */
+START_TEST(test_track_no_weights) {
+    char datadir_model[4096];
+    snprintf(datadir_model, sizeof datadir_model, "%s/default.safetensors", VT_DATADIR);
+    const int installed = access(datadir_model, R_OK) == 0;
+    char *tmp = make_tmpdir();
+    char clip[4096], copy[4096], cmd[8400];
+    snprintf(clip, sizeof clip, "%s/clip.mp4", tmp);
+    make_clip(clip);
+    snprintf(copy, sizeof copy, "%s/bin/x/vtrack", tmp);
+    mkdirs("%s/bin/x", tmp);
+    snprintf(cmd, sizeof cmd, "cp '%s' '%s'", vtrack, copy);
+    ck_assert_int_eq(system(cmd), 0);
+    const char *saved = vtrack, *env = getenv("VT_MODEL");
+    char *env_copy = env ? strdup(env) : NULL;
+    unsetenv("VT_MODEL");
+    vtrack = copy;
+    const char *args[] = {clip, "--box", "20,20,30,30", "--frames", "3", "--out", "m", NULL};
+    run_result r = run_vtrack(tmp, "track", args);
+    vtrack = saved;
+    if (env_copy)
+        setenv("VT_MODEL", env_copy, 1);
+    free(env_copy);
+    ck_assert_msg(r.status == 0, "exit %d: %s", r.status, r.err);
+    if (installed)
+        ck_assert_msg(strstr(r.err, "weight-free") == NULL, "%s is installed: '%s'", datadir_model,
+                      r.err);
+    else
+        ck_assert_msg(strstr(r.err, "weight-free lab features") != NULL, "no notice: '%s'", r.err);
+    /* and with the model named, no notice */
+    run_free(&r);
+    const char *named[] = {clip,       "--model", "lab",   "--box", "20,20,30,30",
+                           "--frames", "3",       "--out", "m",     NULL};
+    r = run_vtrack(tmp, "track", named);
+    ck_assert_msg(r.status == 0, "exit %d: %s", r.status, r.err);
+    ck_assert_msg(strstr(r.err, "weight-free") == NULL, "notice for --model lab: '%s'", r.err);
+    run_free(&r);
+    rm_tree(tmp);
+}
+END_TEST
+
 START_TEST(test_track_errors) {
     char *tmp = make_tmpdir();
     char clip[4096], small[4096], err[256];
@@ -424,6 +470,7 @@ int main(int argc, char **argv) {
         tcase_add_test(tc, test_track_clip);
         tcase_add_test(tc, test_track_later_frame);
         tcase_add_test(tc, test_track_errors);
+        tcase_add_test(tc, test_track_no_weights);
     }
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
