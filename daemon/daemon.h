@@ -93,10 +93,19 @@ void vtd_control_line(vtd_conn *c, const char *line, size_t len);
 /* The greeting for a new connection (control.c). */
 void vtd_control_hello(vtd_conn *c);
 
-/* A stream's state changed or a client came or went: refresh STATUS= soon (main.c). */
+/* A stream's state changed or a client came or went: refresh STATUS= soon (daemon.c). */
 void vtd_status_dirty(vtd *d);
 
-/* Ask the loop to finish the shutdown once nothing is pending (main.c). */
+/* Ask the loop to finish the shutdown once nothing is pending (daemon.c). */
 void vtd_maybe_finish(vtd *d);
+
+/* The model a configuration names (its `model`, else the default lookup; buf holds it), and
+ * loading one, shared by reference (daemon.c). */
+const char *vtd_model_name(const vtd_config *cfg, char *buf, size_t len);
+int vtd_model_load(const char *name, vtd_model **out, char *err, size_t errlen);
+
+/* Once the streams run and the listeners are open: signals, the housekeeping timer, READY=1
+ * (daemon.c). d->loop must be set. */
+void vtd_start_services(vtd *d);
 
 #endif
