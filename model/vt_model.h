@@ -308,7 +308,8 @@ int vt_tracker_step(vt_tracker *t, const vt_image *src, const vt_image *proc,
 /* Processing size the tracker uses for a source of sw x sh pixels. */
 void vt_tracker_proc_size(const vt_tracker *t, int sw, int sh, int *pw, int *ph);
 
-/* Bytes of memory the tracker holds for a source of sw x sh (the bound of DESIGN.md). */
+/* Bytes of memory the tracker holds for a source of sw x sh, at most: its memory bank and
+ * workspaces (docs/TRACKING.md, "Memory and allocation"). */
 size_t vt_tracker_memory_bound(const vt_tracker *t, int sw, int sh);
 
 #ifdef __cplusplus

@@ -12,7 +12,8 @@ boundary pixel), not with the row-distance method of cli/davis.c.
    sizes, predictions shifted, grown, shrunk, missing or scattered) scored in both void modes:
    every CSV value must agree to 1e-5 percent.
 2. With $VT_DATA/davis16-dev: the identity baseline (first annotation copied to every frame),
-   scored per sequence by both; the reference J&F is printed and must be 21.8 +- 0.1 (DESIGN.md).
+   scored per sequence by both; the reference J&F is printed and must be 21.8 +- 0.1 (the official
+   DAVIS evaluation code's score, docs/RESULTS.md).
 
 Exits 77 (skipped) when NumPy or PIL is missing.
 """
@@ -309,7 +310,7 @@ def main():
             print(f"dev set identity: reference J&F {jf:.3f} J {100 * j:.3f} F {100 * f:.3f}; "
                   f"vtrack: {last}")
             if abs(round(jf, 1) - 21.8) > 0.1 + 1e-9:
-                print(f"FAIL: reference identity J&F {jf:.2f}, DESIGN.md says 21.8")
+                print(f"FAIL: reference identity J&F {jf:.2f}, the official code gives 21.8")
                 failures += 1
     if failures:
         sys.exit(f"{failures} mismatches")

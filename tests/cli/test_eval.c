@@ -446,7 +446,8 @@ START_TEST(test_eval_dev_set) {
     ck_assert_msg(r.status == 0, "exit %d: %s", r.status, r.err);
     fprintf(stderr, "dev set, identity baseline (%.2f s):\n%s\n",
             (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec), r.out);
-    /* DESIGN.md: the official code scores the identity baseline 21.8 on this set. */
+    /* The official DAVIS evaluation code scores the identity baseline 21.8 on this set
+     * (docs/RESULTS.md). */
     double jf = parse_jf(last_line(r.out));
     ck_assert_msg(fabs(jf - 21.8) <= 0.1 + 1e-9, "identity J&F %.1f, official 21.8", jf);
     run_free(&r);

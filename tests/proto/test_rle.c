@@ -1,7 +1,8 @@
 /*
- * COCO RLE against independent truth: DESIGN.md's four vectors (produced with pycocotools' own C
- * code) and hand-computed areas and boxes; random masks against a naive column-major reference
- * encoder written here pixel by pixel; round trips; the string-length bound; malformed strings.
+ * COCO RLE against independent truth: four vectors produced with pycocotools' own C code
+ * (rleToString) and hand-computed areas and boxes; random masks against a naive column-major
+ * reference encoder written here pixel by pixel; round trips; the string-length bound; malformed
+ * strings.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -22,7 +23,8 @@ static uint8_t *rect_mask(int h, int w, int x0, int x1, int y0, int y1, uint8_t 
     return m;
 }
 
-/* DESIGN.md's 64x64 vector (rectangle x=20..49, y=10..29); its backslash is one RLE character. */
+/* The pycocotools 64x64 vector (rectangle x=20..49, y=10..29); its backslash is one RLE character.
+ */
 #define RECT64_RLE "ZX1d0\\1000000000000000000000000000000000000000000000000000000000fk0"
 
 static const struct vector {

@@ -11,7 +11,7 @@ DIR holds, written by the C side:
                    step ("w1.<name>"); __metadata__ carries the configuration.
 
 The network, the objectives and the optimiser are written here independently from the
-architecture description (model/arch.c's comment) and DESIGN.md, with torch.nn modules and
+architecture description (model/arch.c's comment) and docs/TRAINING.md, with torch.nn modules and
 autograd in float64, so the float32 C results are compared with the exact values:
   loss and every gradient: max |c - torch| <= 1e-3 * max |torch| per tensor;
   running statistics: same bound;
