@@ -101,8 +101,9 @@ void vtd_hub_push(vtd_hub *h, vtd_event *ev) {
             vt_proto_buf_free(&ev->masks->buf);
             free(ev->masks);
         }
-        /* The reference on the record cannot be dropped here (loop thread only): the loop
-         * takes it back through the counter below. */
+        /* The reference taken for this event goes back at once. It is never the last one:
+         * the stream's threads, which push, are joined before the daemon drops its own
+         * reference (streams.c), so the record is not freed from here. */
         atomic_fetch_sub(&ev->src->refs, 1);
         return;
     }

@@ -3,10 +3,11 @@
  * states, and the results at source resolution.
  *
  * Per frame:  source RGB --resize--> processing RGB --encoder--> features [C][fh][fw]
- *   --transpose + unit norm--> [N][C]; each object's motion predicts its box and its template is
- *   searched there (motion.h, locate.h); the fixed camera's background is learnt (bgmodel.h)
- *   --prop (memory)--> object probabilities [K][N] + bg [N] --gated by the motion, weighed by
- *   the background and the appearance banks (appear.h), stray pieces dropped--> objects given
+ *   --transpose + unit norm--> [N][C]; the fixed camera's background is learnt (bgmodel.h);
+ *   each object's motion predicts its box and its template is searched there (motion.h,
+ *   locate.h) --prop (memory)--> object probabilities [K][N] + bg [N] --gated by the motion,
+ *   hidden objects found again given their cells, weighed by the background, cells that stayed
+ *   behind and the appearance banks (appear.h), stray pieces dropped--> objects given
  *   on this frame override --> bilinear upsample + argmax --> label map at source size -->
  *   per-object mask, box (the motion filter's, corrected by the mask), area, state --> memory
  *   entry (one-hot of the reported labels; hidden objects unknown). docs/TRACKING.md has the

@@ -34,11 +34,10 @@ _Static_assert(VT_SOURCE_MAX_SIDE <= VT_RLE_MAX_DIM, "VT_SOURCE_MAX_SIDE");
 #define LAT_RING 128
 
 typedef struct frame_buf {
-    vt_frame f;   /* metadata; rgb/proc_rgb point into the buffers below */
+    vt_frame f;   /* metadata; f.rgb points into rgb (no processing-size copy: the tracker
+                     resizes) */
     uint8_t *rgb; /* packed RGB24, 3*w per row */
     size_t rgb_cap;
-    uint8_t *proc;
-    size_t proc_cap;
 } frame_buf;
 
 typedef struct command {
@@ -295,10 +294,8 @@ void vt_stream_free(vt_stream **sp) {
     vt_tracker_free(&s->trk);
     for (int i = 0; i < s->ncmds; i++)
         cmd_clear(&s->cmds[i]);
-    for (int i = 0; i < NBUF; i++) {
+    for (int i = 0; i < NBUF; i++)
         free(s->bufs[i].rgb);
-        free(s->bufs[i].proc);
-    }
     for (int i = 0; i < VT_PROTO_OBJECTS_MAX; i++)
         free(s->rle[i]);
     vt_proto_buf_free(&s->tail);

@@ -13,8 +13,9 @@
  *
  * Events reach the owner through one callback (vt_stream_event_cb). In threaded mode it is called
  * from the stream's two threads (state events from the ingest thread, the rest, and the final
- * `ended`, from the tracker thread), so it must be thread-safe, copy what it keeps and return
- * quickly.
+ * `ended`, from the tracker thread), and, once the stream has ended, from the thread that calls
+ * vt_stream_untrack (its `removed` event), so it must be thread-safe, copy what it keeps and
+ * return quickly.
  *
  * Commands (track, untrack) may be issued from any thread; they are applied by the tracking
  * thread before the frame they name.
