@@ -1167,7 +1167,11 @@ START_TEST(test_slow_subscribers) {
             "one (%d / %d frames)\n",
             p95b, p95l, nb, nl);
     ck_assert_int_gt(nl, 100);
-    ck_assert_msg(p95l - p95b <= 10.0, "p95 latency grew from %.1f to %.1f ms", p95b, p95l);
+    /* Held behind the others, the fast subscriber would fall behind by up to a hard queue's
+     * worth of frames (seconds); on its own it stays within a few frame periods. The bound is 3
+     * periods of this 50 fps stream (60 ms): the suite runs tests in parallel on a machine whose
+     * load varies, and 10 ms proved too tight for that (32 -> 50 ms once, with nothing held). */
+    ck_assert_msg(p95l - p95b <= 60.0, "p95 latency grew from %.1f to %.1f ms", p95b, p95l);
     ck_assert(!fast.seq_gap);
 
     /* the slow reader got `dropped` notices (seen raw above, or when it reads the rest now) */
