@@ -230,6 +230,36 @@ static void rtsp_url(char *buf, size_t len, int port) {
     snprintf(buf, len, "rtsp://127.0.0.1:%d/test", port);
 }
 
+/* An H.264 MP4 of `seconds` (160x120, 25 fps) for the RTSP server to play as a recording. */
+static const char *recording(const char *name, int seconds) {
+    const char *path = tu_path(name);
+    ck_assert_int_eq(tu_ffmpeg("-f lavfi -i testsrc=s=160x120:r=25:d=%d -c:v libx264 -g 5 "
+                               "-pix_fmt yuv420p %s",
+                               seconds, path),
+                     0);
+    return path;
+}
+
+/* Options for a source that notices a dead server within a second and retries quickly. */
+static void quick_retry_opts(vt_source_opts *o, live *l) {
+    live_opts(o, l);
+    o->read_timeout_ms = 1000;
+    o->connect_timeout_ms = 1000;
+    o->backoff_min_ms = 100;
+    o->backoff_max_ms = 400;
+}
+
+/* After a backoff recorded at event i_back (the server restarted since): up again, and frames
+ * flow. */
+static void expect_up_again(live *l, int i_back) {
+    const int i_up = wait_state(l, VT_SOURCE_STATE_UP, i_back, 6000);
+    if (i_up < 0)
+        dump_events(l);
+    ck_assert_msg(i_up > i_back, "not up again after the restart");
+    const int64_t n = live_frames(l);
+    ck_assert_int_eq(wait_frames(l, n + 10, 5000), 0);
+}
+
 /* ---------------------------------------------------------------------------------------------
  * RTSP
  * ------------------------------------------------------------------------------------------- */
@@ -287,16 +317,12 @@ START_TEST(test_rtsp_restart) {
     vt_source_opts o;
     char url[128];
     int64_t t_kill;
-    int port, i_back, i_up;
+    int port, i_back;
 
     start_rtsp(&sv, 0);
     port = sv.port;
     rtsp_url(url, sizeof(url), port);
-    live_opts(&o, &l);
-    o.read_timeout_ms = 1000;
-    o.connect_timeout_ms = 1000;
-    o.backoff_min_ms = 100;
-    o.backoff_max_ms = 400;
+    quick_retry_opts(&o, &l);
     live_start(&l, url, &o);
     ck_assert_int_eq(wait_frames(&l, 10, 8000), 0);
 
@@ -310,14 +336,7 @@ START_TEST(test_rtsp_restart) {
 
     tu_sleep_ms(300);
     start_rtsp(&sv, port);
-    i_up = wait_state(&l, VT_SOURCE_STATE_UP, i_back, 6000);
-    if (i_up < 0)
-        dump_events(&l);
-    ck_assert_msg(i_up > i_back, "not up again after the restart");
-    {
-        int64_t n = live_frames(&l);
-        ck_assert_int_eq(wait_frames(&l, n + 10, 5000), 0);
-    }
+    expect_up_again(&l, i_back);
     live_stop(&l);
     ck_assert_int_ge(l.last_session, 2);
     {
@@ -341,19 +360,11 @@ START_TEST(test_rtsp_recording_drop) {
     vt_source_opts o;
     vt_source_info info;
     char url[128];
-    const char *rec = tu_path("rec.mp4");
-    ck_assert_int_eq(tu_ffmpeg("-f lavfi -i testsrc=s=160x120:r=25:d=20 -c:v libx264 -g 5 "
-                               "-pix_fmt yuv420p %s",
-                               rec),
-                     0);
+    const char *rec = recording("rec.mp4", 20);
     start_rtsp_file(&sv, 0, rec);
     const int port = sv.port;
     rtsp_url(url, sizeof(url), port);
-    live_opts(&o, &l);
-    o.read_timeout_ms = 1000;
-    o.connect_timeout_ms = 1000;
-    o.backoff_min_ms = 100;
-    o.backoff_max_ms = 400;
+    quick_retry_opts(&o, &l);
     live_start(&l, url, &o);
     ck_assert_int_eq(wait_frames(&l, 50, 8000), 0);
     ck_assert_int_eq(vt_source_get_info(l.s, &info), 0);
@@ -368,12 +379,7 @@ START_TEST(test_rtsp_recording_drop) {
     ck_assert_int_lt(wait_state(&l, VT_SOURCE_STATE_ENDED, 0, 10), 0);
     tu_sleep_ms(300);
     start_rtsp_file(&sv, port, rec);
-    const int i_up = wait_state(&l, VT_SOURCE_STATE_UP, i_back, 6000);
-    if (i_up < 0)
-        dump_events(&l);
-    ck_assert_msg(i_up > i_back, "not up again after the restart");
-    const int64_t n = live_frames(&l);
-    ck_assert_int_eq(wait_frames(&l, n + 10, 5000), 0);
+    expect_up_again(&l, i_back);
     live_stop(&l);
     live_free(&l);
     stop_server(&sv);
@@ -386,11 +392,7 @@ START_TEST(test_rtsp_recording_end) {
     live l = {0};
     vt_source_opts o;
     char url[128];
-    const char *rec = tu_path("rec3.mp4");
-    ck_assert_int_eq(tu_ffmpeg("-f lavfi -i testsrc=s=160x120:r=25:d=3 -c:v libx264 -g 5 "
-                               "-pix_fmt yuv420p %s",
-                               rec),
-                     0);
+    const char *rec = recording("rec3.mp4", 3);
     start_rtsp_file(&sv, 0, rec);
     rtsp_url(url, sizeof(url), sv.port);
     live_opts(&o, &l);

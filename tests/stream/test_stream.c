@@ -74,6 +74,29 @@ START_TEST(test_listed_while_applied) {
 }
 END_TEST
 
+/* A stream on a test clip that plays once (no reconnect), in `mode`, with `profile`. */
+static void clip_stream(vt_stream_config *cfg, const char *clip, vt_stream_event_cb cb,
+                        void *opaque, vt_stream_mode mode, const char *profile) {
+    *cfg = (vt_stream_config){
+        .name = "s", .url = clip, .model = model, .on_event = cb, .opaque = opaque, .mode = mode};
+    vt_source_opts_default(&cfg->source);
+    cfg->source.allow_local = 1;
+    cfg->source.reconnect = 0;
+    ck_assert_int_eq(vt_tracker_params_preset(&cfg->params, "mast", profile, model), 0);
+}
+
+/* Wait (30 s at most) until the event callback set *flag under lock. */
+static void wait_flag(pthread_mutex_t *lock, const int *flag) {
+    for (int t = 0; t < 3000; t++) {
+        pthread_mutex_lock(lock);
+        int done = *flag;
+        pthread_mutex_unlock(lock);
+        if (done)
+            return;
+        usleep(10000);
+    }
+}
+
 /* What the end of a source does to what was still queued. */
 typedef struct ending {
     pthread_mutex_t lock; /* threaded: events come from the stream's threads */
@@ -113,13 +136,8 @@ START_TEST(test_end_drops_pending) {
     ck_assert_int_eq(tu_ffmpeg("-f lavfi -i testsrc=s=160x120:r=10:d=1 -pix_fmt yuv420p %s", clip),
                      0);
     ending e = {.lock = PTHREAD_MUTEX_INITIALIZER};
-    vt_stream_config cfg = {
-        .name = "s", .url = clip, .model = model, .on_event = on_end_event, .opaque = &e};
-    vt_source_opts_default(&cfg.source);
-    cfg.source.allow_local = 1;
-    cfg.source.reconnect = 0;
-    cfg.mode = VT_STREAM_LOSSLESS;
-    ck_assert_int_eq(vt_tracker_params_preset(&cfg.params, "mast", "realtime", model), 0);
+    vt_stream_config cfg;
+    clip_stream(&cfg, clip, on_end_event, &e, VT_STREAM_LOSSLESS, "realtime");
     char err[256];
     vt_stream *s;
     ck_assert_msg(vt_stream_new(&cfg, &s, err, sizeof err) == 0, "%s", err);
@@ -135,14 +153,7 @@ START_TEST(test_end_drops_pending) {
                                 "removed 8 null 'untrack'; ended; ");
     } else {
         ck_assert_int_eq(vt_stream_start(s), 0);
-        for (int t = 0; t < 3000; t++) {
-            pthread_mutex_lock(&e.lock);
-            int done = e.ended;
-            pthread_mutex_unlock(&e.lock);
-            if (done)
-                break;
-            usleep(10000);
-        }
+        wait_flag(&e.lock, &e.ended);
         ck_assert_str_eq(e.log,
                          "added 8 @3; removed 7 null 'the stream ended before frame 50'; ended; ");
     }
@@ -204,13 +215,8 @@ START_TEST(test_live_keeps_given_frame) {
     ck_assert_int_eq(tu_ffmpeg("-f lavfi -i testsrc=s=640x480:r=25:d=4 -pix_fmt yuv420p %s", clip),
                      0);
     adds a = {.lock = PTHREAD_MUTEX_INITIALIZER};
-    vt_stream_config cfg = {
-        .name = "s", .url = clip, .model = model, .on_event = on_add_event, .opaque = &a};
-    vt_source_opts_default(&cfg.source);
-    cfg.source.allow_local = 1;
-    cfg.source.reconnect = 0;
-    cfg.mode = VT_STREAM_LIVE;
-    ck_assert_int_eq(vt_tracker_params_preset(&cfg.params, "mast", "accurate", model), 0);
+    vt_stream_config cfg;
+    clip_stream(&cfg, clip, on_add_event, &a, VT_STREAM_LIVE, "accurate");
     char err[256];
     vt_stream *s;
     ck_assert_msg(vt_stream_new(&cfg, &s, err, sizeof err) == 0, "%s", err);
@@ -221,14 +227,7 @@ START_TEST(test_live_keeps_given_frame) {
             vt_stream_track(s, (uint32_t)i + 1, NULL, &box, at[i], NULL, err, sizeof err), 0);
     }
     ck_assert_int_eq(vt_stream_start(s), 0);
-    for (int t = 0; t < 3000; t++) {
-        pthread_mutex_lock(&a.lock);
-        int done = a.ended;
-        pthread_mutex_unlock(&a.lock);
-        if (done)
-            break;
-        usleep(10000);
-    }
+    wait_flag(&a.lock, &a.ended);
     vt_stream_snapshot snap;
     vt_stream_get_snapshot(s, &snap);
     ck_assert_msg(snap.skipped > 0, "the tracker kept up with the source: nothing was tested");
