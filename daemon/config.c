@@ -679,15 +679,15 @@ static int parse_stream(pctx *c, const cJSON *it, const vtd_config *cfg, const c
         (rc = get_string(c, it, "format", 64, &sc->format)) < 0)
         return rc;
     int e;
-    if ((rc = get_enum(c, it, "pacing", pacing_name, 1, 3, &e)) < 0)
+    if ((rc = get_enum(c, it, "pacing", pacing_name, 1, VT_PROTO_PACING_COUNT - 1, &e)) < 0)
         return rc;
     if (rc > 0)
         sc->pacing = (vt_proto_pacing)e;
-    if ((rc = get_enum(c, it, "tracker", tracker_name, 1, 2, &e)) < 0)
+    if ((rc = get_enum(c, it, "tracker", tracker_name, 1, VT_PROTO_TRACKER_COUNT - 1, &e)) < 0)
         return rc;
     if (rc > 0)
         sc->tracker = (vt_proto_tracker)e;
-    if ((rc = get_enum(c, it, "profile", profile_name, 1, 2, &e)) < 0)
+    if ((rc = get_enum(c, it, "profile", profile_name, 1, VT_PROTO_PROFILE_COUNT - 1, &e)) < 0)
         return rc;
     if (rc > 0)
         sc->profile = (vt_proto_profile)e;
@@ -923,11 +923,14 @@ static int parse_root(pctx *c, const cJSON *root, vtd_config *cfg) {
             rc = want(c, d, "an object {pacing, tracker, profile}");
         if (rc >= 0)
             rc = check_keys(c, d, ok);
-        if (rc >= 0 && (rc = get_enum(c, d, "pacing", pacing_name, 1, 3, &e)) > 0)
+        if (rc >= 0 &&
+            (rc = get_enum(c, d, "pacing", pacing_name, 1, VT_PROTO_PACING_COUNT - 1, &e)) > 0)
             cfg->def_pacing = (vt_proto_pacing)e;
-        if (rc >= 0 && (rc = get_enum(c, d, "tracker", tracker_name, 1, 2, &e)) > 0)
+        if (rc >= 0 &&
+            (rc = get_enum(c, d, "tracker", tracker_name, 1, VT_PROTO_TRACKER_COUNT - 1, &e)) > 0)
             cfg->def_tracker = (vt_proto_tracker)e;
-        if (rc >= 0 && (rc = get_enum(c, d, "profile", profile_name, 1, 2, &e)) > 0)
+        if (rc >= 0 &&
+            (rc = get_enum(c, d, "profile", profile_name, 1, VT_PROTO_PROFILE_COUNT - 1, &e)) > 0)
             cfg->def_profile = (vt_proto_profile)e;
         pop(c, n);
         if (rc < 0)

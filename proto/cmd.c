@@ -413,17 +413,17 @@ static int parse_add_stream(ctx *c, const cJSON *root) {
     if ((it = cJSON_GetObjectItemCaseSensitive(root, "options")) && parse_options(c, it) < 0)
         return -EINVAL;
     if ((it = cJSON_GetObjectItemCaseSensitive(root, "pacing"))) {
-        if (want_enum(c, "pacing", it, pacing_name, 1, 3, &v) < 0)
+        if (want_enum(c, "pacing", it, pacing_name, 1, VT_PROTO_PACING_COUNT - 1, &v) < 0)
             return -EINVAL;
         cmd->add_stream.pacing = (vt_proto_pacing)v;
     }
     if ((it = cJSON_GetObjectItemCaseSensitive(root, "tracker"))) {
-        if (want_enum(c, "tracker", it, tracker_name, 1, 2, &v) < 0)
+        if (want_enum(c, "tracker", it, tracker_name, 1, VT_PROTO_TRACKER_COUNT - 1, &v) < 0)
             return -EINVAL;
         cmd->add_stream.tracker = (vt_proto_tracker)v;
     }
     if ((it = cJSON_GetObjectItemCaseSensitive(root, "profile"))) {
-        if (want_enum(c, "profile", it, profile_name, 1, 2, &v) < 0)
+        if (want_enum(c, "profile", it, profile_name, 1, VT_PROTO_PROFILE_COUNT - 1, &v) < 0)
             return -EINVAL;
         cmd->add_stream.profile = (vt_proto_profile)v;
     }

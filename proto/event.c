@@ -386,6 +386,7 @@ static int reply_check(const vt_proto_reply *r) {
     case VT_PROTO_OP_UNSUBSCRIBE:
         return 0;
     case VT_PROTO_OP_NONE:
+    case VT_PROTO_OP_COUNT:
         break;
     }
     return -EINVAL;

@@ -7,6 +7,12 @@
 
 #include "proto_int.h"
 
+/* A table indexed by an enum ends at its last value: a value added at the end of the enum
+ * without a name here fails to compile instead of printing "?" on the wire (a hole in the
+ * middle is caught by tests/proto's test_names). */
+#define TABLE_COVERS(table, count)                                                                 \
+    _Static_assert(sizeof(table) / sizeof(table[0]) == (count), #table " lacks a name")
+
 #define NAME_OF(table, v)                                                                          \
     ((unsigned)(v) < sizeof(table) / sizeof(table[0]) && (table)[v] ? (table)[v] : "?")
 
@@ -23,6 +29,7 @@ const char *vt_proto_op_name(vt_proto_op op) {
         [VT_PROTO_OP_UNTRACK] = "untrack",
         [VT_PROTO_OP_STATS] = "stats",
     };
+    TABLE_COVERS(names, VT_PROTO_OP_COUNT);
     return NAME_OF(names, op);
 }
 
@@ -42,29 +49,27 @@ const char *vt_proto_code_name(vt_proto_code code) {
         [VT_PROTO_CODE_LIMIT] = "limit",
         [VT_PROTO_CODE_INTERNAL] = "internal",
     };
+    TABLE_COVERS(names, VT_PROTO_CODE_COUNT);
     return NAME_OF(names, code);
 }
 
 const char *vt_proto_pacing_name(vt_proto_pacing p) {
     static const char *const names[] = {"", "live", "camera", "lossless"};
+    TABLE_COVERS(names, VT_PROTO_PACING_COUNT);
     return NAME_OF(names, p);
 }
 
 const char *vt_proto_tracker_name(vt_proto_tracker t) {
     static const char *const names[] = {"", "mast", "colorize"};
+    TABLE_COVERS(names, VT_PROTO_TRACKER_COUNT);
     return NAME_OF(names, t);
 }
 
 const char *vt_proto_profile_name(vt_proto_profile p) {
     static const char *const names[] = {"", "accurate", "realtime"};
+    TABLE_COVERS(names, VT_PROTO_PROFILE_COUNT);
     return NAME_OF(names, p);
 }
-
-/* A table indexed by an enum ends at its last value: a value added at the end of the enum
- * without a name here fails to compile instead of printing "?" on the wire (a hole in the
- * middle is caught by tests/proto's test_names). */
-#define TABLE_COVERS(table, count)                                                                 \
-    _Static_assert(sizeof(table) / sizeof(table[0]) == (count), #table " lacks a name")
 
 const char *vt_proto_obj_state_name(vt_proto_obj_state s) {
     static const char *const names[] = {
@@ -88,6 +93,7 @@ const char *vt_proto_lifecycle_name(vt_proto_lifecycle l) {
 
 const char *vt_proto_stream_state_name(vt_proto_stream_state s) {
     static const char *const names[] = {"connecting", "up", "stalled", "reconnecting", "ended"};
+    TABLE_COVERS(names, VT_PROTO_STREAM_STATE_COUNT);
     return NAME_OF(names, s);
 }
 

@@ -257,6 +257,7 @@ typedef enum vt_proto_op {
     VT_PROTO_OP_TRACK,
     VT_PROTO_OP_UNTRACK,
     VT_PROTO_OP_STATS,
+    VT_PROTO_OP_COUNT /* not an op: the number of them (names.c checks its table) */
 } vt_proto_op;
 
 /* Error codes of the `error` message. */
@@ -274,6 +275,7 @@ typedef enum vt_proto_code {
     VT_PROTO_CODE_CONFLICT,      /* the stream or object id already exists */
     VT_PROTO_CODE_LIMIT,         /* too many streams, objects or connections */
     VT_PROTO_CODE_INTERNAL,      /* the server failed (out of memory, ...) */
+    VT_PROTO_CODE_COUNT          /* not a code: the number of them */
 } vt_proto_code;
 
 typedef enum vt_proto_pacing {
@@ -281,18 +283,21 @@ typedef enum vt_proto_pacing {
     VT_PROTO_PACING_LIVE,        /* track the newest frame, skip when busy */
     VT_PROTO_PACING_CAMERA,      /* file read at its native rate, then as live */
     VT_PROTO_PACING_LOSSLESS,    /* every frame, as fast as the tracker goes */
+    VT_PROTO_PACING_COUNT        /* not a pacing: the number of them */
 } vt_proto_pacing;
 
 typedef enum vt_proto_tracker {
     VT_PROTO_TRACKER_DEFAULT = 0,
     VT_PROTO_TRACKER_MAST,
     VT_PROTO_TRACKER_COLORIZE,
+    VT_PROTO_TRACKER_COUNT /* not a tracker: the number of them */
 } vt_proto_tracker;
 
 typedef enum vt_proto_profile {
     VT_PROTO_PROFILE_DEFAULT = 0,
     VT_PROTO_PROFILE_ACCURATE,
     VT_PROTO_PROFILE_REALTIME,
+    VT_PROTO_PROFILE_COUNT /* not a profile: the number of them */
 } vt_proto_profile;
 
 /* An object's state in a frame event (PROTOCOL.md, "frame", says what each one means). */
@@ -321,6 +326,7 @@ typedef enum vt_proto_stream_state {
     VT_PROTO_STREAM_STALLED,
     VT_PROTO_STREAM_RECONNECTING,
     VT_PROTO_STREAM_ENDED,
+    VT_PROTO_STREAM_STATE_COUNT /* not a state: the number of them */
 } vt_proto_stream_state;
 
 /* Wire names of the enumerations ("subscribe", "bad_request", "live", ...); static storage.
