@@ -13,11 +13,11 @@ int vt_cmd_bench(int argc, char **argv);
 int vt_cmd_sub(int argc, char **argv);
 int vt_cmd_ctl(int argc, char **argv);
 
-/* `vtrack eval --mot` (cli/eval_mot.c), dispatched by vt_cmd_eval, and its help text. */
+/* `vtrack eval --mot` (cli/cmd_eval_mot.c), dispatched by vt_cmd_eval, and its help text. */
 int vt_eval_mot(int argc, char **argv);
 void vt_eval_mot_usage(FILE *f);
 
-/* `vtrack bench track` (cli/bench_track.c), dispatched by vt_cmd_bench. */
+/* `vtrack bench track` (cli/cmd_bench_track.c), dispatched by vt_cmd_bench. */
 int vt_bench_track(int argc, char **argv);
 
 #endif

@@ -7,7 +7,7 @@
 
 #include "tracking.h"
 #include "vt_config.h"
-#include "util.h"
+#include "cli_util.h"
 
 void vt_cli_tracker_init(vt_cli_tracker *t) {
     memset(t, 0, sizeof *t);

@@ -1,8 +1,8 @@
 /*
  * daemon.c - the services of the running daemon, on the loop thread (see daemon.h): the clocks,
  * the housekeeping timer (idle clients, STATUS=, WATCHDOG=1), signals (SIGTERM/SIGINT stop,
- * SIGHUP reloads), the orderly shutdown, the shared model and the reload. main.c starts them;
- * the other modules (hub, server, streams, control) call them, and link without main.c.
+ * SIGHUP reloads), the orderly shutdown, the shared model and the reload. vtrackd.c starts them;
+ * the other modules (hub, server, streams, control) call them, and link without vtrackd.c.
  */
 #include <errno.h>
 #include <signal.h>

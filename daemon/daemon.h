@@ -41,7 +41,7 @@ typedef struct vtd_model {
     char name[4096]; /* as configured, or the default lookup's result */
 } vtd_model;
 
-/* Take a reference (returns mm) / drop one and clear *mm (main.c). */
+/* Take a reference (returns mm) / drop one and clear *mm (daemon.c). */
 vtd_model *vtd_model_ref(vtd_model *mm);
 void vtd_model_unref(vtd_model **mm);
 

@@ -15,7 +15,7 @@
 #include <uv.h>
 
 #include "config.h"
-#include "overlay.h"
+#include "overlay_writer.h"
 
 typedef struct vtd vtd;
 typedef struct vtd_model vtd_model;

@@ -4,7 +4,7 @@
  * reconstruction and colorization), AdamW with warm-up + cosine schedule and gradient
  * clipping, a bounded in-memory frame cache with pair sampling, and checkpoints.
  *
- * Not part of the public vt_model.h interface: used by cli/train.c (which decodes the video
+ * Not part of the public vt_model.h interface: used by cli/cmd_train.c (which decodes the video
  * with codec/ and hands plain RGB frames to vt_train_data), by the tests and the benchmark.
  *
  * Conventions as nn.h: float32 NCHW; every function states its shapes. Backward functions

@@ -2,7 +2,7 @@
  * train_data.c - the trainer's random numbers and its bounded in-memory frame cache.
  *
  * The cache holds packed RGB24 frames, already reduced to the training size by the caller
- * (cli/train_data.c decodes and scales with codec/). Its byte cap is kept by thinning in
+ * (cli/train_sources.c decodes and scales with codec/). Its byte cap is kept by thinning in
  * time: when a frame would not fit, the stride doubles and the frames off the new stride are
  * freed, so every video keeps evenly spaced frames and the sampler can still convert a gap in
  * source frames into a gap in cached frames.

@@ -22,7 +22,7 @@
 #include "commands.h"
 #include "mot.h"
 #include "tracking.h"
-#include "util.h"
+#include "cli_util.h"
 #include "vt_stream.h"
 
 #define MOT_PATH_MAX 4096

@@ -17,7 +17,7 @@
 #include <unistd.h>
 
 #include "commands.h"
-#include "util.h"
+#include "cli_util.h"
 #include "nn.h"
 #include "vt_model.h"
 

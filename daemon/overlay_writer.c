@@ -1,4 +1,4 @@
-/* overlay.c - see overlay.h. */
+/* overlay_writer.c - see overlay_writer.h. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "log.h"
-#include "overlay.h"
+#include "overlay_writer.h"
 
 #define NSLOT          3
 #define GAP_REPEAT_MAX 8 /* frames repeated to cover a gap of skipped frames */

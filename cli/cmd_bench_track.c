@@ -15,7 +15,7 @@
 #include <cblas.h>
 
 #include "commands.h"
-#include "util.h"
+#include "cli_util.h"
 #include "vt_stream.h"
 
 #define WARMUP 8

@@ -1,7 +1,7 @@
 /*
  * vtrack train - learn a correspondence model from unlabeled video (docs/TRAINING.md).
  *
- * Decodes the sources once into a bounded frame cache (cli/train_data.c), then runs the
+ * Decodes the sources once into a bounded frame cache (cli/train_sources.c), then runs the
  * trainer of model/train.h step by step: progress on a terminal, a CSV log, an SVG loss plot,
  * atomic checkpoints every N steps (with the current weights exported alongside), and on
  * Ctrl-C (SIGINT or SIGTERM) a checkpoint before exiting, from which --resume continues
@@ -20,8 +20,8 @@
 #include <cblas.h>
 
 #include "commands.h"
-#include "train_data.h"
-#include "util.h"
+#include "train_sources.h"
+#include "cli_util.h"
 
 #define EXIT_INTERRUPTED 130
 

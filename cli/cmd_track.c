@@ -20,7 +20,7 @@
 
 #include "commands.h"
 #include "tracking.h"
-#include "util.h"
+#include "cli_util.h"
 #include "vt_stream.h"
 
 #define MAX_OBJ VT_PROTO_OBJECTS_MAX

@@ -10,7 +10,7 @@
 
 #include "client.h"
 #include "commands.h"
-#include "util.h"
+#include "cli_util.h"
 #include "vt_proto.h"
 
 static const char usage_text[] =

@@ -1,13 +1,14 @@
 /*
- * overlay.h - an overlay video of a stream's first seconds (the objects drawn on the frames),
- * written by a thread of its own so that neither the tracker nor the loop waits for the encoder.
+ * overlay_writer.h - an overlay video of a stream's first seconds (the objects drawn on the
+ * frames), written by a thread of its own so that neither the tracker nor the loop waits for the
+ * encoder.
  *
  * The tracker thread's event callback copies the frame and its label map into one of a few
  * slots (none free: the frame is skipped and counted); the writer thread encodes from the slots
  * (codec/'s vt_overlay) and closes the file after the configured duration of source time.
  */
-#ifndef VTD_OVERLAY_H
-#define VTD_OVERLAY_H
+#ifndef VTD_OVERLAY_WRITER_H
+#define VTD_OVERLAY_WRITER_H
 
 #include "vt_stream.h"
 

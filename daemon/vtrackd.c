@@ -1,7 +1,7 @@
 /*
  * vtrackd - the tracking daemon: live video in, tracked objects out as JSON lines over TCP.
  *
- * main.c: arguments and the start-up sequence (configuration, model, streams, listeners, then
+ * vtrackd.c: arguments and the start-up sequence (configuration, model, streams, listeners, then
  * the services of daemon.c and READY=1), and the teardown. See docs/DEPLOYMENT.md.
  */
 #include <errno.h>

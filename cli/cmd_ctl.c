@@ -9,7 +9,7 @@
 
 #include "client.h"
 #include "commands.h"
-#include "util.h"
+#include "cli_util.h"
 
 static const char usage_text[] =
     "usage: vtrack ctl [HOST:PORT] OP [KEY=VALUE | JSON-OBJECT ...] [--token TOKEN]\n"

@@ -1,7 +1,7 @@
-/* train_data.h - `vtrack train`'s data loading: decode every source once into the trainer's
+/* train_sources.h - `vtrack train`'s data loading: decode every source once into the trainer's
  * bounded frame cache (model/train.h, vt_train_data). */
-#ifndef VT_CLI_TRAIN_DATA_H
-#define VT_CLI_TRAIN_DATA_H
+#ifndef VT_CLI_TRAIN_SOURCES_H
+#define VT_CLI_TRAIN_SOURCES_H
 
 #include <stdio.h>
 

@@ -1,5 +1,5 @@
 /*
- * train_data.c - decode the training sources with codec/ into the trainer's frame cache.
+ * train_sources.c - decode the training sources with codec/ into the trainer's frame cache.
  *
  * Every source is opened twice: once to learn its size, then with codec's processing output
  * set so FFmpeg's scaler delivers frames whose short side is the training size (portrait and
@@ -18,7 +18,7 @@
 #include <libavutil/error.h>
 
 #include "tracking.h"
-#include "train_data.h"
+#include "train_sources.h"
 #include "vt_codec.h"
 
 static void fail(char *err, size_t errlen, const char *fmt, ...) {

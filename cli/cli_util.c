@@ -1,4 +1,4 @@
-/* util.c - small helpers shared by the vtrack subcommands. */
+/* cli_util.c - small helpers shared by the vtrack subcommands. */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -8,7 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "util.h"
+#include "cli_util.h"
 
 int vt_cli_usage_error(const char *cmd, const char *fmt, ...) {
     va_list ap;

@@ -1,4 +1,4 @@
-/* util.h - small helpers shared by the vtrack subcommands. */
+/* cli_util.h - small helpers shared by the vtrack subcommands. */
 #ifndef VT_CLI_UTIL_H
 #define VT_CLI_UTIL_H
 
