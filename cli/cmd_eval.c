@@ -9,11 +9,13 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
+#include "cli_util.h"
 #include "commands.h"
 #include "davis.h"
 #include "vt_codec.h"
@@ -440,33 +442,6 @@ static int write_csv(const char *path, const results *res, const means *m) {
  * Command line
  * ------------------------------------------------------------------------------------------- */
 
-/*
- * Match option `name` at argv[*i], as "--name VALUE" or "--name=VALUE". Returns 1 with *value
- * set, 0 if argv[*i] is another option, -1 (error printed) if the value is missing.
- */
-static int option_value(int argc, char **argv, int *i, const char *name, const char **value) {
-    const char *a = argv[*i];
-    size_t len = strlen(name);
-    if (strncmp(a, name, len) != 0)
-        return 0;
-    if (a[len] == '=') {
-        *value = a + len + 1;
-    } else if (a[len] == '\0') {
-        if (*i + 1 >= argc) {
-            fprintf(stderr, "vtrack eval: %s needs a value (see vtrack eval --help)\n", name);
-            return -1;
-        }
-        *value = argv[++*i];
-    } else {
-        return 0;
-    }
-    if (!**value) {
-        fprintf(stderr, "vtrack eval: %s needs a non-empty value\n", name);
-        return -1;
-    }
-    return 1;
-}
-
 int vt_cmd_eval(int argc, char **argv) {
     const char *davis = NULL, *pred = NULL, *csv = NULL, *res_name = "480p";
     int ignore_void = 1;
@@ -479,36 +454,47 @@ int vt_cmd_eval(int argc, char **argv) {
         if (strcmp(argv[i], "--mot") == 0 || strncmp(argv[i], "--mot=", 6) == 0)
             return vt_eval_mot(argc, argv);
 
-    for (int i = 1; i < argc; i++) {
-        const char *v = NULL;
-        int m;
-        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+    enum { O_DAVIS = 256, O_PRED, O_CSV, O_RES, O_SEQ, O_VOID };
+    static const struct option lo[] = {{"davis", required_argument, 0, O_DAVIS},
+                                       {"pred", required_argument, 0, O_PRED},
+                                       {"csv", required_argument, 0, O_CSV},
+                                       {"res", required_argument, 0, O_RES},
+                                       {"seq", required_argument, 0, O_SEQ},
+                                       {"void", required_argument, 0, O_VOID},
+                                       {"help", no_argument, 0, 'h'},
+                                       {0, 0, 0, 0}};
+    optind = 1;
+    opterr = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, ":h", lo, NULL)) != -1) {
+        const char *v = optarg;
+        if (v && !*v) {
+            status =
+                vt_cli_usage_error("eval", "option '%s' needs a non-empty value", argv[optind - 1]);
+            goto done;
+        }
+        switch (c) {
+        case 'h':
             usage(stdout);
             status = 0;
             goto done;
-        } else if ((m = option_value(argc, argv, &i, "--davis", &v)) != 0) {
-            if (m < 0)
-                goto done;
+        case O_DAVIS:
             davis = v;
-        } else if ((m = option_value(argc, argv, &i, "--pred", &v)) != 0) {
-            if (m < 0)
-                goto done;
+            break;
+        case O_PRED:
             pred = v;
-        } else if ((m = option_value(argc, argv, &i, "--csv", &v)) != 0) {
-            if (m < 0)
-                goto done;
+            break;
+        case O_CSV:
             csv = v;
-        } else if ((m = option_value(argc, argv, &i, "--res", &v)) != 0) {
-            if (m < 0)
-                goto done;
+            break;
+        case O_RES:
             if (strchr(v, '/') || strcmp(v, ".") == 0 || strcmp(v, "..") == 0) {
                 fprintf(stderr, "vtrack eval: --res '%s': a folder name such as 480p\n", v);
                 goto done;
             }
             res_name = v;
-        } else if ((m = option_value(argc, argv, &i, "--seq", &v)) != 0) {
-            if (m < 0)
-                goto done;
+            break;
+        case O_SEQ: {
             if (strchr(v, '/') || strcmp(v, ".") == 0 || strcmp(v, "..") == 0) {
                 fprintf(stderr, "vtrack eval: --seq '%s': a sequence folder name\n", v);
                 goto done;
@@ -520,9 +506,9 @@ int vt_cmd_eval(int argc, char **argv) {
                 status = 1;
                 goto done;
             }
-        } else if ((m = option_value(argc, argv, &i, "--void", &v)) != 0) {
-            if (m < 0)
-                goto done;
+            break;
+        }
+        case O_VOID:
             if (strcmp(v, "ignore") == 0) {
                 ignore_void = 1;
             } else if (strcmp(v, "background") == 0) {
@@ -531,11 +517,18 @@ int vt_cmd_eval(int argc, char **argv) {
                 fprintf(stderr, "vtrack eval: --void '%s': expected 'ignore' or 'background'\n", v);
                 goto done;
             }
-        } else {
-            fprintf(stderr, "vtrack eval: unknown argument '%s' (see vtrack eval --help)\n",
-                    argv[i]);
+            break;
+        case ':':
+            status = vt_cli_usage_error("eval", "option '%s' needs a value", argv[optind - 1]);
+            goto done;
+        default:
+            status = vt_cli_usage_error("eval", "unknown option '%s'", argv[optind - 1]);
             goto done;
         }
+    }
+    if (optind < argc) {
+        status = vt_cli_usage_error("eval", "unexpected argument '%s'", argv[optind]);
+        goto done;
     }
     if (!davis || !pred) {
         fprintf(stderr, "vtrack eval: %s is required (see vtrack eval --help)\n",
