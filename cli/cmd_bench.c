@@ -8,6 +8,7 @@
  * one entry away.
  */
 #include <errno.h>
+#include <getopt.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -83,49 +84,73 @@ static void encoder_usage(FILE *f) {
 static int bench_encoder(int argc, char **argv) {
     const char *arch = NULL, *weights = NULL, *script = NULL;
     int w = 0, h = 0, threads = 1, iters = 10, warmup = 3, peer = 1;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+    enum {
+        O_ARCH = 256,
+        O_WEIGHTS,
+        O_PEER_SCRIPT,
+        O_SIZE,
+        O_THREADS,
+        O_ITERS,
+        O_WARMUP,
+        O_NO_PEER
+    };
+    static const struct option lo[] = {{"arch", required_argument, 0, O_ARCH},
+                                       {"weights", required_argument, 0, O_WEIGHTS},
+                                       {"peer-script", required_argument, 0, O_PEER_SCRIPT},
+                                       {"size", required_argument, 0, O_SIZE},
+                                       {"threads", required_argument, 0, O_THREADS},
+                                       {"iters", required_argument, 0, O_ITERS},
+                                       {"warmup", required_argument, 0, O_WARMUP},
+                                       {"no-peer", no_argument, 0, O_NO_PEER},
+                                       {"help", no_argument, 0, 'h'},
+                                       {0, 0, 0, 0}};
+    optind = 1;
+    opterr = 0;
+    int c, idx;
+    for (idx = -1; (c = getopt_long(argc, argv, ":h", lo, &idx)) != -1; idx = -1) {
+        const char *v = optarg;
+        switch (c) {
+        case 'h':
             encoder_usage(stdout);
             return 0;
-        } else if (!strcmp(a, "--no-peer")) {
+        case O_NO_PEER:
             peer = 0;
-            continue;
-        }
-        if (!v) {
-            fprintf(stderr, "vtrack bench encoder: %s needs a value\n", a);
-            return 2;
-        }
-        i++;
-        if (!strcmp(a, "--arch"))
+            break;
+        case O_ARCH:
             arch = v;
-        else if (!strcmp(a, "--weights"))
+            break;
+        case O_WEIGHTS:
             weights = v;
-        else if (!strcmp(a, "--peer-script"))
+            break;
+        case O_PEER_SCRIPT:
             script = v;
-        else if (!strcmp(a, "--size")) {
-            if (sscanf(v, "%dx%d", &w, &h) != 2 || w < 8 || h < 8 || w > 8192 || h > 8192) {
-                fprintf(stderr, "vtrack bench encoder: --size '%s' is not WxH (8..8192)\n", v);
-                return 2;
-            }
-        } else if (!strcmp(a, "--threads") || !strcmp(a, "--iters") || !strcmp(a, "--warmup")) {
-            char *end;
-            long n = strtol(v, &end, 10);
-            int lo = !strcmp(a, "--warmup") ? 0 : (!strcmp(a, "--iters") ? 10 : 1);
-            if (*end || n < lo || n > 10000) {
-                fprintf(stderr, "vtrack bench encoder: %s '%s' must be an integer >= %d\n", a, v,
-                        lo);
-                return 2;
-            }
-            *(!strcmp(a, "--threads") ? &threads
-              : !strcmp(a, "--iters") ? &iters
-                                      : &warmup) = (int)n;
-        } else {
-            fprintf(stderr, "vtrack bench encoder: unknown option '%s'\n", a);
-            encoder_usage(stderr);
-            return 2;
+            break;
+        case O_SIZE:
+            if (sscanf(v, "%dx%d", &w, &h) != 2 || w < 8 || h < 8 || w > 8192 || h > 8192)
+                return vt_cli_usage_error("bench encoder", "--size '%s' is not WxH (8..8192)", v);
+            break;
+        case O_THREADS:
+        case O_ITERS:
+        case O_WARMUP: {
+            const int min = c == O_WARMUP ? 0 : c == O_ITERS ? 10 : 1;
+            long n;
+            if (vt_cli_parse_long(v, min, 10000, &n))
+                return vt_cli_usage_error("bench encoder",
+                                          "--%s '%s' must be an integer in [%d, "
+                                          "10000]",
+                                          lo[idx].name, v, min);
+            *(c == O_THREADS ? &threads : c == O_ITERS ? &iters : &warmup) = (int)n;
+            break;
+        }
+        case ':':
+            return vt_cli_usage_error("bench encoder", "option '%s' needs a value",
+                                      argv[optind - 1]);
+        default:
+            return vt_cli_usage_error("bench encoder", "unknown option '%s'", argv[optind - 1]);
         }
     }
+    if (optind < argc)
+        return vt_cli_usage_error("bench encoder", "unexpected argument '%s'", argv[optind]);
     if ((!arch && !weights) || !w) {
         encoder_usage(stderr);
         return 2;

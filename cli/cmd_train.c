@@ -8,6 +8,7 @@
  * bitwise as if the run had not stopped.
  */
 #include <errno.h>
+#include <getopt.h>
 #include <limits.h>
 #include <math.h>
 #include <signal.h>
@@ -144,130 +145,262 @@ static int parse_args(int argc, char **argv, opts *o) {
     o->data = calloc((size_t)argc, sizeof *o->data);
     if (!o->data)
         return 1;
-#define NEED_ARG                                                                                   \
-    if (i + 1 >= argc)                                                                             \
-        return vt_cli_usage_error("train", "%s needs a value", a);                                 \
-    const char *v = argv[++i];
+#define NEED_ARG  const char *v = optarg;
 #define BAD(what) return vt_cli_usage_error("train", "%s '%s': %s", a, v, what)
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
+    enum {
+        O_DATA = 256,
+        O_OUT,
+        O_CHECKPOINT,
+        O_RESUME,
+        O_LOG,
+        O_PLOT,
+        O_ARCH,
+        O_OBJECTIVE,
+        O_STEPS,
+        O_BATCH,
+        O_CROP,
+        O_LR,
+        O_WARMUP,
+        O_WEIGHT_DECAY,
+        O_CLIP,
+        O_RADIUS,
+        O_TEMPERATURE,
+        O_GAP,
+        O_SCALE,
+        O_JITTER,
+        O_COLORS,
+        O_SEED,
+        O_THREADS,
+        O_CHECKPOINT_EVERY,
+        O_SHORT_SIDE,
+        O_CACHE_MB,
+        O_WINOGRAD,
+        O_BENCH,
+        O_TIME_LIMIT,
+        O_QUIET
+    };
+    static const struct option lo[] = {
+        {"data", required_argument, 0, O_DATA},
+        {"out", required_argument, 0, O_OUT},
+        {"checkpoint", required_argument, 0, O_CHECKPOINT},
+        {"resume", required_argument, 0, O_RESUME},
+        {"log", required_argument, 0, O_LOG},
+        {"plot", required_argument, 0, O_PLOT},
+        {"arch", required_argument, 0, O_ARCH},
+        {"objective", required_argument, 0, O_OBJECTIVE},
+        {"steps", required_argument, 0, O_STEPS},
+        {"batch", required_argument, 0, O_BATCH},
+        {"crop", required_argument, 0, O_CROP},
+        {"lr", required_argument, 0, O_LR},
+        {"warmup", required_argument, 0, O_WARMUP},
+        {"weight-decay", required_argument, 0, O_WEIGHT_DECAY},
+        {"clip", required_argument, 0, O_CLIP},
+        {"radius", required_argument, 0, O_RADIUS},
+        {"temperature", required_argument, 0, O_TEMPERATURE},
+        {"gap", required_argument, 0, O_GAP},
+        {"scale", required_argument, 0, O_SCALE},
+        {"jitter", required_argument, 0, O_JITTER},
+        {"colors", required_argument, 0, O_COLORS},
+        {"seed", required_argument, 0, O_SEED},
+        {"threads", required_argument, 0, O_THREADS},
+        {"checkpoint-every", required_argument, 0, O_CHECKPOINT_EVERY},
+        {"short-side", required_argument, 0, O_SHORT_SIDE},
+        {"cache-mb", required_argument, 0, O_CACHE_MB},
+        {"winograd", required_argument, 0, O_WINOGRAD},
+        {"bench", required_argument, 0, O_BENCH},
+        {"time-limit", required_argument, 0, O_TIME_LIMIT},
+        {"quiet", no_argument, 0, O_QUIET},
+        {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0}};
+    /* "+": stop at the first argument that is not an option; --data takes the paths after it */
+    optind = 1;
+    opterr = 0;
+    int c, idx;
+    for (idx = -1; (c = getopt_long(argc, argv, "+:h", lo, &idx)) != -1; idx = -1) {
+        char a[48]; /* the option as written in full, for the messages */
+        snprintf(a, sizeof a, "--%s", idx >= 0 ? lo[idx].name : "help");
         long l;
         double d, d2;
-        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+        switch (c) {
+        case 'h': {
             usage(stdout);
             return -1;
-        } else if (strcmp(a, "--data") == 0) {
-            int n0 = o->ndata;
-            while (i + 1 < argc && strncmp(argv[i + 1], "--", 2) != 0)
-                o->data[o->ndata++] = argv[++i];
-            if (o->ndata == n0)
-                return vt_cli_usage_error("train", "--data needs at least one path");
-        } else if (strcmp(a, "--out") == 0) {
+            break;
+        }
+        case O_DATA: {
+            o->data[o->ndata++] = optarg;
+            while (optind < argc && strncmp(argv[optind], "--", 2) != 0)
+                o->data[o->ndata++] = argv[optind++];
+            break;
+        }
+        case O_OUT: {
             NEED_ARG o->out = v;
-        } else if (strcmp(a, "--checkpoint") == 0) {
+            break;
+        }
+        case O_CHECKPOINT: {
             NEED_ARG o->ckpt = v;
-        } else if (strcmp(a, "--resume") == 0) {
+            break;
+        }
+        case O_RESUME: {
             NEED_ARG o->resume = v;
-        } else if (strcmp(a, "--log") == 0) {
+            break;
+        }
+        case O_LOG: {
             NEED_ARG o->log = v;
-        } else if (strcmp(a, "--plot") == 0) {
+            break;
+        }
+        case O_PLOT: {
             NEED_ARG o->plot = v;
-        } else if (strcmp(a, "--arch") == 0) {
+            break;
+        }
+        case O_ARCH: {
             NEED_ARG o->arch = v;
             o->set_arch = 1;
-        } else if (strcmp(a, "--objective") == 0) {
+            break;
+        }
+        case O_OBJECTIVE: {
             NEED_ARG vt_train_objective obj;
             if (vt_train_objective_parse(v, &obj) < 0)
                 BAD("not mast or colorize");
             o->cfg.objective = obj;
             o->set_obj = 1;
-        } else if (strcmp(a, "--steps") == 0) {
+            break;
+        }
+        case O_STEPS: {
             NEED_ARG if (vt_cli_parse_long(v, 1, 100000000, &l)) BAD("not an integer in [1, 1e8]");
             o->cfg.steps = (int)l;
             o->set_steps = 1;
-        } else if (strcmp(a, "--batch") == 0) {
+            break;
+        }
+        case O_BATCH: {
             NEED_ARG if (vt_cli_parse_long(v, 1, 256, &l)) BAD("not an integer in [1, 256]");
             o->cfg.batch = (int)l;
             o->set_batch = 1;
-        } else if (strcmp(a, "--crop") == 0) {
+            break;
+        }
+        case O_CROP: {
             NEED_ARG if (vt_cli_parse_long(v, 16, 1024, &l)) BAD("not an integer in [16, 1024]");
             o->cfg.crop = (int)l;
             o->set_crop = 1;
-        } else if (strcmp(a, "--lr") == 0) {
+            break;
+        }
+        case O_LR: {
             NEED_ARG if (parse_float(v, 1e-9, 10, &d)) BAD("not a number in (0, 10]");
             o->cfg.lr = (float)d;
             o->set_lr = 1;
-        } else if (strcmp(a, "--warmup") == 0) {
+            break;
+        }
+        case O_WARMUP: {
             o->fixed |= FIX_WARMUP;
             NEED_ARG if (vt_cli_parse_long(v, 0, 100000000, &l)) BAD("not a count");
             o->cfg.warmup = (int)l;
-        } else if (strcmp(a, "--weight-decay") == 0) {
+            break;
+        }
+        case O_WEIGHT_DECAY: {
             o->fixed |= FIX_WD;
             NEED_ARG if (parse_float(v, 0, 0.999, &d)) BAD("not a number in [0, 1)");
             o->cfg.weight_decay = (float)d;
-        } else if (strcmp(a, "--clip") == 0) {
+            break;
+        }
+        case O_CLIP: {
             o->fixed |= FIX_CLIP;
             NEED_ARG if (parse_float(v, 0, 1e9, &d)) BAD("not a non-negative number");
             o->cfg.clip = (float)d;
-        } else if (strcmp(a, "--radius") == 0) {
+            break;
+        }
+        case O_RADIUS: {
             o->fixed |= FIX_RADIUS;
             NEED_ARG if (vt_cli_parse_long(v, -1, 256, &l)) BAD("not an integer in [-1, 256]");
             o->cfg.radius = (int)l;
             radius_set = 1;
-        } else if (strcmp(a, "--temperature") == 0) {
+            break;
+        }
+        case O_TEMPERATURE: {
             o->fixed |= FIX_TEMP;
             NEED_ARG if (parse_float(v, 1e-3, 100, &d)) BAD("not a number in [0.001, 100]");
             o->cfg.temperature = (float)d;
-        } else if (strcmp(a, "--gap") == 0) {
+            break;
+        }
+        case O_GAP: {
             o->fixed |= FIX_GAP;
             NEED_ARG if (parse_pair(v, 1, 10000, &d, &d2) || d2 < d || d != floor(d) ||
                          d2 != floor(d2)) BAD("not MIN,MAX integers with 1 <= MIN <= MAX");
             o->cfg.gap_min = (int)d;
             o->cfg.gap_max = (int)d2;
-        } else if (strcmp(a, "--scale") == 0) {
+            break;
+        }
+        case O_SCALE: {
             o->fixed |= FIX_SCALE;
             NEED_ARG if (parse_pair(v, 0.06, 1, &d, &d2) || d2 < d)
                 BAD("not MIN,MAX with 0.06 <= MIN <= MAX <= 1");
             o->cfg.scale_min = (float)d;
             o->cfg.scale_max = (float)d2;
-        } else if (strcmp(a, "--jitter") == 0) {
+            break;
+        }
+        case O_JITTER: {
             o->fixed |= FIX_JITTER;
             NEED_ARG if (parse_float(v, 0, 1, &d)) BAD("not a number in [0, 1]");
             o->cfg.jitter = (float)d;
-        } else if (strcmp(a, "--colors") == 0) {
+            break;
+        }
+        case O_COLORS: {
             o->fixed |= FIX_COLORS;
             NEED_ARG if (vt_cli_parse_long(v, 2, VT_TRAIN_MAX_COLORS, &l)) BAD("not in [2, 64]");
             o->cfg.ncolors = (int)l;
-        } else if (strcmp(a, "--seed") == 0) {
+            break;
+        }
+        case O_SEED: {
             NEED_ARG if (vt_cli_parse_long(v, 0, 2147483647L, &l)) BAD("not an integer >= 0");
             o->cfg.seed = (uint64_t)l;
             o->set_seed = 1;
-        } else if (strcmp(a, "--threads") == 0) {
+            break;
+        }
+        case O_THREADS: {
             NEED_ARG if (vt_cli_parse_long(v, 1, 256, &l)) BAD("not an integer in [1, 256]");
             o->threads = (int)l;
-        } else if (strcmp(a, "--checkpoint-every") == 0) {
+            break;
+        }
+        case O_CHECKPOINT_EVERY: {
             NEED_ARG if (vt_cli_parse_long(v, 0, 100000000, &l)) BAD("not a count");
             o->every = (int)l;
-        } else if (strcmp(a, "--short-side") == 0) {
+            break;
+        }
+        case O_SHORT_SIDE: {
             NEED_ARG if (vt_cli_parse_long(v, 32, 4096, &o->short_side))
                 BAD("not an integer in [32, 4096]");
-        } else if (strcmp(a, "--cache-mb") == 0) {
+            break;
+        }
+        case O_CACHE_MB: {
             NEED_ARG if (vt_cli_parse_long(v, 16, 1L << 30, &o->cache_mb)) BAD("not a size in MiB");
-        } else if (strcmp(a, "--winograd") == 0) {
+            break;
+        }
+        case O_WINOGRAD: {
             NEED_ARG if (strcmp(v, "on") && strcmp(v, "off")) BAD("not on or off");
             o->wino = strcmp(v, "on") == 0;
-        } else if (strcmp(a, "--bench") == 0) {
+            break;
+        }
+        case O_BENCH: {
             NEED_ARG if (vt_cli_parse_long(v, 1, 100000, &l)) BAD("not a count");
             o->bench = (int)l;
-        } else if (strcmp(a, "--time-limit") == 0) {
+            break;
+        }
+        case O_TIME_LIMIT: {
             NEED_ARG if (parse_float(v, 1, 1e9, &d)) BAD("not a number of seconds >= 1");
             o->time_limit = d;
-        } else if (strcmp(a, "--quiet") == 0) {
+            break;
+        }
+        case O_QUIET: {
             o->quiet = 1;
-        } else {
-            return vt_cli_usage_error("train", "unknown option '%s'", a);
+            break;
+        }
+        case ':':
+            return vt_cli_usage_error("train", "option '%s' needs a value", argv[optind - 1]);
+        default:
+            return vt_cli_usage_error("train", "unknown option '%s'", argv[optind - 1]);
         }
     }
+    if (optind < argc)
+        return vt_cli_usage_error("train", "unexpected argument '%s'", argv[optind]);
 #undef NEED_ARG
 #undef BAD
     if (!radius_set)
