@@ -1929,26 +1929,17 @@ static void object_box(const vt_tracker *t, obj *ob, int64_t area, const int mbo
     }
 }
 
-int vt_tracker_step(vt_tracker *t, const vt_image *src, const vt_image *proc,
-                    const vt_track_result **out) {
-    if (!src || !src->rgb || src->w <= 0 || src->h <= 0 || src->linesize < 3 * src->w)
-        return -EINVAL;
-    vt_track_timing tm = {0};
-    double t0 = now_ms();
-    int rc, pw, ph;
-    if (t->n == 0) {
-        vt_tracker_proc_size(t, src->w, src->h, &t->pw, &t->ph);
-    }
-    pw = t->pw, ph = t->ph;
-
-    /* Processing image: the caller's, our own resize, or the source itself. */
-    vt_image pimg;
+/* The image the encoder sees: the caller's processing image, the source itself, or our own
+ * resize of it (t->proc_rgb). */
+static int processing_image(vt_tracker *t, const vt_image *src, const vt_image *proc,
+                            vt_image *pimg) {
+    const int pw = t->pw, ph = t->ph;
     if (proc) {
         if (proc->w != pw || proc->h != ph || !proc->rgb)
             return -EINVAL;
-        pimg = *proc;
+        *pimg = *proc;
     } else if (src->w == pw && src->h == ph) {
-        pimg = *src;
+        *pimg = *src;
     } else {
         size_t need = (size_t)pw * ph * 3;
         if (need > t->proc_cap) {
@@ -1958,77 +1949,84 @@ int vt_tracker_step(vt_tracker *t, const vt_image *src, const vt_image *proc,
             t->proc_rgb = b;
             t->proc_cap = need;
         }
-        if ((rc = resize_rgb(t, src, t->proc_rgb, pw, ph)) < 0)
+        int rc = resize_rgb(t, src, t->proc_rgb, pw, ph);
+        if (rc < 0)
             return rc;
-        pimg = (vt_image){.w = pw, .h = ph, .linesize = pw * 3, .rgb = t->proc_rgb};
+        *pimg = (vt_image){.w = pw, .h = ph, .linesize = pw * 3, .rgb = t->proc_rgb};
     }
-    double t1 = now_ms();
-    tm.resize = t1 - t0;
+    return 0;
+}
 
+/* Features of the processing image into t->feat (the geometry is set on the first frame). */
+static int encode_frame(vt_tracker *t, const vt_image *pimg) {
     vt_features f;
-    if ((rc = vt_encoder_run(t->enc, &pimg, &f)) < 0)
+    int rc;
+    if ((rc = vt_encoder_run(t->enc, pimg, &f)) < 0)
         return rc;
     if (t->n == 0 && (rc = setup_geometry(t, &f)) < 0)
         return rc;
     if (f.w != t->fw || f.h != t->fh)
         return -EINVAL;
     take_features(t, &f);
-    double t2 = now_ms();
-    tm.encode = t2 - t1;
+    return 0;
+}
 
-    if ((rc = ensure_source(t, src->w, src->h)) < 0)
-        return rc;
-    background_step(t, &pimg);
-
+/*
+ * The objects already known, into t->probs [K][N] and t->bg [N]: their motion predicts their
+ * box, their template is searched there, the memory propagates their labels, and the
+ * object-level steps weigh the result (docs/TRACKING.md, "Camera tracking").
+ */
+static int propagate_known(vt_tracker *t, vt_track_timing *tm) {
     const int n = t->n, k = t->p.max_objects;
-    /* Propagate the objects already known. */
-    int nexist = 0, npending = 0;
-    for (int o = 0; o < k; o++) {
+    int nexist = 0;
+    for (int o = 0; o < k; o++)
         nexist += t->objs[o].live && !t->objs[o].pending;
-        npending += t->objs[o].live && t->objs[o].pending;
-    }
     for (int o = 0; o < k; o++)
         if (t->objs[o].live && !t->objs[o].pending)
             vt_motion_predict(&t->objs[o].mot);
     if (t->p.locate)
         locate_objects(t);
     int nm = nexist ? memory_frames(t) : 0;
-    if (nm > 0) {
-        vt_prop_timing pt;
-        int kmax = 0;
-        for (int o = 0; o < k; o++)
-            if (t->objs[o].live)
-                kmax = o + 1;
-        rc = vt_prop_run(t->prop, t->feat, t->mframes, nm, kmax, t->probs, t->bg, &pt);
-        if (rc < 0)
-            return rc;
-        tm.affinity = pt.affinity;
-        tm.labels = pt.labels;
-        for (int o = 0; o < k; o++)
-            if (!t->objs[o].live || t->objs[o].pending || o >= kmax)
-                memset(t->probs + (size_t)o * n, 0, sizeof(float) * n);
-        motion_gate(t, kmax);
-        refound_objects(t, kmax);
-        background_filter(t, kmax);
-        if (t->p.strays)
-            static_cells(t, kmax);
-        if (t->p.appearance)
-            appearance_filter(t, kmax);
-        if (t->p.strays)
-            drop_strays(t, kmax);
-    } else {
+    if (nm <= 0) {
         memset(t->probs, 0, sizeof(float) * n * k);
         for (int i = 0; i < n; i++)
             t->bg[i] = 1.0f;
+        return 0;
     }
-    double t3 = now_ms();
+    vt_prop_timing pt;
+    int kmax = 0;
+    for (int o = 0; o < k; o++)
+        if (t->objs[o].live)
+            kmax = o + 1;
+    int rc = vt_prop_run(t->prop, t->feat, t->mframes, nm, kmax, t->probs, t->bg, &pt);
+    if (rc < 0)
+        return rc;
+    tm->affinity = pt.affinity;
+    tm->labels = pt.labels;
+    for (int o = 0; o < k; o++)
+        if (!t->objs[o].live || t->objs[o].pending || o >= kmax)
+            memset(t->probs + (size_t)o * n, 0, sizeof(float) * n);
+    motion_gate(t, kmax);
+    refound_objects(t, kmax);
+    background_filter(t, kmax);
+    if (t->p.strays)
+        static_cells(t, kmax);
+    if (t->p.appearance)
+        appearance_filter(t, kmax);
+    if (t->p.strays)
+        drop_strays(t, kmax);
+    return 0;
+}
 
-    /* Objects given on this frame take their cells: coverage a -> p_new = a, others * (1-a). */
+/* Objects given on this frame take their cells: coverage a -> p_new = a, others * (1-a). */
+static int place_given(vt_tracker *t) {
+    const int n = t->n, k = t->p.max_objects;
     for (int o = 0; o < k; o++) {
         obj *ob = &t->objs[o];
         if (!ob->live || !ob->pending)
             continue;
-        if ((rc = ensure_mask(ob, (size_t)t->sw * t->sh)) < 0)
+        int rc = ensure_mask(ob, (size_t)t->sw * t->sh);
+        if (rc < 0)
             return rc;
         if (rasterise(t, ob) < 0) {
             /* The mask no longer matches the source size: drop the object. */
@@ -2055,11 +2053,14 @@ int vt_tracker_step(vt_tracker *t, const vt_image *src, const vt_image *proc,
             t->probs[(size_t)o * n + i] = a;
         }
     }
+    return 0;
+}
 
-    /* Source-resolution labels; given shapes are pasted exactly. */
+/* Source-resolution labels (slot + 1); given shapes are pasted exactly. */
+static void label_map(vt_tracker *t) {
     upsample_argmax(t);
     background_pixels(t);
-    for (int o = 0; o < k; o++) {
+    for (int o = 0; o < t->p.max_objects; o++) {
         obj *ob = &t->objs[o];
         if (!ob->live || !ob->pending)
             continue;
@@ -2068,15 +2069,17 @@ int vt_tracker_step(vt_tracker *t, const vt_image *src, const vt_image *proc,
             if (ob->mask[i])
                 t->labels[i] = (uint8_t)(o + 1);
     }
-    double t4 = now_ms();
-    tm.upsample = t4 - t3;
+}
 
-    float score[256];
-    object_scores(t, score);
-
-    cell_argmax(t);
-
-    /* Results: one entry per live object in slot order; labels rewritten to result index. */
+/*
+ * The results, one per live object in slot order, from the label map (rewritten to result
+ * indices): each object's mask, area and box, its new state (object_start for an object given
+ * on this frame, object_observe for the others), and what the memory learns per cell (the
+ * object that holds at least a third of the cell's reported pixels, the most of them, else the
+ * background). Returns the number of results or a negative errno.
+ */
+static int collect_results(vt_tracker *t, const float *score) {
+    const int n = t->n, k = t->p.max_objects;
     uint8_t lut[256] = {0};
     int nres = 0;
     for (int o = 0; o < k; o++) {
@@ -2091,7 +2094,8 @@ int vt_tracker_step(vt_tracker *t, const vt_image *src, const vt_image *proc,
     int bx0[256], by0[256], bx1[256], by1[256];
     for (int r = 0; r < nres; r++) {
         obj *ob = &t->objs[t->slot_of_res[r]];
-        if ((rc = ensure_mask(ob, np)) < 0)
+        int rc = ensure_mask(ob, np);
+        if (rc < 0)
             return rc;
         memset(ob->mask, 0, np);
         bx0[r] = by0[r] = INT32_MAX;
@@ -2129,8 +2133,6 @@ int vt_tracker_step(vt_tracker *t, const vt_image *src, const vt_image *proc,
                 by1[r] = y;
         }
     }
-    /* What the memory learns: per cell, the object that holds at least a third of the cell's
-     * reported pixels (the most of them), else the background. */
     for (int i = 0; i < n; i++) {
         const int j = t->cm_cnt[i][1] > t->cm_cnt[i][0];
         t->mem_lab[i] =
@@ -2166,6 +2168,49 @@ int vt_tracker_step(vt_tracker *t, const vt_image *src, const vt_image *proc,
         res->state = ob->state;
         object_box(t, ob, area[r], mbox, res->bbox);
     }
+    return nres;
+}
+
+int vt_tracker_step(vt_tracker *t, const vt_image *src, const vt_image *proc,
+                    const vt_track_result **out) {
+    if (!src || !src->rgb || src->w <= 0 || src->h <= 0 || src->linesize < 3 * src->w)
+        return -EINVAL;
+    vt_track_timing tm = {0};
+    double t0 = now_ms();
+    int rc;
+    if (t->n == 0)
+        vt_tracker_proc_size(t, src->w, src->h, &t->pw, &t->ph);
+    vt_image pimg;
+    if ((rc = processing_image(t, src, proc, &pimg)) < 0)
+        return rc;
+    double t1 = now_ms();
+    tm.resize = t1 - t0;
+    if ((rc = encode_frame(t, &pimg)) < 0)
+        return rc;
+    double t2 = now_ms();
+    tm.encode = t2 - t1;
+
+    if ((rc = ensure_source(t, src->w, src->h)) < 0)
+        return rc;
+    background_step(t, &pimg);
+    int npending = 0;
+    for (int o = 0; o < t->p.max_objects; o++)
+        npending += t->objs[o].live && t->objs[o].pending;
+    if ((rc = propagate_known(t, &tm)) < 0)
+        return rc;
+    double t3 = now_ms();
+    if ((rc = place_given(t)) < 0)
+        return rc;
+    label_map(t);
+    double t4 = now_ms();
+    tm.upsample = t4 - t3;
+
+    float score[256];
+    object_scores(t, score);
+    cell_argmax(t);
+    const int nres = collect_results(t, score);
+    if (nres < 0)
+        return nres;
     tm.upsample += now_ms() - t4;
 
     /* Memory: this frame with its labels; an anchor when objects were given on it. */
