@@ -587,6 +587,117 @@ static int check_outputs(const opts *o, const char *ckpt) {
     return 0;
 }
 
+/* One progress report: a bar redrawn in place on a terminal, else a log line. */
+static void print_progress(const vt_train_step_info *info, int64_t total, double avg, double step_s,
+                           double wall, int tty) {
+    char eta[32], el[32];
+    fmt_time(step_s * (double)(total - info->step), eta, sizeof eta);
+    fmt_time(wall, el, sizeof el);
+    if (tty) {
+        const int width = 24;
+        int fill = (int)(width * (double)info->step / (double)total);
+        char bar[32];
+        for (int k = 0; k < width; k++)
+            bar[k] = k < fill ? '#' : '.';
+        bar[width] = 0;
+        fprintf(stderr, "\r[%s] step %lld/%lld  loss %.4f (avg %.4f)  %.2f steps/s  ETA %s ", bar,
+                (long long)info->step, (long long)total, info->loss, avg, 1.0 / step_s, eta);
+    } else {
+        fprintf(stderr,
+                "step %lld/%lld loss %.4f avg50 %.4f lr %.3g |g| %.3g %.2f steps/s "
+                "elapsed %s ETA %s\n",
+                (long long)info->step, (long long)total, info->loss, avg, info->lr, info->grad_norm,
+                1.0 / step_s, el, eta);
+    }
+}
+
+/* The data description ("name:frames, name:frames, ...") without its frame counts, for the
+ * weights' metadata (malloc'd; NULL when out of memory). */
+static char *source_names(const char *desc) {
+    size_t sl = strlen(desc) + 1;
+    char *sources = malloc(sl);
+    if (!sources)
+        return NULL;
+    size_t k = 0;
+    for (const char *p = desc; *p;) {
+        const char *c = strchr(p, ':'), *e = strstr(p, ", ");
+        if (!e)
+            e = p + strlen(p);
+        const char *stop = c && c < e ? c : e;
+        if (k)
+            k += (size_t)snprintf(sources + k, sl - k, ", ");
+        k += (size_t)snprintf(sources + k, sl - k, "%.*s", (int)(stop - p), p);
+        p = *e ? e + 2 : e;
+    }
+    sources[k] = 0;
+    return sources;
+}
+
+/*
+ * The model and its trainer: from the checkpoint --resume names (every setting given on the
+ * command line must agree with it; its data description goes to stored_desc), or new. Returns 0,
+ * or the exit status after a message.
+ */
+static int open_trainer(const opts *o, vt_model **m, vt_trainer **t, char *stored_desc,
+                        size_t desc_len) {
+    char err[1024];
+    int rc;
+    if (o->resume) {
+        if ((rc = vt_trainer_load(o->resume, m, t, stored_desc, desc_len, err, sizeof err)) < 0) {
+            fprintf(stderr, "vtrack train: %s\n", err);
+            return 1;
+        }
+        const vt_train_cfg *c = vt_trainer_cfg(*t);
+#define SAME(flag, cond, name)                                                                     \
+    if (flag && !(cond)) {                                                                         \
+        fprintf(stderr, "vtrack train: %s differs from the checkpoint's (%s)\n", name, o->resume); \
+        return 2;                                                                                  \
+    }
+        SAME(o->set_arch, strcmp(o->arch, vt_model_arch(*m)) == 0, "--arch");
+        SAME(o->set_obj, o->cfg.objective == c->objective, "--objective");
+        SAME(o->set_steps, o->cfg.steps == c->steps, "--steps");
+        SAME(o->set_batch, o->cfg.batch == c->batch, "--batch");
+        SAME(o->set_crop, o->cfg.crop == c->crop, "--crop");
+        SAME(o->set_lr, fabsf(o->cfg.lr - c->lr) <= 1e-7f * c->lr, "--lr");
+        SAME(o->set_seed, o->cfg.seed == c->seed, "--seed");
+        /* the other settings are the checkpoint's too: given, they must agree */
+#define NEAR(a, b) (fabsf((a) - (b)) <= 1e-6f * fmaxf(1.0f, fabsf(b)))
+        SAME(o->fixed & FIX_WARMUP, o->cfg.warmup == c->warmup, "--warmup");
+        SAME(o->fixed & FIX_WD, NEAR(o->cfg.weight_decay, c->weight_decay), "--weight-decay");
+        SAME(o->fixed & FIX_CLIP, NEAR(o->cfg.clip, c->clip), "--clip");
+        SAME(o->fixed & FIX_RADIUS, o->cfg.radius == c->radius, "--radius");
+        SAME(o->fixed & FIX_TEMP, NEAR(o->cfg.temperature, c->temperature), "--temperature");
+        SAME(o->fixed & FIX_GAP, o->cfg.gap_min == c->gap_min && o->cfg.gap_max == c->gap_max,
+             "--gap");
+        SAME(o->fixed & FIX_SCALE,
+             NEAR(o->cfg.scale_min, c->scale_min) && NEAR(o->cfg.scale_max, c->scale_max),
+             "--scale");
+        SAME(o->fixed & FIX_JITTER, NEAR(o->cfg.jitter, c->jitter), "--jitter");
+        SAME(o->fixed & FIX_COLORS, o->cfg.ncolors == c->ncolors, "--colors");
+#undef NEAR
+#undef SAME
+        if (c->crop > o->short_side) {
+            fprintf(stderr,
+                    "vtrack train: the checkpoint's crop %d is larger than --short-side %ld\n",
+                    c->crop, o->short_side);
+            return 2;
+        }
+        if (!o->quiet)
+            fprintf(stderr, "vtrack train: resuming %s at step %lld of %d\n", o->resume,
+                    (long long)vt_trainer_steps_done(*t), c->steps);
+    } else {
+        if ((rc = vt_model_new(o->arch, o->cfg.seed, m, err, sizeof err)) < 0) {
+            fprintf(stderr, "vtrack train: %s\n", err);
+            return rc == -EINVAL ? 2 : 1;
+        }
+        if ((rc = vt_trainer_new(*m, &o->cfg, t, err, sizeof err)) < 0) {
+            fprintf(stderr, "vtrack train: %s\n", err);
+            return rc == -EINVAL ? 2 : 1;
+        }
+    }
+    return 0;
+}
+
 int vt_cmd_train(int argc, char **argv) {
     opts o;
     int rc = parse_args(argc, argv, &o);
@@ -619,62 +730,9 @@ int vt_cmd_train(int argc, char **argv) {
 
     /* The model and trainer: from a checkpoint, or new. */
     char stored_desc[4096] = "";
-    if (o.resume) {
-        if ((rc = vt_trainer_load(o.resume, &m, &t, stored_desc, sizeof stored_desc, err,
-                                  sizeof err)) < 0) {
-            fprintf(stderr, "vtrack train: %s\n", err);
-            goto done;
-        }
-        const vt_train_cfg *c = vt_trainer_cfg(t);
-#define SAME(flag, cond, name)                                                                     \
-    if (flag && !(cond)) {                                                                         \
-        fprintf(stderr, "vtrack train: %s differs from the checkpoint's (%s)\n", name, o.resume);  \
-        status = 2;                                                                                \
-        goto done;                                                                                 \
-    }
-        SAME(o.set_arch, strcmp(o.arch, vt_model_arch(m)) == 0, "--arch");
-        SAME(o.set_obj, o.cfg.objective == c->objective, "--objective");
-        SAME(o.set_steps, o.cfg.steps == c->steps, "--steps");
-        SAME(o.set_batch, o.cfg.batch == c->batch, "--batch");
-        SAME(o.set_crop, o.cfg.crop == c->crop, "--crop");
-        SAME(o.set_lr, fabsf(o.cfg.lr - c->lr) <= 1e-7f * c->lr, "--lr");
-        SAME(o.set_seed, o.cfg.seed == c->seed, "--seed");
-        /* the other settings are the checkpoint's too: given, they must agree */
-#define NEAR(a, b) (fabsf((a) - (b)) <= 1e-6f * fmaxf(1.0f, fabsf(b)))
-        SAME(o.fixed & FIX_WARMUP, o.cfg.warmup == c->warmup, "--warmup");
-        SAME(o.fixed & FIX_WD, NEAR(o.cfg.weight_decay, c->weight_decay), "--weight-decay");
-        SAME(o.fixed & FIX_CLIP, NEAR(o.cfg.clip, c->clip), "--clip");
-        SAME(o.fixed & FIX_RADIUS, o.cfg.radius == c->radius, "--radius");
-        SAME(o.fixed & FIX_TEMP, NEAR(o.cfg.temperature, c->temperature), "--temperature");
-        SAME(o.fixed & FIX_GAP, o.cfg.gap_min == c->gap_min && o.cfg.gap_max == c->gap_max,
-             "--gap");
-        SAME(o.fixed & FIX_SCALE,
-             NEAR(o.cfg.scale_min, c->scale_min) && NEAR(o.cfg.scale_max, c->scale_max), "--scale");
-        SAME(o.fixed & FIX_JITTER, NEAR(o.cfg.jitter, c->jitter), "--jitter");
-        SAME(o.fixed & FIX_COLORS, o.cfg.ncolors == c->ncolors, "--colors");
-#undef NEAR
-#undef SAME
-        if (c->crop > o.short_side) {
-            fprintf(stderr,
-                    "vtrack train: the checkpoint's crop %d is larger than --short-side %ld\n",
-                    c->crop, o.short_side);
-            status = 2;
-            goto done;
-        }
-        if (!o.quiet)
-            fprintf(stderr, "vtrack train: resuming %s at step %lld of %d\n", o.resume,
-                    (long long)vt_trainer_steps_done(t), c->steps);
-    } else {
-        if ((rc = vt_model_new(o.arch, o.cfg.seed, &m, err, sizeof err)) < 0) {
-            fprintf(stderr, "vtrack train: %s\n", err);
-            status = rc == -EINVAL ? 2 : 1;
-            goto done;
-        }
-        if ((rc = vt_trainer_new(m, &o.cfg, &t, err, sizeof err)) < 0) {
-            fprintf(stderr, "vtrack train: %s\n", err);
-            status = rc == -EINVAL ? 2 : 1;
-            goto done;
-        }
+    if ((rc = open_trainer(&o, &m, &t, stored_desc, sizeof stored_desc)) != 0) {
+        status = rc;
+        goto done;
     }
     vt_tnet_set_winograd(vt_trainer_net(t), o.wino);
     const vt_train_cfg *cfg = vt_trainer_cfg(t);
@@ -722,25 +780,9 @@ int vt_cmd_train(int argc, char **argv) {
         }
     }
     /* The source list for the weights' metadata: names only. */
-    char *sources = NULL;
-    {
-        size_t sl = strlen(desc) + 1;
-        sources = malloc(sl);
-        if (!sources)
-            goto done;
-        size_t k = 0;
-        for (const char *p = desc; *p;) { /* drop the ":frames" counts */
-            const char *c = strchr(p, ':'), *e = strstr(p, ", ");
-            if (!e)
-                e = p + strlen(p);
-            const char *stop = c && c < e ? c : e;
-            if (k)
-                k += (size_t)snprintf(sources + k, sl - k, ", ");
-            k += (size_t)snprintf(sources + k, sl - k, "%.*s", (int)(stop - p), p);
-            p = *e ? e + 2 : e;
-        }
-        sources[k] = 0;
-    }
+    char *sources = source_names(desc);
+    if (!sources)
+        goto done;
 
     if (o.log) {
         csv = fopen(o.log, o.resume ? "a" : "w");
@@ -807,27 +849,7 @@ int vt_cmd_train(int argc, char **argv) {
         double avg = mavg(losses, nl - 1, 50);
         if (!o.quiet &&
             (tty || now - last_print >= 30.0 || info.step == total || info.step == first + 1)) {
-            char eta[32], el[32];
-            fmt_time(step_ema * (double)(total - info.step), eta, sizeof eta);
-            fmt_time(vt_trainer_wall(t), el, sizeof el);
-            if (tty) {
-                const int width = 24;
-                int fill = (int)(width * (double)info.step / (double)total);
-                char bar[32];
-                for (int k = 0; k < width; k++)
-                    bar[k] = k < fill ? '#' : '.';
-                bar[width] = 0;
-                fprintf(stderr,
-                        "\r[%s] step %lld/%lld  loss %.4f (avg %.4f)  %.2f steps/s  ETA %s ", bar,
-                        (long long)info.step, (long long)total, info.loss, avg, 1.0 / step_ema,
-                        eta);
-            } else {
-                fprintf(stderr,
-                        "step %lld/%lld loss %.4f avg50 %.4f lr %.3g |g| %.3g %.2f steps/s "
-                        "elapsed %s ETA %s\n",
-                        (long long)info.step, (long long)total, info.loss, avg, info.lr,
-                        info.grad_norm, 1.0 / step_ema, el, eta);
-            }
+            print_progress(&info, total, avg, step_ema, vt_trainer_wall(t), tty);
             last_print = now;
         }
         if (o.every > 0 && info.step % o.every == 0 && info.step < total) {
