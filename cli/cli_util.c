@@ -1,5 +1,6 @@
 /* cli_util.c - small helpers shared by the vtrack subcommands. */
 #include <errno.h>
+#include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +19,12 @@ int vt_cli_usage_error(const char *cmd, const char *fmt, ...) {
     fprintf(stderr, "\nTry 'vtrack %s --help'.\n", cmd);
     va_end(ap);
     return 2;
+}
+
+int vt_cli_option_error(const char *cmd, int c, char *const *argv) {
+    const char *opt = argv[optind - 1];
+    return c == ':' ? vt_cli_usage_error(cmd, "option '%s' needs a value", opt)
+                    : vt_cli_usage_error(cmd, "unknown option '%s'", opt);
 }
 
 int vt_cli_parse_long(const char *s, long min, long max, long *out) {

@@ -13,6 +13,11 @@ int vt_cli_usage_error(const char *cmd, const char *fmt, ...)
 #endif
     ;
 
+/* The usage error for what getopt_long (with opterr = 0 and a ':' leading its short options)
+ * returned as `c`: ':' an option without its value, anything else an unknown option; the
+ * option is argv[optind - 1]. Returns 2. */
+int vt_cli_option_error(const char *cmd, int c, char *const *argv);
+
 /* Parse a whole decimal integer within [min, max]. 0 or -1. */
 int vt_cli_parse_long(const char *s, long min, long max, long *out);
 

@@ -142,11 +142,8 @@ static int bench_encoder(int argc, char **argv) {
             *(c == O_THREADS ? &threads : c == O_ITERS ? &iters : &warmup) = (int)n;
             break;
         }
-        case ':':
-            return vt_cli_usage_error("bench encoder", "option '%s' needs a value",
-                                      argv[optind - 1]);
         default:
-            return vt_cli_usage_error("bench encoder", "unknown option '%s'", argv[optind - 1]);
+            return vt_cli_option_error("bench encoder", c, argv);
         }
     }
     if (optind < argc)

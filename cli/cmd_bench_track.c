@@ -68,7 +68,7 @@ int vt_bench_track(int argc, char **argv) {
             fputs(usage_text, stdout);
             return 0;
         default:
-            return vt_cli_usage_error("bench track", "bad option '%s'", argv[optind - 1]);
+            return vt_cli_option_error("bench track", c, argv);
         }
     }
     char input[4096], maskbuf[4096];

@@ -104,10 +104,8 @@ int vt_cmd_ctl(int argc, char **argv) {
         case 'h':
             fputs(usage_text, stdout);
             return 0;
-        case ':':
-            return vt_cli_usage_error("ctl", "option '%s' needs a value", argv[optind - 1]);
         default:
-            return vt_cli_usage_error("ctl", "unknown option '%s'", argv[optind - 1]);
+            return vt_cli_option_error("ctl", c, argv);
         }
     }
     int i = optind;

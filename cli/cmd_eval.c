@@ -518,11 +518,8 @@ int vt_cmd_eval(int argc, char **argv) {
                 goto done;
             }
             break;
-        case ':':
-            status = vt_cli_usage_error("eval", "option '%s' needs a value", argv[optind - 1]);
-            goto done;
         default:
-            status = vt_cli_usage_error("eval", "unknown option '%s'", argv[optind - 1]);
+            status = vt_cli_option_error("eval", c, argv);
             goto done;
         }
     }

@@ -682,10 +682,8 @@ static int parse_args(int argc, char **argv, mot_opts *o) {
             return -1;
         case 'D':
             return vt_cli_usage_error("eval", "--davis and --mot are two modes: give one");
-        case ':':
-            return vt_cli_usage_error("eval", "option '%s' needs a value", argv[optind - 1]);
         default:
-            return vt_cli_usage_error("eval", "unknown argument '%s'", argv[optind - 1]);
+            return vt_cli_option_error("eval", c, argv);
         }
     }
     if (optind < argc)

@@ -143,10 +143,8 @@ int vt_cmd_sub(int argc, char **argv) {
         case 'h':
             fputs(usage_text, stdout);
             return 0;
-        case ':':
-            return vt_cli_usage_error("sub", "option '%s' needs a value", argv[optind - 1]);
         default:
-            return vt_cli_usage_error("sub", "unknown option '%s'", argv[optind - 1]);
+            return vt_cli_option_error("sub", c, argv);
         }
     }
     if (optind < argc)

@@ -278,10 +278,8 @@ static int parse_args(int argc, char **argv, track_opts *o) {
         case 'h':
             fputs(usage_text, stdout);
             return -1;
-        case ':':
-            return vt_cli_usage_error("track", "option '%s' needs a value", argv[optind - 1]);
         default:
-            return vt_cli_usage_error("track", "unknown option '%s'", argv[optind - 1]);
+            return vt_cli_option_error("track", c, argv);
         }
     }
     if (o->davis) {

@@ -393,10 +393,8 @@ static int parse_args(int argc, char **argv, opts *o) {
             o->quiet = 1;
             break;
         }
-        case ':':
-            return vt_cli_usage_error("train", "option '%s' needs a value", argv[optind - 1]);
         default:
-            return vt_cli_usage_error("train", "unknown option '%s'", argv[optind - 1]);
+            return vt_cli_option_error("train", c, argv);
         }
     }
     if (optind < argc)
