@@ -5,8 +5,8 @@
  * three frame buffers: one being written by ingest, one published (the newest frame), one being
  * tracked. A live stream replaces an unconsumed published frame (counting it as skipped), unless
  * an object was given on that very frame; a lossless one makes ingest wait until the tracker has
- * taken it. Buffers are sized on the first
- * frame (and again only if the source size changes), so the steady state allocates nothing.
+ * taken it. Buffers are sized on the first frame (and again only if the source size changes),
+ * so the steady state allocates nothing.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -383,22 +383,19 @@ int vt_stream_track(vt_stream *s, uint32_t id, const char *label, const vt_shape
     return rc;
 }
 
-/*
- * Untrack on a finished stream (caller holds the lock; id is at ids[i]): nothing will run a
- * command, so the object goes now, from the ids and the list; its `removed` event is sent by
- * the caller after unlocking (*label gets its label).
- */
-static void untrack_now(vt_stream *s, int i, char label[VT_PROTO_LABEL_MAX + 1]) {
-    const uint32_t id = s->ids[i];
-    s->ids[i] = s->ids[--s->nids];
-    label[0] = 0;
+/* Drop object `id` from the list `list` shows (caller holds the lock); its label goes to
+ * `label` (empty when it was not listed) unless that is NULL. */
+static void snap_remove(vt_stream *s, uint32_t id, char *label) {
+    if (label)
+        label[0] = 0;
     for (int k = 0; k < s->nobj_snap; k++) {
         if (s->obj_snap[k].id != id)
             continue;
-        memcpy(label, s->label_snap[k], VT_PROTO_LABEL_MAX + 1);
+        if (label)
+            memcpy(label, s->label_snap[k], VT_PROTO_LABEL_MAX + 1);
         s->obj_snap[k] = s->obj_snap[--s->nobj_snap];
         memcpy(s->label_snap[k], s->label_snap[s->nobj_snap], sizeof s->label_snap[k]);
-        break;
+        return;
     }
 }
 
@@ -407,8 +404,10 @@ int vt_stream_untrack(vt_stream *s, uint32_t id) {
     pthread_mutex_lock(&s->lock);
     int i = id_index(s, id);
     if (i >= 0 && s->finished) {
+        /* Nothing will run a command: the object goes now, and its event is sent from here. */
         char label[VT_PROTO_LABEL_MAX + 1];
-        untrack_now(s, i, label);
+        s->ids[i] = s->ids[--s->nids];
+        snap_remove(s, id, label);
         pthread_mutex_unlock(&s->lock);
         vt_proto_buf buf = VT_PROTO_BUF_INIT;
         emit_object_in(s, &buf, id, label, VT_PROTO_LIFECYCLE_REMOVED, -1, "untrack");
@@ -522,12 +521,8 @@ static void drop_pending(vt_stream *s) {
         int j = left[i].untrack ? -1 : id_index(s, left[i].id);
         if (j >= 0)
             s->ids[j] = s->ids[--s->nids];
-        for (int k = 0; left[i].untrack && k < s->nobj_snap; k++)
-            if (s->obj_snap[k].id == left[i].id) { /* no longer listed */
-                s->obj_snap[k] = s->obj_snap[--s->nobj_snap];
-                memcpy(s->label_snap[k], s->label_snap[s->nobj_snap], sizeof s->label_snap[k]);
-                break;
-            }
+        if (left[i].untrack)
+            snap_remove(s, left[i].id, NULL); /* no longer listed */
     }
     pthread_mutex_unlock(&s->lock);
     for (int i = 0; i < n; i++) {
