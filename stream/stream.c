@@ -48,6 +48,7 @@ typedef struct command {
     int has_label;
     vt_shape shape; /* own copy (vt_shape_copy) */
     int64_t frame;
+    int restored; /* its `added` event says `restored` (vt_stream_restore) */
 } command;
 
 struct vt_stream {
@@ -62,6 +63,9 @@ struct vt_stream {
     int ncmds;
     uint32_t ids[VT_PROTO_OBJECTS_MAX]; /* live or pending object ids */
     int nids;
+    /* tracker thread: restored objects placed on a frame whose `added` event is not out yet */
+    uint32_t restored[VT_PROTO_OBJECTS_MAX];
+    int nrestored;
 
     /* mailbox (threaded mode) */
     frame_buf bufs[NBUF];
@@ -332,8 +336,8 @@ static int id_index(const vt_stream *s, uint32_t id) {
     return -1;
 }
 
-int vt_stream_track(vt_stream *s, uint32_t id, const char *label, const vt_shape *shape,
-                    int64_t frame, uint32_t *id_out, char *err, size_t errlen) {
+static int queue_track(vt_stream *s, uint32_t id, const char *label, const vt_shape *shape,
+                       int64_t frame, int restored, uint32_t *id_out, char *err, size_t errlen) {
     if (!shape) {
         seterr(err, errlen, "no shape");
         return AVERROR(EINVAL);
@@ -342,7 +346,7 @@ int vt_stream_track(vt_stream *s, uint32_t id, const char *label, const vt_shape
         seterr(err, errlen, "label longer than 64 bytes");
         return AVERROR(EINVAL);
     }
-    command c = {.untrack = 0, .frame = frame < 0 ? -1 : frame};
+    command c = {.untrack = 0, .frame = frame < 0 ? -1 : frame, .restored = restored};
     if (label) {
         snprintf(c.label, sizeof c.label, "%s", label);
         c.has_label = 1;
@@ -381,6 +385,30 @@ int vt_stream_track(vt_stream *s, uint32_t id, const char *label, const vt_shape
     if (rc < 0)
         cmd_clear(&c);
     return rc;
+}
+
+int vt_stream_track(vt_stream *s, uint32_t id, const char *label, const vt_shape *shape,
+                    int64_t frame, uint32_t *id_out, char *err, size_t errlen) {
+    return queue_track(s, id, label, shape, frame, 0, id_out, err, errlen);
+}
+
+int vt_stream_restore(vt_stream *s, uint32_t id, const char *label, const vt_shape *shape,
+                      char *err, size_t errlen) {
+    if (id == 0) {
+        seterr(err, errlen, "a restored object needs its id");
+        return AVERROR(EINVAL);
+    }
+    return queue_track(s, id, label, shape, -1, 1, NULL, err, errlen);
+}
+
+/* Tracker thread: was `id` restored (and not announced yet)? Forgets it. */
+static int take_restored(vt_stream *s, uint32_t id) {
+    for (int i = 0; i < s->nrestored; i++)
+        if (s->restored[i] == id) {
+            s->restored[i] = s->restored[--s->nrestored];
+            return 1;
+        }
+    return 0;
 }
 
 /* Drop object `id` from the list `list` shows (caller holds the lock); its label goes to
@@ -492,6 +520,8 @@ static void apply_commands(vt_stream *s, const vt_frame *fr) {
                                          err, sizeof err) < 0) {
             why = err;
         }
+        if (!why && c->restored && s->nrestored < VT_PROTO_OBJECTS_MAX)
+            s->restored[s->nrestored++] = c->id;
         if (why) {
             pthread_mutex_lock(&s->lock);
             int j = id_index(s, c->id);
@@ -639,7 +669,9 @@ static int track_frame(vt_stream *s, const vt_frame *fr, const vt_stream_event *
         const vt_object_result *o = &r->objects[i];
         vt_proto_lifecycle what;
         if (proto_event(o->event, &what))
-            emit_object(s, o->id, o->label, what, fr->index, NULL);
+            emit_object(s, o->id, o->label, what, fr->index,
+                        what == VT_PROTO_LIFECYCLE_ADDED && take_restored(s, o->id) ? "restored"
+                                                                                    : NULL);
     }
 
     int n = r->n_objects > VT_PROTO_OBJECTS_MAX ? VT_PROTO_OBJECTS_MAX : r->n_objects;

@@ -129,6 +129,12 @@ void vt_stream_cancel(vt_stream *s);
 int vt_stream_track(vt_stream *s, uint32_t id, const char *label, const vt_shape *shape,
                     int64_t frame, uint32_t *id_out, char *err, size_t errlen);
 
+/* Track an object again after a restart (the daemon's saved state): like vt_stream_track with
+ * its own `id` (not 0) on the next frame tracked, and its `added` event has the reason
+ * "restored". */
+int vt_stream_restore(vt_stream *s, uint32_t id, const char *label, const vt_shape *shape,
+                      char *err, size_t errlen);
+
 /* Stop tracking `id` before the next frame; a `removed` event follows (emitted before this
  * returns, without a frame, when the stream has ended). -ENOENT if unknown, -ENOSPC when too
  * many commands are waiting. */
