@@ -643,6 +643,7 @@ static const struct op_spec {
      {"stream", "object", "label", "frame", "mask", "box", "polygon"}},
     {VT_PROTO_OP_UNTRACK, parse_untrack, {"stream", "object"}},
     {VT_PROTO_OP_STATS, parse_none, {NULL}},
+    {VT_PROTO_OP_FORGET, parse_none, {NULL}},
 };
 
 /* ---------------------------------------------------------------------------------------------
@@ -682,7 +683,7 @@ static const struct op_spec *find_op(ctx *c, const cJSON *root) {
                 return &op_specs[i];
     bad(c, "op", it,
         "one of hello, subscribe, unsubscribe, list, add_stream, remove_stream, track, untrack, "
-        "stats");
+        "stats, forget");
     return NULL;
 }
 

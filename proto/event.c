@@ -339,6 +339,22 @@ static void add_stats(jb *j, cJSON *o, const vt_proto_stats *st) {
     add_int(j, s, "clients", st->clients);
     add_uint(j, s, "dropped", st->dropped);
     add_uint(j, s, "queued_bytes", st->queued_bytes);
+    if (st->state) {
+        const vt_proto_state_stats *ps = st->state;
+        cJSON *e = chk(j, cJSON_AddObjectToObject(s, "state"));
+        if (!e)
+            return;
+        add_str(j, e, "dir", ps->dir ? ps->dir : "");
+        add_bool(j, e, "ok", ps->ok != 0);
+        if (ps->error)
+            add_str(j, e, "error", ps->error);
+        add_uint(j, e, "saves", ps->saves);
+        add_uint(j, e, "failures", ps->failures);
+        if (ps->last_save_s >= 0)
+            add_real(j, e, "last_save_s", ps->last_save_s, 1000);
+        else
+            chk(j, cJSON_AddNullToObject(e, "last_save_s"));
+    }
     cJSON *subs = chk(j, cJSON_AddArrayToObject(s, "subscribers"));
     for (int i = 0; subs && i < st->nsubscribers; i++) {
         const vt_proto_subscriber_stats *su = &st->subscribers[i];
@@ -384,6 +400,7 @@ static int reply_check(const vt_proto_reply *r) {
     case VT_PROTO_OP_HELLO:
     case VT_PROTO_OP_SUBSCRIBE:
     case VT_PROTO_OP_UNSUBSCRIBE:
+    case VT_PROTO_OP_FORGET:
         return 0;
     case VT_PROTO_OP_NONE:
     case VT_PROTO_OP_COUNT:

@@ -257,6 +257,7 @@ typedef enum vt_proto_op {
     VT_PROTO_OP_TRACK,
     VT_PROTO_OP_UNTRACK,
     VT_PROTO_OP_STATS,
+    VT_PROTO_OP_FORGET,
     VT_PROTO_OP_COUNT /* not an op: the number of them (names.c checks its table) */
 } vt_proto_op;
 
@@ -521,7 +522,18 @@ typedef struct vt_proto_subscriber_stats {
     uint64_t dropped;      /* frame events dropped for it since it connected */
 } vt_proto_subscriber_stats;
 
+/* The daemon's saved state (its state directory), as seen by `stats`. */
+typedef struct vt_proto_state_stats {
+    const char *dir;    /* the state directory */
+    int ok;             /* 1 if the last write (or the start-up read) succeeded */
+    const char *error;  /* the last failure, or NULL */
+    uint64_t saves;     /* state files written */
+    uint64_t failures;  /* writes that failed (state file or journal) */
+    double last_save_s; /* seconds since the last successful save, < 0: none yet */
+} vt_proto_state_stats;
+
 typedef struct vt_proto_stats {
+    const vt_proto_state_stats *state; /* NULL: the server saves no state */
     double uptime_s;
     int clients;           /* connected clients */
     uint64_t dropped;      /* frame events dropped for THIS connection since it opened */
@@ -534,7 +546,7 @@ typedef struct vt_proto_stats {
 
 /* The reply to a successful command. Which payload member is read depends on `op`:
  * add_stream, remove_stream: `stream`; track: `stream`, `object`, `frame`; untrack: `stream`,
- * `object`; list: `streams`; stats: `stats`; hello, subscribe, unsubscribe: none. */
+ * `object`; list: `streams`; stats: `stats`; hello, subscribe, unsubscribe, forget: none. */
 typedef struct vt_proto_reply {
     vt_proto_op op;
     const vt_proto_id *id; /* NULL or empty: the command had no id */

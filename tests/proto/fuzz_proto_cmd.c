@@ -51,7 +51,7 @@ static void parse_line(const char *line, size_t len, vt_proto_buf *b) {
         CHECK(vt_proto_write_error(b, &e) == 0);
         return;
     }
-    CHECK(c && c->op >= VT_PROTO_OP_HELLO && c->op <= VT_PROTO_OP_STATS);
+    CHECK(c && c->op >= VT_PROTO_OP_HELLO && c->op < VT_PROTO_OP_COUNT);
     if (c->op == VT_PROTO_OP_TRACK && c->track.shape == VT_PROTO_SHAPE_MASK)
         check_mask(c);
     if (c->op == VT_PROTO_OP_TRACK && c->track.shape == VT_PROTO_SHAPE_POLYGON)

@@ -54,12 +54,15 @@ static const field info_f[] = {{"stream", "s", 1},
                                {"objects", "a", 1},
                                {0}};
 static const field info_obj_f[] = {{"id", "i", 1}, {"label", "s", 0}, {"state", "s", 1}, {0}};
-static const field stats_f[] = {{"uptime_s", "n", 1},
-                                {"clients", "i", 1},
-                                {"dropped", "i", 1},
-                                {"queued_bytes", "i", 1},
-                                {"subscribers", "a", 1},
-                                {"streams", "a", 1},
+static const field stats_f[] = {
+    {"uptime_s", "n", 1},    {"clients", "i", 1}, {"dropped", "i", 1}, {"queued_bytes", "i", 1},
+    {"subscribers", "a", 1}, {"streams", "a", 1}, {"state", "o", 0},   {0}};
+static const field state_f[] = {{"dir", "s", 1},
+                                {"ok", "b", 1},
+                                {"error", "s", 0},
+                                {"saves", "i", 1},
+                                {"failures", "i", 1},
+                                {"last_save_s", "nz", 1},
                                 {0}};
 static const field subs_f[] = {
     {"peer", "s", 1}, {"masks", "b", 1}, {"queued_bytes", "i", 1}, {"dropped", "i", 1}, {0}};
@@ -83,9 +86,9 @@ static const char *const codes[] = {"bad_json",  "bad_utf8",    "line_too_long",
                                     "bad_mask",  "bad_version", "unauthorized",  "forbidden",
                                     "not_found", "conflict",    "limit",         "internal",
                                     NULL};
-static const char *const ops[] = {
-    "hello",         "subscribe", "unsubscribe", "list",  "add_stream",
-    "remove_stream", "track",     "untrack",     "stats", NULL};
+static const char *const ops[] = {"hello",      "subscribe",     "unsubscribe", "list",
+                                  "add_stream", "remove_stream", "track",       "untrack",
+                                  "stats",      "forget",        NULL};
 static const char *const pacings[] = {"live", "camera", "lossless", NULL};
 static const char *const trackers[] = {"mast", "colorize", NULL};
 static const char *const profiles[] = {"accurate", "realtime", NULL};
@@ -303,6 +306,9 @@ static int reply_msg(chk *c, const cJSON *o) {
             if (fields(c, e, subs_f, "subscriber stats", 0) < 0)
                 return -1;
         }
+        const cJSON *ps = cJSON_GetObjectItem(st, "state");
+        if (ps && fields(c, ps, state_f, "state stats", 0) < 0)
+            return -1;
     }
     const cJSON *streams = cJSON_GetObjectItem(o, "streams");
     return streams ? list_payload(c, streams) : 0;
