@@ -807,6 +807,7 @@ void vtd_config_free(vtd_config **pc) {
         free(cfg->listen[i]);
     free(cfg->token);
     free(cfg->model);
+    free(cfg->state_dir);
     free(cfg->protocols);
     for (int i = 0; i < cfg->nstreams; i++)
         vtd_stream_conf_clear(&cfg->streams[i]);
@@ -870,7 +871,7 @@ static int read_file(const char *path, size_t max, char **out, size_t *len, char
 static int parse_root(pctx *c, const cJSON *root, vtd_config *cfg) {
     static const char *const known[] = {"listen",  "token",        "token_file", "log_level",
                                         "model",   "blas_threads", "defaults",   "limits",
-                                        "clients", "streams",      NULL};
+                                        "clients", "streams",      "state_dir",  NULL};
     if (!cJSON_IsObject(root))
         return want(c, root, "a JSON object");
     int rc = check_keys(c, root, known);
@@ -907,7 +908,8 @@ static int parse_root(pctx *c, const cJSON *root, vtd_config *cfg) {
         return rc;
     if (rc > 0)
         cfg->log_level = (vtd_log_level)e;
-    if ((rc = get_string(c, root, "model", 4096, &cfg->model)) < 0)
+    if ((rc = get_string(c, root, "model", 4096, &cfg->model)) < 0 ||
+        (rc = get_string(c, root, "state_dir", 4096, &cfg->state_dir)) < 0)
         return rc;
     long long v;
     if ((rc = get_int(c, root, "blas_threads", 1, 64, &v)) < 0)
@@ -1126,6 +1128,11 @@ int vtd_config_apply_cli(vtd_config *cfg, const vtd_cli *cli, char *err, size_t 
         if (!(cfg->model = strdup(cli->model)))
             return -ENOMEM;
     }
+    if (cli->state_dir) {
+        free(cfg->state_dir);
+        if (!(cfg->state_dir = strdup(cli->state_dir)))
+            return -ENOMEM;
+    }
     if (cli->log_level) {
         snprintf(c.path, sizeof c.path, "--log-level");
         if (vtd_log_parse_level(cli->log_level, &cfg->log_level) < 0)
@@ -1217,6 +1224,20 @@ int vtd_config_load(const vtd_cli *cli, vtd_config **out, char *err, size_t errl
         return rc;
     }
     return 0;
+}
+
+const char *vtd_config_state_dir(const vtd_config *cfg, char *buf, size_t len) {
+    if (cfg->state_dir && cfg->state_dir[0])
+        return cfg->state_dir;
+    const char *env = getenv("STATE_DIRECTORY"); /* systemd: "DIR[:DIR...]" */
+    if (!env || !env[0] || env[0] == ':')
+        return NULL;
+    size_t n = strcspn(env, ":");
+    if (n >= len)
+        return NULL;
+    memcpy(buf, env, n);
+    buf[n] = 0;
+    return buf;
 }
 
 const vtd_stream_conf *vtd_config_find_stream(const vtd_config *cfg, const char *name) {

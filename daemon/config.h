@@ -80,7 +80,9 @@ typedef struct vtd_config {
     int nlisten;
     char *token; /* NULL: no auth */
     vtd_log_level log_level;
-    char *model; /* path or "lab"; NULL: the default lookup (vt_stream_default_model) */
+    char *model;     /* path or "lab"; NULL: the default lookup (vt_stream_default_model) */
+    char *state_dir; /* where run-time registrations are saved (persist.h); NULL: see
+                      * vtd_config_state_dir */
     int blas_threads;
     vt_proto_pacing def_pacing; /* DEFAULT: camera for local files, live otherwise */
     vt_proto_tracker def_tracker;
@@ -99,6 +101,7 @@ typedef struct vtd_cli {
     const char *listen;
     const char *model;
     const char *log_level;
+    const char *state_dir;
     const char *streams[VTD_CLI_STREAMS_MAX]; /* "NAME=URL" */
     int nstreams;
 } vtd_cli;
@@ -123,6 +126,10 @@ int vtd_config_apply_cli(vtd_config *cfg, const vtd_cli *cli, char *err, size_t 
 
 /* Free and set *cfg to NULL; accepts NULL. */
 void vtd_config_free(vtd_config **cfg);
+
+/* The state directory in force: the configuration's (or --state-dir), else systemd's
+ * $STATE_DIRECTORY (its first entry, in buf), else NULL (nothing is saved). */
+const char *vtd_config_state_dir(const vtd_config *cfg, char *buf, size_t len);
 
 /* Find a stream by name, or NULL. */
 const vtd_stream_conf *vtd_config_find_stream(const vtd_config *cfg, const char *name);

@@ -270,7 +270,9 @@ static void op_stats(vtd_conn *c, const vt_proto_cmd *cmd) {
                                                 .queued_bytes = o->qbytes + o->inflight_bytes,
                                                 .dropped = o->dropped_total};
     }
-    vt_proto_stats st = {.uptime_s = (vtd_now_ms() - d->start_ms) / 1000.0,
+    vt_proto_state_stats pst;
+    vt_proto_stats st = {.state = vtd_persist_stats(d, &pst),
+                         .uptime_s = (vtd_now_ms() - d->start_ms) / 1000.0,
                          .clients = d->nconns,
                          .dropped = c->dropped_total,
                          .queued_bytes = c->qbytes + c->inflight_bytes,
@@ -285,7 +287,8 @@ static void op_stats(vtd_conn *c, const vt_proto_cmd *cmd) {
     free(snap);
 }
 
-static void op_add_stream(vtd_conn *c, const vt_proto_cmd *cmd, vt_proto_err *e) {
+static void op_add_stream(vtd_conn *c, const vt_proto_cmd *cmd, const char *line, size_t len,
+                          vt_proto_err *e) {
     vtd *d = c->d;
     const char *name = cmd->add_stream.stream;
     if (!d->cfg->allow_add_streams) {
@@ -321,6 +324,7 @@ static void op_add_stream(vtd_conn *c, const vt_proto_cmd *cmd, vt_proto_err *e)
         } else {
             vtd_notice("stream %s: added by client %llu (%s)", name, (unsigned long long)c->id,
                        c->peer);
+            vtd_persist_add_stream(d, line, len);
             vt_proto_reply rep = {.op = cmd->op, .id = &cmd->id, .stream = name};
             reply(c, &rep);
             return;
@@ -342,6 +346,7 @@ static void op_remove_stream(vtd_conn *c, const vt_proto_cmd *cmd, vt_proto_err 
     } else {
         vtd_notice("stream %s: removed by client %llu (%s)", name, (unsigned long long)c->id,
                    c->peer);
+        vtd_persist_remove_stream(d, name);
         /* The reply goes first: the `removed` and `ended` events follow it. */
         vt_proto_reply rep = {.op = cmd->op, .id = &cmd->id, .stream = name};
         reply(c, &rep);
@@ -351,7 +356,50 @@ static void op_remove_stream(vtd_conn *c, const vt_proto_cmd *cmd, vt_proto_err 
     vtd_conn_send_error(c, e);
 }
 
-static void op_track(vtd_conn *c, const vt_proto_cmd *cmd, vt_proto_err *e) {
+int vtd_shape_from_track(const vt_proto_cmd *cmd, vt_shape *shape, uint8_t **mask, float **pts,
+                         vt_proto_err *e) {
+    memset(shape, 0, sizeof *shape);
+    switch (cmd->track.shape) {
+    case VT_PROTO_SHAPE_MASK: {
+        int mh = cmd->track.mask.h, mw = cmd->track.mask.w;
+        if (!(*mask = malloc((size_t)mh * (size_t)mw))) {
+            vt_proto_err_set(e, VT_PROTO_CODE_INTERNAL, NULL, "out of memory");
+            return -ENOMEM;
+        }
+        if (vt_rle_decode(cmd->track.mask.counts, cmd->track.mask.ncounts, mh, mw, *mask,
+                          (size_t)mw) < 0) {
+            vt_proto_err_set(e, VT_PROTO_CODE_BAD_MASK, "mask.counts",
+                             "mask.counts do not describe a %dx%d mask", mw, mh);
+            return -EINVAL;
+        }
+        *shape = (vt_shape){.kind = VT_SHAPE_MASK, .w = mw, .h = mh, .data = *mask};
+        return 0;
+    }
+    case VT_PROTO_SHAPE_BOX:
+        shape->kind = VT_SHAPE_BOX;
+        for (int k = 0; k < 4; k++)
+            shape->box[k] = (float)cmd->track.box[k];
+        return 0;
+    case VT_PROTO_SHAPE_POLYGON: {
+        int np = cmd->track.polygon.npoints;
+        if (!(*pts = malloc(sizeof(float) * 2 * (size_t)np))) {
+            vt_proto_err_set(e, VT_PROTO_CODE_INTERNAL, NULL, "out of memory");
+            return -ENOMEM;
+        }
+        for (int i = 0; i < np; i++) {
+            (*pts)[2 * i] = (float)cmd->track.polygon.points[i][0];
+            (*pts)[2 * i + 1] = (float)cmd->track.polygon.points[i][1];
+        }
+        *shape = (vt_shape){.kind = VT_SHAPE_POLYGON, .points = *pts, .npoints = np};
+        return 0;
+    }
+    }
+    vt_proto_err_set(e, VT_PROTO_CODE_BAD_REQUEST, NULL, "no shape");
+    return -EINVAL;
+}
+
+static void op_track(vtd_conn *c, const vt_proto_cmd *cmd, const char *line, size_t len,
+                     vt_proto_err *e) {
     vtd *d = c->d;
     vtd_srec *r = vtd_streams_find(d, cmd->track.stream);
     if (!r) {
@@ -378,10 +426,7 @@ static void op_track(vtd_conn *c, const vt_proto_cmd *cmd, vt_proto_err *e) {
                          (long long)frame, (long long)snap->frame);
         goto send;
     }
-    vt_shape shape;
-    memset(&shape, 0, sizeof shape);
-    switch (cmd->track.shape) {
-    case VT_PROTO_SHAPE_MASK: {
+    if (cmd->track.shape == VT_PROTO_SHAPE_MASK) {
         int mh = cmd->track.mask.h, mw = cmd->track.mask.w;
         if (known && (mh != h || mw != w)) {
             vt_proto_err_set(e, VT_PROTO_CODE_BAD_MASK, "mask.size",
@@ -398,50 +443,21 @@ static void op_track(vtd_conn *c, const vt_proto_cmd *cmd, vt_proto_err *e) {
                              "box or a polygon");
             goto send;
         }
-        if (!(mask = malloc((size_t)mh * (size_t)mw))) {
-            vt_proto_err_set(e, VT_PROTO_CODE_INTERNAL, NULL, "out of memory");
-            goto send;
-        }
-        if (vt_rle_decode(cmd->track.mask.counts, cmd->track.mask.ncounts, mh, mw, mask,
-                          (size_t)mw) < 0) {
-            vt_proto_err_set(e, VT_PROTO_CODE_BAD_MASK, "mask.counts",
-                             "mask.counts do not describe a %dx%d mask", mw, mh);
-            goto send;
-        }
-        shape = (vt_shape){.kind = VT_SHAPE_MASK, .w = mw, .h = mh, .data = mask};
-        break;
     }
-    case VT_PROTO_SHAPE_BOX: {
-        const double *b = cmd->track.box;
-        shape.kind = VT_SHAPE_BOX;
-        for (int k = 0; k < 4; k++)
-            shape.box[k] = (float)b[k];
-        if (known && vt_shape_pixels(&shape, w, h) == 0) {
+    vt_shape shape;
+    if (vtd_shape_from_track(cmd, &shape, &mask, &pts, e) < 0)
+        goto send;
+    if (known && shape.kind != VT_SHAPE_MASK && vt_shape_pixels(&shape, w, h) == 0) {
+        if (shape.kind == VT_SHAPE_BOX) {
+            const double *b = cmd->track.box;
             vt_proto_err_set(e, VT_PROTO_CODE_BAD_MASK, "box",
                              "box [%g,%g,%g,%g] covers no pixel (centre) of the %dx%d frame", b[0],
                              b[1], b[2], b[3], w, h);
-            goto send;
-        }
-        break;
-    }
-    case VT_PROTO_SHAPE_POLYGON: {
-        int np = cmd->track.polygon.npoints;
-        if (!(pts = malloc(sizeof(float) * 2 * (size_t)np))) {
-            vt_proto_err_set(e, VT_PROTO_CODE_INTERNAL, NULL, "out of memory");
-            goto send;
-        }
-        for (int i = 0; i < np; i++) {
-            pts[2 * i] = (float)cmd->track.polygon.points[i][0];
-            pts[2 * i + 1] = (float)cmd->track.polygon.points[i][1];
-        }
-        shape = (vt_shape){.kind = VT_SHAPE_POLYGON, .points = pts, .npoints = np};
-        if (known && vt_shape_pixels(&shape, w, h) == 0) {
+        } else {
             vt_proto_err_set(e, VT_PROTO_CODE_BAD_MASK, "polygon",
                              "the polygon covers no pixel (centre) of the %dx%d frame", w, h);
-            goto send;
         }
-        break;
-    }
+        goto send;
     }
     char err[VT_PROTO_MESSAGE_MAX];
     uint32_t id = 0;
@@ -461,6 +477,7 @@ static void op_track(vtd_conn *c, const vt_proto_cmd *cmd, vt_proto_err *e) {
         vtd_info("stream %s: object %u%s%s registered by client %llu", r->conf.name, id,
                  cmd->track.label ? " " : "", cmd->track.label ? cmd->track.label : "",
                  (unsigned long long)c->id);
+        vtd_persist_track(d, r->conf.name, id, line, len);
         vt_proto_reply rep = {
             .op = cmd->op, .id = &cmd->id, .stream = r->conf.name, .object = id, .frame = frame};
         reply(c, &rep);
@@ -487,12 +504,25 @@ static void op_untrack(vtd_conn *c, const vt_proto_cmd *cmd, vt_proto_err *e) {
         vt_proto_err_set(e, VT_PROTO_CODE_LIMIT, NULL,
                          "too many commands waiting for stream %s: try again", cmd->untrack.stream);
     } else {
+        vtd_persist_untrack(c->d, r->conf.name, cmd->untrack.object);
         vt_proto_reply rep = {
             .op = cmd->op, .id = &cmd->id, .stream = r->conf.name, .object = cmd->untrack.object};
         reply(c, &rep);
         return;
     }
     vtd_conn_send_error(c, e);
+}
+
+static void op_forget(vtd_conn *c, const vt_proto_cmd *cmd, vt_proto_err *e) {
+    if (!c->d->persist.dir) {
+        vt_proto_err_set(e, VT_PROTO_CODE_NOT_FOUND, NULL,
+                         "this server saves no state (it has no state directory)");
+        vtd_conn_send_error(c, e);
+        return;
+    }
+    vtd_notice("state: forget asked by client %llu (%s)", (unsigned long long)c->id, c->peer);
+    vtd_persist_forget(c->d);
+    reply_simple(c, cmd);
 }
 
 void vtd_control_line(vtd_conn *c, const char *line, size_t len) {
@@ -530,16 +560,19 @@ void vtd_control_line(vtd_conn *c, const char *line, size_t len) {
         op_stats(c, cmd);
         break;
     case VT_PROTO_OP_ADD_STREAM:
-        op_add_stream(c, cmd, &e);
+        op_add_stream(c, cmd, line, len, &e);
         break;
     case VT_PROTO_OP_REMOVE_STREAM:
         op_remove_stream(c, cmd, &e);
         break;
     case VT_PROTO_OP_TRACK:
-        op_track(c, cmd, &e);
+        op_track(c, cmd, line, len, &e);
         break;
     case VT_PROTO_OP_UNTRACK:
         op_untrack(c, cmd, &e);
+        break;
+    case VT_PROTO_OP_FORGET:
+        op_forget(c, cmd, &e);
         break;
     default: {
         vt_proto_err_set(&e, VT_PROTO_CODE_BAD_REQUEST, "op", "unknown op");

@@ -160,6 +160,7 @@ static void begin_stop(vtd *d, const char *why) {
     vtd_notice("%s: stopping", why);
     send_status(d);
     vtd_server_close_listeners(d);
+    vtd_persist_close(d); /* samples the streams' last frames: before they go */
     while (d->streams)
         vtd_streams_remove(d->streams, "server stopping");
     vtd_maybe_finish(d);

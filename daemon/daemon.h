@@ -16,6 +16,7 @@
 
 #include "config.h"
 #include "hub.h"
+#include "persist.h"
 #include "server.h"
 #include "streams.h"
 
@@ -51,6 +52,7 @@ typedef struct vtd {
     vtd_cli cli;      /* command-line overrides, kept for reloads */
     vtd_model *model; /* in force: new streams start with it */
     vtd_hub hub;
+    vtd_persist persist; /* the state directory (persist.h) */
 
     vtd_listener listeners[VTD_LISTENERS_MAX];
     int nlisteners; /* open */
@@ -89,6 +91,12 @@ int64_t vtd_now_us(void);
 
 /* Handle one command line from a connection (control.c). */
 void vtd_control_line(vtd_conn *c, const char *line, size_t len);
+
+/* The shape of a parsed track command (control.c): a mask is decoded into *mask, polygon
+ * points copied into *pts (both the caller frees, also on failure). No check against a frame
+ * size. 0, or a negative error described in e. */
+int vtd_shape_from_track(const vt_proto_cmd *cmd, vt_shape *shape, uint8_t **mask, float **pts,
+                         vt_proto_err *e);
 
 /* The greeting for a new connection (control.c). */
 void vtd_control_hello(vtd_conn *c);

@@ -118,6 +118,10 @@ static void dispatch(vtd_hub *h, vtd_event *ev) {
     if (ev->kind == VT_STREAM_EVENT_STATE) {
         r->state = ev->state;
         vtd_status_dirty(d);
+    } else if (ev->kind == VT_STREAM_EVENT_FRAME) {
+        vtd_persist_frame(d, r, ev->masks);
+    } else if (ev->dropped_object) {
+        vtd_persist_untrack(d, r->conf.name, ev->dropped_object);
     }
     int droppable = ev->kind == VT_STREAM_EVENT_FRAME;
     /* Sending may close c (hard limit, failed write), which unlinks it: step with the next

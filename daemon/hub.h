@@ -34,6 +34,7 @@ typedef struct vtd_event {
     vt_stream_event_kind kind;
     vt_proto_stream_state state; /* STATE events */
     int64_t arrival_mono_us;     /* FRAME: when the frame was decoded */
+    uint32_t dropped_object;     /* OBJECT: an object the stream removed by itself, or 0 */
     vtd_msg *plain, *masks;      /* masks: FRAME only */
 } vtd_event;
 

@@ -30,6 +30,10 @@ static void on_stream_event(void *opaque, const vt_stream_event *ev) {
     }
     vtd_event e = {
         .src = r, .kind = ev->kind, .state = ev->state, .arrival_mono_us = ev->arrival_mono_us};
+    /* An object the tracker removed on its own (an untrack command has done its part already) */
+    if (ev->kind == VT_STREAM_EVENT_OBJECT && ev->lifecycle == VT_PROTO_LIFECYCLE_REMOVED &&
+        !(ev->reason && strcmp(ev->reason, "untrack") == 0))
+        e.dropped_object = ev->object;
     e.plain = vtd_msg_copy(h, ev->tail, ev->tail_len);
     if (ev->kind == VT_STREAM_EVENT_FRAME && e.plain)
         e.masks = vtd_msg_copy(h, ev->tail_masks, ev->tail_masks_len);
@@ -48,6 +52,7 @@ static void on_stream_event(void *opaque, const vt_stream_event *ev) {
  * ------------------------------------------------------------------------------------------- */
 
 static void srec_destroy(vtd_srec *r) {
+    vtd_msg_unref(&r->d->hub, r->persist_msg);
     vt_stream_free(&r->s);
     vtd_overlay_free(&r->ov);
     vtd_model_unref(&r->model); /* after the stream: its tracker used the model */
@@ -278,9 +283,10 @@ void vtd_streams_reload(vtd *d, const vtd_config *cfg, int model_changed) {
         if (r->conf.origin == VTD_ORIGIN_CLIENT)
             continue;
         const vtd_stream_conf *sc = vtd_config_find_stream(cfg, r->conf.name);
-        if (!sc)
+        if (!sc) {
+            vtd_persist_remove_stream(d, r->conf.name);
             vtd_streams_remove(r, "removed from the configuration");
-        else if (strcmp(sc->fingerprint, r->conf.fingerprint) != 0)
+        } else if (strcmp(sc->fingerprint, r->conf.fingerprint) != 0)
             vtd_streams_remove(r, "configuration changed");
         else if (model_changed)
             vtd_streams_remove(r, "model changed");

@@ -32,6 +32,7 @@ struct vtd_srec {
     vt_proto_stream_state state; /* loop thread's view, from state events */
     int started;
     int stopping;
+    struct vtd_msg *persist_msg; /* newest frame (with masks) not yet sampled (persist.c) */
     uv_work_t work;
 };
 

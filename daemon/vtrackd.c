@@ -21,7 +21,7 @@
 
 static const char usage_text[] =
     "usage: vtrackd [--config FILE] [--listen HOST:PORT] [--stream NAME=URL ...] [--model FILE]\n"
-    "               [--log-level LEVEL] [--check] [--version] [--help]\n"
+    "               [--state-dir DIR] [--log-level LEVEL] [--check] [--version] [--help]\n"
     "\n"
     "Tracks objects in live video and publishes them as JSON lines over TCP (see\n"
     "proto/PROTOCOL.md and docs/DEPLOYMENT.md).\n"
@@ -32,6 +32,8 @@ static const char usage_text[] =
     "                       of the config's stream NAME if there is one\n"
     "  --model FILE|lab     weights file, or the weight-free Lab features (default: $VT_MODEL,\n"
     "                       the shipped weights, else lab)\n"
+    "  --state-dir DIR      keep streams and objects clients register across restarts here\n"
+    "                       (default: the config's state_dir, else $STATE_DIRECTORY, else none)\n"
     "  --log-level LEVEL    error, warning, notice, info (default) or debug\n"
     "  --check              validate the configuration and the model, then exit\n"
     "\n"
@@ -61,13 +63,14 @@ static int check_listen(const vtd_config *cfg) {
 }
 
 static int parse_args(int argc, char **argv, vtd_cli *cli, int *check) {
-    enum { O_CHECK = 256, O_VERSION };
+    enum { O_CHECK = 256, O_VERSION, O_STATE_DIR };
     static const struct option lo[] = {
         {"config", required_argument, 0, 'c'},
         {"listen", required_argument, 0, 'l'},
         {"stream", required_argument, 0, 's'},
         {"model", required_argument, 0, 'm'},
         {"log-level", required_argument, 0, 'L'},
+        {"state-dir", required_argument, 0, O_STATE_DIR},
         {"check", no_argument, 0, O_CHECK},
         {"version", no_argument, 0, O_VERSION},
         {"help", no_argument, 0, 'h'},
@@ -96,6 +99,9 @@ static int parse_args(int argc, char **argv, vtd_cli *cli, int *check) {
             break;
         case 'L':
             cli->log_level = optarg;
+            break;
+        case O_STATE_DIR:
+            cli->state_dir = optarg;
             break;
         case O_CHECK:
             *check = 1;
@@ -166,6 +172,13 @@ int main(int argc, char **argv) {
         exit_code = VTD_EX_CONFIG;
         goto teardown;
     }
+    char sbuf[4096];
+    if (!check && vtd_persist_open(&d, vtd_config_state_dir(d.cfg, sbuf, sizeof sbuf)) < 0) {
+        vtd_err("state: out of memory");
+        exit_code = 1;
+        goto teardown;
+    }
+    vtd_persist_restore(&d);
     if (check) {
         printf("vtrackd: configuration OK (%d streams, model %s)\n", d.nstreams, d.model->name);
         goto teardown;
@@ -180,6 +193,7 @@ int main(int argc, char **argv) {
             exit_code = 1;
             goto teardown;
         }
+    vtd_persist_start(&d);
     vtd_start_services(&d);
     uv_run(&loop, UV_RUN_DEFAULT);
     exit_code = d.exit_code;
@@ -197,6 +211,7 @@ teardown:
     uv_run(&loop, UV_RUN_DEFAULT);
 done:
     vtd_hub_free(&d.hub);
+    vtd_persist_free(&d);
     if (uv_loop_close(&loop) != 0)
         vtd_warn("event loop: handles still open at exit");
     vtd_model_unref(&d.model);

@@ -1,4 +1,5 @@
 /* dtest.c - see dtest.h. */
+#include <check.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -390,4 +391,23 @@ double dt_quantile(double *v, int n, double p) {
     qsort(v, (size_t)n, sizeof *v, cmpd);
     int i = (int)(p * (n - 1) + 0.5);
     return v[i < 0 ? 0 : i >= n ? n - 1 : i];
+}
+
+int dt_hello(dt_conn *c, int port) {
+    if (dt_connect(c, port, 0) < 0)
+        return -1;
+    cJSON *h = dt_read_msg(c, 5000);
+    int ok = dt_is_type(h, "hello") && dt_num(h, "protocol", 0) == 1;
+    cJSON_Delete(h);
+    return ok ? 0 : -1;
+}
+
+int dt_is_type(const cJSON *j, const char *t) {
+    return j && dt_str(j, "type") && strcmp(dt_str(j, "type"), t) == 0;
+}
+
+void dt_expect_reply(cJSON *j, const char *op) {
+    ck_assert_msg(dt_is_type(j, "reply") && dt_str(j, "op") && strcmp(dt_str(j, "op"), op) == 0,
+                  "no reply to %s (got %s)", op, j ? cJSON_PrintUnformatted(j) : "nothing");
+    cJSON_Delete(j);
 }

@@ -87,6 +87,15 @@ cJSON *dt_command(dt_conn *c, const char *line, int timeout_ms);
 /* Wait for EOF (1), or 0 on timeout. Lines read meanwhile are discarded. */
 int dt_wait_eof(dt_conn *c, int timeout_ms);
 
+/* Connect and read the greeting (hello, protocol 1). 0 or -1. */
+int dt_hello(dt_conn *c, int port);
+
+/* Is j a message of type t? */
+int dt_is_type(const cJSON *j, const char *t);
+
+/* Assert (Check) that j is the reply to `op`; frees j. */
+void dt_expect_reply(cJSON *j, const char *op);
+
 /* String / number member helpers (NULL / dflt when absent). */
 const char *dt_str(const cJSON *o, const char *k);
 double dt_num(const cJSON *o, const char *k, double dflt);
