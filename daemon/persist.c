@@ -61,7 +61,8 @@ static cJSON *stream_entry(cJSON *doc, const char *name) {
     if (s)
         return s;
     s = cJSON_CreateObject();
-    if (!s || !cJSON_AddStringToObject(s, "stream", name) || !cJSON_AddArrayToObject(s, "objects")) {
+    if (!s || !cJSON_AddStringToObject(s, "stream", name) ||
+        !cJSON_AddArrayToObject(s, "objects")) {
         cJSON_Delete(s);
         return NULL;
     }
@@ -146,6 +147,8 @@ static int doc_apply(cJSON *doc, cJSON *rec) {
 
 /* Is `doc` a state document this version can read? (Its commands are checked at restore.) */
 static const char *doc_check(const cJSON *doc) {
+    if (!doc)
+        return "not JSON (truncated or damaged)";
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(doc, "vtrackd_state");
     if (!cJSON_IsObject(doc) || !cJSON_IsNumber(v))
         return "not a vtrackd state file";
@@ -165,6 +168,25 @@ static const char *doc_check(const cJSON *doc) {
         cJSON_ArrayForEach(o, objs) if (!object_id(o)) return "an `objects` entry is malformed";
     }
     return NULL;
+}
+
+const char *vtd_persist_parse(const char *text, size_t len, cJSON **out) {
+    const char *end = NULL;
+    cJSON *doc = cJSON_ParseWithLengthOpts(text, len, &end, 0);
+    while (doc && end < text + len && strchr(" \t\r\n", *end) && *end)
+        end++;
+    const char *why = doc && end != text + len ? "data after the state (damaged)" : doc_check(doc);
+    if (why) {
+        cJSON_Delete(doc);
+        doc = NULL;
+    }
+    *out = doc;
+    return why;
+}
+
+int vtd_persist_apply(cJSON *doc, const char *line, size_t len) {
+    cJSON *rec = cJSON_ParseWithLength(line, len);
+    return rec ? doc_apply(doc, rec) : -EINVAL;
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -380,9 +402,7 @@ static void replay_journal(vtd_persist *p, uint64_t gen) {
             bad++;
             break;
         }
-        cJSON *rec = cJSON_ParseWithLength(s, (size_t)(nl - s));
-        rc = rec ? doc_apply(p->doc, rec) : -EINVAL;
-        if (rc < 0) {
+        if ((rc = vtd_persist_apply(p->doc, s, (size_t)(nl - s))) < 0) {
             if (!bad)
                 snprintf(why, sizeof why, "line %d is not a state change", line);
             bad++;
@@ -421,11 +441,9 @@ int vtd_persist_open(vtd *d, const char *dir) {
     } else if (rc < 0) {
         move_aside(p, path, strerror(-rc));
     } else {
-        const char *end = NULL;
-        cJSON *doc = cJSON_ParseWithOpts(text, &end, 1);
-        const char *why = doc ? doc_check(doc) : "not JSON (truncated or damaged)";
+        cJSON *doc;
+        const char *why = vtd_persist_parse(text, len, &doc);
         if (why) {
-            cJSON_Delete(doc);
             move_aside(p, path, why);
         } else {
             cJSON_Delete(p->doc);
@@ -459,8 +477,7 @@ int vtd_persist_open(vtd *d, const char *dir) {
  * Restore
  * ------------------------------------------------------------------------------------------- */
 
-/* Parse a stored command; NULL (with the reason in e) when it is not valid any more. */
-static vt_proto_cmd *stored_cmd(const cJSON *rec, vt_proto_op op, vt_proto_err *e) {
+vt_proto_cmd *vtd_persist_stored_cmd(const cJSON *rec, vt_proto_op op, vt_proto_err *e) {
     memset(e, 0, sizeof *e);
     char *line = cJSON_PrintUnformatted(rec);
     vt_proto_cmd *cmd = NULL;
@@ -480,7 +497,7 @@ static vt_proto_cmd *stored_cmd(const cJSON *rec, vt_proto_op op, vt_proto_err *
 static int restore_stream(vtd *d, cJSON *entry, const char *name) {
     const cJSON *add = cJSON_GetObjectItemCaseSensitive(entry, "add_stream");
     vt_proto_err e;
-    vt_proto_cmd *cmd = stored_cmd(add, VT_PROTO_OP_ADD_STREAM, &e);
+    vt_proto_cmd *cmd = vtd_persist_stored_cmd(add, VT_PROTO_OP_ADD_STREAM, &e);
     char err[VT_PROTO_MESSAGE_MAX] = "", field[VT_PROTO_FIELD_MAX] = "";
     int rc = -EINVAL;
     if (!cmd) {
@@ -516,8 +533,8 @@ static int config_names_object(const vtd_srec *r, uint32_t id) {
 
 static int restore_object(vtd_srec *r, const cJSON *o, uint32_t id) {
     vt_proto_err e;
-    vt_proto_cmd *cmd = stored_cmd(cJSON_GetObjectItemCaseSensitive(o, "track"),
-                                   VT_PROTO_OP_TRACK, &e);
+    vt_proto_cmd *cmd =
+        vtd_persist_stored_cmd(cJSON_GetObjectItemCaseSensitive(o, "track"), VT_PROTO_OP_TRACK, &e);
     uint8_t *mask = NULL;
     float *pts = NULL;
     char err[VT_PROTO_MESSAGE_MAX] = "";

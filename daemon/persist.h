@@ -40,7 +40,7 @@ typedef struct cJSON cJSON;
 #define VTD_PERSIST_INTERVAL_MS 1000 /* at most one state file a second */
 
 typedef struct vtd_persist {
-    char *dir; /* NULL: nothing is saved */
+    char *dir;  /* NULL: nothing is saved */
     cJSON *doc; /* the state: {"vtrackd_state":1,"journal":N,"streams":[...]} */
     int jfd;    /* journal being appended, -1 when it could not be opened */
     uint64_t jgen;
@@ -50,7 +50,7 @@ typedef struct vtd_persist {
     uv_timer_t timer;
     int timer_open;
     uv_work_t work;
-    char *text;       /* the snapshot being written */
+    char *text;        /* the snapshot being written */
     uint64_t text_gen; /* the journal it covers */
     int work_rc;
     char work_err[256];
@@ -89,6 +89,15 @@ void vtd_persist_forget(vtd *d);
 
 /* A frame event of `r` was dispatched: keep its message (with masks) to sample once a second. */
 void vtd_persist_frame(vtd *d, vtd_srec *r, struct vtd_msg *masks);
+
+/* The parsers, also for the fuzz target (tests/daemon/fuzz_state.c). A state file's text: NULL
+ * with *out owning the document, or why it is not one (*out NULL). One journal line applied to a
+ * document: 0, -EINVAL (not a change), -ENOMEM. A stored command (the add_stream of a stream, the
+ * track of an object) parsed as the network's would be: NULL with the reason in e if it is not
+ * valid. */
+const char *vtd_persist_parse(const char *text, size_t len, cJSON **out);
+int vtd_persist_apply(cJSON *doc, const char *line, size_t len);
+vt_proto_cmd *vtd_persist_stored_cmd(const cJSON *rec, vt_proto_op op, vt_proto_err *e);
 
 /* For the stats reply; NULL when persistence is off. */
 const vt_proto_state_stats *vtd_persist_stats(vtd *d, vt_proto_state_stats *out);

@@ -287,8 +287,8 @@ START_TEST(test_restore_after_kill) {
                 if (strcmp(labels[k], label) != 0)
                     continue;
                 char cmd[128];
-                snprintf(cmd, sizeof cmd,
-                         "{\"op\":\"untrack\",\"stream\":\"cam\",\"object\":%u}\n", ids[k]);
+                snprintf(cmd, sizeof cmd, "{\"op\":\"untrack\",\"stream\":\"cam\",\"object\":%u}\n",
+                         ids[k]);
                 dt_expect_reply(dt_command(&c, cmd, 5000), "untrack");
             }
         }
@@ -431,9 +431,10 @@ START_TEST(test_full_dir) {
     ck_assert_int_ne(system(fill), -1);
     char cmd[256];
     for (int i = 0; i < 4; i++) {
-        snprintf(cmd, sizeof cmd,
-                 "{\"op\":\"track\",\"stream\":\"cam\",\"label\":\"%060d\",\"box\":[%d,10,20,20]}\n",
-                 i, 10 + 30 * i);
+        snprintf(
+            cmd, sizeof cmd,
+            "{\"op\":\"track\",\"stream\":\"cam\",\"label\":\"%060d\",\"box\":[%d,10,20,20]}\n", i,
+            10 + 30 * i);
         dt_expect_reply(dt_command(&c, cmd, 5000), "track");
     }
     cJSON *st = wait_state_ok(&c, 0);
