@@ -16,6 +16,7 @@
 
 #include "config.h"
 #include "hub.h"
+#include "mqtt.h"
 #include "server.h"
 #include "streams.h"
 
@@ -51,6 +52,7 @@ typedef struct vtd {
     vtd_cli cli;      /* command-line overrides, kept for reloads */
     vtd_model *model; /* in force: new streams start with it */
     vtd_hub hub;
+    vtd_mqtt *mqtt; /* the MQTT sink, NULL when not configured */
 
     vtd_listener listeners[VTD_LISTENERS_MAX];
     int nlisteners; /* open */

@@ -119,6 +119,7 @@ static void dispatch(vtd_hub *h, vtd_event *ev) {
         r->state = ev->state;
         vtd_status_dirty(d);
     }
+    vtd_mqtt_event(d->mqtt, r->conf.name, ev->plain, ev->masks);
     int droppable = ev->kind == VT_STREAM_EVENT_FRAME;
     /* Sending may close c (hard limit, failed write), which unlinks it: step with the next
      * pointer taken before. */
@@ -172,6 +173,7 @@ void vtd_hub_drain_all(vtd_hub *h) {
 }
 
 void vtd_hub_publish(vtd_hub *h, const char *stream, vtd_msg *m) {
+    vtd_mqtt_event(h->d->mqtt, stream, m, NULL);
     for (vtd_conn *c = h->d->conns, *next; c; c = next) {
         next = c->next; /* sending may close and unlink c */
         if (c->subscribed && vtd_conn_wants(c, stream))
