@@ -47,9 +47,12 @@ static void broker_start(broker *b, const char *extra) {
     snprintf(b->log, sizeof b->log, "%s/mosquitto-%d.log", tu_dir(), serial);
     char text[2048];
     snprintf(text, sizeof text,
-             "per_listener_settings false\npersistence false\nlog_dest stderr\n"
+             /* as root, mosquitto would switch to the user mosquitto, who cannot read the
+              * scratch folder (mode 0700) */
+             "%sper_listener_settings false\npersistence false\nlog_dest stderr\n"
              "listener %d 127.0.0.1\n%s\n",
-             b->port, extra[0] ? extra : "allow_anonymous true");
+             getuid() == 0 ? "user root\n" : "", b->port,
+             extra[0] ? extra : "allow_anonymous true");
     ck_assert_int_eq(tu_write_file(b->conf, text, strlen(text)), 0);
     pid_t parent = getpid();
     b->pid = fork();
@@ -226,15 +229,19 @@ static const char *video(void) {
 
 /* One camera-paced stream "cam" with object 1 "box"; `mqtt` is the body of the "mqtt" object
  * after host and port. */
-static char *mqtt_config(const broker *b, const char *mqtt) {
+static char *mqtt_config_host(const broker *b, const char *host, const char *mqtt) {
     static char buf[8192];
     snprintf(buf, sizeof buf,
-             "{\"listen\":\"127.0.0.1:@PORT@\"," LAB ",\"mqtt\":{\"host\":\"127.0.0.1\","
+             "{\"listen\":\"127.0.0.1:@PORT@\"," LAB ",\"mqtt\":{\"host\":\"%s\","
              "\"port\":%d,\"backoff_min_s\":0.1,\"backoff_max_s\":0.5%s%s},\"streams\":[{\"name\":"
              "\"cam\",\"url\":\"%s\",\"pacing\":\"camera\",\"objects\":[{\"id\":1,\"label\":"
              "\"box\",\"box\":[40,30,40,40],\"frame\":0}]}]}",
-             b->port, mqtt[0] ? "," : "", mqtt, video());
+             host, b->port, mqtt[0] ? "," : "", mqtt, video());
     return buf;
+}
+
+static char *mqtt_config(const broker *b, const char *mqtt) {
+    return mqtt_config_host(b, "127.0.0.1", mqtt);
 }
 
 static void stop_ok(dt_daemon *d) {
@@ -495,6 +502,155 @@ START_TEST(test_reload) {
 }
 END_TEST
 
+/* Poll `stats` until the sink has failed at least once; returns its last error (static). */
+static const char *wait_failure(dt_daemon *d) {
+    static char error[256];
+    dt_conn c;
+    ck_assert_int_eq(dt_connect(&c, d->port, 0), 0);
+    int64_t end = tu_now_ms() + WAIT_MS;
+    int failures = 0;
+    error[0] = 0;
+    while (!failures && tu_now_ms() < end) {
+        cJSON *st;
+        const cJSON *mq = mqtt_stats(&c, &st); /* it answers: the daemon keeps running */
+        failures = (int)dt_num(mq, "failures", 0);
+        ck_assert(cJSON_IsFalse(item(mq, "connected")));
+        snprintf(error, sizeof error, "%s", dt_str(mq, "error") ? dt_str(mq, "error") : "");
+        cJSON_Delete(st);
+        if (!failures)
+            tu_sleep_ms(100);
+    }
+    dt_close(&c);
+    ck_assert_msg(failures > 0, "no failure counted");
+    return error;
+}
+
+static int run(const char *cmd) {
+    int rc = system(cmd);
+    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+/* A broker that wants a password (made by mosquitto_passwd): the right one, given as a file
+ * and as a systemd credential, connects; a wrong one is refused, counted, and vtrackd keeps
+ * running. */
+START_TEST(test_credentials) {
+    if (access("/usr/bin/mosquitto_passwd", X_OK) != 0) {
+        fprintf(stderr, "\n*** SKIPPED test_credentials: no mosquitto_passwd ***\n\n");
+        return;
+    }
+    char cmd[1024], extra[1024];
+    snprintf(cmd, sizeof cmd, "/usr/bin/mosquitto_passwd -c -b %s vtrack s3cret",
+             tu_path("passwd"));
+    ck_assert_int_eq(run(cmd), 0);
+    snprintf(extra, sizeof extra, "allow_anonymous false\npassword_file %s", tu_path("passwd"));
+    broker b = {0};
+    broker_start(&b, extra);
+    ck_assert_int_eq(tu_write_file(tu_path("mqtt-password"), "s3cret\n", 7), 0);
+    ck_assert_int_eq(tu_write_file(tu_path("wrong-password"), "guess\n", 6), 0);
+    sub s;
+    sub_open(&s, &b, "vtrack/#", &(sub_opts){.user = "vtrack", .password = "s3cret"});
+
+    char body[1024], env0[600];
+    snprintf(body, sizeof body,
+             "\"node\":\"good\",\"username\":\"vtrack\",\"password_file\":\"mqtt-password\"");
+    snprintf(env0, sizeof env0, "CREDENTIALS_DIRECTORY=%s", tu_dir());
+    char *env[] = {env0, NULL};
+    dt_daemon good, bad;
+    ck_assert_int_eq(dt_start(&good, mqtt_config(&b, body), env), 0);
+    int at = 0;
+    expect(&s, &at, "vtrack/good/available", "online", 0);
+    snprintf(body, sizeof body, "\"node\":\"bad\",\"username\":\"vtrack\",\"password_file\":\"%s\"",
+             tu_path("wrong-password"));
+    ck_assert_int_eq(dt_start(&bad, mqtt_config(&b, body), NULL), 0);
+    const char *error = wait_failure(&bad);
+    ck_assert_msg(strstr(error, "not authorised") != NULL, "error: %s", error);
+    ck_assert(dt_wait_log(&bad, "refused", WAIT_MS));
+    at = 0;
+    msg none = sub_wait(&s, &at, "vtrack/bad/available", NULL, 300);
+    ck_assert_ptr_null(none.topic);
+    stop_ok(&bad);
+    stop_ok(&good);
+    sub_close(&s);
+    broker_stop(&b);
+}
+END_TEST
+
+/* A CA, and a broker certificate for the name localhost only, made here. */
+static int make_certs(void) {
+    char cmd[4096];
+    const char *ec = "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
+    snprintf(
+        cmd, sizeof cmd,
+        "cd %s && printf 'subjectAltName=DNS:localhost\\n' >ext.cnf && "
+        "openssl req -x509 %s -keyout ca.key -out ca.pem -days 2 -subj /CN=vtrack-test-ca && "
+        "openssl req -x509 %s -keyout other-ca.key -out other-ca.pem -days 2 -subj /CN=other && "
+        "openssl req %s -keyout srv.key -out srv.csr -subj /CN=localhost && "
+        "openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out srv.pem "
+        "-days 2 -extfile ext.cnf",
+        tu_dir(), ec, ec, ec);
+    strcat(cmd, " 2>certs.log >&2");
+    return run(cmd);
+}
+
+/* TLS with a CA made here: the broker's name is checked against its certificate (a name that
+ * is not in it, or another CA, fails and is counted); `insecure` skips the name check only. */
+START_TEST(test_tls) {
+    if (access("/usr/bin/openssl", X_OK) != 0) {
+        fprintf(stderr, "\n*** SKIPPED test_tls: no openssl ***\n\n");
+        return;
+    }
+    ck_assert_int_eq(make_certs(), 0);
+    char extra[2048];
+    snprintf(extra, sizeof extra,
+             "allow_anonymous true\ncafile %s/ca.pem\ncertfile %s/srv.pem\nkeyfile %s/srv.key",
+             tu_dir(), tu_dir(), tu_dir());
+    broker b = {0};
+    broker_start(&b, extra);
+    char ca[600], other[600];
+    snprintf(ca, sizeof ca, "%s/ca.pem", tu_dir());
+    snprintf(other, sizeof other, "%s/other-ca.pem", tu_dir());
+    sub s;
+    sub_open(&s, &b, "vtrack/#", &(sub_opts){.ca_file = ca});
+
+    char body[1024];
+    /* the name localhost, resolved without blocking, checked against the certificate */
+    snprintf(body, sizeof body, "\"node\":\"named\",\"tls\":{\"ca_file\":\"%s\"}", ca);
+    dt_daemon named, byaddr, insecure, wrongca;
+    ck_assert_int_eq(dt_start(&named, mqtt_config_host(&b, "localhost", body), NULL), 0);
+    int at = 0;
+    expect(&s, &at, "vtrack/named/available", "online", 0);
+    at = 0;
+    expect(&s, &at, "vtrack/named/cam/state", "\"state\":\"up\"", -1);
+
+    /* 127.0.0.1 is not in the certificate */
+    snprintf(body, sizeof body, "\"node\":\"addr\",\"tls\":{\"ca_file\":\"%s\"}", ca);
+    ck_assert_int_eq(dt_start(&byaddr, mqtt_config(&b, body), NULL), 0);
+    wait_failure(&byaddr);
+    /* ... which `insecure` accepts */
+    snprintf(body, sizeof body,
+             "\"node\":\"insecure\",\"tls\":{\"ca_file\":\"%s\",\"insecure\":true}", ca);
+    ck_assert_int_eq(dt_start(&insecure, mqtt_config(&b, body), NULL), 0);
+    at = 0;
+    expect(&s, &at, "vtrack/insecure/available", "online", 0);
+    /* another CA signed nothing here */
+    snprintf(body, sizeof body, "\"node\":\"other\",\"tls\":{\"ca_file\":\"%s\",\"insecure\":true}",
+             other);
+    ck_assert_int_eq(dt_start(&wrongca, mqtt_config(&b, body), NULL), 0);
+    wait_failure(&wrongca);
+    at = 0;
+    msg none = sub_wait(&s, &at, "vtrack/addr/available", NULL, 200);
+    ck_assert_ptr_null(none.topic);
+    none = sub_wait(&s, &at, "vtrack/other/available", NULL, 200);
+    ck_assert_ptr_null(none.topic);
+    stop_ok(&wrongca);
+    stop_ok(&insecure);
+    stop_ok(&byaddr);
+    stop_ok(&named);
+    sub_close(&s);
+    broker_stop(&b);
+}
+END_TEST
+
 static Suite *mqtt_suite(void) {
     Suite *s = suite_create("daemon-mqtt");
     TCase *t = tcase_create("mqtt");
@@ -504,6 +660,8 @@ static Suite *mqtt_suite(void) {
     tcase_add_test(t, test_reconnect);
     tcase_add_test(t, test_two_nodes);
     tcase_add_test(t, test_reload);
+    tcase_add_test(t, test_credentials);
+    tcase_add_test(t, test_tls);
     suite_add_tcase(s, t);
     return s;
 }
