@@ -280,7 +280,8 @@ START_TEST(test_topics) {
     sub s, late;
     sub_open(&s, &b, "vtrack/#", NULL);
     dt_daemon d;
-    ck_assert_int_eq(dt_start(&d, mqtt_config(&b, "\"node\":\"n1\""), NULL), 0);
+    ck_assert_int_eq(dt_start(&d, mqtt_config(&b, "\"node\":\"n1\",\"ha_discovery\":true"), NULL),
+                     0);
     int at = 0;
     expect(&s, &at, "vtrack/n1/available", "online", 0);
     at = 0;
@@ -310,6 +311,15 @@ START_TEST(test_topics) {
     ck_assert_int_eq((int)dt_num(o1, "id", 0), 1);
     ck_assert_int_ge((int)dt_num(o1, "start_frame", -1), 0);
     cJSON_Delete(o1);
+    sub_close(&late);
+    /* Home Assistant discovery: a sensor for the stream's state, retained */
+    sub_open(&late, &b, "homeassistant/#", NULL);
+    lt = 0;
+    cJSON *ha = expect_msg(&late, &lt, "homeassistant/sensor/vtrack_n1_cam_state/config", NULL, 1);
+    ck_assert_str_eq(dt_str(ha, "state_topic"), "vtrack/n1/cam/state");
+    ck_assert_str_eq(dt_str(ha, "availability_topic"), "vtrack/n1/available");
+    ck_assert_str_eq(dt_str(ha, "unique_id"), "vtrack_n1_cam_state");
+    cJSON_Delete(ha);
     sub_close(&late);
 
     /* An object added and removed over the protocol: new, its state, end, its state cleared. */
