@@ -809,6 +809,7 @@ void vtd_config_free(vtd_config **pc) {
     free(cfg->model);
     free(cfg->state_dir);
     free(cfg->protocols);
+    vtd_mqtt_conf_clear(&cfg->mqtt);
     for (int i = 0; i < cfg->nstreams; i++)
         vtd_stream_conf_clear(&cfg->streams[i]);
     free(cfg->streams);
@@ -868,10 +869,283 @@ static int read_file(const char *path, size_t max, char **out, size_t *len, char
     return 0;
 }
 
+/* ---------------------------------------------------------------------------------------------
+ * The MQTT sink
+ * ------------------------------------------------------------------------------------------- */
+
+void vtd_mqtt_conf_clear(vtd_mqtt_conf *mc) {
+    free(mc->host);
+    free(mc->client_id);
+    free(mc->username);
+    free(mc->password);
+    free(mc->ca_file);
+    free(mc->cert_file);
+    free(mc->key_file);
+    free(mc->topic_prefix);
+    free(mc->node);
+    free(mc->ha_prefix);
+    free(mc->fingerprint);
+    memset(mc, 0, sizeof *mc);
+}
+
+int vtd_mqtt_conf_copy(vtd_mqtt_conf *dst, const vtd_mqtt_conf *src) {
+    int oom = 0;
+    *dst = *src;
+    dst->host = dup_opt(src->host, &oom);
+    dst->client_id = dup_opt(src->client_id, &oom);
+    dst->username = dup_opt(src->username, &oom);
+    dst->password = dup_opt(src->password, &oom);
+    dst->ca_file = dup_opt(src->ca_file, &oom);
+    dst->cert_file = dup_opt(src->cert_file, &oom);
+    dst->key_file = dup_opt(src->key_file, &oom);
+    dst->topic_prefix = dup_opt(src->topic_prefix, &oom);
+    dst->node = dup_opt(src->node, &oom);
+    dst->ha_prefix = dup_opt(src->ha_prefix, &oom);
+    dst->fingerprint = dup_opt(src->fingerprint, &oom);
+    if (oom) {
+        vtd_mqtt_conf_clear(dst);
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+/* A topic prefix: levels separated by '/', none empty, no wildcard, not a $SYS-like topic. */
+static int valid_topic_prefix(const char *s) {
+    size_t n = strlen(s);
+    if (n < 1 || n > 128 || s[0] == '/' || s[0] == '$' || s[n - 1] == '/' || strstr(s, "//") ||
+        has_ctl(s))
+        return 0;
+    return strpbrk(s, "+#") == NULL;
+}
+
+/* A file that must be readable now (a path as written, relative to the working directory). */
+static int get_file(pctx *c, const cJSON *obj, const char *key, char **out) {
+    int rc = get_string(c, obj, key, 4096, out);
+    if (rc > 0 && access(*out, R_OK) != 0) {
+        size_t n = push_key(c, key);
+        rc = fail(c, "%s: %s", *out, strerror(errno));
+        pop(c, n);
+    }
+    return rc;
+}
+
+/* password_file: a path, or a bare name looked up in $CREDENTIALS_DIRECTORY (systemd's
+ * LoadCredential=) when that is set. The secret is the file's first line. */
+static int get_password(pctx *c, const cJSON *obj, vtd_mqtt_conf *mc) {
+    char *name = NULL;
+    int rc = get_string(c, obj, "password_file", 4096, &name);
+    if (rc <= 0)
+        return rc;
+    size_t n = push_key(c, "password_file");
+    char path[4200], err[300], *text = NULL;
+    const char *creds = getenv("CREDENTIALS_DIRECTORY");
+    if (!strchr(name, '/') && creds && creds[0])
+        snprintf(path, sizeof path, "%s/%s", creds, name);
+    else
+        snprintf(path, sizeof path, "%s", name);
+    size_t len = 0;
+    if (read_file(path, 1026, &text, &len, err, sizeof err) < 0) {
+        rc = fail(c, "%s", err);
+    } else {
+        while (len && (text[len - 1] == '\n' || text[len - 1] == '\r'))
+            text[--len] = 0;
+        if (len < 1 || len > 1024 || has_ctl(text))
+            rc = fail(c, "%s: the password must be 1..1024 bytes without control characters", path);
+        else
+            mc->password = text, text = NULL;
+    }
+    free(text);
+    free(name);
+    pop(c, n);
+    return rc;
+}
+
+static int parse_mqtt_tls(pctx *c, const cJSON *obj, vtd_mqtt_conf *mc) {
+    static const char *const ok[] = {"ca_file", "cert_file", "key_file", "insecure", NULL};
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(obj, "tls");
+    if (!t)
+        return 0;
+    size_t n = push_key(c, "tls");
+    int rc = 0;
+    if (!cJSON_IsObject(t))
+        rc = want(c, t, "an object {ca_file?, cert_file?, key_file?, insecure?}");
+    if (rc >= 0)
+        rc = check_keys(c, t, ok);
+    if (rc >= 0)
+        rc = get_file(c, t, "ca_file", &mc->ca_file);
+    if (rc >= 0)
+        rc = get_file(c, t, "cert_file", &mc->cert_file);
+    if (rc >= 0)
+        rc = get_file(c, t, "key_file", &mc->key_file);
+    if (rc >= 0)
+        rc = get_bool(c, t, "insecure", &mc->tls_insecure);
+    if (rc >= 0 && !mc->cert_file != !mc->key_file)
+        rc = fail(c, "give cert_file and key_file together");
+    pop(c, n);
+    mc->tls = 1;
+    return rc;
+}
+
+static int parse_mqtt_events(pctx *c, const cJSON *obj, vtd_mqtt_conf *mc) {
+    static const char *const names[] = {"new", "update", "end"};
+    const cJSON *e = cJSON_GetObjectItemCaseSensitive(obj, "events");
+    if (!e)
+        return 0;
+    size_t n = push_key(c, "events");
+    int rc = 0;
+    if (!cJSON_IsArray(e) || cJSON_GetArraySize(e) > 3)
+        rc = want(c, e, "an array of \"new\", \"update\", \"end\"");
+    mc->events = 0;
+    int i = 0;
+    for (const cJSON *it = rc < 0 ? NULL : e->child; it && rc >= 0; it = it->next, i++) {
+        int bit = 0;
+        for (int k = 0; k < 3; k++)
+            if (cJSON_IsString(it) && strcmp(it->valuestring, names[k]) == 0)
+                bit = 1 << k;
+        size_t n1 = push_index(c, i);
+        if (!bit)
+            rc = want(c, it, "one of \"new\", \"update\", \"end\"");
+        else if (mc->events & bit)
+            rc = fail(c, "\"%s\" is given twice", it->valuestring);
+        mc->events |= bit;
+        pop(c, n1);
+    }
+    pop(c, n);
+    return rc;
+}
+
+/* The names that go into topics: a prefix without wildcards or empty levels, a node id with
+ * the rules of stream names (stream names themselves can hold no '/', '+' or '#'). */
+static int parse_mqtt_topics(pctx *c, const cJSON *m, vtd_mqtt_conf *mc) {
+    int rc;
+    if ((rc = get_string(c, m, "topic_prefix", 128, &mc->topic_prefix)) > 0 &&
+        !valid_topic_prefix(mc->topic_prefix)) {
+        size_t n = push_key(c, "topic_prefix");
+        rc = fail(c,
+                  "\"%s\" is not a topic prefix (1..128 bytes of levels separated by /, none "
+                  "empty, no + or #, not starting with $)",
+                  mc->topic_prefix);
+        pop(c, n);
+    }
+    if (rc >= 0 && (rc = get_string(c, m, "node", VT_PROTO_NAME_MAX, &mc->node)) > 0 &&
+        !valid_name(mc->node)) {
+        size_t n = push_key(c, "node");
+        rc = fail(c,
+                  "\"%s\" is not a node id (1..64 of A-Z a-z 0-9 _ . -, first a letter or "
+                  "digit)",
+                  mc->node);
+        pop(c, n);
+    }
+    if (rc >= 0 && (rc = get_string(c, m, "ha_prefix", 128, &mc->ha_prefix)) > 0 &&
+        !valid_topic_prefix(mc->ha_prefix)) {
+        size_t n = push_key(c, "ha_prefix");
+        rc = fail(c, "\"%s\" is not a topic prefix", mc->ha_prefix);
+        pop(c, n);
+    }
+    if (rc < 0)
+        return rc;
+    if (!mc->topic_prefix && !(mc->topic_prefix = strdup("vtrack")))
+        return -ENOMEM;
+    if (!mc->ha_prefix && !(mc->ha_prefix = strdup("homeassistant")))
+        return -ENOMEM;
+    return 0;
+}
+
+static int parse_mqtt_fields(pctx *c, const cJSON *m, vtd_mqtt_conf *mc) {
+    static const char *const ok[] = {
+        "host",          "port",          "client_id",      "username",
+        "password_file", "tls",           "topic_prefix",   "node",
+        "qos",           "retain",        "events",         "masks",
+        "frames",        "ha_discovery",  "ha_prefix",      "keepalive_s",
+        "backoff_min_s", "backoff_max_s", "queue_messages", NULL};
+    int rc = check_keys(c, m, ok);
+    if (rc < 0 || (rc = get_string(c, m, "host", 253, &mc->host)) < 0)
+        return rc;
+    if (rc == 0) {
+        size_t n = push_key(c, "host");
+        rc = fail(c, "missing (the broker's address or name)");
+        pop(c, n);
+        return rc;
+    }
+    long long v;
+    if ((rc = parse_mqtt_tls(c, m, mc)) < 0)
+        return rc;
+    mc->port = mc->tls ? 8883 : 1883;
+    if ((rc = get_int(c, m, "port", 1, 65535, &v)) < 0)
+        return rc;
+    if (rc > 0)
+        mc->port = (int)v;
+    if ((rc = get_string(c, m, "client_id", 64, &mc->client_id)) < 0 ||
+        (rc = get_string(c, m, "username", 256, &mc->username)) < 0 ||
+        (rc = get_password(c, m, mc)) < 0 || (rc = parse_mqtt_topics(c, m, mc)) < 0 ||
+        (rc = parse_mqtt_events(c, m, mc)) < 0)
+        return rc;
+    if (mc->password && !mc->username)
+        return fail(c, "password_file needs a username");
+    if ((rc = get_int(c, m, "qos", 0, 2, &v)) < 0)
+        return rc;
+    if (rc > 0)
+        mc->qos = (int)v;
+    if ((rc = get_bool(c, m, "retain", &mc->retain)) < 0 ||
+        (rc = get_bool(c, m, "masks", &mc->masks)) < 0 ||
+        (rc = get_bool(c, m, "frames", &mc->frames)) < 0 ||
+        (rc = get_bool(c, m, "ha_discovery", &mc->ha_discovery)) < 0)
+        return rc;
+    if ((rc = get_int(c, m, "keepalive_s", 5, 3600, &v)) < 0)
+        return rc;
+    if (rc > 0)
+        mc->keepalive_s = (int)v;
+    if ((rc = get_int(c, m, "queue_messages", 16, 1000000, &v)) < 0)
+        return rc;
+    if (rc > 0)
+        mc->queue_max = (int)v;
+    if ((rc = get_seconds(c, m, "backoff_min_s", 0.01, &mc->backoff_min_ms)) < 0 ||
+        (rc = get_seconds(c, m, "backoff_max_s", 0.01, &mc->backoff_max_ms)) < 0)
+        return rc;
+    if (mc->backoff_max_ms < mc->backoff_min_ms)
+        return fail(c, "backoff_max_s (%.3f) is below backoff_min_s (%.3f)",
+                    mc->backoff_max_ms / 1e3, mc->backoff_min_ms / 1e3);
+    return 0;
+}
+
+static int parse_mqtt(pctx *c, const cJSON *root, vtd_mqtt_conf *mc) {
+    const cJSON *m = cJSON_GetObjectItemCaseSensitive(root, "mqtt");
+    if (!m)
+        return 0;
+    size_t n = push_key(c, "mqtt");
+    int rc = 0;
+    *mc = (vtd_mqtt_conf){.qos = 1,
+                          .retain = 1,
+                          .events = VTD_MQTT_EV_NEW | VTD_MQTT_EV_UPDATE | VTD_MQTT_EV_END,
+                          .keepalive_s = 30,
+                          .backoff_min_ms = 500,
+                          .backoff_max_ms = 30000,
+                          .queue_max = 1000};
+    if (!VT_HAVE_MQTT)
+        rc = fail(c, "this vtrackd was built without MQTT support (libmosquitto-dev)");
+    else if (!cJSON_IsObject(m))
+        rc = want(c, m, "an object {host, port?, ...}");
+    else
+        rc = parse_mqtt_fields(c, m, mc);
+    if (rc >= 0) {
+        /* The canonical text, and the secret (a changed password file also reconnects). */
+        char *a = cJSON_PrintUnformatted(m);
+        size_t len = (a ? strlen(a) : 0) + (mc->password ? strlen(mc->password) : 0) + 2;
+        if (a && (mc->fingerprint = malloc(len)))
+            snprintf(mc->fingerprint, len, "%s|%s", a, mc->password ? mc->password : "");
+        free(a);
+        rc = mc->fingerprint ? 0 : -ENOMEM;
+        mc->enabled = rc == 0;
+    }
+    pop(c, n);
+    return rc;
+}
+
 static int parse_root(pctx *c, const cJSON *root, vtd_config *cfg) {
     static const char *const known[] = {"listen",  "token",        "token_file", "log_level",
                                         "model",   "blas_threads", "defaults",   "limits",
-                                        "clients", "streams",      "state_dir",  NULL};
+                                        "clients", "streams",      "state_dir",  "mqtt",
+                                        NULL};
     if (!cJSON_IsObject(root))
         return want(c, root, "a JSON object");
     int rc = check_keys(c, root, known);
@@ -1032,6 +1306,9 @@ static int parse_root(pctx *c, const cJSON *root, vtd_config *cfg) {
         if (rc < 0)
             return rc;
     }
+
+    if ((rc = parse_mqtt(c, root, &cfg->mqtt)) < 0)
+        return rc;
 
     const cJSON *st = cJSON_GetObjectItemCaseSensitive(root, "streams");
     if (st) {

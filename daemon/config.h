@@ -74,6 +74,43 @@ typedef struct vtd_limits {
     int64_t shutdown_timeout_ms; /* flushing subscribers at exit */
 } vtd_limits;
 
+/* The MQTT sink (mqtt.h); enabled only when the file has an "mqtt" object. */
+enum {
+    VTD_MQTT_EV_NEW = 1,
+    VTD_MQTT_EV_UPDATE = 2,
+    VTD_MQTT_EV_END = 4,
+};
+
+typedef struct vtd_mqtt_conf {
+    int enabled;
+    char *host; /* a name or a numeric address */
+    int port;
+    char *client_id; /* NULL: libmosquitto makes a random one */
+    char *username;
+    char *password; /* read from password_file; NULL: none */
+    int tls;
+    char *ca_file, *cert_file, *key_file; /* PEM; cert and key together */
+    int tls_insecure;                     /* skip the broker's host name check */
+    char *topic_prefix;                   /* never NULL when enabled */
+    char *node;        /* NULL: topics are <prefix>/...; else <prefix>/<node>/... */
+    int qos;           /* state, objects, events, availability */
+    int retain;        /* stream and object state topics */
+    int events;        /* VTD_MQTT_EV_* published on <base>/events */
+    int frames, masks; /* per-frame events, with masks */
+    int ha_discovery;
+    char *ha_prefix;
+    int keepalive_s;
+    int64_t backoff_min_ms, backoff_max_ms;
+    int queue_max;     /* messages handed to libmosquitto and not yet sent/acknowledged */
+    char *fingerprint; /* canonical text, to detect changes on reload */
+} vtd_mqtt_conf;
+
+/* Free the members (not the struct) and zero it. */
+void vtd_mqtt_conf_clear(vtd_mqtt_conf *mc);
+
+/* Deep copy. Returns 0 or -ENOMEM (dst is then cleared). */
+int vtd_mqtt_conf_copy(vtd_mqtt_conf *dst, const vtd_mqtt_conf *src);
+
 typedef struct vtd_config {
     char *path; /* the file it came from, or NULL */
     char *listen[VTD_LISTEN_MAX];
@@ -93,6 +130,7 @@ typedef struct vtd_config {
     char *protocols; /* comma list for client-added URLs, NULL: the codec's network default */
     vtd_stream_conf *streams;
     int nstreams;
+    vtd_mqtt_conf mqtt;
 } vtd_config;
 
 /* Command-line options (borrowed from argv). */

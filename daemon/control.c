@@ -280,6 +280,11 @@ static void op_stats(vtd_conn *c, const vt_proto_cmd *cmd) {
                          .nstreams = i,
                          .subscribers = subs,
                          .nsubscribers = j};
+    vt_proto_mqtt_stats mq;
+    if (d->mqtt) {
+        vtd_mqtt_get_stats(d->mqtt, &mq);
+        st.mqtt = &mq;
+    }
     vt_proto_reply r = {.op = cmd->op, .id = &cmd->id, .stats = &st};
     reply(c, &r);
     free(subs);

@@ -130,6 +130,7 @@ void vtd_maybe_finish(vtd *d) {
         return;
     g_finished = 1;
     vtd_info("all clients flushed; exiting");
+    vtd_mqtt_stop(&d->mqtt); /* after the last events: `offline` is its last word */
     vtd_hub_close(&d->hub);
     if (!uv_is_closing((uv_handle_t *)&d->tick))
         uv_close((uv_handle_t *)&d->tick, close_cb_noop);
@@ -167,6 +168,11 @@ static void begin_stop(vtd *d, const char *why) {
 }
 
 static void vtd_reload(vtd *d);
+
+static void start_mqtt(vtd *d, const vtd_mqtt_conf *mc) {
+    if (vtd_mqtt_start(d->loop, mc, &d->mqtt) < 0)
+        vtd_err("mqtt: cannot start the sink (out of memory)");
+}
 
 static void on_signal(uv_signal_t *s, int signum) {
     vtd *d = s->data;
@@ -271,6 +277,22 @@ static void reload_token(vtd *d, const vtd_config *nc) {
         vtd_notice("reload: token removed: every client is authorised");
 }
 
+/* A changed "mqtt" section: the sink reconnects with the new settings (or starts, or stops). */
+static void reload_mqtt(vtd *d, const vtd_config *nc) {
+    const vtd_mqtt_conf *was = &d->cfg->mqtt, *now = &nc->mqtt;
+    if (was->enabled == now->enabled &&
+        (!now->enabled || strcmp(was->fingerprint, now->fingerprint) == 0))
+        return;
+    if (!now->enabled) {
+        vtd_notice("reload: mqtt removed: disconnecting");
+        vtd_mqtt_stop(&d->mqtt);
+    } else if (!d->mqtt) {
+        start_mqtt(d, now);
+    } else if (vtd_mqtt_reconfigure(d->mqtt, now) < 0) {
+        vtd_err("reload: mqtt: out of memory: keeping the running settings");
+    }
+}
+
 static void after_reload(uv_work_t *w, int status) {
     (void)status;
     vtd *d = w->data;
@@ -317,6 +339,7 @@ static void after_reload(uv_work_t *w, int status) {
         vtd_warn("reload: blas_threads changed: takes effect at the next restart");
     vtd_log_set_level(nc->log_level);
     reload_token(d, nc);
+    reload_mqtt(d, nc);
     vtd_streams_reload(d, nc, model_changed);
     vtd_config *old = d->cfg;
     d->cfg = nc;
@@ -368,6 +391,8 @@ void vtd_start_services(vtd *d) {
     if (d->watchdog_usec && d->watchdog_usec / 4000 < period)
         period = d->watchdog_usec / 4000 ? d->watchdog_usec / 4000 : 1;
     uv_timer_start(&d->tick, on_tick, period, period);
+    if (d->cfg->mqtt.enabled)
+        start_mqtt(d, &d->cfg->mqtt);
     vtd_notice("vtrackd %s ready: %d stream%s, model %s%s", VT_VERSION, d->nstreams,
                d->nstreams == 1 ? "" : "s", vt_model_arch(d->model->m),
                d->watchdog_usec ? ", watchdog on" : "");

@@ -17,6 +17,7 @@
 #include "config.h"
 #include "hub.h"
 #include "persist.h"
+#include "mqtt.h"
 #include "server.h"
 #include "streams.h"
 
@@ -53,6 +54,7 @@ typedef struct vtd {
     vtd_model *model; /* in force: new streams start with it */
     vtd_hub hub;
     vtd_persist persist; /* the state directory (persist.h) */
+    vtd_mqtt *mqtt;      /* the MQTT sink, NULL when not configured */
 
     vtd_listener listeners[VTD_LISTENERS_MAX];
     int nlisteners; /* open */

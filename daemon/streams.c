@@ -225,6 +225,7 @@ void vtd_streams_remove(vtd_srec *r, const char *why) {
     vt_proto_stream_event se = {
         .stream = r->conf.name, .state = VT_PROTO_STREAM_ENDED, .reason = why};
     publish_local(d, r->conf.name, write_state, &se);
+    vtd_mqtt_forget_stream(d->mqtt, r->conf.name);
     vtd_notice("stream %s: removed (%s)", r->conf.name, why);
     r->stopping = 1;
     r->work.data = r;

@@ -331,6 +331,20 @@ static int add_stream_info(jb *j, cJSON *arr, const vt_proto_stream_info *s) {
     return 0;
 }
 
+static void add_mqtt_stats(jb *j, cJSON *s, const vt_proto_mqtt_stats *mq) {
+    cJSON *e = chk(j, cJSON_AddObjectToObject(s, "mqtt"));
+    if (!e)
+        return;
+    add_bool(j, e, "connected", mq->connected != 0);
+    add_uint(j, e, "connections", mq->connections);
+    add_uint(j, e, "failures", mq->failures);
+    add_uint(j, e, "published", mq->published);
+    add_uint(j, e, "dropped", mq->dropped);
+    add_uint(j, e, "queued", mq->queued);
+    if (mq->error)
+        add_str(j, e, "error", mq->error);
+}
+
 static void add_stats(jb *j, cJSON *o, const vt_proto_stats *st) {
     cJSON *s = chk(j, cJSON_AddObjectToObject(o, "stats"));
     if (!s)
@@ -381,6 +395,8 @@ static void add_stats(jb *j, cJSON *o, const vt_proto_stats *st) {
         add_real(j, e, "fps", ss->fps, 100);
         add_real(j, e, "latency_ms", ss->latency_ms, 10);
     }
+    if (st->mqtt)
+        add_mqtt_stats(j, s, st->mqtt);
 }
 
 static int reply_check(const vt_proto_reply *r) {

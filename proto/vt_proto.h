@@ -532,6 +532,17 @@ typedef struct vt_proto_state_stats {
     double last_save_s; /* seconds since the last successful save, < 0: none yet */
 } vt_proto_state_stats;
 
+/* vtrackd's MQTT sink, as seen by `stats`. */
+typedef struct vt_proto_mqtt_stats {
+    int connected;        /* 1 while the broker has accepted the connection */
+    uint64_t connections; /* connections the broker accepted */
+    uint64_t failures;    /* connection attempts that failed, and connections lost */
+    uint64_t published;   /* messages sent (QoS 0) or acknowledged (QoS 1, 2) */
+    uint64_t dropped;     /* messages not sent: no connection, queue full, or lost with one */
+    uint64_t queued;      /* messages handed to the MQTT library, not yet sent */
+    const char *error;    /* why the last attempt or connection failed, NULL: none yet */
+} vt_proto_mqtt_stats;
+
 typedef struct vt_proto_stats {
     const vt_proto_state_stats *state; /* NULL: the server saves no state */
     double uptime_s;
@@ -542,6 +553,7 @@ typedef struct vt_proto_stats {
     int nstreams;
     const vt_proto_subscriber_stats *subscribers; /* every subscribed connection */
     int nsubscribers;
+    const vt_proto_mqtt_stats *mqtt; /* NULL: no MQTT sink configured */
 } vt_proto_stats;
 
 /* The reply to a successful command. Which payload member is read depends on `op`:

@@ -11,6 +11,7 @@
 
 #include "codec_test_util.h"
 #include "config.h"
+#include "vt_config.h"
 
 static vtd_config *parse_ok(const char *json) {
     vtd_config *cfg = NULL;
@@ -172,6 +173,121 @@ static const struct {
      "not valid UTF-8 (line 1"},
 };
 
+#if VT_HAVE_MQTT
+#define MQ(body) "{\"mqtt\":{\"host\":\"127.0.0.1\"" body "}}"
+static const struct {
+    const char *json, *want;
+} bad_mqtt[] = {
+    {"{\"mqtt\":1}", "mqtt: must be an object"},
+    {"{\"mqtt\":{}}", "mqtt.host: missing"},
+    {"{\"mqtt\":{\"host\":\"\"}}", "mqtt.host: must be a string"},
+    {MQ(",\"port\":0"), "mqtt.port: must be an integer in [1, 65535]"},
+    {MQ(",\"prot\":1"), "mqtt.prot: unknown field"},
+    {MQ(",\"qos\":3"), "mqtt.qos: must be an integer in [0, 2]"},
+    {MQ(",\"retain\":1"), "mqtt.retain: must be true or false"},
+    {MQ(",\"topic_prefix\":\"a/+/b\""), "mqtt.topic_prefix: \"a/+/b\" is not a topic prefix"},
+    {MQ(",\"topic_prefix\":\"a#\""), "mqtt.topic_prefix: \"a#\" is not"},
+    {MQ(",\"topic_prefix\":\"a//b\""), "mqtt.topic_prefix: \"a//b\" is not"},
+    {MQ(",\"topic_prefix\":\"/a\""), "mqtt.topic_prefix: \"/a\" is not"},
+    {MQ(",\"topic_prefix\":\"$SYS\""), "mqtt.topic_prefix: \"$SYS\" is not"},
+    {MQ(",\"node\":\"a/b\""), "mqtt.node: \"a/b\" is not a node id"},
+    {MQ(",\"node\":\"#\""), "mqtt.node: \"#\" is not a node id"},
+    {MQ(",\"events\":[\"new\",\"gone\"]"), "mqtt.events[1]: must be one of \"new\""},
+    {MQ(",\"events\":[\"new\",\"new\"]"), "mqtt.events[1]: \"new\" is given twice"},
+    {MQ(",\"events\":\"new\""), "mqtt.events: must be an array"},
+    {MQ(",\"password_file\":\"/nonexistent/pw\",\"username\":\"u\""),
+     "mqtt.password_file: /nonexistent/pw: No such file"},
+    {MQ(",\"tls\":{\"ca_file\":\"/nonexistent/ca.pem\"}"),
+     "mqtt.tls.ca_file: /nonexistent/ca.pem: No such file"},
+    {MQ(",\"tls\":{\"verify\":true}"), "mqtt.tls.verify: unknown field"},
+    {MQ(",\"tls\":true"), "mqtt.tls: must be an object"},
+    {MQ(",\"keepalive_s\":1"), "mqtt.keepalive_s: must be an integer in [5, 3600]"},
+    {MQ(",\"queue_messages\":1"), "mqtt.queue_messages: must be an integer in [16,"},
+    {MQ(",\"backoff_min_s\":5,\"backoff_max_s\":1"), "mqtt: backoff_max_s (1.000) is below"},
+    {MQ(",\"client_id\":\"a\\nb\""), "mqtt.client_id: must be a string"},
+};
+
+START_TEST(test_bad_mqtt) {
+    vtd_config *cfg = NULL;
+    char err[512] = "";
+    const char *json = bad_mqtt[_i].json;
+    int rc = vtd_config_parse(json, strlen(json), tu_dir(), &cfg, err, sizeof err);
+    ck_assert_msg(rc < 0, "accepted: %s", json);
+    ck_assert_ptr_null(cfg);
+    ck_assert_msg(strstr(err, bad_mqtt[_i].want) != NULL, "%s\n  got:  %s\n  want: %s", json, err,
+                  bad_mqtt[_i].want);
+}
+END_TEST
+
+START_TEST(test_mqtt) {
+    vtd_config *cfg = parse_ok("{}");
+    ck_assert_int_eq(cfg->mqtt.enabled, 0);
+    vtd_config_free(&cfg);
+    cfg = parse_ok(MQ(""));
+    const vtd_mqtt_conf *m = &cfg->mqtt;
+    ck_assert_int_eq(m->enabled, 1);
+    ck_assert_int_eq(m->port, 1883);
+    ck_assert_str_eq(m->topic_prefix, "vtrack");
+    ck_assert_ptr_null(m->node);
+    ck_assert_int_eq(m->qos, 1);
+    ck_assert_int_eq(m->retain, 1);
+    ck_assert_int_eq(m->events, VTD_MQTT_EV_NEW | VTD_MQTT_EV_UPDATE | VTD_MQTT_EV_END);
+    ck_assert_int_eq(m->frames, 0);
+    ck_assert_int_eq(m->masks, 0);
+    ck_assert_int_eq(m->tls, 0);
+    ck_assert_ptr_nonnull(m->fingerprint);
+    vtd_config_free(&cfg);
+
+    /* the password from a file, or from $CREDENTIALS_DIRECTORY by bare name */
+    ck_assert_int_eq(tu_write_file(tu_path("pw"), "s3cret\n", 7), 0);
+    ck_assert_int_eq(tu_write_file(tu_path("ca.pem"), "x", 1), 0);
+    char json[1024];
+    snprintf(json, sizeof json,
+             "{\"mqtt\":{\"host\":\"broker.example\",\"username\":\"u\",\"password_file\":"
+             "\"%s\",\"tls\":{\"ca_file\":\"%s\"},\"topic_prefix\":\"site/a\",\"node\":"
+             "\"n-1\",\"qos\":0,\"retain\":false,\"events\":[\"end\"],\"frames\":true,"
+             "\"masks\":true,\"ha_discovery\":true,\"keepalive_s\":10}}",
+             tu_path("pw"), tu_path("ca.pem"));
+    cfg = parse_ok(json);
+    m = &cfg->mqtt;
+    ck_assert_str_eq(m->password, "s3cret");
+    ck_assert_int_eq(m->tls, 1);
+    ck_assert_int_eq(m->port, 8883); /* the TLS default */
+    ck_assert_str_eq(m->topic_prefix, "site/a");
+    ck_assert_str_eq(m->node, "n-1");
+    ck_assert_int_eq(m->events, VTD_MQTT_EV_END);
+    ck_assert_int_eq(m->retain, 0);
+    ck_assert_int_eq(m->keepalive_s, 10);
+    vtd_mqtt_conf copy;
+    ck_assert_int_eq(vtd_mqtt_conf_copy(&copy, m), 0);
+    ck_assert_str_eq(copy.password, "s3cret");
+    ck_assert_str_eq(copy.fingerprint, m->fingerprint);
+    vtd_mqtt_conf_clear(&copy);
+    vtd_config_free(&cfg);
+
+    setenv("CREDENTIALS_DIRECTORY", tu_dir(), 1);
+    cfg = parse_ok(MQ(",\"username\":\"u\",\"password_file\":\"pw\""));
+    ck_assert_str_eq(cfg->mqtt.password, "s3cret");
+    vtd_config_free(&cfg);
+    unsetenv("CREDENTIALS_DIRECTORY");
+    char err[512];
+    const char *nouser = MQ(",\"password_file\":\"/dev/null\"");
+    ck_assert_int_lt(vtd_config_parse(nouser, strlen(nouser), NULL, &cfg, err, sizeof err), 0);
+    ck_assert_ptr_nonnull(strstr(err, "mqtt.password_file: /dev/null: the password must be"));
+}
+END_TEST
+#else
+START_TEST(test_mqtt) {
+    /* Built without libmosquitto: a clear error, naming the field. */
+    vtd_config *cfg = NULL;
+    char err[512];
+    const char *json = "{\"mqtt\":{\"host\":\"127.0.0.1\"}}";
+    ck_assert_int_lt(vtd_config_parse(json, strlen(json), NULL, &cfg, err, sizeof err), 0);
+    ck_assert_ptr_nonnull(strstr(err, "mqtt: this vtrackd was built without MQTT support"));
+}
+END_TEST
+#endif
+
 START_TEST(test_bad) {
     vtd_config *cfg = NULL;
     char err[512] = "";
@@ -299,6 +415,24 @@ START_TEST(test_shipped_example) {
     ck_assert_ptr_nonnull(cfg->streams[0].overlay_path);
     free(out);
     vtd_config_free(&cfg);
+#if VT_HAVE_MQTT
+    /* and its MQTT example, its password a credential */
+    root = cJSON_Parse(text);
+    ex = cJSON_DetachItemFromObjectCaseSensitive(root, "#example_mqtt");
+    ck_assert_ptr_nonnull(ex);
+    cJSON_AddItemToObject(root, "mqtt", ex);
+    out = cJSON_Print(root);
+    cJSON_Delete(root);
+    ck_assert_int_eq(tu_write_file(tu_path("mqtt-password"), "pw\n", 3), 0);
+    setenv("CREDENTIALS_DIRECTORY", tu_dir(), 1);
+    ck_assert_msg(vtd_config_parse(out, strlen(out), tu_dir(), &cfg, err, sizeof err) == 0, "%s",
+                  err);
+    unsetenv("CREDENTIALS_DIRECTORY");
+    ck_assert_str_eq(cfg->mqtt.node, "dock");
+    ck_assert_str_eq(cfg->mqtt.password, "pw");
+    free(out);
+    vtd_config_free(&cfg);
+#endif
 }
 END_TEST
 
@@ -357,6 +491,10 @@ int main(void) {
     tcase_add_test(t, test_shipped_example);
     tcase_add_test(t, test_hostport);
     tcase_add_test(t, test_stream_params);
+    tcase_add_test(t, test_mqtt);
+#if VT_HAVE_MQTT
+    tcase_add_loop_test(t, test_bad_mqtt, 0, (int)(sizeof bad_mqtt / sizeof bad_mqtt[0]));
+#endif
     suite_add_tcase(s, t);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_ENV);

@@ -55,8 +55,9 @@ static const field info_f[] = {{"stream", "s", 1},
                                {0}};
 static const field info_obj_f[] = {{"id", "i", 1}, {"label", "s", 0}, {"state", "s", 1}, {0}};
 static const field stats_f[] = {
-    {"uptime_s", "n", 1},    {"clients", "i", 1}, {"dropped", "i", 1}, {"queued_bytes", "i", 1},
-    {"subscribers", "a", 1}, {"streams", "a", 1}, {"state", "o", 0},   {0}};
+    {"uptime_s", "n", 1},     {"clients", "i", 1},     {"dropped", "i", 1},
+    {"queued_bytes", "i", 1}, {"subscribers", "a", 1}, {"streams", "a", 1},
+    {"state", "o", 0},        {"mqtt", "o", 0},        {0}};
 static const field state_f[] = {{"dir", "s", 1},
                                 {"ok", "b", 1},
                                 {"error", "s", 0},
@@ -64,6 +65,9 @@ static const field state_f[] = {{"dir", "s", 1},
                                 {"failures", "i", 1},
                                 {"last_save_s", "nz", 1},
                                 {0}};
+static const field mqtt_f[] = {
+    {"connected", "b", 1}, {"connections", "i", 1}, {"failures", "i", 1}, {"published", "i", 1},
+    {"dropped", "i", 1},   {"queued", "i", 1},      {"error", "s", 0},    {0}};
 static const field subs_f[] = {
     {"peer", "s", 1}, {"masks", "b", 1}, {"queued_bytes", "i", 1}, {"dropped", "i", 1}, {0}};
 static const field sstats_f[] = {{"stream", "s", 1},
@@ -308,6 +312,9 @@ static int reply_msg(chk *c, const cJSON *o) {
         }
         const cJSON *ps = cJSON_GetObjectItem(st, "state");
         if (ps && fields(c, ps, state_f, "state stats", 0) < 0)
+            return -1;
+        const cJSON *mq = cJSON_GetObjectItem(st, "mqtt");
+        if (mq && fields(c, mq, mqtt_f, "mqtt stats", 0) < 0)
             return -1;
     }
     const cJSON *streams = cJSON_GetObjectItem(o, "streams");
