@@ -333,7 +333,8 @@ static const char *ts_concat(const char *name, const char *a, const char *b) {
 /* What one stream's events said, in order. */
 typedef struct seen {
     int frames, ended, up, stalled, reconnecting, removed;
-    int64_t first, last;     /* frame indexes */
+    int64_t first, last; /* frame indexes */
+    double last_pts;
     int not_increasing;      /* a frame index not above the one before */
     int pts_back;            /* pts below the one before */
     int sizes[4][2], nsizes; /* the frame sizes in order of appearance */
@@ -346,15 +347,14 @@ typedef struct seen {
 static void seen_frame(seen *s, const cJSON *m) {
     int64_t f = (int64_t)dt_num(m, "frame", -1);
     double pts = dt_num(m, "pts", -1);
-    static double last_pts;
     int w = (int)dt_num(m, "width", 0), h = (int)dt_num(m, "height", 0);
     if (s->frames == 0)
         s->first = f;
     else if (f <= s->last)
         s->not_increasing++;
-    if (s->frames && pts < last_pts)
+    if (s->frames && pts < s->last_pts)
         s->pts_back++;
-    last_pts = pts;
+    s->last_pts = pts;
     s->last = f;
     s->frames++;
     if (!s->nsizes || s->sizes[s->nsizes - 1][0] != w || s->sizes[s->nsizes - 1][1] != h) {
@@ -447,8 +447,8 @@ START_TEST(test_pts_backwards) {
     ck_assert_int_ge(all.pts_back, 1);
     ck_assert_int_eq(all.objects_after, 1);
     ck_assert_int_eq(all.removed, 0);
-    /* camera pacing, subscribed now (live from here): the file loops, pts go back every 2 s
-     * (the jump, then the loop); over 6 s it plays on without stalling */
+    /* camera pacing, subscribed now (live from here): the file loops, and its pts go back once
+     * a loop (4 s); over 6 s it plays on without stalling */
     dt_expect_reply(
         dt_command(&c2, "{\"op\":\"subscribe\",\"streams\":[\"paced\"],\"masks\":true}\n", 5000),
         "subscribe");
@@ -473,7 +473,10 @@ START_TEST(test_pts_backwards) {
 }
 END_TEST
 
-/* 50 frames at 160x120, then 50 at 320x240, in one stream, with an object. */
+/* 50 frames at 160x120, then 50 at 320x240, in one stream, with an object. Checked: every
+ * frame comes, with the new size, and masks and boxes fit it. Not checked, because it is not
+ * right yet: the object survives the change with the coordinates of the old size (its box
+ * neither rescaled nor the object removed with a reason). */
 START_TEST(test_size_change) {
     const char *a = ts_segment("a160.ts", 160, 120, 50);
     const char *b = ts_segment("b320.ts", 320, 240, 50);
