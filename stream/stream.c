@@ -63,9 +63,16 @@ struct vt_stream {
     int ncmds;
     uint32_t ids[VT_PROTO_OBJECTS_MAX]; /* live or pending object ids */
     int nids;
-    /* tracker thread: restored objects placed on a frame whose `added` event is not out yet */
-    uint32_t restored[VT_PROTO_OBJECTS_MAX];
-    int nrestored;
+    /* tracker thread: objects placed again (restored, or after a size change) whose `added`
+     * event is not out yet, and why */
+    struct {
+        uint32_t id;
+        const char *why; /* a constant or s->resize_why */
+    } again[VT_PROTO_OBJECTS_MAX];
+    int nagain;
+    char resize_why[96];
+    int trk_w, trk_h; /* the frame size the tracker's state is in (0: none yet) */
+    int nlast;        /* objects in pobj: the last tracked frame's */
 
     /* mailbox (threaded mode) */
     frame_buf bufs[NBUF];
@@ -401,14 +408,30 @@ int vt_stream_restore(vt_stream *s, uint32_t id, const char *label, const vt_sha
     return queue_track(s, id, label, shape, -1, 1, NULL, err, errlen);
 }
 
-/* Tracker thread: was `id` restored (and not announced yet)? Forgets it. */
-static int take_restored(vt_stream *s, uint32_t id) {
-    for (int i = 0; i < s->nrestored; i++)
-        if (s->restored[i] == id) {
-            s->restored[i] = s->restored[--s->nrestored];
-            return 1;
+/* Tracker thread: `id` is placed again for `why`; its next `added` event says so. */
+static void mark_again(vt_stream *s, uint32_t id, const char *why) {
+    if (s->nagain < VT_PROTO_OBJECTS_MAX)
+        s->again[s->nagain++].id = id, s->again[s->nagain - 1].why = why;
+}
+
+/* Tracker thread: why `id` was placed again (NULL: it is new); forgets it. */
+static const char *take_again(vt_stream *s, uint32_t id) {
+    for (int i = 0; i < s->nagain; i++)
+        if (s->again[i].id == id) {
+            const char *why = s->again[i].why;
+            s->again[i] = s->again[--s->nagain];
+            return why;
         }
-    return 0;
+    return NULL;
+}
+
+/* Forget object `id` (it was removed without an untrack command). */
+static void drop_id(vt_stream *s, uint32_t id) {
+    pthread_mutex_lock(&s->lock);
+    int j = id_index(s, id);
+    if (j >= 0)
+        s->ids[j] = s->ids[--s->nids];
+    pthread_mutex_unlock(&s->lock);
 }
 
 /* Drop object `id` from the list `list` shows (caller holds the lock); its label goes to
@@ -520,14 +543,10 @@ static void apply_commands(vt_stream *s, const vt_frame *fr) {
                                          err, sizeof err) < 0) {
             why = err;
         }
-        if (!why && c->restored && s->nrestored < VT_PROTO_OBJECTS_MAX)
-            s->restored[s->nrestored++] = c->id;
+        if (!why && c->restored)
+            mark_again(s, c->id, "restored");
         if (why) {
-            pthread_mutex_lock(&s->lock);
-            int j = id_index(s, c->id);
-            if (j >= 0)
-                s->ids[j] = s->ids[--s->nids];
-            pthread_mutex_unlock(&s->lock);
+            drop_id(s, c->id);
             emit_object(s, c->id, c->label, VT_PROTO_LIFECYCLE_REMOVED, fr->index, why);
         }
         cmd_clear(c);
@@ -654,11 +673,62 @@ static void clip_bbox(const int in[4], int w, int h, int out[4]) {
     out[0] = (int)x0, out[1] = (int)y0, out[2] = (int)(x1 - x0), out[3] = (int)(y1 - y0);
 }
 
+/*
+ * The source changed its frame size (a camera switched its resolution): the tracker's memory and
+ * every object's state are in the old frame's pixels. A new tracker starts on this frame, and
+ * each object is placed again from its last box scaled to the new size, keeping its id and
+ * label (its `added` event gives the reason); one with no box left is removed with the reason.
+ */
+static int restart_tracker(vt_stream *s, const vt_frame *fr) {
+    char err[160];
+    vt_tracker *nt;
+    int rc = vt_tracker_new(s->cfg.model, &s->cfg.params, &nt, err, sizeof err);
+    if (rc < 0)
+        return rc;
+    struct {
+        uint32_t id;
+        char label[VT_PROTO_LABEL_MAX + 1];
+        int box[4];
+    } last[VT_PROTO_OBJECTS_MAX];
+    int n = s->nlast;
+    for (int i = 0; i < n; i++) { /* pobj's labels belong to the old tracker */
+        last[i].id = s->pobj[i].id;
+        snprintf(last[i].label, sizeof last[i].label, "%s",
+                 s->pobj[i].label ? s->pobj[i].label : "");
+        memcpy(last[i].box, s->pobj[i].bbox, sizeof last[i].box);
+    }
+    vt_tracker_free(&s->trk);
+    s->trk = nt;
+    s->nlast = 0;
+    snprintf(s->resize_why, sizeof s->resize_why, "the frame size changed from %dx%d to %dx%d",
+             s->trk_w, s->trk_h, fr->width, fr->height);
+    double fx = (double)fr->width / s->trk_w, fy = (double)fr->height / s->trk_h;
+    for (int i = 0; i < n; i++) {
+        const char *label = last[i].label[0] ? last[i].label : NULL;
+        vt_shape box = {.kind = VT_SHAPE_BOX,
+                        .box = {(float)(last[i].box[0] * fx), (float)(last[i].box[1] * fy),
+                                (float)(last[i].box[2] * fx), (float)(last[i].box[3] * fy)}};
+        if (last[i].box[2] > 0 && last[i].box[3] > 0 &&
+            vt_tracker_add_object(s->trk, last[i].id, label, &box, err, sizeof err) == 0) {
+            mark_again(s, last[i].id, s->resize_why);
+            continue;
+        }
+        drop_id(s, last[i].id);
+        emit_object(s, last[i].id, label, VT_PROTO_LIFECYCLE_REMOVED, fr->index, s->resize_why);
+    }
+    return 0;
+}
+
 static int track_frame(vt_stream *s, const vt_frame *fr, const vt_stream_event **out) {
+    int rc;
+    if (s->trk_w && (fr->width != s->trk_w || fr->height != s->trk_h) &&
+        (rc = restart_tracker(s, fr)) < 0)
+        return rc;
+    s->trk_w = fr->width, s->trk_h = fr->height;
     apply_commands(s, fr);
     vt_image img = {.w = fr->width, .h = fr->height, .linesize = fr->linesize, .rgb = fr->rgb};
     const vt_track_result *r;
-    int rc = vt_tracker_step(s->trk, &img, NULL, &r);
+    rc = vt_tracker_step(s->trk, &img, NULL, &r);
     if (rc < 0)
         return rc;
 
@@ -670,8 +740,7 @@ static int track_frame(vt_stream *s, const vt_frame *fr, const vt_stream_event *
         vt_proto_lifecycle what;
         if (proto_event(o->event, &what))
             emit_object(s, o->id, o->label, what, fr->index,
-                        what == VT_PROTO_LIFECYCLE_ADDED && take_restored(s, o->id) ? "restored"
-                                                                                    : NULL);
+                        what == VT_PROTO_LIFECYCLE_ADDED ? take_again(s, o->id) : NULL);
     }
 
     int n = r->n_objects > VT_PROTO_OBJECTS_MAX ? VT_PROTO_OBJECTS_MAX : r->n_objects;
@@ -691,6 +760,7 @@ static int track_frame(vt_stream *s, const vt_frame *fr, const vt_stream_event *
         };
         clip_bbox(o->bbox, fr->width, fr->height, s->pobj[i].bbox);
     }
+    s->nlast = n;
     vt_proto_frame pf = {
         .stream = s->name,
         .frame = fr->index,

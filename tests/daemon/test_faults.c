@@ -342,6 +342,9 @@ typedef struct seen {
     int objects_after;       /* objects in the last frame event */
     int64_t max_gap_ms;
     char removed_reason[256];
+    char added_reason[256]; /* of the last `added` with a reason */
+    /* object 1's box on the last frame of the first size and on the first of the second */
+    int box_before[4], box_after[4], have_after;
 } seen;
 
 static void seen_frame(seen *s, const cJSON *m) {
@@ -379,6 +382,10 @@ static void seen_frame(seen *s, const cJSON *m) {
             s->bad_geometry++;
         if (dt_num(o, "area", 0) > (double)w * h)
             s->bad_geometry++;
+        if (dt_num(o, "id", 0) == 1 && s->nsizes == 1)
+            memcpy(s->box_before, b, sizeof b);
+        if (dt_num(o, "id", 0) == 1 && s->nsizes == 2 && !s->have_after++)
+            memcpy(s->box_after, b, sizeof b);
     }
 }
 
@@ -404,6 +411,9 @@ static void follow(dt_conn *c, const char *name, seen *s, int timeout_ms) {
                 s->up += strcmp(state, "up") == 0;
                 s->stalled += strcmp(state, "stalled") == 0;
                 s->reconnecting += strcmp(state, "reconnecting") == 0;
+            } else if (dt_is_type(m, "object") && dt_str(m, "event") &&
+                       strcmp(dt_str(m, "event"), "added") == 0 && dt_str(m, "reason")) {
+                snprintf(s->added_reason, sizeof s->added_reason, "%s", dt_str(m, "reason"));
             } else if (dt_is_type(m, "object") && dt_str(m, "event") &&
                        strcmp(dt_str(m, "event"), "removed") == 0) {
                 s->removed++;
@@ -473,10 +483,10 @@ START_TEST(test_pts_backwards) {
 }
 END_TEST
 
-/* 50 frames at 160x120, then 50 at 320x240, in one stream, with an object. Checked: every
- * frame comes, with the new size, and masks and boxes fit it. Not checked, because it is not
- * right yet: the object survives the change with the coordinates of the old size (its box
- * neither rescaled nor the object removed with a reason). */
+/* 50 frames at 160x120, then 50 at 320x240, in one stream, with an object. Every frame comes,
+ * with the new size, and masks and boxes fit it; the object goes on from its box scaled to the
+ * new size (twice the old one here, within the few pixels a box-to-mask placement moves it),
+ * and its new `added` event says why. */
 START_TEST(test_size_change) {
     const char *a = ts_segment("a160.ts", 160, 120, 50);
     const char *b = ts_segment("b320.ts", 320, 240, 50);
@@ -507,6 +517,18 @@ START_TEST(test_size_change) {
     ck_assert_int_eq(s.sizes[1][0], 320);
     ck_assert_int_eq(s.sizes[1][1], 240);
     ck_assert_int_eq(s.bad_geometry, 0);
+    ck_assert_int_eq(s.removed, 0);
+    ck_assert_int_eq(s.objects_after, 1);
+    ck_assert_msg(strstr(s.added_reason, "frame size changed from 160x120 to 320x240"),
+                  "added reason: %s", s.added_reason);
+    ck_assert(s.have_after);
+    const int *p = s.box_before, *q = s.box_after;
+    fprintf(stderr, "box before [%d,%d,%d,%d], after [%d,%d,%d,%d]\n", p[0], p[1], p[2], p[3], q[0],
+            q[1], q[2], q[3]);
+    /* centres: 2x within 8 px; sizes: 2x within 25 % */
+    ck_assert_int_le(abs((2 * p[0] + p[2]) - (q[0] + q[2] / 2)), 8);
+    ck_assert_int_le(abs((2 * p[1] + p[3]) - (q[1] + q[3] / 2)), 8);
+    ck_assert(q[2] > 1.5 * p[2] && q[2] < 2.5 * p[2] && q[3] > 1.5 * p[3] && q[3] < 2.5 * p[3]);
     ck_assert(!c.seq_gap);
     dt_close(&c);
     stop_ok(&d);
