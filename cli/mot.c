@@ -255,7 +255,9 @@ static int parse_text(const char *text, size_t len, const char *name, int is_gt,
         if (vt_mot_boxes_add(out, &b) < 0)
             return -ENOMEM;
     }
-    vt_mot_boxes mine = {.v = out->v + first, .n = out->n - first, .cap = out->n - first};
+    /* the boxes read here (out->v is NULL when there are none: no offset on it) */
+    vt_mot_boxes mine = {
+        .v = out->v ? out->v + first : NULL, .n = out->n - first, .cap = out->n - first};
     return check_unique(&mine, name, err, errlen);
 }
 
