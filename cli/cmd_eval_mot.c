@@ -280,7 +280,7 @@ static int find_sequences(const mot_opts *o, mot_seq **out) {
 
 /* seqinfo.ini's seqLength into sq->length (-1 without the file or the key). 0 or -1. */
 static int read_seqinfo(mot_seq *sq) {
-    char path[MOT_PATH_MAX], *text;
+    char path[MOT_PATH_MAX], *text, err[512];
     size_t len;
     sq->length = -1;
     if (pathf(path, "%s/seqinfo.ini", sq->dir) < 0)
@@ -289,36 +289,13 @@ static int read_seqinfo(mot_seq *sq) {
         return 0;
     if (read_text(path, &text, &len) < 0)
         return -1;
-    int ret = 0;
-    for (char *line = text; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : 0) {
-        while (*line == ' ' || *line == '\t')
-            line++;
-        if (strncmp(line, "seqLength", 9) != 0)
-            continue;
-        char *p = line + 9;
-        while (*p == ' ' || *p == '\t')
-            p++;
-        if (*p != '=')
-            continue;
-        p++;
-        char value[32];
-        size_t k = 0;
-        while (*p && *p != '\n' && *p != '\r' && k + 1 < sizeof value)
-            value[k++] = *p++;
-        while (k && (value[k - 1] == ' ' || value[k - 1] == '\t'))
-            k--;
-        value[k] = '\0';
-        char *v = value;
-        while (*v == ' ' || *v == '\t')
-            v++;
-        if (vt_cli_parse_long(v, 1, 100000000, &sq->length) < 0) {
-            fprintf(stderr, "vtrack eval: %s: seqLength '%s' is not a frame count\n", path, v);
-            ret = -1;
-        }
-        break;
-    }
+    int rc = vt_mot_parse_seqinfo(text, len, path, &sq->length, err, sizeof err);
     free(text);
-    return ret;
+    if (rc < 0) {
+        fprintf(stderr, "vtrack eval: %s\n", err);
+        return -1;
+    }
+    return 0;
 }
 
 /* Refuse boxes beyond seqinfo.ini's seqLength (as TrackEval does). 0 or -1. */

@@ -255,7 +255,9 @@ static int parse_text(const char *text, size_t len, const char *name, int is_gt,
         if (vt_mot_boxes_add(out, &b) < 0)
             return -ENOMEM;
     }
-    vt_mot_boxes mine = {.v = out->v + first, .n = out->n - first, .cap = out->n - first};
+    /* the boxes read here (out->v is NULL when there are none: no offset on it) */
+    vt_mot_boxes mine = {
+        .v = out->v ? out->v + first : NULL, .n = out->n - first, .cap = out->n - first};
     return check_unique(&mine, name, err, errlen);
 }
 
@@ -267,6 +269,52 @@ int vt_mot_parse_gt(const char *text, size_t len, const char *name, vt_mot_boxes
 int vt_mot_parse_pred(const char *text, size_t len, const char *name, vt_mot_boxes *out, char *err,
                       size_t errlen) {
     return parse_text(text, len, name, 0, out, err, errlen);
+}
+
+static int is_blank(char c) {
+    return c == ' ' || c == '\t';
+}
+
+int vt_mot_parse_seqinfo(const char *text, size_t len, const char *name, long *length, char *err,
+                         size_t errlen) {
+    static const char key[] = "seqLength";
+    const long max = 100000000;
+    *length = -1;
+    size_t pos = 0;
+    for (int lineno = 1; pos < len; lineno++) {
+        size_t a = pos, end;
+        while (pos < len && text[pos] != '\n')
+            pos++;
+        end = pos++;
+        while (a < end && is_blank(text[a]))
+            a++;
+        if (end - a < sizeof key - 1 || memcmp(text + a, key, sizeof key - 1) != 0)
+            continue;
+        a += sizeof key - 1;
+        while (a < end && is_blank(text[a]))
+            a++;
+        if (a == end || text[a] != '=')
+            continue; /* another key, such as "seqLengthX" */
+        a++;
+        while (a < end && is_blank(text[a]))
+            a++;
+        while (end > a && (is_blank(text[end - 1]) || text[end - 1] == '\r'))
+            end--;
+        long v = 0;
+        int ok = a < end;
+        for (size_t i = a; ok && i < end; i++) {
+            ok = text[i] >= '0' && text[i] <= '9';
+            v = v > max ? v : 10 * v + (text[i] - '0'); /* past max it stays past max */
+        }
+        if (!ok || v < 1 || v > max) {
+            seterr(err, errlen, "%s:%d: seqLength '%.*s' is not a frame count (1..%ld)", name,
+                   lineno, (int)(end - a > 40 ? 40 : end - a), text + a, max);
+            return -EINVAL;
+        }
+        *length = v;
+        return 0;
+    }
+    return 0;
 }
 
 /* ---------------------------------------------------------------------------------------------

@@ -77,6 +77,16 @@ int vt_mot_parse_pred(const char *text, size_t len, const char *name, vt_mot_box
                       size_t errlen);
 
 /*
+ * Parse a MOTChallenge seqinfo.ini's text for its sequence length: the first line of the form
+ * "seqLength = N" (spaces and tabs allowed around the key, the '=' and the value; a "\r" before
+ * the newline too). Other lines and keys are ignored, and so are sections. *length is N, or -1
+ * when no line has the key. Returns 0, or -EINVAL when N is not an integer in 1..100000000
+ * (message naming the file and line in err).
+ */
+int vt_mot_parse_seqinfo(const char *text, size_t len, const char *name, long *length, char *err,
+                         size_t errlen);
+
+/*
  * IoU of two boxes {x, y, w, h}: intersection area over union area, with continuous
  * coordinates (a box covers [x, x+w) x [y, y+h)); 0 when either box has w or h <= 0.
  */

@@ -83,6 +83,36 @@ end:
     return ret;
 }
 
+/* A mask is the size of a frame: refuse what no source delivers (see VT_SOURCE_MAX_PIXELS). */
+static int check_size(const char *path, int64_t w, int64_t h, char *err, size_t errlen) {
+    if (w <= 0 || h <= 0)
+        return vtc_fail(AVERROR_INVALIDDATA, err, errlen, "mask '%s' has bad size %lldx%lld", path,
+                        (long long)w, (long long)h);
+    if (w > VT_SOURCE_MAX_PIXELS / h) /* w * h could overflow: 2^32 a side */
+        return vtc_fail(AVERROR(E2BIG), err, errlen,
+                        "mask '%s' is %lldx%lld, larger than vtrack takes (%d pixels, 8K UHD)",
+                        path, (long long)w, (long long)h, VT_SOURCE_MAX_PIXELS);
+    if (w > VT_SOURCE_MAX_SIDE || h > VT_SOURCE_MAX_SIDE)
+        return vtc_fail(AVERROR(E2BIG), err, errlen,
+                        "mask '%s' is %lldx%lld, longer than vtrack takes (%d pixels a side)", path,
+                        (long long)w, (long long)h, VT_SOURCE_MAX_SIDE);
+    return 0;
+}
+
+/* The size the IHDR chunk declares (the first chunk, as PNG requires), checked before the decoder
+ * allocates a picture of that size: a 70-byte file can claim 12000x12000 at 64 bits a pixel. A
+ * file without it is left to the decoder, which refuses it. */
+static int check_declared_size(const char *path, const uint8_t *data, size_t size, char *err,
+                               size_t errlen) {
+    if (size < 24 || memcmp(data + 12, "IHDR", 4) != 0)
+        return 0;
+    uint32_t w =
+        (uint32_t)data[16] << 24 | (uint32_t)data[17] << 16 | (uint32_t)data[18] << 8 | data[19];
+    uint32_t h =
+        (uint32_t)data[20] << 24 | (uint32_t)data[21] << 16 | (uint32_t)data[22] << 8 | data[23];
+    return check_size(path, w, h, err, errlen);
+}
+
 int vt_mask_read_png(const char *path, int *w, int *h, uint8_t **labels, int *is_palette, char *err,
                      size_t errlen) {
     char ebuf[AV_ERROR_MAX_STRING_SIZE];
@@ -106,6 +136,8 @@ int vt_mask_read_png(const char *path, int *w, int *h, uint8_t **labels, int *is
         ret = vtc_fail(AVERROR_INVALIDDATA, err, errlen, "mask '%s' is not a PNG file", path);
         goto end;
     }
+    if ((ret = check_declared_size(path, data, size, err, errlen)) < 0)
+        goto end;
     ctx = avcodec_alloc_context3(codec);
     pkt = av_packet_alloc();
     frame = av_frame_alloc();
@@ -114,6 +146,7 @@ int vt_mask_read_png(const char *path, int *w, int *h, uint8_t **labels, int *is
         goto end;
     }
     ctx->thread_count = 1;
+    ctx->max_pixels = VT_SOURCE_MAX_PIXELS; /* whatever the header said */
     if ((ret = avcodec_open2(ctx, codec, NULL)) < 0) {
         vtc_fail(ret, err, errlen, "cannot open the PNG decoder for '%s': %s", path,
                  vtc_averr(ret, ebuf, sizeof(ebuf)));
@@ -138,12 +171,8 @@ int vt_mask_read_png(const char *path, int *w, int *h, uint8_t **labels, int *is
                  vtc_averr(ret, ebuf, sizeof(ebuf)));
         goto end;
     }
-    if (frame->width <= 0 || frame->height <= 0 ||
-        (size_t)frame->width > SIZE_MAX / (size_t)frame->height) {
-        ret = vtc_fail(AVERROR_INVALIDDATA, err, errlen, "mask '%s' has bad size %dx%d", path,
-                       frame->width, frame->height);
+    if ((ret = check_size(path, frame->width, frame->height, err, errlen)) < 0)
         goto end;
-    }
     out = malloc((size_t)frame->width * frame->height);
     if (!out) {
         ret = vtc_fail(AVERROR(ENOMEM), err, errlen, "out of memory for mask '%s' (%dx%d)", path,

@@ -250,7 +250,9 @@ const char *vt_codec_strerror(int errnum, char *buf, size_t buflen);
    {0,255}) or palette/indexed (the palette index per pixel; DAVIS-2017: index = object id,
    255 = void). *labels is malloc'd w*h bytes, row-major; the caller frees it. *is_palette set
    to 1 for palette PNGs (0 otherwise; is_palette may be NULL). Other pixel formats (colour,
-   16-bit) fail with AVERROR_PATCHWELCOME naming the format. */
+   16-bit) fail with AVERROR_PATCHWELCOME naming the format. A mask larger than any frame (more
+   than VT_SOURCE_MAX_PIXELS, or a side above VT_SOURCE_MAX_SIDE) fails with AVERROR(E2BIG),
+   checked on the file's header before anything is decoded. */
 int vt_mask_read_png(const char *path, int *w, int *h, uint8_t **labels, int *is_palette, char *err,
                      size_t errlen);
 

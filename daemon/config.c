@@ -1349,8 +1349,13 @@ int vtd_config_parse(const char *text, size_t len, const char *dir, vtd_config *
     pctx c = {.err = err, .errlen = errlen, .dir = dir};
     int rc = 0;
     size_t bad = 0;
+    const char *nul;
     if (text && vt_utf8_check(text, len, &bad) < 0) {
         rc = fail(&c, "not valid UTF-8 (line %zu, byte %zu)", line_of(text, bad), bad);
+    } else if (text && (nul = memchr(text, 0, len)) != NULL) {
+        /* Not JSON text, and cJSON takes it for whitespace, or ends a string there */
+        bad = (size_t)(nul - text);
+        rc = fail(&c, "a NUL byte (line %zu, byte %zu)", line_of(text, bad), bad);
     } else if (text && (bad = nul_escape(text, len)) < len) {
         /* cJSON would end the string there: a token "ab\u0000cd" would be "ab" */
         rc = fail(&c, "a string contains \\u0000 (line %zu, byte %zu)", line_of(text, bad), bad);

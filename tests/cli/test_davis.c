@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "davis.h"
+#include "davis_naive.h"
 
 #define EPS 1e-12
 
@@ -279,25 +280,6 @@ START_TEST(test_boundary_void) {
     free(gt), free(pred), free(vd);
 }
 END_TEST
-
-/* The definition, literally: dilate with every disk offset, then intersect. */
-static long naive_matches(const uint8_t *pts, const uint8_t *other, int w, int h, int r) {
-    long n = 0;
-    for (int y = 0; y < h; y++)
-        for (int x = 0; x < w; x++) {
-            if (!pts[y * w + x])
-                continue;
-            int hit = 0;
-            for (int dy = -r; dy <= r && !hit; dy++)
-                for (int dx = -r; dx <= r && !hit; dx++) {
-                    int xx = x + dx, yy = y + dy;
-                    hit = dx * dx + dy * dy <= r * r && xx >= 0 && yy >= 0 && xx < w && yy < h &&
-                          other[yy * w + xx];
-                }
-            n += hit;
-        }
-    return n;
-}
 
 START_TEST(test_boundary_matches_naive_dilation) {
     /* Random blobby masks at assorted sizes (including single rows and columns) and radii:

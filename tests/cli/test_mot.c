@@ -517,6 +517,56 @@ START_TEST(test_malformed) {
 }
 END_TEST
 
+START_TEST(test_seqinfo) {
+    static const struct {
+        const char *text;
+        long want; /* -1: no seqLength */
+    } ok[] = {
+        {"[Sequence]\nname=MOT17-02\nframeRate=30\nseqLength=600\nimWidth=1920\n", 600},
+        {"  seqLength \t=  42 \r\nimWidth=1\n", 42},
+        {"seqLengthX=5\nseqLength=7", 7},  /* another key first; no newline at the end */
+        {"seqLength=3\nseqLength=x\n", 3}, /* the first one counts */
+        {"seqLength=000000000000000000000000000000000000000005\n", 5},
+        {"seqLength=100000000\n", 100000000},
+        {"[Sequence]\nname=a\n", -1},
+        {"seqLength\n", -1},
+        {"", -1},
+    };
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        long n = 0;
+        char err[256] = "";
+        ck_assert_msg(vt_mot_parse_seqinfo(ok[i].text, strlen(ok[i].text), "seqinfo.ini", &n, err,
+                                           sizeof err) == 0,
+                      "case %zu: %s", i, err);
+        ck_assert_msg(n == ok[i].want, "case %zu: %ld", i, n);
+    }
+    static const struct {
+        const char *text, *want;
+    } bad[] = {
+        {"seqLength=0\n", "seqinfo.ini:1: seqLength '0' is not a frame count (1..100000000)"},
+        {"x\nseqLength = -3\n", "seqinfo.ini:2: seqLength '-3' is not"},
+        {"seqLength=100000001\n", "'100000001' is not"},
+        {"seqLength=99999999999999999999999999\n", "'99999999999999999999999999' is not"},
+        {"seqLength=\n", "seqLength '' is not"},
+        {"seqLength=1 0\n", "seqLength '1 0' is not"},
+        {"seqLength=12abc\n", "seqLength '12abc' is not"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        long n = 0;
+        char err[256] = "";
+        ck_assert_int_eq(vt_mot_parse_seqinfo(bad[i].text, strlen(bad[i].text), "seqinfo.ini", &n,
+                                              err, sizeof err),
+                         -EINVAL);
+        ck_assert_msg(strstr(err, bad[i].want) != NULL, "case %zu: '%s' lacks '%s'", i, err,
+                      bad[i].want);
+    }
+    /* Only `len` bytes count: the text need not end with a NUL. */
+    long n = 0;
+    ck_assert_int_eq(vt_mot_parse_seqinfo("seqLength=12345", 12, "s", &n, NULL, 0), 0);
+    ck_assert_int_eq(n, 12);
+}
+END_TEST
+
 static Suite *mot_suite(void) {
     Suite *s = suite_create("mot");
     TCase *tc = tcase_create("metrics");
@@ -532,6 +582,7 @@ static Suite *mot_suite(void) {
     tcase_add_test(tc, test_pooled);
     tcase_add_test(tc, test_empty_sides);
     tcase_add_test(tc, test_malformed);
+    tcase_add_test(tc, test_seqinfo);
     suite_add_tcase(s, tc);
     return s;
 }

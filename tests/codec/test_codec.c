@@ -743,6 +743,54 @@ START_TEST(test_mask_errors) {
 }
 END_TEST
 
+/* A PNG that declares w x h in its header and holds nothing else (CRC unchecked, as FFmpeg). */
+static void write_png_header(const char *path, uint32_t w, uint32_t h) {
+    uint8_t b[33] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n', 0, 0, 0, 13, 'I', 'H', 'D', 'R'};
+    for (int i = 0; i < 4; i++) {
+        b[16 + i] = (uint8_t)(w >> (24 - 8 * i));
+        b[20 + i] = (uint8_t)(h >> (24 - 8 * i));
+    }
+    b[24] = 16; /* 16 bits per sample, */
+    b[25] = 6;  /* RGBA: 8 bytes a pixel, were it decoded */
+    ck_assert_int_eq(tu_write_file(path, b, sizeof b), 0);
+}
+
+START_TEST(test_mask_too_large) {
+    /* A mask larger than any frame is refused from its header, before the decoder allocates
+     * it (12000x12000 at 8 bytes a pixel took 1.3 GB and 6 s under ASan before the check). */
+    static const struct {
+        uint32_t w, h;
+        const char *want;
+    } big[] = {
+        {12000, 12000, "12000x12000, larger than vtrack takes"},
+        {7681, 4320, "7681x4320, larger than"},
+        {4294967295u, 4294967295u, "4294967295x4294967295, larger than"},
+        {16385, 1, "16385x1, longer than vtrack takes (16384 pixels a side)"},
+    };
+    char err[512];
+    uint8_t *lab = (uint8_t *)1;
+    int w, h;
+    for (size_t i = 0; i < sizeof big / sizeof big[0]; i++) {
+        write_png_header(tu_path("big.png"), big[i].w, big[i].h);
+        ck_assert_int_eq(vt_mask_read_png(tu_path("big.png"), &w, &h, &lab, NULL, err, sizeof err),
+                         AVERROR(E2BIG));
+        ck_assert_ptr_null(lab);
+        ck_assert_msg(strstr(err, big[i].want), "%s", err);
+    }
+    /* A real file one pixel too long, and the longest side that is allowed. */
+    static uint8_t row[16385];
+    row[3] = 1;
+    ck_assert_int_eq(vt_mask_write_png(tu_path("long.png"), 16385, 1, row, err, sizeof err), 0);
+    ck_assert_int_eq(vt_mask_read_png(tu_path("long.png"), &w, &h, &lab, NULL, err, sizeof err),
+                     AVERROR(E2BIG));
+    ck_assert_msg(strstr(err, "16385x1, longer than"), "%s", err);
+    ck_assert_int_eq(vt_mask_write_png(tu_path("long.png"), 1, 16384, row, err, sizeof err), 0);
+    ck_assert_int_eq(vt_mask_read_png(tu_path("long.png"), &w, &h, &lab, NULL, err, sizeof err), 0);
+    ck_assert(w == 1 && h == 16384 && lab[3] == 1 && lab[4] == 0);
+    free(lab);
+}
+END_TEST
+
 /* ---------------------------------------------------------------------------------------------
  * Overlay
  * ------------------------------------------------------------------------------------------- */
@@ -1140,6 +1188,7 @@ static Suite *unit_suite(void) {
     tcase_add_test(t, test_mask_roundtrip_palette);
     tcase_add_test(t, test_mask_roundtrip_grey);
     tcase_add_test(t, test_mask_errors);
+    tcase_add_test(t, test_mask_too_large);
     suite_add_tcase(s, t);
     t = tcase_create("overlay");
     tcase_set_timeout(t, 60);

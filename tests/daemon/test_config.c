@@ -1,6 +1,7 @@
 /* test_config.c - vtrackd's configuration: defaults, every kind of bad value named by its field,
  * command-line overrides, the shipped example (systemd/vtrackd.json), FFmpeg option quoting. */
 #include <check.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -299,6 +300,23 @@ START_TEST(test_bad) {
 }
 END_TEST
 
+START_TEST(test_nul_byte) {
+    /* A raw NUL byte ended the token for cJSON: "ab" was accepted (found by fuzz_config). */
+    static const char token[] = "{\"listen\":\"a:1\",\n\"token\":\"ab\0cdefgh\"}";
+    /* ... and after the object, cJSON took NULs for whitespace */
+    static const char after[] = "{}\0\0";
+    vtd_config *cfg = NULL;
+    char err[512] = "";
+    ck_assert_int_eq(vtd_config_parse(token, sizeof token - 1, tu_dir(), &cfg, err, sizeof err),
+                     -EINVAL);
+    ck_assert_ptr_null(cfg);
+    ck_assert_msg(strstr(err, "a NUL byte (line 2, byte 28)"), "%s", err);
+    ck_assert_int_eq(vtd_config_parse(after, sizeof after - 1, tu_dir(), &cfg, err, sizeof err),
+                     -EINVAL);
+    ck_assert_msg(strstr(err, "a NUL byte (line 1, byte 2)"), "%s", err);
+}
+END_TEST
+
 START_TEST(test_comments_ignored) {
     vtd_config *cfg = parse_ok("{\"#\":\"hello\",\"#listen\":{\"any\":[1]},\"listen\":\"h:1\"}");
     ck_assert_str_eq(cfg->listen[0], "h:1");
@@ -485,6 +503,7 @@ int main(void) {
     tcase_add_test(t, test_defaults);
     tcase_add_test(t, test_full);
     tcase_add_loop_test(t, test_bad, 0, (int)(sizeof bad / sizeof bad[0]));
+    tcase_add_test(t, test_nul_byte);
     tcase_add_test(t, test_comments_ignored);
     tcase_add_test(t, test_mask_object);
     tcase_add_test(t, test_cli_overrides);
