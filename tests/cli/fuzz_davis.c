@@ -25,14 +25,7 @@
 
 #include "davis.h"
 #include "davis_naive.h"
-
-#define CHECK(x)                                                                                   \
-    do {                                                                                           \
-        if (!(x)) {                                                                                \
-            fprintf(stderr, "invariant failed: %s (%s:%d)\n", #x, __FILE__, __LINE__);             \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
+#include "fuzz.h"
 
 #define SIDE_MAX  32
 #define NAIVE_MAX 3 /* objects checked against the pixel-by-pixel definitions */

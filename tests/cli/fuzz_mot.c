@@ -24,14 +24,7 @@
 #include <string.h>
 
 #include "mot.h"
-
-#define CHECK(x)                                                                                   \
-    do {                                                                                           \
-        if (!(x)) {                                                                                \
-            fprintf(stderr, "invariant failed: %s (%s:%d)\n", #x, __FILE__, __LINE__);             \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
+#include "fuzz.h"
 
 /* Boxes scored together: the identity metrics are cubic in the number of identities. */
 #define SCORE_MAX 256

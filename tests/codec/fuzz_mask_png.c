@@ -21,14 +21,7 @@
 #include <libavutil/log.h>
 
 #include "vt_codec.h"
-
-#define CHECK(x)                                                                                   \
-    do {                                                                                           \
-        if (!(x)) {                                                                                \
-            fprintf(stderr, "invariant failed: %s (%s:%d)\n", #x, __FILE__, __LINE__);             \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
+#include "fuzz.h"
 
 static int in_fd = -1, out_fd = -1;
 static char in_path[64], out_path[64];

@@ -15,14 +15,7 @@
 #include <cJSON.h>
 
 #include "daemon.h"
-
-#define CHECK(x)                                                                                   \
-    do {                                                                                           \
-        if (!(x)) {                                                                                \
-            fprintf(stderr, "invariant failed: %s (%s:%d)\n", #x, __FILE__, __LINE__);             \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
+#include "fuzz.h"
 
 static const char empty[] = "{\"vtrackd_state\":1,\"journal\":0,\"streams\":[]}";
 

@@ -13,14 +13,7 @@
 #include <string.h>
 
 #include "vt_proto.h"
-
-#define CHECK(x)                                                                                   \
-    do {                                                                                           \
-        if (!(x)) {                                                                                \
-            fprintf(stderr, "invariant failed: %s (%s:%d)\n", #x, __FILE__, __LINE__);             \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
+#include "fuzz.h"
 
 static void check_mask(const vt_proto_cmd *c) {
     int h = c->track.mask.h, w = c->track.mask.w;

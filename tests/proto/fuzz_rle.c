@@ -12,14 +12,7 @@
 #include <string.h>
 
 #include "vt_proto.h"
-
-#define CHECK(x)                                                                                   \
-    do {                                                                                           \
-        if (!(x)) {                                                                                \
-            fprintf(stderr, "invariant failed: %s (%s:%d)\n", #x, __FILE__, __LINE__);             \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
+#include "fuzz.h"
 
 static void decode_side(const char *s, size_t len, int h, int w) {
     uint32_t *counts = malloc((len + 1) * sizeof *counts);
