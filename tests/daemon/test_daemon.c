@@ -51,19 +51,8 @@ static void stop_ok(dt_daemon *d) {
     ck_assert_int_lt(ms, 5000);
 }
 
-static int is_type(const cJSON *j, const char *t) {
-    return j && dt_str(j, "type") && strcmp(dt_str(j, "type"), t) == 0;
-}
-
-static void expect_reply(cJSON *j, const char *op) {
-    ck_assert_msg(is_type(j, "reply"), "no reply to %s (got %s)", op,
-                  j ? cJSON_PrintUnformatted(j) : "nothing");
-    ck_assert_str_eq(dt_str(j, "op"), op);
-    cJSON_Delete(j);
-}
-
 static void expect_error(cJSON *j, const char *code, const char *field) {
-    ck_assert_msg(is_type(j, "error"), "no error %s (got %s)", code,
+    ck_assert_msg(dt_is_type(j, "error"), "no error %s (got %s)", code,
                   j ? cJSON_PrintUnformatted(j) : "nothing");
     ck_assert_str_eq(dt_str(j, "code"), code);
     if (field)
@@ -73,11 +62,7 @@ static void expect_error(cJSON *j, const char *code, const char *field) {
 }
 
 static void hello(dt_conn *c, int port) {
-    ck_assert_int_eq(dt_connect(c, port, 0), 0);
-    cJSON *h = dt_read_msg(c, 5000);
-    ck_assert_msg(is_type(h, "hello"), "no greeting");
-    ck_assert_int_eq((int)dt_num(h, "protocol", 0), VT_PROTO_VERSION);
-    cJSON_Delete(h);
+    ck_assert_msg(dt_hello(c, port) == 0, "no greeting of protocol %d", VT_PROTO_VERSION);
 }
 
 /* Check one frame event's objects: each mask decodes to the stated size and agrees with the
@@ -143,9 +128,9 @@ START_TEST(test_file_events) {
     dt_conn a, b;
     hello(&a, d.port);
     hello(&b, d.port);
-    expect_reply(dt_command(&a, "{\"op\":\"subscribe\",\"id\":1,\"masks\":true}\n", 5000),
-                 "subscribe");
-    expect_reply(
+    dt_expect_reply(dt_command(&a, "{\"op\":\"subscribe\",\"id\":1,\"masks\":true}\n", 5000),
+                    "subscribe");
+    dt_expect_reply(
         dt_command(&b, "{\"op\":\"subscribe\",\"id\":\"x\",\"streams\":[\"cam\"]}\n", 5000),
         "subscribe");
     int64_t last = -1;
@@ -183,7 +168,7 @@ START_TEST(test_file_events) {
     ck_assert_ptr_nonnull(raw);
     ck_assert_ptr_nonnull(strstr(raw, "\"id\":9007199254740993,"));
     cJSON *l = cJSON_Parse(raw);
-    ck_assert(is_type(l, "reply"));
+    ck_assert(dt_is_type(l, "reply"));
     const cJSON *s0 = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(l, "streams"), 0);
     ck_assert_str_eq(dt_str(s0, "stream"), "cam");
     ck_assert_str_eq(dt_str(s0, "state"), "up");
@@ -191,7 +176,7 @@ START_TEST(test_file_events) {
     ck_assert_int_eq((int)dt_num(s0, "width", 0), 160);
     cJSON_Delete(l);
     cJSON *st = dt_command(&b, "{\"op\":\"stats\"}\n", 5000);
-    ck_assert(is_type(st, "reply"));
+    ck_assert(dt_is_type(st, "reply"));
     const cJSON *stats = cJSON_GetObjectItemCaseSensitive(st, "stats");
     ck_assert_int_eq((int)dt_num(stats, "clients", 0), 2);
     const cJSON *ss = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(stats, "streams"), 0);
@@ -202,7 +187,7 @@ START_TEST(test_file_events) {
                   dt_num(ss, "fps", 0));
     cJSON_Delete(st);
     /* unsubscribe: no more frame events (the reply is the last line) */
-    expect_reply(dt_command(&b, "{\"op\":\"unsubscribe\"}\n", 5000), "unsubscribe");
+    dt_expect_reply(dt_command(&b, "{\"op\":\"unsubscribe\"}\n", 5000), "unsubscribe");
     cJSON *none = dt_wait_type(&b, "frame", NULL, NULL, 500);
     ck_assert_ptr_null(none);
     dt_close(&a);
@@ -258,15 +243,15 @@ START_TEST(test_rtsp_events) {
     ck_assert_int_eq(dt_start(&d, cfg, NULL), 0);
     dt_conn c;
     hello(&c, d.port);
-    expect_reply(dt_command(&c, "{\"op\":\"subscribe\",\"masks\":true}\n", 5000), "subscribe");
+    dt_expect_reply(dt_command(&c, "{\"op\":\"subscribe\",\"masks\":true}\n", 5000), "subscribe");
     cJSON *f = dt_wait_type(&c, "frame", NULL, NULL, 15000);
     ck_assert_msg(f != NULL, "no frame from the RTSP stream");
     cJSON_Delete(f);
-    expect_reply(dt_command(&c,
-                            "{\"op\":\"track\",\"id\":2,\"stream\":\"live\",\"label\":\"ball\","
-                            "\"box\":[60,40,40,40]}\n",
-                            5000),
-                 "track");
+    dt_expect_reply(dt_command(&c,
+                               "{\"op\":\"track\",\"id\":2,\"stream\":\"live\",\"label\":\"ball\","
+                               "\"box\":[60,40,40,40]}\n",
+                               5000),
+                    "track");
     cJSON *added = dt_wait_type(&c, "object", "event", "added", 5000);
     ck_assert_ptr_nonnull(added);
     ck_assert_str_eq(dt_str(added, "label"), "ball");
@@ -347,9 +332,9 @@ START_TEST(test_bad_commands) {
              q);
     free(q);
     cJSON_Delete(js);
-    expect_reply(dt_command(&c, "{\"op\":\"subscribe\"}\n", 5000), "subscribe");
+    dt_expect_reply(dt_command(&c, "{\"op\":\"subscribe\"}\n", 5000), "subscribe");
     cJSON *r = dt_command(&c, cmd, 5000);
-    ck_assert(is_type(r, "reply"));
+    ck_assert(dt_is_type(r, "reply"));
     ck_assert_int_eq((int)dt_num(r, "object", 0), 9);
     cJSON_Delete(r);
     cJSON *added = dt_wait_type(&c, "object", "event", "added", 5000);
@@ -397,15 +382,15 @@ START_TEST(test_bad_commands) {
                             "4096],\"counts\":[0,16777216]}}\n",
                             5000),
                  "bad_mask", "mask");
-    expect_reply(dt_command(&c, "{\"op\":\"untrack\",\"stream\":\"cam\",\"object\":9}\n", 5000),
-                 "untrack");
+    dt_expect_reply(dt_command(&c, "{\"op\":\"untrack\",\"stream\":\"cam\",\"object\":9}\n", 5000),
+                    "untrack");
     cJSON *rem = dt_wait_type(&c, "object", "event", "removed", 5000);
     ck_assert_ptr_nonnull(rem);
     ck_assert_int_eq((int)dt_num(rem, "object", 0), 9);
     ck_assert_str_eq(dt_str(rem, "label"), "m");
     cJSON_Delete(rem);
     /* an object for a frame far ahead is listed as pending, and untrack removes it */
-    expect_reply(
+    dt_expect_reply(
         dt_command(&c,
                    "{\"op\":\"track\",\"stream\":\"cam\",\"object\":77,\"label\":\"later\","
                    "\"frame\":100000000,\"box\":[1,1,5,5]}\n",
@@ -425,8 +410,8 @@ START_TEST(test_bad_commands) {
     }
     cJSON_Delete(ls);
     ck_assert_msg(pending, "object 77 is not listed");
-    expect_reply(dt_command(&c, "{\"op\":\"untrack\",\"stream\":\"cam\",\"object\":77}\n", 5000),
-                 "untrack");
+    dt_expect_reply(dt_command(&c, "{\"op\":\"untrack\",\"stream\":\"cam\",\"object\":77}\n", 5000),
+                    "untrack");
     rem = dt_wait_type(&c, "object", "event", "removed", 5000);
     ck_assert_ptr_nonnull(rem);
     ck_assert_int_eq((int)dt_num(rem, "object", 0), 77);
@@ -446,7 +431,7 @@ START_TEST(test_bad_commands) {
     free(line);
     expect_error(dt_read_msg(&big, 5000), "line_too_long", NULL);
     ck_assert_int_eq(dt_wait_eof(&big, 5000), 1);
-    expect_reply(dt_command(&other, "{\"op\":\"list\"}\n", 5000), "list");
+    dt_expect_reply(dt_command(&other, "{\"op\":\"list\"}\n", 5000), "list");
     dt_close(&big);
     dt_close(&other);
     dt_close(&c);
@@ -465,7 +450,7 @@ START_TEST(test_half_open_idle) {
     hello(&h, d.port);
     dt_send(&h, "{\"op\":\"list\",\"id\":1}");
     shutdown(h.fd, SHUT_WR);
-    expect_reply(dt_read_msg(&h, 5000), "list");
+    dt_expect_reply(dt_read_msg(&h, 5000), "list");
     ck_assert_int_eq(dt_wait_eof(&h, 5000), 1);
     dt_close(&h);
     /* a half-closed subscriber (`nc`-style) keeps getting events */
@@ -507,7 +492,7 @@ START_TEST(test_many_clients) {
     ck_assert_int_eq(dt_start(&d, cam_config("\"limits\":{\"clients\":150}", NULL), NULL), 0);
     dt_conn sub;
     hello(&sub, d.port);
-    expect_reply(dt_command(&sub, "{\"op\":\"subscribe\"}\n", 5000), "subscribe");
+    dt_expect_reply(dt_command(&sub, "{\"op\":\"subscribe\"}\n", 5000), "subscribe");
     static dt_conn c[N];
     /* connect all at once, then read */
     for (int i = 0; i < N; i++)
@@ -515,18 +500,18 @@ START_TEST(test_many_clients) {
     int served = 0, refused = 0;
     for (int i = 0; i < N; i++) {
         cJSON *h = dt_read_msg(&c[i], 10000);
-        ck_assert_msg(is_type(h, "hello"), "client %d: no greeting", i);
+        ck_assert_msg(dt_is_type(h, "hello"), "client %d: no greeting", i);
         cJSON_Delete(h);
         /* a refused client gets `limit` and is closed; a served one answers list */
         dt_send(&c[i], "{\"op\":\"list\"}\n");
         cJSON *a = dt_read_msg(&c[i], 10000);
         ck_assert_msg(a != NULL, "client %d: no answer", i);
-        if (is_type(a, "error")) {
+        if (dt_is_type(a, "error")) {
             ck_assert_str_eq(dt_str(a, "code"), "limit");
             ck_assert_int_eq(dt_wait_eof(&c[i], 5000), 1);
             refused++;
         } else {
-            ck_assert(is_type(a, "reply"));
+            ck_assert(dt_is_type(a, "reply"));
             served++;
         }
         cJSON_Delete(a);
@@ -558,9 +543,9 @@ START_TEST(test_auth) {
     expect_error(dt_command(&c, "{\"op\":\"list\"}\n", 5000), "unauthorized", NULL);
     expect_error(dt_command(&c, "{\"op\":\"hello\",\"token\":\"guess\"}\n", 5000), "unauthorized",
                  "token");
-    expect_reply(dt_command(&c, "{\"op\":\"hello\",\"token\":\"s3cret\",\"protocol\":1}\n", 5000),
-                 "hello");
-    expect_reply(dt_command(&c, "{\"op\":\"list\"}\n", 5000), "list");
+    dt_expect_reply(
+        dt_command(&c, "{\"op\":\"hello\",\"token\":\"s3cret\",\"protocol\":1}\n", 5000), "hello");
+    dt_expect_reply(dt_command(&c, "{\"op\":\"list\"}\n", 5000), "list");
     dt_close(&c);
     stop_ok(&d);
 }
@@ -593,21 +578,21 @@ START_TEST(test_sighup_token) {
     dt_conn a, pre;
     ck_assert_int_eq(dt_connect(&a, d.port, 0), 0);
     cJSON_Delete(dt_read_msg(&a, 5000));
-    expect_reply(dt_command(&a, "{\"op\":\"hello\",\"token\":\"a\"}\n", 5000), "hello");
+    dt_expect_reply(dt_command(&a, "{\"op\":\"hello\",\"token\":\"a\"}\n", 5000), "hello");
     ck_assert_int_eq(dt_connect(&pre, d.port, 0), 0); /* greeted, no hello yet */
     cJSON_Delete(dt_read_msg(&pre, 5000));
     reload_token(&d, "b", "reload: token changed: 1 authorised client disconnected", &a);
     expect_error(dt_command(&pre, "{\"op\":\"hello\",\"token\":\"a\"}\n", 5000), "unauthorized",
                  "token");
-    expect_reply(dt_command(&pre, "{\"op\":\"hello\",\"token\":\"b\"}\n", 5000), "hello");
-    expect_reply(dt_command(&pre, "{\"op\":\"list\"}\n", 5000), "list");
+    dt_expect_reply(dt_command(&pre, "{\"op\":\"hello\",\"token\":\"b\"}\n", 5000), "hello");
+    dt_expect_reply(dt_command(&pre, "{\"op\":\"list\"}\n", 5000), "list");
 
     ck_assert_int_eq(dt_connect(&early, d.port, 0), 0); /* connected under token b, no hello */
     cJSON_Delete(dt_read_msg(&early, 5000));
     expect_error(dt_command(&early, "{\"op\":\"list\"}\n", 5000), "unauthorized", NULL);
     reload_token(&d, NULL, "reload: token removed", NULL);
-    expect_reply(dt_command(&early, "{\"op\":\"list\"}\n", 5000), "list");
-    expect_reply(dt_command(&pre, "{\"op\":\"list\"}\n", 5000), "list");
+    dt_expect_reply(dt_command(&early, "{\"op\":\"list\"}\n", 5000), "list");
+    dt_expect_reply(dt_command(&pre, "{\"op\":\"list\"}\n", 5000), "list");
     dt_close(&early);
     dt_close(&pre);
     stop_ok(&d);
@@ -628,8 +613,8 @@ START_TEST(test_ipv6_listen) {
     dt_conn c4, c6;
     ck_assert_int_eq(dt_connect(&c4, d.port, 0), 0);
     ck_assert_int_eq(dt_connect6(&c6, d.port), 0);
-    expect_reply(dt_command(&c6, "{\"op\":\"list\"}\n", 5000), "list");
-    expect_reply(dt_command(&c4, "{\"op\":\"list\"}\n", 5000), "list");
+    dt_expect_reply(dt_command(&c6, "{\"op\":\"list\"}\n", 5000), "list");
+    dt_expect_reply(dt_command(&c4, "{\"op\":\"list\"}\n", 5000), "list");
     dt_close(&c4);
     dt_close(&c6);
     stop_ok(&d);
@@ -652,15 +637,15 @@ START_TEST(test_add_remove_stream) {
              "{\"op\":\"add_stream\",\"id\":3,\"stream\":\"net\",\"url\":"
              "\"rtsp://127.0.0.1:%d/none\",\"options\":{\"rtsp_flags\":\"prefer_tcp\"}}\n",
              dead);
-    expect_reply(dt_command(&c, cmd, 5000), "add_stream");
+    dt_expect_reply(dt_command(&c, cmd, 5000), "add_stream");
     expect_error(dt_command(&c, cmd, 5000), "conflict", "stream");
-    expect_reply(dt_command(&c, "{\"op\":\"subscribe\",\"streams\":[\"net\"]}\n", 5000),
-                 "subscribe");
+    dt_expect_reply(dt_command(&c, "{\"op\":\"subscribe\",\"streams\":[\"net\"]}\n", 5000),
+                    "subscribe");
     cJSON *l = dt_command(&c, "{\"op\":\"list\"}\n", 5000);
     ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(l, "streams")), 2);
     cJSON_Delete(l);
-    expect_reply(dt_command(&c, "{\"op\":\"remove_stream\",\"stream\":\"net\"}\n", 5000),
-                 "remove_stream");
+    dt_expect_reply(dt_command(&c, "{\"op\":\"remove_stream\",\"stream\":\"net\"}\n", 5000),
+                    "remove_stream");
     cJSON *e = dt_wait_type(&c, "stream", "state", "ended", 5000);
     ck_assert_ptr_nonnull(e);
     ck_assert_str_eq(dt_str(e, "stream"), "net");
@@ -689,8 +674,8 @@ START_TEST(test_ended_stream_commands) {
     ck_assert_int_eq(dt_start(&d, cam_config("", more), NULL), 0);
     dt_conn c;
     hello(&c, d.port);
-    expect_reply(dt_command(&c, "{\"op\":\"subscribe\",\"streams\":[\"once\"]}\n", 5000),
-                 "subscribe");
+    dt_expect_reply(dt_command(&c, "{\"op\":\"subscribe\",\"streams\":[\"once\"]}\n", 5000),
+                    "subscribe");
     cJSON *e = dt_wait_type(&c, "stream", "state", "ended", 60000);
     ck_assert_msg(e != NULL, "the file stream did not end");
     cJSON_Delete(e);
@@ -704,15 +689,15 @@ START_TEST(test_ended_stream_commands) {
             dt_command(&c, "{\"op\":\"untrack\",\"stream\":\"once\",\"object\":2}\n", 5000),
             "not_found", "object");
     }
-    expect_reply(dt_command(&c, "{\"op\":\"untrack\",\"stream\":\"once\",\"object\":1}\n", 5000),
-                 "untrack");
+    dt_expect_reply(dt_command(&c, "{\"op\":\"untrack\",\"stream\":\"once\",\"object\":1}\n", 5000),
+                    "untrack");
     e = dt_wait_type(&c, "object", "event", "removed", 5000);
     ck_assert_msg(e != NULL, "no removed event");
     ck_assert_int_eq((int)dt_num(e, "object", 0), 1);
     ck_assert_str_eq(dt_str(e, "reason"), "untrack");
     cJSON_Delete(e);
     cJSON *l = dt_command(&c, "{\"op\":\"list\"}\n", 5000);
-    ck_assert(is_type(l, "reply"));
+    ck_assert(dt_is_type(l, "reply"));
     const cJSON *s0 = NULL, *it;
     cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(
                                l, "streams")) if (strcmp(dt_str(it, "stream"), "once") == 0) s0 =
@@ -740,7 +725,7 @@ START_TEST(test_reload_stream_limit) {
     snprintf(cmd, sizeof cmd,
              "{\"op\":\"add_stream\",\"stream\":\"net\",\"url\":\"rtsp://127.0.0.1:%d/none\"}\n",
              tu_free_port());
-    expect_reply(dt_command(&c, cmd, 5000), "add_stream");
+    dt_expect_reply(dt_command(&c, cmd, 5000), "add_stream");
     char more[1024];
     snprintf(more, sizeof more, ",{\"name\":\"cam2\",\"url\":\"%s\"}", video());
     ck_assert_int_eq(dt_rewrite_config(&d, cam_config(extra, more)), 0);
@@ -780,7 +765,7 @@ START_TEST(test_sighup_reload) {
     ck_assert_int_eq(dt_start(&d, cam_config("", NULL), NULL), 0);
     dt_conn c;
     hello(&c, d.port);
-    expect_reply(dt_command(&c, "{\"op\":\"subscribe\"}\n", 5000), "subscribe");
+    dt_expect_reply(dt_command(&c, "{\"op\":\"subscribe\"}\n", 5000), "subscribe");
     expect_frame(&c, "cam", 5000);
     /* cam removed, two added */
     char cfg[2048];
@@ -844,8 +829,8 @@ START_TEST(test_sighup_model) {
     snprintf(cmd, sizeof cmd,
              "{\"op\":\"add_stream\",\"stream\":\"net\",\"url\":\"rtsp://127.0.0.1:%d/none\"}\n",
              dead);
-    expect_reply(dt_command(&c, cmd, 5000), "add_stream");
-    expect_reply(dt_command(&c, "{\"op\":\"subscribe\"}\n", 5000), "subscribe");
+    dt_expect_reply(dt_command(&c, cmd, 5000), "add_stream");
+    dt_expect_reply(dt_command(&c, "{\"op\":\"subscribe\"}\n", 5000), "subscribe");
     expect_frame(&c, "cam", 5000);
 
     /* the same configuration with the trained weights instead of lab */
@@ -905,7 +890,7 @@ START_TEST(test_sighup_listen) {
     kill(d.pid, SIGHUP);
     ck_assert_msg(tu_wait_port(p2, 5000) == 0, "the new address does not accept");
     ck_assert_msg(refused(d.port, 5000), "the old address still accepts");
-    expect_reply(dt_command(&c, "{\"op\":\"list\"}\n", 5000), "list");
+    dt_expect_reply(dt_command(&c, "{\"op\":\"list\"}\n", 5000), "list");
 
     /* p4 is free, p3 is taken by this test: the reload binds p4, fails on p3, closes p4 again
      * and keeps p2 */
@@ -923,7 +908,7 @@ START_TEST(test_sighup_listen) {
     ck_assert_msg(refused(p4, 2000), "a half-applied address accepts");
     ck_assert_int_eq(tu_wait_port(p2, 1000), 0);
     close(busy);
-    expect_reply(dt_command(&c, "{\"op\":\"list\"}\n", 5000), "list");
+    dt_expect_reply(dt_command(&c, "{\"op\":\"list\"}\n", 5000), "list");
     dt_close(&c);
     stop_ok(&d);
 }
@@ -934,7 +919,7 @@ START_TEST(test_sigterm) {
     ck_assert_int_eq(dt_start(&d, cam_config("", NULL), NULL), 0);
     dt_conn c;
     hello(&c, d.port);
-    expect_reply(dt_command(&c, "{\"op\":\"subscribe\"}\n", 5000), "subscribe");
+    dt_expect_reply(dt_command(&c, "{\"op\":\"subscribe\"}\n", 5000), "subscribe");
     cJSON *f = dt_wait_type(&c, "frame", NULL, NULL, 5000);
     ck_assert_ptr_nonnull(f);
     cJSON_Delete(f);
@@ -1033,7 +1018,7 @@ START_TEST(test_sd_notify) {
     ck_assert_msg(pings >= 4, "%d watchdog pings in 1.5 s", pings);
     dt_conn c;
     hello(&c, d.port);
-    expect_reply(dt_command(&c, "{\"op\":\"subscribe\"}\n", 5000), "subscribe");
+    dt_expect_reply(dt_command(&c, "{\"op\":\"subscribe\"}\n", 5000), "subscribe");
     all[0] = 0;
     ck_assert_msg(notify_read(fd, all, sizeof all, 3000, "1 subscriber"), "%s", all);
     dt_close(&c);
@@ -1087,9 +1072,9 @@ START_TEST(test_socket_activation) {
     dt_conn c;
     ck_assert_int_eq(dt_connect(&c, port, 0), 0);
     cJSON *h = dt_read_msg(&c, 10000);
-    ck_assert_msg(is_type(h, "hello"), "no greeting on the activated socket");
+    ck_assert_msg(dt_is_type(h, "hello"), "no greeting on the activated socket");
     cJSON_Delete(h);
-    expect_reply(dt_command(&c, "{\"op\":\"stats\"}\n", 5000), "stats");
+    dt_expect_reply(dt_command(&c, "{\"op\":\"stats\"}\n", 5000), "stats");
     dt_close(&c);
     kill(pid, SIGTERM);
     int st;
@@ -1138,7 +1123,8 @@ START_TEST(test_slow_subscribers) {
     ck_assert_int_eq(dt_start(&d, cfg, NULL), 0);
     dt_conn fast;
     hello(&fast, d.port);
-    expect_reply(dt_command(&fast, "{\"op\":\"subscribe\",\"masks\":true}\n", 5000), "subscribe");
+    dt_expect_reply(dt_command(&fast, "{\"op\":\"subscribe\",\"masks\":true}\n", 5000),
+                    "subscribe");
     static double base[4096], loaded[4096];
     collect_latency(&fast, 1000, base, 4096); /* warm-up */
     int nb = collect_latency(&fast, 4000, base, 4096);
@@ -1192,7 +1178,7 @@ START_TEST(test_slow_subscribers) {
         cJSON *m = dt_read_msg(&slow, 500);
         if (!m)
             break;
-        if (is_type(m, "dropped")) {
+        if (dt_is_type(m, "dropped")) {
             ck_assert_int_gt((int)dt_num(m, "count", 0), 0);
             dropped_seen = 1;
         }
@@ -1224,7 +1210,8 @@ START_TEST(test_close_during_send) {
     ck_assert_int_eq(dt_start(&d, cfg, NULL), 0);
     dt_conn reader, dead;
     hello(&reader, d.port);
-    expect_reply(dt_command(&reader, "{\"op\":\"subscribe\",\"masks\":true}\n", 5000), "subscribe");
+    dt_expect_reply(dt_command(&reader, "{\"op\":\"subscribe\",\"masks\":true}\n", 5000),
+                    "subscribe");
     ck_assert_int_eq(dt_connect(&dead, d.port, 4096), 0);
     dt_send(&dead, "{\"op\":\"subscribe\",\"masks\":true}\n");
     int64_t last = -1;
@@ -1232,11 +1219,11 @@ START_TEST(test_close_during_send) {
     for (;;) {
         cJSON *m = dt_read_msg(&reader, 10000);
         ck_assert_msg(m != NULL, "the stream stopped without `ended`");
-        if (is_type(m, "stream") && strcmp(dt_str(m, "state"), "ended") == 0) {
+        if (dt_is_type(m, "stream") && strcmp(dt_str(m, "state"), "ended") == 0) {
             cJSON_Delete(m);
             break;
         }
-        if (is_type(m, "frame")) {
+        if (dt_is_type(m, "frame")) {
             int64_t f = (int64_t)dt_num(m, "frame", -1);
             if (last >= 0 && f != last + 1) {
                 fprintf(stderr, "reader: frame %lld after %lld\n", (long long)f, (long long)last);
@@ -1275,7 +1262,7 @@ START_TEST(test_rtsp_restart) {
     ck_assert_int_eq(dt_start(&d, cam_config("", more), NULL), 0);
     dt_conn c;
     hello(&c, d.port);
-    expect_reply(dt_command(&c, "{\"op\":\"subscribe\"}\n", 5000), "subscribe");
+    dt_expect_reply(dt_command(&c, "{\"op\":\"subscribe\"}\n", 5000), "subscribe");
     cJSON *f = dt_wait_type(&c, "frame", "stream", "live", 15000);
     ck_assert_msg(f != NULL, "no frames from the RTSP stream");
     cJSON_Delete(f);
@@ -1289,9 +1276,9 @@ START_TEST(test_rtsp_restart) {
         if (!m)
             continue;
         const char *s = dt_str(m, "stream");
-        if (is_type(m, "frame") && s && strcmp(s, "cam") == 0)
+        if (dt_is_type(m, "frame") && s && strcmp(s, "cam") == 0)
             cam_frames++;
-        if (is_type(m, "stream") && s && strcmp(s, "live") == 0) {
+        if (dt_is_type(m, "stream") && s && strcmp(s, "live") == 0) {
             const char *state = dt_str(m, "state");
             ck_assert_str_ne(state, "ended");
             trouble |= strcmp(state, "stalled") == 0 || strcmp(state, "reconnecting") == 0;
