@@ -96,8 +96,7 @@ void vtd_control_hello(vtd_conn *c) {
     send_msg_built(&x, m, vt_proto_write_hello(&m->buf, &h));
 }
 
-/* Compare secrets in time independent of where they differ. */
-static int token_equal(const char *a, const char *b) {
+int vtd_token_equal(const char *a, const char *b) {
     size_t na = strlen(a), nb = strlen(b);
     unsigned char diff = (unsigned char)(na != nb);
     for (size_t i = 0; i < na; i++)
@@ -117,7 +116,7 @@ static void op_hello(vtd_ctl *x, const vt_proto_cmd *cmd, vt_proto_err *e) {
         return;
     }
     if (d->cfg->token) {
-        if (!cmd->hello.token || !token_equal(cmd->hello.token, d->cfg->token)) {
+        if (!cmd->hello.token || !vtd_token_equal(cmd->hello.token, d->cfg->token)) {
             vt_proto_err_set(e, VT_PROTO_CODE_UNAUTHORIZED, "token",
                              cmd->hello.token ? "wrong token" : "this server needs a token");
             ctl_error(x, e);

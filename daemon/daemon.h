@@ -17,6 +17,7 @@
 #include "config.h"
 #include "hub.h"
 #include "persist.h"
+#include "http.h"
 #include "mqtt.h"
 #include "server.h"
 #include "streams.h"
@@ -55,6 +56,7 @@ typedef struct vtd {
     vtd_hub hub;
     vtd_persist persist; /* the state directory (persist.h) */
     vtd_mqtt *mqtt;      /* the MQTT sink, NULL when not configured */
+    vtd_http *http;      /* the HTTP API and live view, NULL when not configured */
 
     vtd_listener listeners[VTD_LISTENERS_MAX];
     int nlisteners; /* open */
@@ -105,6 +107,9 @@ typedef struct vtd_ctl {
     vtd_msg *answer;
     vt_proto_code code; /* answer's code; INTERNAL with no answer: out of memory */
 } vtd_ctl;
+
+/* Compare a secret in time independent of where it differs (control.c). 1 when equal. */
+int vtd_token_equal(const char *a, const char *b);
 
 /* Run one command line (control.c): every rule and limit of the protocol applies. */
 void vtd_control_run(vtd_ctl *x, const char *line, size_t len);
