@@ -89,8 +89,8 @@ static int open_encoder(vt_jpeg *j, int w, int h, char *err, size_t errlen) {
     return 0;
 }
 
-int vt_jpeg_encode(vt_jpeg *j, const uint8_t *rgb, int w, int h, int linesize,
-                   const uint8_t **data, size_t *len, char *err, size_t errlen) {
+int vt_jpeg_encode(vt_jpeg *j, const uint8_t *rgb, int w, int h, int linesize, const uint8_t **data,
+                   size_t *len, char *err, size_t errlen) {
     *data = NULL;
     *len = 0;
     if (w < 1 || h < 1 || w > 16384 || h > 16384 || linesize < 3 * w)

@@ -21,14 +21,14 @@
 #include "metrics.h"
 #include "vt_config.h"
 
-#define LISTEN_BACKLOG  128
-#define SWEEP_MS        200
-#define FRAME_WAIT_MS   3000 /* a GET of frame.jpg waits this long for a first frame */
-#define STATIC_MAX      32   /* files of the web page */
-#define STATIC_BYTES    (1 << 20)
-#define WS_IN_MAX       1024 /* payload of a frame from a viewer (only control frames matter) */
-#define WS_GUID         "258EAFA5-E914-47DA-95CA-C5AB0DC11B85"
-#define LISTENERS       4
+#define LISTEN_BACKLOG 128
+#define SWEEP_MS       200
+#define FRAME_WAIT_MS  3000 /* a GET of frame.jpg waits this long for a first frame */
+#define STATIC_MAX     32   /* files of the web page */
+#define STATIC_BYTES   (1 << 20)
+#define WS_IN_MAX      1024 /* payload of a frame from a viewer (only control frames matter) */
+#define WS_GUID        "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+#define LISTENERS      4
 
 enum { ST_READ, ST_WAIT_FRAME, ST_WRITE, ST_WS };
 
@@ -181,26 +181,46 @@ static const sfile *find_file(const vtd_http *h, const char *name) {
 
 static const char *reason_of(int status) {
     switch (status) {
-    case 101: return "Switching Protocols";
-    case 200: return "OK";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 409: return "Conflict";
-    case 413: return "Content Too Large";
-    case 414: return "URI Too Long";
-    case 415: return "Unsupported Media Type";
-    case 422: return "Unprocessable Content";
-    case 426: return "Upgrade Required";
-    case 429: return "Too Many Requests";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 503: return "Service Unavailable";
-    case 505: return "HTTP Version Not Supported";
+    case 101:
+        return "Switching Protocols";
+    case 200:
+        return "OK";
+    case 400:
+        return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 408:
+        return "Request Timeout";
+    case 409:
+        return "Conflict";
+    case 413:
+        return "Content Too Large";
+    case 414:
+        return "URI Too Long";
+    case 415:
+        return "Unsupported Media Type";
+    case 422:
+        return "Unprocessable Content";
+    case 426:
+        return "Upgrade Required";
+    case 429:
+        return "Too Many Requests";
+    case 431:
+        return "Request Header Fields Too Large";
+    case 500:
+        return "Internal Server Error";
+    case 501:
+        return "Not Implemented";
+    case 503:
+        return "Service Unavailable";
+    case 505:
+        return "HTTP Version Not Supported";
     }
     return "Error";
 }
@@ -272,16 +292,26 @@ static void respond_error(hconn *c, int status, vt_proto_code code, const char *
 
 static int status_of(vt_proto_code code) {
     switch (code) {
-    case VT_PROTO_CODE_OK: return 200;
-    case VT_PROTO_CODE_LINE_TOO_LONG: return 413;
-    case VT_PROTO_CODE_BAD_MASK: return 422;
-    case VT_PROTO_CODE_UNAUTHORIZED: return 401;
-    case VT_PROTO_CODE_FORBIDDEN: return 403;
-    case VT_PROTO_CODE_NOT_FOUND: return 404;
-    case VT_PROTO_CODE_CONFLICT: return 409;
-    case VT_PROTO_CODE_LIMIT: return 429;
-    case VT_PROTO_CODE_INTERNAL: return 500;
-    default: return 400;
+    case VT_PROTO_CODE_OK:
+        return 200;
+    case VT_PROTO_CODE_LINE_TOO_LONG:
+        return 413;
+    case VT_PROTO_CODE_BAD_MASK:
+        return 422;
+    case VT_PROTO_CODE_UNAUTHORIZED:
+        return 401;
+    case VT_PROTO_CODE_FORBIDDEN:
+        return 403;
+    case VT_PROTO_CODE_NOT_FOUND:
+        return 404;
+    case VT_PROTO_CODE_CONFLICT:
+        return 409;
+    case VT_PROTO_CODE_LIMIT:
+        return 429;
+    case VT_PROTO_CODE_INTERNAL:
+        return 500;
+    default:
+        return 400;
     }
 }
 
@@ -324,9 +354,8 @@ static void conn_close(hconn *c) {
     h->nviewers -= c->state == ST_WS;
     h->pending_close++;
     uv_close((uv_handle_t *)&c->tcp, on_close);
-    vtd_srec *r = c->state == ST_WS || c->state == ST_WAIT_FRAME
-                      ? vtd_streams_find(h->d, c->stream)
-                      : NULL;
+    vtd_srec *r =
+        c->state == ST_WS || c->state == ST_WAIT_FRAME ? vtd_streams_find(h->d, c->stream) : NULL;
     if (r && !h->stopping)
         update_want(h, r);
 }
@@ -388,8 +417,7 @@ static void run_op(hconn *c, const char *op, const char *body, size_t blen, cons
     cJSON *j = blen ? cJSON_ParseWithLength(body, blen) : cJSON_CreateObject();
     if (!j || !cJSON_IsObject(j)) {
         cJSON_Delete(j);
-        respond_error(c, 400, VT_PROTO_CODE_BAD_JSON, NULL, "the body must be a JSON object",
-                      NULL);
+        respond_error(c, 400, VT_PROTO_CODE_BAD_JSON, NULL, "the body must be a JSON object", NULL);
         return;
     }
     cJSON_DeleteItemFromObjectCaseSensitive(j, "op");
@@ -439,8 +467,7 @@ static void send_jpeg(hconn *c, vtd_live *l) {
     char extra[96];
     snprintf(extra, sizeof extra, "X-Frame-Index: %lld\r\n", (long long)l->latest_index);
     const vt_proto_buf *b = &l->latest->buf;
-    respond(c, 200, "image/jpeg", b->data + l->latest_jpeg_off, b->len - l->latest_jpeg_off,
-            extra);
+    respond(c, 200, "image/jpeg", b->data + l->latest_jpeg_off, b->len - l->latest_jpeg_off, extra);
 }
 
 static void deliver_frame(vtd_http *h, vtd_srec *r) {
@@ -863,9 +890,9 @@ static void route(hconn *c, const vtd_http_req *rq, const char *body, size_t ble
 
 static void fail_request(hconn *c, int status, const char *msg) {
     c->close_after = 1;
-    respond_error(c, status, status == 413 ? VT_PROTO_CODE_LINE_TOO_LONG
-                                           : VT_PROTO_CODE_BAD_REQUEST,
-                  NULL, msg, NULL);
+    respond_error(c, status,
+                  status == 413 ? VT_PROTO_CODE_LINE_TOO_LONG : VT_PROTO_CODE_BAD_REQUEST, NULL,
+                  msg, NULL);
 }
 
 /* A whole request in c->buf? Handle it. */
@@ -876,11 +903,12 @@ static void try_request(hconn *c) {
     if (n == 0)
         return;
     if (n < 0) {
-        fail_request(c, -n, -n == 431   ? "request head too large (http.header_bytes)"
-                            : -n == 414 ? "request target too long"
-                            : -n == 501 ? "Transfer-Encoding is not supported: send Content-Length"
-                            : -n == 505 ? "HTTP/1.0 or HTTP/1.1 only"
-                                        : "malformed request");
+        fail_request(c, -n,
+                     -n == 431   ? "request head too large (http.header_bytes)"
+                     : -n == 414 ? "request target too long"
+                     : -n == 501 ? "Transfer-Encoding is not supported: send Content-Length"
+                     : -n == 505 ? "HTTP/1.0 or HTTP/1.1 only"
+                                 : "malformed request");
         return;
     }
     if (rq.content_length > (long long)hc->body_bytes) {

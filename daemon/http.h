@@ -40,10 +40,10 @@ void vtd_http_publish(vtd_http *h, const char *stream, vtd_msg *m);
 typedef struct vtd_http_stats {
     int clients, viewers;
     uint64_t requests;
-    size_t queued_bytes;      /* WebSocket viewers' queues */
-    uint64_t frames_sent;     /* JPEG frames written to viewers */
-    uint64_t frames_skipped;  /* replaced by a newer one before they could be written */
-    uint64_t closed_slow;     /* viewers closed for passing ws_queue_bytes */
+    size_t queued_bytes;     /* WebSocket viewers' queues */
+    uint64_t frames_sent;    /* JPEG frames written to viewers */
+    uint64_t frames_skipped; /* replaced by a newer one before they could be written */
+    uint64_t closed_slow;    /* viewers closed for passing ws_queue_bytes */
 } vtd_http_stats;
 
 void vtd_http_get_stats(const vtd_http *h, vtd_http_stats *st);

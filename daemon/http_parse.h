@@ -9,22 +9,22 @@
 
 #include <stddef.h>
 
-#define VTD_HTTP_TARGET_MAX 2048 /* request target (path and query), bytes */
-#define VTD_HTTP_HEADERS_MAX 64  /* header fields per request */
-#define VTD_HTTP_TOKEN_MAX 256   /* a credential from Authorization or Cookie */
+#define VTD_HTTP_TARGET_MAX  2048 /* request target (path and query), bytes */
+#define VTD_HTTP_HEADERS_MAX 64   /* header fields per request */
+#define VTD_HTTP_TOKEN_MAX   256  /* a credential from Authorization or Cookie */
 
 typedef struct vtd_http_req {
-    char method[8];                        /* GET, HEAD, POST, DELETE, ... (upper case) */
-    char path[VTD_HTTP_TARGET_MAX + 1];    /* as sent, still percent-encoded, no query */
-    char query[VTD_HTTP_TARGET_MAX + 1];   /* after '?', "" when none */
-    int minor;                             /* HTTP/1.minor: 0 or 1 */
-    long long content_length;              /* -1: none given */
-    int keep_alive;                        /* the connection may carry another request */
-    int upgrade_ws;                        /* Upgrade: websocket with Connection: upgrade */
-    int ws_version;                        /* Sec-WebSocket-Version */
-    char ws_key[32];                       /* Sec-WebSocket-Key, "" when none */
-    char bearer[VTD_HTTP_TOKEN_MAX + 1];   /* Authorization: Bearer <this> */
-    char cookie[VTD_HTTP_TOKEN_MAX + 1];   /* Cookie: vtrack_token=<this> */
+    char method[8];                      /* GET, HEAD, POST, DELETE, ... (upper case) */
+    char path[VTD_HTTP_TARGET_MAX + 1];  /* as sent, still percent-encoded, no query */
+    char query[VTD_HTTP_TARGET_MAX + 1]; /* after '?', "" when none */
+    int minor;                           /* HTTP/1.minor: 0 or 1 */
+    long long content_length;            /* -1: none given */
+    int keep_alive;                      /* the connection may carry another request */
+    int upgrade_ws;                      /* Upgrade: websocket with Connection: upgrade */
+    int ws_version;                      /* Sec-WebSocket-Version */
+    char ws_key[32];                     /* Sec-WebSocket-Key, "" when none */
+    char bearer[VTD_HTTP_TOKEN_MAX + 1]; /* Authorization: Bearer <this> */
+    char cookie[VTD_HTTP_TOKEN_MAX + 1]; /* Cookie: vtrack_token=<this> */
     int has_bearer, has_cookie;
 } vtd_http_req;
 

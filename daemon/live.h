@@ -20,22 +20,22 @@
 struct vtd_msg;
 
 typedef struct vtd_live {
-    pthread_mutex_t lock;         /* the slot: rgb, w, h, index, json, fresh, busy, next_us */
-    _Atomic int want;             /* set by the loop: frames are wanted */
-    _Atomic int64_t interval_us;  /* set by the loop: at most one copy per interval */
-    int64_t next_us;              /* no copy before this (CLOCK_MONOTONIC) */
-    int fresh;                    /* a copied frame waits for encoding */
-    int busy;                     /* the copy is being encoded (the slot is not written) */
-    uint8_t *rgb;                 /* w*h*3, packed */
+    pthread_mutex_t lock;        /* the slot: rgb, w, h, index, json, fresh, busy, next_us */
+    _Atomic int want;            /* set by the loop: frames are wanted */
+    _Atomic int64_t interval_us; /* set by the loop: at most one copy per interval */
+    int64_t next_us;             /* no copy before this (CLOCK_MONOTONIC) */
+    int fresh;                   /* a copied frame waits for encoding */
+    int busy;                    /* the copy is being encoded (the slot is not written) */
+    uint8_t *rgb;                /* w*h*3, packed */
     size_t rgb_cap;
     int w, h;
     int64_t index;
-    vt_proto_buf json;            /* the frame event with masks, a JSON object */
+    vt_proto_buf json; /* the frame event with masks, a JSON object */
     /* encoding (pool thread while busy; loop otherwise) */
     struct vt_jpeg *jpeg;
     int quality;
     uv_work_t work;
-    struct vtd_msg *out;          /* encoded: 4-byte big-endian JSON length, JSON, JPEG */
+    struct vtd_msg *out; /* encoded: 4-byte big-endian JSON length, JSON, JPEG */
     char err[128];
     /* loop only: the latest encoded frame */
     struct vtd_msg *latest;

@@ -49,13 +49,27 @@ typedef struct sample_fn {
     double (*get)(const vt_stream_snapshot *s);
 } sample_fn;
 
-static double g_in(const vt_stream_snapshot *s) { return (double)s->frames_in; }
-static double g_tracked(const vt_stream_snapshot *s) { return (double)s->frames_tracked; }
-static double g_skipped(const vt_stream_snapshot *s) { return (double)s->skipped; }
-static double g_reconn(const vt_stream_snapshot *s) { return (double)s->reconnects; }
-static double g_fps(const vt_stream_snapshot *s) { return s->fps; }
-static double g_lag(const vt_stream_snapshot *s) { return s->latency_ms / 1e3; }
-static double g_lag95(const vt_stream_snapshot *s) { return s->latency_p95_ms / 1e3; }
+static double g_in(const vt_stream_snapshot *s) {
+    return (double)s->frames_in;
+}
+static double g_tracked(const vt_stream_snapshot *s) {
+    return (double)s->frames_tracked;
+}
+static double g_skipped(const vt_stream_snapshot *s) {
+    return (double)s->skipped;
+}
+static double g_reconn(const vt_stream_snapshot *s) {
+    return (double)s->reconnects;
+}
+static double g_fps(const vt_stream_snapshot *s) {
+    return s->fps;
+}
+static double g_lag(const vt_stream_snapshot *s) {
+    return s->latency_ms / 1e3;
+}
+static double g_lag95(const vt_stream_snapshot *s) {
+    return s->latency_p95_ms / 1e3;
+}
 
 static const sample_fn stream_series[] = {
     {"vtrack_stream_frames_in_total", "counter", "Frames decoded.", g_in},
@@ -65,8 +79,7 @@ static const sample_fn stream_series[] = {
     {"vtrack_stream_reconnects_total", "counter", "Reconnections of the source.", g_reconn},
     {"vtrack_stream_fps", "gauge", "Tracked frames per second, recent.", g_fps},
     {"vtrack_stream_lag_seconds", "gauge", "Decode to event, recent average.", g_lag},
-    {"vtrack_stream_lag_p95_seconds", "gauge", "Decode to event, recent 95th percentile.",
-     g_lag95},
+    {"vtrack_stream_lag_p95_seconds", "gauge", "Decode to event, recent 95th percentile.", g_lag95},
 };
 
 static int write_streams(vtd *d, vt_proto_buf *b, vt_stream_snapshot *snaps, int n) {
