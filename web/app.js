@@ -16,10 +16,31 @@ function api(method, path, body) {
     .then(r => r.json().then(j => ({status: r.status, body: j})));
 }
 
+// COCO's compressed counts string (pycocotools' rleToString) to run lengths.
+function rleCounts(s) {
+  if (Array.isArray(s)) return s;
+  const cnts = [];
+  let p = 0;
+  while (p < s.length) {
+    let x = 0, k = 0, more = 1;
+    while (more) {
+      const c = s.charCodeAt(p) - 48;
+      x |= (c & 0x1f) << (5 * k);
+      more = c & 0x20;
+      p++; k++;
+      if (!more && (c & 0x10)) x |= -1 << (5 * k);
+    }
+    if (cnts.length > 2) x += cnts[cnts.length - 2];
+    cnts.push(x);
+  }
+  return cnts;
+}
+window.vtRleCounts = rleCounts;
+
 // COCO RLE (column-major counts starting with background) into an RGBA overlay.
 function paintMask(img, rle, color) {
   const [h, w] = rle.size;
-  const counts = rle.counts;
+  const counts = rleCounts(rle.counts);
   const d = img.data;
   let pos = 0, on = false;
   for (const n of counts) {
