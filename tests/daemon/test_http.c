@@ -381,9 +381,9 @@ START_TEST(test_endpoints) {
                      200);
     ck_assert_int_eq((int)dt_num(j, "object", 0), 7);
     cJSON_Delete(j);
-    ck_assert_int_eq(call(hp, "POST", "/api/streams/cam/objects",
-                          "{\"object\":7,\"box\":[40,30,40,40]}", &j),
-                     409);
+    ck_assert_int_eq(
+        call(hp, "POST", "/api/streams/cam/objects", "{\"object\":7,\"box\":[40,30,40,40]}", &j),
+        409);
     cJSON_Delete(j);
     ck_assert_int_eq(call(hp, "GET", "/api/streams/cam/objects", NULL, &j), 200);
     ck_assert_int_eq(cJSON_GetArraySize(j), 1);
@@ -448,9 +448,9 @@ START_TEST(test_metrics) {
     int hp = d.http_port;
     wait_up(hp);
     cJSON *j;
-    ck_assert_int_eq(call(hp, "POST", "/api/streams/cam/objects",
-                          "{\"object\":3,\"box\":[40,30,40,40]}", &j),
-                     200);
+    ck_assert_int_eq(
+        call(hp, "POST", "/api/streams/cam/objects", "{\"object\":3,\"box\":[40,30,40,40]}", &j),
+        200);
     cJSON_Delete(j);
     int64_t end = now_ms() + WAIT_MS;
     for (;;) {
@@ -460,7 +460,8 @@ START_TEST(test_metrics) {
         char why[256] = "";
         int n = prom_parse(r->body, why, sizeof why);
         ck_assert_msg(n > 0, "/metrics is not Prometheus text: %s", why);
-        double tracking = prom_value(r->body, "vtrack_stream_objects{stream=\"cam\",state=\"tracking\"}");
+        double tracking =
+            prom_value(r->body, "vtrack_stream_objects{stream=\"cam\",state=\"tracking\"}");
         double in = prom_value(r->body, "vtrack_stream_frames_in_total{stream=\"cam\"}");
         double fps = prom_value(r->body, "vtrack_stream_fps{stream=\"cam\"}");
         double rss = prom_value(r->body, "process_resident_memory_bytes");
@@ -469,8 +470,8 @@ START_TEST(test_metrics) {
         ck_assert(!isnan(prom_value(r->body, "vtrack_sink_dropped_total{sink=\"http\"}")));
         ck_assert(!isnan(prom_value(r->body, "vtrack_stream_lag_seconds{stream=\"cam\"}")));
         ck_assert(!isnan(prom_value(r->body, "vtrack_stream_reconnects_total{stream=\"cam\"}")));
-        ck_assert(!isnan(
-            prom_value(r->body, "vtrack_stream_frames_skipped_total{stream=\"cam\"}")));
+        ck_assert(
+            !isnan(prom_value(r->body, "vtrack_stream_frames_skipped_total{stream=\"cam\"}")));
         ck_assert(rss > 1e6 && cpu > 0 && in > 0);
         resp_free(r);
         if (tracking == 1 && fps > 0)
@@ -607,9 +608,10 @@ START_TEST(test_websocket) {
     int hp = d.http_port;
     wait_up(hp);
     int fd = connect_port(hp);
-    const char *hs = "GET /ws?stream=cam&token=" TOKEN " HTTP/1.1\r\nHost: x\r\n"
-                     "Upgrade: websocket\r\nConnection: Upgrade\r\n"
-                     "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+    const char *hs =
+        "GET /ws?stream=cam&token=" TOKEN " HTTP/1.1\r\nHost: x\r\n"
+        "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
     send_all(fd, hs, strlen(hs));
     char head[1024];
     size_t hl = 0;
@@ -623,9 +625,9 @@ START_TEST(test_websocket) {
     /* RFC 6455's example key and answer */
     ck_assert_ptr_nonnull(strstr(head, "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo="));
     cJSON *j;
-    ck_assert_int_eq(call(hp, "POST", "/api/streams/cam/objects",
-                          "{\"object\":5,\"box\":[40,30,40,40]}", &j),
-                     200);
+    ck_assert_int_eq(
+        call(hp, "POST", "/api/streams/cam/objects", "{\"object\":5,\"box\":[40,30,40,40]}", &j),
+        200);
     cJSON_Delete(j);
     int frames = 0, added = 0, with_mask = 0;
     int64_t last = -1, t0 = now_ms();
