@@ -360,6 +360,25 @@ int64_t vt_overlay_frames(const vt_overlay *ov);
  * which leaves an unplayable MP4); *ov is set to NULL. Accepts NULL. */
 void vt_overlay_free(vt_overlay **ov);
 
+/* ---------------------------------------------------------------------------------------------
+ * JPEG stills (jpeg.c): FFmpeg's mjpeg encoder, for the daemon's live view.
+ * ------------------------------------------------------------------------------------------- */
+
+typedef struct vt_jpeg vt_jpeg;
+
+/* An encoder of `quality` 1..100 (higher: larger and better). 0, AVERROR(EINVAL) or ENOMEM. */
+int vt_jpeg_new(int quality, vt_jpeg **out);
+
+/* Encode w x h RGB24 pixels (rows of `linesize` bytes) as one baseline JPEG (full-range
+ * YUV 4:2:0). *data / *len are borrowed until the next call. The encoder is set up on the first
+ * frame and again when the size changes; no allocation per frame otherwise. One thread at a
+ * time. 0 or an AVERROR with a message in err. */
+int vt_jpeg_encode(vt_jpeg *j, const uint8_t *rgb, int w, int h, int linesize, const uint8_t **data,
+                   size_t *len, char *err, size_t errlen);
+
+/* Free; sets *j to NULL; accepts NULL. */
+void vt_jpeg_free(vt_jpeg **j);
+
 #ifdef __cplusplus
 }
 #endif

@@ -810,6 +810,8 @@ void vtd_config_free(vtd_config **pc) {
     free(cfg->state_dir);
     free(cfg->protocols);
     vtd_mqtt_conf_clear(&cfg->mqtt);
+    free(cfg->http.listen);
+    free(cfg->http.static_dir);
     for (int i = 0; i < cfg->nstreams; i++)
         vtd_stream_conf_clear(&cfg->streams[i]);
     free(cfg->streams);
@@ -1141,11 +1143,92 @@ static int parse_mqtt(pctx *c, const cJSON *root, vtd_mqtt_conf *mc) {
     return rc;
 }
 
+static int parse_http_fields(pctx *c, const cJSON *o, vtd_http_conf *hc) {
+    static const char *const ok[] = {"enabled",
+                                     "listen",
+                                     "static_dir",
+                                     "clients",
+                                     "header_bytes",
+                                     "body_bytes",
+                                     "request_timeout_s",
+                                     "frame_rate",
+                                     "jpeg_quality",
+                                     "ws_queue_bytes",
+                                     NULL};
+    int rc = check_keys(c, o, ok);
+    long long v;
+    char *listen = NULL;
+    if (rc < 0 || (rc = get_bool(c, o, "enabled", &hc->enabled)) < 0 ||
+        (rc = get_string(c, o, "listen", 271, &listen)) < 0)
+        return rc;
+    if (listen) {
+        char host[256];
+        int port;
+        free(hc->listen);
+        hc->listen = listen;
+        if (vtd_parse_hostport(listen, host, sizeof host, &port) < 0) {
+            size_t n = push_key(c, "listen");
+            rc = fail(c,
+                      "must be \"HOST:PORT\" (IPv6 as \"[ADDR]:PORT\", port 1..65535), got "
+                      "\"%s\"",
+                      listen);
+            pop(c, n);
+            return rc;
+        }
+    }
+    if ((rc = get_string(c, o, "static_dir", 4096, &hc->static_dir)) < 0)
+        return rc;
+    if ((rc = get_int(c, o, "clients", 1, 4096, &v)) < 0)
+        return rc;
+    if (rc > 0)
+        hc->clients = (int)v;
+    if ((rc = get_int(c, o, "header_bytes", 1024, 65536, &v)) < 0)
+        return rc;
+    if (rc > 0)
+        hc->header_bytes = (size_t)v;
+    if ((rc = get_int(c, o, "body_bytes", 1024, 16 << 20, &v)) < 0)
+        return rc;
+    if (rc > 0)
+        hc->body_bytes = (size_t)v;
+    if ((rc = get_seconds(c, o, "request_timeout_s", 0.1, &hc->request_timeout_ms)) < 0 ||
+        (rc = get_number(c, o, "frame_rate", 0.1, 60, 0, &hc->frame_rate)) < 0)
+        return rc;
+    if ((rc = get_int(c, o, "jpeg_quality", 1, 100, &v)) < 0)
+        return rc;
+    if (rc > 0)
+        hc->jpeg_quality = (int)v;
+    if ((rc = get_int(c, o, "ws_queue_bytes", 4096, 256 << 20, &v)) < 0)
+        return rc;
+    if (rc > 0)
+        hc->ws_queue_bytes = (size_t)v;
+    return 0;
+}
+
+static int parse_http(pctx *c, const cJSON *root, vtd_http_conf *hc) {
+    const cJSON *o = cJSON_GetObjectItemCaseSensitive(root, "http");
+    if (!o)
+        return 0;
+    size_t n = push_key(c, "http");
+    *hc = (vtd_http_conf){.enabled = 1,
+                          .clients = 64,
+                          .header_bytes = 8192,
+                          .body_bytes = 1 << 20,
+                          .request_timeout_ms = 10000,
+                          .frame_rate = 10,
+                          .jpeg_quality = 80,
+                          .ws_queue_bytes = 1 << 20};
+    int rc = cJSON_IsObject(o) ? parse_http_fields(c, o, hc)
+                               : want(c, o, "an object {listen?, static_dir?, ...}");
+    if (rc >= 0 && !hc->listen && !(hc->listen = strdup(VTD_DEFAULT_HTTP)))
+        rc = -ENOMEM;
+    pop(c, n);
+    return rc;
+}
+
 static int parse_root(pctx *c, const cJSON *root, vtd_config *cfg) {
-    static const char *const known[] = {"listen",  "token",        "token_file", "log_level",
-                                        "model",   "blas_threads", "defaults",   "limits",
-                                        "clients", "streams",      "state_dir",  "mqtt",
-                                        NULL};
+    static const char *const known[] = {
+        "listen", "token",   "token_file", "log_level", "model", "blas_threads", "defaults",
+        "limits", "clients", "streams",    "state_dir", "mqtt",  "http",         NULL};
     if (!cJSON_IsObject(root))
         return want(c, root, "a JSON object");
     int rc = check_keys(c, root, known);
@@ -1307,7 +1390,7 @@ static int parse_root(pctx *c, const cJSON *root, vtd_config *cfg) {
             return rc;
     }
 
-    if ((rc = parse_mqtt(c, root, &cfg->mqtt)) < 0)
+    if ((rc = parse_mqtt(c, root, &cfg->mqtt)) < 0 || (rc = parse_http(c, root, &cfg->http)) < 0)
         return rc;
 
     const cJSON *st = cJSON_GetObjectItemCaseSensitive(root, "streams");

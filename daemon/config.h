@@ -19,6 +19,7 @@
 #define VTD_STREAMS_MAX     256 /* hard cap of limits.streams */
 #define VTD_CLI_STREAMS_MAX 64
 #define VTD_DEFAULT_LISTEN  "127.0.0.1:7878"
+#define VTD_DEFAULT_HTTP    "127.0.0.1:7879"
 #define VTD_EX_CONFIG       78 /* sysexits' EX_CONFIG: systemd's RestartPreventExitStatus */
 
 /* Where a stream came from: reload manages only CONFIG ones. */
@@ -111,6 +112,20 @@ void vtd_mqtt_conf_clear(vtd_mqtt_conf *mc);
 /* Deep copy. Returns 0 or -ENOMEM (dst is then cleared). */
 int vtd_mqtt_conf_copy(vtd_mqtt_conf *dst, const vtd_mqtt_conf *src);
 
+/* The HTTP API and live view (http.h); enabled when the file has an "http" object. */
+typedef struct vtd_http_conf {
+    int enabled;
+    char *listen;               /* "HOST:PORT", never NULL when enabled */
+    char *static_dir;           /* the web page's files; NULL: the lookup of vtd_http_static_dir */
+    int clients;                /* HTTP connections at once (WebSocket viewers included) */
+    size_t header_bytes;        /* request head */
+    size_t body_bytes;          /* request body */
+    int64_t request_timeout_ms; /* a request must arrive whole within this; also idle keep-alive */
+    double frame_rate;          /* JPEG frames per stream per second, at most */
+    int jpeg_quality;           /* 1..100 */
+    size_t ws_queue_bytes;      /* events queued for one WebSocket viewer before it is closed */
+} vtd_http_conf;
+
 typedef struct vtd_config {
     char *path; /* the file it came from, or NULL */
     char *listen[VTD_LISTEN_MAX];
@@ -131,6 +146,7 @@ typedef struct vtd_config {
     vtd_stream_conf *streams;
     int nstreams;
     vtd_mqtt_conf mqtt;
+    vtd_http_conf http;
 } vtd_config;
 
 /* Command-line options (borrowed from argv). */

@@ -19,37 +19,67 @@
 
 #define AUTH_FAILURES_MAX 5 /* wrong tokens before the connection is closed */
 
-static void send_msg_built(vtd_conn *c, vtd_msg *m, int rc) {
-    if (rc < 0) {
-        vtd_msg_unref(&c->d->hub, m);
-        vt_proto_err e = {.code = VT_PROTO_CODE_INTERNAL};
-        snprintf(e.message, sizeof e.message, "the server failed to write its answer");
-        vtd_conn_send_error(c, &e);
-        return;
+/* Where an answer goes: the connection's queue, or the HTTP request's slot (the first answer
+ * only: every command gets exactly one). Consumes the caller's reference on m. */
+static void ctl_answer(vtd_ctl *x, vtd_msg *m, vt_proto_code code) {
+    if (x->c) {
+        vtd_conn_send(x->c, m, 0);
+    } else if (!x->answer) {
+        m->refs++;
+        x->answer = m;
+        x->code = code;
     }
-    vtd_conn_send(c, m, 0);
-    vtd_msg_unref(&c->d->hub, m);
+    vtd_msg_unref(&x->d->hub, m);
 }
 
-static void reply(vtd_conn *c, const vt_proto_reply *r) {
-    vtd_msg *m = vtd_msg_new(&c->d->hub, 256);
-    if (!m) {
-        vtd_conn_close(c, "out of memory");
+/* Lack of memory to answer: a connection is closed, an HTTP request answers 500. */
+static void ctl_oom(vtd_ctl *x) {
+    if (x->c)
+        vtd_conn_close(x->c, "out of memory");
+    else
+        x->code = VT_PROTO_CODE_INTERNAL;
+}
+
+static void ctl_error(vtd_ctl *x, const vt_proto_err *e) {
+    vtd_msg *m = vtd_msg_new(&x->d->hub, 256);
+    if (!m || vt_proto_write_error(&m->buf, e) < 0) {
+        vtd_msg_unref(&x->d->hub, m);
+        ctl_oom(x);
         return;
     }
-    send_msg_built(c, m, vt_proto_write_reply(&m->buf, r));
+    ctl_answer(x, m, e->code);
+}
+
+static void send_msg_built(vtd_ctl *x, vtd_msg *m, int rc) {
+    if (rc < 0) {
+        vtd_msg_unref(&x->d->hub, m);
+        vt_proto_err e = {.code = VT_PROTO_CODE_INTERNAL};
+        snprintf(e.message, sizeof e.message, "the server failed to write its answer");
+        ctl_error(x, &e);
+        return;
+    }
+    ctl_answer(x, m, VT_PROTO_CODE_OK);
+}
+
+static void reply(vtd_ctl *x, const vt_proto_reply *r) {
+    vtd_msg *m = vtd_msg_new(&x->d->hub, 256);
+    if (!m) {
+        ctl_oom(x);
+        return;
+    }
+    send_msg_built(x, m, vt_proto_write_reply(&m->buf, r));
 }
 
 /* The command could not be answered for lack of memory; the connection stays usable. */
-static void reply_oom(vtd_conn *c, const vt_proto_cmd *cmd) {
+static void reply_oom(vtd_ctl *x, const vt_proto_cmd *cmd) {
     vt_proto_err e = {.code = VT_PROTO_CODE_INTERNAL, .op = cmd->op, .id = cmd->id};
     snprintf(e.message, sizeof e.message, "out of memory");
-    vtd_conn_send_error(c, &e);
+    ctl_error(x, &e);
 }
 
-static void reply_simple(vtd_conn *c, const vt_proto_cmd *cmd) {
+static void reply_simple(vtd_ctl *x, const vt_proto_cmd *cmd) {
     vt_proto_reply r = {.op = cmd->op, .id = &cmd->id};
-    reply(c, &r);
+    reply(x, &r);
 }
 
 void vtd_control_hello(vtd_conn *c) {
@@ -62,11 +92,11 @@ void vtd_control_hello(vtd_conn *c) {
         vtd_conn_close(c, "out of memory");
         return;
     }
-    send_msg_built(c, m, vt_proto_write_hello(&m->buf, &h));
+    vtd_ctl x = {.d = d, .c = c};
+    send_msg_built(&x, m, vt_proto_write_hello(&m->buf, &h));
 }
 
-/* Compare secrets in time independent of where they differ. */
-static int token_equal(const char *a, const char *b) {
+int vtd_token_equal(const char *a, const char *b) {
     size_t na = strlen(a), nb = strlen(b);
     unsigned char diff = (unsigned char)(na != nb);
     for (size_t i = 0; i < na; i++)
@@ -74,21 +104,22 @@ static int token_equal(const char *a, const char *b) {
     return diff == 0;
 }
 
-static void op_hello(vtd_conn *c, const vt_proto_cmd *cmd, vt_proto_err *e) {
-    vtd *d = c->d;
+static void op_hello(vtd_ctl *x, const vt_proto_cmd *cmd, vt_proto_err *e) {
+    vtd *d = x->d;
+    vtd_conn *c = x->c;
     if (cmd->hello.protocol && cmd->hello.protocol != VT_PROTO_VERSION) {
         vt_proto_err_set(e, VT_PROTO_CODE_BAD_VERSION, "protocol",
                          "protocol %d is not spoken here: this server speaks %d",
                          cmd->hello.protocol, VT_PROTO_VERSION);
-        vtd_conn_send_error(c, e);
+        ctl_error(x, e);
         vtd_conn_close_after_flush(c, d->cfg->limits.shutdown_timeout_ms + 1000);
         return;
     }
     if (d->cfg->token) {
-        if (!cmd->hello.token || !token_equal(cmd->hello.token, d->cfg->token)) {
+        if (!cmd->hello.token || !vtd_token_equal(cmd->hello.token, d->cfg->token)) {
             vt_proto_err_set(e, VT_PROTO_CODE_UNAUTHORIZED, "token",
                              cmd->hello.token ? "wrong token" : "this server needs a token");
-            vtd_conn_send_error(c, e);
+            ctl_error(x, e);
             if (++c->bad_auth >= AUTH_FAILURES_MAX) {
                 vtd_warn("client %llu (%s): %d wrong tokens, closing", (unsigned long long)c->id,
                          c->peer, c->bad_auth);
@@ -97,19 +128,19 @@ static void op_hello(vtd_conn *c, const vt_proto_cmd *cmd, vt_proto_err *e) {
             return;
         }
     }
-    c->authed = 1;
-    reply_simple(c, cmd);
+    c->authed = x->authed = 1;
+    reply_simple(x, cmd);
 }
 
 /* Check that every named stream exists; -1 after sending not_found. */
-static int check_names(vtd_conn *c, const vt_proto_cmd *cmd, vt_proto_err *e) {
+static int check_names(vtd_ctl *x, const vt_proto_cmd *cmd, vt_proto_err *e) {
     for (int i = 0; i < cmd->subscribe.nstreams; i++) {
-        if (!vtd_streams_find(c->d, cmd->subscribe.streams[i])) {
+        if (!vtd_streams_find(x->d, cmd->subscribe.streams[i])) {
             char field[32];
             snprintf(field, sizeof field, "streams[%d]", i);
             vt_proto_err_set(e, VT_PROTO_CODE_NOT_FOUND, field, "no stream named %s",
                              cmd->subscribe.streams[i]);
-            vtd_conn_send_error(c, e);
+            ctl_error(x, e);
             return -1;
         }
     }
@@ -140,8 +171,9 @@ static void name_del(vtd_conn *c, const char *name) {
         memcpy(c->names[i], c->names[--c->nnames], sizeof c->names[0]);
 }
 
-static void op_subscribe(vtd_conn *c, const vt_proto_cmd *cmd, vt_proto_err *e) {
-    if (check_names(c, cmd, e) < 0)
+static void op_subscribe(vtd_ctl *x, const vt_proto_cmd *cmd, vt_proto_err *e) {
+    vtd_conn *c = x->c;
+    if (check_names(x, cmd, e) < 0)
         return;
     int n = cmd->subscribe.nstreams;
     if (n == 0) {
@@ -161,19 +193,20 @@ static void op_subscribe(vtd_conn *c, const vt_proto_cmd *cmd, vt_proto_err *e) 
                 vt_proto_err_set(e, rc == -ENOSPC ? VT_PROTO_CODE_LIMIT : VT_PROTO_CODE_INTERNAL,
                                  "streams", "a connection follows at most %d named streams",
                                  VTD_SUB_NAMES_MAX);
-                vtd_conn_send_error(c, e);
+                ctl_error(x, e);
                 return;
             }
         }
     }
     c->subscribed = 1;
     c->masks = cmd->subscribe.masks;
-    vtd_status_dirty(c->d); /* STATUS= counts subscribers */
-    reply_simple(c, cmd);
+    vtd_status_dirty(x->d); /* STATUS= counts subscribers */
+    reply_simple(x, cmd);
 }
 
-static void op_unsubscribe(vtd_conn *c, const vt_proto_cmd *cmd, vt_proto_err *e) {
-    if (check_names(c, cmd, e) < 0)
+static void op_unsubscribe(vtd_ctl *x, const vt_proto_cmd *cmd, vt_proto_err *e) {
+    vtd_conn *c = x->c;
+    if (check_names(x, cmd, e) < 0)
         return;
     int n = cmd->subscribe.nstreams;
     if (n == 0) {
@@ -185,7 +218,7 @@ static void op_unsubscribe(vtd_conn *c, const vt_proto_cmd *cmd, vt_proto_err *e
                 vt_proto_err_set(e, VT_PROTO_CODE_LIMIT, "streams",
                                  "a connection excludes at most %d named streams",
                                  VTD_SUB_NAMES_MAX);
-                vtd_conn_send_error(c, e);
+                ctl_error(x, e);
                 return;
             }
         }
@@ -195,21 +228,21 @@ static void op_unsubscribe(vtd_conn *c, const vt_proto_cmd *cmd, vt_proto_err *e
         if (c->nnames == 0)
             c->subscribed = 0;
     }
-    vtd_status_dirty(c->d);
-    reply_simple(c, cmd);
+    vtd_status_dirty(x->d);
+    reply_simple(x, cmd);
     if (!c->subscribed && c->eof)
-        vtd_conn_close_after_flush(c, c->d->cfg->limits.shutdown_timeout_ms + 1000);
+        vtd_conn_close_after_flush(c, x->d->cfg->limits.shutdown_timeout_ms + 1000);
 }
 
-static void op_list(vtd_conn *c, const vt_proto_cmd *cmd) {
-    vtd *d = c->d;
+static void op_list(vtd_ctl *x, const vt_proto_cmd *cmd) {
+    vtd *d = x->d;
     int n = d->nstreams;
     vt_stream_snapshot *snaps = n ? malloc(sizeof *snaps * (size_t)n) : NULL;
     vt_proto_stream_info *info = n ? calloc((size_t)n, sizeof *info) : NULL;
     if (n && (!snaps || !info)) {
         free(snaps);
         free(info);
-        reply_oom(c, cmd);
+        reply_oom(x, cmd);
         return;
     }
     int i = 0;
@@ -230,20 +263,20 @@ static void op_list(vtd_conn *c, const vt_proto_cmd *cmd) {
         };
     }
     vt_proto_reply r = {.op = cmd->op, .id = &cmd->id, .streams = info, .nstreams = i};
-    reply(c, &r);
+    reply(x, &r);
     free(snaps);
     free(info);
 }
 
-static void op_stats(vtd_conn *c, const vt_proto_cmd *cmd) {
-    vtd *d = c->d;
+static void op_stats(vtd_ctl *x, const vt_proto_cmd *cmd) {
+    vtd *d = x->d;
     int n = d->nstreams;
     vt_proto_stream_stats *ss = n ? calloc((size_t)n, sizeof *ss) : NULL;
     vt_stream_snapshot *snap = malloc(sizeof *snap);
     if ((n && !ss) || !snap) {
         free(ss);
         free(snap);
-        reply_oom(c, cmd);
+        reply_oom(x, cmd);
         return;
     }
     int i = 0;
@@ -274,8 +307,8 @@ static void op_stats(vtd_conn *c, const vt_proto_cmd *cmd) {
     vt_proto_stats st = {.state = vtd_persist_stats(d, &pst),
                          .uptime_s = (vtd_now_ms() - d->start_ms) / 1000.0,
                          .clients = d->nconns,
-                         .dropped = c->dropped_total,
-                         .queued_bytes = c->qbytes + c->inflight_bytes,
+                         .dropped = x->c ? x->c->dropped_total : 0,
+                         .queued_bytes = x->c ? x->c->qbytes + x->c->inflight_bytes : 0,
                          .streams = ss,
                          .nstreams = i,
                          .subscribers = subs,
@@ -286,15 +319,15 @@ static void op_stats(vtd_conn *c, const vt_proto_cmd *cmd) {
         st.mqtt = &mq;
     }
     vt_proto_reply r = {.op = cmd->op, .id = &cmd->id, .stats = &st};
-    reply(c, &r);
+    reply(x, &r);
     free(subs);
     free(ss);
     free(snap);
 }
 
-static void op_add_stream(vtd_conn *c, const vt_proto_cmd *cmd, const char *line, size_t len,
+static void op_add_stream(vtd_ctl *x, const vt_proto_cmd *cmd, const char *line, size_t len,
                           vt_proto_err *e) {
-    vtd *d = c->d;
+    vtd *d = x->d;
     const char *name = cmd->add_stream.stream;
     if (!d->cfg->allow_add_streams) {
         vt_proto_err_set(e, VT_PROTO_CODE_FORBIDDEN, NULL,
@@ -327,19 +360,18 @@ static void op_add_stream(vtd_conn *c, const vt_proto_cmd *cmd, const char *line
                                                      : VT_PROTO_CODE_INTERNAL,
                              field[0] ? field : NULL, "%s", err);
         } else {
-            vtd_notice("stream %s: added by client %llu (%s)", name, (unsigned long long)c->id,
-                       c->peer);
+            vtd_notice("stream %s: added by %s", name, x->who);
             vtd_persist_add_stream(d, line, len);
             vt_proto_reply rep = {.op = cmd->op, .id = &cmd->id, .stream = name};
-            reply(c, &rep);
+            reply(x, &rep);
             return;
         }
     }
-    vtd_conn_send_error(c, e);
+    ctl_error(x, e);
 }
 
-static void op_remove_stream(vtd_conn *c, const vt_proto_cmd *cmd, vt_proto_err *e) {
-    vtd *d = c->d;
+static void op_remove_stream(vtd_ctl *x, const vt_proto_cmd *cmd, vt_proto_err *e) {
+    vtd *d = x->d;
     const char *name = cmd->remove_stream.stream;
     vtd_srec *r = vtd_streams_find(d, name);
     if (!d->cfg->allow_add_streams) {
@@ -349,16 +381,15 @@ static void op_remove_stream(vtd_conn *c, const vt_proto_cmd *cmd, vt_proto_err 
     } else if (!r) {
         vt_proto_err_set(e, VT_PROTO_CODE_NOT_FOUND, "stream", "no stream named %s", name);
     } else {
-        vtd_notice("stream %s: removed by client %llu (%s)", name, (unsigned long long)c->id,
-                   c->peer);
+        vtd_notice("stream %s: removed by %s", name, x->who);
         vtd_persist_remove_stream(d, name);
         /* The reply goes first: the `removed` and `ended` events follow it. */
         vt_proto_reply rep = {.op = cmd->op, .id = &cmd->id, .stream = name};
-        reply(c, &rep);
+        reply(x, &rep);
         vtd_streams_remove(r, "removed");
         return;
     }
-    vtd_conn_send_error(c, e);
+    ctl_error(x, e);
 }
 
 int vtd_shape_from_track(const vt_proto_cmd *cmd, vt_shape *shape, uint8_t **mask, float **pts,
@@ -403,14 +434,14 @@ int vtd_shape_from_track(const vt_proto_cmd *cmd, vt_shape *shape, uint8_t **mas
     return -EINVAL;
 }
 
-static void op_track(vtd_conn *c, const vt_proto_cmd *cmd, const char *line, size_t len,
+static void op_track(vtd_ctl *x, const vt_proto_cmd *cmd, const char *line, size_t len,
                      vt_proto_err *e) {
-    vtd *d = c->d;
+    vtd *d = x->d;
     vtd_srec *r = vtd_streams_find(d, cmd->track.stream);
     if (!r) {
         vt_proto_err_set(e, VT_PROTO_CODE_NOT_FOUND, "stream", "no stream named %s",
                          cmd->track.stream);
-        vtd_conn_send_error(c, e);
+        ctl_error(x, e);
         return;
     }
     vt_stream_snapshot *snap = malloc(sizeof *snap);
@@ -479,25 +510,24 @@ static void op_track(vtd_conn *c, const vt_proto_cmd *cmd, const char *line, siz
         vt_proto_err_set(e, rc == AVERROR(EINVAL) ? VT_PROTO_CODE_BAD_MASK : VT_PROTO_CODE_INTERNAL,
                          NULL, "%s", err);
     } else {
-        vtd_info("stream %s: object %u%s%s registered by client %llu", r->conf.name, id,
-                 cmd->track.label ? " " : "", cmd->track.label ? cmd->track.label : "",
-                 (unsigned long long)c->id);
+        vtd_info("stream %s: object %u%s%s registered by %s", r->conf.name, id,
+                 cmd->track.label ? " " : "", cmd->track.label ? cmd->track.label : "", x->who);
         vtd_persist_track(d, r->conf.name, id, line, len);
         vt_proto_reply rep = {
             .op = cmd->op, .id = &cmd->id, .stream = r->conf.name, .object = id, .frame = frame};
-        reply(c, &rep);
+        reply(x, &rep);
         e->code = VT_PROTO_CODE_OK;
     }
 send:
     if (e->code != VT_PROTO_CODE_OK)
-        vtd_conn_send_error(c, e);
+        ctl_error(x, e);
     free(snap);
     free(mask);
     free(pts);
 }
 
-static void op_untrack(vtd_conn *c, const vt_proto_cmd *cmd, vt_proto_err *e) {
-    vtd_srec *r = vtd_streams_find(c->d, cmd->untrack.stream);
+static void op_untrack(vtd_ctl *x, const vt_proto_cmd *cmd, vt_proto_err *e) {
+    vtd_srec *r = vtd_streams_find(x->d, cmd->untrack.stream);
     int rc = r ? vt_stream_untrack(r->s, cmd->untrack.object) : 0;
     if (!r) {
         vt_proto_err_set(e, VT_PROTO_CODE_NOT_FOUND, "stream", "no stream named %s",
@@ -509,81 +539,94 @@ static void op_untrack(vtd_conn *c, const vt_proto_cmd *cmd, vt_proto_err *e) {
         vt_proto_err_set(e, VT_PROTO_CODE_LIMIT, NULL,
                          "too many commands waiting for stream %s: try again", cmd->untrack.stream);
     } else {
-        vtd_persist_untrack(c->d, r->conf.name, cmd->untrack.object);
+        vtd_persist_untrack(x->d, r->conf.name, cmd->untrack.object);
         vt_proto_reply rep = {
             .op = cmd->op, .id = &cmd->id, .stream = r->conf.name, .object = cmd->untrack.object};
-        reply(c, &rep);
+        reply(x, &rep);
         return;
     }
-    vtd_conn_send_error(c, e);
+    ctl_error(x, e);
 }
 
-static void op_forget(vtd_conn *c, const vt_proto_cmd *cmd, vt_proto_err *e) {
-    if (!c->d->persist.dir) {
+static void op_forget(vtd_ctl *x, const vt_proto_cmd *cmd, vt_proto_err *e) {
+    if (!x->d->persist.dir) {
         vt_proto_err_set(e, VT_PROTO_CODE_NOT_FOUND, NULL,
                          "this server saves no state (it has no state directory)");
-        vtd_conn_send_error(c, e);
+        ctl_error(x, e);
         return;
     }
-    vtd_notice("state: forget asked by client %llu (%s)", (unsigned long long)c->id, c->peer);
-    vtd_persist_forget(c->d);
-    reply_simple(c, cmd);
+    vtd_notice("state: forget asked by %s", x->who);
+    vtd_persist_forget(x->d);
+    reply_simple(x, cmd);
 }
 
-void vtd_control_line(vtd_conn *c, const char *line, size_t len) {
+void vtd_control_run(vtd_ctl *x, const char *line, size_t len) {
     vt_proto_cmd *cmd = NULL;
     vt_proto_err e;
     memset(&e, 0, sizeof e);
     if (vt_proto_cmd_parse(line, len, &cmd, &e) < 0) {
-        vtd_conn_send_error(c, &e);
+        ctl_error(x, &e);
         return;
     }
     memset(&e, 0, sizeof e);
     e.op = cmd->op;
     e.id = cmd->id;
-    if (!c->authed && cmd->op != VT_PROTO_OP_HELLO) {
+    if (!x->authed && cmd->op != VT_PROTO_OP_HELLO) {
         vt_proto_err_set(&e, VT_PROTO_CODE_UNAUTHORIZED, NULL,
                          "send hello with the server's token first");
-        vtd_conn_send_error(c, &e);
+        ctl_error(x, &e);
         vt_proto_cmd_free(&cmd);
         return;
     }
     switch (cmd->op) {
     case VT_PROTO_OP_HELLO:
-        op_hello(c, cmd, &e);
-        break;
     case VT_PROTO_OP_SUBSCRIBE:
-        op_subscribe(c, cmd, &e);
-        break;
     case VT_PROTO_OP_UNSUBSCRIBE:
-        op_unsubscribe(c, cmd, &e);
+        if (!x->c) {
+            vt_proto_err_set(&e, VT_PROTO_CODE_BAD_REQUEST, "op", "%s needs a TCP connection",
+                             vt_proto_op_name(cmd->op));
+            ctl_error(x, &e);
+        } else if (cmd->op == VT_PROTO_OP_HELLO) {
+            op_hello(x, cmd, &e);
+        } else if (cmd->op == VT_PROTO_OP_SUBSCRIBE) {
+            op_subscribe(x, cmd, &e);
+        } else {
+            op_unsubscribe(x, cmd, &e);
+        }
         break;
     case VT_PROTO_OP_LIST:
-        op_list(c, cmd);
+        op_list(x, cmd);
         break;
     case VT_PROTO_OP_STATS:
-        op_stats(c, cmd);
+        op_stats(x, cmd);
         break;
     case VT_PROTO_OP_ADD_STREAM:
-        op_add_stream(c, cmd, line, len, &e);
+        op_add_stream(x, cmd, line, len, &e);
         break;
     case VT_PROTO_OP_REMOVE_STREAM:
-        op_remove_stream(c, cmd, &e);
+        op_remove_stream(x, cmd, &e);
         break;
     case VT_PROTO_OP_TRACK:
-        op_track(c, cmd, line, len, &e);
+        op_track(x, cmd, line, len, &e);
         break;
     case VT_PROTO_OP_UNTRACK:
-        op_untrack(c, cmd, &e);
+        op_untrack(x, cmd, &e);
         break;
     case VT_PROTO_OP_FORGET:
-        op_forget(c, cmd, &e);
+        op_forget(x, cmd, &e);
         break;
     default: {
         vt_proto_err_set(&e, VT_PROTO_CODE_BAD_REQUEST, "op", "unknown op");
-        vtd_conn_send_error(c, &e);
+        ctl_error(x, &e);
         break;
     }
     }
     vt_proto_cmd_free(&cmd);
+}
+
+void vtd_control_line(vtd_conn *c, const char *line, size_t len) {
+    char who[96];
+    snprintf(who, sizeof who, "client %llu (%s)", (unsigned long long)c->id, c->peer);
+    vtd_ctl x = {.d = c->d, .c = c, .who = who, .authed = c->authed};
+    vtd_control_run(&x, line, len);
 }

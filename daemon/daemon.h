@@ -17,6 +17,7 @@
 #include "config.h"
 #include "hub.h"
 #include "persist.h"
+#include "http.h"
 #include "mqtt.h"
 #include "server.h"
 #include "streams.h"
@@ -55,6 +56,7 @@ typedef struct vtd {
     vtd_hub hub;
     vtd_persist persist; /* the state directory (persist.h) */
     vtd_mqtt *mqtt;      /* the MQTT sink, NULL when not configured */
+    vtd_http *http;      /* the HTTP API and live view, NULL when not configured */
 
     vtd_listener listeners[VTD_LISTENERS_MAX];
     int nlisteners; /* open */
@@ -93,6 +95,24 @@ int64_t vtd_now_us(void);
 
 /* Handle one command line from a connection (control.c). */
 void vtd_control_line(vtd_conn *c, const char *line, size_t len);
+
+/* Who asks a command and where its one answer goes (control.c): a TCP connection (c set: the
+ * answer is queued on it), or an HTTP request (c NULL: the answer is kept in `answer`, a
+ * reference the caller drops, with its code; hello, subscribe and unsubscribe are refused). */
+typedef struct vtd_ctl {
+    vtd *d;
+    vtd_conn *c;
+    const char *who; /* for the log: "client 3 (127.0.0.1:5000)" */
+    int authed;
+    vtd_msg *answer;
+    vt_proto_code code; /* answer's code; INTERNAL with no answer: out of memory */
+} vtd_ctl;
+
+/* Compare a secret in time independent of where it differs (control.c). 1 when equal. */
+int vtd_token_equal(const char *a, const char *b);
+
+/* Run one command line (control.c): every rule and limit of the protocol applies. */
+void vtd_control_run(vtd_ctl *x, const char *line, size_t len);
 
 /* The shape of a parsed track command (control.c): a mask is decoded into *mask, polygon
  * points copied into *pts (both the caller frees, also on failure). No check against a frame

@@ -124,6 +124,7 @@ static void dispatch(vtd_hub *h, vtd_event *ev) {
         vtd_persist_untrack(d, r->conf.name, ev->dropped_object);
     }
     vtd_mqtt_event(d->mqtt, r->conf.name, ev->plain, ev->masks);
+    vtd_http_event(d->http, r, ev);
     int droppable = ev->kind == VT_STREAM_EVENT_FRAME;
     /* Sending may close c (hard limit, failed write), which unlinks it: step with the next
      * pointer taken before. */
@@ -178,6 +179,7 @@ void vtd_hub_drain_all(vtd_hub *h) {
 
 void vtd_hub_publish(vtd_hub *h, const char *stream, vtd_msg *m) {
     vtd_mqtt_event(h->d->mqtt, stream, m, NULL);
+    vtd_http_publish(h->d->http, stream, m);
     for (vtd_conn *c = h->d->conns, *next; c; c = next) {
         next = c->next; /* sending may close and unlink c */
         if (c->subscribed && vtd_conn_wants(c, stream))

@@ -22,6 +22,8 @@ static void on_stream_event(void *opaque, const vt_stream_event *ev) {
         return;
     if (ev->kind == VT_STREAM_EVENT_FRAME && r->ov)
         vtd_overlay_feed(r->ov, ev->frame, ev->result);
+    if (ev->kind == VT_STREAM_EVENT_FRAME)
+        vtd_live_offer(&r->live, ev);
     if (ev->kind != VT_STREAM_EVENT_FRAME) {
         /* Rare and worth a line in the journal: the message itself says what happened. */
         size_t n = ev->tail_len && ev->tail[ev->tail_len - 1] == '\n' ? ev->tail_len - 1 : 0;
@@ -54,6 +56,7 @@ static void on_stream_event(void *opaque, const vt_stream_event *ev) {
 static void srec_destroy(vtd_srec *r) {
     vtd_msg_unref(&r->d->hub, r->persist_msg);
     vt_stream_free(&r->s);
+    vtd_live_clear(&r->live, &r->d->hub);
     vtd_overlay_free(&r->ov);
     vtd_model_unref(&r->model); /* after the stream: its tracker used the model */
     vtd_stream_conf_clear(&r->conf);
@@ -77,6 +80,11 @@ static int srec_create(vtd *d, const vtd_stream_conf *sc, vtd_srec **out, char *
     atomic_init(&r->refs, 1);
     atomic_init(&r->detached, 0);
     r->state = VT_PROTO_STREAM_CONNECTING;
+    if (vtd_live_init(&r->live) < 0) {
+        vtd_model_unref(&r->model);
+        free(r);
+        return AVERROR(ENOMEM);
+    }
     int rc = vtd_stream_conf_copy(&r->conf, sc);
     if (rc < 0) {
         vtd_model_unref(&r->model);

@@ -15,6 +15,7 @@
 #include <uv.h>
 
 #include "config.h"
+#include "live.h"
 #include "overlay_writer.h"
 
 typedef struct vtd vtd;
@@ -33,6 +34,7 @@ struct vtd_srec {
     int started;
     int stopping;
     struct vtd_msg *persist_msg; /* newest frame (with masks) not yet sampled (persist.c) */
+    vtd_live live;               /* the latest frame for the HTTP live view (live.h) */
     uv_work_t work;
 };
 

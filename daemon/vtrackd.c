@@ -183,7 +183,8 @@ int main(int argc, char **argv) {
         printf("vtrackd: configuration OK (%d streams, model %s)\n", d.nstreams, d.model->name);
         goto teardown;
     }
-    if (vtd_server_listen(&d, nfds) < 0) {
+    if (vtd_server_listen(&d, nfds) < 0 ||
+        (d.cfg->http.enabled && vtd_http_start(&d, &d.http) < 0)) {
         exit_code = 1;
         goto teardown;
     }
@@ -207,6 +208,7 @@ teardown:
         vtd_srec_unref(r);
     }
     vtd_server_close_listeners(&d);
+    vtd_http_stop(&d.http);
     vtd_hub_close(&d.hub);
     uv_run(&loop, UV_RUN_DEFAULT);
 done:

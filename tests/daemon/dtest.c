@@ -41,14 +41,18 @@ const char *dt_video(const char *name, int w, int h, int frames, int fps) {
     return p;
 }
 
-static void subst(char *out, size_t cap, const char *json, int port) {
-    char ps[16];
+static void subst(char *out, size_t cap, const char *json, int port, int http_port) {
+    char ps[16], hs[16];
     snprintf(ps, sizeof ps, "%d", port);
+    snprintf(hs, sizeof hs, "%d", http_port);
     size_t o = 0;
     for (const char *s = json; *s && o + 8 < cap;) {
         if (strncmp(s, "@PORT@", 6) == 0) {
             o += (size_t)snprintf(out + o, cap - o, "%s", ps);
             s += 6;
+        } else if (strncmp(s, "@HTTP_PORT@", 11) == 0) {
+            o += (size_t)snprintf(out + o, cap - o, "%s", hs);
+            s += 11;
         } else {
             out[o++] = *s++;
         }
@@ -59,7 +63,7 @@ static void subst(char *out, size_t cap, const char *json, int port) {
 int dt_rewrite_config(dt_daemon *d, const char *json) {
     size_t cap = strlen(json) + 256;
     char *text = malloc(cap);
-    subst(text, cap, json, d->port);
+    subst(text, cap, json, d->port, d->http_port);
     char tmp[600];
     snprintf(tmp, sizeof tmp, "%s.tmp", d->config);
     int rc = tu_write_file(tmp, text, strlen(text));
@@ -71,6 +75,9 @@ int dt_start(dt_daemon *d, const char *json, char *const *extra_env) {
     static int serial;
     memset(d, 0, sizeof *d);
     d->port = tu_free_port();
+    do
+        d->http_port = tu_free_port();
+    while (d->http_port == d->port);
     snprintf(d->config, sizeof d->config, "%s/vtrackd-%d-%d.json", tu_dir(), (int)getpid(),
              ++serial);
     snprintf(d->log, sizeof d->log, "%s/vtrackd-%d-%d.log", tu_dir(), (int)getpid(), serial);

@@ -15,6 +15,7 @@
 typedef struct dt_daemon {
     pid_t pid;
     int port;
+    int http_port;    /* free too: "@HTTP_PORT@" in the configuration */
     char config[512]; /* path of its configuration file */
     char log[512];    /* its stderr */
 } dt_daemon;
@@ -25,10 +26,10 @@ const char *dt_build_path(const char *rel);
 /* A small test video in the scratch folder (made once): testsrc2, H.264 or MPEG-4 in .mp4. */
 const char *dt_video(const char *name, int w, int h, int frames, int fps);
 
-/* Write `json` (with every "@PORT@" replaced by a free port) as the daemon's configuration and
- * start vtrackd on it with `extra_env` (NULL-terminated "K=V" list, may be NULL) added to the
- * environment. Waits until the port accepts connections (up to 20 s). 0 or -1 (the log is
- * printed). */
+/* Write `json` (with every "@PORT@" replaced by a free port, "@HTTP_PORT@" by another) as the
+ * daemon's configuration and start vtrackd on it with `extra_env` (NULL-terminated "K=V" list, may
+ * be NULL) added to the environment. Waits until the port accepts connections (up to 20 s). 0 or -1
+ * (the log is printed). */
 int dt_start(dt_daemon *d, const char *json, char *const *extra_env);
 
 /* Rewrite the configuration file (for SIGHUP tests); "@PORT@" becomes the daemon's port. */

@@ -208,6 +208,57 @@ static const struct {
     {MQ(",\"client_id\":\"a\\nb\""), "mqtt.client_id: must be a string"},
 };
 
+static const struct {
+    const char *json, *want;
+} bad_http[] = {
+    {"{\"http\":1}", "http: must be an object"},
+    {"{\"http\":{\"port\":1}}", "http.port: unknown field"},
+    {"{\"http\":{\"listen\":\"nohost\"}}", "http.listen: must be \"HOST:PORT\""},
+    {"{\"http\":{\"listen\":\"127.0.0.1:0\"}}", "got \"127.0.0.1:0\""},
+    {"{\"http\":{\"enabled\":1}}", "http.enabled: must be true or false"},
+    {"{\"http\":{\"header_bytes\":100}}", "http.header_bytes: must be an integer in [1024,"},
+    {"{\"http\":{\"body_bytes\":1e9}}", "http.body_bytes: must be an integer in [1024,"},
+    {"{\"http\":{\"clients\":0}}", "http.clients: must be an integer in [1, 4096]"},
+    {"{\"http\":{\"frame_rate\":0}}", "http.frame_rate: must be a number in [0.1, 60]"},
+    {"{\"http\":{\"jpeg_quality\":101}}", "http.jpeg_quality: must be an integer in [1, 100]"},
+    {"{\"http\":{\"request_timeout_s\":0}}", "http.request_timeout_s: must be a number"},
+    {"{\"http\":{\"ws_queue_bytes\":10}}", "http.ws_queue_bytes: must be an integer in"},
+    {"{\"http\":{\"static_dir\":\"\"}}", "http.static_dir: must be a string"},
+};
+
+START_TEST(test_bad_http) {
+    vtd_config *cfg = NULL;
+    char err[512] = "";
+    const char *json = bad_http[_i].json;
+    int rc = vtd_config_parse(json, strlen(json), tu_dir(), &cfg, err, sizeof err);
+    ck_assert_msg(rc < 0, "accepted: %s", json);
+    ck_assert_ptr_null(cfg);
+    ck_assert_msg(strstr(err, bad_http[_i].want) != NULL, "%s\n  got:  %s\n  want: %s", json, err,
+                  bad_http[_i].want);
+}
+END_TEST
+
+START_TEST(test_http) {
+    vtd_config *cfg = parse_ok("{}");
+    ck_assert_int_eq(cfg->http.enabled, 0);
+    vtd_config_free(&cfg);
+    cfg = parse_ok("{\"http\":{}}");
+    ck_assert_int_eq(cfg->http.enabled, 1);
+    ck_assert_str_eq(cfg->http.listen, "127.0.0.1:7879");
+    ck_assert_ptr_null(cfg->http.static_dir);
+    ck_assert_int_eq(cfg->http.jpeg_quality, 80);
+    vtd_config_free(&cfg);
+    cfg = parse_ok("{\"http\":{\"enabled\":false,\"listen\":\"[::1]:8080\",\"static_dir\":"
+                   "\"/srv/web\",\"frame_rate\":2.5,\"request_timeout_s\":3}}");
+    ck_assert_int_eq(cfg->http.enabled, 0);
+    ck_assert_str_eq(cfg->http.listen, "[::1]:8080");
+    ck_assert_str_eq(cfg->http.static_dir, "/srv/web");
+    ck_assert(cfg->http.frame_rate == 2.5);
+    ck_assert_int_eq((int)cfg->http.request_timeout_ms, 3000);
+    vtd_config_free(&cfg);
+}
+END_TEST
+
 START_TEST(test_bad_mqtt) {
     vtd_config *cfg = NULL;
     char err[512] = "";
@@ -511,6 +562,8 @@ int main(void) {
     tcase_add_test(t, test_hostport);
     tcase_add_test(t, test_stream_params);
     tcase_add_test(t, test_mqtt);
+    tcase_add_test(t, test_http);
+    tcase_add_loop_test(t, test_bad_http, 0, (int)(sizeof bad_http / sizeof bad_http[0]));
 #if VT_HAVE_MQTT
     tcase_add_loop_test(t, test_bad_mqtt, 0, (int)(sizeof bad_mqtt / sizeof bad_mqtt[0]));
 #endif

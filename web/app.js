@@ -1,0 +1,226 @@
+// vtrackd's live view: one WebSocket per stream carries its frames (binary: 4-byte big-endian
+// length, the frame event with masks as JSON, then the JPEG of that same frame) and its events
+// (text). Drawing waits for the image to decode and always uses the newest frame: frames that
+// arrive meanwhile replace the pending one, so a slow browser skips frames, never lags.
+'use strict';
+
+const params = new URLSearchParams(location.search);
+const token = params.get('token') || '';
+const COLORS = [[230, 25, 75], [60, 180, 75], [255, 225, 25], [0, 130, 200], [245, 130, 48],
+                [145, 30, 180], [70, 240, 240], [240, 50, 230]];
+
+function api(method, path, body) {
+  const headers = token ? {Authorization: 'Bearer ' + token} : {};
+  if (body) headers['Content-Type'] = 'application/json';
+  return fetch(path, {method, headers, body: body ? JSON.stringify(body) : undefined})
+    .then(r => r.json().then(j => ({status: r.status, body: j})));
+}
+
+// COCO's compressed counts string (pycocotools' rleToString) to run lengths.
+function rleCounts(s) {
+  if (Array.isArray(s)) return s;
+  const cnts = [];
+  let p = 0;
+  while (p < s.length) {
+    let x = 0, k = 0, more = 1;
+    while (more) {
+      const c = s.charCodeAt(p) - 48;
+      x |= (c & 0x1f) << (5 * k);
+      more = c & 0x20;
+      p++; k++;
+      if (!more && (c & 0x10)) x |= -1 << (5 * k);
+    }
+    if (cnts.length > 2) x += cnts[cnts.length - 2];
+    cnts.push(x);
+  }
+  return cnts;
+}
+window.vtRleCounts = rleCounts;
+
+// COCO RLE (column-major counts starting with background) into an RGBA overlay.
+function paintMask(img, rle, color) {
+  const [h, w] = rle.size;
+  const counts = rleCounts(rle.counts);
+  const d = img.data;
+  let pos = 0, on = false;
+  for (const n of counts) {
+    if (on) {
+      for (let k = pos; k < pos + n; k++) {
+        const x = Math.floor(k / h), y = k % h;
+        const o = 4 * (y * w + x);
+        d[o] = color[0]; d[o + 1] = color[1]; d[o + 2] = color[2]; d[o + 3] = 110;
+      }
+    }
+    pos += n;
+    on = !on;
+  }
+}
+
+class View {
+  constructor(name) {
+    this.name = name;
+    this.el = document.createElement('div');
+    this.el.className = 'stream';
+    this.el.dataset.stream = name;
+    this.title = document.createElement('h2');
+    this.title.textContent = name;
+    this.canvas = document.createElement('canvas');
+    this.canvas.width = 320; this.canvas.height = 240;
+    this.list = document.createElement('ul');
+    this.el.append(this.title, this.canvas, this.list);
+    document.getElementById('streams').append(this.el);
+    this.ctx = this.canvas.getContext('2d');
+    this.pending = null;   // newest frame not drawn yet
+    this.drawing = false;
+    this.frame = -1;       // index of the frame on screen
+    this.objects = new Map();
+    this.drag = null;
+    this.setupDrag();
+    this.connect();
+  }
+
+  connect() {
+    const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
+    const q = 'stream=' + encodeURIComponent(this.name) + (token ? '&token=' + encodeURIComponent(token) : '');
+    this.ws = new WebSocket(proto + '//' + location.host + '/ws?' + q);
+    this.ws.binaryType = 'arraybuffer';
+    this.ws.onmessage = ev => this.onMessage(ev.data);
+    this.ws.onclose = () => setTimeout(() => this.connect(), 1000);
+  }
+
+  onMessage(data) {
+    if (typeof data === 'string') {
+      const e = JSON.parse(data);
+      window.vtEvents.push(e);
+      if (e.type === 'object' && e.event === 'removed') this.objects.delete(e.object);
+      this.renderList();
+      return;
+    }
+    const dv = new DataView(data);
+    const n = dv.getUint32(0);
+    const meta = JSON.parse(new TextDecoder().decode(new Uint8Array(data, 4, n)));
+    const jpeg = new Blob([new Uint8Array(data, 4 + n)], {type: 'image/jpeg'});
+    if (this.pending) window.vtSkipped++;
+    this.pending = {meta, jpeg};
+    this.pump();
+  }
+
+  async pump() {
+    if (this.drawing || !this.pending) return;
+    this.drawing = true;
+    const {meta, jpeg} = this.pending;
+    this.pending = null;
+    try {
+      const bmp = await createImageBitmap(jpeg);
+      this.draw(bmp, meta);
+      bmp.close();
+    } finally {
+      this.drawing = false;
+      this.pump();
+    }
+  }
+
+  draw(bmp, meta) {
+    const c = this.canvas, ctx = this.ctx;
+    if (c.width !== bmp.width || c.height !== bmp.height) {
+      c.width = bmp.width; c.height = bmp.height;
+    }
+    ctx.drawImage(bmp, 0, 0);
+    const objs = meta.objects || [];
+    if (objs.some(o => o.mask)) {
+      const img = new ImageData(c.width, c.height);
+      objs.forEach(o => { if (o.mask) paintMask(img, o.mask, COLORS[o.id % COLORS.length]); });
+      createImageBitmap(img).then(ov => { ctx.drawImage(ov, 0, 0); ov.close(); this.drawBoxes(objs); });
+    } else {
+      this.drawBoxes(objs);
+    }
+    this.frame = meta.frame;
+    c.dataset.frame = meta.frame;
+    this.objects = new Map(objs.map(o => [o.id, o]));
+    this.renderList();
+    window.vtFrames++;
+  }
+
+  drawBoxes(objs) {
+    const ctx = this.ctx;
+    ctx.lineWidth = 2;
+    ctx.font = '12px sans-serif';
+    for (const o of objs) {
+      if (!o.bbox) continue;
+      const col = COLORS[o.id % COLORS.length];
+      ctx.strokeStyle = ctx.fillStyle = `rgb(${col})`;
+      const [x, y, w, h] = o.bbox;
+      ctx.strokeRect(x, y, w, h);
+      ctx.fillText(`${o.id}${o.label ? ' ' + o.label : ''} ${o.state}`, x + 2, y > 12 ? y - 3 : y + 12);
+    }
+    if (this.drag) {
+      ctx.strokeStyle = '#fff';
+      const d = this.drag;
+      ctx.strokeRect(d.x0, d.y0, d.x1 - d.x0, d.y1 - d.y0);
+    }
+  }
+
+  renderList() {
+    this.list.replaceChildren(...[...this.objects.values()].map(o => {
+      const li = document.createElement('li');
+      li.textContent = `#${o.id} ${o.label || ''} ${o.state}`;
+      const b = document.createElement('button');
+      b.textContent = 'untrack';
+      b.dataset.object = o.id;
+      b.onclick = () => api('DELETE', `/api/streams/${encodeURIComponent(this.name)}/objects/${o.id}`);
+      li.append(b);
+      return li;
+    }));
+  }
+
+  setupDrag() {
+    const pos = ev => {
+      const r = this.canvas.getBoundingClientRect();
+      return [(ev.clientX - r.left) * this.canvas.width / r.width,
+              (ev.clientY - r.top) * this.canvas.height / r.height];
+    };
+    this.canvas.addEventListener('pointerdown', ev => {
+      const [x, y] = pos(ev);
+      this.drag = {x0: x, y0: y, x1: x, y1: y};
+    });
+    this.canvas.addEventListener('pointermove', ev => {
+      if (!this.drag) return;
+      [this.drag.x1, this.drag.y1] = pos(ev);
+    });
+    this.canvas.addEventListener('pointerup', () => {
+      const d = this.drag;
+      this.drag = null;
+      if (!d) return;
+      const x = Math.min(d.x0, d.x1), y = Math.min(d.y0, d.y1);
+      const w = Math.abs(d.x1 - d.x0), h = Math.abs(d.y1 - d.y0);
+      if (w < 3 || h < 3) return;
+      api('POST', `/api/streams/${encodeURIComponent(this.name)}/objects`,
+          {box: [Math.round(x), Math.round(y), Math.round(w), Math.round(h)]})
+        .then(r => { window.vtLastTrack = r; });
+    });
+  }
+}
+
+window.vtEvents = [];
+window.vtFrames = 0;
+window.vtSkipped = 0;
+
+async function refreshStats() {
+  const r = await api('GET', '/api/stats');
+  document.getElementById('stats').textContent = JSON.stringify(r.body, null, 1);
+}
+
+async function main() {
+  const r = await api('GET', '/api/streams');
+  const st = document.getElementById('status');
+  if (r.status !== 200) {
+    st.textContent = 'error ' + r.status + ': ' + (r.body.message || '') + ' (open this page with ?token=...)';
+    return;
+  }
+  st.textContent = 'live';
+  window.vtViews = r.body.streams.map(s => new View(s.stream));
+  refreshStats();
+  setInterval(refreshStats, 2000);
+}
+
+main();
