@@ -963,6 +963,12 @@ static void start_reading(hconn *c) {
         c->reading = 1;
 }
 
+/* The request is ours to free, also when closing the handle cancels it. */
+static void on_shutdown(uv_shutdown_t *sd, int status) {
+    (void)status;
+    free(sd);
+}
+
 static void on_write(uv_write_t *req, int status) {
     hconn *c = req->data;
     free(c->out);
@@ -985,7 +991,7 @@ static void on_write(uv_write_t *req, int status) {
     }
     if (!c->keep_alive || c->close_after) {
         uv_shutdown_t *sd = malloc(sizeof *sd);
-        if (!sd || uv_shutdown(sd, (uv_stream_t *)&c->tcp, NULL) < 0)
+        if (!sd || uv_shutdown(sd, (uv_stream_t *)&c->tcp, on_shutdown) < 0)
             free(sd);
         conn_close(c);
         return;
