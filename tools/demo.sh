@@ -34,6 +34,17 @@ if [ -z "${VT_DEMO_PORT:-}" ]; then
     done
 fi
 ADDR=127.0.0.1:$PORT
+# The live view (HTTP) on the first free port from 7979.
+HPORT=${VT_DEMO_HTTP_PORT:-7979}
+while [ -z "${VT_DEMO_HTTP_PORT:-}" ] && port_busy "$HPORT"; do
+    HPORT=$((HPORT + 1))
+    [ "$HPORT" -lt 8000 ] || die "no free port in 7979..7999"
+done
+# An MQTT broker already listening on this machine (mosquitto) gets the events too.
+MQTT=
+if port_busy 1883; then
+    MQTT='"mqtt": {"host": "127.0.0.1", "topic_prefix": "vtrack-demo"},'
+fi
 
 mkdir -p "$DIR"
 rm -f "$OVERLAY"
@@ -47,6 +58,8 @@ cat >"$DIR/vtrackd.json" <<JSON
 {
   "listen": "$ADDR",
   "log_level": "notice",
+  "http": {"listen": "127.0.0.1:$HPORT"},
+  $MQTT
   "streams": [{
     "name": "walkway",
     "url": "$VIDEO",
@@ -93,10 +106,12 @@ each registered by a box when it first walks clear of the others:
   #3 light-blue from 12.6 s: walks left behind a man and the sign post at 15 s
   #4 black-jacket from 17 s: walks right until he leaves at 21 s
   events:  vtrack sub $ADDR --pretty     (below; Ctrl-C stops the demo)
+  live:    http://127.0.0.1:$HPORT/      (the camera with its objects; drag a box to track)
   control: $VTRACK ctl $ADDR list | stats
   overlay: $OVERLAY (the first $OVERLAY_SECONDS s, complete after that long)
   log:     $DIR/vtrackd.log
 MSG
+[ -n "$MQTT" ] && printf '  mqtt:    mosquitto_sub -h 127.0.0.1 -t "vtrack-demo/#" -v\n' >&2
 
 interrupted=0
 trap 'interrupted=1' INT
