@@ -24,7 +24,9 @@
 
 /* ---------------------------------------------------------------------------------------------
  * The document: {"vtrackd_state":1,"journal":N,"streams":[{"stream":NAME,"add_stream":{...},
- * "objects":[{"track":{...},"frame":F|null,"time":"..."|null}]}]}
+ * "objects":[{"track":{...},"frame":F|null,"time":"..."|null,"bbox":[x,y,w,h]?}]}]}: an
+ * object's track command carries its last good mask once it has been seen, with that frame's
+ * index, wall time and box.
  * ------------------------------------------------------------------------------------------- */
 
 static cJSON *doc_new(void) {
@@ -698,6 +700,10 @@ static void sample(vtd *d, vtd_srec *r) {
         cJSON_DeleteItemFromObjectCaseSensitive(track, "polygon");
         cJSON_DeleteItemFromObjectCaseSensitive(track, "mask");
         cJSON_AddItemToObject(track, "mask", cJSON_DetachItemViaPointer((cJSON *)o, mask));
+        cJSON *bbox = cJSON_GetObjectItemCaseSensitive(o, "bbox");
+        cJSON_DeleteItemFromObjectCaseSensitive(e, "bbox");
+        if (bbox)
+            cJSON_AddItemToObject(e, "bbox", cJSON_DetachItemViaPointer((cJSON *)o, bbox));
         cJSON_ReplaceItemInObjectCaseSensitive(e, "frame", cJSON_Duplicate(frame, 1));
         cJSON_ReplaceItemInObjectCaseSensitive(
             e, "time", wall ? cJSON_CreateString(wall) : cJSON_CreateNull());

@@ -203,6 +203,7 @@ START_TEST(test_restore_after_stop) {
                 ck_assert_int_eq(cJSON_GetArrayItem(size, 1)->valueint, STREAM_W);
                 ck_assert(cJSON_IsNumber(cJSON_GetObjectItem(o, "frame")));
                 ck_assert(cJSON_IsString(cJSON_GetObjectItem(o, "time")));
+                ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItem(o, "bbox")), 4);
                 masks++;
             }
         }
