@@ -274,7 +274,8 @@ def main():
                    "fps": {s["stream"]: s["fps"] for s in st["streams"]},
                    "reconnects": {s["stream"]: s["reconnects"] - prev_rec.get(s["stream"], 0)
                                   for s in st["streams"]},
-                   "latency_p95_ms": p95(subs[1].take_latencies() + subs[0].take_latencies())}
+                   "latency_p95_ms": p95(subs[1].take_latencies() + subs[0].take_latencies()),
+                   "load1": os.getloadavg()[0]}
             prev_rec = {s["stream"]: s["reconnects"] for s in st["streams"]}
             minutes.append(row)
             print(json.dumps(row), flush=True)
