@@ -84,6 +84,7 @@ static void reply_simple(vtd_ctl *x, const vt_proto_cmd *cmd) {
 
 void vtd_control_hello(vtd_conn *c) {
     vtd *d = c->d;
+    VTD_ASSERT_LOOP(d);
     vt_proto_hello h = {.server = "vtrackd " VT_VERSION,
                         .auth = d->cfg->token != NULL,
                         .max_line = d->cfg->limits.line_bytes};
@@ -568,6 +569,7 @@ static void op_forget(vtd_ctl *x, const vt_proto_cmd *cmd, vt_proto_err *e) {
 }
 
 void vtd_control_run(vtd_ctl *x, const char *line, size_t len) {
+    VTD_ASSERT_LOOP(x->d);
     vt_proto_cmd *cmd = NULL;
     vt_proto_err e;
     memset(&e, 0, sizeof e);

@@ -51,6 +51,7 @@ static void unlink_conn(vtd_conn *c) {
 }
 
 void vtd_conn_close(vtd_conn *c, const char *why) {
+    VTD_ASSERT_LOOP(c->d);
     if (c->closing)
         return;
     c->closing = 1;
@@ -63,6 +64,7 @@ void vtd_conn_close(vtd_conn *c, const char *why) {
 }
 
 void vtd_conn_close_after_flush(vtd_conn *c, int64_t timeout_ms) {
+    VTD_ASSERT_LOOP(c->d);
     if (c->closing)
         return;
     if (c->reading) {
@@ -207,6 +209,7 @@ static int queue_room(vtd_conn *c) {
 }
 
 void vtd_conn_send(vtd_conn *c, vtd_msg *m, int droppable) {
+    VTD_ASSERT_LOOP(c->d);
     if (c->closing)
         return;
     const vtd_limits *lim = &c->d->cfg->limits;
@@ -250,6 +253,7 @@ void vtd_conn_send(vtd_conn *c, vtd_msg *m, int droppable) {
 }
 
 void vtd_conn_send_error(vtd_conn *c, const vt_proto_err *e) {
+    VTD_ASSERT_LOOP(c->d);
     vtd_msg *m = vtd_msg_new(&c->d->hub, 256);
     if (!m || vt_proto_write_error(&m->buf, e) < 0) {
         vtd_msg_unref(&c->d->hub, m);
@@ -512,6 +516,7 @@ static int bind_one(vtd *d, const char *spec, int round) {
 }
 
 int vtd_server_listen(vtd *d, int n) {
+    VTD_ASSERT_LOOP(d);
     if (n > 0) {
         /* Socket activation: systemd bound the address (vtrackd.socket); the config's `listen`
          * does not apply. */
@@ -541,6 +546,7 @@ static int serving(const vtd *d, const char *spec) {
 }
 
 int vtd_server_relisten(vtd *d, char *const *specs, int n) {
+    VTD_ASSERT_LOOP(d);
     const int round = ++d->listen_round;
     for (int i = 0; i < n; i++) {
         if (serving(d, specs[i]))
@@ -567,6 +573,7 @@ int vtd_server_relisten(vtd *d, char *const *specs, int n) {
 }
 
 void vtd_server_close_listeners(vtd *d) {
+    VTD_ASSERT_LOOP(d);
     for (int i = 0; i < VTD_LISTENERS_MAX; i++)
         listener_close(d, &d->listeners[i]);
 }
@@ -583,6 +590,7 @@ int vtd_conn_wants(const vtd_conn *c, const char *stream) {
 }
 
 void vtd_server_sweep(vtd *d, int64_t now) {
+    VTD_ASSERT_LOOP(d);
     const vtd_limits *lim = &d->cfg->limits;
     vtd_conn *next;
     for (vtd_conn *c = d->conns; c; c = next) {
@@ -606,6 +614,7 @@ void vtd_server_sweep(vtd *d, int64_t now) {
 }
 
 void vtd_server_shutdown(vtd *d) {
+    VTD_ASSERT_LOOP(d);
     vtd_server_close_listeners(d);
     vtd_conn *next;
     for (vtd_conn *c = d->conns; c; c = next) {

@@ -129,6 +129,7 @@ static int parse_args(int argc, char **argv, vtd_cli *cli, int *check) {
 
 int main(int argc, char **argv) {
     static vtd d;                   /* static: the loop's handles live in it until the very end */
+    d.loop_thread = pthread_self(); /* the loop runs here; loop-only functions assert it */
     int check = 0;
     int rc = parse_args(argc, argv, &d.cli, &check);
     if (rc)
