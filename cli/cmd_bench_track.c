@@ -173,9 +173,9 @@ int vt_bench_track(int argc, char **argv) {
                 vt_image img = {.w = w, .h = h, .linesize = 3 * w, .rgb = rgb[f]};
                 const vt_track_result *r;
                 double t0 = vt_cli_now();
-                int src = vt_tracker_step(t, &img, NULL, &r);
-                if (src < 0) {
-                    fprintf(stderr, "vtrack bench track: frame %d: %s\n", f, strerror(-src));
+                int step_rc = vt_tracker_step(t, &img, NULL, &r);
+                if (step_rc < 0) {
+                    fprintf(stderr, "vtrack bench track: frame %d: %s\n", f, strerror(-step_rc));
                     status = 1;
                     break;
                 }

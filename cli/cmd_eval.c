@@ -219,16 +219,18 @@ static int label_above(const uint8_t *labels, size_t n, int max_label) {
 static int eval_sequence(const char *ann_root, const char *pred_root, const char *seq,
                          int ignore_void, results *res) {
     char ann_dir[EVAL_PATH_MAX], path[EVAL_PATH_MAX], first_path[EVAL_PATH_MAX];
+    char name[EVAL_PATH_MAX];
     names frames = {0};
     uint8_t *first = NULL, *gt = NULL, *pred = NULL;
     double *jv = NULL, *fv = NULL, *jf = NULL, *ff = NULL;
-    int ret = -1;
+    int ret = -1, r, w0, h0, n_obj, n_scored;
+    size_t npx;
 
     if (join(ann_dir, ann_root, seq, NULL) < 0) {
         fprintf(stderr, "vtrack eval: path too long for sequence '%s'\n", seq);
         goto done;
     }
-    int r = list_dir(ann_dir, 0, &frames);
+    r = list_dir(ann_dir, 0, &frames);
     if (r < 0) {
         fprintf(stderr, "vtrack eval: %s: %s\n", ann_dir, strerror(-r));
         goto done;
@@ -242,8 +244,6 @@ static int eval_sequence(const char *ann_root, const char *pred_root, const char
     }
 
     /* The objects are those of the first annotation, as the official code counts them. */
-    int w0, h0;
-    char name[EVAL_PATH_MAX];
     snprintf(name, sizeof name, "%s.png", frames.v[0]);
     if (join(first_path, ann_dir, name, NULL) < 0) {
         fprintf(stderr, "vtrack eval: path too long for %s/%s\n", seq, name);
@@ -251,15 +251,15 @@ static int eval_sequence(const char *ann_root, const char *pred_root, const char
     }
     if (read_labels(first_path, &w0, &h0, &first) < 0)
         goto done;
-    size_t npx = (size_t)w0 * (size_t)h0;
-    int n_obj = vt_davis_max_label(first, npx);
+    npx = (size_t)w0 * (size_t)h0;
+    n_obj = vt_davis_max_label(first, npx);
     if (n_obj == 0) {
         fprintf(stderr, "vtrack eval: %s: the first annotation has no object to track\n",
                 first_path);
         goto done;
     }
 
-    int n_scored = frames.n - 2;
+    n_scored = frames.n - 2;
     jv = malloc((size_t)n_obj * (size_t)n_scored * sizeof *jv);
     fv = malloc((size_t)n_obj * (size_t)n_scored * sizeof *fv);
     jf = malloc((size_t)n_obj * sizeof *jf);
@@ -447,6 +447,7 @@ int vt_cmd_eval(int argc, char **argv) {
     int ignore_void = 1;
     names seqs = {0};
     results res = {0};
+    means m;
     int status = 2;
 
     /* The MOT protocol has its own options and file (eval_mot.c). */
@@ -571,7 +572,7 @@ int vt_cmd_eval(int argc, char **argv) {
         if (eval_sequence(ann_root, pred, seqs.v[i], ignore_void, &res) < 0)
             goto done;
 
-    means m = mean_over_objects(&res);
+    m = mean_over_objects(&res);
     print_table(&res, &m);
     if (csv && write_csv(csv, &res, &m) < 0)
         goto done;

@@ -226,7 +226,8 @@ static int find_sequences(const mot_opts *o, mot_seq **out) {
                 return -2;
             }
         }
-        snprintf(v[0].name, sizeof v[0].name, "%s", base);
+        /* base is one path component (at most NAME_MAX bytes): it fits */
+        snprintf(v[0].name, sizeof v[0].name, "%.*s", (int)sizeof v[0].name - 1, base);
         snprintf(v[0].dir, sizeof v[0].dir, "%s", o->root);
         return 1;
     }
@@ -393,6 +394,10 @@ static int track_sequence(mot_seq *sq, const vt_mot_boxes *reg, const vt_model *
         fprintf(stderr, "vtrack eval: %s: %s\n", sq->name, err);
         return -1;
     }
+    const long total = sq->length;
+    const int show = !o->quiet && isatty(2);
+    const vt_stream_event *ev;
+    double t0;
     int ret = -1, rc;
     for (int i = 0; i < reg->n; i++) {
         const vt_mot_box *b = &reg->v[i];
@@ -414,11 +419,8 @@ static int track_sequence(mot_seq *sq, const vt_mot_boxes *reg, const vt_model *
             goto done;
         }
     }
-    long total = sq->length;
-    int show = !o->quiet && isatty(2);
-    const vt_stream_event *ev;
     sq->frames = 0;
-    double t0 = vt_cli_now();
+    t0 = vt_cli_now();
     while ((rc = vt_stream_step(s, &ev)) == 0) {
         const vt_track_result *r = ev->result;
         int frame = (int)ev->frame->index + 1;
@@ -689,7 +691,11 @@ int vt_eval_mot(int argc, char **argv) {
     vt_model *m = NULL;
     row *rows = NULL;
     vt_mot_boxes reg = {0};
-    int status = 1;
+    vt_mot_counts all = {0};
+    long all_frames = 0;
+    double all_seconds = 0;
+    int status = 1, width = 8;
+    const int tracking = !o.pred && !o.baseline;
     int n = find_sequences(&o, &seqs);
     if (n < 0) {
         status = n == -2 ? 2 : 1;
@@ -702,16 +708,12 @@ int vt_eval_mot(int argc, char **argv) {
             goto done;
         }
     }
-    int tracking = !o.pred && !o.baseline;
     if (tracking) {
         openblas_set_num_threads(o.trk.threads);
         if (vt_cli_tracker_model(&o.trk, "eval", o.verbose, &m) < 0)
             goto done;
     }
 
-    vt_mot_counts all = {0};
-    long all_frames = 0;
-    double all_seconds = 0;
     for (int i = 0; i < n; i++) {
         mot_seq *sq = &seqs[i];
         char path[MOT_PATH_MAX];
@@ -767,7 +769,6 @@ int vt_eval_mot(int argc, char **argv) {
         fprintf(stderr, "vtrack eval: out of memory\n");
         goto done;
     }
-    int width = 8;
     for (int i = 0; i < n; i++) {
         rows[i] = (row){seqs[i].name, &seqs[i].counts, seqs[i].frames, seqs[i].seconds};
         int len = (int)strlen(seqs[i].name);

@@ -172,7 +172,7 @@ int vt_cmd_sub(int argc, char **argv) {
     cJSON_Delete(cmd);
     int rc = text ? vt_client_send(&cl, text) : -1;
     free(text);
-    int status = 1;
+    int status = 1, subscribed = 0;
     long frames = 0;
     char *line;
     size_t len;
@@ -181,7 +181,6 @@ int vt_cmd_sub(int argc, char **argv) {
         goto done;
     }
     setvbuf(stdout, NULL, _IOLBF, 0);
-    int subscribed = 0;
     while (!g_stop) {
         rc = vt_client_read(&cl, timeout > 0 ? (int)(timeout * 1000) : -1, &line, &len);
         if (rc == 0) {

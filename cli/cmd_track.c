@@ -249,7 +249,7 @@ static int parse_args(int argc, char **argv, track_opts *o) {
         case 'd':
             o->davis = optarg;
             break;
-        case 's':
+        case 's': {
             if (o->nseqs >= 256)
                 return vt_cli_usage_error("track", "too many --seq");
             int dup = 0; /* named twice: tracked once */
@@ -258,6 +258,7 @@ static int parse_args(int argc, char **argv, track_opts *o) {
             if (!dup)
                 o->seqs[o->nseqs++] = optarg;
             break;
+        }
         case O_BASELINE:
             if (strcmp(optarg, "identity"))
                 return vt_cli_usage_error("track", "--baseline '%s': only 'identity' exists",
@@ -482,6 +483,10 @@ static int run_source(const char *url, const given *g, const track_opts *o, cons
     vt_cli_tracker_params(&o->trk, m, o->verbose, &params);
     c->input = url;
     vt_stream *s = NULL;
+    long total = -1;
+    const int show = !o->quiet && isatty(2);
+    double t0;
+    const vt_stream_event *ev;
     int rc = vt_cli_offline_stream(url, m, &params, on_event, c, &s, err, sizeof err);
     if (rc < 0) {
         fprintf(stderr, "vtrack track: %s\n", err);
@@ -514,10 +519,7 @@ static int run_source(const char *url, const given *g, const track_opts *o, cons
             goto done;
         }
     }
-    long total = -1;
-    int show = !o->quiet && isatty(2);
-    double t0 = vt_cli_now();
-    const vt_stream_event *ev;
+    t0 = vt_cli_now();
     while ((o->frames < 0 || c->nframes < o->frames) && (rc = vt_stream_step(s, &ev)) == 0) {
         if (c->nframes == 0) {
             vt_source_info info;

@@ -696,6 +696,121 @@ static int open_trainer(const opts *o, vt_model **m, vt_trainer **t, char *store
     return 0;
 }
 
+/* The training loop and what follows it: a checkpoint, the weights, the summary (or the
+ * benchmark's figures: `times` holds one entry per step then). The exit status. */
+static int train_steps(const opts *o, vt_model *m, vt_trainer *t, vt_train_data *data, FILE *csv,
+                       const char *ckpt, const char *desc, const char *sources, double *times) {
+    const vt_train_cfg *cfg = vt_trainer_cfg(t);
+    int status = 1, rc;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+
+    const int tty = !o->quiet && isatty(STDERR_FILENO);
+    const int64_t total = cfg->steps;
+    const double wall0 = vt_trainer_wall(t), t0 = vt_cli_now();
+    double last_print = t0, step_ema = 0.0;
+    int64_t first = vt_trainer_steps_done(t);
+    int timed_out = 0;
+    while (vt_trainer_steps_done(t) < total && !stop_signal) {
+        if (o->time_limit > 0 && vt_cli_now() - t0 >= o->time_limit) {
+            timed_out = 1;
+            break;
+        }
+        double ts = vt_cli_now();
+        vt_train_step_info info;
+        if ((rc = vt_trainer_step(t, data, &info)) < 0) {
+            if (tty)
+                fprintf(stderr, "\n");
+            if (rc == -EDOM)
+                fprintf(stderr,
+                        "vtrack train: the loss or the gradient became NaN/infinite at "
+                        "step %lld; lower --lr\n",
+                        (long long)vt_trainer_steps_done(t) + 1);
+            else
+                fprintf(stderr, "vtrack train: step %lld failed: %s\n",
+                        (long long)vt_trainer_steps_done(t) + 1, strerror(-rc));
+            return status;
+        }
+        double now = vt_cli_now(), dt = now - ts;
+        if (times)
+            times[info.step - 1] = dt;
+        step_ema = step_ema == 0.0 ? dt : 0.95 * step_ema + 0.05 * dt;
+        vt_trainer_set_wall(t, wall0 + (now - t0));
+        if (csv) { /* one line per step, flushed: a run can be followed with tail -f */
+            fprintf(csv, "%lld,%.7g,%.6g,%.6g,%.3f\n", (long long)info.step, info.loss, info.lr,
+                    info.grad_norm, vt_trainer_wall(t));
+            if (fflush(csv) != 0 || ferror(csv)) {
+                fprintf(stderr, "\nvtrack train: cannot write log '%s': %s\n", o->log,
+                        strerror(errno ? errno : EIO));
+                return status; /* the checkpoint written so far stays */
+            }
+        }
+        int64_t nl;
+        const float *losses = vt_trainer_losses(t, &nl);
+        double avg = mavg(losses, nl - 1, 50);
+        if (!o->quiet &&
+            (tty || now - last_print >= 30.0 || info.step == total || info.step == first + 1)) {
+            print_progress(&info, total, avg, step_ema, vt_trainer_wall(t), tty);
+            last_print = now;
+        }
+        if (o->every > 0 && info.step % o->every == 0 && info.step < total) {
+            if ((rc = save_all(t, o, ckpt, desc, sources)) < 0)
+                return status;
+        }
+    }
+    if (tty)
+        fprintf(stderr, "\n");
+    if (o->bench && vt_trainer_steps_done(t) < total) {
+        fprintf(stderr, "vtrack train: --bench stopped after %lld of %lld steps: no timing\n",
+                (long long)vt_trainer_steps_done(t), (long long)total);
+        status = stop_signal ? EXIT_INTERRUPTED : 1;
+        return status;
+    }
+    if (o->bench) {
+        /* the first three steps warm up (plans, caches, page faults) */
+        int n = o->bench;
+        qsort(times + 3, (size_t)n, sizeof *times, cmp_double);
+        double med = times[3 + n / 2];
+        printf("train-bench arch=%s objective=%s batch=%d crop=%d threads=%d winograd=%s "
+               "steps=%d median_ms=%.1f frames_per_s=%.2f\n",
+               vt_model_arch(m), vt_train_objective_name(cfg->objective), cfg->batch, cfg->crop,
+               o->threads, o->wino ? "on" : "off", n, 1e3 * med, 2.0 * cfg->batch / med);
+        status = 0;
+        return status;
+    }
+    if ((rc = save_all(t, o, ckpt, desc, sources)) < 0)
+        return status;
+    if (stop_signal) {
+        fprintf(stderr,
+                "vtrack train: interrupted at step %lld of %lld; checkpoint %s (continue with "
+                "--resume %s), weights %s\n",
+                (long long)vt_trainer_steps_done(t), (long long)total, ckpt, ckpt, o->out);
+        status = EXIT_INTERRUPTED;
+    } else if (timed_out) {
+        fprintf(stderr,
+                "vtrack train: time limit of %.0f s reached at step %lld of %lld (the schedule "
+                "did not finish); weights %s, checkpoint %s (--resume continues)\n",
+                o->time_limit, (long long)vt_trainer_steps_done(t), (long long)total, o->out, ckpt);
+        status = 0;
+    } else {
+        int64_t nl;
+        const float *losses = vt_trainer_losses(t, &nl);
+        char el[32];
+        fmt_time(vt_trainer_wall(t), el, sizeof el);
+        if (!o->quiet)
+            fprintf(stderr,
+                    "vtrack train: done: %lld steps in %s, final loss %.4f (50-step mean "
+                    "%.4f); weights %s, checkpoint %s\n",
+                    (long long)nl, el, losses[nl - 1], mavg(losses, nl - 1, 50), o->out, ckpt);
+        status = 0;
+    }
+    return status;
+}
+
 int vt_cmd_train(int argc, char **argv) {
     opts o;
     int rc = parse_args(argc, argv, &o);
@@ -704,12 +819,16 @@ int vt_cmd_train(int argc, char **argv) {
         return rc < 0 ? 0 : rc;
     }
     int status = 1;
-    char err[1024] = "", ckpt_buf[4200];
+    char err[1024] = "", ckpt_buf[4200], stored_desc[4096] = "";
     vt_model *m = NULL;
     vt_trainer *t = NULL;
+    const vt_train_cfg *cfg = NULL;
     vt_train_data *data = NULL;
+    vt_train_load_opts lo = {(int)o.short_side, (size_t)o.cache_mb << 20, 100000,
+                             o.quiet ? NULL : stderr};
+    double t_load;
     FILE *csv = NULL;
-    char *desc = NULL;
+    char *desc = NULL, *sources = NULL;
     const size_t desc_len = 64 * 1024;
     double *times = NULL;
     openblas_set_num_threads(o.threads);
@@ -727,18 +846,15 @@ int vt_cmd_train(int argc, char **argv) {
         goto done;
 
     /* The model and trainer: from a checkpoint, or new. */
-    char stored_desc[4096] = "";
     if ((rc = open_trainer(&o, &m, &t, stored_desc, sizeof stored_desc)) != 0) {
         status = rc;
         goto done;
     }
     vt_tnet_set_winograd(vt_trainer_net(t), o.wino);
-    const vt_train_cfg *cfg = vt_trainer_cfg(t);
+    cfg = vt_trainer_cfg(t);
 
     /* Data. */
-    vt_train_load_opts lo = {(int)o.short_side, (size_t)o.cache_mb << 20, 100000,
-                             o.quiet ? NULL : stderr};
-    double t_load = vt_cli_now();
+    t_load = vt_cli_now();
     if (!o.quiet)
         fprintf(stderr, "vtrack train: decoding %d path(s) into the frame cache\n", o.ndata);
     if ((rc = vt_train_load(o.data, o.ndata, &lo, &data, desc, desc_len, err, sizeof err)) < 0) {
@@ -778,132 +894,24 @@ int vt_cmd_train(int argc, char **argv) {
         }
     }
     /* The source list for the weights' metadata: names only. */
-    char *sources = source_names(desc);
-    if (!sources)
+    if (!(sources = source_names(desc)))
         goto done;
 
     if (o.log) {
         csv = fopen(o.log, o.resume ? "a" : "w");
         if (!csv) {
             fprintf(stderr, "vtrack train: cannot write log '%s': %s\n", o.log, strerror(errno));
-            free(sources);
             goto done;
         }
         fseek(csv, 0, SEEK_END);
         if (ftell(csv) == 0)
             fprintf(csv, "step,loss,lr,grad_norm,seconds\n");
     }
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-
-    const int tty = !o.quiet && isatty(STDERR_FILENO);
-    const int64_t total = cfg->steps;
-    if (o.bench && !(times = calloc((size_t)total, sizeof *times)))
-        goto done_sources;
-    const double wall0 = vt_trainer_wall(t), t0 = vt_cli_now();
-    double last_print = t0, step_ema = 0.0;
-    int64_t first = vt_trainer_steps_done(t);
-    int timed_out = 0;
-    while (vt_trainer_steps_done(t) < total && !stop_signal) {
-        if (o.time_limit > 0 && vt_cli_now() - t0 >= o.time_limit) {
-            timed_out = 1;
-            break;
-        }
-        double ts = vt_cli_now();
-        vt_train_step_info info;
-        if ((rc = vt_trainer_step(t, data, &info)) < 0) {
-            if (tty)
-                fprintf(stderr, "\n");
-            if (rc == -EDOM)
-                fprintf(stderr,
-                        "vtrack train: the loss or the gradient became NaN/infinite at "
-                        "step %lld; lower --lr\n",
-                        (long long)vt_trainer_steps_done(t) + 1);
-            else
-                fprintf(stderr, "vtrack train: step %lld failed: %s\n",
-                        (long long)vt_trainer_steps_done(t) + 1, strerror(-rc));
-            goto done_sources;
-        }
-        double now = vt_cli_now(), dt = now - ts;
-        if (times)
-            times[info.step - 1] = dt;
-        step_ema = step_ema == 0.0 ? dt : 0.95 * step_ema + 0.05 * dt;
-        vt_trainer_set_wall(t, wall0 + (now - t0));
-        if (csv) { /* one line per step, flushed: a run can be followed with tail -f */
-            fprintf(csv, "%lld,%.7g,%.6g,%.6g,%.3f\n", (long long)info.step, info.loss, info.lr,
-                    info.grad_norm, vt_trainer_wall(t));
-            if (fflush(csv) != 0 || ferror(csv)) {
-                fprintf(stderr, "\nvtrack train: cannot write log '%s': %s\n", o.log,
-                        strerror(errno ? errno : EIO));
-                goto done_sources; /* the checkpoint written so far stays */
-            }
-        }
-        int64_t nl;
-        const float *losses = vt_trainer_losses(t, &nl);
-        double avg = mavg(losses, nl - 1, 50);
-        if (!o.quiet &&
-            (tty || now - last_print >= 30.0 || info.step == total || info.step == first + 1)) {
-            print_progress(&info, total, avg, step_ema, vt_trainer_wall(t), tty);
-            last_print = now;
-        }
-        if (o.every > 0 && info.step % o.every == 0 && info.step < total) {
-            if ((rc = save_all(t, &o, ckpt, desc, sources)) < 0)
-                goto done_sources;
-        }
-    }
-    if (tty)
-        fprintf(stderr, "\n");
-    if (o.bench && vt_trainer_steps_done(t) < total) {
-        fprintf(stderr, "vtrack train: --bench stopped after %lld of %lld steps: no timing\n",
-                (long long)vt_trainer_steps_done(t), (long long)total);
-        status = stop_signal ? EXIT_INTERRUPTED : 1;
-        goto done_sources;
-    }
-    if (o.bench) {
-        /* the first three steps warm up (plans, caches, page faults) */
-        int n = o.bench;
-        qsort(times + 3, (size_t)n, sizeof *times, cmp_double);
-        double med = times[3 + n / 2];
-        printf("train-bench arch=%s objective=%s batch=%d crop=%d threads=%d winograd=%s "
-               "steps=%d median_ms=%.1f frames_per_s=%.2f\n",
-               vt_model_arch(m), vt_train_objective_name(cfg->objective), cfg->batch, cfg->crop,
-               o.threads, o.wino ? "on" : "off", n, 1e3 * med, 2.0 * cfg->batch / med);
-        status = 0;
-        goto done_sources;
-    }
-    if ((rc = save_all(t, &o, ckpt, desc, sources)) < 0)
-        goto done_sources;
-    if (stop_signal) {
-        fprintf(stderr,
-                "vtrack train: interrupted at step %lld of %lld; checkpoint %s (continue with "
-                "--resume %s), weights %s\n",
-                (long long)vt_trainer_steps_done(t), (long long)total, ckpt, ckpt, o.out);
-        status = EXIT_INTERRUPTED;
-    } else if (timed_out) {
-        fprintf(stderr,
-                "vtrack train: time limit of %.0f s reached at step %lld of %lld (the schedule "
-                "did not finish); weights %s, checkpoint %s (--resume continues)\n",
-                o.time_limit, (long long)vt_trainer_steps_done(t), (long long)total, o.out, ckpt);
-        status = 0;
-    } else {
-        int64_t nl;
-        const float *losses = vt_trainer_losses(t, &nl);
-        char el[32];
-        fmt_time(vt_trainer_wall(t), el, sizeof el);
-        if (!o.quiet)
-            fprintf(stderr,
-                    "vtrack train: done: %lld steps in %s, final loss %.4f (50-step mean "
-                    "%.4f); weights %s, checkpoint %s\n",
-                    (long long)nl, el, losses[nl - 1], mavg(losses, nl - 1, 50), o.out, ckpt);
-        status = 0;
-    }
-done_sources:
-    free(sources);
+    if (o.bench && !(times = calloc((size_t)cfg->steps, sizeof *times)))
+        goto done;
+    status = train_steps(&o, m, t, data, csv, ckpt, desc, sources, times);
 done:
+    free(sources);
     if (csv && fclose(csv) != 0 && status == 0) {
         fprintf(stderr, "vtrack train: cannot write log '%s': %s\n", o.log, strerror(errno));
         status = 1;

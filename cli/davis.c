@@ -253,6 +253,7 @@ static int boundary_f(sel gt, sel pred, sel void_sel, int w, int h, int bound_pi
         r = w + h;
 
     int ret = 0;
+    long n_gt, n_pred;
     /* The point lists are sized for the worst case (every pixel a boundary pixel); only the
      * pages actually used get touched. */
     bpoints pg = {.xs = malloc(n * sizeof(int)), .start = malloc(((size_t)h + 1) * sizeof(int))};
@@ -265,7 +266,7 @@ static int boundary_f(sel gt, sel pred, sel void_sel, int w, int h, int bound_pi
     }
     boundary_points(gt, void_sel, w, h, scratch, &pg);
     boundary_points(pred, void_sel, w, h, scratch, &pp);
-    long n_gt = pg.n, n_pred = pp.n;
+    n_gt = pg.n, n_pred = pp.n;
     out->n_gt = n_gt;
     out->n_pred = n_pred;
 

@@ -630,13 +630,14 @@ int vt_mot_score(const vt_mot_boxes *gt, const vt_mot_boxes *pred, vt_mot_counts
                  vt_mot_switch **switches, int *nswitches) {
     scorer s = {0};
     vt_mot_counts c = {0};
-    int ret = -ENOMEM;
+    int ret = -ENOMEM, ga = 0, pa = 0;
+    size_t ng, np;
     if (switches)
         *switches = NULL, *nswitches = 0;
     if (sorted_copy(gt, 0, &s.g) < 0 || sorted_copy(pred, 1, &s.p) < 0 ||
         distinct_ids(&s.g, &s.gid, &s.ng_ids) < 0 || distinct_ids(&s.p, &s.pid, &s.np_ids) < 0)
         goto done;
-    size_t ng = (size_t)s.ng_ids, np = (size_t)s.np_ids;
+    ng = (size_t)s.ng_ids, np = (size_t)s.np_ids;
     s.f0 = malloc((ng + 1) * sizeof *s.f0);
     s.matches = calloc(ng * np + 1, sizeof *s.matches);
     s.last = malloc((ng + 1) * sizeof *s.last);
@@ -659,7 +660,6 @@ int vt_mot_score(const vt_mot_boxes *gt, const vt_mot_boxes *pred, vt_mot_counts
     c.pred_boxes = s.p.n;
 
     /* Walk the frames that have a ground-truth or a predicted box, in order. */
-    int ga = 0, pa = 0;
     while (ga < s.g.n || pa < s.p.n) {
         int frame = ga < s.g.n ? s.g.v[ga].frame : INT_MAX;
         if (pa < s.p.n && s.p.v[pa].frame < frame)

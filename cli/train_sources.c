@@ -21,6 +21,9 @@
 #include "train_sources.h"
 #include "vt_codec.h"
 
+static void fail(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 static void fail(char *err, size_t errlen, const char *fmt, ...) {
     if (!err || !errlen)
         return;

@@ -1363,23 +1363,23 @@ static int parse_root(pctx *c, const cJSON *root, vtd_config *cfg) {
                 rc = -ENOMEM;
             } else {
                 int i = 0;
-                for (const cJSON *e = p->child; e && rc >= 0; e = e->next, i++) {
+                for (const cJSON *item = p->child; item && rc >= 0; item = item->next, i++) {
                     size_t n2 = push_index(c, i);
-                    int ok2 =
-                        cJSON_IsString(e) && e->valuestring[0] && strlen(e->valuestring) <= 32;
-                    for (const char *q = ok2 ? e->valuestring : ""; *q; q++)
+                    int ok2 = cJSON_IsString(item) && item->valuestring[0] &&
+                              strlen(item->valuestring) <= 32;
+                    for (const char *q = ok2 ? item->valuestring : ""; *q; q++)
                         ok2 &= (*q >= 'a' && *q <= 'z') || (*q >= '0' && *q <= '9') || *q == '_' ||
                                *q == '+' || *q == '-';
                     if (!ok2)
-                        rc = want(c, e, "a protocol name (\"rtsp\", \"tcp\", ...)");
-                    else if ((strcmp(e->valuestring, "file") == 0 ||
-                              strcmp(e->valuestring, "pipe") == 0) &&
+                        rc = want(c, item, "a protocol name (\"rtsp\", \"tcp\", ...)");
+                    else if ((strcmp(item->valuestring, "file") == 0 ||
+                              strcmp(item->valuestring, "pipe") == 0) &&
                              !cfg->allow_local_urls)
                         rc = fail(c, "\"%s\" reads local files: set allow_local_urls too",
-                                  e->valuestring);
+                                  item->valuestring);
                     else
                         sprintf(cfg->protocols + strlen(cfg->protocols), "%s%s", i ? "," : "",
-                                e->valuestring);
+                                item->valuestring);
                     pop(c, n2);
                 }
             }
@@ -1619,6 +1619,7 @@ int vtd_stream_conf_from_cmd(const vtd_config *cfg, const vt_proto_cmd *cmd, vtd
     snprintf(sc->name, sizeof sc->name, "%s", cmd->add_stream.stream);
     sc->origin = VTD_ORIGIN_CLIENT;
     sc->allow_local = cfg->allow_local_urls;
+    int rc;
     if (!(sc->url = strdup(cmd->add_stream.url)))
         goto oom;
     if (cfg->protocols && !(sc->whitelist = strdup(cfg->protocols)))
@@ -1629,7 +1630,7 @@ int vtd_stream_conf_from_cmd(const vtd_config *cfg, const vt_proto_cmd *cmd, vtd
         sc->tracker = cmd->add_stream.tracker;
     if (cmd->add_stream.profile != VT_PROTO_PROFILE_DEFAULT)
         sc->profile = cmd->add_stream.profile;
-    int rc = vtd_av_options(cmd->add_stream.options, cmd->add_stream.noptions, &sc->av_options);
+    rc = vtd_av_options(cmd->add_stream.options, cmd->add_stream.noptions, &sc->av_options);
     if (rc == -ENOMEM)
         goto oom;
     if (rc < 0) {

@@ -84,6 +84,7 @@ static void reply_simple(vtd_ctl *x, const vt_proto_cmd *cmd) {
 
 void vtd_control_hello(vtd_conn *c) {
     vtd *d = c->d;
+    VTD_ASSERT_LOOP(d);
     vt_proto_hello h = {.server = "vtrackd " VT_VERSION,
                         .auth = d->cfg->token != NULL,
                         .max_line = d->cfg->limits.line_bytes};
@@ -434,24 +435,12 @@ int vtd_shape_from_track(const vt_proto_cmd *cmd, vt_shape *shape, uint8_t **mas
     return -EINVAL;
 }
 
-static void op_track(vtd_ctl *x, const vt_proto_cmd *cmd, const char *line, size_t len,
-                     vt_proto_err *e) {
-    vtd *d = x->d;
-    vtd_srec *r = vtd_streams_find(d, cmd->track.stream);
-    if (!r) {
-        vt_proto_err_set(e, VT_PROTO_CODE_NOT_FOUND, "stream", "no stream named %s",
-                         cmd->track.stream);
-        ctl_error(x, e);
-        return;
-    }
-    vt_stream_snapshot *snap = malloc(sizeof *snap);
-    uint8_t *mask = NULL;
-    float *pts = NULL;
-    if (!snap) {
-        vt_proto_err_set(e, VT_PROTO_CODE_INTERNAL, NULL, "out of memory");
-        goto send;
-    }
-    vt_stream_get_snapshot(r->s, snap);
+/* op_track once the stream is found and its snapshot taken: check the shape against the
+ * stream's frames and register the object. The decoded shape's buffers go to *mask and *pts
+ * (the caller frees them); e is set unless the reply was sent. */
+static void track_object(vtd_ctl *x, const vt_proto_cmd *cmd, vtd_srec *r,
+                         const vt_stream_snapshot *snap, const char *line, size_t len,
+                         uint8_t **mask, float **pts, vt_proto_err *e) {
     int w = snap->width, h = snap->height, known = w > 0 && h > 0;
     int64_t frame = cmd->track.frame;
     if (frame >= 0 && snap->frame >= 0 && frame <= snap->frame) {
@@ -460,7 +449,7 @@ static void op_track(vtd_ctl *x, const vt_proto_cmd *cmd, const char *line, size
                          "frame %lld is no longer held (the stream is at frame %lld): give a "
                          "later frame, or none for the next one",
                          (long long)frame, (long long)snap->frame);
-        goto send;
+        return;
     }
     if (cmd->track.shape == VT_PROTO_SHAPE_MASK) {
         int mh = cmd->track.mask.h, mw = cmd->track.mask.w;
@@ -469,7 +458,7 @@ static void op_track(vtd_ctl *x, const vt_proto_cmd *cmd, const char *line, size
                              "mask.size is [%d,%d] but the stream's frames are [%d,%d] "
                              "(height, width)",
                              mh, mw, h, w);
-            goto send;
+            return;
         }
         if (!known) {
             /* Nothing to check it against, and held unpacked until the stream is up. */
@@ -477,12 +466,12 @@ static void op_track(vtd_ctl *x, const vt_proto_cmd *cmd, const char *line, size
                              "the stream has no frame yet, so its size is not known: send the "
                              "mask once it is up (its `stream` event gives the size), or give a "
                              "box or a polygon");
-            goto send;
+            return;
         }
     }
     vt_shape shape;
-    if (vtd_shape_from_track(cmd, &shape, &mask, &pts, e) < 0)
-        goto send;
+    if (vtd_shape_from_track(cmd, &shape, mask, pts, e) < 0)
+        return;
     if (known && shape.kind != VT_SHAPE_MASK && vt_shape_pixels(&shape, w, h) == 0) {
         if (shape.kind == VT_SHAPE_BOX) {
             const double *b = cmd->track.box;
@@ -493,7 +482,7 @@ static void op_track(vtd_ctl *x, const vt_proto_cmd *cmd, const char *line, size
             vt_proto_err_set(e, VT_PROTO_CODE_BAD_MASK, "polygon",
                              "the polygon covers no pixel (centre) of the %dx%d frame", w, h);
         }
-        goto send;
+        return;
     }
     char err[VT_PROTO_MESSAGE_MAX];
     uint32_t id = 0;
@@ -512,13 +501,32 @@ static void op_track(vtd_ctl *x, const vt_proto_cmd *cmd, const char *line, size
     } else {
         vtd_info("stream %s: object %u%s%s registered by %s", r->conf.name, id,
                  cmd->track.label ? " " : "", cmd->track.label ? cmd->track.label : "", x->who);
-        vtd_persist_track(d, r->conf.name, id, line, len);
+        vtd_persist_track(x->d, r->conf.name, id, line, len);
         vt_proto_reply rep = {
             .op = cmd->op, .id = &cmd->id, .stream = r->conf.name, .object = id, .frame = frame};
         reply(x, &rep);
         e->code = VT_PROTO_CODE_OK;
     }
-send:
+}
+
+static void op_track(vtd_ctl *x, const vt_proto_cmd *cmd, const char *line, size_t len,
+                     vt_proto_err *e) {
+    vtd_srec *r = vtd_streams_find(x->d, cmd->track.stream);
+    if (!r) {
+        vt_proto_err_set(e, VT_PROTO_CODE_NOT_FOUND, "stream", "no stream named %s",
+                         cmd->track.stream);
+        ctl_error(x, e);
+        return;
+    }
+    vt_stream_snapshot *snap = malloc(sizeof *snap);
+    uint8_t *mask = NULL;
+    float *pts = NULL;
+    if (!snap) {
+        vt_proto_err_set(e, VT_PROTO_CODE_INTERNAL, NULL, "out of memory");
+    } else {
+        vt_stream_get_snapshot(r->s, snap);
+        track_object(x, cmd, r, snap, line, len, &mask, &pts, e);
+    }
     if (e->code != VT_PROTO_CODE_OK)
         ctl_error(x, e);
     free(snap);
@@ -561,6 +569,7 @@ static void op_forget(vtd_ctl *x, const vt_proto_cmd *cmd, vt_proto_err *e) {
 }
 
 void vtd_control_run(vtd_ctl *x, const char *line, size_t len) {
+    VTD_ASSERT_LOOP(x->d);
     vt_proto_cmd *cmd = NULL;
     vt_proto_err e;
     memset(&e, 0, sizeof e);

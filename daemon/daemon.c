@@ -36,7 +36,8 @@ int64_t vtd_now_ms(void) {
 static int g_status_dirty = 1;
 
 void vtd_status_dirty(vtd *d) {
-    (void)d;
+    (void)d; /* without NDEBUG */
+    VTD_ASSERT_LOOP(d);
     g_status_dirty = 1;
 }
 
@@ -118,6 +119,7 @@ static void close_cb_noop(uv_handle_t *h) {
 }
 
 void vtd_maybe_finish(vtd *d) {
+    VTD_ASSERT_LOOP(d);
     if (!d->stopping || d->ndying > 0)
         return;
     if (!g_flushing) {
@@ -378,6 +380,7 @@ static void vtd_reload(vtd *d) {
  * ------------------------------------------------------------------------------------------- */
 
 void vtd_start_services(vtd *d) {
+    VTD_ASSERT_LOOP(d);
     uv_signal_init(d->loop, &d->sig_term);
     uv_signal_init(d->loop, &d->sig_int);
     uv_signal_init(d->loop, &d->sig_hup);

@@ -2,6 +2,8 @@
  * daemon.h - vtrackd's state, shared by its modules. Everything here belongs to the loop thread
  * except what a module documents otherwise (the hub's queue, a stream record's atomics).
  *
+ * The loop-only functions of this header, hub.h and server.h assert it (VTD_ASSERT_LOOP).
+ *
  * Threads: the loop thread (main: libuv - TCP, timers, signals, the hub, control); per stream an
  * ingest and a tracker thread (stream/), and an overlay writer when configured; libuv's pool for
  * stopping streams and re-reading the configuration.
@@ -9,6 +11,8 @@
 #ifndef VTD_DAEMON_H
 #define VTD_DAEMON_H
 
+#include <assert.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 
@@ -50,9 +54,10 @@ void vtd_model_unref(vtd_model **mm);
 
 typedef struct vtd {
     uv_loop_t *loop;
-    vtd_config *cfg;  /* in force */
-    vtd_cli cli;      /* command-line overrides, kept for reloads */
-    vtd_model *model; /* in force: new streams start with it */
+    pthread_t loop_thread; /* runs the loop: set first thing in main (vtrackd.c) */
+    vtd_config *cfg;       /* in force */
+    vtd_cli cli;           /* command-line overrides, kept for reloads */
+    vtd_model *model;      /* in force: new streams start with it */
     vtd_hub hub;
     vtd_persist persist; /* the state directory (persist.h) */
     vtd_mqtt *mqtt;      /* the MQTT sink, NULL when not configured */
@@ -88,6 +93,10 @@ typedef struct vtd {
     char status[160];     /* last STATUS= sent */
     vt_proto_buf scratch; /* loop thread's buffer for building replies */
 } vtd;
+
+/* The caller must be the loop thread (`d->loop_thread`). Checked in debug and sanitizer builds;
+ * release builds (NDEBUG, b_ndebug=if-release) drop it. */
+#define VTD_ASSERT_LOOP(d) assert(pthread_equal(pthread_self(), (d)->loop_thread))
 
 /* Monotonic milliseconds / microseconds. */
 int64_t vtd_now_ms(void);

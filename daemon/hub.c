@@ -42,6 +42,9 @@ vtd_msg *vtd_msg_copy(vtd_hub *h, const char *p, size_t n) {
 }
 
 void vtd_msg_unref(vtd_hub *h, vtd_msg *m) {
+    /* refs is not atomic: only the loop shares a message; another thread may only drop the one
+     * reference to a message it never published. */
+    assert(!m || m->refs == 1 || pthread_equal(pthread_self(), h->d->loop_thread));
     if (!m || --m->refs > 0)
         return;
     /* Keep ordinary messages for reuse; a rare huge one (masks of a 4K frame) goes back to
@@ -173,11 +176,13 @@ static void on_async(uv_async_t *a) {
 }
 
 void vtd_hub_drain_all(vtd_hub *h) {
+    VTD_ASSERT_LOOP(h->d);
     while (drain(h, VTD_HUB_PER_TICK))
         ;
 }
 
 void vtd_hub_publish(vtd_hub *h, const char *stream, vtd_msg *m) {
+    VTD_ASSERT_LOOP(h->d);
     vtd_mqtt_event(h->d->mqtt, stream, m, NULL);
     vtd_http_publish(h->d->http, stream, m);
     for (vtd_conn *c = h->d->conns, *next; c; c = next) {
@@ -199,11 +204,13 @@ int vtd_hub_init(vtd_hub *h, vtd *d) {
 }
 
 void vtd_hub_close(vtd_hub *h) {
+    VTD_ASSERT_LOOP(h->d);
     if (!uv_is_closing((uv_handle_t *)&h->async))
         uv_close((uv_handle_t *)&h->async, NULL);
 }
 
 void vtd_hub_free(vtd_hub *h) {
+    VTD_ASSERT_LOOP(h->d);
     while (h->count > 0) {
         event_release(h, &h->ring[h->head]);
         h->head = (h->head + 1) % VTD_HUB_QUEUE;

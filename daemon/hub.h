@@ -59,10 +59,10 @@ typedef struct vtd_hub {
 /* Set up the queue and its uv_async_t on d->loop. 0 or a UV error. */
 int vtd_hub_init(vtd_hub *h, vtd *d);
 
-/* Close the async handle (the loop must run once more to finish closing). */
+/* Close the async handle (the loop must run once more to finish closing). Loop thread. */
 void vtd_hub_close(vtd_hub *h);
 
-/* Release queued events and the pool; after the loop has stopped. */
+/* Release queued events and the pool; after the loop has stopped, on its thread. */
 void vtd_hub_free(vtd_hub *h);
 
 /* A message of at least `len` bytes capacity with refs = 1, len 0. Any thread. NULL on OOM. */

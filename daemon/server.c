@@ -1,6 +1,7 @@
 /* server.c - see server.h. */
 #include <errno.h>
 #include <netdb.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,6 +51,7 @@ static void unlink_conn(vtd_conn *c) {
 }
 
 void vtd_conn_close(vtd_conn *c, const char *why) {
+    VTD_ASSERT_LOOP(c->d);
     if (c->closing)
         return;
     c->closing = 1;
@@ -62,6 +64,7 @@ void vtd_conn_close(vtd_conn *c, const char *why) {
 }
 
 void vtd_conn_close_after_flush(vtd_conn *c, int64_t timeout_ms) {
+    VTD_ASSERT_LOOP(c->d);
     if (c->closing)
         return;
     if (c->reading) {
@@ -206,6 +209,7 @@ static int queue_room(vtd_conn *c) {
 }
 
 void vtd_conn_send(vtd_conn *c, vtd_msg *m, int droppable) {
+    VTD_ASSERT_LOOP(c->d);
     if (c->closing)
         return;
     const vtd_limits *lim = &c->d->cfg->limits;
@@ -249,6 +253,7 @@ void vtd_conn_send(vtd_conn *c, vtd_msg *m, int droppable) {
 }
 
 void vtd_conn_send_error(vtd_conn *c, const vt_proto_err *e) {
+    VTD_ASSERT_LOOP(c->d);
     vtd_msg *m = vtd_msg_new(&c->d->hub, 256);
     if (!m || vt_proto_write_error(&m->buf, e) < 0) {
         vtd_msg_unref(&c->d->hub, m);
@@ -259,10 +264,19 @@ void vtd_conn_send_error(vtd_conn *c, const vt_proto_err *e) {
     vtd_msg_unref(&c->d->hub, m);
 }
 
-static void send_code(vtd_conn *c, vt_proto_code code, const char *fmt, const char *arg) {
+/* Send an error with a printf-style message (ASCII: cut at VT_PROTO_MESSAGE_MAX). */
+static void send_code(vtd_conn *c, vt_proto_code code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void send_code(vtd_conn *c, vt_proto_code code, const char *fmt, ...) {
+    char msg[VT_PROTO_MESSAGE_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
     vt_proto_err e;
     memset(&e, 0, sizeof e);
-    vt_proto_err_set(&e, code, NULL, fmt, arg);
+    vt_proto_err_set(&e, code, NULL, "%s", msg);
     vtd_conn_send_error(c, &e);
 }
 
@@ -287,22 +301,20 @@ static void handle_chunk(vtd_conn *c, const char *p, size_t n) {
     const char *line;
     size_t len;
     int rc;
-    char msg[64];
     while (!c->closing && !c->drain_close &&
            (rc = vt_ndjson_next(c->rd, &p, &n, &line, &len)) != 0) {
         if (rc > 0) {
             vtd_control_line(c, line, len);
         } else if (rc == -EMSGSIZE) {
-            snprintf(msg, sizeof msg, "%zu", c->d->cfg->limits.line_bytes);
-            send_code(c, VT_PROTO_CODE_LINE_TOO_LONG, "line longer than %s bytes", msg);
+            send_code(c, VT_PROTO_CODE_LINE_TOO_LONG, "line longer than %zu bytes",
+                      c->d->cfg->limits.line_bytes);
             vtd_conn_close_after_flush(c, c->d->cfg->limits.shutdown_timeout_ms + 1000);
         } else if (rc == -EILSEQ) {
             size_t at = 0;
             vt_utf8_check(line, len, &at);
-            snprintf(msg, sizeof msg, "%zu", at);
-            send_code(c, VT_PROTO_CODE_BAD_UTF8, "invalid UTF-8 at byte %s of the line", msg);
+            send_code(c, VT_PROTO_CODE_BAD_UTF8, "invalid UTF-8 at byte %zu of the line", at);
         } else {
-            send_code(c, VT_PROTO_CODE_INTERNAL, "%s", "out of memory reading the line");
+            send_code(c, VT_PROTO_CODE_INTERNAL, "out of memory reading the line");
         }
     }
 }
@@ -409,13 +421,11 @@ static void on_connection(uv_stream_t *server, int status) {
     c->authed = d->cfg->token == NULL;
     vtd_control_hello(c);
     if (d->stopping || d->nconns > d->cfg->limits.clients) {
-        char lim[32];
-        snprintf(lim, sizeof lim, "%d", d->cfg->limits.clients);
         if (d->stopping)
-            send_code(c, VT_PROTO_CODE_LIMIT, "%s", "the server is shutting down");
+            send_code(c, VT_PROTO_CODE_LIMIT, "the server is shutting down");
         else
-            send_code(c, VT_PROTO_CODE_LIMIT, "too many clients (at most %s): try again later",
-                      lim);
+            send_code(c, VT_PROTO_CODE_LIMIT, "too many clients (at most %d): try again later",
+                      d->cfg->limits.clients);
         vtd_info("client %llu (%s): refused, %d clients connected", (unsigned long long)c->id,
                  c->peer, d->nconns - 1);
         vtd_conn_close_after_flush(c, REJECT_FLUSH_MS);
@@ -506,6 +516,7 @@ static int bind_one(vtd *d, const char *spec, int round) {
 }
 
 int vtd_server_listen(vtd *d, int n) {
+    VTD_ASSERT_LOOP(d);
     if (n > 0) {
         /* Socket activation: systemd bound the address (vtrackd.socket); the config's `listen`
          * does not apply. */
@@ -535,6 +546,7 @@ static int serving(const vtd *d, const char *spec) {
 }
 
 int vtd_server_relisten(vtd *d, char *const *specs, int n) {
+    VTD_ASSERT_LOOP(d);
     const int round = ++d->listen_round;
     for (int i = 0; i < n; i++) {
         if (serving(d, specs[i]))
@@ -561,6 +573,7 @@ int vtd_server_relisten(vtd *d, char *const *specs, int n) {
 }
 
 void vtd_server_close_listeners(vtd *d) {
+    VTD_ASSERT_LOOP(d);
     for (int i = 0; i < VTD_LISTENERS_MAX; i++)
         listener_close(d, &d->listeners[i]);
 }
@@ -577,8 +590,8 @@ int vtd_conn_wants(const vtd_conn *c, const char *stream) {
 }
 
 void vtd_server_sweep(vtd *d, int64_t now) {
+    VTD_ASSERT_LOOP(d);
     const vtd_limits *lim = &d->cfg->limits;
-    char secs[32];
     vtd_conn *next;
     for (vtd_conn *c = d->conns; c; c = next) {
         next = c->next; /* closing unlinks c */
@@ -589,18 +602,19 @@ void vtd_server_sweep(vtd *d, int64_t now) {
         }
         if (c->partial_since_ms && now - c->partial_since_ms > lim->line_timeout_ms) {
             /* Half a line and then silence (a stalled or malicious client). */
-            snprintf(secs, sizeof secs, "%.1f", lim->line_timeout_ms / 1000.0);
-            send_code(c, VT_PROTO_CODE_LIMIT, "incomplete line for %s s: closing", secs);
+            send_code(c, VT_PROTO_CODE_LIMIT, "incomplete line for %.1f s: closing",
+                      lim->line_timeout_ms / 1000.0);
             vtd_conn_close_after_flush(c, lim->shutdown_timeout_ms + 1000);
         } else if (!c->subscribed && !c->eof && now - c->last_rx_ms > lim->idle_timeout_ms) {
-            snprintf(secs, sizeof secs, "%.1f", lim->idle_timeout_ms / 1000.0);
-            send_code(c, VT_PROTO_CODE_LIMIT, "no command for %s s: closing", secs);
+            send_code(c, VT_PROTO_CODE_LIMIT, "no command for %.1f s: closing",
+                      lim->idle_timeout_ms / 1000.0);
             vtd_conn_close_after_flush(c, lim->shutdown_timeout_ms + 1000);
         }
     }
 }
 
 void vtd_server_shutdown(vtd *d) {
+    VTD_ASSERT_LOOP(d);
     vtd_server_close_listeners(d);
     vtd_conn *next;
     for (vtd_conn *c = d->conns; c; c = next) {

@@ -7,6 +7,8 @@
  * the next batch, each message behind its own seq prefix (two uv_buf_t per message). Frame events
  * over the soft limit replace the oldest queued frame events (counted, then announced with one
  * `dropped`); a connection that falls more than the hard limit behind is disconnected.
+ *
+ * Loop thread only (asserted), except vtd_server_resolve and vtd_conn_wants.
  */
 #ifndef VTD_SERVER_H
 #define VTD_SERVER_H

@@ -128,7 +128,8 @@ static int parse_args(int argc, char **argv, vtd_cli *cli, int *check) {
 }
 
 int main(int argc, char **argv) {
-    static vtd d; /* static: the loop's handles live in it until the very end */
+    static vtd d;                   /* static: the loop's handles live in it until the very end */
+    d.loop_thread = pthread_self(); /* the loop runs here; loop-only functions assert it */
     int check = 0;
     int rc = parse_args(argc, argv, &d.cli, &check);
     if (rc)
@@ -147,7 +148,7 @@ int main(int argc, char **argv) {
         vtd_config_free(&d.cfg);
         return VTD_EX_CONFIG;
     }
-    int exit_code = 0;
+    int exit_code = 0, nfds;
     uv_loop_t loop;
     d.loop = &loop;
     d.start_ms = vtd_now_ms();
@@ -167,7 +168,7 @@ int main(int argc, char **argv) {
         }
     }
     /* Sockets from systemd (socket activation): the configuration's `listen` does not apply. */
-    const int nfds = vtd_notify_listen_fds();
+    nfds = vtd_notify_listen_fds();
     if (nfds == 0 && check_listen(d.cfg) < 0) {
         exit_code = VTD_EX_CONFIG;
         goto teardown;

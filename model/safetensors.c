@@ -193,6 +193,82 @@ static int parse_meta(vt_st_file *f, const cJSON *m, char *err, size_t errlen) {
     return 0;
 }
 
+/* The header's entries: __metadata__ and the tensors, into f (f->t, f->n; names copied). */
+static int parse_entries(vt_st_file *f, const cJSON *root, char *err, size_t errlen) {
+    const char *fn = f->name;
+    int rc, count = cJSON_GetArraySize(root);
+    f->t = calloc(count ? count : 1, sizeof *f->t);
+    if (!f->t)
+        return -ENOMEM;
+    const cJSON *e;
+    cJSON_ArrayForEach(e, root) {
+        if (!e->string) {
+            vt_errf(err, errlen, "%s: header entry without a name", fn);
+            return -EINVAL;
+        }
+        if (strcmp(e->string, "__metadata__") == 0) {
+            if (f->mkey) {
+                vt_errf(err, errlen, "%s: \"__metadata__\" appears twice", fn);
+                return -EINVAL;
+            }
+            if ((rc = parse_meta(f, e, err, errlen)) < 0)
+                return rc;
+            continue;
+        }
+        size_t nl = strlen(e->string);
+        if (nl == 0 || nl > MAX_NAME) {
+            vt_errf(err, errlen, "%s: tensor name of %zu bytes (1 to %d allowed)", fn, nl,
+                    MAX_NAME);
+            return -EINVAL;
+        }
+        vt_st_tensor *t = &f->t[f->n];
+        if ((rc = parse_tensor(f, e, t, err, errlen)) < 0)
+            return rc;
+        if (!(t->name = strdup(e->string)))
+            return -ENOMEM;
+        f->n++;
+    }
+    return 0;
+}
+
+/* Overlaps and duplicates: sort pointers by offset, then by name. */
+static int check_layout(const vt_st_file *f, char *err, size_t errlen) {
+    const char *fn = f->name;
+    const vt_st_tensor **order = malloc(sizeof *order * (f->n ? f->n : 1));
+    if (!order)
+        return -ENOMEM;
+    int rc = 0;
+    for (int i = 0; i < f->n; i++)
+        order[i] = &f->t[i];
+    qsort(order, f->n, sizeof *order, cmp_begin);
+    size_t hi = 0;
+    const vt_st_tensor *last = NULL;
+    for (int i = 0; i < f->n && rc == 0; i++) {
+        if (order[i]->begin == order[i]->end)
+            continue;
+        if (last && order[i]->begin < hi) {
+            vt_errf(err, errlen,
+                    "%s: tensors '%s' and '%s' overlap (bytes [%zu, %zu) and [%zu, %zu))", fn,
+                    last->name, order[i]->name, last->begin, last->end, order[i]->begin,
+                    order[i]->end);
+            rc = -EINVAL;
+        }
+        hi = order[i]->end;
+        last = order[i];
+    }
+    if (rc == 0) {
+        qsort(order, f->n, sizeof *order, cmp_name);
+        for (int i = 1; i < f->n; i++)
+            if (strcmp(order[i - 1]->name, order[i]->name) == 0) {
+                vt_errf(err, errlen, "%s: tensor '%s' appears twice", fn, order[i]->name);
+                rc = -EINVAL;
+                break;
+            }
+    }
+    free(order);
+    return rc;
+}
+
 static int parse_into(vt_st_file *f, const uint8_t *buf, size_t size, char *err, size_t errlen) {
     const char *fn = f->name;
     if (size < 8) {
@@ -221,82 +297,9 @@ static int parse_into(vt_st_file *f, const uint8_t *buf, size_t size, char *err,
         cJSON_Delete(root);
         return -EINVAL;
     }
-    int rc = 0, count = cJSON_GetArraySize(root);
-    vt_st_tensor **order = NULL;
-    f->t = calloc(count ? count : 1, sizeof *f->t);
-    if (!f->t) {
-        rc = -ENOMEM;
-        goto done;
-    }
-    const cJSON *e;
-    cJSON_ArrayForEach(e, root) {
-        if (!e->string) {
-            vt_errf(err, errlen, "%s: header entry without a name", fn);
-            rc = -EINVAL;
-            goto done;
-        }
-        if (strcmp(e->string, "__metadata__") == 0) {
-            if (f->mkey) {
-                vt_errf(err, errlen, "%s: \"__metadata__\" appears twice", fn);
-                rc = -EINVAL;
-                goto done;
-            }
-            if ((rc = parse_meta(f, e, err, errlen)) < 0)
-                goto done;
-            continue;
-        }
-        size_t nl = strlen(e->string);
-        if (nl == 0 || nl > MAX_NAME) {
-            vt_errf(err, errlen, "%s: tensor name of %zu bytes (1 to %d allowed)", fn, nl,
-                    MAX_NAME);
-            rc = -EINVAL;
-            goto done;
-        }
-        vt_st_tensor *t = &f->t[f->n];
-        if ((rc = parse_tensor(f, e, t, err, errlen)) < 0)
-            goto done;
-        if (!(t->name = strdup(e->string))) {
-            rc = -ENOMEM;
-            goto done;
-        }
-        f->n++;
-    }
-    /* Overlaps and duplicates: sort pointers by offset, then by name. */
-    order = malloc(sizeof *order * (f->n ? f->n : 1));
-    if (!order) {
-        rc = -ENOMEM;
-        goto done;
-    }
-    for (int i = 0; i < f->n; i++)
-        order[i] = &f->t[i];
-    qsort(order, f->n, sizeof *order, cmp_begin);
-    size_t hi = 0;
-    const vt_st_tensor *last = NULL;
-    for (int i = 0; i < f->n; i++) {
-        if (order[i]->begin == order[i]->end)
-            continue;
-        if (last && order[i]->begin < hi) {
-            vt_errf(err, errlen,
-                    "%s: tensors '%s' and '%s' overlap (bytes [%zu, %zu) and [%zu, %zu))", fn,
-                    last->name, order[i]->name, last->begin, last->end, order[i]->begin,
-                    order[i]->end);
-            rc = -EINVAL;
-            goto done;
-        }
-        hi = order[i]->end;
-        last = order[i];
-    }
-    qsort(order, f->n, sizeof *order, cmp_name);
-    for (int i = 1; i < f->n; i++)
-        if (strcmp(order[i - 1]->name, order[i]->name) == 0) {
-            vt_errf(err, errlen, "%s: tensor '%s' appears twice", fn, order[i]->name);
-            rc = -EINVAL;
-            goto done;
-        }
-done:
-    free(order);
+    int rc = parse_entries(f, root, err, errlen);
     cJSON_Delete(root);
-    return rc;
+    return rc < 0 ? rc : check_layout(f, err, errlen);
 }
 
 int vt_st_parse(const uint8_t *buf, size_t size, const char *name, vt_st_file **out, char *err,
@@ -323,6 +326,8 @@ int vt_st_open(const char *path, vt_st_file **out, char *err, size_t errlen) {
     *out = NULL;
     int rc = 0;
     uint8_t *buf = NULL;
+    size_t size;
+    vt_st_file *f = NULL;
     FILE *fp = fopen(path, "rb");
     if (!fp) {
         rc = -errno;
@@ -341,7 +346,7 @@ int vt_st_open(const char *path, vt_st_file **out, char *err, size_t errlen) {
                 (long long)st.st_size);
         goto done;
     }
-    size_t size = (size_t)st.st_size;
+    size = (size_t)st.st_size;
     buf = malloc(size ? size : 1);
     if (!buf) {
         rc = -ENOMEM;
@@ -353,7 +358,6 @@ int vt_st_open(const char *path, vt_st_file **out, char *err, size_t errlen) {
         vt_errf(err, errlen, "%s: read error", path);
         goto done;
     }
-    vt_st_file *f = NULL;
     if ((rc = vt_st_parse(buf, size, path, &f, err, errlen)) < 0)
         goto done;
     f->owned = buf;
@@ -474,20 +478,16 @@ static int write_all(int fd, const void *buf, size_t n) {
     return 0;
 }
 
-int vt_st_write(const char *path, const vt_st_out *t, int n, const char *const *meta, char *err,
-                size_t errlen) {
-    int rc = 0, fd = -1;
-    char *hdr = NULL, *tmp = NULL;
-    cJSON *root = cJSON_CreateObject();
-    if (!root)
-        goto oom;
+/* The header's entries: __metadata__ (meta: key, value, ..., NULL) and each tensor's dtype,
+ * shape and offsets, packed back to back. 0 or -1 (out of memory). */
+static int add_entries(cJSON *root, const vt_st_out *t, int n, const char *const *meta) {
     if (meta && meta[0]) {
         cJSON *m = cJSON_AddObjectToObject(root, "__metadata__");
         if (!m)
-            goto oom;
+            return -1;
         for (int i = 0; meta[i] && meta[i + 1]; i += 2)
             if (!cJSON_AddStringToObject(m, meta[i], meta[i + 1]))
-                goto oom;
+                return -1;
     }
     size_t off = 0;
     for (int i = 0; i < n; i++) {
@@ -495,55 +495,69 @@ int vt_st_write(const char *path, const vt_st_out *t, int n, const char *const *
         cJSON *e = cJSON_AddObjectToObject(root, t[i].name), *sh, *of;
         if (!e || !cJSON_AddStringToObject(e, "dtype", "F32") ||
             !(sh = cJSON_AddArrayToObject(e, "shape")))
-            goto oom;
+            return -1;
         for (int d = 0; d < t[i].ndim; d++) {
             cJSON *v = cJSON_CreateNumber((double)t[i].shape[d]);
             if (!v || !cJSON_AddItemToArray(sh, v))
-                goto oom;
+                return -1;
             numel *= (size_t)t[i].shape[d];
         }
         if (!(of = cJSON_AddArrayToObject(e, "data_offsets")))
-            goto oom;
+            return -1;
         cJSON *b = cJSON_CreateNumber((double)off),
               *en = cJSON_CreateNumber((double)(off + 4 * numel));
         if (!b || !en || !cJSON_AddItemToArray(of, b) || !cJSON_AddItemToArray(of, en))
-            goto oom;
+            return -1;
         off += 4 * numel;
     }
-    char *json = cJSON_PrintUnformatted(root);
+    return 0;
+}
+
+/* The file's header: its length (8 bytes) and the JSON, padded. NULL when out of memory. */
+static char *build_header(const vt_st_out *t, int n, const char *const *meta, size_t *len) {
+    cJSON *root = cJSON_CreateObject();
+    char *json = root && add_entries(root, t, n, meta) == 0 ? cJSON_PrintUnformatted(root) : NULL;
+    cJSON_Delete(root);
     if (!json)
-        goto oom;
+        return NULL;
     /* Pad the header with spaces to a multiple of 8 so the data is 8-byte aligned, as the
      * reference implementation does. */
     size_t hl = strlen(json), pl = (hl + 7) & ~(size_t)7;
-    hdr = malloc(8 + pl);
-    if (!hdr) {
-        free(json);
-        goto oom;
+    char *hdr = malloc(8 + pl);
+    if (hdr) {
+        for (int i = 0; i < 8; i++)
+            hdr[i] = (char)((uint64_t)pl >> (8 * i));
+        memcpy(hdr + 8, json, hl);
+        memset(hdr + 8 + hl, ' ', pl - hl);
+        *len = 8 + pl;
     }
-    for (int i = 0; i < 8; i++)
-        hdr[i] = (char)((uint64_t)pl >> (8 * i));
-    memcpy(hdr + 8, json, hl);
-    memset(hdr + 8 + hl, ' ', pl - hl);
     free(json);
+    return hdr;
+}
 
+/* Write header and data to a temporary file next to path, then rename it over path. */
+static int write_file(const char *path, const char *hdr, size_t hlen, const vt_st_out *t, int n,
+                      char *err, size_t errlen) {
+    int rc, fd;
     size_t plen = strlen(path);
-    if (!(tmp = malloc(plen + 16)))
-        goto oom;
+    char *tmp = malloc(plen + 16);
+    if (!tmp) {
+        vt_errf(err, errlen, "%s: out of memory", path);
+        return -ENOMEM;
+    }
     snprintf(tmp, plen + 16, "%s.tmp.XXXXXX", path);
     if ((fd = mkstemp(tmp)) < 0) {
         rc = -errno;
         vt_errf(err, errlen, "%s: cannot create a temporary file: %s", path, strerror(errno));
         free(tmp);
-        tmp = NULL;
-        goto done;
+        return rc;
     }
     /* mkstemp creates 0600; a weights file is meant to be readable like any data file. */
     if (fchmod(fd, 0644) != 0) {
         rc = -errno;
         goto io;
     }
-    if ((rc = write_all(fd, hdr, 8 + pl)) < 0)
+    if ((rc = write_all(fd, hdr, hlen)) < 0)
         goto io;
     for (int i = 0; i < n; i++) {
         size_t numel = 1;
@@ -568,22 +582,25 @@ int vt_st_write(const char *path, const vt_st_out *t, int n, const char *const *
         goto io;
     }
     free(tmp);
-    tmp = NULL;
-    goto done;
+    return 0;
 io:
     vt_errf(err, errlen, "%s: write failed: %s", path, strerror(-rc));
-    goto done;
-oom:
-    rc = -ENOMEM;
-    vt_errf(err, errlen, "%s: out of memory", path);
-done:
     if (fd >= 0)
         close(fd);
-    if (tmp) {
-        unlink(tmp);
-        free(tmp);
+    unlink(tmp);
+    free(tmp);
+    return rc;
+}
+
+int vt_st_write(const char *path, const vt_st_out *t, int n, const char *const *meta, char *err,
+                size_t errlen) {
+    size_t hlen = 0;
+    char *hdr = build_header(t, n, meta, &hlen);
+    if (!hdr) {
+        vt_errf(err, errlen, "%s: out of memory", path);
+        return -ENOMEM;
     }
+    int rc = write_file(path, hdr, hlen, t, n, err, errlen);
     free(hdr);
-    cJSON_Delete(root);
     return rc;
 }

@@ -175,8 +175,9 @@ int vt_trainer_new(vt_model *m, const vt_train_cfg *cfg, vt_trainer **out, char 
     t->V = cfg->objective == VT_TRAIN_MAST ? 3 : cfg->ncolors;
     vt_model_norm(m, t->mean, t->std);
     vt_rng_seed(&t->rng, cfg->seed);
-    const int B = t->B, N = t->N, C = t->C, V = t->V;
+    const int B = t->B, N = t->N, C = t->C, V = t->V, np = vt_model_nparams(m);
     const size_t SS = (size_t)S * S;
+    vt_train_batch *bt = &t->batch;
     /* The attention of every crop against its reference is held whole (B x N x N floats, also
      * with a window radius): refuse a crop and batch whose buffer alone passes the machine's
      * memory, rather than leave it to overcommit and the OOM killer. */
@@ -197,7 +198,6 @@ int vt_trainer_new(vt_model *m, const vt_train_cfg *cfg, vt_trainer **out, char 
         goto fail;
     }
     rc = -ENOMEM;
-    vt_train_batch *bt = &t->batch;
     bt->B = B, bt->S = S, bt->fh = fh, bt->fw = fw, bt->V = V;
     if (!(bt->input = falloc(2 * B * 3 * SS)) || !(bt->ref_val = falloc((size_t)B * V * N)) ||
         !(bt->tgt_val = falloc((size_t)B * 3 * N)) ||
@@ -215,7 +215,6 @@ int vt_trainer_new(vt_model *m, const vt_train_cfg *cfg, vt_trainer **out, char 
         !(t->losses = falloc((size_t)cfg->steps)))
         goto oom;
     /* Optimiser moments of the trainable tensors. */
-    const int np = vt_model_nparams(m);
     if (!(t->am = calloc((size_t)np, sizeof *t->am)) ||
         !(t->av = calloc((size_t)np, sizeof *t->av)))
         goto oom;

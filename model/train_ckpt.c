@@ -106,7 +106,7 @@ int vt_trainer_save(const vt_trainer *t, const char *path, const char *data_desc
     vt_model *m = t->m;
     const int np = vt_model_nparams(m);
     const int cap = 3 * np + 2;
-    int rc = -ENOMEM, n = 0;
+    int rc = -ENOMEM, n = 0, k = 0, nv = 0;
     vt_st_out *out = calloc((size_t)cap, sizeof *out);
     int64_t(*shapes)[4] = calloc((size_t)cap, sizeof *shapes);
     char(*names)[VT_NAME_MAX + 32] = calloc((size_t)cap, sizeof *names);
@@ -148,7 +148,6 @@ int vt_trainer_save(const vt_trainer *t, const char *path, const char *data_desc
         out[n] = (vt_st_out){names[n], 2, shapes[n], t->colors};
         n++;
     }
-    int k = 0, nv = 0;
     char keys[NFIELDS][48];
     meta[k++] = "vtrack.arch";
     meta[k++] = vt_model_arch(m);
@@ -213,29 +212,24 @@ static int read_exact(vt_st_file *f, const char *name, int ndim, const int64_t *
     return 0;
 }
 
-int vt_trainer_load(const char *path, vt_model **mout, vt_trainer **tout, char *data_desc,
-                    size_t len, char *err, size_t errlen) {
-    *mout = NULL;
-    *tout = NULL;
-    vt_st_file *f = NULL;
-    vt_model *m = NULL;
-    vt_trainer *t = NULL;
+/* The model and trainer a checkpoint file holds, into *mout and *tout (also on failure: the
+ * caller frees them). */
+static int load_checkpoint(vt_st_file *f, const char *path, vt_model **mout, vt_trainer **tout,
+                           char *data_desc, size_t len, char *err, size_t errlen) {
     char sub[256];
-    int rc = vt_st_open(path, &f, err, errlen);
-    if (rc < 0)
-        return rc;
+    int rc;
     const char *mark = vt_st_meta(f, CKPT_MARK);
     if (!mark || strcmp(mark, "1") != 0) {
         vt_errf(err, errlen, "%s: not a vtrack training checkpoint (no %s in __metadata__)", path,
                 CKPT_MARK);
-        rc = -EINVAL;
-        goto fail;
+        return -EINVAL;
     }
     const char *arch = vt_st_meta(f, "vtrack.arch");
-    if ((rc = vt_model_new(arch, 0, &m, sub, sizeof sub)) < 0) {
+    if ((rc = vt_model_new(arch, 0, mout, sub, sizeof sub)) < 0) {
         vt_errf(err, errlen, "%s: %s", path, sub);
-        goto fail;
+        return rc;
     }
+    vt_model *m = *mout;
     vt_train_cfg cfg;
     vt_train_cfg_default(&cfg, VT_TRAIN_MAST);
     for (int i = 0; i < NFIELDS; i++) {
@@ -245,27 +239,25 @@ int vt_trainer_load(const char *path, vt_model **mout, vt_trainer **tout, char *
         if (!v || field_parse(&cfg, i, v) < 0) {
             vt_errf(err, errlen, "%s: metadata %s is %s%.32s%s", path, key, v ? "'" : "missing",
                     v ? v : "", v ? "', not a number" : "");
-            rc = -EINVAL;
-            goto fail;
+            return -EINVAL;
         }
     }
-    if ((rc = vt_trainer_new(m, &cfg, &t, sub, sizeof sub)) < 0) {
+    if ((rc = vt_trainer_new(m, &cfg, tout, sub, sizeof sub)) < 0) {
         vt_errf(err, errlen, "%s: %s", path, sub);
-        goto fail;
+        return rc;
     }
+    vt_trainer *t = *tout;
     const char *sv = vt_st_meta(f, "vtrack.train.step"), *rv = vt_st_meta(f, "vtrack.train.rng");
     char *end = NULL;
     long long step = sv ? strtoll(sv, &end, 10) : -1;
     if (!sv || *end || step < 0 || step > cfg.steps) {
         vt_errf(err, errlen, "%s: metadata vtrack.train.step '%.32s' is not in [0, %d]", path,
                 sv ? sv : "(missing)", cfg.steps);
-        rc = -EINVAL;
-        goto fail;
+        return -EINVAL;
     }
     if (!rv || strlen(rv) != 64 || strspn(rv, "0123456789abcdef") != 64) {
         vt_errf(err, errlen, "%s: metadata vtrack.train.rng is not 64 hex digits", path);
-        rc = -EINVAL;
-        goto fail;
+        return -EINVAL;
     }
     for (int i = 0; i < 4; i++) {
         char h[17];
@@ -288,17 +280,17 @@ int vt_trainer_load(const char *path, vt_model **mout, vt_trainer **tout, char *
                      p->name);
             int64_t shape[4] = {p->shape[0], p->shape[1], p->shape[2], p->shape[3]};
             if ((rc = read_exact(f, name, p->ndim, shape, dst, err, errlen)) < 0)
-                goto fail;
+                return rc;
         }
     if (step > 0) {
         int64_t shape[1] = {step};
         if ((rc = read_exact(f, "train.loss", 1, shape, t->losses, err, errlen)) < 0)
-            goto fail;
+            return rc;
     }
     if (cfg.objective == VT_TRAIN_COLORIZE) {
         int64_t shape[2] = {cfg.ncolors, 2};
         if ((rc = read_exact(f, "train.colors", 2, shape, t->colors, err, errlen)) < 0)
-            goto fail;
+            return rc;
         t->have_colors = 1;
     }
     t->step = step;
@@ -311,17 +303,32 @@ int vt_trainer_load(const char *path, vt_model **mout, vt_trainer **tout, char *
     }
     if ((rc = vt_model_refold(m)) < 0) {
         vt_errf(err, errlen, "%s: out of memory", path);
-        goto fail;
+        return rc;
+    }
+    return 0;
+}
+
+int vt_trainer_load(const char *path, vt_model **mout, vt_trainer **tout, char *data_desc,
+                    size_t len, char *err, size_t errlen) {
+    *mout = NULL;
+    *tout = NULL;
+    vt_st_file *f = NULL;
+    vt_model *m = NULL;
+    vt_trainer *t = NULL;
+    int rc = vt_st_open(path, &f, err, errlen);
+    if (rc < 0)
+        return rc;
+    rc = load_checkpoint(f, path, &m, &t, data_desc, len, err, errlen);
+    if (rc < 0) {
+        vt_trainer_free(&t);
+        vt_model_free(&m);
+        vt_st_close(&f);
+        return rc;
     }
     vt_st_close(&f);
     *mout = m;
     *tout = t;
     return 0;
-fail:
-    vt_trainer_free(&t);
-    vt_model_free(&m);
-    vt_st_close(&f);
-    return rc;
 }
 
 int vt_trainer_export(vt_trainer *t, const char *path, const char *sources, char *err,

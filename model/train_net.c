@@ -60,6 +60,7 @@ int vt_tnet_new(vt_model *m, vt_tnet **out) {
     t->a = a;
     t->L = a->n_layers;
     t->np = vt_model_nparams(m);
+    size_t off = 0;
     t->grad = calloc((size_t)t->np, sizeof *t->grad);
     if (!t->grad)
         goto oom;
@@ -88,7 +89,6 @@ int vt_tnet_new(vt_model *m, vt_tnet **out) {
         t->grad_block = NULL;
         goto oom;
     }
-    size_t off = 0;
     for (int i = 0; i < t->np; i++) {
         const vt_param *p = vt_model_param(m, i);
         if (strstr(p->name, ".running_"))

@@ -30,7 +30,11 @@ size_t vtp_fmt_i64(char *out, int64_t v);
 char *vtp_excerpt(char *dst, size_t cap, const char *s, size_t n);
 
 /* vsnprintf into dst[cap] without cutting a UTF-8 character in half. */
-void vtp_vformat(char *dst, size_t cap, const char *fmt, va_list ap);
+void vtp_vformat(char *dst, size_t cap, const char *fmt, va_list ap)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 0)))
+#endif
+    ;
 
 /* Write err[errlen] like snprintf, when err is not NULL and errlen > 0. */
 void vtp_seterr(char *err, size_t errlen, const char *fmt, ...)

@@ -112,6 +112,9 @@ static int64_t mono_us(void) {
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
+static void seterr(char *err, size_t len, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 static void seterr(char *err, size_t len, const char *fmt, ...) {
     if (!err || !len)
         return;
@@ -268,14 +271,14 @@ int vt_stream_new(const vt_stream_config *cfg, vt_stream **out, char *err, size_
     s->last_frame = -1;
     pthread_mutex_init(&s->lock, NULL);
     pthread_cond_init(&s->cond, NULL);
+    vt_source_opts so = cfg->source;
+    so.on_state = on_source_state;
+    so.opaque = s;
     int rc;
     if (!s->name || !s->url) {
         rc = AVERROR(ENOMEM);
         goto fail;
     }
-    vt_source_opts so = cfg->source;
-    so.on_state = on_source_state;
-    so.opaque = s;
     if ((rc = vt_source_new(&s->src, cfg->url, &so, err, errlen)) < 0)
         goto fail;
     if ((rc = vt_tracker_new(cfg->model, &cfg->params, &s->trk, err, errlen)) < 0)

@@ -96,6 +96,9 @@ static void check_object(const uint8_t *gt, const uint8_t *pred, int w, int h, i
     free(g), free(p), free(v), free(bg), free(bp), free(b2);
 }
 
+/* libFuzzer's entry point: called with each input. */
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (size < 4)
         return 0;

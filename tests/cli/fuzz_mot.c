@@ -122,6 +122,9 @@ static void check_score(const vt_mot_boxes *gt, const vt_mot_boxes *pred) {
           isfinite(m.idp) && isfinite(m.idr) && isfinite(m.mota));
 }
 
+/* libFuzzer's entry point: called with each input. */
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     const uint8_t *nul = memchr(data, 0, size);
     size_t gt_len = nul ? (size_t)(nul - data) : size;

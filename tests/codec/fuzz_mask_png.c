@@ -36,6 +36,9 @@ static int open_memfd(const char *name, char *path, size_t len) {
     return fd;
 }
 
+/* libFuzzer's entry point: called with each input. */
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (in_fd < 0) {
         av_log_set_level(AV_LOG_QUIET); /* a line per malformed file would slow the fuzzer */

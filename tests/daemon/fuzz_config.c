@@ -122,6 +122,9 @@ static void check_stream(const vtd_config *cfg, const vtd_stream_conf *sc) {
     CHECK(vtd_stream_conf_to_stream(sc, NULL, &out, err, sizeof err) == 0);
 }
 
+/* libFuzzer's entry point: called with each input. */
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     static int ready;
     if (!ready) {

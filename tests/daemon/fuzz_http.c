@@ -12,6 +12,9 @@
 #include "fuzz.h"
 #include "http_parse.h"
 
+/* libFuzzer's entry point: called with each input. */
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     static vtd_http_req req;
     const char *buf = (const char *)data;

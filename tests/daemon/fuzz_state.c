@@ -44,6 +44,9 @@ static void check_entries(const cJSON *doc) {
     }
 }
 
+/* libFuzzer's entry point: called with each input. */
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     const char *text = (const char *)data;
     const char *nul = memchr(text, 0, size);

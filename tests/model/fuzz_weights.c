@@ -12,6 +12,9 @@
 #include "nn.h"
 #include "safetensors.h"
 
+/* libFuzzer's entry point: called with each input. */
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     char err[256];
     vt_st_file *f = NULL;

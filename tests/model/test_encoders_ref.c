@@ -35,6 +35,8 @@ static int encode(const char *weights, const char *in, const char *out) {
     vt_encoder *e = NULL;
     vt_net *net = NULL;
     void *buf = NULL;
+    FILE *o = NULL;
+    size_t count, es, on;
     int rc = 1;
     if (vt_model_load(weights, &m, err, sizeof err) < 0) {
         fprintf(stderr, "encode: %s\n", err);
@@ -49,7 +51,7 @@ static int encode(const char *weights, const char *in, const char *out) {
         fprintf(stderr, "encode: %s: bad input file\n", in);
         goto done;
     }
-    size_t count = (size_t)n * c * h * w, es = kind == 0 ? 4 : 1;
+    count = (size_t)n * c * h * w, es = kind == 0 ? 4 : 1;
     buf = malloc(count * es);
     if (!buf || fread(buf, es, count, f) != count) {
         fprintf(stderr, "encode: %s: short input\n", in);
@@ -83,8 +85,8 @@ static int encode(const char *weights, const char *in, const char *out) {
         dims[0] = 1, dims[1] = ft.c, dims[2] = ft.h, dims[3] = ft.w;
         data = ft.data;
     }
-    FILE *o = fopen(out, "wb");
-    size_t on = (size_t)dims[0] * dims[1] * dims[2] * dims[3];
+    o = fopen(out, "wb");
+    on = (size_t)dims[0] * dims[1] * dims[2] * dims[3];
     if (!o || fwrite("VTOU", 1, 4, o) != 4 || fwrite(dims, 4, 4, o) != 4 ||
         fwrite(data, 4, on, o) != on) {
         fprintf(stderr, "encode: %s: write failed\n", out);

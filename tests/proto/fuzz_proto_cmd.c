@@ -62,6 +62,9 @@ static void parse_line(const char *line, size_t len, vt_proto_buf *b) {
     CHECK(c == NULL);
 }
 
+/* libFuzzer's entry point: called with each input. */
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     vt_proto_buf b = VT_PROTO_BUF_INIT;
     parse_line((const char *)data, size, &b);

@@ -62,6 +62,9 @@ static void encode_side(const uint8_t *px, size_t npx, int h, int w) {
     free(m), free(back), free(s), free(counts);
 }
 
+/* libFuzzer's entry point: called with each input. */
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (size < 2)
         return 0;

@@ -103,6 +103,8 @@ typedef struct chk {
     int failed;
 } chk;
 
+static int sfail(chk *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 static int sfail(chk *c, const char *fmt, ...) {
     if (!c->failed) {
         va_list ap;
