@@ -1,5 +1,6 @@
 /* http.c - see http.h. */
 #include <dirent.h>
+#include <assert.h>
 #include <errno.h>
 #include <limits.h>
 #include <netdb.h>
@@ -46,7 +47,8 @@ typedef struct hconn {
     struct hconn *prev, *next;
     char peer[64];
     int state, closing, reading, keep_alive, close_after;
-    char *buf; /* request bytes (or WebSocket input) */
+    int writing; /* wreq is in flight (until on_write): nothing else may be written */
+    char *buf;   /* request bytes (or WebSocket input) */
     size_t len, cap;
     int64_t since_ms;    /* first byte of the request being read (0: none yet) */
     int64_t idle_ms;     /* last answer written (keep-alive idle) */
@@ -229,10 +231,14 @@ static void on_write(uv_write_t *req, int status);
 
 /* Write out[0..out_len) then, when set, msg[off..); the connection owns `out`. */
 static void write_now(hconn *c, uv_buf_t *bufs, int nb) {
+    assert(!c->writing); /* libuv owns wreq until on_write */
     c->wreq.data = c;
+    c->writing = 1;
     int rc = uv_write(&c->wreq, (uv_stream_t *)&c->tcp, bufs, (unsigned)nb, on_write);
-    if (rc < 0)
+    if (rc < 0) {
+        c->writing = 0;
         conn_close(c);
+    }
 }
 
 /* Send a complete answer: status, type, body (copied), extra header lines ("K: V\r\n"...). */
@@ -581,9 +587,10 @@ static size_t ws_header(char *hdr, int opcode, size_t len) {
     return 10;
 }
 
-/* Write the next event, else the newest frame; one write at a time. */
+/* Write the next event, else the newest frame; one write at a time (the handshake's answer
+ * may still be in flight when the first event comes). */
 static void ws_flush(hconn *c) {
-    if (c->closing || c->state != ST_WS || c->inflight)
+    if (c->closing || c->state != ST_WS || c->writing)
         return;
     uv_buf_t b[3];
     if (c->evn) {
@@ -971,6 +978,7 @@ static void on_shutdown(uv_shutdown_t *sd, int status) {
 
 static void on_write(uv_write_t *req, int status) {
     hconn *c = req->data;
+    c->writing = 0;
     free(c->out);
     c->out = NULL;
     if (c->inflight) {

@@ -676,6 +676,53 @@ START_TEST(test_websocket) {
 }
 END_TEST
 
+/* Viewers connecting in crowds to a stream with a busy event flow: an event that came while the
+ * handshake's answer was still being written once reused the connection's write request
+ * (vtrackd crashed in libuv; found by bench/webview.sh with five pages connecting). Each round
+ * opens 16 viewers at once; each reads its 101 and one message. */
+START_TEST(test_websocket_many) {
+    enum { ROUNDS = 6, AT_ONCE = 16 };
+    dt_daemon d;
+    start(&d, "\"frame_rate\":60");
+    int hp = d.http_port;
+    wait_up(hp);
+    cJSON *j;
+    ck_assert_int_eq(
+        call(hp, "POST", "/api/streams/cam/objects", "{\"object\":5,\"box\":[40,30,40,40]}", &j),
+        200);
+    cJSON_Delete(j);
+    const char *hs =
+        "GET /ws?stream=cam&token=" TOKEN " HTTP/1.1\r\nHost: x\r\n"
+        "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+    for (int round = 0; round < ROUNDS; round++) {
+        int fds[AT_ONCE];
+        for (int i = 0; i < AT_ONCE; i++)
+            fds[i] = connect_port(hp);
+        for (int i = 0; i < AT_ONCE; i++)
+            send_all(fds[i], hs, strlen(hs));
+        for (int i = 0; i < AT_ONCE; i++) {
+            char head[1024];
+            size_t hl = 0;
+            while (!memmem(head, hl, "\r\n\r\n", 4) && hl < sizeof head - 1) {
+                ssize_t k = recv(fds[i], head + hl, 1, 0);
+                ck_assert_msg(k == 1, "round %d viewer %d: no handshake answer", round, i);
+                hl++;
+            }
+            ck_assert_msg(memmem(head, hl, "HTTP/1.1 101", 12), "viewer %d: not switched", i);
+            int op;
+            unsigned char *p;
+            size_t len;
+            ck_assert_msg(ws_read(fds[i], &op, &p, &len, WAIT_MS) == 0, "viewer %d: no message", i);
+            free(p);
+        }
+        for (int i = 0; i < AT_ONCE; i++)
+            close(fds[i]);
+    }
+    stop(&d); /* exit status 0: it did not crash */
+}
+END_TEST
+
 static Suite *http_suite(void) {
     Suite *s = suite_create("http");
     TCase *t = tcase_create("http");
@@ -684,6 +731,7 @@ static Suite *http_suite(void) {
     tcase_add_test(t, test_metrics);
     tcase_add_test(t, test_bad_requests);
     tcase_add_test(t, test_websocket);
+    tcase_add_test(t, test_websocket_many);
     suite_add_tcase(s, t);
     return s;
 }
