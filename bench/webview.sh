@@ -4,22 +4,25 @@
 # model, vtrackd pinned to one core) with the HTTP API on; processed fps and event latency with
 # 0 viewers, with 5 headless chromium pages showing the live view (one browser, 5 pages, on the
 # other core: bench/webview_pages.js), and with one WebSocket viewer that never reads.
-# Scenarios alternate (0, 5, slow, 0, 5, slow, ...) in one vtrackd, so background load hits all.
+# 0 and 5 alternate (0, 5, 0, 5, ...) in one vtrackd, so background load hits both; the slow
+# viewer comes last (its buffers take minutes to fill), measured RUNS times on one connection.
 #
-# usage: bench/webview.sh BUILD_DIR [--seconds N] [--runs N] [--pages N]
+# usage: bench/webview.sh BUILD_DIR [--seconds N] [--runs N] [--pages N] [--scenarios "0 pages slow"]
 # Prints one JSON line per run, then the median (and range) of each scenario.
 set -euo pipefail
-USAGE="usage: bench/webview.sh BUILD_DIR [--seconds N] [--runs N] [--pages N]"
+USAGE="usage: bench/webview.sh BUILD_DIR [--seconds N] [--runs N] [--pages N] [--scenarios LIST]"
 BUILD=$(cd "${1:?$USAGE}" && pwd)
 shift
 SECONDS_RUN=20
 RUNS=3
 PAGES=5
+SCENARIOS="0 pages slow"
 while [ $# -gt 0 ]; do
     case $1 in
     --seconds) SECONDS_RUN=$2; shift 2 ;;
     --runs) RUNS=$2; shift 2 ;;
     --pages) PAGES=$2; shift 2 ;;
+    --scenarios) SCENARIOS=$2; shift 2 ;;
     *) echo "unknown argument $1; $USAGE" >&2; exit 2 ;;
     esac
 done
@@ -84,8 +87,8 @@ stat_field() { "$VTRACK" ctl "127.0.0.1:$PORT" stats | grep -o "\"$1\":[0-9.]*" 
 metric() { curl -s "http://127.0.0.1:$HPORT/metrics" | awk -v k="$1" '$1 == k {print $2}'; }
 HZ=$(getconf CLK_TCK)
 
-# A WebSocket viewer that connects and never reads (a 4 KiB receive buffer, so the server's
-# writes stop at once).
+# A WebSocket viewer that connects and never reads (a 4 KiB receive buffer; the server's send
+# buffer still takes some seconds of frames, so the run waits until the server replaces one).
 slow_viewer() {
     exec /usr/bin/python3 -c '
 import socket, sys, time
@@ -101,26 +104,40 @@ while True:
 ' "$HPORT"
 }
 
+SLOW_PID=""
 run() { # RUN SCENARIO(0|pages|slow)
-    local i=$1 sc=$2 viewers=0 vpid="" vout=""
+    local i=$1 sc=$2 viewers=0 vpid="" vout="" fill=0
     case $sc in
     pages)
         viewers=$PAGES
         taskset -c "$CORE_OTHER" node "$ROOT/bench/webview_pages.js" \
             "http://127.0.0.1:$HPORT/" "$PAGES" >"$TMP/view.out" 2>"$TMP/view.err" &
         vpid=$!
+        PIDS+=("$vpid")
+        for _ in $(seq 1200); do grep -q ready "$TMP/view.out" && break; sleep 0.1; done
+        grep -q ready "$TMP/view.out" || { cat "$TMP/view.err" >&2; exit 1; }
         ;;
     slow)
         viewers=1
-        slow_viewer >"$TMP/view.out" 2>"$TMP/view.err" &
-        vpid=$!
+        if [ -z "$SLOW_PID" ]; then
+            slow_viewer >"$TMP/slow.out" 2>&1 &
+            SLOW_PID=$!
+            PIDS+=("$SLOW_PID")
+            for _ in $(seq 100); do grep -q ready "$TMP/slow.out" && break; sleep 0.1; done
+            # measure once the socket's buffers are full and the server replaces the frame it
+            # holds: on loopback the kernel lets the server's send buffer grow to tcp_wmem's
+            # maximum (4 MiB), minutes of the camera's small JPEGs
+            local r0 ts
+            r0=$(metric 'vtrack_sink_dropped_total{sink="http"}')
+            ts=$(date +%s)
+            for _ in $(seq 1200); do
+                [ "$(metric 'vtrack_sink_dropped_total{sink="http"}')" -gt "$r0" ] && break
+                sleep 0.5
+            done
+            fill=$(($(date +%s) - ts))
+        fi
         ;;
     esac
-    if [ -n "$vpid" ]; then
-        PIDS+=("$vpid")
-        for _ in $(seq 600); do grep -q ready "$TMP/view.out" && break; sleep 0.1; done
-        grep -q ready "$TMP/view.out" || { cat "$TMP/view.err" >&2; exit 1; }
-    fi
     sleep 2
     local f0 s0 p0 l0 d0 t0 f1 s1 p1 l1 d1 t1 out ws
     f0=$(stat_field frames); s0=$(stat_field skipped); d0=$(metric 'vtrack_sink_dropped_total{sink="http"}')
@@ -137,29 +154,42 @@ run() { # RUN SCENARIO(0|pages|slow)
     fi
     awk -v i="$i" -v sc="$sc" -v v="$viewers" -v ws="$ws" -v f="$((f1 - f0))" -v s="$((s1 - s0))" \
         -v p="$((p1 - p0))" -v l="$((l1 - l0))" -v d="$((d1 - d0))" -v t0="$t0" -v t1="$t1" \
-        -v hz="$HZ" -v o="$out" -v vo="${vout:-null}" -v la="$(cut -d' ' -f1 /proc/loadavg)" 'BEGIN {
+        -v hz="$HZ" -v o="$out" -v vo="${vout:-null}" -v la="$(cut -d' ' -f1 /proc/loadavg)" -v fill="$fill" 'BEGIN {
         dt = t1 - t0
-        printf "{\"run\":%d,\"scenario\":\"%s\",\"viewers\":%d,\"ws_clients\":%d,\"processed_fps\":%.2f,\"skipped_fps\":%.2f,\"vtrackd_cpu_pct\":%.1f,\"loop_cpu_pct\":%.2f,\"http_frames_replaced_per_s\":%.2f,\"load1\":%s,\"probe\":%s,\"pages\":%s}\n",
-            i, sc, v, ws, f / dt, s / dt, 100 * p / hz / dt, 100 * l / hz / dt, d / dt, la, o, vo }'
+        printf "{\"run\":%d,\"scenario\":\"%s\",\"viewers\":%d,\"ws_clients\":%d,\"processed_fps\":%.2f,\"skipped_fps\":%.2f,\"vtrackd_cpu_pct\":%.1f,\"loop_cpu_pct\":%.2f,\"http_frames_replaced_per_s\":%.2f,\"fill_s\":%d,\"load1\":%s,\"probe\":%s,\"pages\":%s}\n",
+            i, sc, v, ws, f / dt, s / dt, 100 * p / hz / dt, 100 * l / hz / dt, d / dt, fill, la, o, vo }'
 }
 
+# 0 and pages alternate; the slow viewer, which takes minutes to fill its buffers, is measured
+# last, RUNS windows one after the other on the same connection
 for i in $(seq "$RUNS"); do
-    for sc in 0 pages slow; do
+    for sc in $SCENARIOS; do
+        [ "$sc" = slow ] && continue
         run "$i" "$sc" >>"$TMP/results"
         tail -n 1 "$TMP/results"
     done
 done
+if [[ " $SCENARIOS " == *" slow "* ]]; then
+    for i in $(seq "$RUNS"); do
+        run "$i" slow >>"$TMP/results"
+        tail -n 1 "$TMP/results"
+    done
+fi
 /usr/bin/python3 - "$TMP/results" <<'PY'
 import json, statistics, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
 for sc in ("0", "pages", "slow"):
     rs = [r for r in rows if r["scenario"] == sc]
+    if not rs:
+        continue
     fig = {"processed_fps": [r["processed_fps"] for r in rs],
            "skipped_fps": [r["skipped_fps"] for r in rs],
            "latency_p50_ms": [r["probe"]["latency_ms"]["p50"] for r in rs],
            "latency_p95_ms": [r["probe"]["latency_ms"]["p95"] for r in rs],
            "loop_cpu_pct": [r["loop_cpu_pct"] for r in rs],
            "http_frames_replaced_per_s": [r["http_frames_replaced_per_s"] for r in rs]}
+    if sc == "slow":
+        fig["fill_s"] = [r["fill_s"] for r in rs[:1]]
     if sc == "pages":
         fig["page_fps"] = [statistics.median(r["pages"]["frames_per_s"]) for r in rs if r["pages"]]
     print(json.dumps({"median": sc, "viewers": rs[0]["viewers"],

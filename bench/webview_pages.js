@@ -40,7 +40,12 @@ async function main() {
     await page.goto(url);
     pages.push(page);
   }
-  await Promise.all(pages.map(p => p.waitForFunction(() => window.vtFrames > 2, {timeout: 90000})));
+  try {
+    await Promise.all(pages.map(p => p.waitForFunction(() => window.vtFrames > 2, {timeout: 90000, polling: 250})));
+  } catch (e) {
+    const got = await Promise.all(pages.map(p => p.evaluate(() => window.vtFrames).catch(() => 'closed')));
+    throw new Error(`${e.message}; frames drawn per page: ${got.join(' ')}`);
+  }
   start = await Promise.all(pages.map(p => p.evaluate(() => [window.vtFrames, window.vtSkipped])));
   t0 = Date.now();
   console.log('ready');
