@@ -104,6 +104,13 @@ while True:
 ' "$HPORT"
 }
 
+alive() { # a crashed vtrackd ends the benchmark with its log's last lines
+    kill -0 "$DPID" 2>/dev/null && return 0
+    wait "$DPID" || echo "vtrackd exited with status $?; its log ends:" >&2
+    tail -n 20 "$TMP/vtrackd.log" >&2
+    exit 1
+}
+
 SLOW_PID=""
 run() { # RUN SCENARIO(0|pages|slow)
     local i=$1 sc=$2 viewers=0 vpid="" vout="" fill=0
@@ -114,7 +121,7 @@ run() { # RUN SCENARIO(0|pages|slow)
             "http://127.0.0.1:$HPORT/" "$PAGES" >"$TMP/view.out" 2>"$TMP/view.err" &
         vpid=$!
         PIDS+=("$vpid")
-        for _ in $(seq 1200); do grep -q ready "$TMP/view.out" && break; sleep 0.1; done
+        for _ in $(seq 1200); do grep -q ready "$TMP/view.out" && break; alive; sleep 0.1; done
         grep -q ready "$TMP/view.out" || { cat "$TMP/view.err" >&2; exit 1; }
         ;;
     slow)
@@ -139,6 +146,7 @@ run() { # RUN SCENARIO(0|pages|slow)
         ;;
     esac
     sleep 2
+    alive
     local f0 s0 p0 l0 d0 t0 f1 s1 p1 l1 d1 t1 out ws
     f0=$(stat_field frames); s0=$(stat_field skipped); d0=$(metric 'vtrack_sink_dropped_total{sink="http"}')
     p0=$(ticks /proc/$DPID/stat); l0=$(ticks /proc/$DPID/task/$DPID/stat); t0=$(date +%s.%N)
@@ -146,6 +154,7 @@ run() { # RUN SCENARIO(0|pages|slow)
         --seconds "$SECONDS_RUN")
     f1=$(stat_field frames); s1=$(stat_field skipped); d1=$(metric 'vtrack_sink_dropped_total{sink="http"}')
     p1=$(ticks /proc/$DPID/stat); l1=$(ticks /proc/$DPID/task/$DPID/stat); t1=$(date +%s.%N)
+    alive
     ws=$(metric 'vtrack_sink_clients{sink="ws"}')
     if [ -n "$vpid" ]; then
         kill -TERM "$vpid" 2>/dev/null || true
@@ -183,6 +192,9 @@ for sc in ("0", "pages", "slow"):
     if not rs:
         continue
     fig = {"processed_fps": [r["processed_fps"] for r in rs],
+           # vtrackd's CPU time per processed frame: what a viewer adds (the JPEG) whatever
+           # share of its core the host leaves it
+           "cpu_ms_per_frame": [10 * r["vtrackd_cpu_pct"] / r["processed_fps"] for r in rs],
            "skipped_fps": [r["skipped_fps"] for r in rs],
            "latency_p50_ms": [r["probe"]["latency_ms"]["p50"] for r in rs],
            "latency_p95_ms": [r["probe"]["latency_ms"]["p95"] for r in rs],
