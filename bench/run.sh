@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # ./dev bench [NAME ...]: the benchmarks whose figures bench/README.md reports.
-#   NAME: encoder, track, decode, daemon, train (default: all of them, in that order).
+#   NAME: encoder, track, decode, daemon, mqtt, webview, train (default: all of them, in that
+#   order).
 # Every benchmark prints one-thread figures first and times its peer (PyTorch, ffmpeg) in the
 # same run. They take minutes each; results are noisy while anything else runs on the machine.
 set -euo pipefail
@@ -9,7 +10,7 @@ shift
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 VTRACK=$BUILD/cli/vtrack
 names=("$@")
-[ ${#names[@]} -gt 0 ] || names=(encoder track decode daemon train)
+[ ${#names[@]} -gt 0 ] || names=(encoder track decode daemon mqtt webview train)
 
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
@@ -39,12 +40,20 @@ for name in "${names[@]}"; do
         say "vtrackd: live RTSP camera, 3 objects, realtime profile; then 50 subscribers"
         "$ROOT/bench/daemon.sh" "$BUILD"
         ;;
+    mqtt)
+        say "vtrackd: 10 streams publishing every frame event to a local mosquitto"
+        "$ROOT/bench/mqtt.py" "$BUILD"
+        ;;
+    webview)
+        say "vtrackd: live RTSP camera with 0 and 5 web views and a WebSocket viewer that never reads"
+        "$ROOT/bench/webview.sh" "$BUILD"
+        ;;
     train)
         say "training throughput, 1 thread, next to PyTorch"
         "$ROOT/bench/train.sh" "$BUILD"
         ;;
     *)
-        echo "bench/run.sh: unknown benchmark '$name' (encoder track decode daemon train)" >&2
+        echo "bench/run.sh: unknown benchmark '$name' (encoder track decode daemon mqtt webview train)" >&2
         exit 2
         ;;
     esac
