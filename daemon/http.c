@@ -93,20 +93,8 @@ static void ws_flush(hconn *c);
 const char *vtd_http_static_dir(const vtd_config *cfg, char *buf, size_t len) {
     if (cfg->http.static_dir)
         return cfg->http.static_dir;
-    char exe[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (n > 0) {
-        exe[n] = 0;
-        char *slash = strrchr(exe, '/');
-        if (slash) {
-            *slash = 0;
-            snprintf(buf, len, "%s/../../web", exe);
-            char probe[PATH_MAX + 32];
-            snprintf(probe, sizeof probe, "%s/index.html", buf);
-            if (access(probe, R_OK) == 0)
-                return buf;
-        }
-    }
+    if (vt_stream_tree_file("web", "index.html", buf, len))
+        return buf;
     snprintf(buf, len, "%s/web", VT_DATADIR);
     return buf;
 }
@@ -1034,21 +1022,7 @@ static void on_connection(uv_stream_t *server, int status) {
         conn_close(c);
         return;
     }
-    struct sockaddr_storage ss;
-    int len = sizeof ss;
-    snprintf(c->peer, sizeof c->peer, "?");
-    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0) {
-        char ip[INET6_ADDRSTRLEN] = "?";
-        int port = 0;
-        if (ss.ss_family == AF_INET6) {
-            uv_ip6_name((struct sockaddr_in6 *)&ss, ip, sizeof ip);
-            port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-        } else if (ss.ss_family == AF_INET) {
-            uv_ip4_name((struct sockaddr_in *)&ss, ip, sizeof ip);
-            port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
-        }
-        snprintf(c->peer, sizeof c->peer, "%s:%d", ip, port);
-    }
+    vtd_peer_name(&c->tcp, c->peer, sizeof c->peer);
     uv_tcp_nodelay(&c->tcp, 1);
     c->idle_ms = vtd_now_ms();
     if (h->nconns > hc->clients) {

@@ -368,6 +368,22 @@ static void start_reading(vtd_conn *c) {
  * Accepting
  * ------------------------------------------------------------------------------------------- */
 
+void vtd_peer_name(uv_tcp_t *tcp, char *out, size_t len) {
+    struct sockaddr_storage ss;
+    int n = sizeof ss;
+    snprintf(out, len, "?");
+    if (uv_tcp_getpeername(tcp, (struct sockaddr *)&ss, &n) < 0)
+        return;
+    char ip[INET6_ADDRSTRLEN] = "?";
+    if (ss.ss_family == AF_INET6) {
+        uv_ip6_name((struct sockaddr_in6 *)&ss, ip, sizeof ip);
+        snprintf(out, len, "[%s]:%d", ip, ntohs(((struct sockaddr_in6 *)&ss)->sin6_port));
+    } else if (ss.ss_family == AF_INET) {
+        uv_ip4_name((struct sockaddr_in *)&ss, ip, sizeof ip);
+        snprintf(out, len, "%s:%d", ip, ntohs(((struct sockaddr_in *)&ss)->sin_port));
+    }
+}
+
 static void on_connection(uv_stream_t *server, int status) {
     vtd *d = server->data;
     if (status < 0) {
@@ -389,21 +405,7 @@ static void on_connection(uv_stream_t *server, int status) {
         uv_close((uv_handle_t *)&c->tcp, on_close);
         return;
     }
-    struct sockaddr_storage ss;
-    int len = sizeof ss;
-    snprintf(c->peer, sizeof c->peer, "?");
-    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0) {
-        char ip[INET6_ADDRSTRLEN] = "?";
-        if (ss.ss_family == AF_INET6) {
-            uv_ip6_name((struct sockaddr_in6 *)&ss, ip, sizeof ip);
-            snprintf(c->peer, sizeof c->peer, "[%s]:%d", ip,
-                     ntohs(((struct sockaddr_in6 *)&ss)->sin6_port));
-        } else if (ss.ss_family == AF_INET) {
-            uv_ip4_name((struct sockaddr_in *)&ss, ip, sizeof ip);
-            snprintf(c->peer, sizeof c->peer, "%s:%d", ip,
-                     ntohs(((struct sockaddr_in *)&ss)->sin_port));
-        }
-    }
+    vtd_peer_name(&c->tcp, c->peer, sizeof c->peer);
     /* Small event lines should leave at once; dead peers are found by keepalive probes. */
     uv_tcp_nodelay(&c->tcp, 1);
     uv_tcp_keepalive(&c->tcp, 1, KEEPALIVE_S);

@@ -78,6 +78,10 @@ int vtd_server_resolve(const char *spec, struct addrinfo **res, int *gai);
 /* Stop accepting and close the listeners. */
 void vtd_server_close_listeners(vtd *d);
 
+/* "ip:port" ("[ip6]:port") of a connected socket's peer into out, "?" when unknown. Used by
+ * both listeners (this one and http.c's). */
+void vtd_peer_name(uv_tcp_t *tcp, char *out, size_t len);
+
 /* Listen on exactly `specs` (a reload): bind the addresses not served yet, then close those no
  * longer wanted; connections are untouched. When one cannot be bound (logged), the sockets of
  * this call are closed again and the running ones kept: a negative error. */

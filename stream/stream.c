@@ -1052,22 +1052,25 @@ void vt_stream_get_snapshot(vt_stream *s, vt_stream_snapshot *snap) {
     }
 }
 
+const char *vt_stream_tree_file(const char *rel, const char *probe, char *buf, size_t len) {
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    char *slash = n > 0 ? (exe[n] = 0, strrchr(exe, '/')) : NULL;
+    if (!slash)
+        return NULL;
+    *slash = 0;
+    snprintf(buf, len, "%s/../../%s", exe, rel);
+    char path[PATH_MAX + 64];
+    snprintf(path, sizeof path, "%s%s%s", buf, probe ? "/" : "", probe ? probe : "");
+    return access(path, R_OK) == 0 ? buf : NULL;
+}
+
 const char *vt_stream_default_model(char *buf, size_t len) {
     const char *env = getenv("VT_MODEL");
     if (env && *env)
         return env;
-    char exe[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (n > 0) {
-        exe[n] = 0;
-        char *slash = strrchr(exe, '/');
-        if (slash) {
-            *slash = 0;
-            snprintf(buf, len, "%s/../../weights/default.safetensors", exe);
-            if (access(buf, R_OK) == 0)
-                return buf;
-        }
-    }
+    if (vt_stream_tree_file("weights/default.safetensors", NULL, buf, len))
+        return buf;
     snprintf(buf, len, "%s/default.safetensors", VT_DATADIR);
     if (access(buf, R_OK) == 0)
         return buf;

@@ -176,6 +176,10 @@ const char *vt_stream_url(const vt_stream *s);
  */
 const char *vt_stream_default_model(char *buf, size_t len);
 
+/* A file of the source tree for a program run from its build tree (<root>/<build dir>/<subdir>/
+ * program): <root>/rel in buf when it (or, with `probe`, rel/probe) is readable, else NULL. */
+const char *vt_stream_tree_file(const char *rel, const char *probe, char *buf, size_t len);
+
 /* Map a codec state to the protocol's (IDLE maps to CONNECTING, BACKOFF to RECONNECTING). */
 vt_proto_stream_state vt_stream_state_from_source(vt_source_state st);
 
