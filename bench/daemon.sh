@@ -33,32 +33,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# the camera: 854x480 at 25 fps, H.264, on the other core. It exits when its stdin (a fifo
-# held open by this script) closes.
-mkfifo "$TMP/hold"
-taskset -c "$CORE_OTHER" /usr/bin/python3 "$ROOT/tests/codec/rtsp_server.py" \
-    --width 854 --height 480 --fps 25 <"$TMP/hold" >"$TMP/rtsp.port" &
-PIDS+=($!)
-exec 4>"$TMP/hold"
-for _ in $(seq 100); do [ -s "$TMP/rtsp.port" ] && break; sleep 0.1; done
-read -r RTSP_PORT <"$TMP/rtsp.port"
-PORT=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-cat >"$TMP/vtrackd.json" <<JSON
-{"listen": "127.0.0.1:$PORT", "log_level": "info", "blas_threads": 1,
- "streams": [{"name": "cam", "url": "rtsp://127.0.0.1:$RTSP_PORT/test", "pacing": "live",
-              "profile": "realtime", "tracker": "mast",
-              "objects": [{"label": "a", "box": [100, 100, 80, 80]},
-                          {"label": "b", "box": [400, 200, 80, 80]},
-                          {"label": "c", "box": [600, 300, 120, 100]}]}]}
-JSON
-taskset -c "$CORE_DAEMON" "$VTRACKD" --config "$TMP/vtrackd.json" 2>"$TMP/vtrackd.log" &
-DPID=$!
-PIDS+=("$DPID")
-for _ in $(seq 100); do
-    "$VTRACK" ctl "127.0.0.1:$PORT" list 2>/dev/null | grep -q '"state":"up"' && break
-    sleep 0.2
-done
-MODEL=$(grep -o "model: .*" "$TMP/vtrackd.log" | head -1 || true)
+. "$ROOT/bench/camera.sh"
+start_camera
+start_vtrackd ""
 echo "vtrackd pid $DPID on core $CORE_DAEMON; $MODEL; camera rtsp://127.0.0.1:$RTSP_PORT/test 854x480@25"
 
 ticks() { awk '{print $14 + $15}' "$1"; }           # utime + stime, clock ticks

@@ -50,34 +50,10 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 143' TERM INT
 
-# the camera, as in bench/daemon.sh: it exits when its stdin (a fifo held open here) closes
-mkfifo "$TMP/hold"
-taskset -c "$CORE_OTHER" /usr/bin/python3 "$ROOT/tests/codec/rtsp_server.py" \
-    --width 854 --height 480 --fps 25 <"$TMP/hold" >"$TMP/rtsp.port" &
-PIDS+=($!)
-exec 4>"$TMP/hold"
-for _ in $(seq 100); do [ -s "$TMP/rtsp.port" ] && break; sleep 0.1; done
-read -r RTSP_PORT <"$TMP/rtsp.port"
-free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-PORT=$(free_port)
+. "$ROOT/bench/camera.sh"
+start_camera
 HPORT=$(free_port)
-cat >"$TMP/vtrackd.json" <<JSON
-{"listen": "127.0.0.1:$PORT", "log_level": "info", "blas_threads": 1,
- "http": {"listen": "127.0.0.1:$HPORT", "static_dir": "$ROOT/web"},
- "streams": [{"name": "cam", "url": "rtsp://127.0.0.1:$RTSP_PORT/test", "pacing": "live",
-              "profile": "realtime", "tracker": "mast",
-              "objects": [{"label": "a", "box": [100, 100, 80, 80]},
-                          {"label": "b", "box": [400, 200, 80, 80]},
-                          {"label": "c", "box": [600, 300, 120, 100]}]}]}
-JSON
-taskset -c "$CORE_DAEMON" "$VTRACKD" --config "$TMP/vtrackd.json" 2>"$TMP/vtrackd.log" &
-DPID=$!
-PIDS+=("$DPID")
-for _ in $(seq 100); do
-    "$VTRACK" ctl "127.0.0.1:$PORT" list 2>/dev/null | grep -q '"state":"up"' && break
-    sleep 0.2
-done
-MODEL=$(grep -o "model: .*" "$TMP/vtrackd.log" | head -1 || true)
+start_vtrackd "\"http\": {\"listen\": \"127.0.0.1:$HPORT\", \"static_dir\": \"$ROOT/web\"},"
 echo "# vtrackd pid $DPID on core $CORE_DAEMON; $MODEL; camera rtsp://127.0.0.1:$RTSP_PORT/test 854x480@25;" \
     "http://127.0.0.1:$HPORT/; browsers and probe (${PRIO[*]:-normal priority}) on core $CORE_OTHER;" \
     "load $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -270,17 +270,12 @@ static void respond_error(hconn *c, int status, vt_proto_code code, const char *
         conn_close(c);
         return;
     }
-    /* A tail: "...}\n" after the `{"seq":N,` a connection would put in front. */
-    char *body = malloc(b.len + 1);
-    if (!body) {
-        vt_proto_buf_free(&b);
+    vt_proto_buf body = VT_PROTO_BUF_INIT;
+    if (vtd_tail_object(&body, b.data, b.len) == 0)
+        respond(c, status, "application/json", body.data, body.len, extra);
+    else
         conn_close(c);
-        return;
-    }
-    body[0] = '{';
-    memcpy(body + 1, b.data, b.len);
-    respond(c, status, "application/json", body, b.len + 1, extra);
-    free(body);
+    vt_proto_buf_free(&body);
     vt_proto_buf_free(&b);
 }
 
@@ -365,29 +360,19 @@ static void answer_ctl(hconn *c, vtd_ctl *x, const char *pick, const char *membe
         respond_error(c, 500, VT_PROTO_CODE_INTERNAL, NULL, "out of memory", NULL);
         return;
     }
-    vt_proto_buf *b = &x->answer->buf;
-    if (x->code != VT_PROTO_CODE_OK || !pick) {
-        char *body = malloc(b->len + 1);
-        if (body) {
-            body[0] = '{';
-            memcpy(body + 1, b->data, b->len);
-            respond(c, status_of(x->code), "application/json", body, b->len + 1, NULL);
-            free(body);
-        } else {
-            conn_close(c);
-        }
+    const vt_proto_buf *b = &x->answer->buf;
+    vt_proto_buf body = VT_PROTO_BUF_INIT;
+    if (vtd_tail_object(&body, b->data, b->len) < 0) {
+        conn_close(c);
         return;
     }
-    cJSON *j = NULL, *out = NULL;
-    /* The tail lacks its opening brace: parse "{" + tail. */
-    char *text = malloc(b->len + 2);
-    if (text) {
-        text[0] = '{';
-        memcpy(text + 1, b->data, b->len);
-        text[b->len + 1] = 0;
-        j = cJSON_Parse(text);
-        free(text);
+    if (x->code != VT_PROTO_CODE_OK || !pick) {
+        respond(c, status_of(x->code), "application/json", body.data, body.len, NULL);
+        vt_proto_buf_free(&body);
+        return;
     }
+    cJSON *out = NULL, *j = cJSON_Parse(body.data);
+    vt_proto_buf_free(&body);
     const cJSON *it, *list = j ? cJSON_GetObjectItemCaseSensitive(j, "streams") : NULL;
     cJSON_ArrayForEach(it, list) {
         const cJSON *nm = cJSON_GetObjectItemCaseSensitive(it, "stream");

@@ -31,6 +31,17 @@ vtd_msg *vtd_msg_new(vtd_hub *h, size_t len) {
     return m;
 }
 
+int vtd_tail_object(vt_proto_buf *out, const char *tail, size_t len) {
+    out->len = 0;
+    if (vt_proto_buf_reserve(out, len + 1) < 0)
+        return -ENOMEM;
+    out->data[0] = '{';
+    memcpy(out->data + 1, tail, len);
+    out->len = len + 1;
+    out->data[out->len] = 0;
+    return 0;
+}
+
 vtd_msg *vtd_msg_copy(vtd_hub *h, const char *p, size_t n) {
     vtd_msg *m = vtd_msg_new(h, n);
     if (m) {

@@ -71,6 +71,11 @@ vtd_msg *vtd_msg_new(vtd_hub *h, size_t len);
 /* A message holding a copy of p[0..n). Any thread. NULL on OOM. */
 vtd_msg *vtd_msg_copy(vtd_hub *h, const char *p, size_t n);
 
+/* A message tail ("...}\n", the bytes after `{"seq":N,`) as the JSON object it ends: "{" +
+ * tail[0..len), NUL-terminated, in *out (emptied first, its memory reused). Callers that want no
+ * line end pass the length without it. Any thread. 0 or -ENOMEM. */
+int vtd_tail_object(vt_proto_buf *out, const char *tail, size_t len);
+
 /* Drop a reference; the last one returns the message to the pool. Loop thread (or before the
  * message was published). Accepts NULL. */
 void vtd_msg_unref(vtd_hub *h, vtd_msg *m);

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "hub.h"
+#include "daemon.h"
 #include "live.h"
 #include "vt_codec.h"
 
@@ -25,10 +25,6 @@ void vtd_live_clear(vtd_live *l, vtd_hub *h) {
     memset(l, 0, sizeof *l);
 }
 
-static int64_t mono_us(void) {
-    return (int64_t)(uv_hrtime() / 1000);
-}
-
 /* Copy the frame and "{" + its event (masks, no newline) into the slot; under the lock. */
 static int copy_frame(vtd_live *l, const vt_stream_event *ev) {
     const vt_frame *f = ev->frame;
@@ -45,13 +41,8 @@ static int copy_frame(vtd_live *l, const vt_stream_event *ev) {
     size_t n = ev->tail_masks_len;
     while (n && (ev->tail_masks[n - 1] == '\n'))
         n--;
-    l->json.len = 0;
-    if (vt_proto_buf_reserve(&l->json, n + 1) < 0)
+    if (vtd_tail_object(&l->json, ev->tail_masks, n) < 0)
         return -ENOMEM;
-    l->json.data[0] = '{';
-    memcpy(l->json.data + 1, ev->tail_masks, n);
-    l->json.len = n + 1;
-    l->json.data[l->json.len] = 0;
     l->w = f->width;
     l->h = f->height;
     l->index = f->index;
@@ -61,7 +52,7 @@ static int copy_frame(vtd_live *l, const vt_stream_event *ev) {
 int vtd_live_offer(vtd_live *l, const vt_stream_event *ev) {
     if (!atomic_load(&l->want) || !ev->frame || !ev->frame->rgb || !ev->tail_masks)
         return 0;
-    int64_t now = mono_us();
+    int64_t now = vtd_now_us();
     if (pthread_mutex_trylock(&l->lock) != 0)
         return 0;
     int copied = 0;

@@ -368,14 +368,10 @@ void vtd_mqtt_event(vtd_mqtt *m, const char *stream, const vtd_msg *plain, const
         return;
     vt_proto_buf *b = &m->scratch;
     size_t n = msg->buf.len - (msg->buf.data[msg->buf.len - 1] == '\n');
-    if (vt_proto_buf_reserve(b, n + 1) < 0) {
+    if (vtd_tail_object(b, msg->buf.data, n) < 0) {
         m->dropped++;
         return;
     }
-    b->data[0] = '{';
-    memcpy(b->data + 1, msg->buf.data, n);
-    b->len = n + 1;
-    b->data[b->len] = 0;
     if (frame) {
         char t[TOPIC_MAX];
         topic(m, t, stream, "frame");

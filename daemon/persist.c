@@ -671,17 +671,11 @@ static void sample(vtd *d, vtd_srec *r) {
         vtd_msg_unref(&d->hub, m);
         return;
     }
-    /* A message is the tail after `{"seq":N,`: put the brace back. */
-    size_t n = m->buf.len;
-    char *text = malloc(n + 2);
-    cJSON *fr = NULL;
-    if (text) {
-        text[0] = '{';
-        memcpy(text + 1, m->buf.data, n);
-        text[n + 1] = 0;
-        fr = cJSON_ParseWithLength(text, n + 1);
-        free(text);
-    }
+    vt_proto_buf text = VT_PROTO_BUF_INIT;
+    cJSON *fr = vtd_tail_object(&text, m->buf.data, m->buf.len) == 0
+                    ? cJSON_ParseWithLength(text.data, text.len)
+                    : NULL;
+    vt_proto_buf_free(&text);
     vtd_msg_unref(&d->hub, m);
     const cJSON *o, *frame = cJSON_GetObjectItemCaseSensitive(fr, "frame");
     const char *wall = str_of(fr, "wallclock");

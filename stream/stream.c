@@ -413,8 +413,10 @@ int vt_stream_restore(vt_stream *s, uint32_t id, const char *label, const vt_sha
 
 /* Tracker thread: `id` is placed again for `why`; its next `added` event says so. */
 static void mark_again(vt_stream *s, uint32_t id, const char *why) {
-    if (s->nagain < VT_PROTO_OBJECTS_MAX)
-        s->again[s->nagain++].id = id, s->again[s->nagain - 1].why = why;
+    if (s->nagain < VT_PROTO_OBJECTS_MAX) {
+        s->again[s->nagain].id = id;
+        s->again[s->nagain++].why = why;
+    }
 }
 
 /* Tracker thread: why `id` was placed again (NULL: it is new); forgets it. */
