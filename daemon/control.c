@@ -501,7 +501,7 @@ static void track_object(vtd_ctl *x, const vt_proto_cmd *cmd, vtd_srec *r,
     } else {
         vtd_info("stream %s: object %u%s%s registered by %s", r->conf.name, id,
                  cmd->track.label ? " " : "", cmd->track.label ? cmd->track.label : "", x->who);
-        vtd_persist_track(x->d, r->conf.name, id, line, len);
+        vtd_persist_track(x->d, id, line, len);
         vt_proto_reply rep = {
             .op = cmd->op, .id = &cmd->id, .stream = r->conf.name, .object = id, .frame = frame};
         reply(x, &rep);

@@ -625,7 +625,7 @@ void vtd_persist_remove_stream(vtd *d, const char *stream) {
         record(d, simple_record("remove_stream", stream, 0));
 }
 
-void vtd_persist_track(vtd *d, const char *stream, uint32_t id, const char *line, size_t len) {
+void vtd_persist_track(vtd *d, uint32_t id, const char *line, size_t len) {
     if (!d->persist.dir)
         return;
     cJSON *rec = record_of_line(line, len);
@@ -636,7 +636,6 @@ void vtd_persist_track(vtd *d, const char *stream, uint32_t id, const char *line
             rec = NULL;
         }
     }
-    (void)stream;
     record(d, rec);
 }
 

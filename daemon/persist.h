@@ -83,7 +83,7 @@ void vtd_persist_free(vtd *d);
  * the client sent it (validated). */
 void vtd_persist_add_stream(vtd *d, const char *line, size_t len);
 void vtd_persist_remove_stream(vtd *d, const char *stream);
-void vtd_persist_track(vtd *d, const char *stream, uint32_t id, const char *line, size_t len);
+void vtd_persist_track(vtd *d, uint32_t id, const char *line, size_t len);
 void vtd_persist_untrack(vtd *d, const char *stream, uint32_t id);
 void vtd_persist_forget(vtd *d);
 
