@@ -264,33 +264,30 @@ static void faulty_cameras(int n, const char *const *names, const char *const *u
     ck_assert_int_lt(tu_now_ms() - t0, 5000);
 }
 
-START_TEST(test_silent_camera) {
+/* One faulty camera of each kind of source (HTTP, RTSP), named PREFIX-http and PREFIX-rtsp. */
+static void http_and_rtsp(int http_kind, int rtsp_kind, const char *prefix) {
     fault_cam http, rtsp;
-    cam_start(&http, CAM_SILENT);
-    cam_start(&rtsp, CAM_SILENT);
-    char u1[128], u2[128];
+    cam_start(&http, http_kind);
+    cam_start(&rtsp, rtsp_kind);
+    char u1[128], u2[128], n1[32], n2[32];
     snprintf(u1, sizeof u1, "http://127.0.0.1:%d/live.ts", http.port);
     snprintf(u2, sizeof u2, "rtsp://127.0.0.1:%d/live", rtsp.port);
-    const char *names[] = {"mute-http", "mute-rtsp"}, *urls[] = {u1, u2};
+    snprintf(n1, sizeof n1, "%s-http", prefix);
+    snprintf(n2, sizeof n2, "%s-rtsp", prefix);
+    const char *names[] = {n1, n2}, *urls[] = {u1, u2};
     fault_cam *cams[] = {&http, &rtsp};
     faulty_cameras(2, names, urls, cams, 6000);
     cam_stop(&http);
     cam_stop(&rtsp);
 }
+
+START_TEST(test_silent_camera) {
+    http_and_rtsp(CAM_SILENT, CAM_SILENT, "mute");
+}
 END_TEST
 
 START_TEST(test_garbage_camera) {
-    fault_cam http, rtsp;
-    cam_start(&http, CAM_HTTP_GARBAGE);
-    cam_start(&rtsp, CAM_GARBAGE);
-    char u1[128], u2[128];
-    snprintf(u1, sizeof u1, "http://127.0.0.1:%d/live.ts", http.port);
-    snprintf(u2, sizeof u2, "rtsp://127.0.0.1:%d/live", rtsp.port);
-    const char *names[] = {"junk-http", "junk-rtsp"}, *urls[] = {u1, u2};
-    fault_cam *cams[] = {&http, &rtsp};
-    faulty_cameras(2, names, urls, cams, 6000);
-    cam_stop(&http);
-    cam_stop(&rtsp);
+    http_and_rtsp(CAM_HTTP_GARBAGE, CAM_GARBAGE, "junk");
 }
 END_TEST
 
