@@ -19,6 +19,7 @@
 #include <libavutil/error.h>
 
 #include "commands.h"
+#include "adapt.h"
 #include "tracking.h"
 #include "cli_util.h"
 #include "vt_stream.h"
@@ -67,7 +68,16 @@ static const char usage_text[] =
     "  --seq NAME           a sequence (repeatable; default: every sequence)\n"
     "  --baseline identity  no tracking: the first mask copied to every frame\n"
     "  --init box           register each object by its first mask's bounding box (as a camera\n"
-    "                       user would draw it) instead of the mask\n";
+    "                       user would draw it) instead of the mask\n"
+    "\n"
+    "adaptation (self-supervised, no labels):\n"
+    "  --adapt STEPS        before tracking a clip, fine-tune a copy of the model on the clip's\n"
+    "                       own frames for STEPS steps with its training objective (mast)\n"
+    "  --adapt-lr LR        peak learning rate of the fine-tuning (default 1e-4)\n"
+    "  --adapt-batch N      frame pairs per step (default 4)\n"
+    "  --adapt-save FILE    also write the adapted weights to FILE (one INPUT only)\n"
+    "  --seed N             the fine-tuning's random seed (default 1): a seed gives bitwise\n"
+    "                       the same adapted model\n";
 
 typedef struct obj_arg {
     int box;
@@ -87,6 +97,8 @@ typedef struct track_opts {
     int json, no_masks, quiet, verbose;
     int init_box; /* --davis --init box */
     long frames;
+    vt_adapt_opts adapt; /* adapt.steps 0: off */
+    const char *adapt_save;
     vt_cli_tracker trk; /* --model, --tracker, --profile, --param, --threads, ... */
 } track_opts;
 
@@ -153,7 +165,16 @@ static int parse_floats(const char *arg, size_t len, float *out, int max, char *
 }
 
 static int parse_args(int argc, char **argv, track_opts *o) {
-    enum { O_NOMASKS = 256, O_BASELINE, O_INIT };
+    enum {
+        O_NOMASKS = 256,
+        O_BASELINE,
+        O_INIT,
+        O_ADAPT,
+        O_ADAPT_LR,
+        O_ADAPT_BATCH,
+        O_ADAPT_SAVE,
+        O_SEED
+    };
     static const struct option lo[] = {
         {"mask", required_argument, 0, 'm'},
         {"box", required_argument, 0, 'b'},
@@ -169,6 +190,11 @@ static int parse_args(int argc, char **argv, track_opts *o) {
         {"verbose", no_argument, 0, 'V'},
         {"baseline", required_argument, 0, O_BASELINE},
         {"init", required_argument, 0, O_INIT},
+        {"adapt", required_argument, 0, O_ADAPT},
+        {"adapt-lr", required_argument, 0, O_ADAPT_LR},
+        {"adapt-batch", required_argument, 0, O_ADAPT_BATCH},
+        {"adapt-save", required_argument, 0, O_ADAPT_SAVE},
+        {"seed", required_argument, 0, O_SEED},
         {"help", no_argument, 0, 'h'},
         VT_CLI_TRACKER_LONGOPTS,
         {0, 0, 0, 0},
@@ -176,6 +202,7 @@ static int parse_args(int argc, char **argv, track_opts *o) {
     memset(o, 0, sizeof *o);
     vt_cli_tracker_init(&o->trk);
     o->frames = -1;
+    vt_adapt_opts_default(&o->adapt);
     optind = 1;
     opterr = 0;
     int c;
@@ -270,6 +297,40 @@ static int parse_args(int argc, char **argv, track_opts *o) {
                 return vt_cli_usage_error("track", "--init '%s': want mask or box", optarg);
             o->init_box = strcmp(optarg, "box") == 0;
             break;
+        case O_ADAPT: {
+            long v;
+            if (vt_cli_parse_long(optarg, 0, 100000, &v) < 0)
+                return vt_cli_usage_error("track", "--adapt '%s': want 0..100000 steps", optarg);
+            o->adapt.steps = (int)v;
+            break;
+        }
+        case O_ADAPT_LR: {
+            char *end;
+            errno = 0;
+            double v = strtod(optarg, &end);
+            if (end == optarg || *end || errno || !(v > 0 && v <= 1))
+                return vt_cli_usage_error("track", "--adapt-lr '%s': want a number in (0, 1]",
+                                          optarg);
+            o->adapt.lr = (float)v;
+            break;
+        }
+        case O_ADAPT_BATCH: {
+            long v;
+            if (vt_cli_parse_long(optarg, 1, 64, &v) < 0)
+                return vt_cli_usage_error("track", "--adapt-batch '%s': want 1..64", optarg);
+            o->adapt.batch = (int)v;
+            break;
+        }
+        case O_ADAPT_SAVE:
+            o->adapt_save = optarg;
+            break;
+        case O_SEED: {
+            long v;
+            if (vt_cli_parse_long(optarg, 0, 2147483647, &v) < 0)
+                return vt_cli_usage_error("track", "--seed '%s': want 0..2147483647", optarg);
+            o->adapt.seed = (uint64_t)v;
+            break;
+        }
         case 'q':
             o->quiet = 1;
             break;
@@ -290,8 +351,14 @@ static int parse_args(int argc, char **argv, track_opts *o) {
             return vt_cli_usage_error("track", "--davis needs --out DIR");
         if (o->mask || o->nobjs)
             return vt_cli_usage_error("track", "--davis takes its objects from the annotations");
+        if (o->baseline && o->adapt.steps)
+            return vt_cli_usage_error("track", "--baseline has no model to --adapt");
+        if (o->adapt_save)
+            return vt_cli_usage_error("track", "--adapt-save goes with one INPUT, not --davis");
         return 0;
     }
+    if (o->adapt_save && !o->adapt.steps)
+        return vt_cli_usage_error("track", "--adapt-save needs --adapt STEPS");
     if (o->nseqs || o->baseline || o->init_box)
         return vt_cli_usage_error("track", "--seq, --baseline and --init go with --davis");
     if (optind != argc - 1)
@@ -641,6 +708,27 @@ static int count_frames(const char *dir) {
     return n;
 }
 
+/*
+ * --adapt: the model fine-tuned on `clip`'s frames into *am (the caller frees it), with the
+ * time it took and the loss before and after on stderr unless --quiet. 0 or -1 (reported).
+ */
+static int adapted_model(const track_opts *o, const char *clip, const char *title, vt_model **am) {
+    char err[512], path[4096];
+    const char *name = vt_cli_tracker_model_name(&o->trk, path, sizeof path);
+    double loss[2], t0 = vt_cli_now();
+    vt_adapt_opts ao = o->adapt;
+    ao.save = o->adapt_save;
+    ao.log = !o->quiet && isatty(2) ? stderr : NULL;
+    if (vt_adapt_clip(name, clip, &ao, am, loss, err, sizeof err) < 0) {
+        fprintf(stderr, "vtrack track: %s: %s\n", title, err);
+        return -1;
+    }
+    if (!o->quiet)
+        fprintf(stderr, "%-20s adapted: %d steps in %.1f s, loss %.4f -> %.4f\n", title,
+                o->adapt.steps, vt_cli_now() - t0, loss[0], loss[1]);
+    return 0;
+}
+
 static int run_davis(const track_opts *o) {
     char **all = NULL;
     int nall = 0;
@@ -687,6 +775,12 @@ static int run_davis(const track_opts *o) {
                     fprintf(stderr, "vtrack track: %s\n", err);
             }
             c.nframes = n;
+        } else if (o->adapt.steps > 0) {
+            vt_model *am = NULL;
+            rc = adapted_model(o, jpg, seqs[i], &am);
+            if (rc == 0)
+                rc = run_source(jpg, &g, o, am, &c, seqs[i]);
+            vt_model_free(&am);
         } else {
             rc = run_source(jpg, &g, o, m, &c, seqs[i]);
         }
@@ -743,6 +837,16 @@ static int run_single(const track_opts *o) {
     if (vt_cli_tracker_model(&o->trk, "track", o->verbose, &m) < 0) {
         free(g.labels);
         return 1;
+    }
+    if (o->adapt.steps > 0) {
+        vt_model *am = NULL;
+        if (adapted_model(o, o->input, "tracking", &am) < 0) {
+            vt_model_free(&m);
+            free(g.labels);
+            return 1;
+        }
+        vt_model_free(&m);
+        m = am;
     }
     run_ctx c = {.o = o};
     double t0 = vt_cli_now();

@@ -86,9 +86,13 @@ int vt_cli_tracker_option(vt_cli_tracker *t, const char *cmd, int code, const ch
     return 1;
 }
 
+const char *vt_cli_tracker_model_name(const vt_cli_tracker *t, char *path, size_t len) {
+    return t->model ? t->model : vt_stream_default_model(path, len);
+}
+
 int vt_cli_tracker_model(const vt_cli_tracker *t, const char *cmd, int verbose, vt_model **m) {
     char err[512], path[4096];
-    const char *name = t->model ? t->model : vt_stream_default_model(path, sizeof path);
+    const char *name = vt_cli_tracker_model_name(t, path, sizeof path);
     int rc = vt_model_load(name, m, err, sizeof err);
     if (rc < 0)
         fprintf(stderr, "vtrack %s: %s\n", cmd, err);

@@ -10,12 +10,14 @@
  */
 #include <check.h>
 #include <cjson/cJSON.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "clitest.h"
+#include "nn.h"
 #include "vt_codec.h"
 #include "vt_config.h"
 #include "vt_proto.h"
@@ -309,6 +311,121 @@ START_TEST(test_track_no_weights) {
 }
 END_TEST
 
+/* Every PNG of two output folders is the same, byte for byte, over `n` frames. */
+static void same_masks(const char *a, const char *b, int n) {
+    char pa[4200], pb[4200];
+    for (int f = 0; f < n; f++) {
+        snprintf(pa, sizeof pa, "%s/%05d.png", a, f);
+        snprintf(pb, sizeof pb, "%s/%05d.png", b, f);
+        uint8_t *x, *y;
+        int w[2], h[2], pal[2];
+        char err[256];
+        ck_assert_msg(vt_mask_read_png(pa, &w[0], &h[0], &x, &pal[0], err, sizeof err) == 0, "%s",
+                      err);
+        ck_assert_msg(vt_mask_read_png(pb, &w[1], &h[1], &y, &pal[1], err, sizeof err) == 0, "%s",
+                      err);
+        ck_assert_msg(w[0] == w[1] && h[0] == h[1] && memcmp(x, y, (size_t)w[0] * h[0]) == 0,
+                      "%s differs from %s", pa, pb);
+        free(x);
+        free(y);
+    }
+}
+
+/* Does every parameter of `a` equal `b`'s bit for bit? Asserts they are all finite. */
+static int same_params(vt_model *a, vt_model *b) {
+    ck_assert_int_eq(vt_model_nparams(a), vt_model_nparams(b));
+    int same = 1;
+    for (int i = 0; i < vt_model_nparams(a); i++) {
+        const vt_param *pa = vt_model_param(a, i), *pb = vt_model_param(b, i);
+        ck_assert_uint_eq(pa->numel, pb->numel);
+        for (size_t k = 0; k < pa->numel; k++)
+            ck_assert_msg(isfinite(pa->data[k]), "%s[%zu] is not finite", pa->name, k);
+        same = same && memcmp(pa->data, pb->data, sizeof(float) * pa->numel) == 0;
+    }
+    return same;
+}
+
+/*
+ * --adapt (issue 17): off (0 steps) gives the masks of a run without it, byte for byte; on, it
+ * changes the weights, keeps them finite, records how they were made, and a fixed seed gives
+ * bitwise the same weights and masks twice; the weight-free model cannot be adapted.
+ */
+START_TEST(test_track_adapt) {
+    /* the shipped weights, where vtrack (BUILD/cli/vtrack) finds them in the source tree */
+    char model_path[4096];
+    const char *slash = strrchr(vtrack, '/');
+    snprintf(model_path, sizeof model_path, "%.*s/../../weights/default.safetensors",
+             slash ? (int)(slash - vtrack) : 1, slash ? vtrack : ".");
+    ck_assert_msg(access(model_path, R_OK) == 0, "no weights: %s", model_path);
+    char *tmp = make_tmpdir();
+    char clip[4096], path[4200], w1[4200], w2[4200];
+    snprintf(clip, sizeof clip, "%s/clip.mp4", tmp);
+    make_clip(clip);
+    char a[4200], b[4200];
+    snprintf(a, sizeof a, "%s/off0", tmp);
+    snprintf(b, sizeof b, "%s/off1", tmp);
+    const char *off0[] = {clip, "--box", "30,100,60,40", "--model", model_path, "--out", a, NULL};
+    run_result r = run_vtrack(tmp, "track", off0);
+    ck_assert_msg(r.status == 0, "%s", r.err);
+    run_free(&r);
+    const char *off1[] = {clip,      "--box", "30,100,60,40", "--model", model_path,
+                          "--adapt", "0",     "--out",        b,         NULL};
+    r = run_vtrack(tmp, "track", off1);
+    ck_assert_msg(r.status == 0, "%s", r.err);
+    run_free(&r);
+    same_masks(a, b, FRAMES);
+
+    for (int run = 1; run <= 2; run++) {
+        char out[4200], save[4200];
+        snprintf(out, sizeof out, "%s/on%d", tmp, run);
+        snprintf(save, sizeof save, "%s/w%d.safetensors", tmp, run);
+        const char *on[] = {
+            clip,           "--box", "30,100,60,40", "--model", model_path, "--adapt", "3",
+            "--adapt-save", save,    "--out",        out,       "--seed",   "7",       NULL};
+        r = run_vtrack(tmp, "track", on);
+        ck_assert_msg(r.status == 0, "%s", r.err);
+        ck_assert_msg(strstr(r.err, "adapted: 3 steps"), "no summary: %s", r.err);
+        run_free(&r);
+    }
+    snprintf(a, sizeof a, "%s/on1", tmp);
+    snprintf(b, sizeof b, "%s/on2", tmp);
+    same_masks(a, b, FRAMES);
+    snprintf(w1, sizeof w1, "%s/w1.safetensors", tmp);
+    snprintf(w2, sizeof w2, "%s/w2.safetensors", tmp);
+    vt_model *m0 = NULL, *m1 = NULL, *m2 = NULL;
+    char err[512];
+    ck_assert_msg(vt_model_load(model_path, &m0, err, sizeof err) == 0, "%s", err);
+    ck_assert_msg(vt_model_load(w1, &m1, err, sizeof err) == 0, "%s", err);
+    ck_assert_msg(vt_model_load(w2, &m2, err, sizeof err) == 0, "%s", err);
+    ck_assert_msg(same_params(m1, m2), "the same seed gave other weights");
+    ck_assert_msg(!same_params(m0, m1), "3 steps left the weights as they were");
+    const char *prov = vt_model_meta(m1, "vtrack.adapt");
+    ck_assert_msg(prov && strstr(prov, "3 steps of mast"), "provenance: %s", prov ? prov : "-");
+    vt_model_free(&m0);
+    vt_model_free(&m1);
+    vt_model_free(&m2);
+
+    const char *lab[] = {clip,      "--box", "30,100,60,40", "--model", "lab",
+                         "--adapt", "2",     "--json",       NULL};
+    r = run_vtrack(tmp, "track", lab);
+    ck_assert_int_eq(r.status, 1);
+    ck_assert_msg(strstr(r.err, "nothing to adapt"), "%s", r.err);
+    run_free(&r);
+    const char *bad[] = {clip, "--box", "30,100,60,40", "--adapt", "x", "--json", NULL};
+    r = run_vtrack(tmp, "track", bad);
+    ck_assert_int_eq(r.status, 2);
+    ck_assert_msg(strstr(r.err, "--adapt 'x'"), "%s", r.err);
+    run_free(&r);
+    snprintf(path, sizeof path, "%s/never.safetensors", tmp);
+    const char *nosteps[] = {clip, "--box", "30,100,60,40", "--adapt-save", path, "--json", NULL};
+    r = run_vtrack(tmp, "track", nosteps);
+    ck_assert_int_eq(r.status, 2);
+    ck_assert_msg(strstr(r.err, "needs --adapt"), "%s", r.err);
+    run_free(&r);
+    rm_tree(tmp);
+}
+END_TEST
+
 START_TEST(test_track_errors) {
     char *tmp = make_tmpdir();
     char clip[4096], small[4096], err[256];
@@ -471,6 +588,7 @@ int main(int argc, char **argv) {
         tcase_add_test(tc, test_track_later_frame);
         tcase_add_test(tc, test_track_errors);
         tcase_add_test(tc, test_track_no_weights);
+        tcase_add_test(tc, test_track_adapt);
     }
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
