@@ -18,7 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "train.h"
+#include "train_int.h"
 
 struct vt_tnet {
     vt_model *m;
