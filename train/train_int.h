@@ -4,7 +4,8 @@
  * and the trainer's state (train.c, train_ckpt.c), and the steps of vt_trainer_step one by one.
  * Used by train/ and its tests only; other modules use vt_train.h.
  *
- * Built on model/'s internal interface (nn.h, safetensors.h) through vtmodel_internal_dep.
+ * Built on model's internal interface (model/internal/nn.h and safetensors.h, through the meson
+ * dependency vtmodel_internal_dep).
  * Conventions as nn.h: float32 NCHW; every function states its shapes. Backward functions
  * ACCUMULATE into the gradients they are given (callers zero them), which is what a graph
  * with fan-out (a block input feeding a conv and a residual) needs.

@@ -1,7 +1,11 @@
 /*
  * nn.h - model/'s internal neural-network layer: tensors, workspaces, ops, architecture tables,
- * parameter access and the layer-table executor. Used by model/ itself, by the trainer and by
- * the tests; not part of the public vt_model.h interface.
+ * parameter access and the layer-table executor. Not part of the public vt_model.h interface.
+ *
+ * One of the two headers of model/internal/, model's internal interface (the other is
+ * safetensors.h): used by model/ itself, by the trainer (train/) and by the tests, which get
+ * it through the meson dependency vtmodel_internal_dep. No other module may use it; their
+ * vtmodel_dep sees model/include/ only.
  *
  * Conventions: float32, NCHW, row-major. Every op states its shapes; every op that takes an
  * output tensor expects the caller to have sized it (the op checks and returns -EINVAL on a
@@ -278,12 +282,6 @@ vt_pad_mode vt_model_pad_mode(const vt_model *m);
  * target's entry). */
 int vt_model_load_mem(const uint8_t *buf, size_t size, const char *name, vt_model **out, char *err,
                       size_t errlen);
-/*
- * Write the model's parameters and metadata (vtrack.arch, vtrack.input, vtrack.mean,
- * vtrack.std, vtrack.padding and every other entry) as an F32 safetensors file, atomically
- * (temporary file, fsync, rename). `lab` models have no tensors and are written empty.
- */
-int vt_model_save(const vt_model *m, const char *path, char *err, size_t errlen);
 
 /*
  * Convert an RGB image into the model's normalised input planes out[3][h][w] (Lab or RGB,
