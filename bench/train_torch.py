@@ -2,7 +2,7 @@
 """PyTorch peer of one `vtrack train` step (bench/train.md): compact-s8 on a batch of B frame
 pairs of S x S crops, the MAST objective (unit-norm features, windowed softmax attention at
 temperature 0.05, smooth L1 on 20x), backward, gradient clipping and an AdamW step; the same
-work as model/train.c's step, minus the data sampling (which the C figure includes).
+work as train/train.c's step, minus the data sampling (which the C figure includes).
 
 Usage: train_torch.py [--batch 8] [--crop 256] [--threads 1] [--steps 10] [--radius 6]
 Prints: train-bench-torch ... median_ms=X frames_per_s=Y

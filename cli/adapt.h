@@ -12,12 +12,12 @@
 #include "vt_model.h"
 
 typedef struct vt_adapt_opts {
-    int steps;      /* optimiser steps (0: no adaptation) */
-    float lr;       /* peak learning rate of the fine-tuning */
-    int batch;      /* frame pairs per step */
-    int short_side; /* frames are scaled to this short side, as in training */
-    uint64_t seed;  /* the trainer's generator: a fixed seed gives bitwise the same model */
-    FILE *log;      /* progress, NULL: quiet */
+    int steps;        /* optimiser steps (0: no adaptation) */
+    float lr;         /* peak learning rate of the fine-tuning */
+    int batch;        /* frame pairs per step */
+    int short_side;   /* frames are scaled to this short side, as in training */
+    uint64_t seed;    /* the trainer's generator: a fixed seed gives bitwise the same model */
+    FILE *log;        /* progress, NULL: quiet */
     const char *save; /* also write the adapted weights there (NULL: no) */
 } vt_adapt_opts;
 

@@ -19,7 +19,6 @@
 
 #include "commands.h"
 #include "cli_util.h"
-#include "nn.h"
 #include "vt_model.h"
 
 /* OpenBLAS's own thread control (cblas.h declares it too, but only in OpenBLAS's header). */

@@ -2,7 +2,7 @@
  * vtrack train - learn a correspondence model from unlabeled video (docs/TRAINING.md).
  *
  * Decodes the sources once into a bounded frame cache (cli/train_sources.c), then runs the
- * trainer of model/train.h step by step: progress on a terminal, a CSV log, an SVG loss plot,
+ * trainer of train/ (vt_train.h) step by step: progress on a terminal, a CSV log, an SVG loss plot,
  * atomic checkpoints every N steps (with the current weights exported alongside), and on
  * Ctrl-C (SIGINT or SIGTERM) a checkpoint before exiting, from which --resume continues
  * bitwise as if the run had not stopped.
@@ -850,7 +850,7 @@ int vt_cmd_train(int argc, char **argv) {
         status = rc;
         goto done;
     }
-    vt_tnet_set_winograd(vt_trainer_net(t), o.wino);
+    vt_trainer_set_winograd(t, o.wino);
     cfg = vt_trainer_cfg(t);
 
     /* Data. */

@@ -3,7 +3,7 @@
  *
  * Every source is opened twice: once to learn its size, then with codec's processing output
  * set so FFmpeg's scaler delivers frames whose short side is the training size (portrait and
- * landscape alike). The cache (model/train_data.c) stores them as packed RGB24 and keeps its
+ * landscape alike). The cache (train/train_data.c) stores them as packed RGB24 and keeps its
  * byte cap by thinning frames evenly in time.
  */
 #include <dirent.h>

@@ -1,11 +1,11 @@
 /* train_sources.h - `vtrack train`'s data loading: decode every source once into the trainer's
- * bounded frame cache (model/train.h, vt_train_data). */
+ * bounded frame cache (train/include/vt_train.h, vt_train_data). */
 #ifndef VT_CLI_TRAIN_SOURCES_H
 #define VT_CLI_TRAIN_SOURCES_H
 
 #include <stdio.h>
 
-#include "train.h"
+#include "vt_train.h"
 
 typedef struct vt_train_load_opts {
     int short_side;   /* frames are scaled so their short side is this many pixels */

@@ -183,18 +183,21 @@ const char *const *vt_model_arch_names(void) {
     return names;
 }
 
-/* Shapes of every layer's output at h x w: oh[i], ow[i]. */
-static void layer_sizes(const vt_arch *a, int h, int w, int *oh, int *ow) {
+void vt_arch_shapes(const vt_arch *a, int h, int w, int *ih, int *iw, int *oh, int *ow) {
     for (int i = 0; i < a->n_layers; i++) {
         const vt_layer_spec *l = &a->layers[i];
-        int ih = l->src == VT_SRC_INPUT ? h : oh[l->src];
-        int iw = l->src == VT_SRC_INPUT ? w : ow[l->src];
+        int sh = l->src == VT_SRC_INPUT ? h : oh[l->src];
+        int sw = l->src == VT_SRC_INPUT ? w : ow[l->src];
+        if (ih)
+            ih[i] = sh;
+        if (iw)
+            iw[i] = sw;
         if (l->kind == VT_LAYER_MAXPOOL) {
-            oh[i] = vt_pool_out(ih, l->k, l->stride, l->pad, 0);
-            ow[i] = vt_pool_out(iw, l->k, l->stride, l->pad, 0);
+            oh[i] = vt_pool_out(sh, l->k, l->stride, l->pad, 0);
+            ow[i] = vt_pool_out(sw, l->k, l->stride, l->pad, 0);
         } else {
             vt_conv cv = {.k = l->k, .stride = l->stride, .pad = l->pad, .dil = l->dil};
-            vt_conv_out_size(&cv, ih, iw, &oh[i], &ow[i]);
+            vt_conv_out_size(&cv, sh, sw, &oh[i], &ow[i]);
         }
         if (oh[i] < 0)
             oh[i] = 0;
@@ -210,7 +213,7 @@ void vt_arch_out_size(const vt_arch *a, int h, int w, int *oh, int *ow) {
         return;
     }
     int hs[VT_ARCH_MAX_LAYERS], ws[VT_ARCH_MAX_LAYERS];
-    layer_sizes(a, h, w, hs, ws);
+    vt_arch_shapes(a, h, w, NULL, NULL, hs, ws);
     *oh = hs[a->n_layers - 1];
     *ow = ws[a->n_layers - 1];
 }
@@ -219,7 +222,7 @@ double vt_arch_macs(const vt_arch *a, int h, int w) {
     if (!a->learned)
         return 0.0;
     int hs[VT_ARCH_MAX_LAYERS], ws[VT_ARCH_MAX_LAYERS];
-    layer_sizes(a, h, w, hs, ws);
+    vt_arch_shapes(a, h, w, NULL, NULL, hs, ws);
     double macs = 0.0;
     for (int i = 0; i < a->n_layers; i++) {
         const vt_layer_spec *l = &a->layers[i];

@@ -43,16 +43,16 @@ void vt_conv_out_size(const vt_conv *cv, int h, int w, int *oh, int *ow) {
         *ow = 0;
 }
 
-static int wino_ok(const vt_conv *cv) {
+int vt_wino_fits(const vt_conv *cv) {
     return cv->k == 3 && cv->stride == 1 && cv->dil == 1;
 }
 
 vt_conv_algo vt_conv_pick(const vt_conv *cv) {
     if (cv->k == 1 && cv->stride == 1 && cv->pad == 0)
         return VT_CONV_1X1;
-    if (wino_ok(cv) && cv->wino4)
+    if (vt_wino_fits(cv) && cv->wino4)
         return VT_CONV_WINO4;
-    if (wino_ok(cv) && cv->wino)
+    if (vt_wino_fits(cv) && cv->wino)
         return VT_CONV_WINO;
     return VT_CONV_IM2COL;
 }
@@ -805,9 +805,9 @@ int vt_conv2d(const vt_conv *cv, vt_conv_algo algo, const vt_tensor *x, const vt
         algo = vt_conv_pick(cv);
     if (algo == VT_CONV_1X1 && !(cv->k == 1 && cv->stride == 1 && cv->pad == 0))
         return -EINVAL;
-    if (algo == VT_CONV_WINO && !(wino_ok(cv) && cv->wino))
+    if (algo == VT_CONV_WINO && !(vt_wino_fits(cv) && cv->wino))
         return -EINVAL;
-    if (algo == VT_CONV_WINO4 && !(wino_ok(cv) && cv->wino4))
+    if (algo == VT_CONV_WINO4 && !(vt_wino_fits(cv) && cv->wino4))
         return -EINVAL;
     const size_t xs = (size_t)cv->cin * x->h * x->w, ys = (size_t)cv->cout * oh * ow;
     for (int b = 0; b < x->n; b++) {
@@ -829,5 +829,102 @@ int vt_conv2d(const vt_conv *cv, vt_conv_algo algo, const vt_tensor *x, const vt
             break;
         }
     }
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------------------------
+ * Winograd layers: the one driver of inference (model.c, F(4x4, 3x3) on the folded weights)
+ * and training (train/train_net.c, F(2x2, 3x3) on the raw weights, with the input gradient)
+ * ------------------------------------------------------------------------------------------- */
+
+int vt_wino_adjoint_fits(const vt_conv *cv) {
+    return vt_wino_fits(cv) && cv->pad == 1 && cv->pad_mode == VT_PAD_ZEROS;
+}
+
+static size_t domain_floats(vt_conv_algo algo, int cin, int cout) {
+    return algo == VT_CONV_WINO4 ? vt_wino4_size(cin, cout) : vt_wino_size(cin, cout);
+}
+
+static void domain_weights(vt_conv_algo algo, const float *w, int cin, int cout, float *u) {
+    if (algo == VT_CONV_WINO4)
+        vt_wino4_weights(w, cin, cout, u);
+    else
+        vt_wino_weights(w, cin, cout, u);
+}
+
+size_t vt_wino_layer_floats(vt_conv_algo algo, int cin, int cout, int adjoint) {
+    size_t n = vt_arena_need(domain_floats(algo, cin, cout));
+    if (adjoint)
+        n += vt_arena_need((size_t)9 * cin * cout) + vt_arena_need(domain_floats(algo, cout, cin));
+    return n;
+}
+
+void vt_wino_layer_init(vt_wino_layer *wl, vt_conv_algo algo, int cin, int cout, int adjoint,
+                        float *mem) {
+    *wl = (vt_wino_layer){.algo = algo, .cin = cin, .cout = cout, .u = mem};
+    if (!adjoint)
+        return;
+    wl->flip = mem + vt_arena_need(domain_floats(algo, cin, cout));
+    wl->ub = wl->flip + vt_arena_need((size_t)9 * cin * cout);
+}
+
+void vt_wino_layer_update(vt_wino_layer *wl, const float *w) {
+    const int cin = wl->cin, cout = wl->cout;
+    domain_weights(wl->algo, w, cin, cout, wl->u);
+    if (!wl->flip)
+        return;
+    /* flip[ci][co][ky][kx] = w[co][ci][2-ky][2-kx] */
+    for (int co = 0; co < cout; co++)
+        for (int ci = 0; ci < cin; ci++)
+            for (int k = 0; k < 9; k++)
+                wl->flip[((size_t)ci * cout + co) * 9 + (8 - k)] =
+                    w[((size_t)co * cin + ci) * 9 + k];
+    domain_weights(wl->algo, wl->flip, cout, cin, wl->ub);
+}
+
+void vt_wino_layer_attach(const vt_wino_layer *wl, vt_conv *cv) {
+    if (!wl || !wl->u)
+        return;
+    if (wl->algo == VT_CONV_WINO4)
+        cv->wino4 = wl->u;
+    else
+        cv->wino = wl->u;
+}
+
+/* The input-gradient convolution: cout -> cin with the flipped kernel, pad 1, zeros. */
+static vt_conv adjoint_conv(vt_conv_algo algo, int cin, int cout, const float *flip,
+                            const float *ub) {
+    vt_conv cv = {.cin = cout,
+                  .cout = cin,
+                  .k = 3,
+                  .stride = 1,
+                  .pad = 1,
+                  .dil = 1,
+                  .pad_mode = VT_PAD_ZEROS,
+                  .w = flip};
+    if (algo == VT_CONV_WINO4)
+        cv.wino4 = ub;
+    else
+        cv.wino = ub;
+    return cv;
+}
+
+size_t vt_wino_adjoint_scratch(vt_conv_algo algo, int cin, int cout, int h, int w) {
+    vt_conv cv = adjoint_conv(algo, cin, cout, NULL, NULL);
+    return vt_conv_scratch(&cv, algo, h, w);
+}
+
+int vt_wino_adjoint(const vt_wino_layer *wl, const vt_tensor *dz, vt_tensor *dx, float *tmp,
+                    float *scratch) {
+    if (!wl->flip)
+        return -EINVAL;
+    vt_conv cv = adjoint_conv(wl->algo, wl->cin, wl->cout, wl->flip, wl->ub);
+    vt_tensor t = {dx->n, dx->c, dx->h, dx->w, tmp};
+    int rc = vt_conv2d(&cv, wl->algo, dz, NULL, &t, scratch);
+    if (rc < 0)
+        return rc;
+    const size_t n = vt_tensor_numel(dx);
+    for (size_t k = 0; k < n; k++)
+        dx->data[k] += tmp[k];
     return 0;
 }

@@ -25,7 +25,8 @@ struct vt_model {
     int nparams;
     /* Per layer: parameter indices (-1 when absent) and folded weights. */
     int pw[VT_ARCH_MAX_LAYERS], pb[VT_ARCH_MAX_LAYERS], pbn[VT_ARCH_MAX_LAYERS];
-    float *fw[VT_ARCH_MAX_LAYERS], *fb[VT_ARCH_MAX_LAYERS], *wino[VT_ARCH_MAX_LAYERS];
+    float *fw[VT_ARCH_MAX_LAYERS], *fb[VT_ARCH_MAX_LAYERS], *wino_mem[VT_ARCH_MAX_LAYERS];
+    vt_wino_layer wino[VT_ARCH_MAX_LAYERS]; /* F(4,3) of the folded weights (u NULL: none) */
     char **mkey, **mval;
     int nmeta;
     int lab; /* input colour space: 1 Lab, 0 RGB */
@@ -221,7 +222,7 @@ static void model_release(vt_model *m) {
     for (int i = 0; i < VT_ARCH_MAX_LAYERS; i++) {
         free(m->fw[i]);
         free(m->fb[i]);
-        free(m->wino[i]);
+        free(m->wino_mem[i]);
     }
     for (int i = 0; i < m->nmeta; i++) {
         free(m->mkey[i]);
@@ -304,12 +305,16 @@ int vt_model_refold(vt_model *m) {
             for (int o = 0; o < l->cout; o++)
                 m->fb[i][o] = b ? b[o] : 0.0f;
         }
-        /* 3x3 stride-1 layers run Winograd F(4x4, 3x3) (conv.c): its weights, once. */
-        if (l->k == 3 && l->stride == 1 && l->dil == 1) {
-            if (!m->wino[i] &&
-                !(m->wino[i] = malloc(sizeof(float) * vt_wino4_size(l->cin, l->cout))))
-                return -ENOMEM;
-            vt_wino4_weights(m->fw[i], l->cin, l->cout, m->wino[i]);
+        /* 3x3 stride-1 layers run Winograd F(4x4, 3x3) (conv.c's driver): its weights. */
+        vt_conv geom = {.k = l->k, .stride = l->stride, .dil = l->dil};
+        if (vt_wino_fits(&geom)) {
+            if (!m->wino_mem[i]) {
+                size_t n = vt_wino_layer_floats(VT_CONV_WINO4, l->cin, l->cout, 0);
+                if (!(m->wino_mem[i] = malloc(sizeof(float) * n)))
+                    return -ENOMEM;
+                vt_wino_layer_init(&m->wino[i], VT_CONV_WINO4, l->cin, l->cout, 0, m->wino_mem[i]);
+            }
+            vt_wino_layer_update(&m->wino[i], m->fw[i]);
         }
     }
     return 0;
@@ -632,17 +637,18 @@ void vt_net_free(vt_net **pn) {
 
 static vt_conv layer_conv(const vt_model *m, int i) {
     const vt_layer_spec *l = &m->arch->layers[i];
-    return (vt_conv){.cin = l->cin,
-                     .cout = l->cout,
-                     .k = l->k,
-                     .stride = l->stride,
-                     .pad = l->pad,
-                     .dil = l->dil,
-                     .pad_mode = m->pad,
-                     .relu = l->relu,
-                     .w = m->fw[i],
-                     .b = m->fb[i],
-                     .wino4 = m->wino[i]};
+    vt_conv cv = {.cin = l->cin,
+                  .cout = l->cout,
+                  .k = l->k,
+                  .stride = l->stride,
+                  .pad = l->pad,
+                  .dil = l->dil,
+                  .pad_mode = m->pad,
+                  .relu = l->relu,
+                  .w = m->fw[i],
+                  .b = m->fb[i]};
+    vt_wino_layer_attach(&m->wino[i], &cv);
+    return cv;
 }
 
 /* A forced algorithm where the layer allows it: the model holds F(4,3) weights only, so only
@@ -661,28 +667,21 @@ static vt_conv_algo resolve(const vt_conv *cv, vt_conv_algo forced) {
 static int net_plan(vt_net *net, int n, int h, int w, vt_conv_algo algo) {
     const vt_arch *a = net->m->arch;
     const int L = a->n_layers;
-    int hs[VT_ARCH_MAX_LAYERS], ws[VT_ARCH_MAX_LAYERS], last_use[VT_ARCH_MAX_LAYERS];
+    int ih[VT_ARCH_MAX_LAYERS], iw[VT_ARCH_MAX_LAYERS], hs[VT_ARCH_MAX_LAYERS],
+        ws[VT_ARCH_MAX_LAYERS], last_use[VT_ARCH_MAX_LAYERS];
     int slot_of[VT_ARCH_MAX_LAYERS];
     size_t slot_cap[VT_ARCH_MAX_LAYERS];
     int slot_owner[VT_ARCH_MAX_LAYERS], nslots = 0; /* layer whose output a slot holds, -1 */
     size_t scratch = 0;
+    vt_arch_shapes(a, h, w, ih, iw, hs, ws);
     for (int i = 0; i < L; i++) {
-        const vt_layer_spec *l = &a->layers[i];
-        int ih = l->src == VT_SRC_INPUT ? h : hs[l->src];
-        int iw = l->src == VT_SRC_INPUT ? w : ws[l->src];
-        if (l->kind == VT_LAYER_MAXPOOL) {
-            hs[i] = vt_pool_out(ih, l->k, l->stride, l->pad, 0);
-            ws[i] = vt_pool_out(iw, l->k, l->stride, l->pad, 0);
-        } else {
-            vt_conv cv = layer_conv(net->m, i);
-            vt_conv_out_size(&cv, ih, iw, &hs[i], &ws[i]);
-            if (hs[i] > 0 && ws[i] > 0) {
-                size_t s = vt_conv_scratch(&cv, resolve(&cv, algo), ih, iw);
-                scratch = s > scratch ? s : scratch;
-            }
-        }
         if (hs[i] <= 0 || ws[i] <= 0)
             return -EINVAL; /* input too small for the architecture */
+        if (a->layers[i].kind == VT_LAYER_CONV) {
+            vt_conv cv = layer_conv(net->m, i);
+            size_t s = vt_conv_scratch(&cv, resolve(&cv, algo), ih[i], iw[i]);
+            scratch = s > scratch ? s : scratch;
+        }
         last_use[i] = i == L - 1 ? L : i;
     }
     for (int i = 0; i < L; i++) {

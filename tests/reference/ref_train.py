@@ -1,6 +1,6 @@
 #!/usr/bin/python3
-"""PyTorch autograd reference for one training step of vtrack's trainer (model/train*.c),
-driven by tests/model/test_train_ref.c.
+"""PyTorch autograd reference for one training step of vtrack's trainer (train/*.c),
+driven by tests/train/test_train_ref.c.
 
 Usage: ref_train.py DIR
 DIR holds, written by the C side:

@@ -1,6 +1,7 @@
 /*
- * safetensors.h - read and write the safetensors format (internal to model/, the trainer and
- * the tests).
+ * safetensors.h - read and write the safetensors format. Part of model's internal interface
+ * (model/internal/, vtmodel_internal_dep): for model/ itself, the trainer's checkpoints
+ * (train/train_ckpt.c) and the tests.
  *
  * Layout: an 8-byte little-endian header length N, N bytes of JSON
  *   {"__metadata__": {"key": "value", ...},

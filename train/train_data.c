@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "train.h"
+#include "train_int.h"
 
 /* ---------------------------------------------------------------------------------------------
  * xoshiro256** (Blackman & Vigna), seeded with splitmix64

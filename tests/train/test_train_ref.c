@@ -17,7 +17,7 @@
 #include <unistd.h>
 
 #include "safetensors.h"
-#include "train.h"
+#include "train_int.h"
 
 #define B 2
 #define S 64

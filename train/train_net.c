@@ -18,7 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "train.h"
+#include "train_int.h"
 
 struct vt_tnet {
     vt_model *m;
@@ -35,9 +35,10 @@ struct vt_tnet {
     float *mean[VT_ARCH_MAX_LAYERS], *invstd[VT_ARCH_MAX_LAYERS];
     float *scratch, *dtmp;
     vt_tensor in; /* the last forward's input (borrowed: the caller keeps it until backward) */
-    /* Winograd: forward weights, and the flipped-transposed weights for the input gradient */
+    /* Winograd F(2,3) (model/conv.c's driver): forward weights and, where the layer allows,
+     * the input gradient's */
     int wino;
-    float *wf[VT_ARCH_MAX_LAYERS], *wb[VT_ARCH_MAX_LAYERS], *wflip[VT_ARCH_MAX_LAYERS];
+    vt_wino_layer wl[VT_ARCH_MAX_LAYERS];
     vt_arena arena;
 };
 
@@ -121,18 +122,29 @@ void vt_tnet_set_winograd(vt_tnet *t, int on) {
     t->wino = on;
 }
 
-/* 3x3 stride-1 dilation-1 layers run in the Winograd domain when enabled; the input gradient
- * is then the convolution of dz with the flipped, transposed kernel, which needs pad == 1 and
- * zero padding to be the exact adjoint. */
+/* The layer's geometry, without weights. */
+static vt_conv layer_geom(const vt_tnet *t, int i) {
+    const vt_layer_spec *l = &t->a->layers[i];
+    return (vt_conv){.cin = l->cin,
+                     .cout = l->cout,
+                     .k = l->k,
+                     .stride = l->stride,
+                     .pad = l->pad,
+                     .dil = l->dil,
+                     .pad_mode = vt_model_pad_mode(t->m)};
+}
+
+/* 3x3 stride-1 dilation-1 layers run in the Winograd domain when enabled; so does the input
+ * gradient where it is the exact adjoint (vt_wino_adjoint_fits) and needed (not the input). */
 static int wino_fwd(const vt_tnet *t, int i) {
     const vt_layer_spec *l = &t->a->layers[i];
-    return t->wino && l->kind == VT_LAYER_CONV && l->k == 3 && l->stride == 1 && l->dil == 1;
+    vt_conv g = layer_geom(t, i);
+    return t->wino && l->kind == VT_LAYER_CONV && vt_wino_fits(&g);
 }
 
 static int wino_bwd(const vt_tnet *t, int i) {
-    const vt_layer_spec *l = &t->a->layers[i];
-    return wino_fwd(t, i) && l->pad == 1 && l->src != VT_SRC_INPUT &&
-           vt_model_pad_mode(t->m) == VT_PAD_ZEROS;
+    vt_conv g = layer_geom(t, i);
+    return wino_fwd(t, i) && t->a->layers[i].src != VT_SRC_INPUT && vt_wino_adjoint_fits(&g);
 }
 
 static vt_conv layer_conv(const vt_tnet *t, int i) {
@@ -146,23 +158,9 @@ static vt_conv layer_conv(const vt_tnet *t, int i) {
                   .pad_mode = vt_model_pad_mode(t->m),
                   .relu = 0,
                   .w = vt_model_param(t->m, t->pw[i])->data,
-                  .b = t->pb[i] >= 0 ? vt_model_param(t->m, t->pb[i])->data : NULL,
-                  .wino = wino_fwd(t, i) ? t->wf[i] : NULL};
-    return cv;
-}
-
-/* The input-gradient convolution of a Winograd layer: cout -> cin, flipped kernel. */
-static vt_conv layer_conv_bwd(const vt_tnet *t, int i) {
-    const vt_layer_spec *l = &t->a->layers[i];
-    vt_conv cv = {.cin = l->cout,
-                  .cout = l->cin,
-                  .k = 3,
-                  .stride = 1,
-                  .pad = 1,
-                  .dil = 1,
-                  .pad_mode = VT_PAD_ZEROS,
-                  .w = t->wflip[i],
-                  .wino = t->wb[i]};
+                  .b = t->pb[i] >= 0 ? vt_model_param(t->m, t->pb[i])->data : NULL};
+    if (wino_fwd(t, i))
+        vt_wino_layer_attach(&t->wl[i], &cv);
     return cv;
 }
 
@@ -172,42 +170,35 @@ int vt_tnet_plan(vt_tnet *t, int n, int h, int w) {
         return -EINVAL;
     if (t->n == n && t->h == h && t->w == w)
         return 0;
-    int hs[VT_ARCH_MAX_LAYERS], ws[VT_ARCH_MAX_LAYERS];
+    int ih[VT_ARCH_MAX_LAYERS], iw[VT_ARCH_MAX_LAYERS], hs[VT_ARCH_MAX_LAYERS],
+        ws[VT_ARCH_MAX_LAYERS];
     size_t scratch = 0, dtmp = 0, total = 0;
+    vt_arch_shapes(a, h, w, ih, iw, hs, ws);
     for (int i = 0; i < t->L; i++) {
         const vt_layer_spec *l = &a->layers[i];
-        int ih = l->src == VT_SRC_INPUT ? h : hs[l->src];
-        int iw = l->src == VT_SRC_INPUT ? w : ws[l->src];
-        if (l->kind == VT_LAYER_MAXPOOL) {
-            hs[i] = vt_pool_out(ih, l->k, l->stride, l->pad, 0);
-            ws[i] = vt_pool_out(iw, l->k, l->stride, l->pad, 0);
-        } else {
-            vt_conv cv = layer_conv(t, i);
-            cv.wino = wino_fwd(t, i) ? (float *)1 : NULL; /* for the algorithm choice only */
-            vt_conv_out_size(&cv, ih, iw, &hs[i], &ws[i]);
-            if (hs[i] > 0 && ws[i] > 0) {
-                size_t s = vt_conv_scratch(&cv, VT_CONV_AUTO, ih, iw);
-                size_t sb = vt_tr_conv_bwd_scratch(&cv, ih, iw);
-                scratch = s > scratch ? s : scratch;
-                scratch = sb > scratch ? sb : scratch;
-                if (wino_bwd(t, i)) {
-                    vt_conv cb = layer_conv_bwd(t, i);
-                    cb.wino = (float *)1;
-                    size_t s2 = vt_conv_scratch(&cb, VT_CONV_WINO, hs[i], ws[i]);
-                    scratch = s2 > scratch ? s2 : scratch;
-                    size_t in = (size_t)n * l->cin * ih * iw;
-                    dtmp = in > dtmp ? in : dtmp;
-                }
-            }
-        }
         if (hs[i] <= 0 || ws[i] <= 0)
             return -EINVAL;
+        if (l->kind == VT_LAYER_CONV) {
+            vt_conv cv = layer_geom(t, i);
+            size_t s = vt_conv_scratch(&cv, wino_fwd(t, i) ? VT_CONV_WINO : vt_conv_pick(&cv),
+                                       ih[i], iw[i]);
+            size_t sb = vt_tr_conv_bwd_scratch(&cv, ih[i], iw[i]);
+            scratch = s > scratch ? s : scratch;
+            scratch = sb > scratch ? sb : scratch;
+            if (wino_bwd(t, i)) {
+                size_t s2 = vt_wino_adjoint_scratch(VT_CONV_WINO, l->cin, l->cout, hs[i], ws[i]);
+                scratch = s2 > scratch ? s2 : scratch;
+                size_t in = (size_t)n * l->cin * ih[i] * iw[i];
+                dtmp = in > dtmp ? in : dtmp;
+            }
+        }
         size_t numel = (size_t)n * l->cout * hs[i] * ws[i];
         total += 2 * vt_arena_need(numel); /* y, g */
         if (l->kind == VT_LAYER_CONV && l->bn[0])
             total += vt_arena_need(numel) + 2 * vt_arena_need(l->cout);
         if (wino_fwd(t, i))
-            total += 3 * vt_arena_need(vt_wino_size(l->cin, l->cout));
+            total +=
+                vt_arena_need(vt_wino_layer_floats(VT_CONV_WINO, l->cin, l->cout, wino_bwd(t, i)));
     }
     total += vt_arena_need(scratch) + vt_arena_need(dtmp);
     t->n = t->h = t->w = 0;
@@ -226,12 +217,12 @@ int vt_tnet_plan(vt_tnet *t, int n, int h, int w) {
             t->mean[i] = vt_arena_take(&t->arena, l->cout);
             t->invstd[i] = vt_arena_take(&t->arena, l->cout);
         }
-        t->wf[i] = t->wb[i] = t->wflip[i] = NULL;
+        t->wl[i] = (vt_wino_layer){0};
         if (wino_fwd(t, i)) {
-            size_t ws_ = vt_wino_size(l->cin, l->cout);
-            t->wf[i] = vt_arena_take(&t->arena, ws_);
-            t->wb[i] = vt_arena_take(&t->arena, ws_);
-            t->wflip[i] = vt_arena_take(&t->arena, ws_);
+            int adj = wino_bwd(t, i);
+            float *mem =
+                vt_arena_take(&t->arena, vt_wino_layer_floats(VT_CONV_WINO, l->cin, l->cout, adj));
+            vt_wino_layer_init(&t->wl[i], VT_CONV_WINO, l->cin, l->cout, adj, mem);
         }
     }
     t->scratch = vt_arena_take(&t->arena, scratch);
@@ -245,20 +236,8 @@ int vt_tnet_plan(vt_tnet *t, int n, int h, int w) {
 /* Refresh the Winograd-domain copies of the current weights (they change every step). */
 static void wino_refresh(vt_tnet *t) {
     for (int i = 0; i < t->L; i++) {
-        if (!wino_fwd(t, i))
-            continue;
-        const vt_layer_spec *l = &t->a->layers[i];
-        const float *w = vt_model_param(t->m, t->pw[i])->data;
-        vt_wino_weights(w, l->cin, l->cout, t->wf[i]);
-        if (!wino_bwd(t, i))
-            continue;
-        /* wflip[ci][co][ky][kx] = w[co][ci][2-ky][2-kx] */
-        for (int co = 0; co < l->cout; co++)
-            for (int ci = 0; ci < l->cin; ci++)
-                for (int k = 0; k < 9; k++)
-                    t->wflip[i][((size_t)ci * l->cout + co) * 9 + (8 - k)] =
-                        w[((size_t)co * l->cin + ci) * 9 + k];
-        vt_wino_weights(t->wflip[i], l->cout, l->cin, t->wb[i]);
+        if (wino_fwd(t, i))
+            vt_wino_layer_update(&t->wl[i], vt_model_param(t->m, t->pw[i])->data);
     }
 }
 
@@ -353,13 +332,8 @@ int vt_tnet_backward(vt_tnet *t) {
             if ((rc = vt_tr_conv_backward(&cv, src, g, t->grad[t->pw[i]], db, NULL, t->scratch)) <
                 0)
                 return rc;
-            vt_conv cb = layer_conv_bwd(t, i);
-            vt_tensor tmp = {gsrc->n, gsrc->c, gsrc->h, gsrc->w, t->dtmp};
-            if ((rc = vt_conv2d(&cb, VT_CONV_WINO, g, NULL, &tmp, t->scratch)) < 0)
+            if ((rc = vt_wino_adjoint(&t->wl[i], g, gsrc, t->dtmp, t->scratch)) < 0)
                 return rc;
-            const size_t ns = vt_tensor_numel(gsrc);
-            for (size_t k = 0; k < ns; k++)
-                gsrc->data[k] += t->dtmp[k];
         } else if ((rc = vt_tr_conv_backward(&cv, src, g, t->grad[t->pw[i]], db, gsrc,
                                              t->scratch)) < 0) {
             return rc;

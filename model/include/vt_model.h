@@ -83,6 +83,13 @@ int vt_model_load(const char *path, vt_model **out, char *err, size_t errlen);
  */
 int vt_model_new(const char *arch, uint64_t seed, vt_model **out, char *err, size_t errlen);
 
+/*
+ * Write the model's parameters and metadata (vtrack.arch, vtrack.input, vtrack.mean,
+ * vtrack.std, vtrack.padding and every other entry) as an F32 safetensors file, atomically
+ * (temporary file, fsync, rename). `lab` models have no tensors and are written empty.
+ */
+int vt_model_save(const vt_model *m, const char *path, char *err, size_t errlen);
+
 /* Free a model and set *m to NULL; accepts NULL. No encoder or tracker may still use it. */
 void vt_model_free(vt_model **m);
 

@@ -1,31 +1,23 @@
 /*
- * train.h - model/'s internal self-supervised trainer: a training-mode executor of the
- * architecture tables with hand-written backward passes, the two objectives (MAST
- * reconstruction and colorization), AdamW with warm-up + cosine schedule and gradient
- * clipping, a bounded in-memory frame cache with pair sampling, and checkpoints.
+ * train_int.h - train/'s internal header: the random generator, the ops with backward passes
+ * (train_ops.c), the training-mode executor of an architecture table (train_net.c), the batch
+ * and the trainer's state (train.c, train_ckpt.c), and the steps of vt_trainer_step one by one.
+ * Used by train/ and its tests only; other modules use vt_train.h.
  *
- * Not part of the public vt_model.h interface: used by cli/cmd_train.c (which decodes the video
- * with codec/ and hands plain RGB frames to vt_train_data), by the tests and the benchmark.
- *
+ * Built on model's internal interface (model/internal/nn.h and safetensors.h, through the meson
+ * dependency vtmodel_internal_dep).
  * Conventions as nn.h: float32 NCHW; every function states its shapes. Backward functions
  * ACCUMULATE into the gradients they are given (callers zero them), which is what a graph
  * with fan-out (a block input feeding a conv and a residual) needs.
- *
- * Determinism: given the same model, configuration, data and OpenBLAS thread count, every
- * step produces bitwise the same parameters: the only randomness is the trainer's own
- * xoshiro256** generator, whose state is part of the checkpoint.
  */
-#ifndef VT_TRAIN_H
-#define VT_TRAIN_H
+#ifndef VT_TRAIN_INT_H
+#define VT_TRAIN_INT_H
 
 #include <stddef.h>
 #include <stdint.h>
 
 #include "nn.h"
-
-#ifdef __cplusplus
-extern "C" {
-#endif
+#include "vt_train.h"
 
 /* ---------------------------------------------------------------------------------------------
  * Random numbers (xoshiro256**, seeded through splitmix64)
@@ -43,7 +35,7 @@ double vt_rng_unit(vt_rng *r);
 int vt_rng_int(vt_rng *r, int lo, int hi);
 
 /* ---------------------------------------------------------------------------------------------
- * Ops with backward passes (model/train_ops.c). Shapes next to each; gradients accumulate.
+ * Ops with backward passes (train/train_ops.c). Shapes next to each; gradients accumulate.
  * ------------------------------------------------------------------------------------------- */
 
 /* Scratch floats vt_tr_conv_backward needs for one image of h x w (input size). */
@@ -113,7 +105,7 @@ double vt_tr_nll_prob(const float *p, const int32_t *cls, int v, int n, float ep
                       float *dp);
 
 /* ---------------------------------------------------------------------------------------------
- * Training-mode executor of an architecture table (model/train_net.c)
+ * Training-mode executor of an architecture table (train/train_net.c)
  * ------------------------------------------------------------------------------------------- */
 
 typedef struct vt_tnet vt_tnet;
@@ -143,81 +135,8 @@ void vt_tnet_set_winograd(vt_tnet *t, int on);
 size_t vt_tnet_bytes(const vt_tnet *t);
 
 /* ---------------------------------------------------------------------------------------------
- * Frame cache and sampling (model/train_data.c)
+ * The trainer's internals (train/train.c, train/train_ckpt.c)
  * ------------------------------------------------------------------------------------------- */
-
-/*
- * A bounded in-memory cache of RGB24 frames (packed rows, 3*w bytes) grouped by video. When
- * adding a frame would pass the byte cap, the cache halves its temporal density: the frame
- * stride doubles and every cached frame whose source index is not a multiple of it is freed,
- * so the kept frames stay evenly spaced in every video.
- */
-typedef struct vt_train_video {
-    char name[128];
-    int w, h;
-    int n, cap;
-    uint8_t **rgb;  /* n frames of 3*w*h bytes */
-    int64_t *index; /* source frame index of each */
-} vt_train_video;
-
-typedef struct vt_train_data {
-    vt_train_video *v;
-    int nv, capv;
-    size_t cap_bytes, bytes;
-    int stride;      /* kept frames are those with source index % stride == 0 */
-    int64_t offered; /* frames offered to the cache */
-} vt_train_data;
-
-int vt_train_data_new(size_t cap_bytes, vt_train_data **out);
-void vt_train_data_free(vt_train_data **d);
-/* Start a new video of w x h frames; returns its index or a negative errno. */
-int vt_train_data_add_video(vt_train_data *d, const char *name, int w, int h);
-/* Offer frame `index` (0, 1, 2... within the video) of the last video added, rgb with rows of
- * `linesize` bytes (copied). 0 kept, 1 skipped (stride), -ENOMEM, -EINVAL (size). */
-int vt_train_data_add_frame(vt_train_data *d, const uint8_t *rgb, int linesize, int64_t index);
-/* Drop videos with fewer than two frames (no pair to sample). Returns the frames left. */
-int64_t vt_train_data_finish(vt_train_data *d);
-int64_t vt_train_data_frames(const vt_train_data *d);
-
-/* ---------------------------------------------------------------------------------------------
- * Trainer (model/train.c)
- * ------------------------------------------------------------------------------------------- */
-
-typedef enum vt_train_objective {
-    VT_TRAIN_MAST = 0,     /* reconstruct the target's Lab from the reference's */
-    VT_TRAIN_COLORIZE = 1, /* predict the target's quantised colour class */
-} vt_train_objective;
-
-#define VT_TRAIN_MAX_COLORS 64
-
-typedef struct vt_train_cfg {
-    vt_train_objective objective;
-    int steps;          /* total optimiser steps (the schedule's length) */
-    int batch;          /* pairs per step; the encoder sees 2*batch crops */
-    int crop;           /* crop side in pixels (multiple of the stride) */
-    float lr;           /* peak learning rate */
-    float weight_decay; /* AdamW's decoupled decay, on convolution weights only */
-    float beta1, beta2, adam_eps;
-    int warmup;                 /* linear warm-up steps */
-    float lr_min;               /* cosine floor, as a fraction of lr */
-    float clip;                 /* global gradient-norm clip (0: off) */
-    int radius;                 /* attention window radius in feature cells (< 0: global) */
-    float temperature;          /* softmax temperature on unit-norm dot products */
-    float huber_scale;          /* MAST: smooth_l1(scale*y, scale*t), MAST's published 20 */
-    int gap_min, gap_max;       /* frame gap between reference and target (source frames) */
-    float scale_min, scale_max; /* crop side as a fraction of the frame's short side */
-    float jitter;               /* colour jitter strength on the input only (0: off) */
-    int flip;                   /* random horizontal flips */
-    int ncolors;                /* colorize: k-means clusters */
-    float bn_momentum;
-    uint64_t seed;
-} vt_train_cfg;
-
-/* Defaults of `vtrack train` for the objective (documented in docs/TRAINING.md). */
-void vt_train_cfg_default(vt_train_cfg *c, vt_train_objective obj);
-/* "mast" / "colorize" -> objective; -EINVAL otherwise. */
-int vt_train_objective_parse(const char *s, vt_train_objective *obj);
-const char *vt_train_objective_name(vt_train_objective obj);
 
 /*
  * One batch: pairs b = 0..B-1, encoder frames 0..B-1 the references and B..2B-1 the targets.
@@ -234,41 +153,10 @@ typedef struct vt_train_batch {
     uint8_t *rgb;     /* [2B][S][S][3] clean crops (references then targets) */
 } vt_train_batch;
 
-typedef struct vt_train_step_info {
-    int64_t step; /* steps done after this one */
-    double loss;
-    double grad_norm; /* before clipping */
-    double lr;
-} vt_train_step_info;
-
-typedef struct vt_trainer vt_trainer;
-
-/*
- * A trainer for model m (borrowed; its parameters are updated in place and it must outlive
- * the trainer). Allocates every buffer (optimiser state, activations at the crop size,
- * batch) now: steps allocate nothing. 0, -EINVAL (bad configuration, message in err) or
- * -ENOMEM.
- */
-int vt_trainer_new(vt_model *m, const vt_train_cfg *cfg, vt_trainer **out, char *err,
-                   size_t errlen);
-void vt_trainer_free(vt_trainer **t);
-const vt_train_cfg *vt_trainer_cfg(const vt_trainer *t);
-vt_model *vt_trainer_model(vt_trainer *t);
+/* The trainer's executor. */
 vt_tnet *vt_trainer_net(vt_trainer *t);
-int64_t vt_trainer_steps_done(const vt_trainer *t);
-/* Wall-clock seconds of training so far (kept in checkpoints; the caller adds its time). */
-double vt_trainer_wall(const vt_trainer *t);
-void vt_trainer_set_wall(vt_trainer *t, double seconds);
-/* Loss of every step done (n = steps done), for the CSV/plot. */
-const float *vt_trainer_losses(const vt_trainer *t, int64_t *n);
-
-/* Colorize: fit k-means (cfg.ncolors clusters) to the ab colours of feature cells sampled
- * from the data (deterministic for the seed). Must run before the first step. */
-int vt_trainer_fit_colors(vt_trainer *t, const vt_train_data *d, char *err, size_t errlen);
 /* Colorize: set/get the centroids (ncolors x {a, b}, Lab units). */
 int vt_trainer_set_colors(vt_trainer *t, const float *ab, int k);
-const float *vt_trainer_colors(const vt_trainer *t, int *k);
-
 /* The trainer's batch buffers. */
 vt_train_batch *vt_trainer_batch(vt_trainer *t);
 /* Draw the next batch from d with the trainer's generator (pairs, crops, flips, jitter). */
@@ -283,8 +171,6 @@ int vt_trainer_set_batch(vt_trainer *t, const uint8_t *rgb, const int *drop);
 int vt_trainer_forward_backward(vt_trainer *t, double *loss);
 /* Clip, AdamW step at the scheduled learning rate, record the loss, step++. */
 int vt_trainer_update(vt_trainer *t, double loss, vt_train_step_info *info);
-/* sample + forward_backward + update. */
-int vt_trainer_step(vt_trainer *t, const vt_train_data *d, vt_train_step_info *info);
 /* Learning rate of step s (0-based) under the schedule. */
 double vt_trainer_lr_at(const vt_trainer *t, int64_t s);
 
@@ -292,31 +178,36 @@ double vt_trainer_lr_at(const vt_trainer *t, int64_t s);
 float *vt_trainer_adam_m(vt_trainer *t, int i);
 float *vt_trainer_adam_v(vt_trainer *t, int i);
 
-/*
- * Checkpoint: parameters (with running statistics), optimiser moments, generator state, step,
- * configuration, colours and loss history, as a safetensors file written atomically (temporary
- * file, fsync, rename). `data_desc` (may be NULL) is stored to warn when a resume uses other
- * data. 0 or -errno with a message naming the file.
- */
-int vt_trainer_save(const vt_trainer *t, const char *path, const char *data_desc, char *err,
-                    size_t errlen);
-/*
- * Load a checkpoint: creates *m and *t as they were when saved (the caller frees both).
- * `data_desc` (may be NULL) receives the stored description (up to len bytes).
- */
-int vt_trainer_load(const char *path, vt_model **m, vt_trainer **t, char *data_desc, size_t len,
-                    char *err, size_t errlen);
-/*
- * Write the inference weights (vt_model_load's format: parameters with the running
- * statistics, which the loader folds into the convolutions) with the training metadata:
- * vtrack.prop.temperature, vtrack.prop.l2norm, vtrack.train.*, and for colorize the
- * centroids. `sources` (may be NULL) is recorded as vtrack.train.data.
- */
-int vt_trainer_export(vt_trainer *t, const char *path, const char *sources, char *err,
-                      size_t errlen);
+struct vt_trainer {
+    vt_model *m; /* borrowed; parameters updated in place */
+    vt_train_cfg cfg;
+    vt_tnet *net;
+    int B, S, st, fh, fw, N, C, V;
+    float mean[3], std[3]; /* input normalisation in force */
+    vt_rng rng;
+    int64_t step;
+    vt_train_batch batch;
+    /* activations and gradients after the encoder */
+    float *u, *nrm, *du; /* unit features [2B][C][N], norms [2B][N], their gradient */
+    float *att;          /* [B][N][N] attention weights */
+    float *y, *dy;       /* [B][V][N] reconstruction and its gradient */
+    float *da;           /* [N][N] scratch */
+    float *pool;         /* [3][N] cell means */
+    /* sampling scratch */
+    float *lab, *lab_in; /* [3][S][S] */
+    uint8_t *jrgb;       /* [S][S][3] */
+    float *jit;          /* [2B][4] jitter (contrast, brightness, saturation, on) */
+    int *xi;
+    float *xf;
+    /* optimiser */
+    float **am, **av; /* per parameter (NULL for running statistics) */
+    float *losses;    /* [cfg.steps] */
+    float colors[2 * VT_TRAIN_MAX_COLORS];
+    int have_colors;
+    double wall; /* seconds spent training, over every resumed run */
+};
 
-#ifdef __cplusplus
-}
-#endif
+/* Validate a configuration; message in err. */
+int vt_train_cfg_check(const vt_train_cfg *c, char *err, size_t errlen);
 
-#endif /* VT_TRAIN_H */
+#endif /* VT_TRAIN_INT_H */

@@ -1,5 +1,5 @@
 /*
- * The trainer (model/train*.c) apart from its gradients (test_grad.c, test_train_ref.c):
+ * The trainer (train/) apart from its gradients (test_grad.c, test_train_ref.c):
  * the frame cache and its thinning, pair sampling, the learning-rate schedule, exact resume
  * from a checkpoint, checkpoint failures (truncated file, wrong file, write errors), the
  * export to inference weights, the colour clusters, no heap allocation per step after the
@@ -15,7 +15,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-#include "train.h"
+#include "train_int.h"
 
 #include "alloc_count.h"
 

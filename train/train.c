@@ -24,7 +24,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "train.h"
 #include "train_int.h"
 
 /* ---------------------------------------------------------------------------------------------
@@ -300,6 +299,10 @@ vt_model *vt_trainer_model(vt_trainer *t) {
 
 vt_tnet *vt_trainer_net(vt_trainer *t) {
     return t->net;
+}
+
+void vt_trainer_set_winograd(vt_trainer *t, int on) {
+    vt_tnet_set_winograd(t->net, on);
 }
 
 int64_t vt_trainer_steps_done(const vt_trainer *t) {

@@ -13,7 +13,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "train.h"
+#include "train_int.h"
 
 /*
  * Reductions: 16 float lanes over chunks of 1024 elements (the compiler vectorises the lane

@@ -1,7 +1,11 @@
 /*
  * nn.h - model/'s internal neural-network layer: tensors, workspaces, ops, architecture tables,
- * parameter access and the layer-table executor. Used by model/ itself, by the trainer and by
- * the tests; not part of the public vt_model.h interface.
+ * parameter access and the layer-table executor. Not part of the public vt_model.h interface.
+ *
+ * One of the two headers of model/internal/, model's internal interface (the other is
+ * safetensors.h): used by model/ itself, by the trainer (train/) and by the tests, which get
+ * it through the meson dependency vtmodel_internal_dep. No other module may use it; their
+ * vtmodel_dep sees model/include/ only.
  *
  * Conventions: float32, NCHW, row-major. Every op states its shapes; every op that takes an
  * output tensor expects the caller to have sized it (the op checks and returns -EINVAL on a
@@ -164,6 +168,44 @@ size_t vt_wino4_size(int cin, int cout);
 void vt_wino4_weights(const float *w, int cin, int cout, float *u);
 
 /*
+ * Winograd layers: the one driver both the inference executor (model.c: F(4x4, 3x3) on the
+ * BN-folded weights, computed once per refold) and the trainer (train/train_net.c: F(2x2, 3x3)
+ * on the raw weights, recomputed every step, plus the input gradient) use. A vt_wino_layer
+ * holds one 3x3 convolution's weights in a Winograd domain and, with `adjoint`, the flipped,
+ * transposed kernel whose Winograd convolution with dz is the input gradient.
+ */
+/* 1 when cv's geometry runs in a Winograd domain: 3x3, stride 1, dilation 1. */
+int vt_wino_fits(const vt_conv *cv);
+/* 1 when, besides, its input gradient is exactly a Winograd convolution of dz (pad 1, zero
+ * padding: the flipped kernel's convolution is then the adjoint). */
+int vt_wino_adjoint_fits(const vt_conv *cv);
+
+typedef struct vt_wino_layer {
+    vt_conv_algo algo; /* VT_CONV_WINO (F(2,3)) or VT_CONV_WINO4 (F(4,3)) */
+    int cin, cout;
+    float *u;    /* forward weights in the domain; NULL: the layer runs without Winograd */
+    float *flip; /* adjoint only (else NULL): flipped kernel [cin][cout][3][3] */
+    float *ub;   /* adjoint only: flip in the domain */
+} vt_wino_layer;
+
+/* Floats of a layer's buffers (64-byte aligned slices, as vt_arena's). */
+size_t vt_wino_layer_floats(vt_conv_algo algo, int cin, int cout, int adjoint);
+/* Lay the buffers out in mem (vt_wino_layer_floats() floats, 64-byte aligned for speed). */
+void vt_wino_layer_init(vt_wino_layer *wl, vt_conv_algo algo, int cin, int cout, int adjoint,
+                        float *mem);
+/* Transform weights w [cout][cin][3][3] into the domain (and the adjoint's). */
+void vt_wino_layer_update(vt_wino_layer *wl, const float *w);
+/* Point cv's wino (F(2,3)) or wino4 (F(4,3)) at the domain weights; nothing when wl is NULL or
+ * was never initialised. */
+void vt_wino_layer_attach(const vt_wino_layer *wl, vt_conv *cv);
+/* Scratch floats vt_wino_adjoint needs for dz of h x w. */
+size_t vt_wino_adjoint_scratch(vt_conv_algo algo, int cin, int cout, int h, int w);
+/* dx += conv^T(dz) as a Winograd convolution: dz (n, cout, h, w), dx (n, cin, h, w); `tmp` holds
+ * dx's element count, `scratch` vt_wino_adjoint_scratch() floats. -EINVAL without adjoint. */
+int vt_wino_adjoint(const vt_wino_layer *wl, const vt_tensor *dz, vt_tensor *dx, float *tmp,
+                    float *scratch);
+
+/*
  * Fold inference batch-norm into the preceding convolution: for each output channel o,
  * s = gamma/sqrt(var + eps); w_out = w * s; b_out = (b - mean) * s + beta (b may be NULL).
  * `fan` = cin*k*k. w_out/b_out may alias w/b.
@@ -241,6 +283,10 @@ typedef struct vt_arch {
 
 /* The table of a known architecture, or NULL. Static storage. */
 const vt_arch *vt_arch_find(const char *name);
+/* The one walk of a table's shapes at an h x w input: for every layer i its input size
+ * ih[i] x iw[i] (either may be NULL) and output size oh[i] x ow[i] (0 when the input is too
+ * small). Arrays of a->n_layers. */
+void vt_arch_shapes(const vt_arch *a, int h, int w, int *ih, int *iw, int *oh, int *ow);
 /* Output size of the whole table for an h x w input. */
 void vt_arch_out_size(const vt_arch *a, int h, int w, int *oh, int *ow);
 /* Multiply-accumulates of the table's convolutions (direct-convolution count) at h x w. */
@@ -278,12 +324,6 @@ vt_pad_mode vt_model_pad_mode(const vt_model *m);
  * target's entry). */
 int vt_model_load_mem(const uint8_t *buf, size_t size, const char *name, vt_model **out, char *err,
                       size_t errlen);
-/*
- * Write the model's parameters and metadata (vtrack.arch, vtrack.input, vtrack.mean,
- * vtrack.std, vtrack.padding and every other entry) as an F32 safetensors file, atomically
- * (temporary file, fsync, rename). `lab` models have no tensors and are written empty.
- */
-int vt_model_save(const vt_model *m, const char *path, char *err, size_t errlen);
 
 /*
  * Convert an RGB image into the model's normalised input planes out[3][h][w] (Lab or RGB,

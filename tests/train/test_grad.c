@@ -1,6 +1,6 @@
 /*
- * Finite-difference checks of every backward pass the trainer uses (model/train_ops.c,
- * model/train_net.c), on small random shapes.
+ * Finite-difference checks of every backward pass the trainer uses (train/train_ops.c,
+ * train/train_net.c), on small random shapes.
  *
  * For an op y = f(x) and a fixed random r, the scalar L(x) = sum r . y is accumulated in
  * double; its analytic gradient comes from the backward with dy = r, its numeric one from
@@ -21,7 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "train.h"
+#include "train_int.h"
 
 #define RTOL        1e-3
 #define ATOL        2e-4
