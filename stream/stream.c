@@ -973,14 +973,20 @@ int vt_stream_start(vt_stream *s) {
     int64_t now = mono_us();
     atomic_store(&s->heartbeat[0], now);
     atomic_store(&s->heartbeat[1], now);
-    if (pthread_create(&s->th_ingest, NULL, ingest_main, s) != 0)
+    /* Set before the threads exist: a source that fails at once reports its end on the ingest
+     * thread, and on_source_state must see a threaded stream there (the tracker thread reports
+     * the end), not a stepped one that reports it itself. */
+    s->started = 1;
+    if (pthread_create(&s->th_ingest, NULL, ingest_main, s) != 0) {
+        s->started = 0;
         return AVERROR(EAGAIN);
+    }
     if (pthread_create(&s->th_track, NULL, track_main, s) != 0) {
         vt_source_cancel(s->src);
         pthread_join(s->th_ingest, NULL);
+        s->started = 0;
         return AVERROR(EAGAIN);
     }
-    s->started = 1;
     return 0;
 }
 
