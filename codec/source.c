@@ -487,7 +487,7 @@ static void publish(vt_source *s) {
 
 static void set_state(vt_source *s, vt_source_state st, const char *reason) {
     if (reason && reason != s->last_error)
-        snprintf(s->last_error, sizeof(s->last_error), "%s", reason);
+        vt_fmt(s->last_error, sizeof(s->last_error), "%s", reason);
     if (st == s->state)
         return;
     s->state = st;
@@ -530,7 +530,7 @@ static int backoff(vt_source *s, const char *why) {
     delay = (int64_t)((double)delay * (1.0 - s->opts.backoff_jitter * u));
     if (delay < 1)
         delay = 1;
-    snprintf(msg, sizeof(msg), "%s; retrying in %.2f s", why, (double)delay / 1000.0);
+    vt_fmt(msg, sizeof(msg), "%s; retrying in %.2f s", why, (double)delay / 1000.0);
     set_state(s, VT_SOURCE_STATE_BACKOFF, msg);
     if (sleep_until(s, now + delay * 1000) < 0) {
         end_with(s, AVERROR_EXIT, "cancelled");
@@ -551,8 +551,8 @@ static int connect_once(vt_source *s, char *err, size_t errlen) {
     char msg[512];
     int ret;
 
-    snprintf(msg, sizeof(msg), "%s: connecting (attempt %lld)", s->url,
-             (long long)s->stats.connect_attempts + 1);
+    vt_fmt(msg, sizeof(msg), "%s: connecting (attempt %lld)", s->url,
+           (long long)s->stats.connect_attempts + 1);
     set_state(s, VT_SOURCE_STATE_CONNECTING, msg);
     s->stats.connect_attempts++;
     ret = vtc_session_open(s, err, errlen);
@@ -563,8 +563,8 @@ static int connect_once(vt_source *s, char *err, size_t errlen) {
         s->stats.reconnects++;
     s->up_since = vtc_mono_us();
     s->pace_set = 0;
-    snprintf(msg, sizeof(msg), "%s: up (%s %dx%d, %s)", s->url, s->info.codec_name, s->info.width,
-             s->info.height, s->info.format_name);
+    vt_fmt(msg, sizeof(msg), "%s: up (%s %dx%d, %s)", s->url, s->info.codec_name, s->info.width,
+           s->info.height, s->info.format_name);
     set_state(s, VT_SOURCE_STATE_UP, msg);
     return 0;
 }
@@ -589,7 +589,7 @@ int vt_source_open(vt_source *s, char *err, size_t errlen) {
         if (!s->reconnect || is_permanent(ret))
             end_with(s, ret, msg);
         else
-            snprintf(s->last_error, sizeof(s->last_error), "%s", msg);
+            vt_fmt(s->last_error, sizeof(s->last_error), "%s", msg);
     }
     publish(s);
     return ret;
@@ -686,7 +686,7 @@ int vt_source_read(vt_source *s, const vt_frame **frame) {
         if (ret == AVERROR(ETIMEDOUT) || ret == VTC_ERR_STALL)
             set_state(s, VT_SOURCE_STATE_STALLED, msg);
         else if (ret == AVERROR_EOF)
-            snprintf(msg, sizeof(msg), "%s: the stream ended", s->url);
+            vt_fmt(msg, sizeof(msg), "%s: the stream ended", s->url);
         backoff(s, msg);
     }
 }

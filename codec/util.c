@@ -21,12 +21,10 @@ int64_t vtc_real_us(void) {
 }
 
 int vtc_fail(int ret, char *err, size_t errlen, const char *fmt, ...) {
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
+    va_list ap;
+    va_start(ap, fmt);
+    vt_vfmt(err, errlen, fmt, ap);
+    va_end(ap);
     return ret;
 }
 

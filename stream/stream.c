@@ -21,6 +21,7 @@
 
 #include <libavutil/error.h>
 
+#include "vt_base.h"
 #include "vt_config.h"
 #include "vt_stream.h"
 
@@ -184,7 +185,7 @@ static void on_source_state(void *opaque, vt_source_state st, const char *reason
         /* Threaded: frames may still wait in the mailbox; the tracker thread reports the end
          * after the last of them. */
         pthread_mutex_lock(&s->lock);
-        snprintf(s->end_reason, sizeof s->end_reason, "%s", reason ? reason : "");
+        vt_fmt(s->end_reason, sizeof s->end_reason, "%s", reason ? reason : "");
         pthread_mutex_unlock(&s->lock);
         return;
     }
@@ -936,7 +937,7 @@ static void *track_main(void *arg) {
         if (s->stopping || (s->published < 0 && s->ended))
             break;
         if (s->ended && s->end_reason[0] == 0)
-            snprintf(s->end_reason, sizeof s->end_reason, "end of stream");
+            vt_fmt(s->end_reason, sizeof s->end_reason, "end of stream");
         s->busy = s->published;
         s->published = -1;
         pthread_cond_broadcast(&s->cond);
@@ -945,7 +946,7 @@ static void *track_main(void *arg) {
         int rc = track_frame(s, &s->bufs[s->busy].f, NULL);
         if (rc < 0) {
             pthread_mutex_lock(&s->lock);
-            snprintf(s->end_reason, sizeof s->end_reason, "tracking failed: %s", av_err2str(rc));
+            vt_fmt(s->end_reason, sizeof s->end_reason, "tracking failed: %s", av_err2str(rc));
             s->busy = -1;
             s->ended = 1;
             pthread_mutex_unlock(&s->lock);
