@@ -8,8 +8,7 @@
 
 #include "vt_base.h"
 
-/* Clocks in microseconds. */
-int64_t vtc_mono_us(void);
+/* The wall clock (CLOCK_REALTIME) in microseconds; the monotonic one is base/'s vt_mono_us. */
 int64_t vtc_real_us(void);
 
 /* vt_fmt into err (nothing if err is NULL or errlen 0: base/'s cut by whole UTF-8 characters)
