@@ -23,6 +23,7 @@
 
 #include <libavutil/error.h>
 
+#include "vt_base.h"
 #include "vt_codec.h"
 
 #define VTEST "/usr/share/doc/opencv-doc/examples/data/vtest.avi"
@@ -33,12 +34,6 @@ typedef struct size {
 } size;
 
 static const size sizes[] = {{"480p", 854, 480}, {"720p", 1280, 720}, {"1080p", 1920, 1080}};
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
@@ -89,7 +84,7 @@ static double ours_fps(const char *clip, int proc_width, int *frames, double *cp
     vt_source *s = NULL;
     const vt_frame *f;
     char err[512];
-    double t0 = now_s(), c0 = cpu_s();
+    double t0 = vt_mono_s(), c0 = cpu_s();
     int n = 0, ret;
     unsigned sum = 0;
 
@@ -114,7 +109,7 @@ static double ours_fps(const char *clip, int proc_width, int *frames, double *cp
     if (!n || ret != AVERROR_EOF)
         return -1;
     *cpu_fps = n / (cpu_s() - c0);
-    return n / (now_s() - t0);
+    return n / (vt_mono_s() - t0);
 }
 
 int main(int argc, char **argv) {

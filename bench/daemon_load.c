@@ -20,6 +20,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "vt_base.h"
+
 #define MAX_SUBS    1024
 #define MAX_SAMPLES 2000000
 
@@ -36,12 +38,6 @@ static long long realtime_ms(void) {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static double mono_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
 static long long parse_wallclock(const char *s) {
@@ -199,9 +195,9 @@ int main(int argc, char **argv) {
                  masks ? "{\"op\":\"subscribe\",\"masks\":true}\n" : "{\"op\":\"subscribe\"}\n");
         pf[i] = (struct pollfd){subs[i].fd, POLLIN, 0};
     }
-    double t0 = mono_s(), t_measure = t0 + warmup, t_end = t_measure + seconds;
+    double t0 = vt_mono_s(), t_measure = t0 + warmup, t_end = t_measure + seconds;
     for (;;) {
-        double now = mono_s();
+        double now = vt_mono_s();
         if (now >= t_end)
             break;
         g_measuring = now >= t_measure;

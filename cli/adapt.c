@@ -16,6 +16,7 @@
 
 #include "adapt.h"
 #include "train_sources.h"
+#include "vt_base.h"
 #include "vt_train.h"
 
 void vt_adapt_opts_default(vt_adapt_opts *o) {
@@ -30,7 +31,7 @@ int vt_adapt_clip(const char *model, const char *clip, const vt_adapt_opts *o, v
                   double loss[2], char *err, size_t errlen) {
     *out = NULL;
     if (strcmp(model, "lab") == 0) {
-        snprintf(err, errlen, "--adapt: the weight-free lab model has nothing to adapt");
+        vt_fmt(err, errlen, "--adapt: the weight-free lab model has nothing to adapt");
         return -EINVAL;
     }
     vt_model *m = NULL;
@@ -55,7 +56,7 @@ int vt_adapt_clip(const char *model, const char *clip, const vt_adapt_opts *o, v
     if (rc == 0)
         rc = vt_train_load(paths, 1, &lo, &d, desc, sizeof desc, err, errlen);
     if (rc == 0 && vt_train_data_frames(d) < 2) {
-        snprintf(err, errlen, "--adapt: %s has fewer than two frames", clip);
+        vt_fmt(err, errlen, "--adapt: %s has fewer than two frames", clip);
         rc = -EINVAL;
     }
     if (rc == 0) {

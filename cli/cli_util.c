@@ -37,12 +37,6 @@ int vt_cli_parse_long(const char *s, long min, long max, long *out) {
     return 0;
 }
 
-double vt_cli_now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
     return x < y ? -1 : x > y;

@@ -13,12 +13,7 @@
 #include <cJSON.h>
 
 #include "client.h"
-
-static long long now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
+#include "vt_base.h"
 
 static int split(const char *addr, char *host, size_t hl, char *port, size_t pl) {
     const char *colon;
@@ -92,7 +87,7 @@ static int connect_to(const char *addr, int timeout_ms, char *err, size_t errlen
 }
 
 int vt_client_read(vt_client *c, int timeout_ms, char **line, size_t *len) {
-    long long deadline = timeout_ms >= 0 ? now_ms() + timeout_ms : 0;
+    long long deadline = timeout_ms >= 0 ? vt_mono_us() / 1000 + timeout_ms : 0;
     for (;;) {
         char *nl = c->len > c->off ? memchr(c->buf + c->off, '\n', c->len - c->off) : NULL;
         if (nl) {
@@ -124,7 +119,7 @@ int vt_client_read(vt_client *c, int timeout_ms, char **line, size_t *len) {
         struct pollfd p = {c->fd, POLLIN, 0};
         int wait = -1;
         if (timeout_ms >= 0) {
-            long long left = deadline - now_ms();
+            long long left = deadline - vt_mono_us() / 1000;
             if (left <= 0)
                 return -2;
             wait = (int)left;

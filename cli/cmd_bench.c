@@ -19,16 +19,11 @@
 
 #include "commands.h"
 #include "cli_util.h"
+#include "vt_base.h"
 #include "vt_model.h"
 
 /* OpenBLAS's own thread control (cblas.h declares it too, but only in OpenBLAS's header). */
 void openblas_set_num_threads(int n);
-
-static double now_ms(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
-}
 
 /* CPU time of the whole process (all threads): on a shared machine it is far less disturbed by
  * other people's jobs than wall time, so both are reported. */
@@ -101,9 +96,9 @@ static int time_encoder(bench_run *b, vt_encoder *e, double *ms, double *cpu) {
     }
     vt_image img = {w, h, 3 * w, b->rgb};
     vt_features *f = &b->f;
-    double t0 = now_ms();
+    double t0 = vt_mono_s() * 1e3;
     int r = vt_encoder_run(e, &img, f);
-    double first = now_ms() - t0;
+    double first = vt_mono_s() * 1e3 - t0;
     if (r < 0) {
         fprintf(stderr, "vtrack bench encoder: encoder failed at %dx%d: %s\n", w, h, strerror(-r));
         return 1;
@@ -112,9 +107,9 @@ static int time_encoder(bench_run *b, vt_encoder *e, double *ms, double *cpu) {
         vt_encoder_run(e, &img, f);
     for (int i = 0; i < iters; i++) {
         double c0 = cpu_ms();
-        t0 = now_ms();
+        t0 = vt_mono_s() * 1e3;
         vt_encoder_run(e, &img, f);
-        ms[i] = now_ms() - t0;
+        ms[i] = vt_mono_s() * 1e3 - t0;
         cpu[i] = cpu_ms() - c0;
     }
     vt_cli_sort(ms, iters);

@@ -16,6 +16,7 @@
 
 #include "commands.h"
 #include "cli_util.h"
+#include "vt_base.h"
 #include "vt_stream.h"
 
 #define WARMUP 8
@@ -172,14 +173,14 @@ int vt_bench_track(int argc, char **argv) {
             for (int f = 0; f < n; f++) {
                 vt_image img = {.w = w, .h = h, .linesize = 3 * w, .rgb = rgb[f]};
                 const vt_track_result *r;
-                double t0 = vt_cli_now();
+                double t0 = vt_mono_s();
                 int step_rc = vt_tracker_step(t, &img, NULL, &r);
                 if (step_rc < 0) {
                     fprintf(stderr, "vtrack bench track: frame %d: %s\n", f, strerror(-step_rc));
                     status = 1;
                     break;
                 }
-                double total = 1000 * (vt_cli_now() - t0);
+                double total = 1000 * (vt_mono_s() - t0);
                 if (f < WARMUP)
                     continue;
                 st[0][k] = r->timing.resize, st[1][k] = r->timing.encode;

@@ -23,6 +23,7 @@
 #include "mot.h"
 #include "tracking.h"
 #include "cli_util.h"
+#include "vt_base.h"
 #include "vt_stream.h"
 
 #define MOT_PATH_MAX 4096
@@ -349,7 +350,7 @@ static int video_of(const mot_seq *sq, char *url) {
  * ------------------------------------------------------------------------------------------- */
 
 static void progress(const char *what, long done, long total, double t0) {
-    double el = vt_cli_now() - t0, fps = el > 0 ? done / el : 0;
+    double el = vt_mono_s() - t0, fps = el > 0 ? done / el : 0;
     if (total > 0)
         fprintf(stderr, "\r%s %ld/%ld frames, %.1f fps ", what, done, total, fps);
     else
@@ -420,7 +421,7 @@ static int track_sequence(mot_seq *sq, const vt_mot_boxes *reg, const vt_model *
         }
     }
     sq->frames = 0;
-    t0 = vt_cli_now();
+    t0 = vt_mono_s();
     while ((rc = vt_stream_step(s, &ev)) == 0) {
         const vt_track_result *r = ev->result;
         int frame = (int)ev->frame->index + 1;
@@ -444,7 +445,7 @@ static int track_sequence(mot_seq *sq, const vt_mot_boxes *reg, const vt_model *
         if (show)
             progress(sq->name, sq->frames, total, t0);
     }
-    sq->seconds = vt_cli_now() - t0;
+    sq->seconds = vt_mono_s() - t0;
     if (show)
         fputc('\n', stderr);
     if (rc != AVERROR_EOF) {

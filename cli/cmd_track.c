@@ -22,6 +22,7 @@
 #include "adapt.h"
 #include "tracking.h"
 #include "cli_util.h"
+#include "vt_base.h"
 #include "vt_stream.h"
 
 #define MAX_OBJ VT_PROTO_OBJECTS_MAX
@@ -476,7 +477,7 @@ static int write_outputs(run_ctx *c, const vt_stream_event *ev) {
 }
 
 static void progress(const char *what, long done, long total, double t0) {
-    double el = vt_cli_now() - t0, fps = el > 0 ? done / el : 0;
+    double el = vt_mono_s() - t0, fps = el > 0 ? done / el : 0;
     if (total > 0) {
         int w = 30, fill = (int)(w * (double)done / total);
         fprintf(stderr, "\r%s [%.*s%*s] %ld/%ld %.1f fps ETA %.0fs ", what, fill,
@@ -586,7 +587,7 @@ static int run_source(const char *url, const given *g, const track_opts *o, cons
             goto done;
         }
     }
-    t0 = vt_cli_now();
+    t0 = vt_mono_s();
     while ((o->frames < 0 || c->nframes < o->frames) && (rc = vt_stream_step(s, &ev)) == 0) {
         if (c->nframes == 0) {
             vt_source_info info;
@@ -715,7 +716,7 @@ static int count_frames(const char *dir) {
 static int adapted_model(const track_opts *o, const char *clip, const char *title, vt_model **am) {
     char err[512], path[4096];
     const char *name = vt_cli_tracker_model_name(&o->trk, path, sizeof path);
-    double loss[2], t0 = vt_cli_now();
+    double loss[2], t0 = vt_mono_s();
     vt_adapt_opts ao = o->adapt;
     ao.save = o->adapt_save;
     ao.log = !o->quiet && isatty(2) ? stderr : NULL;
@@ -725,7 +726,7 @@ static int adapted_model(const track_opts *o, const char *clip, const char *titl
     }
     if (!o->quiet)
         fprintf(stderr, "%-20s adapted: %d steps in %.1f s, loss %.4f -> %.4f\n", title,
-                o->adapt.steps, vt_cli_now() - t0, loss[0], loss[1]);
+                o->adapt.steps, vt_mono_s() - t0, loss[0], loss[1]);
     return 0;
 }
 
@@ -745,7 +746,7 @@ static int run_davis(const track_opts *o) {
         return 1;
     int status = 0;
     long total_frames = 0;
-    double t_all = vt_cli_now();
+    double t_all = vt_mono_s();
     run_ctx sum = {0};
     for (int i = 0; i < nseqs; i++) {
         char ann[4096], jpg[4096], out[4096];
@@ -762,7 +763,7 @@ static int run_davis(const track_opts *o) {
             status = 1;
             break;
         }
-        double t0 = vt_cli_now();
+        double t0 = vt_mono_s();
         run_ctx c = {.o = o, .outdir = out};
         int rc = 0;
         if (o->baseline) {
@@ -789,7 +790,7 @@ static int run_davis(const track_opts *o) {
             status = 1;
             break;
         }
-        double dt = vt_cli_now() - t0;
+        double dt = vt_mono_s() - t0;
         if (!o->quiet)
             fprintf(stderr, "%-20s %4ld frames %7.1f ms/frame\n", seqs[i], c.nframes,
                     1000 * dt / (c.nframes ? c.nframes : 1));
@@ -797,7 +798,7 @@ static int run_davis(const track_opts *o) {
         sum.t_res += c.t_res, sum.t_enc += c.t_enc, sum.t_aff += c.t_aff;
         sum.t_lab += c.t_lab, sum.t_up += c.t_up;
     }
-    double dt = vt_cli_now() - t_all;
+    double dt = vt_mono_s() - t_all;
     if (!o->quiet && status == 0) {
         double nf = total_frames ? (double)total_frames : 1;
         fprintf(stderr, "%d sequences, %ld frames, %.1f ms/frame", nseqs, total_frames,
@@ -849,7 +850,7 @@ static int run_single(const track_opts *o) {
         m = am;
     }
     run_ctx c = {.o = o};
-    double t0 = vt_cli_now();
+    double t0 = vt_mono_s();
     int rc = run_source(o->input, gp, o, m, &c, "tracking");
     if (c.ov) {
         char err[256];
@@ -861,7 +862,7 @@ static int run_single(const track_opts *o) {
     }
     if (rc == 0 && !o->quiet && !o->json) {
         double nf = c.nframes ? (double)c.nframes : 1;
-        fprintf(stderr, "%ld frames, %.1f ms/frame\n", c.nframes, 1000 * (vt_cli_now() - t0) / nf);
+        fprintf(stderr, "%ld frames, %.1f ms/frame\n", c.nframes, 1000 * (vt_mono_s() - t0) / nf);
     }
     /* Events still buffered are flushed, and a failure reported, by main's finish(). */
     vt_model_free(&m);

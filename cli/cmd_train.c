@@ -23,6 +23,7 @@
 #include "commands.h"
 #include "train_sources.h"
 #include "cli_util.h"
+#include "vt_base.h"
 
 #define EXIT_INTERRUPTED 130
 
@@ -711,16 +712,16 @@ static int train_steps(const opts *o, vt_model *m, vt_trainer *t, vt_train_data 
 
     const int tty = !o->quiet && isatty(STDERR_FILENO);
     const int64_t total = cfg->steps;
-    const double wall0 = vt_trainer_wall(t), t0 = vt_cli_now();
+    const double wall0 = vt_trainer_wall(t), t0 = vt_mono_s();
     double last_print = t0, step_ema = 0.0;
     int64_t first = vt_trainer_steps_done(t);
     int timed_out = 0;
     while (vt_trainer_steps_done(t) < total && !stop_signal) {
-        if (o->time_limit > 0 && vt_cli_now() - t0 >= o->time_limit) {
+        if (o->time_limit > 0 && vt_mono_s() - t0 >= o->time_limit) {
             timed_out = 1;
             break;
         }
-        double ts = vt_cli_now();
+        double ts = vt_mono_s();
         vt_train_step_info info;
         if ((rc = vt_trainer_step(t, data, &info)) < 0) {
             if (tty)
@@ -735,7 +736,7 @@ static int train_steps(const opts *o, vt_model *m, vt_trainer *t, vt_train_data 
                         (long long)vt_trainer_steps_done(t) + 1, strerror(-rc));
             return status;
         }
-        double now = vt_cli_now(), dt = now - ts;
+        double now = vt_mono_s(), dt = now - ts;
         if (times)
             times[info.step - 1] = dt;
         step_ema = step_ema == 0.0 ? dt : 0.95 * step_ema + 0.05 * dt;
@@ -854,7 +855,7 @@ int vt_cmd_train(int argc, char **argv) {
     cfg = vt_trainer_cfg(t);
 
     /* Data. */
-    t_load = vt_cli_now();
+    t_load = vt_mono_s();
     if (!o.quiet)
         fprintf(stderr, "vtrack train: decoding %d path(s) into the frame cache\n", o.ndata);
     if ((rc = vt_train_load(o.data, o.ndata, &lo, &data, desc, desc_len, err, sizeof err)) < 0) {
@@ -870,7 +871,7 @@ int vt_cmd_train(int argc, char **argv) {
                     "temporal stride %d; decoded in %.1f s\n",
                     (long long)nf, data->nv, (long long)data->offered, data->bytes / 1048576.0,
                     data->bytes / 1024.0 / (double)nf, o.short_side, o.cache_mb, data->stride,
-                    vt_cli_now() - t_load);
+                    vt_mono_s() - t_load);
         if (o.resume && stored_desc[0] && strncmp(stored_desc, desc, sizeof stored_desc - 1))
             fprintf(stderr,
                     "vtrack train: warning: the data (videos, frames, or the size --short-side "

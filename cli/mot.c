@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "mot.h"
+#include "vt_base.h"
 
 /* ---------------------------------------------------------------------------------------------
  * Box lists
@@ -67,21 +68,6 @@ static int sorted_copy(const vt_mot_boxes *l, int boxes_only, vt_mot_boxes *out)
 /* ---------------------------------------------------------------------------------------------
  * Parsing
  * ------------------------------------------------------------------------------------------- */
-
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 3, 4)))
-#endif
-    ;
-
-static void seterr(char *err, size_t errlen, const char *fmt, ...) {
-    if (!err || !errlen)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 /*
  * Is s[0..n) a plain decimal number: [+-] digits [. digits] [e [+-] digits], at least one digit
@@ -146,17 +132,17 @@ static int parse_line(const char *line, size_t len, const char *name, int lineno
         char nb[32];
         const char *fname = field_name(k, is_gt, nb, sizeof nb);
         if (a == e) {
-            seterr(err, errlen, "%s:%d: field %d (%s) is empty", name, lineno, k + 1, fname);
+            vt_fmt(err, errlen, "%s:%d: field %d (%s) is empty", name, lineno, k + 1, fname);
             return -EINVAL;
         }
         if (!is_decimal(line + a, e - a)) {
-            seterr(err, errlen, "%s:%d: field %d (%s): '%.*s' is not a number", name, lineno, k + 1,
+            vt_fmt(err, errlen, "%s:%d: field %d (%s): '%.*s' is not a number", name, lineno, k + 1,
                    fname, (int)(e - a > 40 ? 40 : e - a), line + a);
             return -EINVAL;
         }
         char num[64];
         if (e - a >= sizeof num) {
-            seterr(err, errlen, "%s:%d: field %d (%s): number too long", name, lineno, k + 1,
+            vt_fmt(err, errlen, "%s:%d: field %d (%s): number too long", name, lineno, k + 1,
                    fname);
             return -EINVAL;
         }
@@ -164,23 +150,23 @@ static int parse_line(const char *line, size_t len, const char *name, int lineno
         num[e - a] = '\0';
         double x = strtod(num, NULL);
         if (!isfinite(x)) {
-            seterr(err, errlen, "%s:%d: field %d (%s): %s is not finite", name, lineno, k + 1,
+            vt_fmt(err, errlen, "%s:%d: field %d (%s): %s is not finite", name, lineno, k + 1,
                    fname, num);
             return -EINVAL;
         }
         if (k == F_FRAME && !(x >= 1 && x <= INT_MAX && x == floor(x))) {
-            seterr(err, errlen,
+            vt_fmt(err, errlen,
                    "%s:%d: field 1 (frame): %s is not a frame number (an integer >= 1)", name,
                    lineno, num);
             return -EINVAL;
         }
         if (k == F_ID && !(x >= (is_gt ? 1 : INT_MIN) && x <= INT_MAX && x == floor(x))) {
-            seterr(err, errlen, "%s:%d: field 2 (id): %s is not an identity (an integer%s)", name,
+            vt_fmt(err, errlen, "%s:%d: field 2 (id): %s is not an identity (an integer%s)", name,
                    lineno, num, is_gt ? " >= 1" : "");
             return -EINVAL;
         }
         if (is_gt && (k == F_W || k == F_H) && x < 0) {
-            seterr(err, errlen, "%s:%d: field %d (%s): %s is negative", name, lineno, k + 1, fname,
+            vt_fmt(err, errlen, "%s:%d: field %d (%s): %s is negative", name, lineno, k + 1, fname,
                    num);
             return -EINVAL;
         }
@@ -192,7 +178,7 @@ static int parse_line(const char *line, size_t len, const char *name, int lineno
     }
     int want = is_gt ? F_CONF + 1 : F_H + 1;
     if (k + 1 < want) {
-        seterr(err, errlen, "%s:%d: %d field%s, want at least %d (%s)", name, lineno, k + 1,
+        vt_fmt(err, errlen, "%s:%d: %d field%s, want at least %d (%s)", name, lineno, k + 1,
                k ? "s" : "", want, is_gt ? "frame,id,x,y,w,h,conf" : "frame,id,x,y,w,h");
         return -EINVAL;
     }
@@ -217,7 +203,7 @@ static int check_unique(const vt_mot_boxes *l, const char *name, char *err, size
     for (int i = 1; i < s.n && ret == 0; i++) {
         const vt_mot_box *a = &s.v[i - 1], *b = &s.v[i];
         if (a->frame == b->frame && a->id == b->id) {
-            seterr(err, errlen, "%s:%d: frame %d, id %d is given twice (also on line %d)", name,
+            vt_fmt(err, errlen, "%s:%d: frame %d, id %d is given twice (also on line %d)", name,
                    b->line, b->frame, b->id, a->line);
             ret = -EINVAL;
         }
@@ -307,7 +293,7 @@ int vt_mot_parse_seqinfo(const char *text, size_t len, const char *name, long *l
             v = v > max ? v : 10 * v + (text[i] - '0'); /* past max it stays past max */
         }
         if (!ok || v < 1 || v > max) {
-            seterr(err, errlen, "%s:%d: seqLength '%.*s' is not a frame count (1..%ld)", name,
+            vt_fmt(err, errlen, "%s:%d: seqLength '%.*s' is not a frame count (1..%ld)", name,
                    lineno, (int)(end - a > 40 ? 40 : end - a), text + a, max);
             return -EINVAL;
         }

@@ -19,19 +19,8 @@
 
 #include "tracking.h"
 #include "train_sources.h"
+#include "vt_base.h"
 #include "vt_codec.h"
-
-static void fail(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void fail(char *err, size_t errlen, const char *fmt, ...) {
-    if (!err || !errlen)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 static int has_ext(const char *name, const char *const *exts) {
     const char *dot = strrchr(name, '.');
@@ -77,8 +66,8 @@ static int load_one(const char *url, const vt_train_load_opts *o, vt_train_data 
     vt_source_free(&src);
     if (rc < 0) {
         char e[128];
-        fail(err, errlen, "cannot read training video '%s': %s", url,
-             msg[0] ? msg : vt_codec_strerror(rc, e, sizeof e));
+        vt_fmt(err, errlen, "cannot read training video '%s': %s", url,
+               msg[0] ? msg : vt_codec_strerror(rc, e, sizeof e));
         return rc;
     }
     if (info.width <= info.height)
@@ -86,7 +75,7 @@ static int load_one(const char *url, const vt_train_load_opts *o, vt_train_data 
     else
         so.proc_height = o->short_side;
     if ((rc = vt_source_new(&src, url, &so, msg, sizeof msg)) < 0) {
-        fail(err, errlen, "cannot read training video '%s': %s", url, msg);
+        vt_fmt(err, errlen, "cannot read training video '%s': %s", url, msg);
         return rc;
     }
     const vt_frame *fr;
@@ -96,29 +85,30 @@ static int load_one(const char *url, const vt_train_load_opts *o, vt_train_data 
         if (vid < 0 && (vid = vt_train_data_add_video(d, base_name(url), fr->proc_width,
                                                       fr->proc_height)) < 0) {
             rc = vid;
-            fail(err, errlen, "%s: cannot add a video of %dx%d to the cache", url, fr->proc_width,
-                 fr->proc_height);
+            vt_fmt(err, errlen, "%s: cannot add a video of %dx%d to the cache", url, fr->proc_width,
+                   fr->proc_height);
             break;
         }
         if (fr->proc_width != d->v[vid].w || fr->proc_height != d->v[vid].h) {
             rc = -EINVAL;
-            fail(err, errlen,
-                 "%s: frame %lld is %dx%d, the first was %dx%d (size changes are "
-                 "not supported for training)",
-                 url, (long long)n, fr->proc_width, fr->proc_height, d->v[vid].w, d->v[vid].h);
+            vt_fmt(err, errlen,
+                   "%s: frame %lld is %dx%d, the first was %dx%d (size changes are "
+                   "not supported for training)",
+                   url, (long long)n, fr->proc_width, fr->proc_height, d->v[vid].w, d->v[vid].h);
             break;
         }
         int a = vt_train_data_add_frame(d, fr->proc_rgb, fr->proc_linesize, n);
         if (a < 0) {
             rc = a;
             if (a == -ENOSPC)
-                fail(err, errlen,
-                     "%s: the frame cache (%zu bytes) is full with the first frames of %d videos: "
-                     "give a larger --cache-mb, a smaller --short-side or fewer videos",
-                     url, d->cap_bytes, d->nv);
+                vt_fmt(
+                    err, errlen,
+                    "%s: the frame cache (%zu bytes) is full with the first frames of %d videos: "
+                    "give a larger --cache-mb, a smaller --short-side or fewer videos",
+                    url, d->cap_bytes, d->nv);
             else
-                fail(err, errlen, "%s: frame %lld of %dx%d does not fit the cache of %zu bytes",
-                     url, (long long)n, fr->proc_width, fr->proc_height, d->cap_bytes);
+                vt_fmt(err, errlen, "%s: frame %lld of %dx%d does not fit the cache of %zu bytes",
+                       url, (long long)n, fr->proc_width, fr->proc_height, d->cap_bytes);
             break;
         }
         n++;
@@ -128,14 +118,14 @@ static int load_one(const char *url, const vt_train_load_opts *o, vt_train_data 
     else if (rc < 0 && !(err && err[0])) {
         char e[128];
         const char *le = vt_source_last_error(src);
-        fail(err, errlen, "error decoding training video '%s' after %lld frames: %s", url,
-             (long long)n, le && le[0] ? le : vt_codec_strerror(rc, e, sizeof e));
+        vt_fmt(err, errlen, "error decoding training video '%s' after %lld frames: %s", url,
+               (long long)n, le && le[0] ? le : vt_codec_strerror(rc, e, sizeof e));
     }
     vt_source_free(&src);
     if (rc < 0)
         return rc;
     if (n == 0) {
-        fail(err, errlen, "training video '%s' has no frames", url);
+        vt_fmt(err, errlen, "training video '%s' has no frames", url);
         return -EINVAL;
     }
     if (o->log)
@@ -156,7 +146,7 @@ int vt_train_load(char *const *paths, int npaths, const vt_train_load_opts *o, v
     vt_train_data *d;
     int rc = vt_train_data_new(o->cap_bytes, &d);
     if (rc < 0) {
-        fail(err, errlen, "out of memory");
+        vt_fmt(err, errlen, "out of memory");
         return rc;
     }
     for (int i = 0; i < npaths && rc == 0; i++) {
@@ -166,8 +156,8 @@ int vt_train_load(char *const *paths, int npaths, const vt_train_load_opts *o, v
             DIR *dir = opendir(paths[i]);
             if (!dir) {
                 rc = -errno;
-                fail(err, errlen, "cannot read training folder '%s': %s", paths[i],
-                     strerror(errno));
+                vt_fmt(err, errlen, "cannot read training folder '%s': %s", paths[i],
+                       strerror(errno));
                 break;
             }
             char **names = NULL;
@@ -192,15 +182,15 @@ int vt_train_load(char *const *paths, int npaths, const vt_train_load_opts *o, v
             if (images > 0 && nn > 0) {
                 /* a folder of frames or a folder of videos, not both (which would be meant?) */
                 rc = -EINVAL;
-                fail(err, errlen,
-                     "training folder '%s' holds both numbered frames and %d video(s): give "
-                     "each as its own folder",
-                     paths[i], nn);
+                vt_fmt(err, errlen,
+                       "training folder '%s' holds both numbered frames and %d video(s): give "
+                       "each as its own folder",
+                       paths[i], nn);
             } else if (images > 0) {
                 rc = load_one(paths[i], o, d, desc, len, err, errlen);
             } else if (nn == 0) {
                 rc = -ENOENT;
-                fail(err, errlen, "training folder '%s' holds no videos and no frames", paths[i]);
+                vt_fmt(err, errlen, "training folder '%s' holds no videos and no frames", paths[i]);
             } else {
                 qsort(names, nn, sizeof *names, cmp_str);
                 for (int k = 0; k < nn && rc == 0; k++) {
@@ -221,7 +211,7 @@ int vt_train_load(char *const *paths, int npaths, const vt_train_load_opts *o, v
         return rc;
     }
     if (vt_train_data_finish(d) < 2) {
-        fail(err, errlen, "the training data has no video with two frames or more");
+        vt_fmt(err, errlen, "the training data has no video with two frames or more");
         vt_train_data_free(&d);
         return -EINVAL;
     }

@@ -6,12 +6,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Clocks in microseconds. */
-int64_t vtc_mono_us(void);
+#include "vt_base.h"
+
+/* The wall clock (CLOCK_REALTIME) in microseconds; the monotonic one is base/'s vt_mono_us. */
 int64_t vtc_real_us(void);
 
-/* printf into err (if err && errlen) and return `ret`, so that error paths read
- * `return vtc_fail(ret, err, errlen, "...", ...)`. */
+/* vt_fmt into err (nothing if err is NULL or errlen 0: base/'s cut by whole UTF-8 characters)
+ * and return `ret`, so that error paths read `return vtc_fail(ret, err, errlen, "...", ...)`. */
 int vtc_fail(int ret, char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 

@@ -141,7 +141,7 @@ int vtc_session_open(vt_source *s, char *err, size_t errlen) {
     s->demux_error_run = 0;
     s->session_frames = 0;
     s->loop_frames = 0;
-    s->last_frame_mono = vtc_mono_us();
+    s->last_frame_mono = vt_mono_us();
 
     memset(&s->info, 0, sizeof(s->info));
     s->info.kind = s->kind;
@@ -367,7 +367,7 @@ static int convert(vt_source *s, char *err, size_t errlen) {
     o->pts = pts + s->pts_offset;
     o->tb_num = s->st->time_base.num;
     o->tb_den = s->st->time_base.den;
-    o->arrival_mono_us = vtc_mono_us();
+    o->arrival_mono_us = vt_mono_us();
     o->arrival_realtime_us = vtc_real_us();
     o->capture_realtime_us = -1;
     /* RTSP sets start_time_realtime from the first RTCP sender report: the wall clock of the
@@ -389,7 +389,7 @@ int vtc_session_read(vt_source *s, char *err, size_t errlen) {
         ret = avcodec_receive_frame(s->dec, s->frame);
         if (ret >= 0) {
             s->decode_error_run = 0;
-            s->last_frame_mono = vtc_mono_us();
+            s->last_frame_mono = vt_mono_us();
             ret = convert(s, err, errlen);
             av_frame_unref(s->frame);
             if (ret < 0)
@@ -414,7 +414,7 @@ int vtc_session_read(vt_source *s, char *err, size_t errlen) {
             return vtc_fail(AVERROR_EOF, err, errlen, "%s: end of stream", s->url);
 
         if (s->reconnect && s->opts.stall_ms > 0 &&
-            vtc_mono_us() - s->last_frame_mono > s->opts.stall_ms * 1000)
+            vt_mono_us() - s->last_frame_mono > s->opts.stall_ms * 1000)
             return vtc_fail(VTC_ERR_STALL, err, errlen, "%s: no decoded frame for %lld ms", s->url,
                             (long long)s->opts.stall_ms);
 

@@ -62,7 +62,7 @@ int vtc_interrupt_cb(void *opaque) {
     if (atomic_load(&s->cancelled))
         return 1;
     dl = atomic_load(&s->deadline_us);
-    if (dl && vtc_mono_us() > dl) {
+    if (dl && vt_mono_us() > dl) {
         atomic_store(&s->timed_out, 1);
         return 1;
     }
@@ -71,7 +71,7 @@ int vtc_interrupt_cb(void *opaque) {
 
 void vtc_arm(vt_source *s, int64_t timeout_ms) {
     atomic_store(&s->timed_out, 0);
-    atomic_store(&s->deadline_us, vtc_mono_us() + timeout_ms * 1000);
+    atomic_store(&s->deadline_us, vt_mono_us() + timeout_ms * 1000);
     pthread_mutex_lock(&s->lock);
     s->blocked = 1;
     s->blocked_thread = pthread_self();
@@ -102,7 +102,7 @@ static int sleep_until(vt_source *s, int64_t until_us) {
     pthread_mutex_lock(&s->lock);
     while (!atomic_load(&s->cancelled)) {
         struct timespec ts;
-        if (vtc_mono_us() >= until_us)
+        if (vt_mono_us() >= until_us)
             break;
         ts.tv_sec = until_us / 1000000;
         ts.tv_nsec = (long)(until_us % 1000000) * 1000;
@@ -378,7 +378,7 @@ int vt_source_new(vt_source **out, const char *url, const vt_source_opts *opts, 
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&s->cond, &ca);
     pthread_condattr_destroy(&ca);
-    s->rng = (uint64_t)vtc_mono_us() ^ (uint64_t)(uintptr_t)s ^ 0x9E3779B97F4A7C15ull;
+    s->rng = (uint64_t)vt_mono_us() ^ (uint64_t)(uintptr_t)s ^ 0x9E3779B97F4A7C15ull;
 
     s->url = shown_url(url);
     fail |= !s->url;
@@ -487,7 +487,7 @@ static void publish(vt_source *s) {
 
 static void set_state(vt_source *s, vt_source_state st, const char *reason) {
     if (reason && reason != s->last_error)
-        snprintf(s->last_error, sizeof(s->last_error), "%s", reason);
+        vt_fmt(s->last_error, sizeof(s->last_error), "%s", reason);
     if (st == s->state)
         return;
     s->state = st;
@@ -513,7 +513,7 @@ static uint64_t next_rand(vt_source *s) {
 /* Close, wait the next backoff delay (cancellable), and leave the source ready to connect. */
 static int backoff(vt_source *s, const char *why) {
     char msg[640];
-    int64_t delay, now = vtc_mono_us();
+    int64_t delay, now = vt_mono_us();
     double u;
 
     vtc_session_close(s);
@@ -530,7 +530,7 @@ static int backoff(vt_source *s, const char *why) {
     delay = (int64_t)((double)delay * (1.0 - s->opts.backoff_jitter * u));
     if (delay < 1)
         delay = 1;
-    snprintf(msg, sizeof(msg), "%s; retrying in %.2f s", why, (double)delay / 1000.0);
+    vt_fmt(msg, sizeof(msg), "%s; retrying in %.2f s", why, (double)delay / 1000.0);
     set_state(s, VT_SOURCE_STATE_BACKOFF, msg);
     if (sleep_until(s, now + delay * 1000) < 0) {
         end_with(s, AVERROR_EXIT, "cancelled");
@@ -551,8 +551,8 @@ static int connect_once(vt_source *s, char *err, size_t errlen) {
     char msg[512];
     int ret;
 
-    snprintf(msg, sizeof(msg), "%s: connecting (attempt %lld)", s->url,
-             (long long)s->stats.connect_attempts + 1);
+    vt_fmt(msg, sizeof(msg), "%s: connecting (attempt %lld)", s->url,
+           (long long)s->stats.connect_attempts + 1);
     set_state(s, VT_SOURCE_STATE_CONNECTING, msg);
     s->stats.connect_attempts++;
     ret = vtc_session_open(s, err, errlen);
@@ -561,10 +561,10 @@ static int connect_once(vt_source *s, char *err, size_t errlen) {
     s->session_no++;
     if (s->session_no > 1)
         s->stats.reconnects++;
-    s->up_since = vtc_mono_us();
+    s->up_since = vt_mono_us();
     s->pace_set = 0;
-    snprintf(msg, sizeof(msg), "%s: up (%s %dx%d, %s)", s->url, s->info.codec_name, s->info.width,
-             s->info.height, s->info.format_name);
+    vt_fmt(msg, sizeof(msg), "%s: up (%s %dx%d, %s)", s->url, s->info.codec_name, s->info.width,
+           s->info.height, s->info.format_name);
     set_state(s, VT_SOURCE_STATE_UP, msg);
     return 0;
 }
@@ -589,7 +589,7 @@ int vt_source_open(vt_source *s, char *err, size_t errlen) {
         if (!s->reconnect || is_permanent(ret))
             end_with(s, ret, msg);
         else
-            snprintf(s->last_error, sizeof(s->last_error), "%s", msg);
+            vt_fmt(s->last_error, sizeof(s->last_error), "%s", msg);
     }
     publish(s);
     return ret;
@@ -602,7 +602,7 @@ static int pace(vt_source *s) {
     if (s->opts.pacing == VT_SOURCE_PACING_FAST)
         return 0;
     pts_us = av_rescale_q(s->out.pts, (AVRational){s->out.tb_num, s->out.tb_den}, AV_TIME_BASE_Q);
-    now = vtc_mono_us();
+    now = vt_mono_us();
     due = s->pace_mono + (pts_us - s->pace_pts_us);
     /* Start of a session, or a jump (we fell behind by half a second, or pts leapt ahead):
      * re-anchor rather than burst or stall. */
@@ -650,7 +650,7 @@ int vt_source_read(vt_source *s, const vt_frame **frame) {
             if (s->opts.pacing != VT_SOURCE_PACING_FAST) {
                 /* A paced frame "arrives" when its time comes, as from a camera, not when it
                  * was decoded ahead of time. */
-                s->out.arrival_mono_us = vtc_mono_us();
+                s->out.arrival_mono_us = vt_mono_us();
                 s->out.arrival_realtime_us = vtc_real_us();
             }
             s->out.index = s->stats.frames++;
@@ -686,7 +686,7 @@ int vt_source_read(vt_source *s, const vt_frame **frame) {
         if (ret == AVERROR(ETIMEDOUT) || ret == VTC_ERR_STALL)
             set_state(s, VT_SOURCE_STATE_STALLED, msg);
         else if (ret == AVERROR_EOF)
-            snprintf(msg, sizeof(msg), "%s: the stream ended", s->url);
+            vt_fmt(msg, sizeof(msg), "%s: the stream ended", s->url);
         backoff(s, msg);
     }
 }

@@ -17,7 +17,6 @@
 /* session_read() result for "no decoded frame for stall_ms" (not an FFmpeg code). */
 #define VTC_ERR_STALL FFERRTAG('V', 'S', 'T', 'L')
 
-/* One swscale conversion to RGB24 into a buffer reused until the sizes change. */
 /* One conversion to RGB24 into buffers reused until the sizes change. Resizing planar YUV takes
  * two steps, YUV -> YUV at the output size (pre) then YUV -> RGB24 (sws): swscale's SIMD covers
  * both, while its one-step scaled YUV -> RGB24 path is about 3x slower. */

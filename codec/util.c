@@ -1,4 +1,4 @@
-/* util.c - clocks, error strings and state names shared by the codec/ sources. */
+/* util.c - the wall clock, error strings and state names shared by the codec/ sources. */
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -8,12 +8,6 @@
 #include "codec_internal.h"
 #include "vt_codec.h"
 
-int64_t vtc_mono_us(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 int64_t vtc_real_us(void) {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
@@ -21,12 +15,10 @@ int64_t vtc_real_us(void) {
 }
 
 int vtc_fail(int ret, char *err, size_t errlen, const char *fmt, ...) {
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
+    va_list ap;
+    va_start(ap, fmt);
+    vt_vfmt(err, errlen, fmt, ap);
+    va_end(ap);
     return ret;
 }
 

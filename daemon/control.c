@@ -306,7 +306,7 @@ static void op_stats(vtd_ctl *x, const vt_proto_cmd *cmd) {
     }
     vt_proto_state_stats pst;
     vt_proto_stats st = {.state = vtd_persist_stats(d, &pst),
-                         .uptime_s = (vtd_now_ms() - d->start_ms) / 1000.0,
+                         .uptime_s = (vt_mono_us() / 1000 - d->start_ms) / 1000.0,
                          .clients = d->nconns,
                          .dropped = x->c ? x->c->dropped_total : 0,
                          .queued_bytes = x->c ? x->c->qbytes + x->c->inflight_bytes : 0,

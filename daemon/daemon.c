@@ -19,16 +19,6 @@
 #define TICK_MS          500
 #define TRACKER_STALE_US (30 * 1000000LL) /* one frame never takes this long */
 
-int64_t vtd_now_us(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-int64_t vtd_now_ms(void) {
-    return vtd_now_us() / 1000;
-}
-
 /* ---------------------------------------------------------------------------------------------
  * STATUS= and the watchdog
  * ------------------------------------------------------------------------------------------- */
@@ -64,7 +54,7 @@ static void send_status(vtd *d) {
  * FFmpeg call or a reconnection backoff still counts as alive within its bounds. */
 static int streams_alive(vtd *d) {
     static vt_stream_snapshot snap; /* loop thread only; large */
-    int64_t now = vtd_now_us();
+    int64_t now = vt_mono_us();
     for (vtd_srec *r = d->streams; r; r = r->next) {
         if (!r->started)
             continue;
@@ -93,12 +83,12 @@ static int64_t g_last_ping_us;
 
 static void on_tick(uv_timer_t *t) {
     vtd *d = t->data;
-    int64_t now = vtd_now_ms();
+    int64_t now = vt_mono_us() / 1000;
     vtd_server_sweep(d, now);
     if (g_status_dirty)
         send_status(d);
     if (d->watchdog_usec && !d->stopping) {
-        int64_t us = vtd_now_us();
+        int64_t us = vt_mono_us();
         /* Ping at half the interval, only while everything checked in. */
         if (us - g_last_ping_us >= (int64_t)d->watchdog_usec / 2 - TICK_MS * 500 &&
             streams_alive(d)) {
@@ -404,6 +394,6 @@ void vtd_start_services(vtd *d) {
     send_status(d);
     if (d->watchdog_usec) {
         vtd_notify("WATCHDOG=1");
-        g_last_ping_us = vtd_now_us();
+        g_last_ping_us = vt_mono_us();
     }
 }

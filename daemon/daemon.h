@@ -25,6 +25,7 @@
 #include "mqtt.h"
 #include "server.h"
 #include "streams.h"
+#include "vt_base.h"
 
 /* Listening sockets: a name can stand for several addresses (localhost: 127.0.0.1 and ::1), and
  * a reload binds the new addresses before it closes the old ones. */
@@ -97,10 +98,6 @@ typedef struct vtd {
 /* The caller must be the loop thread (`d->loop_thread`). Checked in debug and sanitizer builds;
  * release builds (NDEBUG, b_ndebug=if-release) drop it. */
 #define VTD_ASSERT_LOOP(d) assert(pthread_equal(pthread_self(), (d)->loop_thread))
-
-/* Monotonic milliseconds / microseconds. */
-int64_t vtd_now_ms(void);
-int64_t vtd_now_us(void);
 
 /* Handle one command line from a connection (control.c). */
 void vtd_control_line(vtd_conn *c, const char *line, size_t len);

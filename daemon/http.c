@@ -253,7 +253,7 @@ static void respond(hconn *c, int status, const char *type, const char *body, si
         memcpy(c->out + n, body, blen);
     c->out_len = (size_t)n + blen;
     c->state = ST_WRITE;
-    c->write_ms = vtd_now_ms();
+    c->write_ms = vt_mono_us() / 1000;
     uv_buf_t b = uv_buf_init(c->out, (unsigned)c->out_len);
     write_now(c, &b, 1);
 }
@@ -490,7 +490,7 @@ static void after_encode(uv_work_t *w, int status) {
         vtd_msg_unref(&d->hub, l->latest);
         l->latest = m;
         l->latest_index = index;
-        l->latest_us = vtd_now_us();
+        l->latest_us = vt_mono_us();
         l->latest_jpeg_off = 4 + jlen;
         deliver_frame(d->http, r);
     } else {
@@ -529,12 +529,12 @@ static void maybe_encode(vtd_http *h, vtd_srec *r) {
 static void get_frame(hconn *c, vtd_srec *r) {
     vtd_live *l = &r->live;
     snprintf(c->stream, sizeof c->stream, "%s", r->conf.name);
-    if (l->latest && vtd_now_us() - l->latest_us < interval_us(c->h)) {
+    if (l->latest && vt_mono_us() - l->latest_us < interval_us(c->h)) {
         send_jpeg(c, l);
         return;
     }
     c->state = ST_WAIT_FRAME;
-    c->deadline_ms = vtd_now_ms() + FRAME_WAIT_MS;
+    c->deadline_ms = vt_mono_us() / 1000 + FRAME_WAIT_MS;
     update_want(c->h, r);
 }
 
@@ -928,7 +928,7 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
     if (c->state != ST_READ)
         return;
     if (!c->since_ms)
-        c->since_ms = vtd_now_ms();
+        c->since_ms = vt_mono_us() / 1000;
     try_request(c);
     if (!c->closing && c->state == ST_READ && c->len == c->cap)
         fail_request(c, 413, "request too large");
@@ -978,7 +978,7 @@ static void on_write(uv_write_t *req, int status) {
         return;
     }
     c->state = ST_READ;
-    c->idle_ms = vtd_now_ms();
+    c->idle_ms = vt_mono_us() / 1000;
     start_reading(c);
 }
 
@@ -1009,7 +1009,7 @@ static void on_connection(uv_stream_t *server, int status) {
     }
     vtd_peer_name(&c->tcp, c->peer, sizeof c->peer);
     uv_tcp_nodelay(&c->tcp, 1);
-    c->idle_ms = vtd_now_ms();
+    c->idle_ms = vt_mono_us() / 1000;
     if (h->nconns > hc->clients) {
         c->close_after = 1;
         respond_error(c, 503, VT_PROTO_CODE_LIMIT, NULL, "too many HTTP clients (http.clients)",
@@ -1021,7 +1021,7 @@ static void on_connection(uv_stream_t *server, int status) {
 
 static void on_sweep(uv_timer_t *t) {
     vtd_http *h = t->data;
-    int64_t now = vtd_now_ms(), limit = h->d->cfg->http.request_timeout_ms;
+    int64_t now = vt_mono_us() / 1000, limit = h->d->cfg->http.request_timeout_ms;
     for (hconn *c = h->conns, *next; c; c = next) {
         next = c->next;
         if (c->state == ST_READ && c->since_ms && now - c->since_ms > limit) {

@@ -52,7 +52,7 @@ static int copy_frame(vtd_live *l, const vt_stream_event *ev) {
 int vtd_live_offer(vtd_live *l, const vt_stream_event *ev) {
     if (!atomic_load(&l->want) || !ev->frame || !ev->frame->rgb || !ev->tail_masks)
         return 0;
-    int64_t now = vtd_now_us();
+    int64_t now = vt_mono_us();
     if (pthread_mutex_trylock(&l->lock) != 0)
         return 0;
     int copied = 0;

@@ -11,6 +11,7 @@
 #include <libavutil/log.h>
 
 #include "log.h"
+#include "vt_base.h"
 
 static _Atomic int g_level = VTD_LOG_INFO;
 static int g_journal; /* stderr is connected to journald */
@@ -48,12 +49,8 @@ static void vlog(int level, const char *fmt, va_list ap) {
         n += (size_t)snprintf(line + n, sizeof line - n,
                               ".%03ld vtrackd %s: ", ts.tv_nsec / 1000000, level_name(level));
     }
-    int m = vsnprintf(line + n, sizeof line - n, fmt, ap);
-    if (m < 0)
-        return;
-    n += (size_t)m;
-    if (n > sizeof line - 2)
-        n = sizeof line - 2;
+    /* Cut by whole characters, one byte kept for the line end. */
+    n += vt_vfmt(line + n, sizeof line - n - 1, fmt, ap);
     /* Strip trailing newlines from the message (FFmpeg's end in one), then add exactly one. */
     while (n > 0 && line[n - 1] == '\n')
         n--;

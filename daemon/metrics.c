@@ -194,7 +194,7 @@ static int write_process(vtd *d, vt_proto_buf *b) {
     if (!rc)
         rc = family(b, "vtrack_uptime_seconds", "gauge", "Seconds since vtrackd started.");
     if (!rc)
-        rc = put(b, "vtrack_uptime_seconds %.3f\n", (vtd_now_ms() - d->start_ms) / 1e3);
+        rc = put(b, "vtrack_uptime_seconds %.3f\n", (vt_mono_us() / 1000 - d->start_ms) / 1e3);
     return rc;
 }
 

@@ -7,6 +7,7 @@
 
 #include "log.h"
 #include "mqtt.h"
+#include "vt_base.h"
 #include "vt_config.h"
 
 #if VT_HAVE_MQTT
@@ -63,12 +64,6 @@ struct vtd_mqtt {
 };
 
 static int g_lib_users; /* mosquitto_lib_init / _cleanup */
-
-static int64_t now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static double unix_time(void) {
     struct timespec ts;
@@ -623,7 +618,7 @@ static void connect_to(vtd_mqtt *m, const char *addr, int numeric) {
     m->poll->data = m;
     m->poll_events = 0;
     m->state = MQ_CONNECTING;
-    m->deadline_ms = now_ms() + CONNECT_TIMEOUT_MS;
+    m->deadline_ms = vt_mono_us() / 1000 + CONNECT_TIMEOUT_MS;
     update_poll(m);
 }
 
@@ -680,7 +675,7 @@ static void connect_start(vtd_mqtt *m) {
 /* Keepalive (PINGREQ, and a broker that stopped answering) and the connection deadline. */
 static void on_tick(uv_timer_t *t) {
     vtd_mqtt *m = t->data;
-    if (m->state == MQ_CONNECTING && now_ms() > m->deadline_ms) {
+    if (m->state == MQ_CONNECTING && vt_mono_us() / 1000 > m->deadline_ms) {
         connection_failed(m, "no answer from the broker in time");
     } else if (m->state == MQ_CONNECTED) {
         int rc = mosquitto_loop_misc(m->mosq);

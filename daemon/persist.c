@@ -199,7 +199,7 @@ static void set_error(vtd_persist *p, const char *fmt, ...) __attribute__((forma
 static void set_error(vtd_persist *p, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(p->error, sizeof p->error, fmt, ap);
+    vt_vfmt(p->error, sizeof p->error, fmt, ap);
     va_end(ap);
     p->ok = 0;
     p->failures++;
@@ -771,7 +771,7 @@ static void after_write(uv_work_t *w, int status) {
         p->saves++;
         p->ok = 1;
         p->error[0] = 0;
-        p->last_save_ms = vtd_now_ms();
+        p->last_save_ms = vt_mono_us() / 1000;
     }
     if (p->final_wanted) {
         p->final_wanted = 0;
@@ -868,7 +868,7 @@ const vt_proto_state_stats *vtd_persist_stats(vtd *d, vt_proto_state_stats *out)
         .error = p->error[0] ? p->error : NULL,
         .saves = p->saves,
         .failures = p->failures,
-        .last_save_s = p->last_save_ms < 0 ? -1 : (vtd_now_ms() - p->last_save_ms) / 1000.0,
+        .last_save_s = p->last_save_ms < 0 ? -1 : (vt_mono_us() / 1000 - p->last_save_ms) / 1000.0,
     };
     return out;
 }

@@ -71,8 +71,8 @@ void vtd_conn_close_after_flush(vtd_conn *c, int64_t timeout_ms) {
         uv_read_stop((uv_stream_t *)&c->tcp);
         c->reading = 0;
     }
-    if (!c->drain_close || vtd_now_ms() + timeout_ms < c->drain_deadline_ms)
-        c->drain_deadline_ms = vtd_now_ms() + timeout_ms;
+    if (!c->drain_close || vt_mono_us() / 1000 + timeout_ms < c->drain_deadline_ms)
+        c->drain_deadline_ms = vt_mono_us() / 1000 + timeout_ms;
     c->drain_close = 1;
     if (!c->ninflight && c->qhead == c->qtail)
         vtd_conn_close(c, NULL);
@@ -264,19 +264,19 @@ void vtd_conn_send_error(vtd_conn *c, const vt_proto_err *e) {
     vtd_msg_unref(&c->d->hub, m);
 }
 
-/* Send an error with a printf-style message (ASCII: cut at VT_PROTO_MESSAGE_MAX). */
+/* Send an error with a printf-style message (cut at VT_PROTO_MESSAGE_MAX by whole characters,
+ * as vt_proto_err_set does). */
 static void send_code(vtd_conn *c, vt_proto_code code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 static void send_code(vtd_conn *c, vt_proto_code code, const char *fmt, ...) {
-    char msg[VT_PROTO_MESSAGE_MAX];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
     vt_proto_err e;
     memset(&e, 0, sizeof e);
-    vt_proto_err_set(&e, code, NULL, "%s", msg);
+    e.code = code;
+    va_list ap;
+    va_start(ap, fmt);
+    vt_vfmt(e.message, sizeof e.message, fmt, ap);
+    va_end(ap);
     vtd_conn_send_error(c, &e);
 }
 
@@ -346,7 +346,7 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
         vtd_conn_close(c, uv_strerror((int)nread));
         return;
     }
-    int64_t now = vtd_now_ms();
+    int64_t now = vt_mono_us() / 1000;
     c->last_rx_ms = now;
     handle_chunk(c, buf->base, (size_t)nread);
     if (!c->closing)
@@ -414,7 +414,7 @@ static void on_connection(uv_stream_t *server, int status) {
         int sz = d->cfg->limits.send_buffer_bytes;
         uv_send_buffer_size((uv_handle_t *)&c->tcp, &sz);
     }
-    c->last_rx_ms = vtd_now_ms();
+    c->last_rx_ms = vt_mono_us() / 1000;
     c->next = d->conns;
     if (d->conns)
         d->conns->prev = c;

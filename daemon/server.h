@@ -90,7 +90,8 @@ int vtd_server_relisten(vtd *d, char *const *specs, int n);
 /* Queue a message on a connection; takes a new reference on `m` (the caller keeps its own). */
 void vtd_conn_send(vtd_conn *c, vtd_msg *m, int droppable);
 
-/* Queue a reply/error written into a fresh message by `fn`; -ENOMEM closes the connection. */
+/* Queue the error message `e` (an `error` line, written into a fresh message); out of memory
+ * closes the connection. */
 void vtd_conn_send_error(vtd_conn *c, const vt_proto_err *e);
 
 /* Close after flushing what is queued (bounded by `timeout_ms`). */

@@ -151,7 +151,7 @@ int main(int argc, char **argv) {
     int exit_code = 0, nfds;
     uv_loop_t loop;
     d.loop = &loop;
-    d.start_ms = vtd_now_ms();
+    d.start_ms = vt_mono_us() / 1000;
     signal(SIGPIPE, SIG_IGN); /* a vanished client is an error code, not a signal */
     if ((rc = uv_loop_init(&loop)) < 0 || (rc = vtd_hub_init(&d.hub, &d)) < 0) {
         vtd_err("event loop: %s", uv_strerror(rc));

@@ -124,7 +124,7 @@ static int apply_meta(vt_model *m, const char *file, char *err, size_t errlen) {
     if (!in)
         in = a->input;
     if (strcmp(in, "lab") != 0 && strcmp(in, "rgb") != 0) {
-        vt_errf(err, errlen, "%s: metadata vtrack.input '%.32s' is not 'lab' or 'rgb'", file, in);
+        vt_fmt(err, errlen, "%s: metadata vtrack.input '%.32s' is not 'lab' or 'rgb'", file, in);
         return -EINVAL;
     }
     m->lab = strcmp(in, "lab") == 0;
@@ -132,20 +132,20 @@ static int apply_meta(vt_model *m, const char *file, char *err, size_t errlen) {
     memcpy(m->std, a->std, sizeof m->std);
     const char *s = vt_model_meta(m, "vtrack.mean");
     if (s && parse3(s, m->mean) < 0) {
-        vt_errf(err, errlen, "%s: metadata vtrack.mean '%.64s' is not three numbers 'a,b,c'", file,
-                s);
+        vt_fmt(err, errlen, "%s: metadata vtrack.mean '%.64s' is not three numbers 'a,b,c'", file,
+               s);
         return -EINVAL;
     }
     s = vt_model_meta(m, "vtrack.std");
     if (s && (parse3(s, m->std) < 0 || !(m->std[0] > 0 && m->std[1] > 0 && m->std[2] > 0))) {
-        vt_errf(err, errlen, "%s: metadata vtrack.std '%.64s' is not three positive numbers", file,
-                s);
+        vt_fmt(err, errlen, "%s: metadata vtrack.std '%.64s' is not three positive numbers", file,
+               s);
         return -EINVAL;
     }
     const char *p = vt_model_meta(m, "vtrack.padding");
     if (p && strcmp(p, "zeros") != 0 && strcmp(p, "reflect") != 0) {
-        vt_errf(err, errlen, "%s: metadata vtrack.padding '%.32s' is not 'zeros' or 'reflect'",
-                file, p);
+        vt_fmt(err, errlen, "%s: metadata vtrack.padding '%.32s' is not 'zeros' or 'reflect'", file,
+               p);
         return -EINVAL;
     }
     m->pad = p && strcmp(p, "reflect") == 0 ? VT_PAD_REFLECT : VT_PAD_ZEROS;
@@ -173,8 +173,8 @@ static int apply_meta(vt_model *m, const char *file, char *err, size_t errlen) {
             ok = end != v && !*end && isfinite(d) && d > prop[i].lo && d < prop[i].hi;
         }
         if (!ok) {
-            vt_errf(err, errlen, "%s: metadata %s '%.32s' is not %s", file, prop[i].key, v,
-                    prop[i].want);
+            vt_fmt(err, errlen, "%s: metadata %s '%.32s' is not %s", file, prop[i].key, v,
+                   prop[i].want);
             return -EINVAL;
         }
     }
@@ -188,7 +188,7 @@ static int apply_meta(vt_model *m, const char *file, char *err, size_t errlen) {
     if (!rc)
         rc = vt_model_set_meta(m, "vtrack.padding", m->pad == VT_PAD_REFLECT ? "reflect" : "zeros");
     if (rc) {
-        vt_errf(err, errlen, "%s: out of memory", file);
+        vt_fmt(err, errlen, "%s: out of memory", file);
         return rc;
     }
     return 0;
@@ -392,13 +392,13 @@ int vt_model_new(const char *arch, uint64_t seed, vt_model **out, char *err, siz
     if (!a) {
         char k[128];
         known_archs(k, sizeof k);
-        vt_errf(err, errlen, "unknown architecture '%.64s' (known: %s)", arch ? arch : "(null)", k);
+        vt_fmt(err, errlen, "unknown architecture '%.64s' (known: %s)", arch ? arch : "(null)", k);
         return -EINVAL;
     }
     vt_model *m;
     int rc = model_alloc(a, &m);
     if (rc < 0) {
-        vt_errf(err, errlen, "out of memory");
+        vt_fmt(err, errlen, "out of memory");
         return rc;
     }
     /* He et al. (2015) normal init, std = sqrt(2 / fan_in), keeps activation variance through
@@ -419,7 +419,7 @@ int vt_model_new(const char *arch, uint64_t seed, vt_model **out, char *err, siz
     if ((rc = vt_model_set_meta(m, "vtrack.provenance", prov)) < 0 ||
         (rc = apply_meta(m, "new model", err, errlen)) < 0 || (rc = vt_model_refold(m)) < 0) {
         if (rc == -ENOMEM)
-            vt_errf(err, errlen, "out of memory");
+            vt_fmt(err, errlen, "out of memory");
         vt_model_free(&m);
         return rc;
     }
@@ -443,26 +443,26 @@ static int load_from(vt_st_file *f, vt_model **out, char *err, size_t errlen) {
     char k[128];
     known_archs(k, sizeof k);
     if (!an) {
-        vt_errf(err, errlen, "%s: no vtrack.arch in __metadata__ (known architectures: %s)", fn, k);
+        vt_fmt(err, errlen, "%s: no vtrack.arch in __metadata__ (known architectures: %s)", fn, k);
         return -EINVAL;
     }
     const vt_arch *a = vt_arch_find(an);
     if (!a) {
-        vt_errf(err, errlen, "%s: unknown architecture '%.64s' (known: %s)", fn, an, k);
+        vt_fmt(err, errlen, "%s: unknown architecture '%.64s' (known: %s)", fn, an, k);
         return -EINVAL;
     }
     vt_model *m;
     int rc = model_alloc(a, &m);
     if (rc < 0) {
-        vt_errf(err, errlen, "%s: out of memory", fn);
+        vt_fmt(err, errlen, "%s: out of memory", fn);
         return rc;
     }
     for (int i = 0; i < m->nparams; i++) {
         vt_param *p = &m->params[i];
         const vt_st_tensor *t = vt_st_find(f, p->name);
         if (!t) {
-            vt_errf(err, errlen, "%s: tensor '%s' missing (%s has %d tensors)", fn, p->name,
-                    a->name, m->nparams);
+            vt_fmt(err, errlen, "%s: tensor '%s' missing (%s has %d tensors)", fn, p->name, a->name,
+                   m->nparams);
             rc = -EINVAL;
             goto fail;
         }
@@ -473,8 +473,8 @@ static int load_from(vt_st_file *f, vt_model **out, char *err, size_t errlen) {
             char got[128], want[64];
             shape_str(got, sizeof got, t->ndim, t->shape, NULL);
             shape_str(want, sizeof want, p->ndim, NULL, p->shape);
-            vt_errf(err, errlen, "%s: tensor '%s' has shape %s, %s expects %s", fn, p->name, got,
-                    a->name, want);
+            vt_fmt(err, errlen, "%s: tensor '%s' has shape %s, %s expects %s", fn, p->name, got,
+                   a->name, want);
             rc = -EINVAL;
             goto fail;
         }
@@ -482,16 +482,16 @@ static int load_from(vt_st_file *f, vt_model **out, char *err, size_t errlen) {
             goto fail;
         for (size_t j = 0; j < p->numel; j++)
             if (!isfinite(p->data[j])) {
-                vt_errf(err, errlen, "%s: tensor '%s' holds a NaN or infinity at element %zu", fn,
-                        p->name, j);
+                vt_fmt(err, errlen, "%s: tensor '%s' holds a NaN or infinity at element %zu", fn,
+                       p->name, j);
                 rc = -EINVAL;
                 goto fail;
             }
         if (strstr(p->name, ".running_var"))
             for (size_t j = 0; j < p->numel; j++)
                 if (p->data[j] < 0.0f) {
-                    vt_errf(err, errlen, "%s: tensor '%s' has a negative variance at element %zu",
-                            fn, p->name, j);
+                    vt_fmt(err, errlen, "%s: tensor '%s' has a negative variance at element %zu",
+                           fn, p->name, j);
                     rc = -EINVAL;
                     goto fail;
                 }
@@ -499,8 +499,8 @@ static int load_from(vt_st_file *f, vt_model **out, char *err, size_t errlen) {
     for (int i = 0; i < vt_st_count(f); i++) {
         const vt_st_tensor *t = vt_st_get(f, i);
         if (!vt_model_param_find(m, t->name)) {
-            vt_errf(err, errlen, "%s: unexpected tensor '%s' (not part of %s)", fn, t->name,
-                    a->name);
+            vt_fmt(err, errlen, "%s: unexpected tensor '%s' (not part of %s)", fn, t->name,
+                   a->name);
             rc = -EINVAL;
             goto fail;
         }
@@ -509,14 +509,14 @@ static int load_from(vt_st_file *f, vt_model **out, char *err, size_t errlen) {
         const char *key, *val;
         vt_st_meta_get(f, i, &key, &val);
         if ((rc = vt_model_set_meta(m, key, val)) < 0) {
-            vt_errf(err, errlen, "%s: out of memory", fn);
+            vt_fmt(err, errlen, "%s: out of memory", fn);
             goto fail;
         }
     }
     if ((rc = apply_meta(m, fn, err, errlen)) < 0)
         goto fail;
     if ((rc = vt_model_refold(m)) < 0) {
-        vt_errf(err, errlen, "%s: out of memory", fn);
+        vt_fmt(err, errlen, "%s: out of memory", fn);
         goto fail;
     }
     *out = m;
@@ -557,7 +557,7 @@ int vt_model_save(const vt_model *m, const char *path, char *err, size_t errlen)
     int64_t(*shapes)[4] = calloc(m->nparams ? m->nparams : 1, sizeof *shapes);
     const char **meta = calloc(2 * (size_t)m->nmeta + 1, sizeof *meta);
     if (!t || !shapes || !meta) {
-        vt_errf(err, errlen, "%s: out of memory", path);
+        vt_fmt(err, errlen, "%s: out of memory", path);
         goto done;
     }
     for (int i = 0; i < m->nparams; i++) {

@@ -20,11 +20,11 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <cblas.h>
 
 #include "prop.h"
+#include "vt_base.h"
 
 /* Target cells scored together against a global frame (one sgemm each). */
 #define BLOCK 64
@@ -46,12 +46,6 @@ struct vt_prop {
     float *acc;      /* [2 * max_radius + 1] */
     double *num, *den;
 };
-
-static double now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 /* The loops below are compiled for AVX2+FMA as well as the x86-64 baseline; the loader picks. */
@@ -323,7 +317,7 @@ HOT int vt_prop_run(vt_prop *p, const float *feat, const vt_prop_frame *mem, int
     int rc = ensure_gscore(p, nglobal);
     if (rc < 0)
         return rc;
-    double t0 = now_ms(), t_lab = 0;
+    double t0 = vt_mono_s() * 1e3, t_lab = 0;
 
     for (int m = 0; m < nmem; m++)
         if (mem[m].radius != VT_PROP_GLOBAL && mem[m].roi_dilation > 0)
@@ -469,7 +463,7 @@ HOT int vt_prop_run(vt_prop *p, const float *feat, const vt_prop_frame *mem, int
             }
 
             /* Softmax over the kept candidates, then the labels they point at. */
-            double tb = now_ms();
+            double tb = vt_mono_s() * 1e3;
             float smax = -FLT_MAX;
             for (int i = 0; i < hs.n; i++)
                 if (hs.s[i] > smax)
@@ -502,12 +496,12 @@ HOT int vt_prop_run(vt_prop *p, const float *feat, const vt_prop_frame *mem, int
             } else {
                 bg[q] = (float)(1.0 - sum);
             }
-            t_lab += now_ms() - tb;
+            t_lab += vt_mono_s() * 1e3 - tb;
         }
     }
     if (timing) {
         timing->labels = t_lab;
-        timing->affinity = now_ms() - t0 - t_lab;
+        timing->affinity = vt_mono_s() * 1e3 - t0 - t_lab;
     }
     return 0;
 }

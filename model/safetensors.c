@@ -89,14 +89,14 @@ static int cmp_name(const void *a, const void *b) {
 static int parse_tensor(vt_st_file *f, const cJSON *e, vt_st_tensor *t, char *err, size_t errlen) {
     const char *fn = f->name, *tn = e->string;
     if (!cJSON_IsObject(e)) {
-        vt_errf(err, errlen, "%s: tensor '%s': entry is not a JSON object", fn, tn);
+        vt_fmt(err, errlen, "%s: tensor '%s': entry is not a JSON object", fn, tn);
         return -EINVAL;
     }
     const cJSON *dt = cJSON_GetObjectItemCaseSensitive(e, "dtype");
     const cJSON *sh = cJSON_GetObjectItemCaseSensitive(e, "shape");
     const cJSON *off = cJSON_GetObjectItemCaseSensitive(e, "data_offsets");
     if (!cJSON_IsString(dt) || !dt->valuestring) {
-        vt_errf(err, errlen, "%s: tensor '%s': missing or non-string \"dtype\"", fn, tn);
+        vt_fmt(err, errlen, "%s: tensor '%s': missing or non-string \"dtype\"", fn, tn);
         return -EINVAL;
     }
     int size = 0;
@@ -107,12 +107,12 @@ static int parse_tensor(vt_st_file *f, const cJSON *e, vt_st_tensor *t, char *er
             t->dtype_name = dtypes[i].name;
         }
     if (!size) {
-        vt_errf(err, errlen, "%s: tensor '%s': unknown dtype '%.32s'", fn, tn, dt->valuestring);
+        vt_fmt(err, errlen, "%s: tensor '%s': unknown dtype '%.32s'", fn, tn, dt->valuestring);
         return -EINVAL;
     }
     if (!cJSON_IsArray(sh) || cJSON_GetArraySize(sh) > VT_ST_MAX_DIMS) {
-        vt_errf(err, errlen, "%s: tensor '%s': \"shape\" must be an array of at most %d sizes", fn,
-                tn, VT_ST_MAX_DIMS);
+        vt_fmt(err, errlen, "%s: tensor '%s': \"shape\" must be an array of at most %d sizes", fn,
+               tn, VT_ST_MAX_DIMS);
         return -EINVAL;
     }
     t->ndim = 0;
@@ -122,8 +122,8 @@ static int parse_tensor(vt_st_file *f, const cJSON *e, vt_st_tensor *t, char *er
     cJSON_ArrayForEach(d, sh) {
         int64_t v = json_uint(d, MAX_DIM);
         if (v < 0) {
-            vt_errf(err, errlen, "%s: tensor '%s': shape[%d] is not a size in [0, 2^40]", fn, tn,
-                    t->ndim);
+            vt_fmt(err, errlen, "%s: tensor '%s': shape[%d] is not a size in [0, 2^40]", fn, tn,
+                   t->ndim);
             return -EINVAL;
         }
         t->shape[t->ndim++] = v;
@@ -132,7 +132,7 @@ static int parse_tensor(vt_st_file *f, const cJSON *e, vt_st_tensor *t, char *er
         numel *= (size_t)v;
     }
     if (overflow || numel > SIZE_MAX / (size_t)size) {
-        vt_errf(err, errlen, "%s: tensor '%s': shape too large", fn, tn);
+        vt_fmt(err, errlen, "%s: tensor '%s': shape too large", fn, tn);
         return -EINVAL;
     }
     t->numel = numel;
@@ -140,19 +140,19 @@ static int parse_tensor(vt_st_file *f, const cJSON *e, vt_st_tensor *t, char *er
     if (!cJSON_IsArray(off) || cJSON_GetArraySize(off) != 2 ||
         (b = json_uint(cJSON_GetArrayItem(off, 0), INT64_MAX / 2)) < 0 ||
         (en = json_uint(cJSON_GetArrayItem(off, 1), INT64_MAX / 2)) < 0) {
-        vt_errf(err, errlen, "%s: tensor '%s': \"data_offsets\" must be [begin, end]", fn, tn);
+        vt_fmt(err, errlen, "%s: tensor '%s': \"data_offsets\" must be [begin, end]", fn, tn);
         return -EINVAL;
     }
     if (b > en || (uint64_t)en > f->data_size) {
-        vt_errf(err, errlen,
-                "%s: tensor '%s': data_offsets [%lld, %lld] out of range (data section is %zu "
-                "bytes)",
-                fn, tn, (long long)b, (long long)en, f->data_size);
+        vt_fmt(err, errlen,
+               "%s: tensor '%s': data_offsets [%lld, %lld] out of range (data section is %zu "
+               "bytes)",
+               fn, tn, (long long)b, (long long)en, f->data_size);
         return -EINVAL;
     }
     if ((uint64_t)(en - b) != (uint64_t)numel * size) {
-        vt_errf(err, errlen, "%s: tensor '%s': %lld bytes for %zu elements of %s", fn, tn,
-                (long long)(en - b), numel, t->dtype_name);
+        vt_fmt(err, errlen, "%s: tensor '%s': %lld bytes for %zu elements of %s", fn, tn,
+               (long long)(en - b), numel, t->dtype_name);
         return -EINVAL;
     }
     t->begin = (size_t)b;
@@ -162,7 +162,7 @@ static int parse_tensor(vt_st_file *f, const cJSON *e, vt_st_tensor *t, char *er
 
 static int parse_meta(vt_st_file *f, const cJSON *m, char *err, size_t errlen) {
     if (!cJSON_IsObject(m)) {
-        vt_errf(err, errlen, "%s: \"__metadata__\" is not a JSON object", f->name);
+        vt_fmt(err, errlen, "%s: \"__metadata__\" is not a JSON object", f->name);
         return -EINVAL;
     }
     int n = cJSON_GetArraySize(m);
@@ -173,12 +173,12 @@ static int parse_meta(vt_st_file *f, const cJSON *m, char *err, size_t errlen) {
     const cJSON *e;
     cJSON_ArrayForEach(e, m) {
         if (!cJSON_IsString(e) || !e->valuestring) {
-            vt_errf(err, errlen, "%s: metadata '%.64s' is not a string", f->name, e->string);
+            vt_fmt(err, errlen, "%s: metadata '%.64s' is not a string", f->name, e->string);
             return -EINVAL;
         }
         for (int i = 0; i < f->nmeta; i++)
             if (strcmp(f->mkey[i], e->string) == 0) {
-                vt_errf(err, errlen, "%s: metadata '%.64s' appears twice", f->name, e->string);
+                vt_fmt(err, errlen, "%s: metadata '%.64s' appears twice", f->name, e->string);
                 return -EINVAL;
             }
         f->mkey[f->nmeta] = strdup(e->string);
@@ -203,12 +203,12 @@ static int parse_entries(vt_st_file *f, const cJSON *root, char *err, size_t err
     const cJSON *e;
     cJSON_ArrayForEach(e, root) {
         if (!e->string) {
-            vt_errf(err, errlen, "%s: header entry without a name", fn);
+            vt_fmt(err, errlen, "%s: header entry without a name", fn);
             return -EINVAL;
         }
         if (strcmp(e->string, "__metadata__") == 0) {
             if (f->mkey) {
-                vt_errf(err, errlen, "%s: \"__metadata__\" appears twice", fn);
+                vt_fmt(err, errlen, "%s: \"__metadata__\" appears twice", fn);
                 return -EINVAL;
             }
             if ((rc = parse_meta(f, e, err, errlen)) < 0)
@@ -217,8 +217,7 @@ static int parse_entries(vt_st_file *f, const cJSON *root, char *err, size_t err
         }
         size_t nl = strlen(e->string);
         if (nl == 0 || nl > MAX_NAME) {
-            vt_errf(err, errlen, "%s: tensor name of %zu bytes (1 to %d allowed)", fn, nl,
-                    MAX_NAME);
+            vt_fmt(err, errlen, "%s: tensor name of %zu bytes (1 to %d allowed)", fn, nl, MAX_NAME);
             return -EINVAL;
         }
         vt_st_tensor *t = &f->t[f->n];
@@ -247,10 +246,10 @@ static int check_layout(const vt_st_file *f, char *err, size_t errlen) {
         if (order[i]->begin == order[i]->end)
             continue;
         if (last && order[i]->begin < hi) {
-            vt_errf(err, errlen,
-                    "%s: tensors '%s' and '%s' overlap (bytes [%zu, %zu) and [%zu, %zu))", fn,
-                    last->name, order[i]->name, last->begin, last->end, order[i]->begin,
-                    order[i]->end);
+            vt_fmt(err, errlen,
+                   "%s: tensors '%s' and '%s' overlap (bytes [%zu, %zu) and [%zu, %zu))", fn,
+                   last->name, order[i]->name, last->begin, last->end, order[i]->begin,
+                   order[i]->end);
             rc = -EINVAL;
         }
         hi = order[i]->end;
@@ -260,7 +259,7 @@ static int check_layout(const vt_st_file *f, char *err, size_t errlen) {
         qsort(order, f->n, sizeof *order, cmp_name);
         for (int i = 1; i < f->n; i++)
             if (strcmp(order[i - 1]->name, order[i]->name) == 0) {
-                vt_errf(err, errlen, "%s: tensor '%s' appears twice", fn, order[i]->name);
+                vt_fmt(err, errlen, "%s: tensor '%s' appears twice", fn, order[i]->name);
                 rc = -EINVAL;
                 break;
             }
@@ -272,28 +271,28 @@ static int check_layout(const vt_st_file *f, char *err, size_t errlen) {
 static int parse_into(vt_st_file *f, const uint8_t *buf, size_t size, char *err, size_t errlen) {
     const char *fn = f->name;
     if (size < 8) {
-        vt_errf(err, errlen, "%s: truncated file (%zu bytes, the header length alone needs 8)", fn,
-                size);
+        vt_fmt(err, errlen, "%s: truncated file (%zu bytes, the header length alone needs 8)", fn,
+               size);
         return -EINVAL;
     }
     uint64_t hlen = 0;
     for (int i = 7; i >= 0; i--)
         hlen = hlen << 8 | buf[i];
     if (hlen > size - 8) {
-        vt_errf(err, errlen, "%s: header length %llu beyond the file (%zu bytes): truncated?", fn,
-                (unsigned long long)hlen, size);
+        vt_fmt(err, errlen, "%s: header length %llu beyond the file (%zu bytes): truncated?", fn,
+               (unsigned long long)hlen, size);
         return -EINVAL;
     }
     if (hlen < 2 || hlen > MAX_HEADER) {
-        vt_errf(err, errlen, "%s: header length %llu is not plausible", fn,
-                (unsigned long long)hlen);
+        vt_fmt(err, errlen, "%s: header length %llu is not plausible", fn,
+               (unsigned long long)hlen);
         return -EINVAL;
     }
     f->data = buf + 8 + hlen;
     f->data_size = size - 8 - hlen;
     cJSON *root = cJSON_ParseWithLength((const char *)buf + 8, (size_t)hlen);
     if (!root || !cJSON_IsObject(root)) {
-        vt_errf(err, errlen, "%s: header is not a JSON object", fn);
+        vt_fmt(err, errlen, "%s: header is not a JSON object", fn);
         cJSON_Delete(root);
         return -EINVAL;
     }
@@ -308,13 +307,13 @@ int vt_st_parse(const uint8_t *buf, size_t size, const char *name, vt_st_file **
     vt_st_file *f = calloc(1, sizeof *f);
     if (!f || !(f->name = strdup(name ? name : "(memory)"))) {
         free(f);
-        vt_errf(err, errlen, "%s: out of memory", name ? name : "(memory)");
+        vt_fmt(err, errlen, "%s: out of memory", name ? name : "(memory)");
         return -ENOMEM;
     }
     int rc = parse_into(f, buf, size, err, errlen);
     if (rc < 0) {
         if (rc == -ENOMEM)
-            vt_errf(err, errlen, "%s: out of memory", f->name);
+            vt_fmt(err, errlen, "%s: out of memory", f->name);
         vt_st_close(&f);
         return rc;
     }
@@ -331,31 +330,31 @@ int vt_st_open(const char *path, vt_st_file **out, char *err, size_t errlen) {
     FILE *fp = fopen(path, "rb");
     if (!fp) {
         rc = -errno;
-        vt_errf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        vt_fmt(err, errlen, "%s: cannot open: %s", path, strerror(errno));
         return rc;
     }
     struct stat st;
     if (fstat(fileno(fp), &st) != 0 || !S_ISREG(st.st_mode)) {
         rc = -EINVAL;
-        vt_errf(err, errlen, "%s: not a regular file", path);
+        vt_fmt(err, errlen, "%s: not a regular file", path);
         goto done;
     }
     if ((uint64_t)st.st_size > MAX_FILE_BYTES) {
         rc = -EFBIG;
-        vt_errf(err, errlen, "%s: %lld bytes is too large for a weights file", path,
-                (long long)st.st_size);
+        vt_fmt(err, errlen, "%s: %lld bytes is too large for a weights file", path,
+               (long long)st.st_size);
         goto done;
     }
     size = (size_t)st.st_size;
     buf = malloc(size ? size : 1);
     if (!buf) {
         rc = -ENOMEM;
-        vt_errf(err, errlen, "%s: out of memory for %zu bytes", path, size);
+        vt_fmt(err, errlen, "%s: out of memory for %zu bytes", path, size);
         goto done;
     }
     if (fread(buf, 1, size, fp) != size) {
         rc = -EIO;
-        vt_errf(err, errlen, "%s: read error", path);
+        vt_fmt(err, errlen, "%s: read error", path);
         goto done;
     }
     if ((rc = vt_st_parse(buf, size, path, &f, err, errlen)) < 0)
@@ -453,8 +452,8 @@ int vt_st_read_f32(const vt_st_file *f, const vt_st_tensor *t, float *out, char 
             out[i] = vt_st_bf16_to_f32((uint16_t)(p[2 * i] | p[2 * i + 1] << 8));
         return 0;
     default:
-        vt_errf(err, errlen, "%s: tensor '%s': dtype %s is not supported (F32, F16 or BF16)",
-                f->name, t->name, t->dtype_name);
+        vt_fmt(err, errlen, "%s: tensor '%s': dtype %s is not supported (F32, F16 or BF16)",
+               f->name, t->name, t->dtype_name);
         return -EINVAL;
     }
 }
@@ -542,13 +541,13 @@ static int write_file(const char *path, const char *hdr, size_t hlen, const vt_s
     size_t plen = strlen(path);
     char *tmp = malloc(plen + 16);
     if (!tmp) {
-        vt_errf(err, errlen, "%s: out of memory", path);
+        vt_fmt(err, errlen, "%s: out of memory", path);
         return -ENOMEM;
     }
     snprintf(tmp, plen + 16, "%s.tmp.XXXXXX", path);
     if ((fd = mkstemp(tmp)) < 0) {
         rc = -errno;
-        vt_errf(err, errlen, "%s: cannot create a temporary file: %s", path, strerror(errno));
+        vt_fmt(err, errlen, "%s: cannot create a temporary file: %s", path, strerror(errno));
         free(tmp);
         return rc;
     }
@@ -584,7 +583,7 @@ static int write_file(const char *path, const char *hdr, size_t hlen, const vt_s
     free(tmp);
     return 0;
 io:
-    vt_errf(err, errlen, "%s: write failed: %s", path, strerror(-rc));
+    vt_fmt(err, errlen, "%s: write failed: %s", path, strerror(-rc));
     if (fd >= 0)
         close(fd);
     unlink(tmp);
@@ -597,7 +596,7 @@ int vt_st_write(const char *path, const vt_st_out *t, int n, const char *const *
     size_t hlen = 0;
     char *hdr = build_header(t, n, meta, &hlen);
     if (!hdr) {
-        vt_errf(err, errlen, "%s: out of memory", path);
+        vt_fmt(err, errlen, "%s: out of memory", path);
         return -ENOMEM;
     }
     int rc = write_file(path, hdr, hlen, t, n, err, errlen);

@@ -17,7 +17,7 @@ int vt_shape_copy(vt_shape *dst, const vt_shape *src, char *err, size_t errlen) 
     case VT_SHAPE_MASK:
     case VT_SHAPE_LABELS: {
         if (src->w <= 0 || src->h <= 0 || !src->data || src->w > 16384 || src->h > 16384) {
-            vt_errf(err, errlen, "mask size %dx%d invalid", src->w, src->h);
+            vt_fmt(err, errlen, "mask size %dx%d invalid", src->w, src->h);
             return -EINVAL;
         }
         size_t n = (size_t)src->w * src->h;
@@ -32,11 +32,11 @@ int vt_shape_copy(vt_shape *dst, const vt_shape *src, char *err, size_t errlen) 
     case VT_SHAPE_BOX:
         for (int i = 0; i < 4; i++)
             if (!isfinite(src->box[i])) {
-                vt_errf(err, errlen, "box coordinate %d is not finite", i);
+                vt_fmt(err, errlen, "box coordinate %d is not finite", i);
                 return -EINVAL;
             }
         if (!(src->box[2] > 0) || !(src->box[3] > 0)) {
-            vt_errf(err, errlen, "box width and height must be positive");
+            vt_fmt(err, errlen, "box width and height must be positive");
             return -EINVAL;
         }
         *dst = *src;
@@ -44,12 +44,12 @@ int vt_shape_copy(vt_shape *dst, const vt_shape *src, char *err, size_t errlen) 
         return 0;
     case VT_SHAPE_POLYGON: {
         if (src->npoints < 3 || src->npoints > 100000 || !src->points) {
-            vt_errf(err, errlen, "a polygon needs 3 to 100000 points, got %d", src->npoints);
+            vt_fmt(err, errlen, "a polygon needs 3 to 100000 points, got %d", src->npoints);
             return -EINVAL;
         }
         for (int i = 0; i < 2 * src->npoints; i++)
             if (!isfinite(src->points[i])) {
-                vt_errf(err, errlen, "polygon coordinate %d is not finite", i);
+                vt_fmt(err, errlen, "polygon coordinate %d is not finite", i);
                 return -EINVAL;
             }
         float *p = malloc(sizeof(float) * 2 * src->npoints);
@@ -62,7 +62,7 @@ int vt_shape_copy(vt_shape *dst, const vt_shape *src, char *err, size_t errlen) 
         return 0;
     }
     }
-    vt_errf(err, errlen, "unknown shape kind %d", (int)src->kind);
+    vt_fmt(err, errlen, "unknown shape kind %d", (int)src->kind);
     return -EINVAL;
 }
 

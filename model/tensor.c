@@ -1,7 +1,6 @@
 /*
  * tensor.c - tensor shape checks and the workspace arena.
  */
-#include <stdarg.h>
 #include <stdio.h>
 #include <errno.h>
 #include <stdlib.h>
@@ -55,13 +54,4 @@ void vt_arena_free(vt_arena *a) {
     free(a->base);
     a->base = NULL;
     a->cap = a->used = 0;
-}
-
-void vt_errf(char *err, size_t errlen, const char *fmt, ...) {
-    if (!err || !errlen)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
 }

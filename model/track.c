@@ -22,7 +22,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "appear.h"
 #include "bgmodel.h"
@@ -167,12 +166,6 @@ struct vt_tracker {
     vt_track_result out;
 };
 
-static double now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
 /* ------------------------------------------------------------------------------------------
  * Lifetime
  * ---------------------------------------------------------------------------------------- */
@@ -201,7 +194,7 @@ int vt_tracker_new(const vt_model *m, const vt_tracker_params *p, vt_tracker **o
     }
     rc = vt_encoder_new(m, &t->enc);
     if (rc < 0) {
-        vt_errf(err, errlen, "cannot create the encoder: %s", strerror(-rc));
+        vt_fmt(err, errlen, "cannot create the encoder: %s", strerror(-rc));
         goto fail;
     }
     *out = t;
@@ -359,15 +352,15 @@ int vt_tracker_object_count(const vt_tracker *t) {
 int vt_tracker_add_object(vt_tracker *t, uint32_t id, const char *label, const vt_shape *shape,
                           char *err, size_t errlen) {
     if (id == 0) {
-        vt_errf(err, errlen, "object id 0 is reserved");
+        vt_fmt(err, errlen, "object id 0 is reserved");
         return -EINVAL;
     }
     if (find_obj(t, id)) {
-        vt_errf(err, errlen, "object %u exists already", id);
+        vt_fmt(err, errlen, "object %u exists already", id);
         return -EEXIST;
     }
     if (label && strlen(label) > VT_LABEL_MAX) {
-        vt_errf(err, errlen, "label longer than %d bytes", VT_LABEL_MAX);
+        vt_fmt(err, errlen, "label longer than %d bytes", VT_LABEL_MAX);
         return -EINVAL;
     }
     obj *o = NULL;
@@ -375,7 +368,7 @@ int vt_tracker_add_object(vt_tracker *t, uint32_t id, const char *label, const v
         if (!t->objs[i].live)
             o = &t->objs[i];
     if (!o) {
-        vt_errf(err, errlen, "too many objects (at most %d)", t->p.max_objects);
+        vt_fmt(err, errlen, "too many objects (at most %d)", t->p.max_objects);
         return -ENOSPC;
     }
     vt_shape copy;
@@ -2176,18 +2169,18 @@ int vt_tracker_step(vt_tracker *t, const vt_image *src, const vt_image *proc,
     if (!src || !src->rgb || src->w <= 0 || src->h <= 0 || src->linesize < 3 * src->w)
         return -EINVAL;
     vt_track_timing tm = {0};
-    double t0 = now_ms();
+    double t0 = vt_mono_s() * 1e3;
     int rc;
     if (t->n == 0)
         vt_tracker_proc_size(t, src->w, src->h, &t->pw, &t->ph);
     vt_image pimg;
     if ((rc = processing_image(t, src, proc, &pimg)) < 0)
         return rc;
-    double t1 = now_ms();
+    double t1 = vt_mono_s() * 1e3;
     tm.resize = t1 - t0;
     if ((rc = encode_frame(t, &pimg)) < 0)
         return rc;
-    double t2 = now_ms();
+    double t2 = vt_mono_s() * 1e3;
     tm.encode = t2 - t1;
 
     if ((rc = ensure_source(t, src->w, src->h)) < 0)
@@ -2198,11 +2191,11 @@ int vt_tracker_step(vt_tracker *t, const vt_image *src, const vt_image *proc,
         npending += t->objs[o].live && t->objs[o].pending;
     if ((rc = propagate_known(t, &tm)) < 0)
         return rc;
-    double t3 = now_ms();
+    double t3 = vt_mono_s() * 1e3;
     if ((rc = place_given(t)) < 0)
         return rc;
     label_map(t);
-    double t4 = now_ms();
+    double t4 = vt_mono_s() * 1e3;
     tm.upsample = t4 - t3;
 
     float score[256];
@@ -2211,7 +2204,7 @@ int vt_tracker_step(vt_tracker *t, const vt_image *src, const vt_image *proc,
     const int nres = collect_results(t, score);
     if (nres < 0)
         return nres;
-    tm.upsample += now_ms() - t4;
+    tm.upsample += vt_mono_s() * 1e3 - t4;
 
     /* Memory: this frame with its labels; an anchor when objects were given on it. */
     if ((rc = memory_insert(t, npending > 0)) < 0)

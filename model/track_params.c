@@ -195,7 +195,7 @@ void vt_tracker_params_describe(const vt_tracker_params *p, char *buf, size_t le
 int vt_tracker_params_check(const vt_tracker_params *p, char *err, size_t errlen) {
 #define BAD(cond, field)                                                                           \
     if (cond) {                                                                                    \
-        vt_errf(err, errlen, "tracker parameter %s out of range", field);                          \
+        vt_fmt(err, errlen, "tracker parameter %s out of range", field);                           \
         return -EINVAL;                                                                            \
     }
     BAD(p->proc_short < 0 || p->proc_short > 4096, "proc_short");

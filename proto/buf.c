@@ -2,8 +2,6 @@
  * buf.c - the growable output buffer and the small text helpers every writer uses.
  */
 #include <errno.h>
-#include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -162,34 +160,4 @@ char *vtp_excerpt(char *dst, size_t cap, const char *s, size_t n) {
     }
     dst[o] = '\0';
     return dst;
-}
-
-void vtp_vformat(char *dst, size_t cap, const char *fmt, va_list ap) {
-    if (cap == 0)
-        return;
-    int n = vsnprintf(dst, cap, fmt, ap);
-    if (n < 0) {
-        dst[0] = '\0';
-        return;
-    }
-    size_t len = (size_t)n < cap ? (size_t)n : cap - 1;
-    /* vsnprintf cuts bytes, not characters: drop a trailing partial UTF-8 sequence. */
-    size_t start = len;
-    while (start > 0 && ((unsigned char)dst[start - 1] & 0xC0) == 0x80 && len - start < 3)
-        start--;
-    if (start > 0 && (unsigned char)dst[start - 1] >= 0xC0) {
-        size_t lead = start - 1;
-        if (lead + utf8_seq_len((unsigned char)dst[lead]) > len)
-            len = lead;
-    }
-    dst[len] = '\0';
-}
-
-void vtp_seterr(char *err, size_t errlen, const char *fmt, ...) {
-    if (!err || errlen == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vtp_vformat(err, errlen, fmt, ap);
-    va_end(ap);
 }

@@ -103,7 +103,7 @@ int vt_proto_err_set(vt_proto_err *e, vt_proto_code code, const char *field, con
     vtp_excerpt(e->field, sizeof e->field, field ? field : "", field ? strlen(field) : 0);
     va_list ap;
     va_start(ap, fmt);
-    vtp_vformat(e->message, sizeof e->message, fmt, ap);
+    vt_vfmt(e->message, sizeof e->message, fmt, ap);
     va_end(ap);
     return -EINVAL;
 }

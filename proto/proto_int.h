@@ -4,7 +4,6 @@
 #ifndef VT_PROTO_INT_H
 #define VT_PROTO_INT_H
 
-#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -28,19 +27,5 @@ size_t vtp_fmt_i64(char *out, int64_t v);
  * NUL-terminates. Returns dst.
  */
 char *vtp_excerpt(char *dst, size_t cap, const char *s, size_t n);
-
-/* vsnprintf into dst[cap] without cutting a UTF-8 character in half. */
-void vtp_vformat(char *dst, size_t cap, const char *fmt, va_list ap)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 3, 0)))
-#endif
-    ;
-
-/* Write err[errlen] like snprintf, when err is not NULL and errlen > 0. */
-void vtp_seterr(char *err, size_t errlen, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 3, 4)))
-#endif
-    ;
 
 #endif /* VT_PROTO_INT_H */

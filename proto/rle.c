@@ -240,11 +240,11 @@ static int reader_init(rle_reader *r, const char *s, size_t len, int h, int w, c
                        size_t errlen) {
     *r = (rle_reader){.s = s, .len = len, .err = err, .errlen = errlen};
     if (!dims_ok(h, w)) {
-        vtp_seterr(err, errlen, "mask size %dx%d is outside 1..%d", h, w, VT_RLE_MAX_DIM);
+        vt_fmt(err, errlen, "mask size %dx%d is outside 1..%d", h, w, VT_RLE_MAX_DIM);
         return -EINVAL;
     }
     if (!s && len) {
-        vtp_seterr(err, errlen, "no string");
+        vt_fmt(err, errlen, "no string");
         return -EINVAL;
     }
     r->area = (uint64_t)h * (uint64_t)w;
@@ -255,8 +255,8 @@ static int reader_init(rle_reader *r, const char *s, size_t len, int h, int w, c
 static int reader_next(rle_reader *r, uint32_t *out) {
     if (r->pos == r->len) {
         if (r->sum != r->area) {
-            vtp_seterr(r->err, r->errlen, "runs cover %llu pixels, the mask has %llu",
-                       (unsigned long long)r->sum, (unsigned long long)r->area);
+            vt_fmt(r->err, r->errlen, "runs cover %llu pixels, the mask has %llu",
+                   (unsigned long long)r->sum, (unsigned long long)r->area);
             return -EINVAL;
         }
         return 0;
@@ -265,16 +265,16 @@ static int reader_next(rle_reader *r, uint32_t *out) {
     int k = 0, more = 1;
     while (more) {
         if (r->pos == r->len) {
-            vtp_seterr(r->err, r->errlen, "count %zu is cut off by the end of the string", r->i);
+            vt_fmt(r->err, r->errlen, "count %zu is cut off by the end of the string", r->i);
             return -EINVAL;
         }
         unsigned char ch = (unsigned char)r->s[r->pos];
         if (ch < '0' || ch > 'o') {
-            vtp_seterr(r->err, r->errlen, "bad character 0x%02x at offset %zu", ch, r->pos);
+            vt_fmt(r->err, r->errlen, "bad character 0x%02x at offset %zu", ch, r->pos);
             return -EINVAL;
         }
         if (k == 7) { /* 35 bits: far beyond any count of a VT_RLE_MAX_DIM^2 mask */
-            vtp_seterr(r->err, r->errlen, "count %zu overflows at offset %zu", r->i, r->pos);
+            vt_fmt(r->err, r->errlen, "count %zu overflows at offset %zu", r->i, r->pos);
             return -EINVAL;
         }
         int c = ch - '0';
@@ -288,12 +288,12 @@ static int reader_next(rle_reader *r, uint32_t *out) {
     if (r->i > 2)
         x += r->prev2;
     if (x < 0) {
-        vtp_seterr(r->err, r->errlen, "count %zu is negative (%lld)", r->i, (long long)x);
+        vt_fmt(r->err, r->errlen, "count %zu is negative (%lld)", r->i, (long long)x);
         return -EINVAL;
     }
     if ((uint64_t)x > r->area - r->sum) {
-        vtp_seterr(r->err, r->errlen, "count %zu (%lld) runs past the mask's %llu pixels", r->i,
-                   (long long)x, (unsigned long long)r->area);
+        vt_fmt(r->err, r->errlen, "count %zu (%lld) runs past the mask's %llu pixels", r->i,
+               (long long)x, (unsigned long long)r->area);
         return -EINVAL;
     }
     r->prev2 = r->prev1;
@@ -316,7 +316,7 @@ int vt_rle_counts_from_string(const char *s, size_t len, int h, int w, uint32_t 
     size_t m = 0;
     while ((rc = reader_next(&r, &c)) > 0) {
         if (m == cap) {
-            vtp_seterr(err, errlen, "more than %zu counts", cap);
+            vt_fmt(err, errlen, "more than %zu counts", cap);
             return -ENOSPC;
         }
         counts[m++] = c;
@@ -333,7 +333,7 @@ int vt_rle_counts_from_string(const char *s, size_t len, int h, int w, uint32_t 
 
 int vt_rle_check(const uint32_t *counts, size_t n, int h, int w, char *err, size_t errlen) {
     if (!dims_ok(h, w)) {
-        vtp_seterr(err, errlen, "mask size %dx%d is outside 1..%d", h, w, VT_RLE_MAX_DIM);
+        vt_fmt(err, errlen, "mask size %dx%d is outside 1..%d", h, w, VT_RLE_MAX_DIM);
         return -EINVAL;
     }
     if (!counts && n)
@@ -341,15 +341,15 @@ int vt_rle_check(const uint32_t *counts, size_t n, int h, int w, char *err, size
     uint64_t a = (uint64_t)h * (uint64_t)w, sum = 0;
     for (size_t i = 0; i < n; i++) {
         if (counts[i] > a - sum) {
-            vtp_seterr(err, errlen, "count %zu (%u) runs past the mask's %llu pixels", i, counts[i],
-                       (unsigned long long)a);
+            vt_fmt(err, errlen, "count %zu (%u) runs past the mask's %llu pixels", i, counts[i],
+                   (unsigned long long)a);
             return -EINVAL;
         }
         sum += counts[i];
     }
     if (sum != a) {
-        vtp_seterr(err, errlen, "runs cover %llu pixels, the mask has %llu",
-                   (unsigned long long)sum, (unsigned long long)a);
+        vt_fmt(err, errlen, "runs cover %llu pixels, the mask has %llu", (unsigned long long)sum,
+               (unsigned long long)a);
         return -EINVAL;
     }
     return 0;

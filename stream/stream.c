@@ -10,7 +10,6 @@
  */
 #include <errno.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +20,7 @@
 
 #include <libavutil/error.h>
 
+#include "vt_base.h"
 #include "vt_config.h"
 #include "vt_stream.h"
 
@@ -106,24 +106,6 @@ struct vt_stream {
     _Atomic int64_t heartbeat[2];
 };
 
-static int64_t mono_us(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-static void seterr(char *err, size_t len, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void seterr(char *err, size_t len, const char *fmt, ...) {
-    if (!err || !len)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, len, fmt, ap);
-    va_end(ap);
-}
-
 vt_proto_stream_state vt_stream_state_from_source(vt_source_state st) {
     switch (st) {
     case VT_SOURCE_STATE_UP:
@@ -184,7 +166,7 @@ static void on_source_state(void *opaque, vt_source_state st, const char *reason
         /* Threaded: frames may still wait in the mailbox; the tracker thread reports the end
          * after the last of them. */
         pthread_mutex_lock(&s->lock);
-        snprintf(s->end_reason, sizeof s->end_reason, "%s", reason ? reason : "");
+        vt_fmt(s->end_reason, sizeof s->end_reason, "%s", reason ? reason : "");
         pthread_mutex_unlock(&s->lock);
         return;
     }
@@ -203,7 +185,7 @@ static void emit_state(vt_stream *s, vt_proto_stream_state ps, const char *reaso
     if (w)
         s->width = w, s->height = h;
     pthread_mutex_unlock(&s->lock);
-    atomic_store(&s->heartbeat[0], mono_us());
+    atomic_store(&s->heartbeat[0], vt_mono_us());
 
     /* State events are rare; a local buffer keeps this callback independent of the tracker
      * thread's buffers. */
@@ -258,7 +240,7 @@ int vt_stream_new(const vt_stream_config *cfg, vt_stream **out, char *err, size_
     *out = NULL;
     if (!cfg->name || !*cfg->name || strlen(cfg->name) > VT_PROTO_NAME_MAX || !cfg->url ||
         !cfg->model) {
-        seterr(err, errlen, "stream: a name (1..64 chars), a URL and a model are required");
+        vt_fmt(err, errlen, "stream: a name (1..64 chars), a URL and a model are required");
         return AVERROR(EINVAL);
     }
     vt_stream *s = calloc(1, sizeof *s);
@@ -284,7 +266,7 @@ int vt_stream_new(const vt_stream_config *cfg, vt_stream **out, char *err, size_
     if ((rc = vt_tracker_new(cfg->model, &cfg->params, &s->trk, err, errlen)) < 0)
         goto fail;
     if (cfg->params.max_objects > VT_PROTO_OBJECTS_MAX) {
-        seterr(err, errlen, "stream: max_objects above the protocol's limit of 64");
+        vt_fmt(err, errlen, "stream: max_objects above the protocol's limit of 64");
         rc = AVERROR(EINVAL);
         goto fail;
     }
@@ -349,11 +331,11 @@ static int id_index(const vt_stream *s, uint32_t id) {
 static int queue_track(vt_stream *s, uint32_t id, const char *label, const vt_shape *shape,
                        int64_t frame, int restored, uint32_t *id_out, char *err, size_t errlen) {
     if (!shape) {
-        seterr(err, errlen, "no shape");
+        vt_fmt(err, errlen, "no shape");
         return AVERROR(EINVAL);
     }
     if (label && strlen(label) > VT_PROTO_LABEL_MAX) {
-        seterr(err, errlen, "label longer than 64 bytes");
+        vt_fmt(err, errlen, "label longer than 64 bytes");
         return AVERROR(EINVAL);
     }
     command c = {.untrack = 0, .frame = frame < 0 ? -1 : frame, .restored = restored};
@@ -372,17 +354,17 @@ static int queue_track(vt_stream *s, uint32_t id, const char *label, const vt_sh
             id++;
     }
     if (s->finished) {
-        seterr(err, errlen, "stream %s has ended: no frame will come to track the object on",
+        vt_fmt(err, errlen, "stream %s has ended: no frame will come to track the object on",
                s->name);
         rc = AVERROR_EOF;
     } else if (id_index(s, id) >= 0) {
-        seterr(err, errlen, "object %u exists already", id);
+        vt_fmt(err, errlen, "object %u exists already", id);
         rc = AVERROR(EEXIST);
     } else if (s->nids >= s->cfg.params.max_objects) {
-        seterr(err, errlen, "too many objects (at most %d)", s->cfg.params.max_objects);
+        vt_fmt(err, errlen, "too many objects (at most %d)", s->cfg.params.max_objects);
         rc = AVERROR(ENOSPC);
     } else if (s->ncmds >= CMD_MAX) {
-        seterr(err, errlen, "too many commands waiting for stream %s: try again", s->name);
+        vt_fmt(err, errlen, "too many commands waiting for stream %s: try again", s->name);
         rc = AVERROR(ENOSPC);
     } else {
         c.id = id;
@@ -405,7 +387,7 @@ int vt_stream_track(vt_stream *s, uint32_t id, const char *label, const vt_shape
 int vt_stream_restore(vt_stream *s, uint32_t id, const char *label, const vt_shape *shape,
                       char *err, size_t errlen) {
     if (id == 0) {
-        seterr(err, errlen, "a restored object needs its id");
+        vt_fmt(err, errlen, "a restored object needs its id");
         return AVERROR(EINVAL);
     }
     return queue_track(s, id, label, shape, -1, 1, NULL, err, errlen);
@@ -798,7 +780,7 @@ static int track_frame(vt_stream *s, const vt_frame *fr, const vt_stream_event *
     emit(s, &s->frame_ev);
 
     /* Snapshot and statistics. */
-    int64_t now = mono_us();
+    int64_t now = vt_mono_us();
     double lat = (now - fr->arrival_mono_us) / 1000.0;
     pthread_mutex_lock(&s->lock);
     s->frames_tracked++;
@@ -880,12 +862,12 @@ static void *ingest_main(void *arg) {
     vt_stream *s = arg;
     int writing = 0;
     for (;;) {
-        atomic_store(&s->heartbeat[0], mono_us());
+        atomic_store(&s->heartbeat[0], vt_mono_us());
         const vt_frame *fr;
         int rc = vt_source_read(s->src, &fr);
         if (rc < 0)
             break;
-        atomic_store(&s->heartbeat[0], mono_us());
+        atomic_store(&s->heartbeat[0], vt_mono_us());
         pthread_mutex_lock(&s->lock);
         s->frames_in++;
         const int lossless = s->cfg.mode == VT_STREAM_LOSSLESS;
@@ -931,12 +913,12 @@ static void *track_main(void *arg) {
             if (ts.tv_nsec >= 1000000000)
                 ts.tv_sec++, ts.tv_nsec -= 1000000000;
             pthread_cond_timedwait(&s->cond, &s->lock, &ts);
-            atomic_store(&s->heartbeat[1], mono_us());
+            atomic_store(&s->heartbeat[1], vt_mono_us());
         }
         if (s->stopping || (s->published < 0 && s->ended))
             break;
         if (s->ended && s->end_reason[0] == 0)
-            snprintf(s->end_reason, sizeof s->end_reason, "end of stream");
+            vt_fmt(s->end_reason, sizeof s->end_reason, "end of stream");
         s->busy = s->published;
         s->published = -1;
         pthread_cond_broadcast(&s->cond);
@@ -945,7 +927,7 @@ static void *track_main(void *arg) {
         int rc = track_frame(s, &s->bufs[s->busy].f, NULL);
         if (rc < 0) {
             pthread_mutex_lock(&s->lock);
-            snprintf(s->end_reason, sizeof s->end_reason, "tracking failed: %s", av_err2str(rc));
+            vt_fmt(s->end_reason, sizeof s->end_reason, "tracking failed: %s", av_err2str(rc));
             s->busy = -1;
             s->ended = 1;
             pthread_mutex_unlock(&s->lock);
@@ -970,17 +952,23 @@ static void *track_main(void *arg) {
 int vt_stream_start(vt_stream *s) {
     if (s->started)
         return AVERROR(EINVAL);
-    int64_t now = mono_us();
+    int64_t now = vt_mono_us();
     atomic_store(&s->heartbeat[0], now);
     atomic_store(&s->heartbeat[1], now);
-    if (pthread_create(&s->th_ingest, NULL, ingest_main, s) != 0)
+    /* Set before the threads exist: a source that fails at once reports its end on the ingest
+     * thread, and on_source_state must see a threaded stream there (the tracker thread reports
+     * the end), not a stepped one that reports it itself. */
+    s->started = 1;
+    if (pthread_create(&s->th_ingest, NULL, ingest_main, s) != 0) {
+        s->started = 0;
         return AVERROR(EAGAIN);
+    }
     if (pthread_create(&s->th_track, NULL, track_main, s) != 0) {
         vt_source_cancel(s->src);
         pthread_join(s->th_ingest, NULL);
+        s->started = 0;
         return AVERROR(EAGAIN);
     }
-    s->started = 1;
     return 0;
 }
 
@@ -1040,7 +1028,7 @@ void vt_stream_get_snapshot(vt_stream *s, vt_stream_snapshot *snap) {
     snap->skipped = s->skipped;
     snap->reconnects = (uint64_t)st.reconnects;
     /* fps decays to zero when frames stop coming */
-    int64_t idle = s->last_track_us ? mono_us() - s->last_track_us : 0;
+    int64_t idle = s->last_track_us ? vt_mono_us() - s->last_track_us : 0;
     snap->fps = idle > 2000000 ? 0.0 : s->fps;
     snap->latency_ms = s->lat_avg;
     int n = s->lat_n;

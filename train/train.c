@@ -77,7 +77,7 @@ const char *vt_train_objective_name(vt_train_objective obj) {
 int vt_train_cfg_check(const vt_train_cfg *c, char *err, size_t errlen) {
 #define BAD(cond, ...)                                                                             \
     if (cond) {                                                                                    \
-        vt_errf(err, errlen, __VA_ARGS__);                                                         \
+        vt_fmt(err, errlen, __VA_ARGS__);                                                          \
         return -EINVAL;                                                                            \
     }
     BAD(c->objective != VT_TRAIN_MAST && c->objective != VT_TRAIN_COLORIZE,
@@ -140,26 +140,26 @@ int vt_trainer_new(vt_model *m, const vt_train_cfg *cfg, vt_trainer **out, char 
         return rc;
     const vt_arch *a = vt_model_spec(m);
     if (!a->learned) {
-        vt_errf(err, errlen, "architecture '%s' has no weights to train", a->name);
+        vt_fmt(err, errlen, "architecture '%s' has no weights to train", a->name);
         return -EINVAL;
     }
     if (strcmp(vt_model_input_space(m), "lab") != 0) {
-        vt_errf(err, errlen,
-                "architecture '%s' takes %s input; both objectives need a Lab-input architecture",
-                a->name, vt_model_input_space(m));
+        vt_fmt(err, errlen,
+               "architecture '%s' takes %s input; both objectives need a Lab-input architecture",
+               a->name, vt_model_input_space(m));
         return -EINVAL;
     }
     const int S = cfg->crop, st = a->stride;
     int fh, fw;
     vt_arch_out_size(a, S, S, &fh, &fw);
     if (S % st != 0 || fh != S / st || fw != S / st) {
-        vt_errf(err, errlen, "crop %d: must be a multiple of %s's stride %d (feature grid %dx%d)",
-                S, a->name, st, fh, fw);
+        vt_fmt(err, errlen, "crop %d: must be a multiple of %s's stride %d (feature grid %dx%d)", S,
+               a->name, st, fh, fw);
         return -EINVAL;
     }
     vt_trainer *t = calloc(1, sizeof *t);
     if (!t) {
-        vt_errf(err, errlen, "out of memory");
+        vt_fmt(err, errlen, "out of memory");
         return -ENOMEM;
     }
     t->m = m;
@@ -183,17 +183,17 @@ int vt_trainer_new(vt_model *m, const vt_train_cfg *cfg, vt_trainer **out, char 
     const double att_bytes = 4.0 * B * (double)N * N;
     const double phys = (double)sysconf(_SC_PHYS_PAGES) * (double)sysconf(_SC_PAGESIZE);
     if (phys > 0 && att_bytes > phys) {
-        vt_errf(err, errlen,
-                "--crop %d with --batch %d needs %.1f GB for the attention alone, more than this "
-                "machine's %.1f GB: a smaller crop or batch",
-                S, B, att_bytes / 1e9, phys / 1e9);
+        vt_fmt(err, errlen,
+               "--crop %d with --batch %d needs %.1f GB for the attention alone, more than this "
+               "machine's %.1f GB: a smaller crop or batch",
+               S, B, att_bytes / 1e9, phys / 1e9);
         rc = -ENOMEM;
         goto fail;
     }
     rc = -ENOMEM;
     if ((rc = vt_tnet_new(m, &t->net)) < 0 || (rc = vt_tnet_plan(t->net, 2 * B, S, S)) < 0) {
-        vt_errf(err, errlen, rc == -ENOMEM ? "out of memory" : "cannot plan the network at %dx%d",
-                S, S);
+        vt_fmt(err, errlen, rc == -ENOMEM ? "out of memory" : "cannot plan the network at %dx%d", S,
+               S);
         goto fail;
     }
     rc = -ENOMEM;
@@ -242,7 +242,7 @@ int vt_trainer_new(vt_model *m, const vt_train_cfg *cfg, vt_trainer **out, char 
     *out = t;
     return 0;
 oom:
-    vt_errf(err, errlen, "out of memory");
+    vt_fmt(err, errlen, "out of memory");
     rc = -ENOMEM;
 fail:
     vt_trainer_free(&t);
@@ -373,7 +373,7 @@ int vt_trainer_fit_colors(vt_trainer *t, const vt_train_data *d, char *err, size
     const int K = t->cfg.ncolors, st = t->st;
     const int64_t total = vt_train_data_frames(d);
     if (total < 1) {
-        vt_errf(err, errlen, "no frames to fit the colour clusters on");
+        vt_fmt(err, errlen, "no frames to fit the colour clusters on");
         return -EINVAL;
     }
     float *pts = malloc(sizeof(float) * 2 * KM_SAMPLES);
@@ -382,7 +382,7 @@ int vt_trainer_fit_colors(vt_trainer *t, const vt_train_data *d, char *err, size
     float *lab = malloc(sizeof(float) * 3 * st * st);
     if (!pts || !d2 || !asg || !lab) {
         free(pts), free(d2), free(asg), free(lab);
-        vt_errf(err, errlen, "out of memory");
+        vt_fmt(err, errlen, "out of memory");
         return -ENOMEM;
     }
     /* A generator of its own, so fitting does not shift the training stream. */

@@ -9,18 +9,19 @@
 
 #include "nn.h"
 #include "train_int.h"
+#include "vt_base.h"
 #include "vt_train.h"
 
 int vt_train_cfg_from_model(const vt_model *m, vt_train_cfg *c, char *err, size_t errlen) {
     vt_train_objective obj = VT_TRAIN_MAST;
     const char *s = vt_model_meta(m, "vtrack.train.objective");
     if (s && vt_train_objective_parse(s, &obj) < 0) {
-        snprintf(err, errlen, "the weights' objective '%s' is unknown", s);
+        vt_fmt(err, errlen, "the weights' objective '%s' is unknown", s);
         return -EINVAL;
     }
     if (obj != VT_TRAIN_MAST) {
         /* colorize would need the weights' colour centroids back in the trainer: not yet */
-        snprintf(err, errlen, "only mast-trained weights can be fine-tuned (these: %s)", s);
+        vt_fmt(err, errlen, "only mast-trained weights can be fine-tuned (these: %s)", s);
         return -EINVAL;
     }
     vt_train_cfg_default(c, obj);
@@ -44,8 +45,8 @@ int vt_train_adapt(vt_model *m, const vt_train_data *d, const vt_train_cfg *cfg,
     for (int s = 0; s < cfg->steps; s++) {
         vt_train_step_info info;
         if ((rc = vt_trainer_step(t, d, &info)) < 0) {
-            snprintf(err, errlen, "step %d: %s", s + 1,
-                     rc == -EDOM ? "the loss became NaN/infinite" : strerror(-rc));
+            vt_fmt(err, errlen, "step %d: %s", s + 1,
+                   rc == -EDOM ? "the loss became NaN/infinite" : strerror(-rc));
             break;
         }
         if (s < tenth)
@@ -62,7 +63,7 @@ int vt_train_adapt(vt_model *m, const vt_train_data *d, const vt_train_cfg *cfg,
         return rc; /* err says which step */
     if ((provenance && (rc = vt_model_set_meta(m, "vtrack.adapt", provenance)) < 0) ||
         (rc = vt_model_refold(m)) < 0) {
-        snprintf(err, errlen, "%s", strerror(-rc));
+        vt_fmt(err, errlen, "%s", strerror(-rc));
         return rc;
     }
     if (loss)

@@ -113,7 +113,7 @@ int vt_trainer_save(const vt_trainer *t, const char *path, const char *data_desc
     const char **meta = calloc(2 * (NFIELDS + 8) + 1, sizeof *meta);
     char(*vals)[96] = calloc(NFIELDS + 8, sizeof *vals);
     if (!out || !shapes || !names || !meta || !vals) {
-        vt_errf(err, errlen, "%s: out of memory", path);
+        vt_fmt(err, errlen, "%s: out of memory", path);
         goto done;
     }
     for (int pass = 0; pass < 3; pass++)
@@ -190,14 +190,14 @@ static int read_exact(vt_st_file *f, const char *name, int ndim, const int64_t *
     const char *fn = vt_st_name(f);
     const vt_st_tensor *tt = vt_st_find(f, name);
     if (!tt) {
-        vt_errf(err, errlen, "%s: checkpoint tensor '%s' missing", fn, name);
+        vt_fmt(err, errlen, "%s: checkpoint tensor '%s' missing", fn, name);
         return -EINVAL;
     }
     int same = tt->ndim == ndim;
     for (int d = 0; same && d < ndim; d++)
         same = tt->shape[d] == shape[d];
     if (!same) {
-        vt_errf(err, errlen, "%s: checkpoint tensor '%s' has the wrong shape", fn, name);
+        vt_fmt(err, errlen, "%s: checkpoint tensor '%s' has the wrong shape", fn, name);
         return -EINVAL;
     }
     int rc = vt_st_read_f32(f, tt, dst, err, errlen);
@@ -205,8 +205,8 @@ static int read_exact(vt_st_file *f, const char *name, int ndim, const int64_t *
         return rc;
     for (size_t i = 0; i < tt->numel; i++)
         if (!isfinite(dst[i])) {
-            vt_errf(err, errlen, "%s: checkpoint tensor '%s' holds a NaN or infinity at %zu", fn,
-                    name, i);
+            vt_fmt(err, errlen, "%s: checkpoint tensor '%s' holds a NaN or infinity at %zu", fn,
+                   name, i);
             return -EINVAL;
         }
     return 0;
@@ -220,13 +220,13 @@ static int load_checkpoint(vt_st_file *f, const char *path, vt_model **mout, vt_
     int rc;
     const char *mark = vt_st_meta(f, CKPT_MARK);
     if (!mark || strcmp(mark, "1") != 0) {
-        vt_errf(err, errlen, "%s: not a vtrack training checkpoint (no %s in __metadata__)", path,
-                CKPT_MARK);
+        vt_fmt(err, errlen, "%s: not a vtrack training checkpoint (no %s in __metadata__)", path,
+               CKPT_MARK);
         return -EINVAL;
     }
     const char *arch = vt_st_meta(f, "vtrack.arch");
     if ((rc = vt_model_new(arch, 0, mout, sub, sizeof sub)) < 0) {
-        vt_errf(err, errlen, "%s: %s", path, sub);
+        vt_fmt(err, errlen, "%s: %s", path, sub);
         return rc;
     }
     vt_model *m = *mout;
@@ -237,13 +237,13 @@ static int load_checkpoint(vt_st_file *f, const char *path, vt_model **mout, vt_
         snprintf(key, sizeof key, "vtrack.train.cfg.%s", cfg_fields[i].key);
         const char *v = vt_st_meta(f, key);
         if (!v || field_parse(&cfg, i, v) < 0) {
-            vt_errf(err, errlen, "%s: metadata %s is %s%.32s%s", path, key, v ? "'" : "missing",
-                    v ? v : "", v ? "', not a number" : "");
+            vt_fmt(err, errlen, "%s: metadata %s is %s%.32s%s", path, key, v ? "'" : "missing",
+                   v ? v : "", v ? "', not a number" : "");
             return -EINVAL;
         }
     }
     if ((rc = vt_trainer_new(m, &cfg, tout, sub, sizeof sub)) < 0) {
-        vt_errf(err, errlen, "%s: %s", path, sub);
+        vt_fmt(err, errlen, "%s: %s", path, sub);
         return rc;
     }
     vt_trainer *t = *tout;
@@ -251,12 +251,12 @@ static int load_checkpoint(vt_st_file *f, const char *path, vt_model **mout, vt_
     char *end = NULL;
     long long step = sv ? strtoll(sv, &end, 10) : -1;
     if (!sv || *end || step < 0 || step > cfg.steps) {
-        vt_errf(err, errlen, "%s: metadata vtrack.train.step '%.32s' is not in [0, %d]", path,
-                sv ? sv : "(missing)", cfg.steps);
+        vt_fmt(err, errlen, "%s: metadata vtrack.train.step '%.32s' is not in [0, %d]", path,
+               sv ? sv : "(missing)", cfg.steps);
         return -EINVAL;
     }
     if (!rv || strlen(rv) != 64 || strspn(rv, "0123456789abcdef") != 64) {
-        vt_errf(err, errlen, "%s: metadata vtrack.train.rng is not 64 hex digits", path);
+        vt_fmt(err, errlen, "%s: metadata vtrack.train.rng is not 64 hex digits", path);
         return -EINVAL;
     }
     for (int i = 0; i < 4; i++) {
@@ -302,7 +302,7 @@ static int load_checkpoint(vt_st_file *f, const char *path, vt_model **mout, vt_
         snprintf(data_desc, len, "%s", dd ? dd : "");
     }
     if ((rc = vt_model_refold(m)) < 0) {
-        vt_errf(err, errlen, "%s: out of memory", path);
+        vt_fmt(err, errlen, "%s: out of memory", path);
         return rc;
     }
     return 0;
@@ -375,7 +375,7 @@ int vt_trainer_export(vt_trainer *t, const char *path, const char *sources, char
     }
 #undef SET
     if (rc) {
-        vt_errf(err, errlen, "%s: out of memory", path);
+        vt_fmt(err, errlen, "%s: out of memory", path);
         return rc;
     }
     return vt_model_save(m, path, err, errlen);

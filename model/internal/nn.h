@@ -23,19 +23,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "vt_base.h"
 #include "vt_model.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
-
-/* Format a one-line error message into err[errlen] (nothing when err is NULL): the `char *err,
- * size_t errlen` convention of every fallible model/ function. */
-void vt_errf(char *err, size_t errlen, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 3, 4)))
-#endif
-    ;
 
 /* ---------------------------------------------------------------------------------------------
  * Tensors and workspaces

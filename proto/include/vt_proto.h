@@ -37,6 +37,8 @@
 
 #include <cJSON.h>
 
+#include "vt_base.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -151,10 +153,7 @@ int vt_ndjson_write(vt_proto_buf *b, cJSON *obj);
  * object". Returns buf. Used by the command parser and by vtrackd's config checks. */
 const char *vt_proto_describe(const cJSON *it, char *buf, size_t cap);
 
-/* Check that s[0..n) is valid UTF-8 (RFC 3629: no overlong forms, surrogates or values above
- * U+10FFFF). Returns 0, or -EILSEQ with the offset of the first bad byte in *bad_at (may be NULL).
- */
-int vt_utf8_check(const char *s, size_t n, size_t *bad_at);
+/* vt_utf8_check(s, n, bad_at), the UTF-8 validator, is base/'s (vt_base.h, included above). */
 
 /* Free text as the protocol takes it (labels, URLs, tokens, option values): no control
  * characters (-EINVAL) and valid UTF-8 (-EILSEQ); 0 when s[0..n) is both. */

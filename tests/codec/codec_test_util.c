@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "codec_test_util.h"
+#include "vt_base.h"
 
 extern char **environ;
 
@@ -196,9 +197,7 @@ int tu_wait_port(int port, int timeout_ms) {
 }
 
 int64_t tu_now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return vt_mono_us() / 1000;
 }
 
 void tu_sleep_ms(int ms) {

@@ -15,6 +15,7 @@
 #include <libavutil/log.h>
 
 #include "codec_test_util.h"
+#include "vt_base.h"
 #include "vt_codec.h"
 
 static int have_x264, have_vp8;
@@ -354,6 +355,57 @@ START_TEST(test_errors) {
                       err);
         vt_source_free(&s);
     }
+}
+END_TEST
+
+/* The reasons a source reports, as its stream passes them on to every subscriber. */
+typedef struct reasons {
+    int n, bad; /* state changes; of those, reasons that were not valid UTF-8 */
+} reasons;
+
+static void on_reason(void *opaque, vt_source_state st, const char *reason) {
+    reasons *r = opaque;
+    (void)st;
+    r->n++;
+    r->bad += vt_utf8_check(reason, strlen(reason), NULL) < 0;
+}
+
+/*
+ * A missing file whose path is long and not ASCII: the messages that name it (the open's error,
+ * vt_source_last_error, the reasons of the state changes) are cut by whole characters. The path
+ * is "/nonexistent-vtrack/", _i 'x' (0..9), then 80 times U+00E9 U+20AC U+1D11E "/" (2 + 3 + 4 +
+ * 1 = 10 bytes): 820..829 bytes, so every 512-byte message is cut inside the repeated part, at
+ * each of its ten byte phases in turn (a cut by bytes splits a character in six of them).
+ */
+START_TEST(test_error_utf8_cut) {
+    char url[1024];
+    size_t n = (size_t)snprintf(url, sizeof url, "/nonexistent-vtrack/%.*s", _i, "xxxxxxxxx");
+    for (int k = 0; k < 80; k++, n += 10)
+        memcpy(url + n, "\xC3\xA9\xE2\x82\xAC\xF0\x9D\x84\x9E/", 10);
+    url[n] = '\0';
+    ck_assert_int_eq(vt_utf8_check(url, n, NULL), 0);
+
+    reasons r = {0};
+    vt_source_opts o;
+    vt_source_opts_default(&o);
+    o.reconnect = 0;
+    o.on_state = on_reason;
+    o.opaque = &r;
+    vt_source *s = open_local(url, &o);
+    char err[512];
+    ck_assert_int_eq(vt_source_open(s, err, sizeof err), AVERROR(ENOENT));
+    ck_assert_msg(vt_utf8_check(err, strlen(err), NULL) == 0, "phase %d: open's error", _i);
+    ck_assert_uint_ge(strlen(err), sizeof err - 4); /* cut, and by less than one character */
+    ck_assert_int_eq(strncmp(err, url, 20), 0);
+    const char *last = vt_source_last_error(s);
+    ck_assert_msg(vt_utf8_check(last, strlen(last), NULL) == 0, "phase %d: last error", _i);
+    ck_assert_int_ge(r.n, 2); /* connecting, ended */
+    ck_assert_msg(r.bad == 0, "phase %d: %d of %d reasons", _i, r.bad, r.n);
+    /* The ended source repeats its error into a smaller buffer: cut again, still whole. */
+    char small[97];
+    ck_assert_int_eq(vt_source_open(s, small, sizeof small), AVERROR(ENOENT));
+    ck_assert_int_eq(vt_utf8_check(small, strlen(small), NULL), 0);
+    vt_source_free(&s);
 }
 END_TEST
 
@@ -1172,6 +1224,7 @@ static Suite *unit_suite(void) {
     tcase_add_test(t, test_truncated);
     tcase_add_test(t, test_garbage_middle);
     tcase_add_test(t, test_errors);
+    tcase_add_loop_test(t, test_error_utf8_cut, 0, 10);
     tcase_add_test(t, test_options);
     tcase_add_test(t, test_whitelist);
     tcase_add_test(t, test_folders);

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "dtest.h"
+#include "vt_base.h"
 
 #define TOKEN   "sekrit-123"
 #define WAIT_MS 10000
@@ -57,12 +58,6 @@ static void stop(dt_daemon *d) {
  * A blocking HTTP client
  * ------------------------------------------------------------------------------------------- */
 
-static int64_t now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int connect_port(int port) {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
@@ -93,7 +88,7 @@ typedef struct resp {
 static int read_resp(int fd, resp *r, int timeout_ms) {
     static char buf[1 << 21];
     size_t len = 0;
-    int64_t end = now_ms() + timeout_ms;
+    int64_t end = vt_mono_us() / 1000 + timeout_ms;
     memset(r, 0, sizeof *r);
     char *hend = NULL;
     size_t need = 0;
@@ -113,7 +108,7 @@ static int read_resp(int fd, resp *r, int timeout_ms) {
             r->body[r->blen] = 0;
             return 0;
         }
-        int left = (int)(end - now_ms());
+        int left = (int)(end - vt_mono_us() / 1000);
         struct pollfd p = {.fd = fd, .events = POLLIN};
         if (left <= 0 || poll(&p, 1, left) <= 0)
             return -1;
@@ -315,7 +310,7 @@ static double prom_value(const char *text, const char *series) {
 
 /* Wait until the stream has tracked a frame (its size is known). */
 static void wait_up(int port) {
-    int64_t end = now_ms() + WAIT_MS;
+    int64_t end = vt_mono_us() / 1000 + WAIT_MS;
     for (;;) {
         cJSON *j;
         ck_assert_int_eq(call(port, "GET", "/api/streams/cam", NULL, &j), 200);
@@ -323,7 +318,7 @@ static void wait_up(int port) {
         cJSON_Delete(j);
         if (frame >= 0)
             return;
-        ck_assert_msg(now_ms() < end, "the stream does not start");
+        ck_assert_msg(vt_mono_us() / 1000 < end, "the stream does not start");
         usleep(50000);
     }
 }
@@ -452,7 +447,7 @@ START_TEST(test_metrics) {
         call(hp, "POST", "/api/streams/cam/objects", "{\"object\":3,\"box\":[40,30,40,40]}", &j),
         200);
     cJSON_Delete(j);
-    int64_t end = now_ms() + WAIT_MS;
+    int64_t end = vt_mono_us() / 1000 + WAIT_MS;
     for (;;) {
         resp *r = req(hp, "GET", "/metrics", AUTH, NULL);
         ck_assert_int_eq(r->status, 200);
@@ -476,7 +471,7 @@ START_TEST(test_metrics) {
         resp_free(r);
         if (tracking == 1 && fps > 0)
             break;
-        ck_assert_msg(now_ms() < end, "object 3 never counted as tracking");
+        ck_assert_msg(vt_mono_us() / 1000 < end, "object 3 never counted as tracking");
         usleep(100000);
     }
     stop(&d);
@@ -522,17 +517,17 @@ START_TEST(test_bad_requests) {
      * not read at all is closed; others are served all along */
     int slow = connect_port(hp);
     send_all(slow, "GET /healthz HTTP/1.1\r\nHost: x\r\n", 31);
-    int64_t t0 = now_ms();
+    int64_t t0 = vt_mono_us() / 1000;
     for (int i = 0; i < 5; i++) {
         resp *r = req(hp, "GET", "/healthz", NULL, NULL);
         ck_assert_int_eq(r->status, 200);
         resp_free(r);
     }
-    ck_assert_int_lt(now_ms() - t0, 900);
+    ck_assert_int_lt(vt_mono_us() / 1000 - t0, 900);
     resp rs;
     ck_assert_int_eq(read_resp(slow, &rs, 5000), 0);
     ck_assert_int_eq(rs.status, 408);
-    ck_assert_int_ge(now_ms() - t0, 900);
+    ck_assert_int_ge(vt_mono_us() / 1000 - t0, 900);
     free(rs.body);
     close(slow);
 
@@ -563,13 +558,13 @@ END_TEST
 /* Read one WebSocket frame from the server (unmasked): opcode, payload (malloc'd). */
 static int ws_read(int fd, int *opcode, unsigned char **payload, size_t *len, int timeout_ms) {
     unsigned char h[10];
-    int64_t end = now_ms() + timeout_ms;
+    int64_t end = vt_mono_us() / 1000 + timeout_ms;
     size_t need = 2, got = 0;
     unsigned char *p = NULL;
     for (int stage = 0; stage < 3;) {
         while (got < need) {
             struct pollfd pf = {.fd = fd, .events = POLLIN};
-            int left = (int)(end - now_ms());
+            int left = (int)(end - vt_mono_us() / 1000);
             if (left <= 0 || poll(&pf, 1, left) <= 0)
                 return -1;
             ssize_t k = recv(fd, stage < 2 ? h + got : p + got, need - got, 0);
@@ -630,8 +625,8 @@ START_TEST(test_websocket) {
         200);
     cJSON_Delete(j);
     int frames = 0, added = 0, with_mask = 0;
-    int64_t last = -1, t0 = now_ms();
-    while ((frames < 4 || !added || !with_mask) && now_ms() - t0 < WAIT_MS) {
+    int64_t last = -1, t0 = vt_mono_us() / 1000;
+    while ((frames < 4 || !added || !with_mask) && vt_mono_us() / 1000 - t0 < WAIT_MS) {
         int op;
         unsigned char *p;
         size_t len;
@@ -668,7 +663,7 @@ START_TEST(test_websocket) {
     ck_assert_int_ge(frames, 4);
     ck_assert(added && with_mask);
     /* at most frame_rate (5/s) frames: the time taken bounds the count */
-    ck_assert_int_le(frames, 5 * (now_ms() - t0) / 1000 + 3);
+    ck_assert_int_le(frames, 5 * (vt_mono_us() / 1000 - t0) / 1000 + 3);
     unsigned char close_frame[6] = {0x88, 0x80, 1, 2, 3, 4};
     send_all(fd, (char *)close_frame, sizeof close_frame);
     close(fd);

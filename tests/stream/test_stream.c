@@ -13,6 +13,7 @@
 #include <libavutil/error.h>
 
 #include "codec_test_util.h"
+#include "vt_base.h"
 #include "vt_stream.h"
 
 static vt_model *model;
@@ -238,6 +239,94 @@ START_TEST(test_live_keeps_given_frame) {
 }
 END_TEST
 
+/* The state events of a stream, as a subscriber receives them. */
+typedef struct states {
+    pthread_mutex_t lock;
+    int n, bad, ended; /* state events; of those, tails that are not valid UTF-8, and `ended`s */
+    char reason[512];  /* the `reason` of the `ended` event */
+} states;
+
+static void on_state_event(void *opaque, const vt_stream_event *ev) {
+    states *st = opaque;
+    if (ev->kind != VT_STREAM_EVENT_STATE)
+        return;
+    pthread_mutex_lock(&st->lock);
+    st->n++;
+    if (vt_utf8_check(ev->tail, ev->tail_len, NULL) < 0) {
+        st->bad++;
+    } else if (ev->state == VT_PROTO_STREAM_ENDED) {
+        char line[2048] = "{"; /* the tail lacks the '{' of its seq prefix */
+        snprintf(line + 1, sizeof line - 1, "%.*s", (int)ev->tail_len, ev->tail);
+        cJSON *j = cJSON_Parse(line);
+        const cJSON *why = j ? cJSON_GetObjectItem(j, "reason") : NULL;
+        snprintf(st->reason, sizeof st->reason, "%s", cJSON_IsString(why) ? why->valuestring : "");
+        cJSON_Delete(j);
+    }
+    st->ended += ev->state == VT_PROTO_STREAM_ENDED;
+    pthread_mutex_unlock(&st->lock);
+}
+
+/*
+ * A threaded stream whose source fails at once (a missing file) reports `ended` once, from its
+ * tracker thread, with the source's reason. The ingest thread that meets the failure may run
+ * before vt_stream_start returns: it must already see a threaded stream. Ten rounds, as it is a
+ * race.
+ */
+START_TEST(test_missing_ends_once) {
+    for (int round = 0; round < 10; round++) {
+        states st = {.lock = PTHREAD_MUTEX_INITIALIZER};
+        vt_stream_config cfg;
+        clip_stream(&cfg, tu_path("missing.mp4"), on_state_event, &st, VT_STREAM_LOSSLESS,
+                    "realtime");
+        char err[256];
+        vt_stream *s;
+        ck_assert_msg(vt_stream_new(&cfg, &s, err, sizeof err) == 0, "%s", err);
+        ck_assert_int_eq(vt_stream_start(s), 0);
+        wait_flag(&st.lock, &st.ended);
+        vt_stream_free(&s); /* joins the threads: no event comes after this */
+        ck_assert_msg(st.ended == 1, "round %d: %d `ended` events", round, st.ended);
+        ck_assert_msg(strstr(st.reason, "missing.mp4") != NULL, "round %d: reason '%s'", round,
+                      st.reason);
+    }
+}
+END_TEST
+
+/*
+ * A source that cannot open, with a long non-ASCII path: the `stream` events that carry its
+ * reason to every subscriber stay valid UTF-8. The path is "/nonexistent-vtrack/", p 'x'
+ * (p = _i % 10), then 80 times U+00E9 U+20AC U+1D11E "/" (10 bytes): the source's 512-byte
+ * messages and, threaded (_i >= 10), the stream's 256-byte copy of the reason are cut at every
+ * byte phase of the repeated part as p goes from 0 to 9. Stepped (_i < 10) the reason is the
+ * source's own.
+ */
+START_TEST(test_reason_utf8_cut) {
+    const int phase = _i % 10, threaded = _i >= 10;
+    char url[1024];
+    size_t n = (size_t)snprintf(url, sizeof url, "/nonexistent-vtrack/%.*s", phase, "xxxxxxxxx");
+    for (int k = 0; k < 80; k++, n += 10)
+        memcpy(url + n, "\xC3\xA9\xE2\x82\xAC\xF0\x9D\x84\x9E/", 10);
+    url[n] = '\0';
+    states st = {.lock = PTHREAD_MUTEX_INITIALIZER};
+    vt_stream_config cfg;
+    clip_stream(&cfg, url, on_state_event, &st, VT_STREAM_LOSSLESS, "realtime");
+    char err[256];
+    vt_stream *s;
+    ck_assert_msg(vt_stream_new(&cfg, &s, err, sizeof err) == 0, "%s", err);
+    if (threaded) {
+        ck_assert_int_eq(vt_stream_start(s), 0);
+        wait_flag(&st.lock, &st.ended);
+    } else {
+        ck_assert_int_eq(vt_stream_step(s, NULL), AVERROR(ENOENT));
+    }
+    vt_stream_free(&s); /* joins the threads: no event comes after this */
+    ck_assert_int_ge(st.n, 1);
+    ck_assert_msg(st.bad == 0, "phase %d (%s): %d of %d state events are not UTF-8", phase,
+                  threaded ? "threaded" : "stepped", st.bad, st.n);
+    ck_assert_int_eq(st.ended, 1);
+    ck_assert_msg(strncmp(st.reason, url, 20) == 0, "reason '%s'", st.reason); /* names the path */
+}
+END_TEST
+
 int main(void) {
     char err[256];
     if (vt_model_load("lab", &model, err, sizeof err) < 0) {
@@ -250,6 +339,8 @@ int main(void) {
     tcase_add_test(tc, test_listed_while_applied);
     tcase_add_loop_test(tc, test_end_drops_pending, 0, 2);
     tcase_add_test(tc, test_live_keeps_given_frame);
+    tcase_add_test(tc, test_missing_ends_once);
+    tcase_add_loop_test(tc, test_reason_utf8_cut, 0, 20);
     suite_add_tcase(su, tc);
     SRunner *sr = srunner_create(su);
     srunner_run_all(sr, CK_NORMAL);
