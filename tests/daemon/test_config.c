@@ -543,6 +543,39 @@ START_TEST(test_table_errors) {
 }
 END_TEST
 
+/* The flags of the root's rows read their text as the file's field would be read. */
+START_TEST(test_cli_flags) {
+    vtd_cli cli = {.log_level = "warning", .state_dir = "/tmp/st", .model = "lab"};
+    vtd_config *cfg = NULL;
+    char err[512];
+    ck_assert_msg(vtd_config_load(&cli, &cfg, err, sizeof err) == 0, "%s", err);
+    ck_assert_int_eq(cfg->log_level, VTD_LOG_WARNING);
+    ck_assert_str_eq(cfg->state_dir, "/tmp/st");
+    ck_assert_str_eq(cfg->model, "lab");
+    ck_assert_str_eq(cfg->listen[0], VTD_DEFAULT_LISTEN);
+    vtd_config_free(&cfg);
+    static const struct {
+        vtd_cli cli;
+        const char *want;
+    } bad_flags[] = {
+        {{.log_level = "loud"},
+         "--log-level: must be one of \"error\", \"warning\", \"notice\", \"info\", \"debug\", "
+         "got \"loud\""},
+        {{.listen = "nope"},
+         "--listen: must be \"HOST:PORT\" (IPv6 as \"[ADDR]:PORT\", port 1..65535), got \"nope\""},
+        {{.model = ""},
+         "--model: must be a string of 1..4096 bytes without control characters, got \"\""},
+        {{.state_dir = "a\tb"}, "--state-dir: must be a string of 1..4096 bytes"},
+    };
+    for (size_t i = 0; i < sizeof bad_flags / sizeof bad_flags[0]; i++) {
+        ck_assert_int_eq(vtd_config_load(&bad_flags[i].cli, &cfg, err, sizeof err), -EINVAL);
+        ck_assert_ptr_null(cfg);
+        ck_assert_msg(strncmp(err, bad_flags[i].want, strlen(bad_flags[i].want)) == 0,
+                      "got:  %s\nwant: %s", err, bad_flags[i].want);
+    }
+}
+END_TEST
+
 /* The shipped example must load, and its documented example stream must be valid too. */
 START_TEST(test_shipped_example) {
     char path[1024];
@@ -655,6 +688,7 @@ int main(void) {
     tcase_add_test(t, test_table_defaults);
     tcase_add_loop_test(t, test_table_errors, 0,
                         (int)(sizeof table_errors / sizeof table_errors[0]));
+    tcase_add_test(t, test_cli_flags);
     tcase_add_test(t, test_shipped_example);
     tcase_add_test(t, test_hostport);
     tcase_add_test(t, test_stream_params);
