@@ -50,6 +50,15 @@ int vtd_cfg_text_ok(const char *s) {
     return vt_proto_text_check(s, strlen(s)) == 0;
 }
 
+char *vtd_cfg_dup(const char *s, int *oom) {
+    if (!s)
+        return NULL;
+    char *d = strdup(s);
+    if (!d)
+        *oom = 1;
+    return d;
+}
+
 int vtd_cfg_read_file(const char *path, size_t max, char **out, size_t *len, char *err,
                       size_t errlen) {
     FILE *f = fopen(path, "rb");
@@ -120,6 +129,18 @@ static int read_enum(vtd_pctx *c, const vtd_cfg_field *f, const cJSON *it, long 
         snprintf(what + strlen(what), sizeof what - strlen(what), "%s \"%s\"", v > lo ? "," : "",
                  f->names(v));
     return vtd_cfg_want(c, it, what);
+}
+
+const char *vtd_cfg_pacing_name(int v) {
+    return vt_proto_pacing_name((vt_proto_pacing)v);
+}
+
+const char *vtd_cfg_tracker_name(int v) {
+    return vt_proto_tracker_name((vt_proto_tracker)v);
+}
+
+const char *vtd_cfg_profile_name(int v) {
+    return vt_proto_profile_name((vt_proto_profile)v);
 }
 
 /* Members are stored by their width: int, enums, uint32_t, int64_t, size_t. */

@@ -6,11 +6,12 @@
  * where the value goes (a member at an offset of the section's struct, or a parser of its own).
  * The same rows give the known keys, the defaults (vtd_cfg_defaults), the parsing and range
  * checks of the file (vtd_cfg_walk) and, for rows with a flag, the command-line overrides
- * (vtd_cfg_apply_flags). Rows are processed in table order, so a table is also the order in
+ * (config_cli.c). Rows are processed in table order, so a table is also the order in
  * which a file's mistakes are found; CHECK rows (cross-field rules) sit where they apply.
  *
- * Files: config_fields.c (paths and errors, values, the table walker), config.c (the tables,
- * the whole file, the command line).
+ * Files: config_fields.c (paths and errors, values, the table walker), config.c (the root
+ * table and its sections, the whole file), config_stream.c (streams and their objects),
+ * config_cli.c (command-line overrides).
  */
 #ifndef VTD_CONFIG_INT_H
 #define VTD_CONFIG_INT_H
@@ -60,6 +61,9 @@ int vtd_cfg_number(vtd_pctx *c, const cJSON *it, double lo, double hi, int integ
 /* The rule of every backoff: "backoff_max_s (1.000) is below backoff_min_s (5.000)". */
 int vtd_cfg_backoff_order(vtd_pctx *c, int64_t min_ms, int64_t max_ms);
 
+/* strdup of s, or NULL for NULL; sets *oom when out of memory. */
+char *vtd_cfg_dup(const char *s, int *oom);
+
 /* Read at most `max` bytes of a file, NUL-terminated. 0, -ENOMEM, or -errno / -EINVAL with
  * "<path>: <reason>" in err. */
 int vtd_cfg_read_file(const char *path, size_t max, char **out, size_t *len, char *err,
@@ -106,6 +110,11 @@ struct vtd_cfg_field {
     size_t flag_offset;        /* ... its member of vtd_cli (a const char *) */
 };
 
+/* ENUM rows' names: proto's tables (names.c), as functions of an int. */
+const char *vtd_cfg_pacing_name(int v);
+const char *vtd_cfg_tracker_name(int v);
+const char *vtd_cfg_profile_name(int v);
+
 #define VTD_CFG_MEMBER_(T, m) .offset = offsetof(T, m), .size = sizeof(((T *)0)->m)
 
 /* Rows, Redis' createIntConfig way; extra members follow the macro inside the row's braces:
@@ -151,13 +160,13 @@ int vtd_cfg_read(vtd_pctx *c, const cJSON *obj, const vtd_cfg_field *f, const cJ
  * Between the files
  * ------------------------------------------------------------------------------------------- */
 
-/* The root object's rows (vtd_config), which carry the command-line flags. */
+/* config.c: the root object's rows (vtd_config), which carry the command-line flags. */
 extern const vtd_cfg_field vtd_cfg_root[];
 
-/* The "streams" row's parser (base: the vtd_config). */
+/* config_stream.c: the "streams" row's parser (base: the vtd_config). */
 int vtd_cfg_parse_streams(vtd_pctx *c, const cJSON *root, const cJSON *it, void *cfg);
 
-/* A stream with the configuration's defaults (sc zeroed first by the caller),
+/* config_stream.c: a stream with the configuration's defaults (sc zeroed first by the caller),
  * the defaults resolved once the URL is known, and its fingerprint from its JSON object and the
  * root's "defaults" (both may be NULL). */
 void vtd_cfg_stream_defaults(const vtd_config *cfg, vtd_stream_conf *sc);
