@@ -253,24 +253,13 @@ static int want_text(ctx *c, const char *field, const cJSON *it, size_t max, con
     return 0;
 }
 
-static bool is_alnum(char ch) {
-    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9');
-}
-
-/* Stream names end up in logs, metrics and file names: a conservative charset. */
 static int want_name(ctx *c, const char *field, const cJSON *it, const char **out) {
     static const char want[] = "a stream name (1..64 of A-Z a-z 0-9 _ . -, starting with a "
                                "letter or digit)";
-    if (!cJSON_IsString(it))
+    if (!cJSON_IsString(it) ||
+        !vt_proto_stream_name_valid(it->valuestring, strlen(it->valuestring)))
         return bad(c, field, it, want);
-    const char *s = it->valuestring;
-    size_t n = strlen(s);
-    if (n == 0 || n > VT_PROTO_NAME_MAX || !is_alnum(s[0]))
-        return bad(c, field, it, want);
-    for (size_t i = 1; i < n; i++)
-        if (!is_alnum(s[i]) && s[i] != '_' && s[i] != '.' && s[i] != '-')
-            return bad(c, field, it, want);
-    *out = s;
+    *out = it->valuestring;
     return 0;
 }
 
@@ -380,10 +369,7 @@ static int parse_options(ctx *c, const cJSON *it) {
         const char *k = e->string;
         size_t kl = strlen(k);
         snprintf(field, sizeof field, "options.%s", vtp_excerpt(ex, sizeof ex, k, kl));
-        bool ok = kl >= 1 && kl <= VT_PROTO_OPT_KEY_MAX;
-        for (size_t j = 0; ok && j < kl; j++)
-            ok = is_alnum(k[j]) || k[j] == '_' || k[j] == '-';
-        if (!ok)
+        if (!vt_proto_option_key_valid(k, kl))
             return vt_proto_err_set(c->err, VT_PROTO_CODE_BAD_REQUEST, field,
                                     "%s: option names are 1..64 of A-Z a-z 0-9 _ -", field);
         for (int j = 0; j < i; j++)

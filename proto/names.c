@@ -1,5 +1,6 @@
 /*
- * names.c - wire names of the protocol's enumerations, and the error helper.
+ * names.c - wire names of the protocol's enumerations, the rules for stream and option names,
+ * and the error helper.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -55,19 +56,32 @@ const char *vt_proto_code_name(vt_proto_code code) {
 }
 
 const char *vt_proto_pacing_name(vt_proto_pacing p) {
-    static const char *const names[] = {"", "live", "camera", "lossless"};
+    static const char *const names[] = {
+        [VT_PROTO_PACING_DEFAULT] = "",
+        [VT_PROTO_PACING_LIVE] = "live",
+        [VT_PROTO_PACING_CAMERA] = "camera",
+        [VT_PROTO_PACING_LOSSLESS] = "lossless",
+    };
     TABLE_COVERS(names, VT_PROTO_PACING_COUNT);
     return NAME_OF(names, p);
 }
 
 const char *vt_proto_tracker_name(vt_proto_tracker t) {
-    static const char *const names[] = {"", "mast", "colorize"};
+    static const char *const names[] = {
+        [VT_PROTO_TRACKER_DEFAULT] = "",
+        [VT_PROTO_TRACKER_MAST] = "mast",
+        [VT_PROTO_TRACKER_COLORIZE] = "colorize",
+    };
     TABLE_COVERS(names, VT_PROTO_TRACKER_COUNT);
     return NAME_OF(names, t);
 }
 
 const char *vt_proto_profile_name(vt_proto_profile p) {
-    static const char *const names[] = {"", "accurate", "realtime"};
+    static const char *const names[] = {
+        [VT_PROTO_PROFILE_DEFAULT] = "",
+        [VT_PROTO_PROFILE_ACCURATE] = "accurate",
+        [VT_PROTO_PROFILE_REALTIME] = "realtime",
+    };
     TABLE_COVERS(names, VT_PROTO_PROFILE_COUNT);
     return NAME_OF(names, p);
 }
@@ -93,9 +107,38 @@ const char *vt_proto_lifecycle_name(vt_proto_lifecycle l) {
 }
 
 const char *vt_proto_stream_state_name(vt_proto_stream_state s) {
-    static const char *const names[] = {"connecting", "up", "stalled", "reconnecting", "ended"};
+    static const char *const names[] = {
+        [VT_PROTO_STREAM_CONNECTING] = "connecting",
+        [VT_PROTO_STREAM_UP] = "up",
+        [VT_PROTO_STREAM_STALLED] = "stalled",
+        [VT_PROTO_STREAM_RECONNECTING] = "reconnecting",
+        [VT_PROTO_STREAM_ENDED] = "ended",
+    };
     TABLE_COVERS(names, VT_PROTO_STREAM_STATE_COUNT);
     return NAME_OF(names, s);
+}
+
+static int is_alnum(char ch) {
+    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9');
+}
+
+/* Stream names end up in logs, metrics, MQTT topics and file names: a conservative charset. */
+int vt_proto_stream_name_valid(const char *s, size_t n) {
+    if (n < 1 || n > VT_PROTO_NAME_MAX || !is_alnum(s[0]))
+        return 0;
+    for (size_t i = 1; i < n; i++)
+        if (!is_alnum(s[i]) && s[i] != '_' && s[i] != '.' && s[i] != '-')
+            return 0;
+    return 1;
+}
+
+int vt_proto_option_key_valid(const char *s, size_t n) {
+    if (n < 1 || n > VT_PROTO_OPT_KEY_MAX)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!is_alnum(s[i]) && s[i] != '_' && s[i] != '-')
+            return 0;
+    return 1;
 }
 
 int vt_proto_err_set(vt_proto_err *e, vt_proto_code code, const char *field, const char *fmt, ...) {

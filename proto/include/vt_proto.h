@@ -340,6 +340,13 @@ const char *vt_proto_obj_state_name(vt_proto_obj_state s);
 const char *vt_proto_lifecycle_name(vt_proto_lifecycle l);
 const char *vt_proto_stream_state_name(vt_proto_stream_state s);
 
+/* The naming rules, for names that reach the daemon other than in a command (its configuration
+ * file and command line). s[0..n) need not be NUL-terminated; 1 when valid, else 0.
+ * A stream name: 1..VT_PROTO_NAME_MAX of [A-Za-z0-9_.-], the first a letter or digit.
+ * An FFmpeg option name (add_stream `options`): 1..VT_PROTO_OPT_KEY_MAX of [A-Za-z0-9_-]. */
+int vt_proto_stream_name_valid(const char *s, size_t n);
+int vt_proto_option_key_valid(const char *s, size_t n);
+
 /* ---------------------------------------------------------------------------------------------
  * Request ids and errors
  * ------------------------------------------------------------------------------------------- */

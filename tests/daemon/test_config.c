@@ -449,6 +449,133 @@ START_TEST(test_cli_overrides) {
 }
 END_TEST
 
+/* The table's defaults, where the file says nothing (config_stream.c, config.c). */
+START_TEST(test_table_defaults) {
+    vtd_config *cfg = parse_ok("{\"streams\":[{\"name\":\"a\",\"url\":\"rtsp://h/x\"}],"
+                               "\"http\":{},\"limits\":{\"clients\":3}}");
+    ck_assert_int_eq(cfg->log_level, VTD_LOG_INFO);
+    ck_assert_int_eq(cfg->def_pacing, VT_PROTO_PACING_DEFAULT);
+    /* limits: the one given, and the defaults of the others */
+    ck_assert_int_eq(cfg->limits.clients, 3);
+    ck_assert_int_eq(cfg->limits.streams, 16);
+    ck_assert_int_eq(cfg->limits.send_buffer_bytes, 0);
+    ck_assert_int_eq(cfg->limits.idle_timeout_ms, 60000);
+    ck_assert_int_eq(cfg->limits.line_timeout_ms, 10000);
+    ck_assert_int_eq(cfg->limits.shutdown_timeout_ms, 2000);
+    const vtd_stream_conf *a = &cfg->streams[0];
+    ck_assert_int_eq(a->pacing, VT_PROTO_PACING_LIVE); /* resolved: a network URL */
+    ck_assert_int_eq(a->tracker, VT_PROTO_TRACKER_MAST);
+    ck_assert_int_eq(a->profile, VT_PROTO_PROFILE_REALTIME);
+    ck_assert_int_eq(a->transport, VT_SOURCE_TRANSPORT_TCP);
+    ck_assert_int_eq(a->reconnect, -1);
+    ck_assert_int_eq(a->decoder_threads, 1);
+    ck_assert_int_eq(a->connect_timeout_ms, 5000);
+    ck_assert_int_eq(a->read_timeout_ms, 5000);
+    ck_assert_int_eq(a->stall_ms, 10000);
+    ck_assert_int_eq(a->backoff_min_ms, 250);
+    ck_assert_int_eq(a->backoff_max_ms, 30000);
+    ck_assert_int_eq(a->max_objects, 0);
+    ck_assert_int_eq(a->topk, -1);
+    ck_assert_int_eq(a->radius, -2);
+    ck_assert(a->temperature == -1.0f);
+    ck_assert_ptr_null(a->overlay_path);
+    /* http: present, so on, with every default */
+    ck_assert_int_eq(cfg->http.enabled, 1);
+    ck_assert_int_eq(cfg->http.clients, 64);
+    ck_assert_uint_eq(cfg->http.header_bytes, 8192);
+    ck_assert_uint_eq(cfg->http.body_bytes, 1u << 20);
+    ck_assert_int_eq(cfg->http.request_timeout_ms, 10000);
+    ck_assert(cfg->http.frame_rate == 10.0);
+    ck_assert_uint_eq(cfg->http.ws_queue_bytes, 1u << 20);
+    vtd_config_free(&cfg);
+    /* a stream's seconds are stored in milliseconds, rounded: 0.0125 s is 13 ms */
+    cfg = parse_ok("{\"streams\":[{\"name\":\"a\",\"url\":\"x\",\"backoff_min_s\":0.0125,"
+                   "\"overlay\":{\"path\":\"o.mp4\"},\"temperature\":0.25,\"radius\":-1}]}");
+    ck_assert_int_eq(cfg->streams[0].backoff_min_ms, 13);
+    ck_assert(cfg->streams[0].overlay_seconds == 20.0); /* the overlay's default */
+    ck_assert(cfg->streams[0].temperature == 0.25f);
+    ck_assert_int_eq(cfg->streams[0].radius, -1);
+    vtd_config_free(&cfg);
+}
+END_TEST
+
+/* Whole messages of the table's checks, computed by hand from the rows' bounds. */
+static const struct {
+    const char *json, *want;
+} table_errors[] = {
+    /* an int field out of its bounds, each side */
+    {"{\"limits\":{\"streams\":257}}", "limits.streams: must be an integer in [1, 256], got 257"},
+    {"{\"limits\":{\"clients\":-1}}", "limits.clients: must be an integer in [1, 65536], got -1"},
+    {"{\"streams\":[{\"name\":\"a\",\"url\":\"x\",\"radius\":-2}]}",
+     "streams[0].radius: must be an integer in [-1, 256], got -2"},
+    {"{\"limits\":{\"hard_queue_bytes\":4294967297}}",
+     "limits.hard_queue_bytes: must be an integer in [4096, 4294967296], got 4294967297"},
+    /* a wrong type */
+    {"{\"http\":{\"jpeg_quality\":\"80\"}}",
+     "http.jpeg_quality: must be an integer in [1, 100], got \"80\""},
+    {"{\"clients\":{\"allow_add_streams\":\"yes\"}}",
+     "clients.allow_add_streams: must be true or false, got \"yes\""},
+    {"{\"streams\":[{\"name\":\"a\",\"url\":\"x\",\"rtsp_transport\":1}]}",
+     "streams[0].rtsp_transport: must be one of \"tcp\", \"udp\", got 1"},
+    {"{\"limits\":{\"shutdown_timeout_s\":-0.5}}",
+     "limits.shutdown_timeout_s: must be a number in [0, 86400], got -0.5"},
+    {"{\"model\":[]}", "model: must be a string of 1..4096 bytes without control characters, got "
+                       "an array"},
+    {"{\"limits\":[]}", "limits: must be an object, got an array"},
+    {"{\"streams\":[{\"name\":\"a\",\"url\":\"x\",\"overlay\":{\"path\":\"o\",\"sec\":1}}]}",
+     "streams[0].overlay.sec: unknown field"},
+    /* a check row where it stands: the backoff before max_objects */
+    {"{\"streams\":[{\"name\":\"a\",\"url\":\"x\",\"backoff_min_s\":50,\"max_objects\":0}]}",
+     "streams[0]: backoff_max_s (30.000) is below backoff_min_s (50.000)"},
+    {"{\"token\":\"t\",\"token_file\":\"/nonexistent\"}",
+     "token_file: give token or token_file, not both"},
+};
+
+START_TEST(test_table_errors) {
+    vtd_config *cfg = NULL;
+    char err[512] = "";
+    const char *json = table_errors[_i].json;
+    int rc = vtd_config_parse(json, strlen(json), tu_dir(), &cfg, err, sizeof err);
+    ck_assert_msg(rc == -EINVAL, "accepted: %s", json);
+    ck_assert_ptr_null(cfg);
+    ck_assert_msg(strcmp(err, table_errors[_i].want) == 0, "%s\n  got:  %s\n  want: %s", json, err,
+                  table_errors[_i].want);
+}
+END_TEST
+
+/* The flags of the root's rows read their text as the file's field would be read. */
+START_TEST(test_cli_flags) {
+    vtd_cli cli = {.log_level = "warning", .state_dir = "/tmp/st", .model = "lab"};
+    vtd_config *cfg = NULL;
+    char err[512];
+    ck_assert_msg(vtd_config_load(&cli, &cfg, err, sizeof err) == 0, "%s", err);
+    ck_assert_int_eq(cfg->log_level, VTD_LOG_WARNING);
+    ck_assert_str_eq(cfg->state_dir, "/tmp/st");
+    ck_assert_str_eq(cfg->model, "lab");
+    ck_assert_str_eq(cfg->listen[0], VTD_DEFAULT_LISTEN);
+    vtd_config_free(&cfg);
+    static const struct {
+        vtd_cli cli;
+        const char *want;
+    } bad_flags[] = {
+        {{.log_level = "loud"},
+         "--log-level: must be one of \"error\", \"warning\", \"notice\", \"info\", \"debug\", "
+         "got \"loud\""},
+        {{.listen = "nope"},
+         "--listen: must be \"HOST:PORT\" (IPv6 as \"[ADDR]:PORT\", port 1..65535), got \"nope\""},
+        {{.model = ""},
+         "--model: must be a string of 1..4096 bytes without control characters, got \"\""},
+        {{.state_dir = "a\tb"}, "--state-dir: must be a string of 1..4096 bytes"},
+    };
+    for (size_t i = 0; i < sizeof bad_flags / sizeof bad_flags[0]; i++) {
+        ck_assert_int_eq(vtd_config_load(&bad_flags[i].cli, &cfg, err, sizeof err), -EINVAL);
+        ck_assert_ptr_null(cfg);
+        ck_assert_msg(strncmp(err, bad_flags[i].want, strlen(bad_flags[i].want)) == 0,
+                      "got:  %s\nwant: %s", err, bad_flags[i].want);
+    }
+}
+END_TEST
+
 /* The shipped example must load, and its documented example stream must be valid too. */
 START_TEST(test_shipped_example) {
     char path[1024];
@@ -558,6 +685,10 @@ int main(void) {
     tcase_add_test(t, test_comments_ignored);
     tcase_add_test(t, test_mask_object);
     tcase_add_test(t, test_cli_overrides);
+    tcase_add_test(t, test_table_defaults);
+    tcase_add_loop_test(t, test_table_errors, 0,
+                        (int)(sizeof table_errors / sizeof table_errors[0]));
+    tcase_add_test(t, test_cli_flags);
     tcase_add_test(t, test_shipped_example);
     tcase_add_test(t, test_hostport);
     tcase_add_test(t, test_stream_params);
