@@ -2,6 +2,9 @@
 // length, the frame event with masks as JSON, then the JPEG of that same frame) and its events
 // (text). Drawing waits for the image to decode and always uses the newest frame: frames that
 // arrive meanwhile replace the pending one, so a slow browser skips frames, never lags.
+// Each frame drawn records its lag: the time it is on the canvas minus its `wallclock` (the
+// server's clock when the frame arrived there; same machine or synchronised clocks), shown
+// under the canvas and kept in window.vtLags (window.vtLagStats() summarises it).
 'use strict';
 
 const params = new URLSearchParams(location.search);
@@ -66,13 +69,19 @@ class View {
     this.title.textContent = name;
     this.canvas = document.createElement('canvas');
     this.canvas.width = 320; this.canvas.height = 240;
+    this.stat = document.createElement('div');
+    this.stat.className = 'stat';
     this.list = document.createElement('ul');
-    this.el.append(this.title, this.canvas, this.list);
+    this.el.append(this.title, this.canvas, this.stat, this.list);
     document.getElementById('streams').append(this.el);
     this.ctx = this.canvas.getContext('2d');
     this.pending = null;   // newest frame not drawn yet
     this.drawing = false;
     this.frame = -1;       // index of the frame on screen
+    this.drawn = 0;        // frames drawn
+    this.skipped = 0;      // frames received and replaced by a newer one before being drawn
+    this.gap = 0;          // source frames between two drawn ones (skipped here or by the server)
+    this.lag = 0;          // ms, of the last frame drawn
     this.objects = new Map();
     this.drag = null;
     this.setupDrag();
@@ -100,7 +109,10 @@ class View {
     const n = dv.getUint32(0);
     const meta = JSON.parse(new TextDecoder().decode(new Uint8Array(data, 4, n)));
     const jpeg = new Blob([new Uint8Array(data, 4 + n)], {type: 'image/jpeg'});
-    if (this.pending) window.vtSkipped++;
+    if (this.pending) {
+      window.vtSkipped++;
+      this.skipped++;
+    }
     this.pending = {meta, jpeg};
     this.pump();
   }
@@ -112,7 +124,7 @@ class View {
     this.pending = null;
     try {
       const bmp = await createImageBitmap(jpeg);
-      this.draw(bmp, meta);
+      await this.draw(bmp, meta);
       bmp.close();
     } finally {
       this.drawing = false;
@@ -120,25 +132,44 @@ class View {
     }
   }
 
-  draw(bmp, meta) {
+  async draw(bmp, meta) {
     const c = this.canvas, ctx = this.ctx;
+    const objs = meta.objects || [];
+    let ov = null;
+    if (objs.some(o => o.mask)) {
+      const img = new ImageData(bmp.width, bmp.height);
+      objs.forEach(o => { if (o.mask) paintMask(img, o.mask, COLORS[o.id % COLORS.length]); });
+      ov = await createImageBitmap(img);
+    }
     if (c.width !== bmp.width || c.height !== bmp.height) {
       c.width = bmp.width; c.height = bmp.height;
     }
     ctx.drawImage(bmp, 0, 0);
-    const objs = meta.objects || [];
-    if (objs.some(o => o.mask)) {
-      const img = new ImageData(c.width, c.height);
-      objs.forEach(o => { if (o.mask) paintMask(img, o.mask, COLORS[o.id % COLORS.length]); });
-      createImageBitmap(img).then(ov => { ctx.drawImage(ov, 0, 0); ov.close(); this.drawBoxes(objs); });
-    } else {
-      this.drawBoxes(objs);
+    if (ov) {
+      ctx.drawImage(ov, 0, 0);
+      ov.close();
     }
+    this.drawBoxes(objs);
+    this.noteDrawn(meta);
     this.frame = meta.frame;
     c.dataset.frame = meta.frame;
     this.objects = new Map(objs.map(o => [o.id, o]));
     this.renderList();
     window.vtFrames++;
+  }
+
+  // Lag and skipped frames of the frame just drawn.
+  noteDrawn(meta) {
+    const t = Date.parse(meta.wallclock);
+    if (!Number.isNaN(t)) {
+      this.lag = Date.now() - t;
+      window.vtLags.push(this.lag);
+      if (window.vtLags.length > 20000) window.vtLags.splice(0, 10000);
+    }
+    if (this.frame >= 0 && meta.frame > this.frame) this.gap += meta.frame - this.frame - 1;
+    this.drawn++;
+    this.stat.textContent = `lag ${this.lag} ms, ${this.drawn} drawn, ${this.skipped} skipped here, ` +
+      `${this.gap} not shown`;
   }
 
   drawBoxes(objs) {
@@ -204,6 +235,13 @@ class View {
 window.vtEvents = [];
 window.vtFrames = 0;
 window.vtSkipped = 0;
+window.vtLags = [];    // ms, one per frame drawn (the oldest are dropped past 20000)
+// {n, p50, p95, max} of the lags recorded since index `from` of window.vtLags.
+window.vtLagStats = (from = 0) => {
+  const v = window.vtLags.slice(from).sort((a, b) => a - b);
+  const q = p => v.length ? v[Math.min(v.length - 1, Math.floor(p * v.length))] : null;
+  return {n: v.length, p50: q(0.5), p95: q(0.95), max: v.length ? v[v.length - 1] : null};
+};
 
 async function refreshStats() {
   const r = await api('GET', '/api/stats');
