@@ -84,6 +84,7 @@ class View {
     this.lag = 0;          // ms, of the last frame drawn
     this.objects = new Map();
     this.drag = null;
+    this.poly = null;      // points of a polygon being clicked
     this.setupDrag();
     this.connect();
   }
@@ -184,10 +185,16 @@ class View {
       ctx.strokeRect(x, y, w, h);
       ctx.fillText(`${o.id}${o.label ? ' ' + o.label : ''} ${o.state}`, x + 2, y > 12 ? y - 3 : y + 12);
     }
-    if (this.drag) {
-      ctx.strokeStyle = '#fff';
+    ctx.strokeStyle = ctx.fillStyle = '#fff';
+    if (this.drag && this.drag.moved && !this.poly) {
       const d = this.drag;
       ctx.strokeRect(d.x0, d.y0, d.x1 - d.x0, d.y1 - d.y0);
+    }
+    if (this.poly) {
+      ctx.beginPath();
+      this.poly.forEach(([x, y], i) => (i ? ctx.lineTo(x, y) : ctx.moveTo(x, y)));
+      ctx.stroke();
+      this.poly.forEach(([x, y]) => ctx.fillRect(x - 2, y - 2, 4, 4));
     }
   }
 
@@ -204,6 +211,8 @@ class View {
     }));
   }
 
+  // Drag a box, or click the points of a polygon (double-click or Enter closes it, Escape
+  // cancels it): either registers an object (POST .../objects, the protocol's `track`).
   setupDrag() {
     const pos = ev => {
       const r = this.canvas.getBoundingClientRect();
@@ -212,23 +221,52 @@ class View {
     };
     this.canvas.addEventListener('pointerdown', ev => {
       const [x, y] = pos(ev);
-      this.drag = {x0: x, y0: y, x1: x, y1: y};
+      this.drag = {x0: x, y0: y, x1: x, y1: y, moved: false};
     });
     this.canvas.addEventListener('pointermove', ev => {
-      if (!this.drag) return;
-      [this.drag.x1, this.drag.y1] = pos(ev);
+      const d = this.drag;
+      if (!d) return;
+      [d.x1, d.y1] = pos(ev);
+      if (Math.abs(d.x1 - d.x0) >= 3 || Math.abs(d.y1 - d.y0) >= 3) d.moved = true;
     });
     this.canvas.addEventListener('pointerup', () => {
       const d = this.drag;
       this.drag = null;
       if (!d) return;
+      if (this.poly || !d.moved) {
+        // a click: one more point (the two clicks of a double-click land on the same spot)
+        this.poly = this.poly || [];
+        const last = this.poly[this.poly.length - 1];
+        if (!last || Math.abs(last[0] - d.x0) >= 3 || Math.abs(last[1] - d.y0) >= 3)
+          this.poly.push([Math.round(d.x0), Math.round(d.y0)]);
+        if (this.poly.length === 1024) this.closePolygon();
+        return;
+      }
       const x = Math.min(d.x0, d.x1), y = Math.min(d.y0, d.y1);
       const w = Math.abs(d.x1 - d.x0), h = Math.abs(d.y1 - d.y0);
       if (w < 3 || h < 3) return;
-      api('POST', `/api/streams/${encodeURIComponent(this.name)}/objects`,
-          {box: [Math.round(x), Math.round(y), Math.round(w), Math.round(h)]})
-        .then(r => { window.vtLastTrack = r; });
+      this.register({box: [Math.round(x), Math.round(y), Math.round(w), Math.round(h)]});
     });
+    this.canvas.addEventListener('dblclick', ev => {
+      ev.preventDefault();
+      this.closePolygon();
+    });
+    document.addEventListener('keydown', ev => {
+      if (!this.poly) return;
+      if (ev.key === 'Enter') this.closePolygon();
+      else if (ev.key === 'Escape') this.poly = null;
+    });
+  }
+
+  closePolygon() {
+    const pts = this.poly;
+    this.poly = null;
+    if (pts && pts.length >= 3) this.register({polygon: pts});
+  }
+
+  register(shape) {
+    api('POST', `/api/streams/${encodeURIComponent(this.name)}/objects`, shape)
+      .then(r => { window.vtLastTrack = r; });
   }
 }
 

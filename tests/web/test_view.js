@@ -1,7 +1,9 @@
 // test_view.js - the live view in Debian's headless chromium (puppeteer-core, no browser
 // download): the page loads, shows the live frame, a drag on the canvas registers an object
 // that appears in the events with its mask drawn over the frame (checked on the screenshot's
-// pixels), and "untrack" removes it. Exits 77 (skipped) without chromium or node_modules.
+// pixels), and "untrack" removes it; clicked polygon points (Escape cancels, a double-click
+// closes) register an object whose box is the polygon's. Exits 77 (skipped) without chromium
+// or node_modules.
 'use strict';
 const path = require('path');
 const t = require('./lib');
@@ -49,7 +51,31 @@ t.run(async (dir, state) => {
     await page.waitForFunction(id => window.vtEvents.some(e => e.type === 'object' && e.event === 'removed' && e.object === id), {timeout: 15000}, id);
     await page.waitForFunction(id => !window.vtViews[0].objects.has(id), {timeout: 15000}, id);
 
-    console.log('ok: frames drawn', await page.evaluate(() => window.vtFrames), 'object', id);
+    // polygon: two clicks and Escape register nothing
+    await page.mouse.click(...at(20, 20));
+    await page.mouse.click(...at(40, 20));
+    if (!(await page.evaluate(() => window.vtViews[0].poly && window.vtViews[0].poly.length === 2)))
+      throw new Error('clicks did not start a polygon');
+    await page.keyboard.press('Escape');
+    if (await page.evaluate(() => window.vtViews[0].poly)) throw new Error('Escape did not cancel the polygon');
+    // the square's outline where it is now (x = 60 + 2 t), clicked point by point, closed by a
+    // double-click on the last point
+    const frame = await page.evaluate(() => window.vtViews[0].frame);
+    const x0 = Math.round(60 + 2 * ((frame % 600) / 15) + 2);
+    const pts = [[x0, 80], [x0 + 30, 78], [x0 + 60, 80], [x0 + 60, 140], [x0, 140]];
+    for (const [x, y] of pts.slice(0, -1)) await page.mouse.click(...at(x, y));
+    await page.mouse.click(...at(...pts[pts.length - 1]), {count: 2});
+    const pid = await addedId(page, 1);
+    const track = await page.evaluate(() => window.vtLastTrack);
+    if (track.status !== 200) throw new Error('polygon track: ' + JSON.stringify(track));
+    const bbox = await page.waitForFunction(id => { const o = window.vtViews[0].objects.get(id); return o && o.bbox; },
+      {timeout: 15000, polling: 20}, pid).then(h => h.jsonValue());
+    const xs = pts.map(p => p[0]), ys = pts.map(p => p[1]);
+    const want = [Math.min(...xs), Math.min(...ys), Math.max(...xs) - Math.min(...xs), Math.max(...ys) - Math.min(...ys)];
+    if (bbox.some((v, i) => Math.abs(v - want[i]) > 8))
+      throw new Error(`polygon object's box ${JSON.stringify(bbox)}, its polygon's ${JSON.stringify(want)}`);
+    console.log('ok: frames drawn', await page.evaluate(() => window.vtFrames), 'object', id,
+      'polygon object', pid, 'box', JSON.stringify(bbox), 'polygon box', JSON.stringify(want));
   } finally {
     await browser.close();
     await d.stop();
