@@ -3,7 +3,8 @@
 # bench/daemon.sh (a live 854x480 25 fps RTSP camera, 3 objects, realtime profile, default
 # model, vtrackd pinned to one core) with the HTTP API on; processed fps and event latency with
 # 0 viewers, with 5 headless chromium pages showing the live view (one browser, 5 pages, on the
-# other core: bench/webview_pages.js), and with one WebSocket viewer that never reads.
+# other core: bench/webview_pages.js; with their lag, drawn minus the frame's server wallclock),
+# and with one WebSocket viewer that never reads.
 # 0 and 5 alternate (0, 5, 0, 5, ...) in one vtrackd, so background load hits both; the slow
 # viewer comes last (its buffers take minutes to fill), measured RUNS times on one connection.
 #
@@ -180,6 +181,9 @@ for sc in ("0", "pages", "slow"):
         fig["fill_s"] = [r["fill_s"] for r in rs[:1]]
     if sc == "pages":
         fig["page_fps"] = [statistics.median(r["pages"]["frames_per_s"]) for r in rs if r["pages"]]
+        # the pages' lag: drawn on the canvas minus the frame's server wallclock, all pages
+        fig["page_lag_p50_ms"] = [r["pages"]["lag_ms"]["p50"] for r in rs if r["pages"]]
+        fig["page_lag_p95_ms"] = [r["pages"]["lag_ms"]["p95"] for r in rs if r["pages"]]
     print(json.dumps({"median": sc, "viewers": rs[0]["viewers"],
                       **{k: round(statistics.median(v), 2) for k, v in fig.items() if v},
                       "range": {k: [min(v), max(v)] for k, v in fig.items() if v},

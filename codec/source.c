@@ -554,13 +554,13 @@ static int connect_once(vt_source *s, char *err, size_t errlen) {
     vt_fmt(msg, sizeof(msg), "%s: connecting (attempt %lld)", s->url,
            (long long)s->stats.connect_attempts + 1);
     set_state(s, VT_SOURCE_STATE_CONNECTING, msg);
-    s->stats.connect_attempts++;
+    /* every retry counts, also of a camera that has never come up */
+    if (s->stats.connect_attempts++ > 0)
+        s->stats.reconnects++;
     ret = vtc_session_open(s, err, errlen);
     if (ret < 0)
         return ret;
     s->session_no++;
-    if (s->session_no > 1)
-        s->stats.reconnects++;
     s->up_since = vt_mono_us();
     s->pace_set = 0;
     vt_fmt(msg, sizeof(msg), "%s: up (%s %dx%d, %s)", s->url, s->info.codec_name, s->info.width,

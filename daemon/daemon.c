@@ -333,6 +333,7 @@ static void after_reload(uv_work_t *w, int status) {
     vtd_log_set_level(nc->log_level);
     reload_token(d, nc);
     reload_mqtt(d, nc);
+    vtd_http_reload(d, nc);
     vtd_streams_reload(d, nc, model_changed);
     vtd_config *old = d->cfg;
     d->cfg = nc;

@@ -70,7 +70,7 @@ typedef struct hconn {
 
 struct vtd_http {
     vtd *d;
-    uv_tcp_t lis[LISTENERS];
+    uv_tcp_t *lis[LISTENERS]; /* allocated: a reload binds new ones before closing these */
     int nlis;
     uv_timer_t sweep;
     hconn *conns;
@@ -127,6 +127,12 @@ static int safe_name(const char *s) {
 }
 
 /* Read the regular files of dir (not its subfolders) into memory, once, at start. */
+static void free_static(vtd_http *h) {
+    for (int i = 0; i < h->nfiles; i++)
+        free(h->files[i].data);
+    h->nfiles = 0;
+}
+
 static void load_static(vtd_http *h, const char *dir) {
     DIR *dp = opendir(dir);
     if (!dp) {
@@ -1051,24 +1057,44 @@ static void on_handle_closed(uv_handle_t *hd) {
     h_maybe_free(h);
 }
 
+static void on_listener_closed(uv_handle_t *hd) {
+    vtd_http *h = hd->data;
+    free(hd);
+    h->pending_close--;
+    h_maybe_free(h);
+}
+
 static void h_maybe_free(vtd_http *h) {
     if (!h->stopping || h->pending_close > 0)
         return;
-    for (int i = 0; i < h->nfiles; i++)
-        free(h->files[i].data);
+    free_static(h);
     free(h);
 }
 
-static int bind_listen(vtd_http *h, const char *spec) {
+static void close_listeners(vtd_http *h, uv_tcp_t **lis, int n) {
+    for (int i = 0; i < n; i++) {
+        h->pending_close++;
+        uv_close((uv_handle_t *)lis[i], on_listener_closed);
+    }
+}
+
+/* Bind spec's addresses into lis (up to LISTENERS) and listen: 0 with *n > 0, or an error (all
+ * of them closed again, logged). */
+static int bind_listen(vtd_http *h, const char *spec, uv_tcp_t **lis, int *n) {
     struct addrinfo *res;
     int gai, rc = vtd_server_resolve(spec, &res, &gai);
+    *n = 0;
     if (rc < 0) {
         vtd_err("http: listen %s: %s", spec, rc == -EADDRNOTAVAIL ? gai_strerror(gai) : "bad");
         return rc;
     }
     int err = 0;
-    for (struct addrinfo *ai = res; ai && h->nlis < LISTENERS; ai = ai->ai_next) {
-        uv_tcp_t *l = &h->lis[h->nlis];
+    for (struct addrinfo *ai = res; ai && *n < LISTENERS; ai = ai->ai_next) {
+        uv_tcp_t *l = malloc(sizeof *l);
+        if (!l) {
+            err = err ? err : UV_ENOMEM;
+            continue;
+        }
         uv_tcp_init(h->d->loop, l);
         l->data = h;
         rc = uv_tcp_bind(l, ai->ai_addr, ai->ai_family == AF_INET6 ? UV_TCP_IPV6ONLY : 0);
@@ -1076,14 +1102,13 @@ static int bind_listen(vtd_http *h, const char *spec) {
             rc = uv_listen((uv_stream_t *)l, LISTEN_BACKLOG, on_connection);
         if (rc < 0) {
             err = err ? err : rc;
-            h->pending_close++;
-            uv_close((uv_handle_t *)l, on_handle_closed);
+            close_listeners(h, &l, 1);
             continue;
         }
-        h->nlis++;
+        lis[(*n)++] = l;
     }
     freeaddrinfo(res);
-    if (!h->nlis) {
+    if (!*n) {
         vtd_err("http: listen %s: %s", spec, uv_strerror(err ? err : UV_EADDRNOTAVAIL));
         return err ? err : UV_EADDRNOTAVAIL;
     }
@@ -1091,13 +1116,13 @@ static int bind_listen(vtd_http *h, const char *spec) {
     return 0;
 }
 
-int vtd_http_start(vtd *d, vtd_http **out) {
+static int http_start(vtd *d, const vtd_config *cfg, vtd_http **out) {
     *out = NULL;
     vtd_http *h = calloc(1, sizeof *h);
     if (!h)
         return -ENOMEM;
     h->d = d;
-    int rc = bind_listen(h, d->cfg->http.listen);
+    int rc = bind_listen(h, cfg->http.listen, h->lis, &h->nlis);
     if (rc < 0) {
         /* Listeners that failed are closing: free once they are. */
         h->stopping = 1;
@@ -1105,12 +1130,16 @@ int vtd_http_start(vtd *d, vtd_http **out) {
         return rc;
     }
     char dir[PATH_MAX];
-    load_static(h, vtd_http_static_dir(d->cfg, dir, sizeof dir));
+    load_static(h, vtd_http_static_dir(cfg, dir, sizeof dir));
     uv_timer_init(d->loop, &h->sweep);
     h->sweep.data = h;
     uv_timer_start(&h->sweep, on_sweep, SWEEP_MS, SWEEP_MS);
     *out = h;
     return 0;
+}
+
+int vtd_http_start(vtd *d, vtd_http **out) {
+    return http_start(d, d->cfg, out);
 }
 
 void vtd_http_stop(vtd_http **ph) {
@@ -1119,10 +1148,8 @@ void vtd_http_stop(vtd_http **ph) {
         return;
     *ph = NULL;
     h->stopping = 1;
-    for (int i = 0; i < h->nlis; i++) {
-        h->pending_close++;
-        uv_close((uv_handle_t *)&h->lis[i], on_handle_closed);
-    }
+    close_listeners(h, h->lis, h->nlis);
+    h->nlis = 0;
     h->pending_close++;
     uv_close((uv_handle_t *)&h->sweep, on_handle_closed);
     while (h->conns)
@@ -1157,4 +1184,68 @@ void vtd_http_get_stats(const vtd_http *h, vtd_http_stats *st) {
     st->frames_sent = h->frames_sent;
     st->frames_skipped = h->frames_skipped;
     st->closed_slow = h->closed_slow;
+}
+
+/* Viewers were let in by the token in force when they connected: a changed token closes them
+ * (the page reconnects with its own token, and is refused if that is no longer it). */
+static int close_viewers(vtd_http *h) {
+    int n = 0;
+    for (hconn *c = h->conns, *next; c; c = next) {
+        next = c->next;
+        if (c->state == ST_WS) {
+            conn_close(c);
+            n++;
+        }
+    }
+    return n;
+}
+
+void vtd_http_reload(vtd *d, vtd_config *nc) {
+    vtd_http_conf *was = &d->cfg->http, *now = &nc->http;
+    vtd_http *h = d->http;
+    if (!now->enabled) {
+        if (h) {
+            vtd_notice("reload: http removed: its listener and %d connection%s closed", h->nconns,
+                       h->nconns == 1 ? "" : "s");
+            vtd_http_stop(&d->http);
+        }
+        return;
+    }
+    if (!h) {
+        if (http_start(d, nc, &d->http) < 0) {
+            /* not running: the next reload tries again */
+            vtd_err("reload: http: cannot listen on %s: the HTTP API stays off", now->listen);
+            now->enabled = 0;
+        } else {
+            vtd_notice("reload: http started");
+        }
+        return;
+    }
+    const char *wt = d->cfg->token, *nt = nc->token;
+    if ((wt || nt) && (!wt || !nt || strcmp(wt, nt) != 0)) {
+        int n = close_viewers(h);
+        if (n)
+            vtd_notice("reload: token changed: %d live view%s closed", n, n == 1 ? "" : "s");
+    }
+    if (strcmp(was->listen, now->listen) != 0) {
+        uv_tcp_t *lis[LISTENERS];
+        int n;
+        if (bind_listen(h, now->listen, lis, &n) < 0) {
+            /* The old address still serves: the configuration in force says so. */
+            vtd_err("reload: http.listen: keeping %s", was->listen);
+            char *tmp = now->listen;
+            now->listen = was->listen;
+            was->listen = tmp;
+        } else {
+            close_listeners(h, h->lis, h->nlis);
+            memcpy(h->lis, lis, sizeof lis[0] * (size_t)n);
+            h->nlis = n;
+            vtd_notice("reload: http: no longer listening on %s (%d connection%s kept)",
+                       was->listen, h->nconns, h->nconns == 1 ? "" : "s");
+        }
+    }
+    /* the page's files, in case they changed (static_dir, or an upgrade) */
+    char dir[PATH_MAX];
+    free_static(h);
+    load_static(h, vtd_http_static_dir(nc, dir, sizeof dir));
 }

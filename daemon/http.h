@@ -26,6 +26,12 @@ typedef struct vtd_http vtd_http;
  * (logged). */
 int vtd_http_start(vtd *d, vtd_http **out);
 
+/* SIGHUP, before nc replaces d->cfg: start, stop or rebind d->http as nc's "http" section says
+ * (a new listen address is bound before the old one closes; connections stay; if it cannot be
+ * bound, the old one stays and nc is amended to say so), close the WebSocket viewers when the
+ * token changed, reload the page's files. The other fields are read from d->cfg when used. */
+void vtd_http_reload(vtd *d, vtd_config *nc);
+
 /* Close the listener and every connection; freed once libuv has closed the handles. Accepts
  * NULL; sets *h to NULL. */
 void vtd_http_stop(vtd_http **h);

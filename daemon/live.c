@@ -56,11 +56,16 @@ int vtd_live_offer(vtd_live *l, const vt_stream_event *ev) {
     if (pthread_mutex_trylock(&l->lock) != 0)
         return 0;
     int copied = 0;
-    if (!l->busy && now >= l->next_us) {
+    /* Due a quarter of an interval early: a camera at exactly frame_rate, whose frames arrive
+     * with some jitter, has every frame copied rather than one in two or three skipped. next_us
+     * advances by an interval a copy (from no earlier than now - slack), so the rate stays at
+     * most frame_rate over time. */
+    int64_t iv = atomic_load(&l->interval_us), slack = iv / 4;
+    if (!l->busy && now >= l->next_us - slack) {
         copied = copy_frame(l, ev) == 0;
         l->fresh = copied;
         if (copied)
-            l->next_us = now + atomic_load(&l->interval_us);
+            l->next_us = (l->next_us > now - slack ? l->next_us : now - slack) + iv;
     }
     pthread_mutex_unlock(&l->lock);
     return copied;

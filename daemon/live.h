@@ -23,7 +23,7 @@ typedef struct vtd_live {
     pthread_mutex_t lock;        /* the slot: rgb, w, h, index, json, fresh, busy, next_us */
     _Atomic int want;            /* set by the loop: frames are wanted */
     _Atomic int64_t interval_us; /* set by the loop: at most one copy per interval */
-    int64_t next_us;             /* no copy before this (CLOCK_MONOTONIC) */
+    int64_t next_us;             /* next copy due (CLOCK_MONOTONIC), a quarter interval early */
     int fresh;                   /* a copied frame waits for encoding */
     int busy;                    /* the copy is being encoded (the slot is not written) */
     uint8_t *rgb;                /* w*h*3, packed */

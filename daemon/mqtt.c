@@ -1,5 +1,6 @@
 /* mqtt.c - see mqtt.h. */
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +21,8 @@
 #define TICK_MS            1000
 #define CONNECT_TIMEOUT_MS 10000 /* TCP, TLS and CONNACK */
 #define TOPIC_MAX          512
+#define SWEEP_MS           2000 /* after connecting, retained object topics are collected this long */
+#define SWEEP_MAX          1024 /* and at most this many */
 
 enum { MQ_IDLE, MQ_RESOLVING, MQ_CONNECTING, MQ_CONNECTED };
 
@@ -32,6 +35,12 @@ typedef struct mq_object {
     int64_t frame, start_frame;         /* -1: none */
     double start_time, time;            /* Unix seconds */
 } mq_object;
+
+/* A retained object topic found on the broker after connecting (the sweep). */
+typedef struct mq_found {
+    char stream[VT_PROTO_NAME_MAX + 1];
+    uint32_t id;
+} mq_found;
 
 typedef struct mq_stream {
     struct mq_stream *next;
@@ -61,6 +70,11 @@ struct vtd_mqtt {
     char error[160];
     mq_stream *streams;
     vt_proto_buf scratch;
+    /* the sweep: subscribed to <base>/+/objects/+ until sweep_end_ms, collecting the retained
+     * ones (up to SWEEP_MAX; `found` is allocated for its duration only) */
+    int sweeping, sweep_full, nfound;
+    int64_t sweep_end_ms;
+    mq_found *found;
 };
 
 static int g_lib_users; /* mosquitto_lib_init / _cleanup */
@@ -398,6 +412,97 @@ void vtd_mqtt_forget_stream(vtd_mqtt *m, const char *stream) {
         }
 }
 
+/* ---------------------------------------------------------------------------------------------
+ * The sweep: retained object topics left by an earlier run (a vtrackd killed before it could
+ * clear them) are cleared. After connecting the sink subscribes to its own <base>/+/objects/+,
+ * notes the retained messages the broker sends for it during SWEEP_MS (at most SWEEP_MAX), then
+ * unsubscribes and clears those of objects it does not track by then (objects restored from the
+ * saved state have that long to be registered again; one that comes later is cleared and then
+ * published again).
+ * ------------------------------------------------------------------------------------------- */
+
+static void sweep_topic(const vtd_mqtt *m, char *t) {
+    snprintf(t, TOPIC_MAX, "%s/+/objects/+", m->base);
+}
+
+static void sweep_reset(vtd_mqtt *m) {
+    free(m->found);
+    m->found = NULL;
+    m->nfound = m->sweeping = m->sweep_full = 0;
+}
+
+static void sweep_start(vtd_mqtt *m) {
+    char t[TOPIC_MAX];
+    sweep_topic(m, t);
+    sweep_reset(m);
+    int rc = mosquitto_subscribe(m->mosq, NULL, t, 0);
+    if (rc != MOSQ_ERR_SUCCESS) {
+        vtd_info("mqtt: subscribe %s: %s: stale object topics are not cleared", t,
+                 mosquitto_strerror(rc));
+        return;
+    }
+    m->sweeping = 1;
+    m->sweep_end_ms = (vt_mono_us() / 1000) + SWEEP_MS;
+}
+
+/* In libmosquitto's callback: note <base>/<stream>/objects/<id> when retained and not empty. */
+static void on_message(struct mosquitto *mosq, void *obj, const struct mosquitto_message *msg) {
+    (void)mosq;
+    vtd_mqtt *m = obj;
+    if (!m->sweeping || !msg->retain || msg->payloadlen <= 0)
+        return;
+    size_t bl = strlen(m->base);
+    const char *t = msg->topic;
+    if (strncmp(t, m->base, bl) != 0 || t[bl] != '/')
+        return;
+    const char *st = t + bl + 1, *slash = strchr(st, '/');
+    size_t sl = slash ? (size_t)(slash - st) : 0;
+    if (!sl || sl > VT_PROTO_NAME_MAX || strncmp(slash, "/objects/", 9) != 0)
+        return;
+    const char *ids = slash + 9;
+    size_t il = strlen(ids);
+    if (!il || il > 10 || strspn(ids, "0123456789") != il)
+        return;
+    unsigned long long id = strtoull(ids, NULL, 10);
+    if (id > UINT32_MAX)
+        return;
+    if (m->nfound == SWEEP_MAX) {
+        m->sweep_full = 1;
+        return;
+    }
+    if (!m->found && !(m->found = malloc(sizeof *m->found * SWEEP_MAX)))
+        return;
+    mq_found *f = &m->found[m->nfound++];
+    memcpy(f->stream, st, sl);
+    f->stream[sl] = 0;
+    f->id = (uint32_t)id;
+}
+
+static void sweep_end(vtd_mqtt *m) {
+    char t[TOPIC_MAX], leaf[32];
+    sweep_topic(m, t);
+    mosquitto_unsubscribe(m->mosq, NULL, t);
+    int n = 0;
+    for (int i = 0; i < m->nfound; i++) {
+        const mq_found *f = &m->found[i];
+        mq_stream *s = find_stream(m, f->stream, 0);
+        if (s && find_object(s, f->id))
+            continue;
+        snprintf(leaf, sizeof leaf, "objects/%u", f->id);
+        topic(m, t, f->stream, leaf);
+        publish(m, t, "", 0, m->conf.qos, 1, 0);
+        n++;
+    }
+    if (n)
+        vtd_notice("mqtt: cleared %d retained object topic%s of objects not tracked", n,
+                   n == 1 ? "" : "s");
+    if (m->sweep_full)
+        vtd_warn("mqtt: more than %d retained object topics under %s: the others are left",
+                 SWEEP_MAX, m->base);
+    sweep_reset(m);
+    update_poll(m);
+}
+
 /* On every new connection: online, then every retained topic the sink knows. */
 static void publish_all(vtd_mqtt *m) {
     char t[TOPIC_MAX];
@@ -443,6 +548,7 @@ static void drop_client(vtd_mqtt *m) {
     m->dropped += (uint64_t)m->queued;
     m->queued = 0;
     m->acked = m->refused = 0;
+    sweep_reset(m);
     if (m->state != MQ_RESOLVING) /* a pending resolution still owns the request */
         m->state = MQ_IDLE;
 }
@@ -501,6 +607,7 @@ static void after_io(vtd_mqtt *m) {
         m->backoff_ms = m->conf.backoff_min_ms;
         vtd_notice("mqtt: connected to %s:%d as %s", m->conf.host, m->conf.port, m->base);
         publish_all(m);
+        sweep_start(m);
     }
     update_poll(m);
 }
@@ -583,6 +690,7 @@ static struct mosquitto *new_client(vtd_mqtt *m, int numeric, int *rc) {
     m->mosq = mosq;
     mosquitto_connect_callback_set(mosq, on_connect);
     mosquitto_publish_callback_set(mosq, on_publish);
+    mosquitto_message_callback_set(mosq, on_message);
     mosquitto_log_callback_set(mosq, on_log);
     char t[TOPIC_MAX];
     topic(m, t, NULL, "available");
@@ -683,6 +791,8 @@ static void on_tick(uv_timer_t *t) {
             failed_rc(m, rc);
         else if (mosquitto_socket(m->mosq) < 0) /* closed for want of a PINGRESP */
             connection_failed(m, "the broker stopped answering (keepalive)");
+        else if (m->sweeping && (vt_mono_us() / 1000) >= m->sweep_end_ms)
+            sweep_end(m);
         else
             update_poll(m);
     }

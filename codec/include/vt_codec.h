@@ -145,7 +145,7 @@ typedef struct vt_source_stats {
     int64_t corrupt_frames;   /* frames returned with concealed errors */
     int64_t demux_errors;     /* read errors the demuxer recovered from */
     int64_t connect_attempts; /* connection attempts, successful or not */
-    int64_t reconnects;       /* sessions after the first */
+    int64_t reconnects;       /* attempts after the first (retries), successful or not */
     int64_t loops;            /* restarts of a NATIVE_LOOP file */
 } vt_source_stats;
 

@@ -515,7 +515,7 @@ typedef struct vt_proto_stream_stats {
     const char *name;
     uint64_t frames;     /* frames tracked */
     uint64_t skipped;    /* live frames skipped because the tracker was busy */
-    uint64_t reconnects; /* source reconnections */
+    uint64_t reconnects; /* source reconnection attempts, successful or not */
     double fps;          /* tracked frames per second, recent average */
     double latency_ms;   /* frame decoded -> event published, recent average */
 } vt_proto_stream_stats;

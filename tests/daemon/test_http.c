@@ -33,17 +33,25 @@ static const char *video(void) {
     return v;
 }
 
-/* A daemon with a camera-paced stream "cam", the token, and an "http" object with `extra`. */
-static void start(dt_daemon *d, const char *extra) {
-    static char buf[4096];
+/* The configuration: a camera-paced stream "cam", the token `token`, and an "http" object with
+ * `extra` (none when http is NULL). Static buffer. */
+static const char *conf(const char *token, const char *extra) {
+    static char buf[4096], http[1024];
+    if (extra)
+        snprintf(http, sizeof http, "\"http\":{\"listen\":\"127.0.0.1:@HTTP_PORT@\"%s%s},",
+                 extra[0] ? "," : "", extra);
     snprintf(buf, sizeof buf,
              "{\"listen\":\"127.0.0.1:@PORT@\",\"model\":\"lab\",\"log_level\":\"debug\","
-             "\"token\":\"" TOKEN "\",\"limits\":{\"streams\":2},"
-             "\"clients\":{\"allow_add_streams\":true,\"allow_local_urls\":true},"
-             "\"http\":{\"listen\":\"127.0.0.1:@HTTP_PORT@\"%s%s},"
+             "\"token\":\"%s\",\"limits\":{\"streams\":2},"
+             "\"clients\":{\"allow_add_streams\":true,\"allow_local_urls\":true},%s"
              "\"streams\":[{\"name\":\"cam\",\"url\":\"%s\",\"pacing\":\"camera\"}]}",
-             extra[0] ? "," : "", extra, video());
-    ck_assert_int_eq(dt_start(d, buf, NULL), 0);
+             token, extra ? http : "", video());
+    return buf;
+}
+
+/* A daemon on conf(TOKEN, extra). */
+static void start(dt_daemon *d, const char *extra) {
+    ck_assert_int_eq(dt_start(d, conf(TOKEN, extra), NULL), 0);
     ck_assert_msg(tu_wait_port(d->http_port, 10000) == 0, "the HTTP port does not open");
 }
 
@@ -597,6 +605,140 @@ static int ws_read(int fd, int *opcode, unsigned char **payload, size_t *len, in
     return 0;
 }
 
+static int port_open(int port) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int ok = connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
+    close(fd);
+    return ok;
+}
+
+/* Rewrite the configuration, SIGHUP, wait for the reload to be applied. */
+static void reload(dt_daemon *d, const char *json, int nth) {
+    ck_assert_int_eq(dt_rewrite_config(d, json), 0);
+    kill(d->pid, SIGHUP);
+    /* each reload logs "configuration ... applied" once: wait for the nth */
+    int64_t end = tu_now_ms() + WAIT_MS;
+    for (;;) {
+        FILE *f = fopen(d->log, "r");
+        char line[1024];
+        int n = 0;
+        while (f && fgets(line, sizeof line, f))
+            n += strstr(line, "reload: configuration") && strstr(line, "applied") ? 1 : 0;
+        if (f)
+            fclose(f);
+        if (n >= nth)
+            return;
+        ck_assert_msg(tu_now_ms() < end, "reload %d not applied", nth);
+        usleep(50000);
+    }
+}
+
+/* Open a WebSocket viewer of "cam" on port: the socket, after the 101 answer. */
+static int ws_open(int port) {
+    int fd = connect_port(port);
+    const char *hs =
+        "GET /ws?stream=cam&token=" TOKEN " HTTP/1.1\r\nHost: x\r\n"
+        "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+    send_all(fd, hs, strlen(hs));
+    char head[1024];
+    size_t hl = 0;
+    while (!memmem(head, hl, "\r\n\r\n", 4) && hl < sizeof head - 1) {
+        ck_assert_int_eq(recv(fd, head + hl, 1, 0), 1);
+        hl++;
+    }
+    head[hl] = 0;
+    ck_assert_ptr_nonnull(strstr(head, "HTTP/1.1 101"));
+    return fd;
+}
+
+/* Read and discard until EOF: 1, or 0 when the socket is still open after timeout_ms. */
+static int wait_eof(int fd, int timeout_ms) {
+    int64_t end = tu_now_ms() + timeout_ms;
+    char buf[65536];
+    for (;;) {
+        int left = (int)(end - tu_now_ms());
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (left <= 0 || poll(&p, 1, left) <= 0)
+            return 0;
+        if (recv(fd, buf, sizeof buf, 0) <= 0)
+            return 1;
+    }
+}
+
+/* SIGHUP applies the "http" section: another port (the old one closes, a keep-alive connection
+ * and a viewer made there stay), a changed token (at once for requests; viewers closed), http
+ * removed (its port closes) and added again; the TCP protocol's client stays connected
+ * throughout. */
+START_TEST(test_reload) {
+    dt_daemon d;
+    start(&d, "");
+    int p1 = d.http_port;
+    wait_up(p1);
+    dt_conn c;
+    ck_assert_int_eq(dt_hello(&c, d.port), 0);
+    dt_expect_reply(
+        dt_command(&c, "{\"op\":\"hello\",\"token\":\"" TOKEN "\",\"protocol\":1}\n", WAIT_MS),
+        "hello");
+    /* a keep-alive HTTP connection on the old port */
+    int ka = connect_port(p1);
+    const char *kreq = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+    send_all(ka, kreq, strlen(kreq));
+    resp r;
+    ck_assert_int_eq(read_resp(ka, &r, WAIT_MS), 0);
+    ck_assert_int_eq(r.status, 200);
+    free(r.body);
+    int viewer = ws_open(p1);
+
+    /* another port */
+    do
+        d.http_port = tu_free_port();
+    while (d.http_port == p1 || d.http_port == d.port);
+    int p2 = d.http_port;
+    reload(&d, conf(TOKEN, ""), 1);
+    ck_assert_int_eq(tu_wait_port(p2, WAIT_MS), 0);
+    ck_assert_int_eq(call(p2, "GET", "/api/streams/cam", NULL, NULL), 200);
+    ck_assert_msg(!port_open(p1), "the old HTTP port still accepts");
+    send_all(ka, kreq, strlen(kreq)); /* the connection made before is kept */
+    ck_assert_int_eq(read_resp(ka, &r, WAIT_MS), 0);
+    ck_assert_int_eq(r.status, 200);
+    free(r.body);
+    close(ka);
+    ck_assert_msg(!wait_eof(viewer, 500), "the viewer was closed by a port change");
+    dt_expect_reply(dt_command(&c, "{\"op\":\"list\"}\n", WAIT_MS), "list");
+
+    /* another token: the old one is refused at once */
+    reload(&d, conf("other-token", ""), 2);
+    ck_assert_int_eq(call(p2, "GET", "/api/streams/cam", NULL, NULL), 401);
+    resp *rr = req(p2, "GET", "/api/streams/cam", "Authorization: Bearer other-token\r\n", NULL);
+    ck_assert_int_eq(rr->status, 200);
+    resp_free(rr);
+    ck_assert_msg(wait_eof(viewer, WAIT_MS), "the viewer stays after a token change");
+    close(viewer);
+
+    /* http removed: the port closes; the TCP client (authorised with the old token, so closed by
+     * the token change) is replaced by one with the new token */
+    dt_close(&c);
+    ck_assert_int_eq(dt_hello(&c, d.port), 0);
+    dt_expect_reply(
+        dt_command(&c, "{\"op\":\"hello\",\"token\":\"other-token\",\"protocol\":1}\n", WAIT_MS),
+        "hello");
+    reload(&d, conf("other-token", NULL), 3);
+    ck_assert_msg(!port_open(p2), "the HTTP port is still open without an http section");
+    /* and added again */
+    reload(&d, conf("other-token", ""), 4);
+    ck_assert_int_eq(tu_wait_port(p2, WAIT_MS), 0);
+    rr = req(p2, "GET", "/healthz", NULL, NULL);
+    ck_assert_int_eq(rr->status, 200);
+    resp_free(rr);
+    dt_expect_reply(dt_command(&c, "{\"op\":\"list\"}\n", WAIT_MS), "list");
+    dt_close(&c);
+    stop(&d);
+}
+END_TEST
+
 START_TEST(test_websocket) {
     dt_daemon d;
     start(&d, "\"frame_rate\":5");
@@ -727,6 +869,7 @@ static Suite *http_suite(void) {
     tcase_add_test(t, test_bad_requests);
     tcase_add_test(t, test_websocket);
     tcase_add_test(t, test_websocket_many);
+    tcase_add_test(t, test_reload);
     suite_add_tcase(s, t);
     return s;
 }

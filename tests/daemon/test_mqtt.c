@@ -512,6 +512,70 @@ START_TEST(test_reload) {
 }
 END_TEST
 
+/* A vtrackd killed with SIGKILL leaves its objects' retained topics behind; restarted, it
+ * clears those of objects it no longer tracks (an object a client added, one of a stream it no
+ * longer has) and keeps the one it tracks again (configured object 1). Another node's topics
+ * are not touched. */
+START_TEST(test_stale_objects) {
+    broker b = {0};
+    broker_start(&b, "");
+    sub s;
+    sub_open(&s, &b, "vtrack/#", NULL);
+    dt_daemon d;
+    const char *cfg = mqtt_config(&b, "\"node\":\"n1\"");
+    ck_assert_int_eq(dt_start(&d, cfg, NULL), 0);
+    int at = 0;
+    expect(&s, &at, "vtrack/n1/cam/objects/1", "\"id\":1", 0);
+    dt_conn c;
+    ck_assert_int_eq(dt_connect(&c, d.port, 0), 0);
+    cJSON_Delete(command(&c, "{\"op\":\"track\",\"stream\":\"cam\",\"object\":7,"
+                             "\"box\":[100,60,30,30]}\n"));
+    at = 0;
+    expect(&s, &at, "vtrack/n1/cam/objects/7", "\"id\":7", 0);
+    dt_close(&c);
+    ck_assert_int_eq(dt_stop(&d, SIGKILL, 5000, NULL), 128 + SIGKILL);
+    /* what a killed server leaves, plus an object of a stream it no longer has and one of
+     * another node */
+    const char *other = "{\"id\":3}";
+    ck_assert_int_eq(mosquitto_publish(s.m, NULL, "vtrack/n1/gone/objects/3", (int)strlen(other),
+                                       other, 1, true),
+                     MOSQ_ERR_SUCCESS);
+    ck_assert_int_eq(
+        mosquitto_publish(s.m, NULL, "vtrack/n2/cam/objects/3", (int)strlen(other), other, 1, true),
+        MOSQ_ERR_SUCCESS);
+    int before = at;
+    expect(&s, &at, "vtrack/n1/gone/objects/3", "\"id\":3", 0);
+    at = before;
+    expect(&s, &at, "vtrack/n2/cam/objects/3", "\"id\":3", 0);
+
+    at = s.n;
+    ck_assert_int_eq(dt_start(&d, cfg, NULL), 0);
+    before = at;
+    expect(&s, &at, "vtrack/n1/cam/objects/7", "", 0);
+    at = before;
+    expect(&s, &at, "vtrack/n1/gone/objects/3", "", 0);
+    ck_assert_msg(dt_wait_log(&d, "mqtt: cleared", WAIT_MS), "no sweep logged");
+    /* a subscriber arriving now gets object 1 and the other node's, nothing else */
+    sub late;
+    sub_open(&late, &b, "vtrack/+/+/objects/+", NULL);
+    int lt = 0;
+    expect(&late, &lt, "vtrack/n1/cam/objects/1", "\"id\":1", 1);
+    lt = 0;
+    expect(&late, &lt, "vtrack/n2/cam/objects/3", "\"id\":3", 1);
+    tu_sleep_ms(300);
+    pthread_mutex_lock(&late.lock);
+    for (int i = 0; i < late.n; i++)
+        ck_assert_msg(strcmp(late.v[i].topic, "vtrack/n1/cam/objects/1") == 0 ||
+                          strcmp(late.v[i].topic, "vtrack/n2/cam/objects/3") == 0,
+                      "%s is still retained", late.v[i].topic);
+    pthread_mutex_unlock(&late.lock);
+    sub_close(&late);
+    stop_ok(&d);
+    sub_close(&s);
+    broker_stop(&b);
+}
+END_TEST
+
 /* Poll `stats` until the sink has failed at least once; returns its last error (static). */
 static const char *wait_failure(dt_daemon *d) {
     static char error[256];
@@ -670,6 +734,7 @@ static Suite *mqtt_suite(void) {
     tcase_add_test(t, test_reconnect);
     tcase_add_test(t, test_two_nodes);
     tcase_add_test(t, test_reload);
+    tcase_add_test(t, test_stale_objects);
     tcase_add_test(t, test_credentials);
     tcase_add_test(t, test_tls);
     suite_add_tcase(s, t);

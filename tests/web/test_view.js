@@ -1,77 +1,35 @@
 // test_view.js - the live view in Debian's headless chromium (puppeteer-core, no browser
 // download): the page loads, shows the live frame, a drag on the canvas registers an object
 // that appears in the events with its mask drawn over the frame (checked on the screenshot's
-// pixels), and "untrack" removes it. Exits 77 (skipped) without chromium or node_modules.
+// pixels), and "untrack" removes it; clicked polygon points (Escape cancels, a double-click
+// closes) register an object whose box is the polygon's. Exits 77 (skipped) without chromium
+// or node_modules.
 'use strict';
-const {spawn} = require('child_process');
-const fs = require('fs');
-const net = require('net');
-const os = require('os');
 const path = require('path');
+const t = require('./lib');
 
-const CHROMIUM = process.env.VT_CHROMIUM || '/usr/bin/chromium';
-function skip(why) { console.log('SKIP: ' + why); process.exit(77); }
-if (!fs.existsSync(CHROMIUM)) skip(CHROMIUM + ' is missing (Debian package chromium)');
-let puppeteer;
-try { puppeteer = require('puppeteer-core'); } catch (e) { skip('no tests/web/node_modules: run ./dev setup'); }
+const addedId = (page, n) => page.waitForFunction(n => {
+  const e = window.vtEvents.filter(e => e.type === 'object' && e.event === 'added')[n];
+  return e && e.object;
+}, {timeout: 15000}, n).then(h => h.jsonValue());
 
-const build = process.env.VT_BUILD_ROOT, src = process.env.VT_SOURCE_ROOT;
-const TOKEN = 'view-token';
-const deadline = (ms, what) => new Promise((_, rej) => setTimeout(() => rej(new Error('timeout: ' + what)), ms));
-function freePort() {
-  return new Promise(res => { const s = net.createServer().listen(0, '127.0.0.1', () => { const p = s.address().port; s.close(() => res(p)); }); });
-}
-async function waitFor(fn, ms, what) {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error('timeout: ' + what);
-    await new Promise(r => setTimeout(r, 100));
-  }
-}
-
-async function main() {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vtview-'));
-  const video = path.join(dir, 'v.mp4');
-  // A dark background with a bright square moving slowly: the object to track.
-  const ff = spawn('ffmpeg', ['-v', 'error', '-f', 'lavfi', '-i', 'color=c=0x202020:s=320x240:r=15:d=40',
-    '-vf', "drawbox=x='60+t*2':y=80:w=60:h=60:color=white:t=fill", '-c:v', 'mpeg4', '-q:v', '3', video]);
-  await new Promise((res, rej) => ff.on('exit', c => c === 0 ? res() : rej(new Error('ffmpeg failed'))));
-  const [port, hport] = [await freePort(), await freePort()];
-  const cfg = path.join(dir, 'vtrackd.json');
-  fs.writeFileSync(cfg, JSON.stringify({
-    listen: '127.0.0.1:' + port, model: 'lab', token: TOKEN,
-    http: {listen: '127.0.0.1:' + hport, static_dir: path.join(src, 'web'), frame_rate: 10},
-    streams: [{name: 'cam', url: video, pacing: 'camera'}]}));
-  const d = spawn(path.join(build, 'daemon', 'vtrackd'), ['--config', cfg], {stdio: ['ignore', 'ignore', 'pipe']});
-  let log = '';
-  d.stderr.on('data', b => { log += b; });
-  let browser;
+t.run(async (dir, state) => {
+  const video = await t.makeVideo(dir);
+  const d = state.daemon = await t.startDaemon(dir, video);
+  const browser = await t.launch();
   try {
-    await waitFor(() => new Promise(r => { const s = net.connect(hport, '127.0.0.1', () => { s.end(); r(true); }).on('error', () => r(false)); }), 10000, 'http port');
-    browser = await puppeteer.launch({executablePath: CHROMIUM, headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage']});
-    const page = await browser.newPage();
-    await page.setViewport({width: 800, height: 600});
-    await page.goto(`http://127.0.0.1:${hport}/?token=${TOKEN}`);
-    // the live frame is shown
-    await page.waitForFunction(() => window.vtFrames > 2, {timeout: 15000});
-    const box = await page.$eval('canvas', c => { const r = c.getBoundingClientRect(); return {x: r.left, y: r.top, w: r.width, h: r.height, cw: c.width}; });
-    const s = box.w / box.cw;
+    const {page, box} = await t.openView(browser, d.hport);
+    const s = box.s, at = (x, y) => [box.x + x * s, box.y + y * s];
     // drag a box around the square (it is near x=60..130, y=80..140 in the first seconds)
-    await page.mouse.move(box.x + 55 * s, box.y + 75 * s);
+    await page.mouse.move(...at(55, 75));
     await page.mouse.down();
-    await page.mouse.move(box.x + 100 * s, box.y + 110 * s, {steps: 4});
-    await page.mouse.move(box.x + 150 * s, box.y + 145 * s, {steps: 4});
+    await page.mouse.move(...at(100, 110), {steps: 4});
+    await page.mouse.move(...at(150, 145), {steps: 4});
     await page.mouse.up();
-    const id = await page.waitForFunction(() => {
-      const e = window.vtEvents.find(e => e.type === 'object' && e.event === 'added');
-      return e && e.object;
-    }, {timeout: 15000}).then(h => h.jsonValue());
+    const id = await addedId(page, 0);
     // a frame drawn with its mask: the square is white, its mask tints it with the object's colour
     await page.waitForFunction(id => window.vtViews[0].objects.has(id) && window.vtViews[0].objects.get(id).mask, {timeout: 15000}, id);
-    await new Promise(r => setTimeout(r, 300));
+    await t.sleep(300);
     const shot = await page.$eval('canvas', c => {
       const v = window.vtViews[0];
       const o = v.objects.get([...v.objects.keys()][0]);
@@ -92,13 +50,34 @@ async function main() {
     await page.evaluate(id => document.querySelector(`button[data-object="${id}"]`).click(), id);
     await page.waitForFunction(id => window.vtEvents.some(e => e.type === 'object' && e.event === 'removed' && e.object === id), {timeout: 15000}, id);
     await page.waitForFunction(id => !window.vtViews[0].objects.has(id), {timeout: 15000}, id);
-    console.log('ok: frames drawn', await page.evaluate(() => window.vtFrames), 'object', id);
-  } finally {
-    if (browser) await browser.close();
-    d.kill('SIGTERM');
-    await Promise.race([new Promise(r => d.on('exit', r)), deadline(10000, 'vtrackd exit')]).catch(() => d.kill('SIGKILL'));
-    if (process.exitCode) console.error(log);
-  }
-}
 
-main().then(() => process.exit(0), e => { console.error('FAIL: ' + e.message); process.exit(1); });
+    // polygon: two clicks and Escape register nothing
+    await page.mouse.click(...at(20, 20));
+    await page.mouse.click(...at(40, 20));
+    if (!(await page.evaluate(() => window.vtViews[0].poly && window.vtViews[0].poly.length === 2)))
+      throw new Error('clicks did not start a polygon');
+    await page.keyboard.press('Escape');
+    if (await page.evaluate(() => window.vtViews[0].poly)) throw new Error('Escape did not cancel the polygon');
+    // the square's outline where it is now (x = 60 + 2 t), clicked point by point, closed by a
+    // double-click on the last point
+    const frame = await page.evaluate(() => window.vtViews[0].frame);
+    const x0 = Math.round(60 + 2 * ((frame % 600) / 15) + 2);
+    const pts = [[x0, 80], [x0 + 30, 78], [x0 + 60, 80], [x0 + 60, 140], [x0, 140]];
+    for (const [x, y] of pts.slice(0, -1)) await page.mouse.click(...at(x, y));
+    await page.mouse.click(...at(...pts[pts.length - 1]), {count: 2});
+    const pid = await addedId(page, 1);
+    const track = await page.evaluate(() => window.vtLastTrack);
+    if (track.status !== 200) throw new Error('polygon track: ' + JSON.stringify(track));
+    const bbox = await page.waitForFunction(id => { const o = window.vtViews[0].objects.get(id); return o && o.bbox; },
+      {timeout: 15000, polling: 20}, pid).then(h => h.jsonValue());
+    const xs = pts.map(p => p[0]), ys = pts.map(p => p[1]);
+    const want = [Math.min(...xs), Math.min(...ys), Math.max(...xs) - Math.min(...xs), Math.max(...ys) - Math.min(...ys)];
+    if (bbox.some((v, i) => Math.abs(v - want[i]) > 8))
+      throw new Error(`polygon object's box ${JSON.stringify(bbox)}, its polygon's ${JSON.stringify(want)}`);
+    console.log('ok: frames drawn', await page.evaluate(() => window.vtFrames), 'object', id,
+      'polygon object', pid, 'box', JSON.stringify(bbox), 'polygon box', JSON.stringify(want));
+  } finally {
+    await browser.close();
+    await d.stop();
+  }
+});
