@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "config_int.h"
+#include "vt_base.h"
 #include "vt_config.h"
 
 #define FILE_MAX (4 << 20) /* a config file larger than 4 MiB is a mistake */
@@ -111,14 +112,9 @@ static int parse_token_file(vtd_pctx *c, const cJSON *obj, const cJSON *it, void
     return rc;
 }
 
-static const char *level_names[] = {
-    [VTD_LOG_ERROR] = "error", [VTD_LOG_WARNING] = "warning", [VTD_LOG_NOTICE] = "notice",
-    [VTD_LOG_INFO] = "info",   [VTD_LOG_DEBUG] = "debug",
-};
-_Static_assert(sizeof level_names / sizeof level_names[0] == VTD_LOG_DEBUG + 1,
-               "a log level lacks a name");
+/* log.c owns the level names */
 static const char *level_name(int v) {
-    return level_names[v];
+    return vtd_log_level_name((vtd_log_level)v);
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -564,7 +560,7 @@ int vtd_config_parse(const char *text, size_t len, const char *dir, vtd_config *
     if (rc >= 0 && text)
         rc = parse_text(&c, text, len, cfg);
     if (rc == -ENOMEM)
-        snprintf(err, errlen, "out of memory");
+        vt_fmt(err, errlen, "out of memory");
     if (rc < 0) {
         vtd_config_free(&cfg);
         return rc;
@@ -602,7 +598,7 @@ int vtd_config_load(const vtd_cli *cli, vtd_config **out, char *err, size_t errl
     if (cli->config_path) {
         if ((rc = vtd_cfg_read_file(cli->config_path, FILE_MAX, &text, &len, err, errlen)) < 0) {
             if (rc == -ENOMEM)
-                snprintf(err, errlen, "out of memory");
+                vt_fmt(err, errlen, "out of memory");
             return rc == -ENOMEM ? rc : -EINVAL;
         }
         snprintf(dir, sizeof dir, "%s", cli->config_path);
@@ -616,7 +612,7 @@ int vtd_config_load(const vtd_cli *cli, vtd_config **out, char *err, size_t errl
     rc = vtd_config_parse(text ? text : NULL, len, text ? dir : NULL, out, perr, sizeof perr);
     free(text);
     if (rc < 0) {
-        snprintf(err, errlen, "%s: %s", cli->config_path ? cli->config_path : "config", perr);
+        vt_fmt(err, errlen, "%s: %s", cli->config_path ? cli->config_path : "config", perr);
         return rc;
     }
     if (cli->config_path && !((*out)->path = strdup(cli->config_path))) {
@@ -625,7 +621,7 @@ int vtd_config_load(const vtd_cli *cli, vtd_config **out, char *err, size_t errl
     }
     if ((rc = vtd_config_apply_cli(*out, cli, err, errlen)) < 0) {
         if (rc == -ENOMEM)
-            snprintf(err, errlen, "out of memory");
+            vt_fmt(err, errlen, "out of memory");
         vtd_config_free(out);
         return rc;
     }

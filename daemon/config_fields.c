@@ -11,15 +11,16 @@
 #include <string.h>
 
 #include "config_int.h"
+#include "vt_base.h"
 
 int vtd_cfg_fail(vtd_pctx *c, const char *fmt, ...) {
     if (c->err && c->errlen) {
-        int n = snprintf(c->err, c->errlen, "%s%s", c->path, c->path[0] ? ": " : "");
-        if (n < 0 || (size_t)n >= c->errlen)
-            return -EINVAL;
+        /* the path and the value quoted in the message come from the file: cut by whole UTF-8
+         * characters, never inside one */
+        size_t n = vt_fmt(c->err, c->errlen, "%s%s", c->path, c->path[0] ? ": " : "");
         va_list ap;
         va_start(ap, fmt);
-        vsnprintf(c->err + n, c->errlen - (size_t)n, fmt, ap);
+        vt_vfmt(c->err + n, c->errlen - n, fmt, ap);
         va_end(ap);
     }
     return -EINVAL;
@@ -32,7 +33,7 @@ int vtd_cfg_want(vtd_pctx *c, const cJSON *it, const char *what) {
 
 size_t vtd_cfg_push_key(vtd_pctx *c, const char *key) {
     size_t n = strlen(c->path);
-    snprintf(c->path + n, sizeof c->path - n, "%s%s", n ? "." : "", key);
+    vt_fmt(c->path + n, sizeof c->path - n, "%s%s", n ? "." : "", key);
     return n;
 }
 
@@ -64,7 +65,7 @@ int vtd_cfg_read_file(const char *path, size_t max, char **out, size_t *len, cha
     FILE *f = fopen(path, "rb");
     if (!f) {
         int e = errno;
-        snprintf(err, errlen, "%s: %s", path, strerror(e));
+        vt_fmt(err, errlen, "%s: %s", path, strerror(e));
         return -e;
     }
     char *buf = malloc(max + 1);
@@ -75,7 +76,7 @@ int vtd_cfg_read_file(const char *path, size_t max, char **out, size_t *len, cha
         return -ENOMEM;
     if (bad || n > max) {
         free(buf);
-        snprintf(err, errlen, "%s: %s", path, bad ? "read error" : "file too large");
+        vt_fmt(err, errlen, "%s: %s", path, bad ? "read error" : "file too large");
         return -EINVAL;
     }
     buf[n] = 0;

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "config_int.h"
+#include "vt_base.h"
 
 /* Local paths and file: URLs read the host's files; everything else is a network source. */
 static int is_local_url(const char *url) {
@@ -294,7 +295,7 @@ static int parse_name(vtd_pctx *c, const cJSON *obj, const cJSON *it, void *base
     if (rc < 0)
         return rc;
     int ok = vt_proto_stream_name_valid(name, strlen(name));
-    snprintf(sc->name, sizeof sc->name, "%s", name);
+    vt_fmt(sc->name, sizeof sc->name, "%s", name);
     free(name);
     if (!ok)
         return vtd_cfg_fail(c,
@@ -464,7 +465,7 @@ int vtd_stream_conf_from_cmd(const vtd_config *cfg, const vt_proto_cmd *cmd, vtd
                              char *field, size_t fieldlen, char *err, size_t errlen) {
     memset(sc, 0, sizeof *sc);
     vtd_cfg_stream_defaults(cfg, sc);
-    snprintf(sc->name, sizeof sc->name, "%s", cmd->add_stream.stream);
+    vt_fmt(sc->name, sizeof sc->name, "%s", cmd->add_stream.stream);
     sc->origin = VTD_ORIGIN_CLIENT;
     sc->allow_local = cfg->allow_local_urls;
     int rc;
@@ -483,7 +484,7 @@ int vtd_stream_conf_from_cmd(const vtd_config *cfg, const vt_proto_cmd *cmd, vtd
         goto oom;
     if (rc < 0) {
         snprintf(field, fieldlen, "options");
-        snprintf(err, errlen, "options: option names are 1..64 of A-Z a-z 0-9 _ -");
+        vt_fmt(err, errlen, "options: option names are 1..64 of A-Z a-z 0-9 _ -");
         vtd_stream_conf_clear(sc);
         return rc;
     }
@@ -493,7 +494,7 @@ int vtd_stream_conf_from_cmd(const vtd_config *cfg, const vt_proto_cmd *cmd, vtd
     return 0;
 oom:
     snprintf(field, fieldlen, "%s", "");
-    snprintf(err, errlen, "out of memory");
+    vt_fmt(err, errlen, "out of memory");
     vtd_stream_conf_clear(sc);
     return -ENOMEM;
 }
@@ -539,8 +540,8 @@ int vtd_stream_conf_to_stream(const vtd_stream_conf *sc, const vt_model *model,
     int rc = vt_tracker_params_preset(&out->params, vt_proto_tracker_name(sc->tracker),
                                       vt_proto_profile_name(sc->profile), model);
     if (rc < 0) {
-        snprintf(err, errlen, "stream %s: no tracker preset %s/%s", sc->name,
-                 vt_proto_tracker_name(sc->tracker), vt_proto_profile_name(sc->profile));
+        vt_fmt(err, errlen, "stream %s: no tracker preset %s/%s", sc->name,
+               vt_proto_tracker_name(sc->tracker), vt_proto_profile_name(sc->profile));
         return rc;
     }
     vt_tracker_params *p = &out->params;

@@ -96,19 +96,13 @@ void vtd_log_set_level(vtd_log_level level) {
     atomic_store(&g_level, (int)level);
 }
 
-int vtd_log_parse_level(const char *name, vtd_log_level *out) {
-    static const struct {
-        const char *name;
-        vtd_log_level level;
-    } t[] = {{"error", VTD_LOG_ERROR},
-             {"warning", VTD_LOG_WARNING},
-             {"notice", VTD_LOG_NOTICE},
-             {"info", VTD_LOG_INFO},
-             {"debug", VTD_LOG_DEBUG}};
-    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
-        if (strcmp(name, t[i].name) == 0) {
-            *out = t[i].level;
-            return 0;
-        }
-    return -1;
+static const char *const level_names[] = {
+    [VTD_LOG_ERROR] = "error", [VTD_LOG_WARNING] = "warning", [VTD_LOG_NOTICE] = "notice",
+    [VTD_LOG_INFO] = "info",   [VTD_LOG_DEBUG] = "debug",
+};
+_Static_assert(sizeof level_names / sizeof level_names[0] == VTD_LOG_DEBUG + 1,
+               "a name for every log level");
+
+const char *vtd_log_level_name(vtd_log_level level) {
+    return level >= VTD_LOG_ERROR && level <= VTD_LOG_DEBUG ? level_names[level] : NULL;
 }

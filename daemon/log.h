@@ -19,8 +19,8 @@ void vtd_log_init(vtd_log_level level);
 /* Change the level at run time (config reload). Thread-safe. */
 void vtd_log_set_level(vtd_log_level level);
 
-/* Parse "error", "warning", "notice", "info", "debug". Returns 0 or -1. */
-int vtd_log_parse_level(const char *name, vtd_log_level *out);
+/* "error", "warning", "notice", "info", "debug" (the config's names); NULL out of range. */
+const char *vtd_log_level_name(vtd_log_level level);
 
 /* Log one line (a trailing newline is added). Thread-safe: one write(2) per line. */
 void vtd_log(vtd_log_level level, const char *fmt, ...)
