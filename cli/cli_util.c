@@ -1,6 +1,7 @@
 /* cli_util.c - small helpers shared by the vtrack subcommands. */
 #include <errno.h>
 #include <getopt.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +33,16 @@ int vt_cli_parse_long(const char *s, long min, long max, long *out) {
     errno = 0;
     long v = strtol(s, &end, 10);
     if (errno || end == s || *end || v < min || v > max)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+int vt_cli_parse_double(const char *s, double min, double max, double *out) {
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (end == s || *end || errno || !isfinite(v) || v < min || v > max)
         return -1;
     *out = v;
     return 0;

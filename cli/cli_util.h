@@ -20,6 +20,8 @@ int vt_cli_option_error(const char *cmd, int c, char *const *argv);
 
 /* Parse a whole decimal integer within [min, max]. 0 or -1. */
 int vt_cli_parse_long(const char *s, long min, long max, long *out);
+/* Parse a whole finite decimal number within [min, max]. 0 or -1. */
+int vt_cli_parse_double(const char *s, double min, double max, double *out);
 
 /* Sort v[0..n) ascending (benchmark samples). */
 void vt_cli_sort(double *v, int n);

@@ -306,10 +306,8 @@ static int parse_args(int argc, char **argv, track_opts *o) {
             break;
         }
         case O_ADAPT_LR: {
-            char *end;
-            errno = 0;
-            double v = strtod(optarg, &end);
-            if (end == optarg || *end || errno || !(v > 0 && v <= 1))
+            double v;
+            if (vt_cli_parse_double(optarg, 1e-9, 1, &v) < 0)
                 return vt_cli_usage_error("track", "--adapt-lr '%s': want a number in (0, 1]",
                                           optarg);
             o->adapt.lr = (float)v;

@@ -113,16 +113,6 @@ enum {
     FIX_COLORS = 256
 };
 
-static int parse_float(const char *s, double min, double max, double *out) {
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (end == s || *end || errno || !isfinite(v) || v < min || v > max)
-        return -1;
-    *out = v;
-    return 0;
-}
-
 static int parse_pair(const char *s, double min, double max, double *a, double *b) {
     char buf[64];
     snprintf(buf, sizeof buf, "%s", s);
@@ -130,7 +120,8 @@ static int parse_pair(const char *s, double min, double max, double *a, double *
     if (!c)
         return -1;
     *c = 0;
-    return parse_float(buf, min, max, a) || parse_float(c + 1, min, max, b) ? -1 : 0;
+    return vt_cli_parse_double(buf, min, max, a) || vt_cli_parse_double(c + 1, min, max, b) ? -1
+                                                                                            : 0;
 }
 
 static int parse_args(int argc, char **argv, opts *o) {
@@ -286,7 +277,7 @@ static int parse_args(int argc, char **argv, opts *o) {
             break;
         }
         case O_LR: {
-            NEED_ARG if (parse_float(v, 1e-9, 10, &d)) BAD("not a number in (0, 10]");
+            NEED_ARG if (vt_cli_parse_double(v, 1e-9, 10, &d)) BAD("not a number in (0, 10]");
             o->cfg.lr = (float)d;
             o->set_lr = 1;
             break;
@@ -299,13 +290,13 @@ static int parse_args(int argc, char **argv, opts *o) {
         }
         case O_WEIGHT_DECAY: {
             o->fixed |= FIX_WD;
-            NEED_ARG if (parse_float(v, 0, 0.999, &d)) BAD("not a number in [0, 1)");
+            NEED_ARG if (vt_cli_parse_double(v, 0, 0.999, &d)) BAD("not a number in [0, 1)");
             o->cfg.weight_decay = (float)d;
             break;
         }
         case O_CLIP: {
             o->fixed |= FIX_CLIP;
-            NEED_ARG if (parse_float(v, 0, 1e9, &d)) BAD("not a non-negative number");
+            NEED_ARG if (vt_cli_parse_double(v, 0, 1e9, &d)) BAD("not a non-negative number");
             o->cfg.clip = (float)d;
             break;
         }
@@ -318,7 +309,7 @@ static int parse_args(int argc, char **argv, opts *o) {
         }
         case O_TEMPERATURE: {
             o->fixed |= FIX_TEMP;
-            NEED_ARG if (parse_float(v, 1e-3, 100, &d)) BAD("not a number in [0.001, 100]");
+            NEED_ARG if (vt_cli_parse_double(v, 1e-3, 100, &d)) BAD("not a number in [0.001, 100]");
             o->cfg.temperature = (float)d;
             break;
         }
@@ -340,7 +331,7 @@ static int parse_args(int argc, char **argv, opts *o) {
         }
         case O_JITTER: {
             o->fixed |= FIX_JITTER;
-            NEED_ARG if (parse_float(v, 0, 1, &d)) BAD("not a number in [0, 1]");
+            NEED_ARG if (vt_cli_parse_double(v, 0, 1, &d)) BAD("not a number in [0, 1]");
             o->cfg.jitter = (float)d;
             break;
         }
@@ -386,7 +377,7 @@ static int parse_args(int argc, char **argv, opts *o) {
             break;
         }
         case O_TIME_LIMIT: {
-            NEED_ARG if (parse_float(v, 1, 1e9, &d)) BAD("not a number of seconds >= 1");
+            NEED_ARG if (vt_cli_parse_double(v, 1, 1e9, &d)) BAD("not a number of seconds >= 1");
             o->time_limit = d;
             break;
         }
