@@ -735,6 +735,16 @@ int vt_eval_mot(int argc, char **argv) {
         } else if (o.baseline) {
             if (identity_sequence(sq, &reg) < 0)
                 goto done;
+        } else if (o.trk.adapt.steps > 0) {
+            /* --adapt: a copy of the model fine-tuned on this sequence's frames */
+            char url[MOT_PATH_MAX];
+            vt_model *am = NULL;
+            int arc = video_of(sq, url) < 0 ||
+                      vt_cli_adapted_model(&o.trk, "eval", url, sq->name, NULL, o.quiet, &am) < 0 ||
+                      track_sequence(sq, &reg, am, &o) < 0;
+            vt_model_free(&am);
+            if (arc)
+                goto done;
         } else if (track_sequence(sq, &reg, m, &o) < 0) {
             goto done;
         }

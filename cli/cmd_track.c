@@ -19,7 +19,6 @@
 #include <libavutil/error.h>
 
 #include "commands.h"
-#include "adapt.h"
 #include "tracking.h"
 #include "cli_util.h"
 #include "vt_base.h"
@@ -71,14 +70,8 @@ static const char usage_text[] =
     "  --init box           register each object by its first mask's bounding box (as a camera\n"
     "                       user would draw it) instead of the mask\n"
     "\n"
-    "adaptation (self-supervised, no labels):\n"
-    "  --adapt STEPS        before tracking a clip, fine-tune a copy of the model on the clip's\n"
-    "                       own frames for STEPS steps with its training objective (mast)\n"
-    "  --adapt-lr LR        peak learning rate of the fine-tuning (default 1e-4)\n"
-    "  --adapt-batch N      frame pairs per step (default 4)\n"
-    "  --adapt-save FILE    also write the adapted weights to FILE (one INPUT only)\n"
-    "  --seed N             the fine-tuning's random seed (default 1): a seed gives bitwise\n"
-    "                       the same adapted model\n";
+    "  --adapt-save FILE    with --adapt: also write the adapted weights to FILE (one INPUT\n"
+    "                       only)\n";
 
 typedef struct obj_arg {
     int box;
@@ -98,7 +91,6 @@ typedef struct track_opts {
     int json, no_masks, quiet, verbose;
     int init_box; /* --davis --init box */
     long frames;
-    vt_adapt_opts adapt; /* adapt.steps 0: off */
     const char *adapt_save;
     vt_cli_tracker trk; /* --model, --tracker, --profile, --param, --threads, ... */
 } track_opts;
@@ -191,11 +183,7 @@ static int parse_args(int argc, char **argv, track_opts *o) {
         {"verbose", no_argument, 0, 'V'},
         {"baseline", required_argument, 0, O_BASELINE},
         {"init", required_argument, 0, O_INIT},
-        {"adapt", required_argument, 0, O_ADAPT},
-        {"adapt-lr", required_argument, 0, O_ADAPT_LR},
-        {"adapt-batch", required_argument, 0, O_ADAPT_BATCH},
         {"adapt-save", required_argument, 0, O_ADAPT_SAVE},
-        {"seed", required_argument, 0, O_SEED},
         {"help", no_argument, 0, 'h'},
         VT_CLI_TRACKER_LONGOPTS,
         {0, 0, 0, 0},
@@ -203,7 +191,6 @@ static int parse_args(int argc, char **argv, track_opts *o) {
     memset(o, 0, sizeof *o);
     vt_cli_tracker_init(&o->trk);
     o->frames = -1;
-    vt_adapt_opts_default(&o->adapt);
     optind = 1;
     opterr = 0;
     int c;
@@ -298,38 +285,9 @@ static int parse_args(int argc, char **argv, track_opts *o) {
                 return vt_cli_usage_error("track", "--init '%s': want mask or box", optarg);
             o->init_box = strcmp(optarg, "box") == 0;
             break;
-        case O_ADAPT: {
-            long v;
-            if (vt_cli_parse_long(optarg, 0, 100000, &v) < 0)
-                return vt_cli_usage_error("track", "--adapt '%s': want 0..100000 steps", optarg);
-            o->adapt.steps = (int)v;
-            break;
-        }
-        case O_ADAPT_LR: {
-            double v;
-            if (vt_cli_parse_double(optarg, 1e-9, 1, &v) < 0)
-                return vt_cli_usage_error("track", "--adapt-lr '%s': want a number in (0, 1]",
-                                          optarg);
-            o->adapt.lr = (float)v;
-            break;
-        }
-        case O_ADAPT_BATCH: {
-            long v;
-            if (vt_cli_parse_long(optarg, 1, 64, &v) < 0)
-                return vt_cli_usage_error("track", "--adapt-batch '%s': want 1..64", optarg);
-            o->adapt.batch = (int)v;
-            break;
-        }
         case O_ADAPT_SAVE:
             o->adapt_save = optarg;
             break;
-        case O_SEED: {
-            long v;
-            if (vt_cli_parse_long(optarg, 0, 2147483647, &v) < 0)
-                return vt_cli_usage_error("track", "--seed '%s': want 0..2147483647", optarg);
-            o->adapt.seed = (uint64_t)v;
-            break;
-        }
         case 'q':
             o->quiet = 1;
             break;
@@ -350,13 +308,13 @@ static int parse_args(int argc, char **argv, track_opts *o) {
             return vt_cli_usage_error("track", "--davis needs --out DIR");
         if (o->mask || o->nobjs)
             return vt_cli_usage_error("track", "--davis takes its objects from the annotations");
-        if (o->baseline && o->adapt.steps)
+        if (o->baseline && o->trk.adapt.steps)
             return vt_cli_usage_error("track", "--baseline has no model to --adapt");
         if (o->adapt_save)
             return vt_cli_usage_error("track", "--adapt-save goes with one INPUT, not --davis");
         return 0;
     }
-    if (o->adapt_save && !o->adapt.steps)
+    if (o->adapt_save && !o->trk.adapt.steps)
         return vt_cli_usage_error("track", "--adapt-save needs --adapt STEPS");
     if (o->nseqs || o->baseline || o->init_box)
         return vt_cli_usage_error("track", "--seq, --baseline and --init go with --davis");
@@ -707,27 +665,6 @@ static int count_frames(const char *dir) {
     return n;
 }
 
-/*
- * --adapt: the model fine-tuned on `clip`'s frames into *am (the caller frees it), with the
- * time it took and the loss before and after on stderr unless --quiet. 0 or -1 (reported).
- */
-static int adapted_model(const track_opts *o, const char *clip, const char *title, vt_model **am) {
-    char err[512], path[4096];
-    const char *name = vt_cli_tracker_model_name(&o->trk, path, sizeof path);
-    double loss[2], t0 = vt_mono_s();
-    vt_adapt_opts ao = o->adapt;
-    ao.save = o->adapt_save;
-    ao.log = !o->quiet && isatty(2) ? stderr : NULL;
-    if (vt_adapt_clip(name, clip, &ao, am, loss, err, sizeof err) < 0) {
-        fprintf(stderr, "vtrack track: %s: %s\n", title, err);
-        return -1;
-    }
-    if (!o->quiet)
-        fprintf(stderr, "%-20s adapted: %d steps in %.1f s, loss %.4f -> %.4f\n", title,
-                o->adapt.steps, vt_mono_s() - t0, loss[0], loss[1]);
-    return 0;
-}
-
 static int run_davis(const track_opts *o) {
     char **all = NULL;
     int nall = 0;
@@ -774,9 +711,9 @@ static int run_davis(const track_opts *o) {
                     fprintf(stderr, "vtrack track: %s\n", err);
             }
             c.nframes = n;
-        } else if (o->adapt.steps > 0) {
+        } else if (o->trk.adapt.steps > 0) {
             vt_model *am = NULL;
-            rc = adapted_model(o, jpg, seqs[i], &am);
+            rc = vt_cli_adapted_model(&o->trk, "track", jpg, seqs[i], NULL, o->quiet, &am);
             if (rc == 0)
                 rc = run_source(jpg, &g, o, am, &c, seqs[i]);
             vt_model_free(&am);
@@ -837,9 +774,10 @@ static int run_single(const track_opts *o) {
         free(g.labels);
         return 1;
     }
-    if (o->adapt.steps > 0) {
+    if (o->trk.adapt.steps > 0) {
         vt_model *am = NULL;
-        if (adapted_model(o, o->input, "tracking", &am) < 0) {
+        if (vt_cli_adapted_model(&o->trk, "track", o->input, "tracking", o->adapt_save, o->quiet,
+                                 &am) < 0) {
             vt_model_free(&m);
             free(g.labels);
             return 1;

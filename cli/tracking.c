@@ -4,8 +4,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "tracking.h"
+#include "vt_base.h"
 #include "vt_config.h"
 #include "cli_util.h"
 
@@ -17,6 +19,7 @@ void vt_cli_tracker_init(vt_cli_tracker *t) {
     t->topk = -1;
     t->radius = -2;
     t->temperature = -1;
+    vt_adapt_opts_default(&t->adapt);
 }
 
 int vt_cli_tracker_option(vt_cli_tracker *t, const char *cmd, int code, const char *arg) {
@@ -49,6 +52,28 @@ int vt_cli_tracker_option(vt_cli_tracker *t, const char *cmd, int code, const ch
         if (vt_cli_parse_long(arg, -1, 256, &v) < 0)
             return vt_cli_usage_error(cmd, "--radius '%s': want -1 (global) or 0..256", arg);
         t->radius = (int)v;
+        break;
+    case VT_CLI_OPT_ADAPT:
+        if (vt_cli_parse_long(arg, 0, 100000, &v) < 0)
+            return vt_cli_usage_error(cmd, "--adapt '%s': want 0..100000 steps", arg);
+        t->adapt.steps = (int)v;
+        break;
+    case VT_CLI_OPT_ADAPT_LR: {
+        double x;
+        if (vt_cli_parse_double(arg, 1e-9, 1, &x) < 0)
+            return vt_cli_usage_error(cmd, "--adapt-lr '%s': want a number in (0, 1]", arg);
+        t->adapt.lr = (float)x;
+        break;
+    }
+    case VT_CLI_OPT_ADAPT_BATCH:
+        if (vt_cli_parse_long(arg, 1, 64, &v) < 0)
+            return vt_cli_usage_error(cmd, "--adapt-batch '%s': want 1..64", arg);
+        t->adapt.batch = (int)v;
+        break;
+    case VT_CLI_OPT_SEED:
+        if (vt_cli_parse_long(arg, 0, 2147483647, &v) < 0)
+            return vt_cli_usage_error(cmd, "--seed '%s': want 0..2147483647", arg);
+        t->adapt.seed = (uint64_t)v;
         break;
     case VT_CLI_OPT_TEMPERATURE: {
         char *end;
@@ -88,6 +113,24 @@ int vt_cli_tracker_option(vt_cli_tracker *t, const char *cmd, int code, const ch
 
 const char *vt_cli_tracker_model_name(const vt_cli_tracker *t, char *path, size_t len) {
     return t->model ? t->model : vt_stream_default_model(path, len);
+}
+
+int vt_cli_adapted_model(const vt_cli_tracker *t, const char *cmd, const char *clip,
+                         const char *title, const char *save, int quiet, vt_model **am) {
+    char err[512], path[4096];
+    const char *name = vt_cli_tracker_model_name(t, path, sizeof path);
+    double loss[2], t0 = vt_mono_s();
+    vt_adapt_opts ao = t->adapt;
+    ao.save = save;
+    ao.log = !quiet && isatty(2) ? stderr : NULL;
+    if (vt_adapt_clip(name, clip, &ao, am, loss, err, sizeof err) < 0) {
+        fprintf(stderr, "vtrack %s: %s: %s\n", cmd, title, err);
+        return -1;
+    }
+    if (!quiet)
+        fprintf(stderr, "%-20s adapted: %d steps in %.1f s, loss %.4f -> %.4f\n", title,
+                t->adapt.steps, vt_mono_s() - t0, loss[0], loss[1]);
+    return 0;
 }
 
 int vt_cli_tracker_model(const vt_cli_tracker *t, const char *cmd, int verbose, vt_model **m) {

@@ -9,6 +9,7 @@
 #include <getopt.h>
 #include <stddef.h>
 
+#include "adapt.h"
 #include "vt_stream.h"
 
 /* getopt_long codes of the tracker options (above any character a command uses). */
@@ -21,6 +22,10 @@ enum {
     VT_CLI_OPT_TEMPERATURE,
     VT_CLI_OPT_RADIUS,
     VT_CLI_OPT_PARAM,
+    VT_CLI_OPT_ADAPT,
+    VT_CLI_OPT_ADAPT_LR,
+    VT_CLI_OPT_ADAPT_BATCH,
+    VT_CLI_OPT_SEED,
 };
 
 /* The tracker options' entries of a `struct option` table. */
@@ -33,7 +38,11 @@ enum {
     {"topk", required_argument, 0, VT_CLI_OPT_TOPK},                                               \
     {"temperature", required_argument, 0, VT_CLI_OPT_TEMPERATURE},                                 \
     {"radius", required_argument, 0, VT_CLI_OPT_RADIUS},                                           \
-    {"param", required_argument, 0, VT_CLI_OPT_PARAM}
+    {"param", required_argument, 0, VT_CLI_OPT_PARAM},                                             \
+    {"adapt", required_argument, 0, VT_CLI_OPT_ADAPT},                                             \
+    {"adapt-lr", required_argument, 0, VT_CLI_OPT_ADAPT_LR},                                       \
+    {"adapt-batch", required_argument, 0, VT_CLI_OPT_ADAPT_BATCH},                                 \
+    {"seed", required_argument, 0, VT_CLI_OPT_SEED}
 /* clang-format on */
 
 /* Their help, one section of a usage text. */
@@ -45,7 +54,14 @@ enum {
     "  --topk N, --temperature T, --radius R   override the preset's affinity parameters\n"        \
     "  --param NAME=VALUE   set any tracker parameter (repeatable; see --verbose for the list:\n"  \
     "                       proc_short, radius_first, soft_labels, short_count, roi_age, ...)\n"   \
-    "  --threads N          OpenBLAS threads (default 1)\n"
+    "  --threads N          OpenBLAS threads (default 1)\n"                                        \
+    "  --adapt STEPS        before tracking a clip, fine-tune a copy of the model on the clip's\n" \
+    "                       own frames for STEPS steps with its training objective (mast; no\n"    \
+    "                       labels are read)\n"                                                    \
+    "  --adapt-lr LR        peak learning rate of the fine-tuning (default 1e-4)\n"                \
+    "  --adapt-batch N      frame pairs per step (default 4)\n"                                    \
+    "  --seed N             the fine-tuning's random seed (default 1): a seed gives bitwise the\n" \
+    "                       same adapted model\n"
 
 #define VT_CLI_PARAMS_MAX 64
 
@@ -58,7 +74,8 @@ typedef struct vt_cli_tracker {
     float temperature;                     /* <= 0: the preset's */
     const char *params[VT_CLI_PARAMS_MAX]; /* "NAME=VALUE", checked */
     int nparams;
-    int given; /* how many tracker options were given */
+    vt_adapt_opts adapt; /* --adapt: adapt.steps 0 (the default) is off */
+    int given;           /* how many tracker options were given */
 } vt_cli_tracker;
 
 /* The defaults: `vtrack track` with no option. */
@@ -70,6 +87,14 @@ void vt_cli_tracker_init(vt_cli_tracker *t);
  * 2 (the usage-error status, message printed) when the value is bad.
  */
 int vt_cli_tracker_option(vt_cli_tracker *t, const char *cmd, int code, const char *arg);
+
+/*
+ * --adapt: the model the options name, fine-tuned on the frames of `clip` into *am (the caller
+ * frees it); `save` (may be NULL) also writes it there. Says on stderr how long it took and the
+ * loss before and after unless `quiet`. 0, or -1 with "vtrack CMD: TITLE: <why>" printed.
+ */
+int vt_cli_adapted_model(const vt_cli_tracker *t, const char *cmd, const char *clip,
+                         const char *title, const char *save, int quiet, vt_model **am);
 
 /* Load the model the options name; prints "vtrack CMD: <why>" on failure (0 or < 0). With
  * `verbose`, names the model on stderr. */

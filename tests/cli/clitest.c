@@ -18,6 +18,14 @@
 
 const char *vtrack;
 
+const char *shipped_weights(char *buf, size_t len) {
+    const char *slash = strrchr(vtrack, '/');
+    snprintf(buf, len, "%.*s/../../weights/default.safetensors", slash ? (int)(slash - vtrack) : 1,
+             slash ? vtrack : ".");
+    ck_assert_msg(access(buf, R_OK) == 0, "no weights: %s", buf);
+    return buf;
+}
+
 char *make_tmpdir(void) {
     const char *base = getenv("TMPDIR");
     char *dir = NULL;

@@ -2,8 +2,14 @@
 #ifndef VT_CLITEST_H
 #define VT_CLITEST_H
 
+#include <stddef.h>
+
 /* Path of the vtrack binary under test (set by main from argv). */
 extern const char *vtrack;
+
+/* The shipped weights (weights/default.safetensors of the source tree, where vtrack, built as
+ * BUILD/cli/vtrack, finds them) into buf; aborts the test when they are missing. */
+const char *shipped_weights(char *buf, size_t len);
 
 /* A fresh directory under $TMPDIR (or /tmp); free it with rm_tree(). */
 char *make_tmpdir(void);

@@ -193,6 +193,50 @@ START_TEST(test_tracker_lab) {
 }
 END_TEST
 
+/* --adapt with eval --mot (issue 17): 0 steps score as a run without it; 2 steps with one seed
+ * give the same table twice (the adapted copy is deterministic); lab cannot be adapted. */
+START_TEST(test_adapt) {
+    char *tmp = make_tmpdir();
+    char model[4096], csv[3][4200];
+    shipped_weights(model, sizeof model);
+    make_sequence(tmp, 0);
+    const char *steps[3] = {NULL, "0", "2"};
+    double v[4][20];
+    for (int k = 0; k < 4; k++) {
+        snprintf(csv[k % 3], sizeof csv[k % 3], "%s/run%d.csv", tmp, k);
+        const char *args[16] = {"--mot", tmp, "--model", model, "--csv", csv[k % 3]};
+        int n = 6;
+        if (k > 0) {
+            args[n++] = "--adapt";
+            args[n++] = steps[k < 3 ? k : 2];
+            args[n++] = "--seed";
+            args[n++] = "3";
+        }
+        run_result r = run_vtrack(tmp, "eval", args);
+        ck_assert_msg(r.status == 0, "run %d: exit %d: %s", k, r.status, r.err);
+        if (k >= 2)
+            ck_assert_msg(strstr(r.err, "adapted: 2 steps"), "run %d: %s", k, r.err);
+        char *text = slurp(csv[k % 3]);
+        csv_values(text, "synth", v[k]);
+        free(text);
+        run_free(&r);
+    }
+    /* every column but the measured fps, as test_tracker_lab compares them */
+    for (int i = 0; i < 19; i++) {
+        ck_assert_msg(fabs(v[0][i] - v[1][i]) < 1e-9, "--adapt 0, column %d: %.6f vs %.6f", i,
+                      v[0][i], v[1][i]);
+        ck_assert_msg(fabs(v[2][i] - v[3][i]) < 1e-9, "--adapt 2 twice, column %d: %.6f vs %.6f", i,
+                      v[2][i], v[3][i]);
+    }
+    run_result r = run_vtrack(
+        tmp, "eval", (const char *[]){"--mot", tmp, "--model", "lab", "--adapt", "2", NULL});
+    ck_assert_int_eq(r.status, 1);
+    ck_assert_msg(strstr(r.err, "nothing to adapt"), "%s", r.err);
+    run_free(&r);
+    rm_tree(tmp);
+}
+END_TEST
+
 START_TEST(test_errors) {
     char *tmp = make_tmpdir();
     char empty[4096], path[4200], bad[4096];
@@ -227,6 +271,7 @@ START_TEST(test_errors) {
         {{"--mot", "ROOT", "--param", "nope=1", NULL}, "nope"},
         {{"--mot", "ROOT", "--davis", "ROOT", NULL}, "--davis"},
         {{"--mot", "ROOT", "--frobnicate", NULL}, "--frobnicate"},
+        {{"--mot", "ROOT", "--adapt", "x", NULL}, "--adapt"},
     };
     for (size_t i = 0; i < sizeof usage / sizeof usage[0]; i++) {
         const char *args[8];
@@ -300,6 +345,7 @@ int main(int argc, char **argv) {
     tcase_add_test(tc, test_identity_baseline);
     tcase_add_test(tc, test_tracker_lab);
     tcase_add_test(tc, test_errors);
+    tcase_add_test(tc, test_adapt);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_ENV);

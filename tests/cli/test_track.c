@@ -351,12 +351,8 @@ static int same_params(vt_model *a, vt_model *b) {
  * bitwise the same weights and masks twice; the weight-free model cannot be adapted.
  */
 START_TEST(test_track_adapt) {
-    /* the shipped weights, where vtrack (BUILD/cli/vtrack) finds them in the source tree */
     char model_path[4096];
-    const char *slash = strrchr(vtrack, '/');
-    snprintf(model_path, sizeof model_path, "%.*s/../../weights/default.safetensors",
-             slash ? (int)(slash - vtrack) : 1, slash ? vtrack : ".");
-    ck_assert_msg(access(model_path, R_OK) == 0, "no weights: %s", model_path);
+    shipped_weights(model_path, sizeof model_path);
     char *tmp = make_tmpdir();
     char clip[4096], path[4200], w1[4200], w2[4200];
     snprintf(clip, sizeof clip, "%s/clip.mp4", tmp);
