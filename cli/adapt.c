@@ -10,8 +10,6 @@
  * the clip's too. At the end the batch-norm layers are folded again for inference.
  */
 #include <errno.h>
-#include <math.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "adapt.h"
@@ -62,9 +60,9 @@ int vt_adapt_clip(const char *model, const char *clip, const vt_adapt_opts *o, v
     if (rc == 0) {
         /* where the weights come from, as vtrack.provenance says for trained ones */
         char what[1024];
-        snprintf(what, sizeof what, "%d steps of %s on %s (lr %g, batch %d, seed %llu)", cfg.steps,
-                 vt_train_objective_name(cfg.objective), desc, (double)cfg.lr, cfg.batch,
-                 (unsigned long long)cfg.seed);
+        vt_fmt(what, sizeof what, "%d steps of %s on %s (lr %g, batch %d, seed %llu)", cfg.steps,
+               vt_train_objective_name(cfg.objective), desc, (double)cfg.lr, cfg.batch,
+               (unsigned long long)cfg.seed);
         rc = vt_train_adapt(m, d, &cfg, what, o->log, loss, err, errlen);
     }
     if (rc == 0 && o->save)

@@ -711,7 +711,8 @@ int vt_eval_mot(int argc, char **argv) {
     }
     if (tracking) {
         openblas_set_num_threads(o.trk.threads);
-        if (vt_cli_tracker_model(&o.trk, "eval", o.verbose, &m) < 0)
+        /* with --adapt each sequence loads its own copy */
+        if (!o.trk.adapt.steps && vt_cli_tracker_model(&o.trk, "eval", o.verbose, &m) < 0)
             goto done;
     }
 

@@ -677,7 +677,9 @@ static int run_davis(const track_opts *o) {
         nseqs = nall;
     }
     vt_model *m = NULL;
-    if (!o->baseline && vt_cli_tracker_model(&o->trk, "track", o->verbose, &m) < 0)
+    /* with --adapt each sequence loads its own copy */
+    if (!o->baseline && !o->trk.adapt.steps &&
+        vt_cli_tracker_model(&o->trk, "track", o->verbose, &m) < 0)
         return 1;
     int status = 0;
     long total_frames = 0;
@@ -770,20 +772,12 @@ static int run_single(const track_opts *o) {
         return 1;
     }
     vt_model *m = NULL;
-    if (vt_cli_tracker_model(&o->trk, "track", o->verbose, &m) < 0) {
+    /* with --adapt, the copy fine-tuned on INPUT is the only model loaded */
+    if ((o->trk.adapt.steps > 0 ? vt_cli_adapted_model(&o->trk, "track", o->input, "tracking",
+                                                       o->adapt_save, o->quiet, &m)
+                                : vt_cli_tracker_model(&o->trk, "track", o->verbose, &m)) < 0) {
         free(g.labels);
         return 1;
-    }
-    if (o->trk.adapt.steps > 0) {
-        vt_model *am = NULL;
-        if (vt_cli_adapted_model(&o->trk, "track", o->input, "tracking", o->adapt_save, o->quiet,
-                                 &am) < 0) {
-            vt_model_free(&m);
-            free(g.labels);
-            return 1;
-        }
-        vt_model_free(&m);
-        m = am;
     }
     run_ctx c = {.o = o};
     double t0 = vt_mono_s();

@@ -96,10 +96,11 @@ int vt_cli_tracker_option(vt_cli_tracker *t, const char *cmd, int code, const ch
 int vt_cli_adapted_model(const vt_cli_tracker *t, const char *cmd, const char *clip,
                          const char *title, const char *save, int quiet, vt_model **am);
 
-/* Load the model the options name; prints "vtrack CMD: <why>" on failure (0 or < 0). With
- * `verbose`, names the model on stderr. */
 /* The weights --model names, or the default ones (vt_stream_default_model, into path). */
 const char *vt_cli_tracker_model_name(const vt_cli_tracker *t, char *path, size_t len);
+
+/* Load the model the options name; prints "vtrack CMD: <why>" on failure (0 or < 0). With
+ * `verbose`, names the model on stderr. */
 int vt_cli_tracker_model(const vt_cli_tracker *t, const char *cmd, int verbose, vt_model **m);
 
 /* The tracker parameters: the preset of t->tracker and t->profile for `m`, then the overrides.
