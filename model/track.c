@@ -25,6 +25,7 @@
 
 #include "appear.h"
 #include "bgmodel.h"
+#include "ground.h"
 #include "locate.h"
 #include "motion.h"
 #include "nn.h"
@@ -138,6 +139,7 @@ struct vt_tracker {
     float *fgshare;     /* [N] share of each cell's blocks that differ from it */
     int *blk_x, *blk_y; /* source pixel -> background block */
     int bg_active;      /* the background is known well enough to be used this frame */
+    vt_ground ground;   /* the ground plane, from the boxes given (ground.h) */
     float *prior_x, *prior_y; /* [K][source w], [K][source h]: motion priors of the live objects */
     int *hist;                /* [max(source w, h)] a mask's column or row counts */
 
@@ -1766,6 +1768,8 @@ static void object_start(vt_tracker *t, obj *ob, int64_t area, const int tight[4
             ob->rel[3] = -ob->rel[1];
     }
     const float box[4] = {(float)u[0], (float)u[1], (float)(u[2] - u[0]), (float)(u[3] - u[1])};
+    if (ob->shape.kind == VT_SHAPE_BOX)
+        vt_ground_add(&t->ground, box, t->sh);
     const double ua = (double)box[2] * box[3];
     ob->fill = area > 0 && ua > 0 ? fmin(1.0, area / ua) : 0.5;
     vt_motion_init(&ob->mot, box);
@@ -1781,6 +1785,28 @@ static void object_start(vt_tracker *t, obj *ob, int64_t area, const int tight[4
     ob->loc.valid = 0;
     vt_locate_learn(&ob->loc, t->feat, t->fw, t->fh, cb, t->cover, 1.0f);
     ob->loc_ref = 0;
+}
+
+/*
+ * The reported box of an object a few cells wide. Its mask is a blur of a few cells, which
+ * places it but does not size it (a 20-pixel person's mask is 10 to 60 pixels wide from one
+ * frame to the next): where the camera's ground is known (ground.h) and the object was given
+ * by a box, the box keeps the filter's centre and takes the ground's height there, with the
+ * given box's width-to-height ratio. The filter itself is left as it is; measured as the
+ * filter's side measurements instead, the larger boxes gated the propagation's labels worse
+ * (docs/RESULTS.md, "Ground plane").
+ */
+static void ground_size(const vt_tracker *t, const obj *ob, float b[4]) {
+    if (ob->shape.kind != VT_SHAPE_BOX || b[2] * t->fw >= LOC_MIN_CELLS * t->sw)
+        return;
+    const float *given = ob->shape.box;
+    const double cy = b[1] + 0.5 * b[3];
+    const double h = vt_ground_height(&t->ground, vt_ground_ratio(&t->ground, given), cy);
+    if (!(h > 0))
+        return;
+    const double w = h * given[2] / given[3], cx = b[0] + 0.5 * b[2];
+    b[0] = (float)(cx - 0.5 * w), b[1] = (float)(cy - 0.5 * h);
+    b[2] = (float)w, b[3] = (float)h;
 }
 
 /*
@@ -1900,8 +1926,9 @@ static vt_object_event object_observe(vt_tracker *t, obj *ob, int res_index, int
     return VT_OBJECT_EVENT_NONE;
 }
 
-/* The box reported: the motion filter's, inside the frame; a lost object has none unless some
- * of its mask is still seen (then that mask's box). */
+/* The box reported: the motion filter's (sized by the ground for a small object: ground_size),
+ * inside the frame; a lost object has none unless some of its mask is still seen (then that
+ * mask's box). */
 static void object_box(const vt_tracker *t, obj *ob, int64_t area, const int mbox[4], int bbox[4]) {
     memset(bbox, 0, sizeof(int) * 4);
     if (ob->state == VT_OBJECT_LOST) {
@@ -1913,6 +1940,7 @@ static void object_box(const vt_tracker *t, obj *ob, int64_t area, const int mbo
     }
     float b[4];
     vt_motion_box(&ob->mot, b);
+    ground_size(t, ob, b);
     double c[4];
     clip_box(t, b, c);
     const int x0 = (int)lround(c[0]), y0 = (int)lround(c[1]);
