@@ -23,8 +23,8 @@
 typedef struct vt_ground {
     float bottom[VT_GROUND_MAX], height[VT_GROUND_MAX]; /* the given boxes, source pixels */
     int n, next;
-    int ok;        /* a and y0 hold a trusted line */
-    double a, y0;  /* height = a (bottom - y0) */
+    int ok;       /* a and y0 hold a trusted line */
+    double a, y0; /* height = a (bottom - y0) */
 } vt_ground;
 
 void vt_ground_reset(vt_ground *g);

@@ -46,27 +46,26 @@ START_TEST(test_exact_line) {
 }
 END_TEST
 
+/* Three boxes (bottom, height) from an empty store: is the line trusted? */
+static int trusted(vt_ground *g, const double bh[3][2]) {
+    vt_ground_reset(g);
+    for (int i = 0; i < 3; i++)
+        add(g, bh[i][0], bh[i][1]);
+    return g->ok;
+}
+
 START_TEST(test_untrusted_lines) {
     vt_ground g;
     /* bottoms within 20 rows of 480: a tenth of the frame (48) is needed */
-    vt_ground_reset(&g);
-    add(&g, 400, 150);
-    add(&g, 410, 155);
-    add(&g, 420, 160);
-    ck_assert_int_eq(g.ok, 0);
+    static const double close[3][2] = {{400, 150}, {410, 155}, {420, 160}};
     /* smaller further down: not a ground seen from above */
-    vt_ground_reset(&g);
-    add(&g, 200, 150);
-    add(&g, 300, 100);
-    add(&g, 400, 50);
-    ck_assert_int_eq(g.ok, 0);
+    static const double falling[3][2] = {{200, 150}, {300, 100}, {400, 50}};
     /* heights 50, 150, 100: a = 5000 / 20000 = 0.25, c = 100 - 0.25 * 300 = 25, residuals -25,
      * 50, -25: RMS sqrt(1250) = 35.4 > 15 % of the mean height (15) */
-    vt_ground_reset(&g);
-    add(&g, 200, 50);
-    add(&g, 300, 150);
-    add(&g, 400, 100);
-    ck_assert_int_eq(g.ok, 0);
+    static const double scattered[3][2] = {{200, 50}, {300, 150}, {400, 100}};
+    ck_assert_int_eq(trusted(&g, close), 0);
+    ck_assert_int_eq(trusted(&g, falling), 0);
+    ck_assert_int_eq(trusted(&g, scattered), 0);
     NEAR(vt_ground_height(&g, 1.0, 250), 0, 0);
 }
 END_TEST
