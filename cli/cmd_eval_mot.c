@@ -9,6 +9,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -381,6 +382,23 @@ static void on_event(void *opaque, const vt_stream_event *ev) {
         snprintf(c->end_reason, sizeof c->end_reason, "%s", ev->reason);
 }
 
+/* --adapt's check: the persons registered on the earliest registration frame, by their boxes
+ * (0-based frame in *frame). */
+static int check_shapes(const vt_mot_boxes *reg, vt_shape *out, int64_t *frame) {
+    int first = INT_MAX, n = 0;
+    for (int i = 0; i < reg->n; i++)
+        if (reg->v[i].w > 0 && reg->v[i].h > 0 && reg->v[i].frame < first)
+            first = reg->v[i].frame;
+    *frame = first == INT_MAX ? 0 : first - 1;
+    for (int i = 0; i < reg->n && n < VT_PROTO_OBJECTS_MAX; i++) {
+        const vt_mot_box *b = &reg->v[i];
+        if (b->frame == first && b->w > 0 && b->h > 0)
+            out[n++] = (vt_shape){.kind = VT_SHAPE_BOX,
+                                  .box = {(float)b->x, (float)b->y, (float)b->w, (float)b->h}};
+    }
+    return n;
+}
+
 /* Track sequence `sq` with every person registered; predictions into sq->pred. 0 or -1. */
 static int track_sequence(mot_seq *sq, const vt_mot_boxes *reg, const vt_model *m,
                           const mot_opts *o) {
@@ -740,8 +758,12 @@ int vt_eval_mot(int argc, char **argv) {
             /* --adapt: a copy of the model fine-tuned on this sequence's frames */
             char url[MOT_PATH_MAX];
             vt_model *am = NULL;
+            vt_shape shapes[VT_PROTO_OBJECTS_MAX];
+            int64_t f0;
+            const int ns = check_shapes(&reg, shapes, &f0);
             int arc = video_of(sq, url) < 0 ||
-                      vt_cli_adapted_model(&o.trk, "eval", url, sq->name, NULL, o.quiet, &am) < 0 ||
+                      vt_cli_adapted_model(&o.trk, "eval", url, sq->name, NULL, o.quiet, shapes, ns,
+                                           f0, &am) < 0 ||
                       track_sequence(sq, &reg, am, &o) < 0;
             vt_model_free(&am);
             if (arc)

@@ -496,6 +496,33 @@ static vt_shape label_box(const given *g, int id) {
                       .box = {(float)x0, (float)y0, (float)(x1 - x0 + 1), (float)(y1 - y0 + 1)}};
 }
 
+/* --adapt's check: the objects given on the earliest frame any is given on (the mask's, frame
+ * 0, or the earliest @FRAME of --box/--polygon), as the tracker will be given them. */
+static int check_shapes(const track_opts *o, const given *g, vt_shape *out, int64_t *frame) {
+    int n = 0;
+    *frame = g ? 0 : INT64_MAX;
+    for (int i = 0; i < o->nobjs; i++)
+        *frame = o->objs[i].frame < *frame ? o->objs[i].frame : *frame;
+    if (*frame == INT64_MAX)
+        *frame = 0;
+    for (int i = 0; g && i < g->nids && n < MAX_OBJ; i++)
+        out[n++] = o->init_box ? label_box(g, g->ids[i])
+                               : (vt_shape){.kind = VT_SHAPE_LABELS,
+                                            .w = g->w,
+                                            .h = g->h,
+                                            .data = g->labels,
+                                            .index = g->ids[i]};
+    for (int i = 0; i < o->nobjs && n < MAX_OBJ; i++) {
+        const obj_arg *a = &o->objs[i];
+        if (a->frame != *frame)
+            continue;
+        out[n++] =
+            a->box ? (vt_shape){.kind = VT_SHAPE_BOX, .box = {a->b[0], a->b[1], a->b[2], a->b[3]}}
+                   : (vt_shape){.kind = VT_SHAPE_POLYGON, .points = a->pts, .npoints = a->npts};
+    }
+    return n;
+}
+
 /*
  * Track one source. Objects come from `g` (label image) and/or the --box/--polygon list.
  * Returns 0 or an error; frames counted in c->nframes.
@@ -715,7 +742,11 @@ static int run_davis(const track_opts *o) {
             c.nframes = n;
         } else if (o->trk.adapt.steps > 0) {
             vt_model *am = NULL;
-            rc = vt_cli_adapted_model(&o->trk, "track", jpg, seqs[i], NULL, o->quiet, &am);
+            vt_shape shapes[MAX_OBJ];
+            int64_t f0;
+            int ns = check_shapes(o, &g, shapes, &f0);
+            rc = vt_cli_adapted_model(&o->trk, "track", jpg, seqs[i], NULL, o->quiet, shapes, ns,
+                                      f0, &am);
             if (rc == 0)
                 rc = run_source(jpg, &g, o, am, &c, seqs[i]);
             vt_model_free(&am);
@@ -772,9 +803,12 @@ static int run_single(const track_opts *o) {
         return 1;
     }
     vt_model *m = NULL;
-    /* with --adapt, the copy fine-tuned on INPUT is the only model loaded */
+    vt_shape shapes[MAX_OBJ];
+    int64_t f0;
+    const int ns = check_shapes(o, gp, shapes, &f0);
+    /* with --adapt, the copy fine-tuned on INPUT if it passes the check, else the original */
     if ((o->trk.adapt.steps > 0 ? vt_cli_adapted_model(&o->trk, "track", o->input, "tracking",
-                                                       o->adapt_save, o->quiet, &m)
+                                                       o->adapt_save, o->quiet, shapes, ns, f0, &m)
                                 : vt_cli_tracker_model(&o->trk, "track", o->verbose, &m)) < 0) {
         free(g.labels);
         return 1;

@@ -816,8 +816,10 @@ int vt_cmd_train(int argc, char **argv) {
     vt_trainer *t = NULL;
     const vt_train_cfg *cfg = NULL;
     vt_train_data *data = NULL;
-    vt_train_load_opts lo = {(int)o.short_side, (size_t)o.cache_mb << 20, 100000,
-                             o.quiet ? NULL : stderr};
+    vt_train_load_opts lo = {.short_side = (int)o.short_side,
+                             .cap_bytes = (size_t)o.cache_mb << 20,
+                             .max_frames = 100000,
+                             .log = o.quiet ? NULL : stderr};
     double t_load;
     FILE *csv = NULL;
     char *desc = NULL, *sources = NULL;

@@ -70,6 +70,14 @@ int vt_cli_tracker_option(vt_cli_tracker *t, const char *cmd, int code, const ch
             return vt_cli_usage_error(cmd, "--adapt-batch '%s': want 1..64", arg);
         t->adapt.batch = (int)v;
         break;
+    case VT_CLI_OPT_ADAPT_CHECK:
+        if (vt_adapt_check_parse(arg, &t->adapt.check) < 0)
+            return vt_cli_usage_error(cmd, "--adapt-check '%s': want cycle, recon or none", arg);
+        break;
+    case VT_CLI_OPT_ADAPT_MARGIN:
+        if (vt_cli_parse_double(arg, -1, 1, &t->adapt.margin) < 0)
+            return vt_cli_usage_error(cmd, "--adapt-margin '%s': want a number in [-1, 1]", arg);
+        break;
     case VT_CLI_OPT_SEED:
         if (vt_cli_parse_long(arg, 0, 2147483647, &v) < 0)
             return vt_cli_usage_error(cmd, "--seed '%s': want 0..2147483647", arg);
@@ -116,20 +124,50 @@ const char *vt_cli_tracker_model_name(const vt_cli_tracker *t, char *path, size_
 }
 
 int vt_cli_adapted_model(const vt_cli_tracker *t, const char *cmd, const char *clip,
-                         const char *title, const char *save, int quiet, vt_model **am) {
+                         const char *title, const char *save, int quiet, const vt_shape *shapes,
+                         int n, int64_t frame, vt_model **am) {
     char err[512], path[4096];
     const char *name = vt_cli_tracker_model_name(t, path, sizeof path);
-    double loss[2], t0 = vt_mono_s();
+    double t0 = vt_mono_s();
     vt_adapt_opts ao = t->adapt;
     ao.save = save;
     ao.log = !quiet && isatty(2) ? stderr : NULL;
-    if (vt_adapt_clip(name, clip, &ao, am, loss, err, sizeof err) < 0) {
+    vt_model *orig = NULL, *tuned = NULL;
+    vt_adapt_given given = {.frame = frame, .shapes = shapes, .n = n};
+    vt_adapt_result res;
+    *am = NULL;
+    /* the check compares the tuned copy with the model as loaded: load that one too */
+    if (ao.check != VT_ADAPT_CHECK_NONE && strcmp(name, "lab") != 0) {
+        if (vt_model_load(name, &orig, err, sizeof err) < 0) {
+            fprintf(stderr, "vtrack %s: %s: %s\n", cmd, title, err);
+            return -1;
+        }
+        vt_cli_tracker_params(t, orig, 0, &given.params);
+    }
+    if (vt_adapt_clip(name, clip, &ao, orig, &given, &tuned, &res, err, sizeof err) < 0) {
         fprintf(stderr, "vtrack %s: %s: %s\n", cmd, title, err);
+        vt_model_free(&orig);
         return -1;
     }
-    if (!quiet)
+    if (!quiet) {
         fprintf(stderr, "%-20s adapted: %d steps in %.1f s, loss %.4f -> %.4f\n", title,
-                t->adapt.steps, vt_mono_s() - t0, loss[0], loss[1]);
+                t->adapt.steps, vt_mono_s() - t0, res.loss[0], res.loss[1]);
+        if (res.checked)
+            fprintf(stderr,
+                    "%-20s adapt: check %s %.4f -> %.4f on %d held-back frames, worst horizon "
+                    "%+.4f (%.1f s), %s\n",
+                    title, vt_check_name((vt_check_kind)ao.check), res.score[0], res.score[1],
+                    res.held, res.worst, res.check_s, res.accepted ? "accepted" : "rejected");
+        else if (ao.check != VT_ADAPT_CHECK_NONE)
+            fprintf(stderr, "%-20s adapt: check not run (%s), rejected\n", title, res.why);
+    }
+    if (res.accepted) {
+        *am = tuned;
+        vt_model_free(&orig);
+    } else {
+        *am = orig; /* the original, exactly as a run without --adapt loads it */
+        vt_model_free(&tuned);
+    }
     return 0;
 }
 

@@ -26,6 +26,8 @@ enum {
     VT_CLI_OPT_ADAPT_LR,
     VT_CLI_OPT_ADAPT_BATCH,
     VT_CLI_OPT_SEED,
+    VT_CLI_OPT_ADAPT_CHECK,
+    VT_CLI_OPT_ADAPT_MARGIN,
 };
 
 /* The tracker options' entries of a `struct option` table. */
@@ -42,7 +44,9 @@ enum {
     {"adapt", required_argument, 0, VT_CLI_OPT_ADAPT},                                             \
     {"adapt-lr", required_argument, 0, VT_CLI_OPT_ADAPT_LR},                                       \
     {"adapt-batch", required_argument, 0, VT_CLI_OPT_ADAPT_BATCH},                                 \
-    {"seed", required_argument, 0, VT_CLI_OPT_SEED}
+    {"seed", required_argument, 0, VT_CLI_OPT_SEED},                                               \
+    {"adapt-check", required_argument, 0, VT_CLI_OPT_ADAPT_CHECK},                                 \
+    {"adapt-margin", required_argument, 0, VT_CLI_OPT_ADAPT_MARGIN}
 /* clang-format on */
 
 /* Their help, one section of a usage text. */
@@ -61,7 +65,14 @@ enum {
     "  --adapt-lr LR        peak learning rate of the fine-tuning (default 1e-4)\n"                \
     "  --adapt-batch N      frame pairs per step (default 4)\n"                                    \
     "  --seed N             the fine-tuning's random seed (default 1): a seed gives bitwise the\n" \
-    "                       same adapted model\n"
+    "                       same adapted model\n"                                                  \
+    "  --adapt-check NAME   keep the adapted copy only if it scores higher than the original\n"    \
+    "                       on 7 frames held back from the fine-tuning (the objects' frame and\n"  \
+    "                       every 2nd after it): cycle (default: the objects tracked forward\n"    \
+    "                       and back, IoU of the two ways), recon (the objective's colour\n"       \
+    "                       reconstruction on held-back pairs) or none (always keep it)\n"         \
+    "  --adapt-margin M     the adapted copy must beat the original's check score by more than\n"  \
+    "                       M on every horizon of the check (default 0)\n"
 
 #define VT_CLI_PARAMS_MAX 64
 
@@ -89,12 +100,16 @@ void vt_cli_tracker_init(vt_cli_tracker *t);
 int vt_cli_tracker_option(vt_cli_tracker *t, const char *cmd, int code, const char *arg);
 
 /*
- * --adapt: the model the options name, fine-tuned on the frames of `clip` into *am (the caller
- * frees it); `save` (may be NULL) also writes it there. Says on stderr how long it took and the
- * loss before and after unless `quiet`. 0, or -1 with "vtrack CMD: TITLE: <why>" printed.
+ * --adapt: the model the options name, fine-tuned on the frames of `clip`, into *am (the caller
+ * frees it) if it passes the check (--adapt-check), else the model as loaded; `save` (may be
+ * NULL) also writes the tuned weights there, whatever the verdict. `shapes` (n of them, given
+ * on 0-based frame `frame` of the clip) are the objects the cycle check tracks. Says on stderr
+ * how long it took, the loss before and after and the check's scores and verdict unless
+ * `quiet`. 0, or -1 with "vtrack CMD: TITLE: <why>" printed.
  */
 int vt_cli_adapted_model(const vt_cli_tracker *t, const char *cmd, const char *clip,
-                         const char *title, const char *save, int quiet, vt_model **am);
+                         const char *title, const char *save, int quiet, const vt_shape *shapes,
+                         int n, int64_t frame, vt_model **am);
 
 /* The weights --model names, or the default ones (vt_stream_default_model, into path). */
 const char *vt_cli_tracker_model_name(const vt_cli_tracker *t, char *path, size_t len);

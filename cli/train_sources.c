@@ -97,6 +97,18 @@ static int load_one(const char *url, const vt_train_load_opts *o, vt_train_data 
                    url, (long long)n, fr->proc_width, fr->proc_height, d->v[vid].w, d->v[vid].h);
             break;
         }
+        if (o->hold) {
+            int held = o->hold(o->hold_opaque, n, fr->rgb, fr->width, fr->height, fr->linesize);
+            if (held < 0) {
+                rc = held;
+                vt_fmt(err, errlen, "%s: frame %lld: %s", url, (long long)n, strerror(-held));
+                break;
+            }
+            if (held) {
+                n++;
+                continue;
+            }
+        }
         int a = vt_train_data_add_frame(d, fr->proc_rgb, fr->proc_linesize, n);
         if (a < 0) {
             rc = a;

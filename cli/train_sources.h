@@ -3,6 +3,7 @@
 #ifndef VT_CLI_TRAIN_SOURCES_H
 #define VT_CLI_TRAIN_SOURCES_H
 
+#include <stdint.h>
 #include <stdio.h>
 
 #include "vt_train.h"
@@ -12,6 +13,11 @@ typedef struct vt_train_load_opts {
     size_t cap_bytes; /* cache cap */
     long max_frames;  /* per source (a camera or stream never ends) */
     FILE *log;        /* one line per source; NULL: quiet */
+    /* Optional: offered every decoded frame first, at source size (rows of linesize bytes);
+     * returns 1 to hold it back from the cache (per-clip adaptation's check frames), 0 to
+     * cache it, or a negative errno to stop. NULL: every frame is cached. */
+    int (*hold)(void *opaque, int64_t index, const uint8_t *rgb, int w, int h, int linesize);
+    void *hold_opaque;
 } vt_train_load_opts;
 
 /*

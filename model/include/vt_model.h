@@ -319,6 +319,48 @@ void vt_tracker_proc_size(const vt_tracker *t, int sw, int sh, int *pw, int *ph)
  * workspaces (docs/TRACKING.md, "Memory and allocation"). */
 size_t vt_tracker_memory_bound(const vt_tracker *t, int sw, int sh);
 
+/* ---------------------------------------------------------------------------------------------
+ * Unsupervised check of a model on held-back frames (model/check.c)
+ * ------------------------------------------------------------------------------------------- */
+
+/*
+ * How vt_check_score() scores a model without labels:
+ *   VT_CHECK_CYCLE  forward-backward consistency: the objects given on frames[0] are tracked
+ *                   (tracker parameters p) forward over the frames; then, for every horizon
+ *                   h = 1 .. n-1, the masks they have on frames[h] are given to a fresh
+ *                   tracker and tracked back to frames[0]. The score of a horizon is the mean
+ *                   IoU, over the objects and frames[0 .. h-1], of the masks on the way back
+ *                   with those on the way forward (the tracker's own output: a box counts as
+ *                   the mask it was refined into; an object lost on the way forward counts 0);
+ *                   the score is the mean over the horizons. In [0, 1].
+ *   VT_CHECK_RECON  the mast objective on held-back pairs: each frame's Lab (8x8-cell means)
+ *                   reconstructed from the previous frame's through the model's unit-norm
+ *                   affinity (window p->radius_short, temperature p->temperature); the score is
+ *                   1 - the mean absolute error in normalised Lab ((L-50)/50, a/110, b/110).
+ * Higher is better for both.
+ */
+typedef enum vt_check_kind {
+    VT_CHECK_CYCLE = 0,
+    VT_CHECK_RECON = 1,
+} vt_check_kind;
+
+/* "cycle", "recon". */
+const char *vt_check_name(vt_check_kind kind);
+
+/*
+ * Score model m on n >= 2 frames of one size, in time order (frames the model was not tuned
+ * on: the guard of per-clip adaptation compares a model before and after it, and keeps the
+ * tuned copy only if its score is higher). `shapes` (nshapes of them, at most p->max_objects)
+ * are the objects given on frames[0], needed by VT_CHECK_CYCLE, ignored by VT_CHECK_RECON.
+ * `per_h` (may be NULL; n-1 values) receives the score of each horizon h = 1 .. n-1 (cycle)
+ * or of each pair (frames[h-1], frames[h]) (recon).
+ * Deterministic: the same model, frames and parameters give the same score. The caller's
+ * thread runs it (with OpenBLAS's threads). 0, or a negative errno with a message in err.
+ */
+int vt_check_score(const vt_model *m, const vt_tracker_params *p, vt_check_kind kind,
+                   const vt_image *frames, int n, const vt_shape *shapes, int nshapes,
+                   double *score, double *per_h, char *err, size_t errlen);
+
 #ifdef __cplusplus
 }
 #endif

@@ -375,9 +375,10 @@ START_TEST(test_track_adapt) {
         char out[4200], save[4200];
         snprintf(out, sizeof out, "%s/on%d", tmp, run);
         snprintf(save, sizeof save, "%s/w%d.safetensors", tmp, run);
-        const char *on[] = {
-            clip,           "--box", "30,100,60,40", "--model", model_path, "--adapt", "3",
-            "--adapt-save", save,    "--out",        out,       "--seed",   "7",       NULL};
+        /* the check has a test of its own (test_track_adapt_check): none keeps every copy */
+        const char *on[] = {clip, "--box",         "30,100,60,40", "--model", model_path, "--adapt",
+                            "3",  "--adapt-save",  save,           "--out",   out,        "--seed",
+                            "7",  "--adapt-check", "none",         NULL};
         r = run_vtrack(tmp, "track", on);
         ck_assert_msg(r.status == 0, "%s", r.err);
         ck_assert_msg(strstr(r.err, "adapted: 3 steps"), "no summary: %s", r.err);
@@ -417,6 +418,114 @@ START_TEST(test_track_adapt) {
     r = run_vtrack(tmp, "track", nosteps);
     ck_assert_int_eq(r.status, 2);
     ck_assert_msg(strstr(r.err, "needs --adapt"), "%s", r.err);
+    run_free(&r);
+    rm_tree(tmp);
+}
+END_TEST
+
+/*
+ * --adapt's guard (--adapt-check): a forced-bad update (learning rate 1, the largest allowed)
+ * is rejected by each check and the clip is tracked with the original weights, the masks of a
+ * run without --adapt byte for byte, although the saved tuned weights did change; an update the
+ * check passes (here forced by a margin of -1) is kept: the masks are those the saved tuned
+ * weights give.
+ */
+/* The check tracks its 7 frames 34 times per model: at the clip's own size (240 rows), not
+ * upscaled to the preset's 480, to keep the test short. */
+#define P240 "proc_short=240"
+
+START_TEST(test_track_adapt_check) {
+    char model_path[4096];
+    shipped_weights(model_path, sizeof model_path);
+    char *tmp = make_tmpdir();
+    char clip[4096], plain[4200], out[4200], save[4200];
+    snprintf(clip, sizeof clip, "%s/clip.mp4", tmp);
+    make_clip(clip);
+    snprintf(plain, sizeof plain, "%s/plain", tmp);
+    const char *off[] = {clip,    "--box", "30,100,60,40", "--model", model_path,
+                         "--out", plain,   "--param",      P240,      NULL};
+    run_result r = run_vtrack(tmp, "track", off);
+    ck_assert_msg(r.status == 0, "%s", r.err);
+    run_free(&r);
+    vt_model *m0 = NULL, *m1 = NULL;
+    char err[512];
+    ck_assert_msg(vt_model_load(model_path, &m0, err, sizeof err) == 0, "%s", err);
+
+    const char *checks[] = {"cycle", "recon"};
+    for (int k = 0; k < 2; k++) {
+        snprintf(out, sizeof out, "%s/bad-%s", tmp, checks[k]);
+        snprintf(save, sizeof save, "%s/bad-%s.safetensors", tmp, checks[k]);
+        const char *bad[] = {clip,
+                             "--box",
+                             "30,100,60,40",
+                             "--model",
+                             model_path,
+                             "--adapt",
+                             "3",
+                             "--adapt-lr",
+                             "1",
+                             "--adapt-check",
+                             checks[k],
+                             "--adapt-save",
+                             save,
+                             "--out",
+                             out,
+                             "--param",
+                             P240,
+                             NULL};
+        r = run_vtrack(tmp, "track", bad);
+        ck_assert_msg(r.status == 0, "%s", r.err);
+        ck_assert_msg(strstr(r.err, "adapt: check ") && strstr(r.err, "rejected"), "%s: %s",
+                      checks[k], r.err);
+        ck_assert_msg(strstr(r.err, checks[k]), "%s", r.err);
+        run_free(&r);
+        same_masks(plain, out, FRAMES);
+        ck_assert_msg(vt_model_load(save, &m1, err, sizeof err) == 0, "%s", err);
+        ck_assert_msg(!same_params(m0, m1), "lr 1 left the weights as they were");
+        vt_model_free(&m1);
+    }
+
+    snprintf(out, sizeof out, "%s/pass", tmp);
+    snprintf(save, sizeof save, "%s/pass.safetensors", tmp);
+    const char *pass[] = {clip,
+                          "--box",
+                          "30,100,60,40",
+                          "--model",
+                          model_path,
+                          "--adapt",
+                          "3",
+                          "--seed",
+                          "5",
+                          "--adapt-margin",
+                          "-1",
+                          "--adapt-save",
+                          save,
+                          "--out",
+                          out,
+                          "--param",
+                          P240,
+                          NULL};
+    r = run_vtrack(tmp, "track", pass);
+    ck_assert_msg(r.status == 0, "%s", r.err);
+    ck_assert_msg(strstr(r.err, "adapt: check cycle") && strstr(r.err, "accepted"), "%s", r.err);
+    run_free(&r);
+    char again[4200];
+    snprintf(again, sizeof again, "%s/saved", tmp);
+    const char *saved[] = {clip,    "--box", "30,100,60,40", "--model", save,
+                           "--out", again,   "--param",      P240,      NULL};
+    r = run_vtrack(tmp, "track", saved);
+    ck_assert_msg(r.status == 0, "%s", r.err);
+    run_free(&r);
+    same_masks(again, out, FRAMES);
+    ck_assert_msg(vt_model_load(save, &m1, err, sizeof err) == 0, "%s", err);
+    ck_assert_msg(!same_params(m0, m1), "3 steps left the weights as they were");
+    vt_model_free(&m1);
+    vt_model_free(&m0);
+
+    const char *badopt[] = {clip, "--box", "30,100,60,40", "--adapt-check", "x", "--json", NULL};
+    r = run_vtrack(tmp, "track", badopt);
+    ck_assert_int_eq(r.status, 2);
+    ck_assert_msg(strstr(r.err, "--adapt-check 'x'"), "%s", r.err);
     run_free(&r);
     rm_tree(tmp);
 }
@@ -585,6 +694,7 @@ int main(int argc, char **argv) {
         tcase_add_test(tc, test_track_errors);
         tcase_add_test(tc, test_track_no_weights);
         tcase_add_test(tc, test_track_adapt);
+        tcase_add_test(tc, test_track_adapt_check);
     }
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
