@@ -2,7 +2,7 @@
  * test_base: Check suite for base/ (vt_base.h). Every expectation is computed by hand from the
  * bytes written next to it.
  */
-#include <check.h>
+#include "testmain.h"
 #include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -245,27 +245,15 @@ END_TEST
 
 static Suite *base_suite(void) {
     Suite *s = suite_create("base");
-    TCase *tc = tcase_create("fmt");
-    tcase_add_loop_test(tc, test_fmt_every_cut, 0, (int)(sizeof MIXED_KEEP / sizeof MIXED_KEEP[0]));
-    tcase_add_test(tc, test_fmt_cut_in_format);
-    tcase_add_test(tc, test_fmt_untruncated);
-    tcase_add_test(tc, test_vfmt);
-    tcase_add_test(tc, test_fmt_long_url);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("utf8");
-    tcase_add_loop_test(tc, test_utf8_table, 0, (int)(sizeof utf8_cases / sizeof utf8_cases[0]));
-    suite_add_tcase(s, tc);
-    tc = tcase_create("clock");
-    tcase_add_test(tc, test_clock_monotonic);
-    tcase_add_test(tc, test_clock_advances);
-    suite_add_tcase(s, tc);
+    TCase *tc = tm_add_case(s, "fmt", 0, test_fmt_cut_in_format, test_fmt_untruncated, test_vfmt,
+                            test_fmt_long_url, NULL);
+    tcase_add_loop_test(tc, test_fmt_every_cut, 0, (int)TM_LEN(MIXED_KEEP));
+    tc = tm_add_case(s, "utf8", 0, NULL);
+    tcase_add_loop_test(tc, test_utf8_table, 0, (int)TM_LEN(utf8_cases));
+    tm_add_case(s, "clock", 0, test_clock_monotonic, test_clock_advances, NULL);
     return s;
 }
 
 int main(void) {
-    SRunner *sr = srunner_create(base_suite());
-    srunner_run_all(sr, CK_ENV);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return tm_run(base_suite());
 }

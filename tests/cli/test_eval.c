@@ -6,7 +6,7 @@
  *
  * usage: test_eval VTRACK {cli|data}
  */
-#include <check.h>
+#include "testmain.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -471,20 +471,9 @@ int main(int argc, char **argv) {
         }
     }
     Suite *s = suite_create("eval");
-    TCase *tc = tcase_create(argv[2]);
-    if (strcmp(argv[2], "cli") == 0) {
-        tcase_set_timeout(tc, 60);
-        tcase_add_test(tc, test_eval_scores);
-        tcase_add_test(tc, test_eval_file_errors);
-        tcase_add_test(tc, test_eval_usage);
-    } else {
-        tcase_set_timeout(tc, 850);
-        tcase_add_test(tc, test_eval_dev_set);
-    }
-    suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_ENV);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    if (strcmp(argv[2], "cli") == 0)
+        tm_add_case(s, argv[2], 60, test_eval_scores, test_eval_file_errors, test_eval_usage, NULL);
+    else
+        tm_add_case(s, argv[2], 850, test_eval_dev_set, NULL);
+    return tm_run(s);
 }

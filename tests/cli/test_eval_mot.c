@@ -6,7 +6,7 @@
  *
  * usage: test_eval_mot VTRACK
  */
-#include <check.h>
+#include "testmain.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -340,16 +340,7 @@ int main(int argc, char **argv) {
         return 77;
     }
     Suite *s = suite_create("eval_mot");
-    TCase *tc = tcase_create("cli");
-    tcase_set_timeout(tc, 120);
-    tcase_add_test(tc, test_identity_baseline);
-    tcase_add_test(tc, test_tracker_lab);
-    tcase_add_test(tc, test_errors);
-    tcase_add_test(tc, test_adapt);
-    suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_ENV);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    tm_add_case(s, "cli", 120, test_identity_baseline, test_tracker_lab, test_errors, test_adapt,
+                NULL);
+    return tm_run(s);
 }

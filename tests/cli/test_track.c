@@ -8,7 +8,7 @@
  *
  * usage: test_track VTRACK {cli|data}
  */
-#include <check.h>
+#include "testmain.h"
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <stdio.h>
@@ -574,22 +574,10 @@ int main(int argc, char **argv) {
         }
     }
     Suite *s = suite_create("track_cli");
-    TCase *tc = tcase_create(argv[2]);
-    if (!strcmp(argv[2], "data")) {
-        tcase_set_timeout(tc, 1800);
-        tcase_add_test(tc, test_track_dev_set);
-    } else {
-        tcase_set_timeout(tc, 120);
-        tcase_add_test(tc, test_track_clip);
-        tcase_add_test(tc, test_track_later_frame);
-        tcase_add_test(tc, test_track_errors);
-        tcase_add_test(tc, test_track_no_weights);
-        tcase_add_test(tc, test_track_adapt);
-    }
-    suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_ENV);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    if (!strcmp(argv[2], "data"))
+        tm_add_case(s, argv[2], 1800, test_track_dev_set, NULL);
+    else
+        tm_add_case(s, argv[2], 120, test_track_clip, test_track_later_frame, test_track_errors,
+                    test_track_no_weights, test_track_adapt, NULL);
+    return tm_run(s);
 }

@@ -1,6 +1,6 @@
 /* test_config.c - vtrackd's configuration: defaults, every kind of bad value named by its field,
  * command-line overrides, the shipped example (systemd/vtrackd.json), FFmpeg option quoting. */
-#include <check.h>
+#include "testmain.h"
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -676,33 +676,17 @@ END_TEST
 
 int main(void) {
     Suite *s = suite_create("daemon-config");
-    TCase *t = tcase_create("config");
-    tcase_set_timeout(t, 30);
-    tcase_add_test(t, test_defaults);
-    tcase_add_test(t, test_full);
-    tcase_add_loop_test(t, test_bad, 0, (int)(sizeof bad / sizeof bad[0]));
-    tcase_add_test(t, test_nul_byte);
-    tcase_add_test(t, test_comments_ignored);
-    tcase_add_test(t, test_mask_object);
-    tcase_add_test(t, test_cli_overrides);
-    tcase_add_test(t, test_table_defaults);
-    tcase_add_loop_test(t, test_table_errors, 0,
-                        (int)(sizeof table_errors / sizeof table_errors[0]));
-    tcase_add_test(t, test_cli_flags);
-    tcase_add_test(t, test_shipped_example);
-    tcase_add_test(t, test_hostport);
-    tcase_add_test(t, test_stream_params);
-    tcase_add_test(t, test_mqtt);
-    tcase_add_test(t, test_http);
-    tcase_add_loop_test(t, test_bad_http, 0, (int)(sizeof bad_http / sizeof bad_http[0]));
+    TCase *tc = tm_add_case(s, "config", 30, test_defaults, test_full, test_nul_byte,
+                            test_comments_ignored, test_mask_object, test_cli_overrides,
+                            test_table_defaults, test_cli_flags, test_shipped_example,
+                            test_hostport, test_stream_params, test_mqtt, test_http, NULL);
+    tcase_add_loop_test(tc, test_bad, 0, (int)TM_LEN(bad));
+    tcase_add_loop_test(tc, test_table_errors, 0, (int)TM_LEN(table_errors));
+    tcase_add_loop_test(tc, test_bad_http, 0, (int)TM_LEN(bad_http));
 #if VT_HAVE_MQTT
-    tcase_add_loop_test(t, test_bad_mqtt, 0, (int)(sizeof bad_mqtt / sizeof bad_mqtt[0]));
+    tcase_add_loop_test(tc, test_bad_mqtt, 0, (int)TM_LEN(bad_mqtt));
 #endif
-    suite_add_tcase(s, t);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_ENV);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
+    int status = tm_run(s);
     tu_cleanup();
-    return failed ? 1 : 0;
+    return status;
 }

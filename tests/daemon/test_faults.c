@@ -7,7 +7,7 @@
  *
  * usage: test_faults [sources|clients|all]
  */
-#include <check.h>
+#include "testmain.h"
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -821,27 +821,15 @@ int main(int argc, char **argv) {
         return 77;
     }
     Suite *s = suite_create("daemon-faults");
-    TCase *t;
     if (all || strcmp(which, "sources") == 0) {
-        t = tcase_create("sources");
-        tcase_set_timeout(t, 60);
-        tcase_add_test(t, test_silent_camera);
-        tcase_add_test(t, test_garbage_camera);
-        tcase_add_test(t, test_pts_backwards);
-        tcase_add_test(t, test_size_change);
-        suite_add_tcase(s, t);
+        tm_add_case(s, "sources", 60, test_silent_camera, test_garbage_camera, test_pts_backwards,
+                    test_size_change, NULL);
     }
     if (all || strcmp(which, "clients") == 0) {
-        t = tcase_create("clients");
-        tcase_set_timeout(t, 90);
-        tcase_add_test(t, test_client_storm);
-        suite_add_tcase(s, t);
+        tm_add_case(s, "clients", 90, test_client_storm, NULL);
     }
-    SRunner *sr = srunner_create(s);
     signal(SIGPIPE, SIG_IGN);
-    srunner_run_all(sr, CK_ENV);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
+    int status = tm_run(s);
     tu_cleanup();
-    return failed ? 1 : 0;
+    return status;
 }

@@ -7,7 +7,7 @@
  * everyone else is still served.
  */
 #include <arpa/inet.h>
-#include <check.h>
+#include "testmain.h"
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
@@ -862,24 +862,14 @@ END_TEST
 
 static Suite *http_suite(void) {
     Suite *s = suite_create("http");
-    TCase *t = tcase_create("http");
-    tcase_set_timeout(t, 90);
-    tcase_add_test(t, test_endpoints);
-    tcase_add_test(t, test_metrics);
-    tcase_add_test(t, test_bad_requests);
-    tcase_add_test(t, test_websocket);
-    tcase_add_test(t, test_websocket_many);
-    tcase_add_test(t, test_reload);
-    suite_add_tcase(s, t);
+    tm_add_case(s, "http", 90, test_endpoints, test_metrics, test_bad_requests, test_websocket,
+                test_websocket_many, test_reload, NULL);
     return s;
 }
 
 int main(void) {
     signal(SIGPIPE, SIG_IGN);
-    SRunner *sr = srunner_create(http_suite());
-    srunner_run_all(sr, CK_ENV);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
+    int status = tm_run(http_suite());
     tu_cleanup();
-    return failed ? 1 : 0;
+    return status;
 }

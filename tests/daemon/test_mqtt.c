@@ -6,7 +6,7 @@
  * on, credentials, TLS with a CA made here by `openssl`, two vtrackd on one broker, and a
  * reload. Exits 77 (skipped) without the `mosquitto` broker.
  */
-#include <check.h>
+#include "testmain.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -727,17 +727,8 @@ END_TEST
 
 static Suite *mqtt_suite(void) {
     Suite *s = suite_create("daemon-mqtt");
-    TCase *t = tcase_create("mqtt");
-    tcase_set_timeout(t, 60);
-    tcase_add_test(t, test_topics);
-    tcase_add_test(t, test_last_will);
-    tcase_add_test(t, test_reconnect);
-    tcase_add_test(t, test_two_nodes);
-    tcase_add_test(t, test_reload);
-    tcase_add_test(t, test_stale_objects);
-    tcase_add_test(t, test_credentials);
-    tcase_add_test(t, test_tls);
-    suite_add_tcase(s, t);
+    tm_add_case(s, "mqtt", 60, test_topics, test_last_will, test_reconnect, test_two_nodes,
+                test_reload, test_stale_objects, test_credentials, test_tls, NULL);
     return s;
 }
 
@@ -757,11 +748,8 @@ int main(void) {
     }
     signal(SIGPIPE, SIG_IGN);
     mosquitto_lib_init();
-    SRunner *sr = srunner_create(mqtt_suite());
-    srunner_run_all(sr, CK_ENV);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
+    int status = tm_run(mqtt_suite());
     mosquitto_lib_cleanup();
     tu_cleanup();
-    return failed ? 1 : 0;
+    return status;
 }

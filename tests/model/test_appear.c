@@ -7,7 +7,7 @@
  *   all four rows (2 e0 + 2 e1) among the k = 4: p = 1 / (1 + exp((sin - cos) / T)).
  * Tolerance 1e-5: sgemm and the scores are float, the softmax is double.
  */
-#include <check.h>
+#include "testmain.h"
 #include <math.h>
 #include <stdlib.h>
 
@@ -158,15 +158,7 @@ END_TEST
 
 int main(void) {
     Suite *s = suite_create("appear");
-    TCase *tc = tcase_create("core");
-    tcase_add_test(tc, test_softmax_share);
-    tcase_add_test(tc, test_topk);
-    tcase_add_test(tc, test_fixed_kept_rolling_wraps);
-    tcase_add_test(tc, test_take_spread_and_room);
-    suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_ENV);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    tm_add_case(s, "core", 0, test_softmax_share, test_topk, test_fixed_kept_rolling_wraps,
+                test_take_spread_and_room, NULL);
+    return tm_run(s);
 }

@@ -5,7 +5,7 @@
  * blocks, with a uniform magenta 8 x 8 square at even pixel positions (so it covers whole
  * blocks: 4 x 4 of them). Classes are compared block by block, exactly (they are integers).
  */
-#include <check.h>
+#include "testmain.h"
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -226,18 +226,7 @@ END_TEST
 
 int main(void) {
     Suite *s = suite_create("bgmodel");
-    TCase *tc = tcase_create("core");
-    tcase_set_timeout(tc, 60);
-    tcase_add_test(tc, test_sizes);
-    tcase_add_test(tc, test_moving_square);
-    tcase_add_test(tc, test_stopped_square);
-    tcase_add_test(tc, test_camera_moved_high_contrast);
-    tcase_add_test(tc, test_camera_moved);
-    tcase_add_test(tc, test_shadow_and_light);
-    suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_ENV);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    tm_add_case(s, "core", 60, test_sizes, test_moving_square, test_stopped_square,
+                test_camera_moved_high_contrast, test_camera_moved, test_shadow_and_light, NULL);
+    return tm_run(s);
 }

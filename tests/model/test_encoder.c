@@ -4,7 +4,7 @@
  * executor's buffer reuse against keep-everything, Winograd against im2col on whole networks,
  * input normalisation and the `lab` features against hand-computed values.
  */
-#include <check.h>
+#include "testmain.h"
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
@@ -285,17 +285,8 @@ END_TEST
 
 int main(void) {
     Suite *s = suite_create("encoder");
-    TCase *tc = tcase_create("core");
-    tcase_set_timeout(tc, 120);
-    tcase_add_loop_test(tc, test_geometry_and_no_alloc, 0, (int)(sizeof geo / sizeof geo[0]));
-    tcase_add_test(tc, test_macs);
-    tcase_add_test(tc, test_executor_modes);
-    tcase_add_test(tc, test_preprocess_rgb_and_refold);
-    tcase_add_test(tc, test_labfeat);
-    suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_ENV);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    TCase *tc = tm_add_case(s, "core", 120, test_macs, test_executor_modes,
+                            test_preprocess_rgb_and_refold, test_labfeat, NULL);
+    tcase_add_loop_test(tc, test_geometry_and_no_alloc, 0, (int)TM_LEN(geo));
+    return tm_run(s);
 }

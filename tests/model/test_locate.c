@@ -8,7 +8,7 @@
  * f(p - d) evaluated at the cell centres, so the object's true box is the old one moved by d.
  * Random maps: independent random unit vectors per cell (16 channels), for integer shifts.
  */
-#include <check.h>
+#include "testmain.h"
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -205,16 +205,7 @@ END_TEST
 
 int main(void) {
     Suite *s = suite_create("locate");
-    TCase *tc = tcase_create("core");
-    tcase_add_test(tc, test_exact_place_and_no_template);
-    tcase_add_test(tc, test_subcell_shift);
-    tcase_add_test(tc, test_scale);
-    tcase_add_test(tc, test_penalty);
-    tcase_add_test(tc, test_cover_and_blend);
-    suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_ENV);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    tm_add_case(s, "core", 0, test_exact_place_and_no_template, test_subcell_shift, test_scale,
+                test_penalty, test_cover_and_blend, NULL);
+    return tm_run(s);
 }

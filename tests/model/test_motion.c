@@ -19,7 +19,7 @@
  * Tolerance 1e-6 on these: the filter runs in double, the only float rounding is of the box
  * given in (exact here) and of the box read back (float, ~1e-5 at 100: checked to 1e-4).
  */
-#include <check.h>
+#include "testmain.h"
 #include <math.h>
 #include <stdlib.h>
 
@@ -206,18 +206,8 @@ END_TEST
 
 int main(void) {
     Suite *s = suite_create("motion");
-    TCase *tc = tcase_create("core");
-    tcase_add_test(tc, test_init_predict);
-    tcase_add_test(tc, test_update_by_hand);
-    tcase_add_test(tc, test_trust);
-    tcase_add_test(tc, test_two_measurements_one_frame);
-    tcase_add_test(tc, test_gap_reupdate);
-    tcase_add_test(tc, test_gap_untrusted_stays_predicted);
-    tcase_add_test(tc, test_sides_at_least_one);
-    suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_ENV);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    tm_add_case(s, "core", 0, test_init_predict, test_update_by_hand, test_trust,
+                test_two_measurements_one_frame, test_gap_reupdate,
+                test_gap_untrusted_stays_predicted, test_sides_at_least_one, NULL);
+    return tm_run(s);
 }

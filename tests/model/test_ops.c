@@ -4,7 +4,7 @@
  * computation, pooling against direct loops, bilinear resize and average pooling against values
  * computed by hand from PyTorch's definitions (and checked with torch 1.13), L2 normalisation.
  */
-#include <check.h>
+#include "testmain.h"
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
@@ -98,15 +98,20 @@ static const struct conv_case {
     {"3x3 wide rows, reflect", 2, 5, 6, 9, 70, 3, 1, 1, 1, 1, 1, 0, 0},
 };
 
+/* The case's convolution, without weights. */
+static vt_conv case_conv(const struct conv_case *t) {
+    return (vt_conv){.cin = t->cin,
+                     .cout = t->cout,
+                     .k = t->k,
+                     .stride = t->s,
+                     .pad = t->p,
+                     .dil = t->d,
+                     .pad_mode = t->reflect ? VT_PAD_REFLECT : VT_PAD_ZEROS,
+                     .relu = t->relu};
+}
+
 static void run_conv_case(const struct conv_case *t, vt_conv_algo algo) {
-    vt_conv cv = {.cin = t->cin,
-                  .cout = t->cout,
-                  .k = t->k,
-                  .stride = t->s,
-                  .pad = t->p,
-                  .dil = t->d,
-                  .pad_mode = t->reflect ? VT_PAD_REFLECT : VT_PAD_ZEROS,
-                  .relu = t->relu};
+    vt_conv cv = case_conv(t);
     int oh, ow;
     vt_conv_out_size(&cv, t->h, t->w, &oh, &ow);
     ck_assert_int_gt(oh, 0);
@@ -185,13 +190,7 @@ START_TEST(test_col2im_adjoint) {
     /* <im2col(x), c> = <x, col2im(c)> for every geometry, reflect included. */
     for (size_t t = 0; t < sizeof conv_cases / sizeof conv_cases[0]; t++) {
         const struct conv_case *q = &conv_cases[t];
-        vt_conv cv = {.cin = q->cin,
-                      .cout = q->cout,
-                      .k = q->k,
-                      .stride = q->s,
-                      .pad = q->p,
-                      .dil = q->d,
-                      .pad_mode = q->reflect ? VT_PAD_REFLECT : VT_PAD_ZEROS};
+        vt_conv cv = case_conv(q); /* im2col and col2im leave out the ReLU */
         int oh, ow;
         vt_conv_out_size(&cv, q->h, q->w, &oh, &ow);
         size_t xn = (size_t)q->cin * q->h * q->w, cn = (size_t)q->cin * q->k * q->k * oh * ow;
@@ -366,23 +365,11 @@ END_TEST
 
 int main(void) {
     Suite *s = suite_create("ops");
-    TCase *tc = tcase_create("core");
-    tcase_set_timeout(tc, 60);
-    int nconv = (int)(sizeof conv_cases / sizeof conv_cases[0]);
+    int nconv = (int)TM_LEN(conv_cases);
+    TCase *tc = tm_add_case(s, "core", 60, test_conv_rejects, test_col2im_adjoint, test_bn_fold,
+                            test_maxpool, test_avgpool, test_bilinear, test_l2norm_add_relu,
+                            test_arena, NULL);
     tcase_add_loop_test(tc, test_conv_im2col, 0, nconv);
     tcase_add_loop_test(tc, test_conv_auto_and_special, 0, nconv);
-    tcase_add_test(tc, test_conv_rejects);
-    tcase_add_test(tc, test_col2im_adjoint);
-    tcase_add_test(tc, test_bn_fold);
-    tcase_add_test(tc, test_maxpool);
-    tcase_add_test(tc, test_avgpool);
-    tcase_add_test(tc, test_bilinear);
-    tcase_add_test(tc, test_l2norm_add_relu);
-    tcase_add_test(tc, test_arena);
-    suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_ENV);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return tm_run(s);
 }

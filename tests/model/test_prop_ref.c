@@ -6,7 +6,7 @@
  * cases where no top-k boundary or ROI rounding lies within 1e-4 of a tie.
  * Skips (exit 77) when /usr/bin/python3 with NumPy is not available.
  */
-#include <check.h>
+#include "testmain.h"
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <stdio.h>
@@ -175,17 +175,11 @@ int main(void) {
     free(nt);
 
     Suite *s = suite_create("prop_reference");
-    TCase *tc = tcase_create("core");
-    tcase_set_timeout(tc, 60);
+    TCase *tc = tm_add_case(s, "core", 60, test_prop_bad_args, NULL);
     tcase_add_loop_test(tc, test_prop_reference, 0, ncases);
-    tcase_add_test(tc, test_prop_bad_args);
-    suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_ENV);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
+    int status = tm_run(s);
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     if (system(cmd) != 0)
         fprintf(stderr, "could not remove %s\n", dir);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return status;
 }

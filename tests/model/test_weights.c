@@ -3,7 +3,7 @@
  * names gets its own case and must fail with a message naming the file and the tensor (or
  * key); valid files round-trip exactly, and F16/BF16 tensors widen to the same values.
  */
-#include <check.h>
+#include "testmain.h"
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <math.h>
@@ -386,18 +386,9 @@ END_TEST
 
 int main(void) {
     Suite *s = suite_create("weights");
-    TCase *tc = tcase_create("core");
+    TCase *tc = tm_add_case(s, "core", 60, test_st_malformed, test_st_roundtrip_and_widen,
+                            test_model_load_failures, test_model_roundtrip_f16_bf16,
+                            test_lab_model_file, NULL);
     tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_set_timeout(tc, 60);
-    tcase_add_test(tc, test_st_malformed);
-    tcase_add_test(tc, test_st_roundtrip_and_widen);
-    tcase_add_test(tc, test_model_load_failures);
-    tcase_add_test(tc, test_model_roundtrip_f16_bf16);
-    tcase_add_test(tc, test_lab_model_file);
-    suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_ENV);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return tm_run(s);
 }

@@ -4,7 +4,7 @@
 #ifndef PROTO_TEST_H
 #define PROTO_TEST_H
 
-#include <check.h>
+#include "testmain.h"
 #include <stddef.h>
 
 Suite *ndjson_suite(void);

@@ -504,16 +504,8 @@ END_TEST
 
 Suite *event_suite(void) {
     Suite *s = suite_create("event");
-    TCase *tc = tcase_create("writers");
-    tcase_add_test(tc, test_seq_prefix);
-    tcase_add_test(tc, test_hello_dropped);
-    tcase_add_test(tc, test_frame);
-    tcase_add_test(tc, test_frame_shared_and_warm);
-    tcase_add_test(tc, test_replies);
-    tcase_add_test(tc, test_errors_round_trip);
-    tcase_add_test(tc, test_lifecycle_and_state);
-    tcase_add_test(tc, test_schema_bbox);
-    tcase_add_test(tc, test_names);
-    suite_add_tcase(s, tc);
+    tm_add_case(s, "writers", 0, test_seq_prefix, test_hello_dropped, test_frame,
+                test_frame_shared_and_warm, test_replies, test_errors_round_trip,
+                test_lifecycle_and_state, test_schema_bbox, test_names, NULL);
     return s;
 }

@@ -3,7 +3,7 @@
  * of the objects while a frame is being tracked, what becomes of queued objects when the
  * source ends, and that a live stream tracks the frame an object was given on.
  */
-#include <check.h>
+#include "testmain.h"
 #include <cjson/cJSON.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -334,18 +334,11 @@ int main(void) {
         return 1;
     }
     Suite *su = suite_create("stream");
-    TCase *tc = tcase_create("objects");
-    tcase_set_timeout(tc, 30);
-    tcase_add_test(tc, test_listed_while_applied);
+    TCase *tc = tm_add_case(su, "objects", 30, test_listed_while_applied,
+                            test_live_keeps_given_frame, test_missing_ends_once, NULL);
     tcase_add_loop_test(tc, test_end_drops_pending, 0, 2);
-    tcase_add_test(tc, test_live_keeps_given_frame);
-    tcase_add_test(tc, test_missing_ends_once);
     tcase_add_loop_test(tc, test_reason_utf8_cut, 0, 20);
-    suite_add_tcase(su, tc);
-    SRunner *sr = srunner_create(su);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
+    int status = tm_run(su);
     vt_model_free(&model);
-    return failed ? 1 : 0;
+    return status;
 }

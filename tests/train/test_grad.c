@@ -15,7 +15,7 @@
  * h, so the differences never straddle one. The whole network is checked through directional
  * derivatives with NET_RTOL = 1e-2 (see dir_check).
  */
-#include <check.h>
+#include "testmain.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -540,24 +540,12 @@ END_TEST
 
 int main(void) {
     Suite *s = suite_create("grad");
-    TCase *tc = tcase_create("ops");
-    tcase_set_timeout(tc, 120);
-    tcase_add_loop_test(tc, test_conv, 0, (int)(sizeof conv_cases / sizeof conv_cases[0]));
+    TCase *tc = tm_add_case(s, "ops", 120, test_relu, test_l2norm, test_smoothl1, test_nll, NULL);
+    tcase_add_loop_test(tc, test_conv, 0, (int)TM_LEN(conv_cases));
     tcase_add_loop_test(tc, test_bn, 0, 3);
-    tcase_add_test(tc, test_relu);
     tcase_add_loop_test(tc, test_maxpool, 0, 3);
-    tcase_add_test(tc, test_l2norm);
     tcase_add_loop_test(tc, test_attention, 0, 3);
-    tcase_add_test(tc, test_smoothl1);
-    tcase_add_test(tc, test_nll);
-    suite_add_tcase(s, tc);
-    TCase *tn = tcase_create("network");
-    tcase_set_timeout(tn, 300);
-    tcase_add_loop_test(tn, test_network, 0, 2);
-    suite_add_tcase(s, tn);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_ENV);
-    int nf = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return nf ? 1 : 0;
+    tc = tm_add_case(s, "network", 300, NULL);
+    tcase_add_loop_test(tc, test_network, 0, 2);
+    return tm_run(s);
 }

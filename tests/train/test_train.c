@@ -5,7 +5,7 @@
  * export to inference weights, the colour clusters, no heap allocation per step after the
  * first, and a short run that learns.
  */
-#include <check.h>
+#include "testmain.h"
 #include <errno.h>
 #include <math.h>
 #include <signal.h>
@@ -615,23 +615,11 @@ END_TEST
 
 int main(void) {
     Suite *s = suite_create("train");
-    TCase *tc = tcase_create("trainer");
-    tcase_set_timeout(tc, 300);
-    tcase_add_test(tc, test_cache_thinning);
-    tcase_add_test(tc, test_sampling_pairs);
-    tcase_add_test(tc, test_batch_contents);
-    tcase_add_test(tc, test_config_errors);
-    tcase_add_test(tc, test_schedule);
+    TCase *tc = tm_add_case(s, "trainer", 300, test_cache_thinning, test_sampling_pairs,
+                            test_batch_contents, test_config_errors, test_schedule,
+                            test_checkpoint_errors, test_colors, test_learns, NULL);
     tcase_add_loop_test(tc, test_resume_exact, 0, 2);
-    tcase_add_test(tc, test_checkpoint_errors);
     tcase_add_loop_test(tc, test_export, 0, 2);
-    tcase_add_test(tc, test_colors);
     tcase_add_loop_test(tc, test_no_alloc_per_step, 0, 2);
-    tcase_add_test(tc, test_learns);
-    suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_ENV);
-    int nf = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return nf ? 1 : 0;
+    return tm_run(s);
 }

@@ -8,7 +8,7 @@
  *
  * Skips loudly without the data set.
  */
-#include <check.h>
+#include "testmain.h"
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
@@ -203,12 +203,7 @@ int main(void) {
         return 1;
     }
     Suite *s = suite_create("train_cli");
-    TCase *tc = tcase_create("cli");
-    tcase_set_timeout(tc, 1800);
-    tcase_add_test(tc, test_bad_inputs);
-    tcase_add_test(tc, test_200_steps);
-    tcase_add_test(tc, test_interrupt_and_resume);
-    suite_add_tcase(s, tc);
+    tm_add_case(s, "cli", 1800, test_bad_inputs, test_200_steps, test_interrupt_and_resume, NULL);
     SRunner *sr = srunner_create(s);
     srunner_set_fork_status(sr, CK_NOFORK); /* test_interrupt_and_resume reuses a.safetensors */
     srunner_run_all(sr, CK_ENV);

@@ -9,7 +9,7 @@
  *
  * Skips (exit 77) when /usr/bin/python3 with torch is not available.
  */
-#include <check.h>
+#include "testmain.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -247,13 +247,7 @@ int main(void) {
         return 77;
     }
     Suite *s = suite_create("train_reference");
-    TCase *tc = tcase_create("step");
-    tcase_set_timeout(tc, 300);
-    tcase_add_loop_test(tc, test_step_vs_torch, 0, (int)(sizeof cases / sizeof cases[0]));
-    suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_ENV);
-    int nf = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return nf ? 1 : 0;
+    TCase *tc = tm_add_case(s, "step", 300, NULL);
+    tcase_add_loop_test(tc, test_step_vs_torch, 0, (int)TM_LEN(cases));
+    return tm_run(s);
 }
