@@ -125,13 +125,8 @@ void vt_im2col(const vt_conv *cv, const float *x, int h, int w, int oy0, int oy1
             for (int kx = 0; kx < k; kx++) {
                 float *row = col + ((size_t)(ci * k + ky) * k + kx) * ncol;
                 /* ox range whose source column is inside the image: 0 <= ox*s - p + kx*d < w */
-                int off = kx * d - p;
-                int lo = off >= 0 ? 0 : (-off + s - 1) / s;
-                int hi = w - off <= 0 ? 0 : (w - off - 1) / s + 1;
-                if (hi > ow)
-                    hi = ow;
-                if (lo > hi)
-                    lo = hi;
+                int off = kx * d - p, lo, hi;
+                vt_conv_inside(off, s, w, ow, &lo, &hi);
                 for (int oy = oy0; oy < oy1; oy++, row += ow) {
                     int iy = vt_pad_index(oy * s - p + ky * d, h, cv->pad_mode);
                     if (iy < 0) {

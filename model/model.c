@@ -306,7 +306,7 @@ int vt_model_refold(vt_model *m) {
                 m->fb[i][o] = b ? b[o] : 0.0f;
         }
         /* 3x3 stride-1 layers run Winograd F(4x4, 3x3) (conv.c's driver): its weights. */
-        vt_conv geom = {.k = l->k, .stride = l->stride, .dil = l->dil};
+        vt_conv geom = vt_layer_geom(l, m->pad);
         if (vt_wino_fits(&geom)) {
             if (!m->wino_mem[i]) {
                 size_t n = vt_wino_layer_floats(VT_CONV_WINO4, l->cin, l->cout, 0);
@@ -636,17 +636,10 @@ void vt_net_free(vt_net **pn) {
 }
 
 static vt_conv layer_conv(const vt_model *m, int i) {
-    const vt_layer_spec *l = &m->arch->layers[i];
-    vt_conv cv = {.cin = l->cin,
-                  .cout = l->cout,
-                  .k = l->k,
-                  .stride = l->stride,
-                  .pad = l->pad,
-                  .dil = l->dil,
-                  .pad_mode = m->pad,
-                  .relu = l->relu,
-                  .w = m->fw[i],
-                  .b = m->fb[i]};
+    vt_conv cv = vt_layer_geom(&m->arch->layers[i], m->pad);
+    cv.relu = m->arch->layers[i].relu;
+    cv.w = m->fw[i];
+    cv.b = m->fb[i];
     vt_wino_layer_attach(&m->wino[i], &cv);
     return cv;
 }

@@ -124,14 +124,7 @@ void vt_tnet_set_winograd(vt_tnet *t, int on) {
 
 /* The layer's geometry, without weights. */
 static vt_conv layer_geom(const vt_tnet *t, int i) {
-    const vt_layer_spec *l = &t->a->layers[i];
-    return (vt_conv){.cin = l->cin,
-                     .cout = l->cout,
-                     .k = l->k,
-                     .stride = l->stride,
-                     .pad = l->pad,
-                     .dil = l->dil,
-                     .pad_mode = vt_model_pad_mode(t->m)};
+    return vt_layer_geom(&t->a->layers[i], vt_model_pad_mode(t->m));
 }
 
 /* 3x3 stride-1 dilation-1 layers run in the Winograd domain when enabled; so does the input
@@ -148,17 +141,9 @@ static int wino_bwd(const vt_tnet *t, int i) {
 }
 
 static vt_conv layer_conv(const vt_tnet *t, int i) {
-    const vt_layer_spec *l = &t->a->layers[i];
-    vt_conv cv = {.cin = l->cin,
-                  .cout = l->cout,
-                  .k = l->k,
-                  .stride = l->stride,
-                  .pad = l->pad,
-                  .dil = l->dil,
-                  .pad_mode = vt_model_pad_mode(t->m),
-                  .relu = 0,
-                  .w = vt_model_param(t->m, t->pw[i])->data,
-                  .b = t->pb[i] >= 0 ? vt_model_param(t->m, t->pb[i])->data : NULL};
+    vt_conv cv = layer_geom(t, i);
+    cv.w = vt_model_param(t->m, t->pw[i])->data;
+    cv.b = t->pb[i] >= 0 ? vt_model_param(t->m, t->pb[i])->data : NULL;
     if (wino_fwd(t, i))
         vt_wino_layer_attach(&t->wl[i], &cv);
     return cv;

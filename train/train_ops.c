@@ -110,12 +110,8 @@ static void col2im_rows(const vt_conv *cv, const float *col, int h, int w, int o
                 const float *row = col + ((size_t)(ci * k + ky) * k + kx) * ncol;
                 const int off = kx * d - p;
                 /* ox range whose source column is inside the image (as vt_im2col) */
-                int lo = off >= 0 ? 0 : (-off + s - 1) / s;
-                int hi = w - off <= 0 ? 0 : (w - off - 1) / s + 1;
-                if (hi > ow)
-                    hi = ow;
-                if (lo > hi)
-                    lo = hi;
+                int lo, hi;
+                vt_conv_inside(off, s, w, ow, &lo, &hi);
                 for (int oy = oy0; oy < oy1; oy++, row += ow) {
                     int iy = vt_pad_index(oy * s - p + ky * d, h, cv->pad_mode);
                     if (iy < 0)

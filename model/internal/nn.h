@@ -95,6 +95,18 @@ static inline int vt_pad_index(int i, int n, vt_pad_mode mode) {
     return i < n ? i : period - i;
 }
 
+/* The output columns [*lo, *hi) of a row of ow whose source column ox * s + off is inside
+ * [0, w); outside them vt_pad_index decides. The split of conv.c's im2col and of col2im. */
+static inline void vt_conv_inside(int off, int s, int w, int ow, int *lo, int *hi) {
+    int l = off >= 0 ? 0 : (-off + s - 1) / s;
+    int h = w - off <= 0 ? 0 : (w - off - 1) / s + 1;
+    if (h > ow)
+        h = ow;
+    if (l > h)
+        l = h;
+    *lo = l, *hi = h;
+}
+
 /* Batch-norm epsilon of every architecture (torch.nn.BatchNorm2d's default). */
 #define VT_BN_EPS 1e-5f
 
@@ -276,6 +288,9 @@ typedef struct vt_arch {
 
 /* The table of a known architecture, or NULL. Static storage. */
 const vt_arch *vt_arch_find(const char *name);
+/* Layer l's geometry as a convolution (channels, kernel, stride, padding, dilation) with padding
+ * `pad`; no ReLU, no weights: the caller adds what it runs. */
+vt_conv vt_layer_geom(const vt_layer_spec *l, vt_pad_mode pad);
 /* The one walk of a table's shapes at an h x w input: for every layer i its input size
  * ih[i] x iw[i] (either may be NULL) and output size oh[i] x ow[i] (0 when the input is too
  * small). Arrays of a->n_layers. */
