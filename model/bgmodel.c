@@ -11,6 +11,7 @@
 
 #include "bgmodel.h"
 
+/* One allocation: the struct, then its arrays (the 16-bit ones first). */
 struct vt_bgmodel {
     int w, h, bw, bh, nb;
     uint16_t *mu;   /* [nb][3] background colour x16 */
@@ -27,47 +28,33 @@ struct vt_bgmodel {
 
 size_t vt_bgmodel_bytes(int w, int h) {
     const size_t nb = (size_t)((w + 1) / 2) * ((h + 1) / 2);
-    return sizeof(vt_bgmodel) + nb * (3 * 2 + 3 + 2 + 1 + 1 + 3 + 3);
+    return sizeof(vt_bgmodel) + nb * (3 * 2 + 2 + 3 + 1 + 1 + 3 + 3);
 }
 
 int vt_bgmodel_new(int w, int h, vt_bgmodel **out) {
     *out = NULL;
     if (w <= 0 || h <= 0)
         return -EINVAL;
-    vt_bgmodel *b = calloc(1, sizeof *b);
+    vt_bgmodel *b = calloc(1, vt_bgmodel_bytes(w, h));
     if (!b)
         return -ENOMEM;
     b->w = w, b->h = h;
     b->bw = (w + 1) / 2, b->bh = (h + 1) / 2;
     b->nb = b->bw * b->bh;
     const size_t nb = (size_t)b->nb;
-    b->mu = calloc(nb * 3, sizeof *b->mu);
-    b->cand = calloc(nb * 3, 1);
-    b->age = calloc(nb, sizeof *b->age);
-    b->ncand = calloc(nb, 1);
-    b->cls = calloc(nb, 1);
-    b->cur = calloc(nb * 3, 1);
-    b->prev = calloc(nb * 3, 1);
-    if (!b->mu || !b->cand || !b->age || !b->ncand || !b->cls || !b->cur || !b->prev) {
-        vt_bgmodel_free(&b);
-        return -ENOMEM;
-    }
+    b->mu = (uint16_t *)(b + 1);
+    b->age = b->mu + nb * 3;
+    b->cand = (uint8_t *)(b->age + nb);
+    b->ncand = b->cand + nb * 3;
+    b->cls = b->ncand + nb;
+    b->cur = b->cls + nb;
+    b->prev = b->cur + nb * 3;
     *out = b;
     return 0;
 }
 
 void vt_bgmodel_free(vt_bgmodel **bp) {
-    vt_bgmodel *b = *bp;
-    if (!b)
-        return;
-    free(b->mu);
-    free(b->cand);
-    free(b->age);
-    free(b->ncand);
-    free(b->cls);
-    free(b->cur);
-    free(b->prev);
-    free(b);
+    free(*bp);
     *bp = NULL;
 }
 
