@@ -636,13 +636,10 @@ static int list_sequences(const char *root, char ***names) {
     while ((e = readdir(d))) {
         if (e->d_name[0] == '.')
             continue;
-        if (n == cap) {
-            cap = cap ? 2 * cap : 64;
-            char **nv = realloc(v, sizeof *v * cap);
-            if (!nv)
-                break;
-            v = nv;
-        }
+        char **nv = vt_grow(v, sizeof *v, n + 1, &cap, 64);
+        if (!nv)
+            break;
+        v = nv;
         v[n++] = strdup(e->d_name);
     }
     closedir(d);

@@ -169,13 +169,10 @@ int vt_train_load(char *const *paths, int npaths, const vt_train_load_opts *o, v
                 images += has_ext(e->d_name, image_exts);
                 if (!has_ext(e->d_name, video_exts))
                     continue;
-                if (nn == cap) {
-                    cap = cap ? 2 * cap : 32;
-                    char **nv = realloc(names, sizeof *nv * cap);
-                    if (!nv)
-                        break;
-                    names = nv;
-                }
+                char **nv = vt_grow(names, sizeof *nv, nn + 1, &cap, 32);
+                if (!nv)
+                    break;
+                names = nv;
                 names[nn++] = strdup(e->d_name);
             }
             closedir(dir);

@@ -15,6 +15,7 @@
 
 #include "nn.h"
 #include "safetensors.h"
+#include "vt_base.h"
 
 /* Limits that no real weights file reaches but that bound what a hostile file can ask for. */
 #define MAX_HEADER     (100u << 20)
@@ -462,21 +463,6 @@ int vt_st_read_f32(const vt_st_file *f, const vt_st_tensor *t, float *out, char 
  * Writer
  * ------------------------------------------------------------------------------------------- */
 
-static int write_all(int fd, const void *buf, size_t n) {
-    const uint8_t *p = buf;
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return -errno;
-        }
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 /* The header's entries: __metadata__ (meta: key, value, ..., NULL) and each tensor's dtype,
  * shape and offsets, packed back to back. 0 or -1 (out of memory). */
 static int add_entries(cJSON *root, const vt_st_out *t, int n, const char *const *meta) {
@@ -556,14 +542,14 @@ static int write_file(const char *path, const char *hdr, size_t hlen, const vt_s
         rc = -errno;
         goto io;
     }
-    if ((rc = write_all(fd, hdr, hlen)) < 0)
+    if ((rc = vt_write_all(fd, hdr, hlen)) < 0)
         goto io;
     for (int i = 0; i < n; i++) {
         size_t numel = 1;
         for (int d = 0; d < t[i].ndim; d++)
             numel *= (size_t)t[i].shape[d];
         /* The format is little-endian, as are the machines vtrack runs on. */
-        if ((rc = write_all(fd, t[i].data, 4 * numel)) < 0)
+        if ((rc = vt_write_all(fd, t[i].data, 4 * numel)) < 0)
             goto io;
     }
     if (fsync(fd) != 0) {
