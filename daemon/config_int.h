@@ -148,6 +148,9 @@ int vtd_cfg_defaults(vtd_pctx *c, const vtd_cfg_field *table, void *base);
 /* Refuse keys of `obj` no row names (or named twice); keys starting with '#' are comments. */
 int vtd_cfg_check_keys(vtd_pctx *c, const cJSON *obj, const vtd_cfg_field *table);
 
+/* `it` must be an object (else the error says it must be `what`) with only the table's keys. */
+int vtd_cfg_object(vtd_pctx *c, const cJSON *it, const char *what, const vtd_cfg_field *table);
+
 /* Read the members of `obj` the rows name, in table order, into `base` (absent ones keep what
  * they hold); required ones must be present. Does not check the keys. */
 int vtd_cfg_walk(vtd_pctx *c, const cJSON *obj, const vtd_cfg_field *table, void *base);

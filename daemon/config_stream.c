@@ -252,9 +252,8 @@ static const vtd_cfg_field object_fields[] = {
 #undef O
 
 static int parse_object(vtd_pctx *c, const cJSON *it, vtd_object_conf *o) {
-    if (!cJSON_IsObject(it))
-        return vtd_cfg_want(c, it, "an object {id?, label?, frame?, box | polygon | mask}");
-    int rc = vtd_cfg_check_keys(c, it, object_fields);
+    int rc = vtd_cfg_object(c, it, "an object {id?, label?, frame?, box | polygon | mask}",
+                            object_fields);
     if (rc >= 0)
         rc = vtd_cfg_defaults(c, object_fields, o);
     return rc < 0 ? rc : vtd_cfg_walk(c, it, object_fields, o);
@@ -419,9 +418,7 @@ int vtd_cfg_stream_fingerprint(vtd_stream_conf *sc, const cJSON *item, const cJS
 
 static int parse_stream(vtd_pctx *c, const cJSON *it, const vtd_config *cfg, const cJSON *defaults,
                         vtd_stream_conf *sc) {
-    if (!cJSON_IsObject(it))
-        return vtd_cfg_want(c, it, "an object {name, url, ...}");
-    int rc = vtd_cfg_check_keys(c, it, stream_fields);
+    int rc = vtd_cfg_object(c, it, "an object {name, url, ...}", stream_fields);
     if (rc < 0)
         return rc;
     vtd_cfg_stream_defaults(cfg, sc);
