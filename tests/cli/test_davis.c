@@ -8,12 +8,12 @@
  * (a pixel is on it when the 2x2 block it starts straddles the rectangle's edge): for a 10x10
  * square that is an 11x11 box, 121 - 81 = 40 pixels.
  */
-#include "testmain.h"
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "testmain.h"
 #include "davis.h"
 #include "davis_naive.h"
 

@@ -6,13 +6,13 @@
  * Boxes are "x,y,w,h". Most cases use 10x10 boxes on one row (y 0), so that the IoU of two of
  * them is the overlap of their x intervals over the union of those intervals.
  */
-#include "testmain.h"
 #include <errno.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "testmain.h"
 #include "mot.h"
 
 #define EPS 1e-12

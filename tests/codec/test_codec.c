@@ -2,7 +2,6 @@
  * and data tests (DAVIS annotations and frames from $VT_DATA). Media are made by the ffmpeg tool
  * into a scratch folder before the suites run.
  * usage: test_codec [unit|data]   (default: both) */
-#include "testmain.h"
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -14,6 +13,7 @@
 #include <libavutil/error.h>
 #include <libavutil/log.h>
 
+#include "testmain.h"
 #include "codec_test_util.h"
 #include "vt_base.h"
 #include "vt_codec.h"

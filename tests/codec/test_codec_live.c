@@ -3,7 +3,6 @@
  * unreachable ports, stalls, cancelling blocked reads and opens, HTTP and HLS (Python's
  * http.server), and open/read/close cycles of every source kind. */
 #include <arpa/inet.h>
-#include "testmain.h"
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
@@ -17,6 +16,7 @@
 #include <libavutil/error.h>
 #include <libavutil/log.h>
 
+#include "testmain.h"
 #include "codec_test_util.h"
 #include "vt_codec.h"
 

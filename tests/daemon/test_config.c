@@ -1,6 +1,5 @@
 /* test_config.c - vtrackd's configuration: defaults, every kind of bad value named by its field,
  * command-line overrides, the shipped example (systemd/vtrackd.json), FFmpeg option quoting. */
-#include "testmain.h"
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +9,7 @@
 
 #include <libavutil/dict.h>
 
+#include "testmain.h"
 #include "codec_test_util.h"
 #include "config.h"
 #include "vt_config.h"
@@ -96,10 +96,25 @@ START_TEST(test_full) {
 }
 END_TEST
 
-/* Each bad configuration must fail naming its field. */
-static const struct {
+/* A configuration the parser must refuse, and what its message says. */
+typedef struct bad_case {
     const char *json, *want;
-} bad[] = {
+} bad_case;
+
+/* Parse c->json: refused (-EINVAL when exact), nothing returned, and a message that contains
+ * c->want (is c->want when exact). */
+static void expect_refused(const bad_case *c, int exact) {
+    vtd_config *cfg = NULL;
+    char err[512] = "";
+    int rc = vtd_config_parse(c->json, strlen(c->json), tu_dir(), &cfg, err, sizeof err);
+    ck_assert_msg(exact ? rc == -EINVAL : rc < 0, "accepted: %s", c->json);
+    ck_assert_ptr_null(cfg);
+    ck_assert_msg(exact ? strcmp(err, c->want) == 0 : strstr(err, c->want) != NULL,
+                  "%s\n  got:  %s\n  want: %s", c->json, err, c->want);
+}
+
+/* Each bad configuration must fail naming its field. */
+static const bad_case bad[] = {
     {"[]", "must be a JSON object"},
     {"{\"listen\":1}", "listen: must be"},
     {"{\"listen\":\"7878\"}", "listen: must be"},
@@ -176,9 +191,7 @@ static const struct {
 
 #if VT_HAVE_MQTT
 #define MQ(body) "{\"mqtt\":{\"host\":\"127.0.0.1\"" body "}}"
-static const struct {
-    const char *json, *want;
-} bad_mqtt[] = {
+static const bad_case bad_mqtt[] = {
     {"{\"mqtt\":1}", "mqtt: must be an object"},
     {"{\"mqtt\":{}}", "mqtt.host: missing"},
     {"{\"mqtt\":{\"host\":\"\"}}", "mqtt.host: must be a string"},
@@ -208,9 +221,7 @@ static const struct {
     {MQ(",\"client_id\":\"a\\nb\""), "mqtt.client_id: must be a string"},
 };
 
-static const struct {
-    const char *json, *want;
-} bad_http[] = {
+static const bad_case bad_http[] = {
     {"{\"http\":1}", "http: must be an object"},
     {"{\"http\":{\"port\":1}}", "http.port: unknown field"},
     {"{\"http\":{\"listen\":\"nohost\"}}", "http.listen: must be \"HOST:PORT\""},
@@ -227,14 +238,7 @@ static const struct {
 };
 
 START_TEST(test_bad_http) {
-    vtd_config *cfg = NULL;
-    char err[512] = "";
-    const char *json = bad_http[_i].json;
-    int rc = vtd_config_parse(json, strlen(json), tu_dir(), &cfg, err, sizeof err);
-    ck_assert_msg(rc < 0, "accepted: %s", json);
-    ck_assert_ptr_null(cfg);
-    ck_assert_msg(strstr(err, bad_http[_i].want) != NULL, "%s\n  got:  %s\n  want: %s", json, err,
-                  bad_http[_i].want);
+    expect_refused(&bad_http[_i], 0);
 }
 END_TEST
 
@@ -260,14 +264,7 @@ START_TEST(test_http) {
 END_TEST
 
 START_TEST(test_bad_mqtt) {
-    vtd_config *cfg = NULL;
-    char err[512] = "";
-    const char *json = bad_mqtt[_i].json;
-    int rc = vtd_config_parse(json, strlen(json), tu_dir(), &cfg, err, sizeof err);
-    ck_assert_msg(rc < 0, "accepted: %s", json);
-    ck_assert_ptr_null(cfg);
-    ck_assert_msg(strstr(err, bad_mqtt[_i].want) != NULL, "%s\n  got:  %s\n  want: %s", json, err,
-                  bad_mqtt[_i].want);
+    expect_refused(&bad_mqtt[_i], 0);
 }
 END_TEST
 
@@ -341,13 +338,7 @@ END_TEST
 #endif
 
 START_TEST(test_bad) {
-    vtd_config *cfg = NULL;
-    char err[512] = "";
-    int rc = vtd_config_parse(bad[_i].json, strlen(bad[_i].json), tu_dir(), &cfg, err, sizeof err);
-    ck_assert_msg(rc < 0, "accepted: %s", bad[_i].json);
-    ck_assert_ptr_null(cfg);
-    ck_assert_msg(strstr(err, bad[_i].want) != NULL, "%s\n  got:  %s\n  want: %s", bad[_i].json,
-                  err, bad[_i].want);
+    expect_refused(&bad[_i], 0);
 }
 END_TEST
 
@@ -500,9 +491,7 @@ START_TEST(test_table_defaults) {
 END_TEST
 
 /* Whole messages of the table's checks, computed by hand from the rows' bounds. */
-static const struct {
-    const char *json, *want;
-} table_errors[] = {
+static const bad_case table_errors[] = {
     /* an int field out of its bounds, each side */
     {"{\"limits\":{\"streams\":257}}", "limits.streams: must be an integer in [1, 256], got 257"},
     {"{\"limits\":{\"clients\":-1}}", "limits.clients: must be an integer in [1, 65536], got -1"},
@@ -532,14 +521,7 @@ static const struct {
 };
 
 START_TEST(test_table_errors) {
-    vtd_config *cfg = NULL;
-    char err[512] = "";
-    const char *json = table_errors[_i].json;
-    int rc = vtd_config_parse(json, strlen(json), tu_dir(), &cfg, err, sizeof err);
-    ck_assert_msg(rc == -EINVAL, "accepted: %s", json);
-    ck_assert_ptr_null(cfg);
-    ck_assert_msg(strcmp(err, table_errors[_i].want) == 0, "%s\n  got:  %s\n  want: %s", json, err,
-                  table_errors[_i].want);
+    expect_refused(&table_errors[_i], 1);
 }
 END_TEST
 

@@ -6,7 +6,6 @@
  *
  * usage: test_daemon [integration|slow|all]
  */
-#include "testmain.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -15,12 +14,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "testmain.h"
 #include "dtest.h"
 #include "vt_proto.h"
 
@@ -1052,12 +1051,8 @@ START_TEST(test_socket_activation) {
     tu_write_file(cfgpath, cfg, strlen(cfg));
     char logpath[512];
     snprintf(logpath, sizeof logpath, "%s/act.log", tu_dir());
-    pid_t parent = getpid();
-    pid_t pid = fork();
+    pid_t pid = dt_fork();
     if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (getppid() != parent)
-            _exit(127);
         dup2(ls, 3);
         char lp[32];
         snprintf(lp, sizeof lp, "%d", (int)getpid());

@@ -7,7 +7,6 @@
  *
  * usage: test_faults [sources|clients|all]
  */
-#include "testmain.h"
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -20,6 +19,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "testmain.h"
 #include "dtest.h"
 
 #define LAB "\"model\":\"lab\",\"log_level\":\"debug\""
@@ -298,14 +298,8 @@ END_TEST
 
 /* An MPEG-TS file of `n` testsrc2 frames (H.264 without B-frames, or MPEG-4), made once. */
 static const char *ts_segment(const char *name, int w, int h, int n) {
-    const char *p = tu_path(name);
-    if (access(p, R_OK) == 0)
-        return p;
-    const char *enc = tu_have_encoder("libx264") ? "libx264 -preset ultrafast -g 25" : "mpeg4";
-    ck_assert_int_eq(tu_ffmpeg("-f lavfi -i testsrc2=size=%dx%d:rate=25 -frames:v %d "
-                               "-pix_fmt yuv420p -c:v %s -f mpegts %s",
-                               w, h, n, enc, p),
-                     0);
+    const char *p = dt_video_as(name, w, h, n, 25, "mpegts");
+    ck_assert_ptr_nonnull(p);
     return p;
 }
 

@@ -6,7 +6,6 @@
  *   restart: restore after SIGTERM and after SIGKILL, damaged state files, forget
  *   faults:  a full and a read-only state directory (needs mount(2): root; exits 77 without)
  */
-#include "testmain.h"
 #include <dirent.h>
 #include <errno.h>
 #include <signal.h>
@@ -17,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "testmain.h"
 #include "dtest.h"
 #include "vt_proto.h"
 

@@ -7,10 +7,10 @@
  *   all four rows (2 e0 + 2 e1) among the k = 4: p = 1 / (1 + exp((sin - cos) / T)).
  * Tolerance 1e-5: sgemm and the scores are float, the softmax is double.
  */
-#include "testmain.h"
 #include <math.h>
 #include <stdlib.h>
 
+#include "testmain.h"
 #include "appear.h"
 
 enum { C = 8, N = 40 };

@@ -5,11 +5,11 @@
  * blocks, with a uniform magenta 8 x 8 square at even pixel positions (so it covers whole
  * blocks: 4 x 4 of them). Classes are compared block by block, exactly (they are integers).
  */
-#include "testmain.h"
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "testmain.h"
 #include "bgmodel.h"
 
 enum { W = 64, H = 48, BW = 32, BH = 24, NB = BW * BH, SQ = 8 };

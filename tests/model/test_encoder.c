@@ -4,13 +4,13 @@
  * executor's buffer reuse against keep-everything, Winograd against im2col on whole networks,
  * input normalisation and the `lab` features against hand-computed values.
  */
-#include "testmain.h"
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "testmain.h"
 #include "nn.h"
 
 #include "alloc_count.h"

@@ -3,10 +3,10 @@
  * rgb2lab and OpenCV's float cvtColor give them. Tolerance 0.05: the references are quoted to
  * 3-4 decimals and OpenCV/skimage differ in the white point's 4th digit.
  */
-#include "testmain.h"
 #include <math.h>
 #include <stdlib.h>
 
+#include "testmain.h"
 #include "vt_model.h"
 
 static const struct {

@@ -8,11 +8,11 @@
  * f(p - d) evaluated at the cell centres, so the object's true box is the old one moved by d.
  * Random maps: independent random unit vectors per cell (16 channels), for integer shifts.
  */
-#include "testmain.h"
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "testmain.h"
 #include "locate.h"
 
 enum { FW = 100, FH = 100, CMAX = 16 };

@@ -19,10 +19,10 @@
  * Tolerance 1e-6 on these: the filter runs in double, the only float rounding is of the box
  * given in (exact here) and of the box read back (float, ~1e-5 at 100: checked to 1e-4).
  */
-#include "testmain.h"
 #include <math.h>
 #include <stdlib.h>
 
+#include "testmain.h"
 #include "motion.h"
 
 static const float box0[4] = {100, 50, 20, 40};
@@ -58,12 +58,18 @@ START_TEST(test_init_predict) {
 }
 END_TEST
 
+/* box0, predicted one frame, then updated with the header's measurement (104, 52, 22, 44). */
+static const float z1[4] = {104, 52, 22, 44};
+
+static void init_predict_update(vt_motion *m, const double trust[4]) {
+    vt_motion_init(m, box0);
+    vt_motion_predict(m);
+    vt_motion_update(m, z1, trust);
+}
+
 START_TEST(test_update_by_hand) {
     vt_motion m;
-    vt_motion_init(&m, box0);
-    vt_motion_predict(&m);
-    const float z[4] = {104, 52, 22, 44};
-    vt_motion_update(&m, z, all1);
+    init_predict_update(&m, all1);
     NEAR(m.a[0].x, 113.9041096, 1e-6);
     NEAR(m.a[0].v, 1.7123288, 1e-6);
     NEAR(m.a[1].x, 73.1232877, 1e-6);
@@ -88,14 +94,11 @@ START_TEST(test_update_by_hand) {
 END_TEST
 
 START_TEST(test_trust) {
-    vt_motion m;
-    vt_motion_init(&m, box0);
-    vt_motion_predict(&m);
     /* trust 0 on cx: cx, its velocity and variance stay the prediction's (110, 0, 14.25);
      * trust 2 on cy: r = 4 * 2^2 = 16, K0 = 14.25 / 30.25, cy = 70 + 4 K0 = 71.8842975. */
-    const float z[4] = {104, 52, 22, 44};
     const double trust[4] = {0, 2, -1, 1};
-    vt_motion_update(&m, z, trust);
+    vt_motion m;
+    init_predict_update(&m, trust);
     NEAR(m.a[0].x, 110, 1e-12);
     NEAR(m.a[0].v, 0, 1e-12);
     NEAR(m.a[0].pxx, 14.25, 1e-12);
@@ -114,11 +117,8 @@ START_TEST(test_two_measurements_one_frame) {
      * would be one measurement with half the variance: cx = 110 + 5 * 14.25 / 16.25 =
      * 114.3846154, 2.7e-4 away - the tolerance 1e-6 tells them apart.) */
     vt_motion m;
-    vt_motion_init(&m, box0);
-    vt_motion_predict(&m);
-    const float z[4] = {104, 52, 22, 44};
-    vt_motion_update(&m, z, all1);
-    vt_motion_update(&m, z, all1);
+    init_predict_update(&m, all1);
+    vt_motion_update(&m, z1, all1);
     NEAR(m.a[0].x, 114.3843470, 1e-6);
     NEAR(m.a[0].v, 1.9229592, 1e-6);
 }

@@ -4,12 +4,12 @@
  * computation, pooling against direct loops, bilinear resize and average pooling against values
  * computed by hand from PyTorch's definitions (and checked with torch 1.13), L2 normalisation.
  */
-#include "testmain.h"
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "testmain.h"
 #include "nn.h"
 
 static uint64_t rng = 42;

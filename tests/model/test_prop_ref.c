@@ -6,7 +6,6 @@
  * cases where no top-k boundary or ROI rounding lies within 1e-4 of a tie.
  * Skips (exit 77) when /usr/bin/python3 with NumPy is not available.
  */
-#include "testmain.h"
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <stdio.h>
@@ -14,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "testmain.h"
 #include "prop.h"
 
 static char dir[] = "/tmp/vt_prop_refXXXXXX";

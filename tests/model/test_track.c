@@ -7,12 +7,12 @@
  * errors, and no heap allocation per step after warm-up (malloc/calloc/realloc are wrapped by the
  * linker for this test, see meson.build).
  */
-#include "testmain.h"
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "testmain.h"
 #include "synth.h"
 #include "vt_model.h"
 

@@ -3,7 +3,6 @@
  * names gets its own case and must fail with a message naming the file and the tensor (or
  * key); valid files round-trip exactly, and F16/BF16 tensors widen to the same values.
  */
-#include "testmain.h"
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <math.h>
@@ -12,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "testmain.h"
 #include "nn.h"
 #include "safetensors.h"
 

@@ -3,7 +3,6 @@
  * of the objects while a frame is being tracked, what becomes of queued objects when the
  * source ends, and that a live stream tracks the frame an object was given on.
  */
-#include "testmain.h"
 #include <cjson/cJSON.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -12,6 +11,7 @@
 
 #include <libavutil/error.h>
 
+#include "testmain.h"
 #include "codec_test_util.h"
 #include "vt_base.h"
 #include "vt_stream.h"

@@ -15,12 +15,12 @@
  * h, so the differences never straddle one. The whole network is checked through directional
  * derivatives with NET_RTOL = 1e-2 (see dir_check).
  */
-#include "testmain.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "testmain.h"
 #include "train_int.h"
 
 #define RTOL        1e-3

@@ -5,7 +5,6 @@
  * export to inference weights, the colour clusters, no heap allocation per step after the
  * first, and a short run that learns.
  */
-#include "testmain.h"
 #include <errno.h>
 #include <math.h>
 #include <signal.h>
@@ -15,6 +14,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "testmain.h"
 #include "train_int.h"
 
 #include "alloc_count.h"

@@ -8,7 +8,6 @@
  *
  * Skips loudly without the data set.
  */
-#include "testmain.h"
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
@@ -18,6 +17,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "testmain.h"
 #include "commands.h"
 #include "nn.h"
 

@@ -9,13 +9,13 @@
  *
  * Skips (exit 77) when /usr/bin/python3 with torch is not available.
  */
-#include "testmain.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "testmain.h"
 #include "safetensors.h"
 #include "train_int.h"
 
