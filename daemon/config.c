@@ -207,24 +207,17 @@ static const size_t mqtt_strings[] = {
     offsetof(vtd_mqtt_conf, key_file),   offsetof(vtd_mqtt_conf, topic_prefix),
     offsetof(vtd_mqtt_conf, node),       offsetof(vtd_mqtt_conf, ha_prefix),
     offsetof(vtd_mqtt_conf, fingerprint)};
-
-static char **mqtt_string(vtd_mqtt_conf *mc, int i) {
-    return (char **)((char *)mc + mqtt_strings[i]);
-}
+#define N_MQTT_STRINGS (sizeof mqtt_strings / sizeof mqtt_strings[0])
 
 void vtd_mqtt_conf_clear(vtd_mqtt_conf *mc) {
-    for (int i = 0; i < (int)(sizeof mqtt_strings / sizeof mqtt_strings[0]); i++)
-        free(*mqtt_string(mc, i));
+    vtd_cfg_free_strings(mc, mqtt_strings, N_MQTT_STRINGS);
     memset(mc, 0, sizeof *mc);
 }
 
 int vtd_mqtt_conf_copy(vtd_mqtt_conf *dst, const vtd_mqtt_conf *src) {
     int oom = 0;
     *dst = *src;
-    for (int i = 0; i < (int)(sizeof mqtt_strings / sizeof mqtt_strings[0]); i++) {
-        char **s = mqtt_string(dst, i); /* still src's */
-        *s = vtd_cfg_dup(*s, &oom);
-    }
+    vtd_cfg_dup_strings(dst, mqtt_strings, N_MQTT_STRINGS, &oom); /* src's until copied */
     if (oom) {
         vtd_mqtt_conf_clear(dst);
         return -ENOMEM;

@@ -60,6 +60,18 @@ char *vtd_cfg_dup(const char *s, int *oom) {
     return d;
 }
 
+void vtd_cfg_free_strings(void *base, const size_t *offs, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        free(*(char **)((char *)base + offs[i]));
+}
+
+void vtd_cfg_dup_strings(void *base, const size_t *offs, size_t n, int *oom) {
+    for (size_t i = 0; i < n; i++) {
+        char **s = (char **)((char *)base + offs[i]);
+        *s = vtd_cfg_dup(*s, oom);
+    }
+}
+
 int vtd_cfg_read_file(const char *path, size_t max, char **out, size_t *len, char *err,
                       size_t errlen) {
     FILE *f = fopen(path, "rb");
