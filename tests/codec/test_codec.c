@@ -634,22 +634,20 @@ static void *read_all(void *arg) {
     return NULL;
 }
 
+static void cancel_reader(void *arg) {
+    vt_source_cancel(((reader *)arg)->s);
+}
+
 START_TEST(test_cancel_pacing) {
     vt_source_opts o;
     reader r = {0};
-    pthread_t th;
-    int64_t t;
 
     vt_source_opts_default(&o);
     o.pacing = VT_SOURCE_PACING_NATIVE; /* 1 fps: the reader sleeps ~1 s per frame */
     r.s = open_local(tu_path("slow.mkv"), &o);
-    pthread_create(&th, NULL, read_all, &r);
-    tu_sleep_ms(300);
-    t = tu_now_ms();
-    vt_source_cancel(r.s);
-    pthread_join(th, NULL);
+    int64_t took = tu_cancel_blocked(read_all, cancel_reader, &r, &r.done_ms);
     ck_assert_int_eq(r.ret, AVERROR_EXIT);
-    ck_assert_msg(r.done_ms - t < 100, "cancel took %lld ms", (long long)(r.done_ms - t));
+    ck_assert_msg(took < 100, "cancel took %lld ms", (long long)took);
     ck_assert_int_eq(vt_source_get_state(r.s), VT_SOURCE_STATE_ENDED);
     ck_assert_str_eq(vt_source_last_error(r.s), "cancelled");
     vt_source_free(&r.s);

@@ -600,6 +600,10 @@ static void *open_main(void *arg) {
     return NULL;
 }
 
+static void cancel_opener(void *arg) {
+    vt_source_cancel(((opener *)arg)->s);
+}
+
 /* An open blocked on a server that accepts and never answers returns within 100 ms. */
 START_TEST(test_cancel_blocked_open) {
     struct sockaddr_in a;
@@ -608,7 +612,6 @@ START_TEST(test_cancel_blocked_open) {
     opener op = {0};
     vt_source_opts o;
     char url[128], err[512];
-    pthread_t th;
     int64_t t;
 
     memset(&a, 0, sizeof(a));
@@ -621,13 +624,9 @@ START_TEST(test_cancel_blocked_open) {
     vt_source_opts_default(&o);
     o.connect_timeout_ms = 30000;
     ck_assert_int_eq(vt_source_new(&op.s, url, &o, err, sizeof(err)), 0);
-    pthread_create(&th, NULL, open_main, &op);
-    tu_sleep_ms(300);
-    t = tu_now_ms();
-    vt_source_cancel(op.s);
-    pthread_join(th, NULL);
+    int64_t took = tu_cancel_blocked(open_main, cancel_opener, &op, &op.done_ms);
     ck_assert_int_eq(op.ret, AVERROR_EXIT);
-    ck_assert_msg(op.done_ms - t < 100, "cancel took %lld ms", (long long)(op.done_ms - t));
+    ck_assert_msg(took < 100, "cancel took %lld ms", (long long)took);
     ck_assert_int_eq(vt_source_get_state(op.s), VT_SOURCE_STATE_ENDED);
     vt_source_free(&op.s);
 

@@ -12,6 +12,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +28,19 @@
 #define FAST_RETRY                                                                                 \
     "\"reconnect\":true,\"connect_timeout_s\":0.5,\"read_timeout_s\":0.5,\"stall_timeout_s\":1,"   \
     "\"backoff_min_s\":0.1,\"backoff_max_s\":0.3"
+
+/* vtrackd with the lab model and the streams `fmt` gives (printf: the members of the array). */
+static void start_streams(dt_daemon *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void start_streams(dt_daemon *d, const char *fmt, ...) {
+    char streams[3072], cfg[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(streams, sizeof streams, fmt, ap);
+    va_end(ap);
+    snprintf(cfg, sizeof cfg, "{\"listen\":\"127.0.0.1:@PORT@\"," LAB ",\"streams\":[%s]}",
+             streams);
+    ck_assert_int_eq(dt_start(d, cfg, NULL), 0);
+}
 
 static const char *video(void) {
     const char *v = dt_video("v160.mp4", 160, 120, 100, 25);
@@ -215,18 +229,17 @@ static cJSON *stream_stats(dt_conn *c, const char *stream) {
  * producing frame events; stats answers; SIGTERM stops it promptly with status 0. */
 static void faulty_cameras(int n, const char *const *names, const char *const *urls,
                            fault_cam *const *cams, int ms) {
-    char cfg[4096], more[2048] = "";
+    char more[2048] = "";
     for (int i = 0; i < n; i++) {
         size_t o = strlen(more);
         snprintf(more + o, sizeof more - o, ",{\"name\":\"%s\",\"url\":\"%s\"," FAST_RETRY "}",
                  names[i], urls[i]);
     }
-    snprintf(cfg, sizeof cfg,
-             "{\"listen\":\"127.0.0.1:@PORT@\"," LAB ",\"streams\":[{\"name\":\"cam\",\"url\":"
-             "\"%s\",\"pacing\":\"camera\",\"objects\":[{\"box\":[40,30,40,40]}]}%s]}",
-             video(), more);
     dt_daemon d;
-    ck_assert_int_eq(dt_start(&d, cfg, NULL), 0);
+    start_streams(&d,
+                  "{\"name\":\"cam\",\"url\":\"%s\",\"pacing\":\"camera\",\"objects\":[{\"box\":"
+                  "[40,30,40,40]}]}%s",
+                  video(), more);
     dt_conn c;
     subscribe(&c, d.port, 1);
     watch w = {.n = n};
@@ -423,15 +436,12 @@ static void follow(dt_conn *c, const char *name, seen *s, int timeout_ms) {
 START_TEST(test_pts_backwards) {
     const char *a = ts_segment("a160.ts", 160, 120, 50);
     const char *v = ts_concat("back.ts", a, a);
-    char cfg[2048];
-    snprintf(cfg, sizeof cfg,
-             "{\"listen\":\"127.0.0.1:@PORT@\"," LAB ",\"streams\":[{\"name\":\"all\","
-             "\"url\":\"%s\",\"pacing\":\"lossless\",\"objects\":[{\"box\":[40,30,40,40]}]},"
-             "{\"name\":\"paced\",\"url\":\"%s\",\"pacing\":\"camera\",\"objects\":[{\"box\":"
-             "[40,30,40,40]}]}]}",
-             v, v);
     dt_daemon d;
-    ck_assert_int_eq(dt_start(&d, cfg, NULL), 0);
+    start_streams(&d,
+                  "{\"name\":\"all\",\"url\":\"%s\",\"pacing\":\"lossless\",\"objects\":"
+                  "[{\"box\":[40,30,40,40]}]},{\"name\":\"paced\",\"url\":\"%s\",\"pacing\":"
+                  "\"camera\",\"objects\":[{\"box\":[40,30,40,40]}]}",
+                  v, v);
     dt_conn c1, c2;
     /* one subscriber per stream */
     ck_assert_int_eq(dt_hello(&c1, d.port), 0);
@@ -483,14 +493,11 @@ START_TEST(test_size_change) {
     const char *a = ts_segment("a160.ts", 160, 120, 50);
     const char *b = ts_segment("b320.ts", 320, 240, 50);
     const char *v = ts_concat("resize.ts", a, b);
-    char cfg[2048];
-    snprintf(cfg, sizeof cfg,
-             "{\"listen\":\"127.0.0.1:@PORT@\"," LAB ",\"streams\":[{\"name\":\"cam\","
-             "\"url\":\"%s\",\"pacing\":\"lossless\",\"objects\":[{\"id\":1,\"box\":[40,30,40,"
-             "40]}]}]}",
-             v);
     dt_daemon d;
-    ck_assert_int_eq(dt_start(&d, cfg, NULL), 0);
+    start_streams(&d,
+                  "{\"name\":\"cam\",\"url\":\"%s\",\"pacing\":\"lossless\",\"objects\":"
+                  "[{\"id\":1,\"box\":[40,30,40,40]}]}",
+                  v);
     dt_conn c;
     subscribe(&c, d.port, 1);
     seen s;

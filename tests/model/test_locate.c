@@ -71,6 +71,15 @@ static void copy_cells(float *dst, const float *src, int x, int y, int w, int h,
         }
 }
 
+/* A template of CMAX channels for the 6 x 6 cells at (20, 20) of a new random map0 (not learnt
+ * yet); the box. */
+static const float *random_object(vt_locate *l) {
+    static const float box[4] = {20, 20, 6, 6};
+    vt_locate_init(l, CMAX, store);
+    random_map(map0);
+    return box;
+}
+
 START_TEST(test_exact_place_and_no_template) {
     vt_locate l;
     vt_locate_init(&l, 4, store);
@@ -146,9 +155,7 @@ START_TEST(test_penalty) {
      * Position tolerance 0.3 cell: around a random-map peak the neighbours' scores are noise of
      * ~0.04, so the parabola moves it by ~0.1. */
     vt_locate l;
-    vt_locate_init(&l, CMAX, store);
-    const float box[4] = {20, 20, 6, 6};
-    random_map(map0);
+    const float *box = random_object(&l);
     vt_locate_learn(&l, map0, FW, FH, box, NULL, 1.0f);
     random_map(map1);
     copy_cells(map1, map0, 20, 20, 6, 6, -4, 0);
@@ -168,9 +175,7 @@ END_TEST
 
 START_TEST(test_cover_and_blend) {
     vt_locate l;
-    vt_locate_init(&l, CMAX, store);
-    const float box[4] = {20, 20, 6, 6};
-    random_map(map0);
+    const float *box = random_object(&l);
     /* Cover: the left half of the box is the object, the right half background (weight 0):
      * whatever appears in the right half, the score at the box stays 1. */
     static float cover[FW * FH];

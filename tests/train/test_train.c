@@ -64,6 +64,13 @@ static void small_cfg(vt_train_cfg *c, vt_train_objective obj) {
     c->seed = 5;
 }
 
+/* The synthetic videos (nvideos x nframes, a 64 MiB cache) and a small configuration of obj. */
+static vt_train_data *small_setup(int nvideos, int nframes, vt_train_objective obj,
+                                  vt_train_cfg *c) {
+    small_cfg(c, obj);
+    return synth_data(nvideos, nframes, 1 << 26);
+}
+
 static vt_trainer *new_trainer(vt_model **m, const vt_train_cfg *c, const vt_train_data *d) {
     char err[256] = "";
     ck_assert_msg(vt_model_new("compact-s8", 3, m, err, sizeof err) == 0, "%s", err);
@@ -314,9 +321,8 @@ START_TEST(test_resume_exact) {
     /* 6 steps straight == 3 steps, checkpoint, load, 3 steps: bitwise (parameters, running
      * statistics, Adam moments and the losses), for both objectives */
     const vt_train_objective obj = _i ? VT_TRAIN_COLORIZE : VT_TRAIN_MAST;
-    vt_train_data *d = synth_data(2, 12, 1 << 26);
     vt_train_cfg c;
-    small_cfg(&c, obj);
+    vt_train_data *d = small_setup(2, 12, obj, &c);
     c.steps = 6, c.warmup = 2;
     char err[512] = "", path[] = "/tmp/vt_train_ckptXXXXXX";
     int fd = mkstemp(path);
@@ -384,9 +390,8 @@ START_TEST(test_resume_exact) {
 END_TEST
 
 START_TEST(test_checkpoint_errors) {
-    vt_train_data *d = synth_data(1, 6, 1 << 26);
     vt_train_cfg c;
-    small_cfg(&c, VT_TRAIN_MAST);
+    vt_train_data *d = small_setup(1, 6, VT_TRAIN_MAST, &c);
     vt_model *m, *m2;
     vt_trainer *t = new_trainer(&m, &c, d), *t2;
     ck_assert_int_eq(vt_trainer_step(t, d, NULL), 0);
@@ -446,9 +451,8 @@ END_TEST
 
 START_TEST(test_export) {
     const vt_train_objective obj = _i ? VT_TRAIN_COLORIZE : VT_TRAIN_MAST;
-    vt_train_data *d = synth_data(2, 8, 1 << 26);
     vt_train_cfg c;
-    small_cfg(&c, obj);
+    vt_train_data *d = small_setup(2, 8, obj, &c);
     vt_model *m;
     vt_trainer *t = new_trainer(&m, &c, d);
     for (int s = 0; s < 2; s++)
@@ -563,9 +567,8 @@ START_TEST(test_colors) {
 END_TEST
 
 START_TEST(test_no_alloc_per_step) {
-    vt_train_data *d = synth_data(2, 10, 1 << 26);
     vt_train_cfg c;
-    small_cfg(&c, _i ? VT_TRAIN_COLORIZE : VT_TRAIN_MAST);
+    vt_train_data *d = small_setup(2, 10, _i ? VT_TRAIN_COLORIZE : VT_TRAIN_MAST, &c);
     vt_model *m;
     vt_trainer *t = new_trainer(&m, &c, d);
     vt_tnet_set_winograd(vt_trainer_net(t), 1);
@@ -587,9 +590,8 @@ END_TEST
 START_TEST(test_learns) {
     /* 40 steps on the moving texture: the mean loss of the last 10 steps is well below the
      * first 10's (the texture's motion is exactly what the attention has to find) */
-    vt_train_data *d = synth_data(2, 16, 1 << 26);
     vt_train_cfg c;
-    small_cfg(&c, VT_TRAIN_MAST);
+    vt_train_data *d = small_setup(2, 16, VT_TRAIN_MAST, &c);
     c.jitter = 0;
     vt_model *m;
     vt_trainer *t = new_trainer(&m, &c, d);
