@@ -165,7 +165,7 @@ static const vt_arch *all_archs(int i) {
     return i < 4 ? t[i] : NULL;
 }
 
-const vt_arch *vt_arch_find(const char *name) {
+const vt_arch *vtm_arch_find(const char *name) {
     if (!name)
         return NULL;
     for (int i = 0; all_archs(i); i++)
@@ -179,7 +179,7 @@ const char *const *vt_model_arch_names(void) {
     return names;
 }
 
-vt_conv vt_layer_geom(const vt_layer_spec *l, vt_pad_mode pad) {
+vt_conv vtm_layer_geom(const vt_layer_spec *l, vt_pad_mode pad) {
     return (vt_conv){.cin = l->cin,
                      .cout = l->cout,
                      .k = l->k,
@@ -189,7 +189,7 @@ vt_conv vt_layer_geom(const vt_layer_spec *l, vt_pad_mode pad) {
                      .pad_mode = pad};
 }
 
-void vt_arch_shapes(const vt_arch *a, int h, int w, int *ih, int *iw, int *oh, int *ow) {
+void vtm_arch_shapes(const vt_arch *a, int h, int w, int *ih, int *iw, int *oh, int *ow) {
     for (int i = 0; i < a->n_layers; i++) {
         const vt_layer_spec *l = &a->layers[i];
         int sh = l->src == VT_SRC_INPUT ? h : oh[l->src];
@@ -199,11 +199,11 @@ void vt_arch_shapes(const vt_arch *a, int h, int w, int *ih, int *iw, int *oh, i
         if (iw)
             iw[i] = sw;
         if (l->kind == VT_LAYER_MAXPOOL) {
-            oh[i] = vt_pool_out(sh, l->k, l->stride, l->pad, 0);
-            ow[i] = vt_pool_out(sw, l->k, l->stride, l->pad, 0);
+            oh[i] = vtm_pool_out(sh, l->k, l->stride, l->pad, 0);
+            ow[i] = vtm_pool_out(sw, l->k, l->stride, l->pad, 0);
         } else {
-            vt_conv cv = vt_layer_geom(l, VT_PAD_ZEROS);
-            vt_conv_out_size(&cv, sh, sw, &oh[i], &ow[i]);
+            vt_conv cv = vtm_layer_geom(l, VT_PAD_ZEROS);
+            vtm_conv_out_size(&cv, sh, sw, &oh[i], &ow[i]);
         }
         if (oh[i] < 0)
             oh[i] = 0;
@@ -212,23 +212,23 @@ void vt_arch_shapes(const vt_arch *a, int h, int w, int *ih, int *iw, int *oh, i
     }
 }
 
-void vt_arch_out_size(const vt_arch *a, int h, int w, int *oh, int *ow) {
+void vtm_arch_out_size(const vt_arch *a, int h, int w, int *oh, int *ow) {
     if (!a->learned) {
         int c;
-        vt_labfeat_size(h, w, &c, oh, ow);
+        vtm_labfeat_size(h, w, &c, oh, ow);
         return;
     }
     int hs[VT_ARCH_MAX_LAYERS], ws[VT_ARCH_MAX_LAYERS];
-    vt_arch_shapes(a, h, w, NULL, NULL, hs, ws);
+    vtm_arch_shapes(a, h, w, NULL, NULL, hs, ws);
     *oh = hs[a->n_layers - 1];
     *ow = ws[a->n_layers - 1];
 }
 
-double vt_arch_macs(const vt_arch *a, int h, int w) {
+double vtm_arch_macs(const vt_arch *a, int h, int w) {
     if (!a->learned)
         return 0.0;
     int hs[VT_ARCH_MAX_LAYERS], ws[VT_ARCH_MAX_LAYERS];
-    vt_arch_shapes(a, h, w, NULL, NULL, hs, ws);
+    vtm_arch_shapes(a, h, w, NULL, NULL, hs, ws);
     double macs = 0.0;
     for (int i = 0; i < a->n_layers; i++) {
         const vt_layer_spec *l = &a->layers[i];

@@ -26,16 +26,16 @@ struct vt_bgmodel {
     int64_t resets;
 };
 
-size_t vt_bgmodel_bytes(int w, int h) {
+size_t vtm_bgmodel_bytes(int w, int h) {
     const size_t nb = (size_t)((w + 1) / 2) * ((h + 1) / 2);
     return sizeof(vt_bgmodel) + nb * (3 * 2 + 2 + 3 + 1 + 1 + 3 + 3);
 }
 
-int vt_bgmodel_new(int w, int h, vt_bgmodel **out) {
+int vtm_bgmodel_new(int w, int h, vt_bgmodel **out) {
     *out = NULL;
     if (w <= 0 || h <= 0)
         return -EINVAL;
-    vt_bgmodel *b = calloc(1, vt_bgmodel_bytes(w, h));
+    vt_bgmodel *b = calloc(1, vtm_bgmodel_bytes(w, h));
     if (!b)
         return -ENOMEM;
     b->w = w, b->h = h;
@@ -53,21 +53,21 @@ int vt_bgmodel_new(int w, int h, vt_bgmodel **out) {
     return 0;
 }
 
-void vt_bgmodel_free(vt_bgmodel **bp) {
+void vtm_bgmodel_free(vt_bgmodel **bp) {
     free(*bp);
     *bp = NULL;
 }
 
-void vt_bgmodel_size(const vt_bgmodel *b, int *bw, int *bh) {
+void vtm_bgmodel_size(const vt_bgmodel *b, int *bw, int *bh) {
     *bw = b->bw;
     *bh = b->bh;
 }
 
-const uint8_t *vt_bgmodel_classes(const vt_bgmodel *b) {
+const uint8_t *vtm_bgmodel_classes(const vt_bgmodel *b) {
     return b->cls;
 }
 
-int64_t vt_bgmodel_resets(const vt_bgmodel *b) {
+int64_t vtm_bgmodel_resets(const vt_bgmodel *b) {
     return b->resets;
 }
 
@@ -146,7 +146,7 @@ static int candidate(vt_bgmodel *b, int i, const uint8_t *c, int tol) {
     return b->ncand[i];
 }
 
-double vt_bgmodel_update(vt_bgmodel *b, const vt_image *img, const uint8_t *hold) {
+double vtm_bgmodel_update(vt_bgmodel *b, const vt_image *img, const uint8_t *hold) {
     if (!img || img->w != b->w || img->h != b->h)
         return 0.0;
     block_means(b, img);

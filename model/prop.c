@@ -56,7 +56,7 @@ struct vt_prop {
 #define HOT
 #endif
 
-int vt_prop_new(const vt_prop_cfg *cfg, vt_prop **out) {
+int vtm_prop_new(const vt_prop_cfg *cfg, vt_prop **out) {
     *out = NULL;
     if (cfg->h <= 0 || cfg->w <= 0 || cfg->c <= 0 || cfg->max_objects < 0 || cfg->max_frames <= 0 ||
         cfg->topk < 0 || cfg->max_radius < 0 || cfg->roi_radius < 0 || !(cfg->temperature > 0.0f))
@@ -110,7 +110,7 @@ int vt_prop_new(const vt_prop_cfg *cfg, vt_prop **out) {
     return 0;
 }
 
-void vt_prop_free(vt_prop **pp) {
+void vtm_prop_free(vt_prop **pp) {
     if (*pp)
         free((*pp)->gscore);
     free(*pp);
@@ -305,8 +305,8 @@ static int ensure_gscore(vt_prop *p, int nglobal) {
     return 0;
 }
 
-HOT int vt_prop_run(vt_prop *p, const float *feat, const vt_prop_frame *mem, int nmem, int nobj,
-                    float *out, float *bg, vt_prop_timing *timing) {
+HOT int vtm_prop_run(vt_prop *p, const float *feat, const vt_prop_frame *mem, int nmem, int nobj,
+                     float *out, float *bg, vt_prop_timing *timing) {
     const int n = p->n, c = p->cfg.c, h = p->cfg.h, w = p->cfg.w;
     if (nmem < 0 || nmem > p->cfg.max_frames || nobj < 0 || nobj > p->cfg.max_objects)
         return -EINVAL;

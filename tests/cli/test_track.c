@@ -327,10 +327,10 @@ static void same_masks(const char *a, const char *b, int n) {
 
 /* Does every parameter of `a` equal `b`'s bit for bit? Asserts they are all finite. */
 static int same_params(vt_model *a, vt_model *b) {
-    ck_assert_int_eq(vt_model_nparams(a), vt_model_nparams(b));
+    ck_assert_int_eq(vtm_model_nparams(a), vtm_model_nparams(b));
     int same = 1;
-    for (int i = 0; i < vt_model_nparams(a); i++) {
-        const vt_param *pa = vt_model_param(a, i), *pb = vt_model_param(b, i);
+    for (int i = 0; i < vtm_model_nparams(a); i++) {
+        const vt_param *pa = vtm_model_param(a, i), *pb = vtm_model_param(b, i);
         ck_assert_uint_eq(pa->numel, pb->numel);
         for (size_t k = 0; k < pa->numel; k++)
             ck_assert_msg(isfinite(pa->data[k]), "%s[%zu] is not finite", pa->name, k);

@@ -142,8 +142,8 @@ START_TEST(test_interrupt_and_resume) {
     load_params(path, &a);
     snprintf(path, sizeof path, "%s/b.safetensors", dir);
     load_params(path, &b);
-    for (int i = 0; i < vt_model_nparams(a); i++) {
-        vt_param *pa = vt_model_param(a, i), *pb = vt_model_param(b, i);
+    for (int i = 0; i < vtm_model_nparams(a); i++) {
+        vt_param *pa = vtm_model_param(a, i), *pb = vtm_model_param(b, i);
         ck_assert_str_eq(pa->name, pb->name);
         ck_assert_msg(memcmp(pa->data, pb->data, sizeof(float) * pa->numel) == 0,
                       "%s differs after interrupt + resume", pa->name);
