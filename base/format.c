@@ -3,19 +3,6 @@
 
 #include "vt_base.h"
 
-/* Length of the sequence a lead byte announces; 0 for a continuation byte or an invalid lead. */
-static size_t lead_len(unsigned char c) {
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xC2 && c <= 0xDF)
-        return 2;
-    if (c >= 0xE0 && c <= 0xEF)
-        return 3;
-    if (c >= 0xF0 && c <= 0xF4)
-        return 4;
-    return 0;
-}
-
 /* The length to keep of s[0..len) so that it does not end inside a character: drop a lead byte
  * and the continuation bytes after it when they are fewer than it announces. */
 static size_t whole_chars(const char *s, size_t len) {
@@ -24,7 +11,7 @@ static size_t whole_chars(const char *s, size_t len) {
         start--;
     if (start == 0)
         return len;
-    size_t lead = start - 1, k = lead_len((unsigned char)s[lead]);
+    size_t lead = start - 1, k = vt_utf8_lead_len((unsigned char)s[lead]);
     return k > 1 && lead + k > len ? lead : len;
 }
 

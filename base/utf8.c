@@ -1,4 +1,4 @@
-/* utf8.c - vt_utf8_check, the UTF-8 validator (RFC 3629). */
+/* utf8.c - vt_utf8_check, the UTF-8 validator (RFC 3629), and vt_utf8_lead_len. */
 #include <errno.h>
 #include <string.h>
 
@@ -7,6 +7,18 @@
 /* Bytes 0x80..0xBF continue a UTF-8 sequence. */
 static inline int cont(unsigned char c) {
     return (c & 0xC0) == 0x80;
+}
+
+size_t vt_utf8_lead_len(unsigned char c) {
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xC2 && c <= 0xDF)
+        return 2;
+    if (c >= 0xE0 && c <= 0xEF)
+        return 3;
+    if (c >= 0xF0 && c <= 0xF4)
+        return 4;
+    return 0;
 }
 
 int vt_utf8_check(const char *str, size_t n, size_t *bad_at) {

@@ -1,6 +1,26 @@
-# Sourced by bench/daemon.sh and bench/webview.sh: the live camera and the vtrackd they share.
-# The caller sets TMP (a scratch folder), PIDS (an array its cleanup kills), ROOT, VTRACKD,
-# VTRACK, CORE_DAEMON and CORE_OTHER.
+# Sourced by bench/daemon.sh and bench/webview.sh: the programs, cores, scratch folder and
+# cleanup, the live camera and the vtrackd they share. The caller sets BUILD.
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+VTRACKD=$BUILD/daemon/vtrackd
+VTRACK=$BUILD/cli/vtrack
+LOAD=$BUILD/tests/daemon/daemon_load
+CORE_DAEMON=${VT_BENCH_CORE:-0}
+CORE_OTHER=${VT_BENCH_OTHER_CORE:-1}
+
+# TMP, a scratch folder, and PIDS, the processes to stop: both go at exit.
+TMP=$(mktemp -d)
+PIDS=()
+cleanup() {
+    exec 4>&- 2>/dev/null || true
+    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+    for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+    rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+# A field of the daemon's stats (the first with that name).
+stat_field() { "$VTRACK" ctl "127.0.0.1:$PORT" stats | grep -o "\"$1\":[0-9.]*" | head -1 | cut -d: -f2; }
 
 free_port() {
     /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'

@@ -8,6 +8,7 @@
 set -euo pipefail
 BUILD=$(cd "${1:?usage: bench/daemon.sh BUILD_DIR [--seconds N] [--subs N]}" && pwd)
 shift
+. "$(dirname "$0")/camera.sh"
 SECONDS_RUN=20
 SUBS=50
 while [ $# -gt 0 ]; do
@@ -17,29 +18,12 @@ while [ $# -gt 0 ]; do
     *) echo "unknown argument $1" >&2; exit 2 ;;
     esac
 done
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-VTRACKD=$BUILD/daemon/vtrackd
-VTRACK=$BUILD/cli/vtrack
-LOAD=$BUILD/tests/daemon/daemon_load
-CORE_DAEMON=${VT_BENCH_CORE:-0}
-CORE_OTHER=${VT_BENCH_OTHER_CORE:-1}
-TMP=$(mktemp -d)
-PIDS=()
-cleanup() {
-    exec 4>&- 2>/dev/null || true
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-    for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-    rm -rf "$TMP"
-}
-trap cleanup EXIT
 
-. "$ROOT/bench/camera.sh"
 start_camera
 start_vtrackd ""
 echo "vtrackd pid $DPID on core $CORE_DAEMON; $MODEL; camera rtsp://127.0.0.1:$RTSP_PORT/test 854x480@25"
 
 ticks() { awk '{print $14 + $15}' "$1"; }           # utime + stime, clock ticks
-stat_field() { "$VTRACK" ctl "127.0.0.1:$PORT" stats | grep -o "\"$1\":[0-9.]*" | head -1 | cut -d: -f2; }
 HZ=$(getconf CLK_TCK)
 
 run() { # NAME SUBS [--masks]

@@ -37,20 +37,14 @@ import tempfile
 import threading
 import time
 
+from benchlib import free_port, wait_port
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CORE = os.environ.get("VT_BENCH_CORE", "0")
 OTHER = os.environ.get("VT_BENCH_OTHER_CORE", "1")
 HZ = os.sysconf("SC_CLK_TCK")
 PREFIX = "vtbench"
 CHILDREN = []
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
 
 
 def spawn(cmd, core, **kw):
@@ -252,12 +246,7 @@ def main():
                     f"persistence false\nlog_dest file {tmp}/mosquitto.log\n")
         broker = spawn(["mosquitto", "-c", f"{tmp}/mosquitto.conf"], OTHER,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        for _ in range(50):
-            try:
-                socket.create_connection(("127.0.0.1", broker_port), timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.1)
+        wait_port(broker_port, 50, 0.1)
         print(f"# {a.streams} streams of {a.size}@{a.fps} ({a.pacing}), lab model, realtime; "
               f"vtrackd on core {CORE}, mosquitto 127.0.0.1:{broker_port} and clients on core "
               f"{OTHER}; {a.runs} runs x {a.seconds:g} s; load {os.getloadavg()}", flush=True)

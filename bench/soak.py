@@ -26,17 +26,11 @@ import tempfile
 import threading
 import time
 
+from benchlib import free_port, wait_port
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RTSP = os.path.join(ROOT, "tests", "codec", "rtsp_server.py")
 CAMERAS = 4
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
 
 
 def wallclock_ms(s):
@@ -245,12 +239,7 @@ def main():
         json.dump(cfg, f)
     log = open(f"{tmp}/vtrackd.log", "w")
     d = subprocess.Popen([vtrackd, "--config", f"{tmp}/vtrackd.json"], stderr=log)
-    for _ in range(100):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            time.sleep(0.2)
+    wait_port(port, 100, 0.2)
     subs = [Subscriber(port, True, stop), Subscriber(port, False, stop)]
     churn = Churn(port, stop)
     for s in subs:

@@ -14,6 +14,7 @@ set -euo pipefail
 USAGE="usage: bench/webview.sh BUILD_DIR [--seconds N] [--runs N] [--pages N] [--scenarios LIST]"
 BUILD=$(cd "${1:?$USAGE}" && pwd)
 shift
+. "$(dirname "$0")/camera.sh"
 SECONDS_RUN=20
 RUNS=3
 PAGES=5
@@ -27,12 +28,6 @@ while [ $# -gt 0 ]; do
     *) echo "unknown argument $1; $USAGE" >&2; exit 2 ;;
     esac
 done
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-VTRACKD=$BUILD/daemon/vtrackd
-VTRACK=$BUILD/cli/vtrack
-LOAD=$BUILD/tests/daemon/daemon_load
-CORE_DAEMON=${VT_BENCH_CORE:-0}
-CORE_OTHER=${VT_BENCH_OTHER_CORE:-1}
 [ -x /usr/bin/chromium ] || { echo "bench/webview.sh: needs /usr/bin/chromium" >&2; exit 1; }
 [ -d "$ROOT/tests/web/node_modules/puppeteer-core" ] ||
     { echo "bench/webview.sh: no tests/web/node_modules: ./dev setup" >&2; exit 1; }
@@ -40,18 +35,8 @@ CORE_OTHER=${VT_BENCH_OTHER_CORE:-1}
 # its reads (it needs a few ms of CPU a second); plain priority where that is not allowed
 PRIO=(chrt -f 1)
 "${PRIO[@]}" true 2>/dev/null || PRIO=()
-TMP=$(mktemp -d)
-PIDS=()
-cleanup() {
-    exec 4>&- 2>/dev/null || true
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-    for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-    rm -rf "$TMP"
-}
-trap cleanup EXIT
 trap 'exit 143' TERM INT
 
-. "$ROOT/bench/camera.sh"
 start_camera
 HPORT=$(free_port)
 start_vtrackd "\"http\": {\"listen\": \"127.0.0.1:$HPORT\", \"static_dir\": \"$ROOT/web\"},"
@@ -60,7 +45,6 @@ echo "# vtrackd pid $DPID on core $CORE_DAEMON; $MODEL; camera rtsp://127.0.0.1:
     "load $(cut -d' ' -f1-3 /proc/loadavg)"
 
 ticks() { awk '{print $14 + $15}' "$1"; }           # utime + stime, clock ticks
-stat_field() { "$VTRACK" ctl "127.0.0.1:$PORT" stats | grep -o "\"$1\":[0-9.]*" | head -1 | cut -d: -f2; }
 metric() { curl -s "http://127.0.0.1:$HPORT/metrics" | awk -v k="$1" '$1 == k {print $2}'; }
 HZ=$(getconf CLK_TCK)
 

@@ -1,4 +1,5 @@
 /* cli_util.c - small helpers shared by the vtrack subcommands. */
+#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
@@ -11,6 +12,7 @@
 #include <unistd.h>
 
 #include "cli_util.h"
+#include "vt_base.h"
 
 int vt_cli_usage_error(const char *cmd, const char *fmt, ...) {
     va_list ap;
@@ -106,4 +108,40 @@ int vt_cli_spawn_close(FILE *f, pid_t pid) {
         if (errno != EINTR)
             return -1;
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static int cmp_str(const void *a, const void *b) {
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int vt_cli_list_dir(const char *dir, char ***names) {
+    *names = NULL;
+    DIR *d = opendir(dir);
+    if (!d)
+        return -errno;
+    int n = 0, cap = 0, rc = 0;
+    char **v = NULL;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.')
+            continue;
+        char **nv = vt_grow(v, sizeof *v, n + 1, &cap, 32);
+        if (!nv || !(nv[n] = strdup(e->d_name))) {
+            v = nv ? nv : v;
+            rc = -ENOMEM;
+            break;
+        }
+        v = nv;
+        n++;
+    }
+    closedir(d);
+    if (rc < 0) {
+        for (int i = 0; i < n; i++)
+            free(v[i]);
+        free(v);
+        return rc;
+    }
+    qsort(v, (size_t)n, sizeof *v, cmp_str);
+    *names = v;
+    return n;
 }

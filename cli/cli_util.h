@@ -23,6 +23,11 @@ int vt_cli_parse_long(const char *s, long min, long max, long *out);
 /* Parse a whole finite decimal number within [min, max]. 0 or -1. */
 int vt_cli_parse_double(const char *s, double min, double max, double *out);
 
+/* The names in folder `dir` that do not start with '.', sorted (strcmp), into *names (the
+ * caller frees each and the array). How many, or -errno when the folder cannot be read (or
+ * -ENOMEM). */
+int vt_cli_list_dir(const char *dir, char ***names);
+
 /* Sort v[0..n) ascending (benchmark samples). */
 void vt_cli_sort(double *v, int n);
 

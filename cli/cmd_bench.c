@@ -377,11 +377,7 @@ static int bench_encoder(int argc, char **argv) {
     return rc;
 }
 
-static const struct {
-    const char *name;
-    int (*run)(int argc, char **argv);
-    const char *help;
-} subcommands[] = {
+static const vt_cmd_entry subcommands[] = {
     {"encoder", bench_encoder, "time an encoder against the same model in PyTorch"},
     {"track", vt_bench_track, "time tracking per stage for every preset and profile"},
 };

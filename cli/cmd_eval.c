@@ -18,6 +18,7 @@
 #include "cli_util.h"
 #include "commands.h"
 #include "davis.h"
+#include "vt_base.h"
 #include "vt_codec.h"
 
 #define EVAL_PATH_MAX 4096
@@ -166,14 +167,10 @@ static void results_free(results *r) {
 
 static int results_add(results *r, const char *seq, int obj, int frames, const vt_davis_stats *j,
                        const vt_davis_stats *f) {
-    if (r->n == r->cap) {
-        int cap = r->cap ? 2 * r->cap : 32;
-        object_row *rows = realloc(r->rows, (size_t)cap * sizeof *rows);
-        if (!rows)
-            return -ENOMEM;
-        r->rows = rows;
-        r->cap = cap;
-    }
+    object_row *rows = vt_grow(r->rows, sizeof *rows, r->n + 1, &r->cap, 32);
+    if (!rows)
+        return -ENOMEM;
+    r->rows = rows;
     char *copy = strdup(seq);
     if (!copy)
         return -ENOMEM;

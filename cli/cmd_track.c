@@ -644,39 +644,17 @@ static int mkdir_p(const char *path) {
     return 0;
 }
 
-static int cmp_str(const void *a, const void *b) {
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 /* Sequence names under ROOT/Annotations/480p, sorted. */
 static int list_sequences(const char *root, char ***names) {
     char path[4096];
     snprintf(path, sizeof path, "%s/Annotations/480p", root);
-    DIR *d = opendir(path);
-    if (!d) {
-        fprintf(stderr, "vtrack track: --davis: cannot open %s: %s\n", path, strerror(errno));
+    int n = vt_cli_list_dir(path, names);
+    if (n < 0) {
+        fprintf(stderr, "vtrack track: --davis: cannot open %s: %s\n", path, strerror(-n));
         return -1;
     }
-    int n = 0, cap = 0;
-    char **v = NULL;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        if (e->d_name[0] == '.')
-            continue;
-        if (n == cap) {
-            cap = cap ? 2 * cap : 64;
-            char **nv = realloc(v, sizeof *v * cap);
-            if (!nv)
-                break;
-            v = nv;
-        }
-        v[n++] = strdup(e->d_name);
-    }
-    closedir(d);
     if (n == 0)
         fprintf(stderr, "vtrack track: --davis: no sequence folders in %s\n", path);
-    qsort(v, n, sizeof *v, cmp_str);
-    *names = v;
     return n;
 }
 

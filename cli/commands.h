@@ -20,4 +20,12 @@ void vt_eval_mot_usage(FILE *f);
 /* `vtrack bench track` (cli/cmd_bench_track.c), dispatched by vt_cmd_bench. */
 int vt_bench_track(int argc, char **argv);
 
+/* An entry of a table of commands (vtrack.c) or subcommands (vtrack bench): its name, what
+ * runs it (as above) and its line of help. */
+typedef struct vt_cmd_entry {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *help;
+} vt_cmd_entry;
+
 #endif

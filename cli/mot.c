@@ -19,14 +19,10 @@
  * ------------------------------------------------------------------------------------------- */
 
 int vt_mot_boxes_add(vt_mot_boxes *l, const vt_mot_box *b) {
-    if (l->n == l->cap) {
-        int cap = l->cap ? 2 * l->cap : 256;
-        vt_mot_box *v = realloc(l->v, (size_t)cap * sizeof *v);
-        if (!v)
-            return -ENOMEM;
-        l->v = v;
-        l->cap = cap;
-    }
+    vt_mot_box *v = vt_grow(l->v, sizeof *v, l->n + 1, &l->cap, 256);
+    if (!v)
+        return -ENOMEM;
+    l->v = v;
     l->v[l->n++] = *b;
     return 0;
 }
@@ -568,14 +564,10 @@ static int frame_clear(scorer *s, int ga, int gb, int pa, int pb, vt_mot_counts 
         int pj = index_of(s->pid, s->np_ids, s->p.v[pa + j].id);
         if (s->last[gi] >= 0 && s->last[gi] != pj) {
             c->idsw++;
-            if (s->nsw == s->capsw) {
-                int cap = s->capsw ? 2 * s->capsw : 16;
-                vt_mot_switch *v = realloc(s->sw, (size_t)cap * sizeof *v);
-                if (!v)
-                    return -ENOMEM;
-                s->sw = v;
-                s->capsw = cap;
-            }
+            vt_mot_switch *sw = vt_grow(s->sw, sizeof *sw, s->nsw + 1, &s->capsw, 16);
+            if (!sw)
+                return -ENOMEM;
+            s->sw = sw;
             s->sw[s->nsw++] = (vt_mot_switch){.frame = s->g.v[ga + i].frame,
                                               .gt_id = s->gid[gi],
                                               .from_id = s->pid[s->last[gi]],

@@ -6,7 +6,6 @@
  * landscape alike). The cache (train/train_data.c) stores them as packed RGB24 and keeps its
  * byte cap by thinning frames evenly in time.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -17,6 +16,7 @@
 
 #include <libavutil/error.h>
 
+#include "cli_util.h"
 #include "tracking.h"
 #include "train_sources.h"
 #include "vt_base.h"
@@ -35,10 +35,6 @@ static int has_ext(const char *name, const char *const *exts) {
 static const char *const video_exts[] = {"mp4",  "avi", "mkv", "mov", "webm", "m4v", "mpg",
                                          "mpeg", "ts",  "flv", "wmv", "3gp",  "ogv", NULL};
 static const char *const image_exts[] = {"jpg", "jpeg", "png", NULL};
-
-static int cmp_str(const void *a, const void *b) {
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
 
 static const char *base_name(const char *p) {
     size_t n = strlen(p);
@@ -165,32 +161,21 @@ int vt_train_load(char *const *paths, int npaths, const vt_train_load_opts *o, v
         struct stat st;
         if (stat(paths[i], &st) == 0 && S_ISDIR(st.st_mode)) {
             /* a folder of frames, or a folder of videos */
-            DIR *dir = opendir(paths[i]);
-            if (!dir) {
-                rc = -errno;
-                vt_fmt(err, errlen, "cannot read training folder '%s': %s", paths[i],
-                       strerror(errno));
+            char **names;
+            int n = vt_cli_list_dir(paths[i], &names);
+            if (n < 0) {
+                rc = n;
+                vt_fmt(err, errlen, "cannot read training folder '%s': %s", paths[i], strerror(-n));
                 break;
             }
-            char **names = NULL;
-            int nn = 0, cap = 0, images = 0;
-            struct dirent *e;
-            while ((e = readdir(dir))) {
-                if (e->d_name[0] == '.')
-                    continue;
-                images += has_ext(e->d_name, image_exts);
-                if (!has_ext(e->d_name, video_exts))
-                    continue;
-                if (nn == cap) {
-                    cap = cap ? 2 * cap : 32;
-                    char **nv = realloc(names, sizeof *nv * cap);
-                    if (!nv)
-                        break;
-                    names = nv;
-                }
-                names[nn++] = strdup(e->d_name);
+            int nn = 0, images = 0; /* names keeps the videos */
+            for (int k = 0; k < n; k++) {
+                images += has_ext(names[k], image_exts);
+                if (has_ext(names[k], video_exts))
+                    names[nn++] = names[k];
+                else
+                    free(names[k]);
             }
-            closedir(dir);
             if (images > 0 && nn > 0) {
                 /* a folder of frames or a folder of videos, not both (which would be meant?) */
                 rc = -EINVAL;
@@ -204,7 +189,6 @@ int vt_train_load(char *const *paths, int npaths, const vt_train_load_opts *o, v
                 rc = -ENOENT;
                 vt_fmt(err, errlen, "training folder '%s' holds no videos and no frames", paths[i]);
             } else {
-                qsort(names, nn, sizeof *names, cmp_str);
                 for (int k = 0; k < nn && rc == 0; k++) {
                     char p[4096];
                     snprintf(p, sizeof p, "%s/%s", paths[i], names[k]);

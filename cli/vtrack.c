@@ -6,11 +6,7 @@
 #include "commands.h"
 #include "vt_config.h"
 
-static const struct {
-    const char *name;
-    int (*run)(int argc, char **argv);
-    const char *help;
-} commands[] = {
+static const vt_cmd_entry commands[] = {
     {"track", vt_cmd_track, "track objects through a video, a camera or a DAVIS folder"},
     {"eval", vt_cmd_eval,
      "score masks (DAVIS), or track and score people registered by boxes (MOT)"},

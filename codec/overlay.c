@@ -32,30 +32,10 @@ void vt_overlay_id_color(int id, uint8_t rgb[3]) {
     double s = 0.8, v = 1.0;
     int i = (int)hue;
     double f = hue - i, p = v * (1 - s), q = v * (1 - s * f), t = v * (1 - s * (1 - f));
-    double r, g, b;
-    switch (i % 6) {
-    case 0:
-        r = v, g = t, b = p;
-        break;
-    case 1:
-        r = q, g = v, b = p;
-        break;
-    case 2:
-        r = p, g = v, b = t;
-        break;
-    case 3:
-        r = p, g = q, b = v;
-        break;
-    case 4:
-        r = t, g = p, b = v;
-        break;
-    default:
-        r = v, g = p, b = q;
-        break;
-    }
-    rgb[0] = (uint8_t)lrint(r * 255);
-    rgb[1] = (uint8_t)lrint(g * 255);
-    rgb[2] = (uint8_t)lrint(b * 255);
+    /* (r, g, b) in each sixth of the hue circle */
+    const double sextant[6][3] = {{v, t, p}, {q, v, p}, {p, v, t}, {p, q, v}, {t, p, v}, {v, p, q}};
+    for (int k = 0; k < 3; k++)
+        rgb[k] = (uint8_t)lrint(sextant[i % 6][k] * 255);
 }
 
 static inline void blend(uint8_t *px, const uint8_t c[3], int a) {

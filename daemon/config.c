@@ -7,6 +7,7 @@
  * ("streams[1].objects[0].box[2]") and the value it got.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -198,35 +199,25 @@ static const vtd_cfg_field limits_fields[] = {
  * The MQTT sink
  * ------------------------------------------------------------------------------------------- */
 
+/* The strings a vtd_mqtt_conf owns, one list for clearing and copying. */
+static const size_t mqtt_strings[] = {
+    offsetof(vtd_mqtt_conf, host),       offsetof(vtd_mqtt_conf, client_id),
+    offsetof(vtd_mqtt_conf, username),   offsetof(vtd_mqtt_conf, password),
+    offsetof(vtd_mqtt_conf, ca_file),    offsetof(vtd_mqtt_conf, cert_file),
+    offsetof(vtd_mqtt_conf, key_file),   offsetof(vtd_mqtt_conf, topic_prefix),
+    offsetof(vtd_mqtt_conf, node),       offsetof(vtd_mqtt_conf, ha_prefix),
+    offsetof(vtd_mqtt_conf, fingerprint)};
+#define N_MQTT_STRINGS (sizeof mqtt_strings / sizeof mqtt_strings[0])
+
 void vtd_mqtt_conf_clear(vtd_mqtt_conf *mc) {
-    free(mc->host);
-    free(mc->client_id);
-    free(mc->username);
-    free(mc->password);
-    free(mc->ca_file);
-    free(mc->cert_file);
-    free(mc->key_file);
-    free(mc->topic_prefix);
-    free(mc->node);
-    free(mc->ha_prefix);
-    free(mc->fingerprint);
+    vtd_cfg_free_strings(mc, mqtt_strings, N_MQTT_STRINGS);
     memset(mc, 0, sizeof *mc);
 }
 
 int vtd_mqtt_conf_copy(vtd_mqtt_conf *dst, const vtd_mqtt_conf *src) {
     int oom = 0;
     *dst = *src;
-    dst->host = vtd_cfg_dup(src->host, &oom);
-    dst->client_id = vtd_cfg_dup(src->client_id, &oom);
-    dst->username = vtd_cfg_dup(src->username, &oom);
-    dst->password = vtd_cfg_dup(src->password, &oom);
-    dst->ca_file = vtd_cfg_dup(src->ca_file, &oom);
-    dst->cert_file = vtd_cfg_dup(src->cert_file, &oom);
-    dst->key_file = vtd_cfg_dup(src->key_file, &oom);
-    dst->topic_prefix = vtd_cfg_dup(src->topic_prefix, &oom);
-    dst->node = vtd_cfg_dup(src->node, &oom);
-    dst->ha_prefix = vtd_cfg_dup(src->ha_prefix, &oom);
-    dst->fingerprint = vtd_cfg_dup(src->fingerprint, &oom);
+    vtd_cfg_dup_strings(dst, mqtt_strings, N_MQTT_STRINGS, &oom); /* src's until copied */
     if (oom) {
         vtd_mqtt_conf_clear(dst);
         return -ENOMEM;
@@ -397,9 +388,7 @@ static int parse_mqtt(vtd_pctx *c, const cJSON *root, const cJSON *m, void *base
         return rc;
     if (!VT_HAVE_MQTT)
         return vtd_cfg_fail(c, "this vtrackd was built without MQTT support (libmosquitto-dev)");
-    if (!cJSON_IsObject(m))
-        return vtd_cfg_want(c, m, "an object {host, port?, ...}");
-    if ((rc = vtd_cfg_check_keys(c, m, mqtt_fields)) < 0 ||
+    if ((rc = vtd_cfg_object(c, m, "an object {host, port?, ...}", mqtt_fields)) < 0 ||
         (rc = vtd_cfg_walk(c, m, mqtt_fields, mc)) < 0)
         return rc;
     /* The canonical text, and the secret (a changed password file also reconnects). */
@@ -451,10 +440,8 @@ static int parse_http(vtd_pctx *c, const cJSON *root, const cJSON *o, void *base
     (void)root;
     vtd_http_conf *hc = &((vtd_config *)base)->http;
     int rc = vtd_cfg_defaults(c, http_fields, hc);
-    if (rc >= 0 && !cJSON_IsObject(o))
-        rc = vtd_cfg_want(c, o, "an object {listen?, static_dir?, ...}");
     if (rc >= 0)
-        rc = vtd_cfg_check_keys(c, o, http_fields);
+        rc = vtd_cfg_object(c, o, "an object {listen?, static_dir?, ...}", http_fields);
     return rc < 0 ? rc : vtd_cfg_walk(c, o, http_fields, hc);
 }
 
@@ -483,9 +470,7 @@ const vtd_cfg_field vtd_cfg_root[] = {
 #undef C
 
 static int parse_root(vtd_pctx *c, const cJSON *root, vtd_config *cfg) {
-    if (!cJSON_IsObject(root))
-        return vtd_cfg_want(c, root, "a JSON object");
-    int rc = vtd_cfg_check_keys(c, root, vtd_cfg_root);
+    int rc = vtd_cfg_object(c, root, "a JSON object", vtd_cfg_root);
     return rc < 0 ? rc : vtd_cfg_walk(c, root, vtd_cfg_root, cfg);
 }
 

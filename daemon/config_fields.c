@@ -60,6 +60,18 @@ char *vtd_cfg_dup(const char *s, int *oom) {
     return d;
 }
 
+void vtd_cfg_free_strings(void *base, const size_t *offs, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        free(*(char **)((char *)base + offs[i]));
+}
+
+void vtd_cfg_dup_strings(void *base, const size_t *offs, size_t n, int *oom) {
+    for (size_t i = 0; i < n; i++) {
+        char **s = (char **)((char *)base + offs[i]);
+        *s = vtd_cfg_dup(*s, oom);
+    }
+}
+
 int vtd_cfg_read_file(const char *path, size_t max, char **out, size_t *len, char *err,
                       size_t errlen) {
     FILE *f = fopen(path, "rb");
@@ -216,9 +228,7 @@ int vtd_cfg_read(vtd_pctx *c, const cJSON *obj, const vtd_cfg_field *f, const cJ
             store_int(p, f->size, e);
         break;
     case VTD_CFG_OBJECT:
-        if (!cJSON_IsObject(it))
-            return vtd_cfg_want(c, it, f->what);
-        if ((rc = vtd_cfg_check_keys(c, it, f->sub)) >= 0)
+        if ((rc = vtd_cfg_object(c, it, f->what, f->sub)) >= 0)
             rc = vtd_cfg_walk(c, it, f->sub, p);
         break;
     case VTD_CFG_CUSTOM:
@@ -273,6 +283,12 @@ static int known(const vtd_cfg_field *table, const char *key) {
         if (f->name && strcmp(f->name, key) == 0)
             return 1;
     return 0;
+}
+
+int vtd_cfg_object(vtd_pctx *c, const cJSON *it, const char *what, const vtd_cfg_field *table) {
+    if (!cJSON_IsObject(it))
+        return vtd_cfg_want(c, it, what);
+    return vtd_cfg_check_keys(c, it, table);
 }
 
 int vtd_cfg_check_keys(vtd_pctx *c, const cJSON *obj, const vtd_cfg_field *table) {

@@ -64,6 +64,11 @@ int vtd_cfg_backoff_order(vtd_pctx *c, int64_t min_ms, int64_t max_ms);
 /* strdup of s, or NULL for NULL; sets *oom when out of memory. */
 char *vtd_cfg_dup(const char *s, int *oom);
 
+/* The strings a struct owns, as the offsets of its char * members, offs[n]: freed, or each
+ * replaced by a copy of itself (vtd_cfg_dup: *oom set when one could not be made). */
+void vtd_cfg_free_strings(void *base, const size_t *offs, size_t n);
+void vtd_cfg_dup_strings(void *base, const size_t *offs, size_t n, int *oom);
+
 /* Read at most `max` bytes of a file, NUL-terminated. 0, -ENOMEM, or -errno / -EINVAL with
  * "<path>: <reason>" in err. */
 int vtd_cfg_read_file(const char *path, size_t max, char **out, size_t *len, char *err,
@@ -147,6 +152,9 @@ int vtd_cfg_defaults(vtd_pctx *c, const vtd_cfg_field *table, void *base);
 
 /* Refuse keys of `obj` no row names (or named twice); keys starting with '#' are comments. */
 int vtd_cfg_check_keys(vtd_pctx *c, const cJSON *obj, const vtd_cfg_field *table);
+
+/* `it` must be an object (else the error says it must be `what`) with only the table's keys. */
+int vtd_cfg_object(vtd_pctx *c, const cJSON *it, const char *what, const vtd_cfg_field *table);
 
 /* Read the members of `obj` the rows name, in table order, into `base` (absent ones keep what
  * they hold); required ones must be present. Does not check the keys. */

@@ -57,31 +57,28 @@ int vtd_av_options(const vt_proto_kv *kv, int n, char **out) {
  * Owning and copying
  * ------------------------------------------------------------------------------------------- */
 
+/* The strings a vtd_stream_conf owns besides its objects', one list for clearing and copying. */
+static const size_t stream_strings[] = {
+    offsetof(vtd_stream_conf, url),         offsetof(vtd_stream_conf, av_options),
+    offsetof(vtd_stream_conf, format),      offsetof(vtd_stream_conf, overlay_path),
+    offsetof(vtd_stream_conf, fingerprint), offsetof(vtd_stream_conf, whitelist)};
+#define N_STREAM_STRINGS (sizeof stream_strings / sizeof stream_strings[0])
+
 void vtd_stream_conf_clear(vtd_stream_conf *sc) {
-    free(sc->url);
-    free(sc->av_options);
-    free(sc->format);
+    vtd_cfg_free_strings(sc, stream_strings, N_STREAM_STRINGS);
     for (int i = 0; i < sc->nobjects; i++) {
         free(sc->objects[i].label);
         free(sc->objects[i].mask);
         free(sc->objects[i].points);
     }
     free(sc->objects);
-    free(sc->overlay_path);
-    free(sc->fingerprint);
-    free(sc->whitelist);
     memset(sc, 0, sizeof *sc);
 }
 
 int vtd_stream_conf_copy(vtd_stream_conf *dst, const vtd_stream_conf *src) {
     int oom = 0;
     *dst = *src;
-    dst->url = vtd_cfg_dup(src->url, &oom);
-    dst->av_options = vtd_cfg_dup(src->av_options, &oom);
-    dst->format = vtd_cfg_dup(src->format, &oom);
-    dst->overlay_path = vtd_cfg_dup(src->overlay_path, &oom);
-    dst->fingerprint = vtd_cfg_dup(src->fingerprint, &oom);
-    dst->whitelist = vtd_cfg_dup(src->whitelist, &oom);
+    vtd_cfg_dup_strings(dst, stream_strings, N_STREAM_STRINGS, &oom); /* src's until copied */
     dst->objects = NULL;
     dst->nobjects = 0;
     if (src->nobjects) {
@@ -252,9 +249,8 @@ static const vtd_cfg_field object_fields[] = {
 #undef O
 
 static int parse_object(vtd_pctx *c, const cJSON *it, vtd_object_conf *o) {
-    if (!cJSON_IsObject(it))
-        return vtd_cfg_want(c, it, "an object {id?, label?, frame?, box | polygon | mask}");
-    int rc = vtd_cfg_check_keys(c, it, object_fields);
+    int rc = vtd_cfg_object(c, it, "an object {id?, label?, frame?, box | polygon | mask}",
+                            object_fields);
     if (rc >= 0)
         rc = vtd_cfg_defaults(c, object_fields, o);
     return rc < 0 ? rc : vtd_cfg_walk(c, it, object_fields, o);
@@ -419,9 +415,7 @@ int vtd_cfg_stream_fingerprint(vtd_stream_conf *sc, const cJSON *item, const cJS
 
 static int parse_stream(vtd_pctx *c, const cJSON *it, const vtd_config *cfg, const cJSON *defaults,
                         vtd_stream_conf *sc) {
-    if (!cJSON_IsObject(it))
-        return vtd_cfg_want(c, it, "an object {name, url, ...}");
-    int rc = vtd_cfg_check_keys(c, it, stream_fields);
+    int rc = vtd_cfg_object(c, it, "an object {name, url, ...}", stream_fields);
     if (rc < 0)
         return rc;
     vtd_cfg_stream_defaults(cfg, sc);

@@ -235,29 +235,42 @@ static void write_now(hconn *c, uv_buf_t *bufs, int nb) {
     }
 }
 
+/* Read no more requests while an answer is on its way (or a WebSocket is set up), and make
+ * head[0..n) then body[0..blen) the bytes to send, c->out. 0, or -1 when out of memory (the
+ * connection is then closed). */
+static int set_answer(hconn *c, const char *head, size_t n, const char *body, size_t blen) {
+    if (c->reading) {
+        uv_read_stop((uv_stream_t *)&c->tcp);
+        c->reading = 0;
+    }
+    if (!(c->out = malloc(n + blen))) {
+        conn_close(c);
+        return -1;
+    }
+    memcpy(c->out, head, n);
+    if (blen)
+        memcpy(c->out + n, body, blen);
+    c->out_len = n + blen;
+    return 0;
+}
+
 /* Send a complete answer: status, type, body (copied), extra header lines ("K: V\r\n"...). */
 static void respond(hconn *c, int status, const char *type, const char *body, size_t blen,
                     const char *extra) {
     if (c->closing)
         return;
-    if (c->reading) {
-        uv_read_stop((uv_stream_t *)&c->tcp);
-        c->reading = 0;
-    }
     char head[768];
     int n = snprintf(head, sizeof head,
                      "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
                      "Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n%s%s\r\n",
                      status, reason_of(status), type, blen, extra ? extra : "",
                      c->keep_alive && !c->close_after ? "" : "Connection: close\r\n");
-    if (n < 0 || (size_t)n >= sizeof head || !(c->out = malloc((size_t)n + blen))) {
+    if (n < 0 || (size_t)n >= sizeof head) {
         conn_close(c);
         return;
     }
-    memcpy(c->out, head, (size_t)n);
-    if (blen)
-        memcpy(c->out + n, body, blen);
-    c->out_len = (size_t)n + blen;
+    if (set_answer(c, head, (size_t)n, body, blen) < 0)
+        return;
     c->state = ST_WRITE;
     c->write_ms = vt_mono_us() / 1000;
     uv_buf_t b = uv_buf_init(c->out, (unsigned)c->out_len);
@@ -655,21 +668,13 @@ static void ws_upgrade(hconn *c, const vtd_http_req *rq, vtd_srec *r) {
                       "a WebSocket needs Sec-WebSocket-Version 13 and a 16-byte key", NULL);
         return;
     }
-    if (c->reading) {
-        uv_read_stop((uv_stream_t *)&c->tcp);
-        c->reading = 0;
-    }
     char head[256];
     int n = snprintf(head, sizeof head,
                      "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
                      "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n",
                      accept);
-    if (!(c->out = malloc((size_t)n))) {
-        conn_close(c);
+    if (set_answer(c, head, (size_t)n, NULL, 0) < 0)
         return;
-    }
-    memcpy(c->out, head, (size_t)n);
-    c->out_len = (size_t)n;
     snprintf(c->stream, sizeof c->stream, "%s", r->conf.name);
     c->state = ST_WS;
     c->len = 0;

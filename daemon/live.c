@@ -6,6 +6,7 @@
 
 #include "daemon.h"
 #include "live.h"
+#include "vt_base.h"
 #include "vt_codec.h"
 
 int vtd_live_init(vtd_live *l) {
@@ -29,13 +30,8 @@ void vtd_live_clear(vtd_live *l, vtd_hub *h) {
 static int copy_frame(vtd_live *l, const vt_stream_event *ev) {
     const vt_frame *f = ev->frame;
     size_t row = (size_t)f->width * 3, need = row * (size_t)f->height;
-    if (need > l->rgb_cap) {
-        uint8_t *p = realloc(l->rgb, need);
-        if (!p)
-            return -ENOMEM;
-        l->rgb = p;
-        l->rgb_cap = need;
-    }
+    if (vt_reserve(&l->rgb, &l->rgb_cap, need) < 0)
+        return -ENOMEM;
     for (int y = 0; y < f->height; y++)
         memcpy(l->rgb + row * (size_t)y, f->rgb + (size_t)f->linesize * (size_t)y, row);
     size_t n = ev->tail_masks_len;

@@ -8,6 +8,7 @@
 
 #include "log.h"
 #include "overlay_writer.h"
+#include "vt_base.h"
 
 #define NSLOT          3
 #define GAP_REPEAT_MAX 8 /* frames repeated to cover a gap of skipped frames */
@@ -53,21 +54,8 @@ void vtd_overlay_feed(vtd_overlay *ov, const vt_frame *f, const vt_track_result 
     }
     /* The slot is not full, so the writer does not touch it: copy without the lock. */
     size_t nrgb = (size_t)f->width * f->height * 3, nlab = (size_t)f->width * f->height;
-    if (nrgb > s->cap_rgb) {
-        uint8_t *p = realloc(s->rgb, nrgb);
-        if (!p)
-            return;
-        s->rgb = p;
-        s->cap_rgb = nrgb;
-    }
-    if (nlab > s->cap_labels) {
-        uint8_t *p = realloc(s->labels, nlab);
-        if (!p)
-            return;
-        s->labels = p;
-        s->cap_labels = nlab;
-    }
-    if (vt_frame_copy_rgb(f, 0, s->rgb) < 0)
+    if (vt_reserve(&s->rgb, &s->cap_rgb, nrgb) < 0 ||
+        vt_reserve(&s->labels, &s->cap_labels, nlab) < 0 || vt_frame_copy_rgb(f, 0, s->rgb) < 0)
         return;
     memcpy(s->labels, r->labels, nlab);
     s->w = f->width;

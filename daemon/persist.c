@@ -15,6 +15,7 @@
 
 #include "daemon.h"
 #include "log.h"
+#include "vt_base.h"
 
 #define STATE_FILE     "state.json"
 #define STATE_TMP      "state.json.tmp"
@@ -269,20 +270,6 @@ static int slurp(const char *path, char **out, size_t *len) {
     return 0;
 }
 
-static int write_all(int fd, const char *p, size_t n) {
-    while (n > 0) {
-        ssize_t k = write(fd, p, n);
-        if (k < 0) {
-            if (errno == EINTR)
-                continue;
-            return -errno;
-        }
-        p += k;
-        n -= (size_t)k;
-    }
-    return 0;
-}
-
 static int open_journal(vtd_persist *p) {
     char path[4200];
     journal_path(p, path, sizeof path, p->jgen);
@@ -312,7 +299,7 @@ static void record(vtd *d, cJSON *rec) {
     if (p->jfd < 0 && open_journal(p) < 0) {
         /* reported; the document keeps the change for the next state file */
     } else {
-        int rc = write_all(p->jfd, line, n + 1);
+        int rc = vt_write_all(p->jfd, line, n + 1);
         if (rc < 0) {
             char path[4200];
             journal_path(p, path, sizeof path, p->jgen);
@@ -721,7 +708,7 @@ static void write_work(uv_work_t *w) {
         rc = -errno;
     if (rc == 0) {
         step = "write";
-        rc = write_all(fd, p->text, strlen(p->text));
+        rc = vt_write_all(fd, p->text, strlen(p->text));
     }
     if (rc == 0 && fsync(fd) < 0)
         step = "fsync", rc = -errno;

@@ -10,24 +10,24 @@
 
 #include "appear.h"
 
-size_t vt_appear_bytes(int c) {
+size_t vtm_appear_bytes(int c) {
     return sizeof(float) * (size_t)c * (VT_APPEAR_POS + VT_APPEAR_NEG);
 }
 
-void vt_appear_init(vt_appear *a, int c, float *storage) {
+void vtm_appear_init(vt_appear *a, int c, float *storage) {
     a->c = c;
     a->pos = (vt_appear_bank){.v = storage, .cap = VT_APPEAR_POS, .fixed = VT_APPEAR_POS / 2};
     a->neg = (vt_appear_bank){
         .v = storage + (size_t)c * VT_APPEAR_POS, .cap = VT_APPEAR_NEG, .fixed = VT_APPEAR_NEG / 2};
 }
 
-void vt_appear_reset(vt_appear *a) {
+void vtm_appear_reset(vt_appear *a) {
     a->pos.nfixed = a->pos.nroll = a->pos.next = 0;
     a->neg.nfixed = a->neg.nroll = a->neg.next = 0;
 }
 
-void vt_appear_add(vt_appear *a, int positive, const float *feat, int n, const int *cells,
-                   int ncells, int fixed, int max_take) {
+void vtm_appear_add(vt_appear *a, int positive, const float *feat, int n, const int *cells,
+                    int ncells, int fixed, int max_take) {
     vt_appear_bank *b = positive ? &a->pos : &a->neg;
     if (ncells <= 0 || max_take <= 0)
         return;
@@ -64,8 +64,8 @@ static int bank_scores(const vt_appear_bank *b, int c, int ncells, const float *
     return b->nfixed + b->nroll;
 }
 
-void vt_appear_score(const vt_appear *a, const float *feat, int n, const int *cells, int ncells,
-                     int topk, float temperature, float *gather, float *sims, float *out) {
+void vtm_appear_score(const vt_appear *a, const float *feat, int n, const int *cells, int ncells,
+                      int topk, float temperature, float *gather, float *sims, float *out) {
     const int c = a->c;
     const int np = a->pos.nfixed + a->pos.nroll, nn = a->neg.nfixed + a->neg.nroll;
     if (np == 0 || nn == 0) {

@@ -33,30 +33,30 @@ typedef struct vt_appear {
     vt_appear_bank pos, neg;
 } vt_appear;
 
-/* Bytes of storage vt_appear_init() needs for c channels. */
-size_t vt_appear_bytes(int c);
+/* Bytes of storage vtm_appear_init() needs for c channels. */
+size_t vtm_appear_bytes(int c);
 
-/* Lay the banks out in `storage` (vt_appear_bytes(c) bytes, float-aligned) and empty them. */
-void vt_appear_init(vt_appear *a, int c, float *storage);
+/* Lay the banks out in `storage` (vtm_appear_bytes(c) bytes, float-aligned) and empty them. */
+void vtm_appear_init(vt_appear *a, int c, float *storage);
 
 /* Empty both banks. */
-void vt_appear_reset(vt_appear *a);
+void vtm_appear_reset(vt_appear *a);
 
 /*
  * Add the features of `ncells` cells (indices into feat [C][N]) to the positives (positive = 1)
  * or negatives. `fixed` = 1 fills the part kept for good (the frame the object was given on),
  * else the rolling part. At most `max_take` cells are taken, evenly spread over the list.
  */
-void vt_appear_add(vt_appear *a, int positive, const float *feat, int n, const int *cells,
-                   int ncells, int fixed, int max_take);
+void vtm_appear_add(vt_appear *a, int positive, const float *feat, int n, const int *cells,
+                    int ncells, int fixed, int max_take);
 
 /*
  * Object probability of `ncells` cells of feat [C][N]: out[i] in [0,1]. `gather` holds
  * ncells * c floats and `sims` ncells * (pos.cap + neg.cap) floats of scratch. With an empty
  * positive or negative bank every cell gets 1 (nothing to tell apart).
  */
-void vt_appear_score(const vt_appear *a, const float *feat, int n, const int *cells, int ncells,
-                     int topk, float temperature, float *gather, float *sims, float *out);
+void vtm_appear_score(const vt_appear *a, const float *feat, int n, const int *cells, int ncells,
+                      int topk, float temperature, float *gather, float *sims, float *out);
 
 /* Rows of the banks (positives, negatives); the scratch sizes above depend on them. */
 #define VT_APPEAR_POS 128

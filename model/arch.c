@@ -30,78 +30,74 @@
 static vt_arch arch_mast, arch_r18, arch_compact, arch_lab;
 static pthread_once_t arch_once = PTHREAD_ONCE_INIT;
 
-/* Append a conv layer; returns its index. bn may be NULL. */
-static int add_conv(vt_arch *a, const char *conv, const char *bn, int cin, int cout, int k,
-                    int stride, int pad, int bias, int relu, int src, int res) {
-    vt_layer_spec *l = &a->layers[a->n_layers];
+/* Append a layer of that geometry (dilation 1), the rest zero; the caller fills in the rest. */
+static vt_layer_spec *add_layer(vt_arch *a, vt_layer_kind kind, int cin, int cout, int k,
+                                int stride, int pad, int src, int res) {
+    vt_layer_spec *l = &a->layers[a->n_layers++];
     memset(l, 0, sizeof *l);
-    l->kind = VT_LAYER_CONV;
-    snprintf(l->conv, sizeof l->conv, "%s", conv);
-    snprintf(l->bn, sizeof l->bn, "%s", bn ? bn : "");
+    l->kind = kind;
     l->cin = cin;
     l->cout = cout;
     l->k = k;
     l->stride = stride;
     l->pad = pad;
     l->dil = 1;
-    l->bias = bias;
-    l->relu = relu;
     l->src = src;
     l->res = res;
-    return a->n_layers++;
+    return l;
+}
+
+/* Append a conv layer; returns its index. bn may be NULL. */
+static int add_conv(vt_arch *a, const char *conv, const char *bn, int cin, int cout, int k,
+                    int stride, int pad, int bias, int relu, int src, int res) {
+    vt_layer_spec *l = add_layer(a, VT_LAYER_CONV, cin, cout, k, stride, pad, src, res);
+    snprintf(l->conv, sizeof l->conv, "%s", conv);
+    snprintf(l->bn, sizeof l->bn, "%s", bn ? bn : "");
+    l->bias = bias;
+    l->relu = relu;
+    return a->n_layers - 1;
 }
 
 static int add_maxpool(vt_arch *a, int k, int stride, int pad, int cin, int src) {
-    vt_layer_spec *l = &a->layers[a->n_layers];
-    memset(l, 0, sizeof *l);
-    l->kind = VT_LAYER_MAXPOOL;
-    l->cin = l->cout = cin;
-    l->k = k;
-    l->stride = stride;
-    l->pad = pad;
-    l->dil = 1;
-    l->src = src;
-    l->res = VT_SRC_NONE;
-    return a->n_layers++;
+    add_layer(a, VT_LAYER_MAXPOOL, cin, cin, k, stride, pad, src, VT_SRC_NONE);
+    return a->n_layers - 1;
 }
 
 static int last(const vt_arch *a) {
     return a->n_layers - 1;
 }
 
-/* MAST's ResidualBlock (prefix e.g. "layer2.0"). */
-static void mast_block(vt_arch *a, const char *p, int cin, int cout, int stride) {
-    char c0[64], b0[64], c1[64], b1[64], s0[64], s1[64];
-    snprintf(c0, sizeof c0, "%s.left.0", p);
-    snprintf(b0, sizeof b0, "%s.left.1", p);
-    snprintf(c1, sizeof c1, "%s.left.3", p);
-    snprintf(b1, sizeof b1, "%s.left.4", p);
-    snprintf(s0, sizeof s0, "%s.shortcut.0", p);
-    snprintf(s1, sizeof s1, "%s.shortcut.1", p);
+/* A residual block under prefix p (e.g. "layer2.0"): conv 3x3 (stride) + BN + ReLU, conv 3x3 + BN
+ * added to the input, or where the shape changes to its 1x1 projection + BN, then ReLU. The
+ * parameters are "<p>.<names[i]>": the first conv and its BN, the second's, the projection's. */
+static void residual_block(vt_arch *a, const char *p, const char *const names[6], int cin, int cout,
+                           int stride) {
+    char n[6][64];
+    for (int i = 0; i < 6; i++)
+        snprintf(n[i], sizeof n[i], "%s.%s", p, names[i]);
     int in = last(a);
-    int left = add_conv(a, c0, b0, cin, cout, 3, stride, 1, 0, 1, in, VT_SRC_NONE);
+    int left = add_conv(a, n[0], n[1], cin, cout, 3, stride, 1, 0, 1, in, VT_SRC_NONE);
     int sc = in;
     if (stride != 1 || cin != cout)
-        sc = add_conv(a, s0, s1, cin, cout, 1, stride, 0, 0, 0, in, VT_SRC_NONE);
-    add_conv(a, c1, b1, cout, cout, 3, 1, 1, 0, 1, left, sc);
+        sc = add_conv(a, n[4], n[5], cin, cout, 1, stride, 0, 0, 0, in, VT_SRC_NONE);
+    add_conv(a, n[2], n[3], cout, cout, 3, 1, 1, 0, 1, left, sc);
 }
 
-/* torchvision's BasicBlock (prefix e.g. "layer2.0"); also vtrack's compact blocks. */
+/* MAST's ResidualBlock. */
+static void mast_block(vt_arch *a, const char *p, int cin, int cout, int stride) {
+    static const char *const names[6] = {"left.0", "left.1",     "left.3",
+                                         "left.4", "shortcut.0", "shortcut.1"};
+    residual_block(a, p, names, cin, cout, stride);
+}
+
+/* torchvision's BasicBlock, its projection named `down`; also vtrack's compact blocks. */
 static void basic_block(vt_arch *a, const char *p, int cin, int cout, int stride,
                         const char *down) {
-    char c0[64], b0[64], c1[64], b1[64], s0[64], s1[64];
-    snprintf(c0, sizeof c0, "%s.conv1", p);
-    snprintf(b0, sizeof b0, "%s.bn1", p);
-    snprintf(c1, sizeof c1, "%s.conv2", p);
-    snprintf(b1, sizeof b1, "%s.bn2", p);
-    snprintf(s0, sizeof s0, "%s.%s.0", p, down);
-    snprintf(s1, sizeof s1, "%s.%s.1", p, down);
-    int in = last(a);
-    int c = add_conv(a, c0, b0, cin, cout, 3, stride, 1, 0, 1, in, VT_SRC_NONE);
-    int sc = in;
-    if (stride != 1 || cin != cout)
-        sc = add_conv(a, s0, s1, cin, cout, 1, stride, 0, 0, 0, in, VT_SRC_NONE);
-    add_conv(a, c1, b1, cout, cout, 3, 1, 1, 0, 1, c, sc);
+    char d0[32], d1[32];
+    snprintf(d0, sizeof d0, "%s.0", down);
+    snprintf(d1, sizeof d1, "%s.1", down);
+    const char *const names[6] = {"conv1", "bn1", "conv2", "bn2", d0, d1};
+    residual_block(a, p, names, cin, cout, stride);
 }
 
 static void set_io(vt_arch *a, const char *name, const char *doc, const char *input, float m0,
@@ -169,7 +165,7 @@ static const vt_arch *all_archs(int i) {
     return i < 4 ? t[i] : NULL;
 }
 
-const vt_arch *vt_arch_find(const char *name) {
+const vt_arch *vtm_arch_find(const char *name) {
     if (!name)
         return NULL;
     for (int i = 0; all_archs(i); i++)
@@ -183,7 +179,17 @@ const char *const *vt_model_arch_names(void) {
     return names;
 }
 
-void vt_arch_shapes(const vt_arch *a, int h, int w, int *ih, int *iw, int *oh, int *ow) {
+vt_conv vtm_layer_geom(const vt_layer_spec *l, vt_pad_mode pad) {
+    return (vt_conv){.cin = l->cin,
+                     .cout = l->cout,
+                     .k = l->k,
+                     .stride = l->stride,
+                     .pad = l->pad,
+                     .dil = l->dil,
+                     .pad_mode = pad};
+}
+
+void vtm_arch_shapes(const vt_arch *a, int h, int w, int *ih, int *iw, int *oh, int *ow) {
     for (int i = 0; i < a->n_layers; i++) {
         const vt_layer_spec *l = &a->layers[i];
         int sh = l->src == VT_SRC_INPUT ? h : oh[l->src];
@@ -193,11 +199,11 @@ void vt_arch_shapes(const vt_arch *a, int h, int w, int *ih, int *iw, int *oh, i
         if (iw)
             iw[i] = sw;
         if (l->kind == VT_LAYER_MAXPOOL) {
-            oh[i] = vt_pool_out(sh, l->k, l->stride, l->pad, 0);
-            ow[i] = vt_pool_out(sw, l->k, l->stride, l->pad, 0);
+            oh[i] = vtm_pool_out(sh, l->k, l->stride, l->pad, 0);
+            ow[i] = vtm_pool_out(sw, l->k, l->stride, l->pad, 0);
         } else {
-            vt_conv cv = {.k = l->k, .stride = l->stride, .pad = l->pad, .dil = l->dil};
-            vt_conv_out_size(&cv, sh, sw, &oh[i], &ow[i]);
+            vt_conv cv = vtm_layer_geom(l, VT_PAD_ZEROS);
+            vtm_conv_out_size(&cv, sh, sw, &oh[i], &ow[i]);
         }
         if (oh[i] < 0)
             oh[i] = 0;
@@ -206,23 +212,23 @@ void vt_arch_shapes(const vt_arch *a, int h, int w, int *ih, int *iw, int *oh, i
     }
 }
 
-void vt_arch_out_size(const vt_arch *a, int h, int w, int *oh, int *ow) {
+void vtm_arch_out_size(const vt_arch *a, int h, int w, int *oh, int *ow) {
     if (!a->learned) {
         int c;
-        vt_labfeat_size(h, w, &c, oh, ow);
+        vtm_labfeat_size(h, w, &c, oh, ow);
         return;
     }
     int hs[VT_ARCH_MAX_LAYERS], ws[VT_ARCH_MAX_LAYERS];
-    vt_arch_shapes(a, h, w, NULL, NULL, hs, ws);
+    vtm_arch_shapes(a, h, w, NULL, NULL, hs, ws);
     *oh = hs[a->n_layers - 1];
     *ow = ws[a->n_layers - 1];
 }
 
-double vt_arch_macs(const vt_arch *a, int h, int w) {
+double vtm_arch_macs(const vt_arch *a, int h, int w) {
     if (!a->learned)
         return 0.0;
     int hs[VT_ARCH_MAX_LAYERS], ws[VT_ARCH_MAX_LAYERS];
-    vt_arch_shapes(a, h, w, NULL, NULL, hs, ws);
+    vtm_arch_shapes(a, h, w, NULL, NULL, hs, ws);
     double macs = 0.0;
     for (int i = 0; i < a->n_layers; i++) {
         const vt_layer_spec *l = &a->layers[i];

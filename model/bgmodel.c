@@ -11,6 +11,7 @@
 
 #include "bgmodel.h"
 
+/* One allocation: the struct, then its arrays (the 16-bit ones first). */
 struct vt_bgmodel {
     int w, h, bw, bh, nb;
     uint16_t *mu;   /* [nb][3] background colour x16 */
@@ -25,62 +26,48 @@ struct vt_bgmodel {
     int64_t resets;
 };
 
-size_t vt_bgmodel_bytes(int w, int h) {
+size_t vtm_bgmodel_bytes(int w, int h) {
     const size_t nb = (size_t)((w + 1) / 2) * ((h + 1) / 2);
-    return sizeof(vt_bgmodel) + nb * (3 * 2 + 3 + 2 + 1 + 1 + 3 + 3);
+    return sizeof(vt_bgmodel) + nb * (3 * 2 + 2 + 3 + 1 + 1 + 3 + 3);
 }
 
-int vt_bgmodel_new(int w, int h, vt_bgmodel **out) {
+int vtm_bgmodel_new(int w, int h, vt_bgmodel **out) {
     *out = NULL;
     if (w <= 0 || h <= 0)
         return -EINVAL;
-    vt_bgmodel *b = calloc(1, sizeof *b);
+    vt_bgmodel *b = calloc(1, vtm_bgmodel_bytes(w, h));
     if (!b)
         return -ENOMEM;
     b->w = w, b->h = h;
     b->bw = (w + 1) / 2, b->bh = (h + 1) / 2;
     b->nb = b->bw * b->bh;
     const size_t nb = (size_t)b->nb;
-    b->mu = calloc(nb * 3, sizeof *b->mu);
-    b->cand = calloc(nb * 3, 1);
-    b->age = calloc(nb, sizeof *b->age);
-    b->ncand = calloc(nb, 1);
-    b->cls = calloc(nb, 1);
-    b->cur = calloc(nb * 3, 1);
-    b->prev = calloc(nb * 3, 1);
-    if (!b->mu || !b->cand || !b->age || !b->ncand || !b->cls || !b->cur || !b->prev) {
-        vt_bgmodel_free(&b);
-        return -ENOMEM;
-    }
+    b->mu = (uint16_t *)(b + 1);
+    b->age = b->mu + nb * 3;
+    b->cand = (uint8_t *)(b->age + nb);
+    b->ncand = b->cand + nb * 3;
+    b->cls = b->ncand + nb;
+    b->cur = b->cls + nb;
+    b->prev = b->cur + nb * 3;
     *out = b;
     return 0;
 }
 
-void vt_bgmodel_free(vt_bgmodel **bp) {
-    vt_bgmodel *b = *bp;
-    if (!b)
-        return;
-    free(b->mu);
-    free(b->cand);
-    free(b->age);
-    free(b->ncand);
-    free(b->cls);
-    free(b->cur);
-    free(b->prev);
-    free(b);
+void vtm_bgmodel_free(vt_bgmodel **bp) {
+    free(*bp);
     *bp = NULL;
 }
 
-void vt_bgmodel_size(const vt_bgmodel *b, int *bw, int *bh) {
+void vtm_bgmodel_size(const vt_bgmodel *b, int *bw, int *bh) {
     *bw = b->bw;
     *bh = b->bh;
 }
 
-const uint8_t *vt_bgmodel_classes(const vt_bgmodel *b) {
+const uint8_t *vtm_bgmodel_classes(const vt_bgmodel *b) {
     return b->cls;
 }
 
-int64_t vt_bgmodel_resets(const vt_bgmodel *b) {
+int64_t vtm_bgmodel_resets(const vt_bgmodel *b) {
     return b->resets;
 }
 
@@ -159,7 +146,7 @@ static int candidate(vt_bgmodel *b, int i, const uint8_t *c, int tol) {
     return b->ncand[i];
 }
 
-double vt_bgmodel_update(vt_bgmodel *b, const vt_image *img, const uint8_t *hold) {
+double vtm_bgmodel_update(vt_bgmodel *b, const vt_image *img, const uint8_t *hold) {
     if (!img || img->w != b->w || img->h != b->h)
         return 0.0;
     block_means(b, img);

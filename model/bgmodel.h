@@ -39,14 +39,14 @@ enum { VT_BG_UNKNOWN = 0, VT_BG_BACKGROUND = 1, VT_BG_FOREGROUND = 2 };
 typedef struct vt_bgmodel vt_bgmodel;
 
 /* A model for processing frames of w x h pixels (blocks of 2x2: (w+1)/2 x (h+1)/2). */
-int vt_bgmodel_new(int w, int h, vt_bgmodel **out);
-void vt_bgmodel_free(vt_bgmodel **b);
+int vtm_bgmodel_new(int w, int h, vt_bgmodel **out);
+void vtm_bgmodel_free(vt_bgmodel **b);
 
 /* Block grid size. */
-void vt_bgmodel_size(const vt_bgmodel *b, int *bw, int *bh);
+void vtm_bgmodel_size(const vt_bgmodel *b, int *bw, int *bh);
 
 /* Bytes held for frames of w x h. */
-size_t vt_bgmodel_bytes(int w, int h);
+size_t vtm_bgmodel_bytes(int w, int h);
 
 /*
  * Classify the blocks of `img` (the processing frame, w x h) and learn from it. `hold` gives,
@@ -55,13 +55,13 @@ size_t vt_bgmodel_bytes(int w, int h);
  * a tracked object may stand still; NULL = no block held. Returns the share of blocks whose
  * background is known.
  */
-double vt_bgmodel_update(vt_bgmodel *b, const vt_image *img, const uint8_t *hold);
+double vtm_bgmodel_update(vt_bgmodel *b, const vt_image *img, const uint8_t *hold);
 
 /* The classes of the last frame, one byte per block (VT_BG_*), row-major. */
-const uint8_t *vt_bgmodel_classes(const vt_bgmodel *b);
+const uint8_t *vtm_bgmodel_classes(const vt_bgmodel *b);
 
 /* Times the model was reset because the camera moved (for tests and logs). */
-int64_t vt_bgmodel_resets(const vt_bgmodel *b);
+int64_t vtm_bgmodel_resets(const vt_bgmodel *b);
 
 /* Frames a block must stay the same to be learnt, and to replace a learnt background. */
 #define VT_BG_LEARN   8

@@ -33,7 +33,7 @@
 /* Readable floats past the end of each F(4,3) transform row (the SIMD loads overrun). */
 #define WINO4_MARGIN 80
 
-void vt_conv_out_size(const vt_conv *cv, int h, int w, int *oh, int *ow) {
+void vtm_conv_out_size(const vt_conv *cv, int h, int w, int *oh, int *ow) {
     int ext = cv->dil * (cv->k - 1) + 1;
     *oh = (h + 2 * cv->pad - ext) / cv->stride + 1;
     *ow = (w + 2 * cv->pad - ext) / cv->stride + 1;
@@ -43,21 +43,21 @@ void vt_conv_out_size(const vt_conv *cv, int h, int w, int *oh, int *ow) {
         *ow = 0;
 }
 
-int vt_wino_fits(const vt_conv *cv) {
+int vtm_wino_fits(const vt_conv *cv) {
     return cv->k == 3 && cv->stride == 1 && cv->dil == 1;
 }
 
-vt_conv_algo vt_conv_pick(const vt_conv *cv) {
+vt_conv_algo vtm_conv_pick(const vt_conv *cv) {
     if (cv->k == 1 && cv->stride == 1 && cv->pad == 0)
         return VT_CONV_1X1;
-    if (vt_wino_fits(cv) && cv->wino4)
+    if (vtm_wino_fits(cv) && cv->wino4)
         return VT_CONV_WINO4;
-    if (vt_wino_fits(cv) && cv->wino)
+    if (vtm_wino_fits(cv) && cv->wino)
         return VT_CONV_WINO;
     return VT_CONV_IM2COL;
 }
 
-int vt_conv_im2col_rows(const vt_conv *cv, int oh, int ow) {
+int vtm_conv_im2col_rows(const vt_conv *cv, int oh, int ow) {
     size_t kk = (size_t)cv->cin * cv->k * cv->k;
     size_t cols = IM2COL_BLOCK_FLOATS / kk;
     if (cols < IM2COL_MIN_COLS)
@@ -83,13 +83,13 @@ static int wino_tile_rows(const vt_conv *cv, int tw, int th, int comps) {
     return rows;
 }
 
-size_t vt_conv_scratch(const vt_conv *cv, vt_conv_algo algo, int h, int w) {
+size_t vtm_conv_scratch(const vt_conv *cv, vt_conv_algo algo, int h, int w) {
     int oh, ow;
-    vt_conv_out_size(cv, h, w, &oh, &ow);
+    vtm_conv_out_size(cv, h, w, &oh, &ow);
     if (oh <= 0 || ow <= 0)
         return 0;
     if (algo == VT_CONV_AUTO)
-        algo = vt_conv_pick(cv);
+        algo = vtm_conv_pick(cv);
     switch (algo) {
     case VT_CONV_1X1:
         return 0;
@@ -108,15 +108,15 @@ size_t vt_conv_scratch(const vt_conv *cv, vt_conv_algo algo, int h, int w) {
         return 36 * (size_t)(cv->cin + cv->cout) * nt + 12 * wp + 4 * (4 * (size_t)tw + 16) + 64;
     }
     default: {
-        int rows = vt_conv_im2col_rows(cv, oh, ow);
+        int rows = vtm_conv_im2col_rows(cv, oh, ow);
         return (size_t)cv->cin * cv->k * cv->k * rows * ow;
     }
     }
 }
 
-void vt_im2col(const vt_conv *cv, const float *x, int h, int w, int oy0, int oy1, float *col) {
+void vtm_im2col(const vt_conv *cv, const float *x, int h, int w, int oy0, int oy1, float *col) {
     int oh, ow;
-    vt_conv_out_size(cv, h, w, &oh, &ow);
+    vtm_conv_out_size(cv, h, w, &oh, &ow);
     const int k = cv->k, s = cv->stride, p = cv->pad, d = cv->dil;
     const size_t ncol = (size_t)(oy1 - oy0) * ow;
     for (int ci = 0; ci < cv->cin; ci++) {
@@ -125,22 +125,17 @@ void vt_im2col(const vt_conv *cv, const float *x, int h, int w, int oy0, int oy1
             for (int kx = 0; kx < k; kx++) {
                 float *row = col + ((size_t)(ci * k + ky) * k + kx) * ncol;
                 /* ox range whose source column is inside the image: 0 <= ox*s - p + kx*d < w */
-                int off = kx * d - p;
-                int lo = off >= 0 ? 0 : (-off + s - 1) / s;
-                int hi = w - off <= 0 ? 0 : (w - off - 1) / s + 1;
-                if (hi > ow)
-                    hi = ow;
-                if (lo > hi)
-                    lo = hi;
+                int off = kx * d - p, lo, hi;
+                vtm_conv_inside(off, s, w, ow, &lo, &hi);
                 for (int oy = oy0; oy < oy1; oy++, row += ow) {
-                    int iy = vt_pad_index(oy * s - p + ky * d, h, cv->pad_mode);
+                    int iy = vtm_pad_index(oy * s - p + ky * d, h, cv->pad_mode);
                     if (iy < 0) {
                         memset(row, 0, sizeof(float) * ow);
                         continue;
                     }
                     const float *xr = xc + (size_t)iy * w;
                     for (int ox = 0; ox < lo; ox++) {
-                        int ix = vt_pad_index(ox * s + off, w, cv->pad_mode);
+                        int ix = vtm_pad_index(ox * s + off, w, cv->pad_mode);
                         row[ox] = ix < 0 ? 0.0f : xr[ix];
                     }
                     if (s == 1) {
@@ -154,7 +149,7 @@ void vt_im2col(const vt_conv *cv, const float *x, int h, int w, int oy0, int oy1
                             row[ox] = xr[ox * s + off];
                     }
                     for (int ox = hi; ox < ow; ox++) {
-                        int ix = vt_pad_index(ox * s + off, w, cv->pad_mode);
+                        int ix = vtm_pad_index(ox * s + off, w, cv->pad_mode);
                         row[ox] = ix < 0 ? 0.0f : xr[ix];
                     }
                 }
@@ -163,9 +158,9 @@ void vt_im2col(const vt_conv *cv, const float *x, int h, int w, int oy0, int oy1
     }
 }
 
-void vt_col2im(const vt_conv *cv, const float *col, int h, int w, float *x) {
+void vtm_col2im(const vt_conv *cv, const float *col, int h, int w, float *x) {
     int oh, ow;
-    vt_conv_out_size(cv, h, w, &oh, &ow);
+    vtm_conv_out_size(cv, h, w, &oh, &ow);
     const int k = cv->k, s = cv->stride, p = cv->pad, d = cv->dil;
     const size_t ncol = (size_t)oh * ow;
     for (int ci = 0; ci < cv->cin; ci++) {
@@ -174,12 +169,12 @@ void vt_col2im(const vt_conv *cv, const float *col, int h, int w, float *x) {
             for (int kx = 0; kx < k; kx++) {
                 const float *row = col + ((size_t)(ci * k + ky) * k + kx) * ncol;
                 for (int oy = 0; oy < oh; oy++, row += ow) {
-                    int iy = vt_pad_index(oy * s - p + ky * d, h, cv->pad_mode);
+                    int iy = vtm_pad_index(oy * s - p + ky * d, h, cv->pad_mode);
                     if (iy < 0)
                         continue;
                     float *xr = xc + (size_t)iy * w;
                     for (int ox = 0; ox < ow; ox++) {
-                        int ix = vt_pad_index(ox * s - p + kx * d, w, cv->pad_mode);
+                        int ix = vtm_pad_index(ox * s - p + kx * d, w, cv->pad_mode);
                         if (ix >= 0)
                             xr[ix] += row[ox];
                     }
@@ -211,14 +206,14 @@ static void epilogue(const vt_conv *cv, float *y, const float *res, size_t plane
 static void conv_im2col(const vt_conv *cv, const float *x, int h, int w, const float *res, float *y,
                         float *col) {
     int oh, ow;
-    vt_conv_out_size(cv, h, w, &oh, &ow);
+    vtm_conv_out_size(cv, h, w, &oh, &ow);
     const int kk = cv->cin * cv->k * cv->k;
     const size_t plane = (size_t)oh * ow;
-    const int rows = vt_conv_im2col_rows(cv, oh, ow);
+    const int rows = vtm_conv_im2col_rows(cv, oh, ow);
     for (int oy0 = 0; oy0 < oh; oy0 += rows) {
         int oy1 = oy0 + rows < oh ? oy0 + rows : oh;
         int n = (oy1 - oy0) * ow;
-        vt_im2col(cv, x, h, w, oy0, oy1, col);
+        vtm_im2col(cv, x, h, w, oy0, oy1, col);
         /* y[:, block] (cout x n, ld plane) = W (cout x kk) * col (kk x n) */
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, cv->cout, n, kk, 1.0f, cv->w, kk,
                     col, n, 0.0f, y + (size_t)oy0 * ow, (int)plane);
@@ -243,11 +238,11 @@ static void conv_1x1(const vt_conv *cv, const float *x, int h, int w, const floa
  *   B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1],  A^T = [1 1 1 0; 0 1 -1 -1]
  * ------------------------------------------------------------------------------------------- */
 
-size_t vt_wino_size(int cin, int cout) {
+size_t vtm_wino_size(int cin, int cout) {
     return 16 * (size_t)cin * cout;
 }
 
-void vt_wino_weights(const float *w, int cin, int cout, float *u) {
+void vtm_wino_weights(const float *w, int cin, int cout, float *u) {
     const size_t cc = (size_t)cin * cout;
     for (int o = 0; o < cout; o++)
         for (int i = 0; i < cin; i++) {
@@ -272,7 +267,7 @@ void vt_wino_weights(const float *w, int cin, int cout, float *u) {
  * outside; iy < 0 means a zero row. */
 static void wino_row(const float *xc, int h, int w, int iy, int pad, vt_pad_mode mode, int wp,
                      float *dst) {
-    int sy = vt_pad_index(iy, h, mode);
+    int sy = vtm_pad_index(iy, h, mode);
     if (sy < 0) {
         memset(dst, 0, sizeof(float) * wp);
         return;
@@ -286,7 +281,7 @@ static void wino_row(const float *xc, int h, int w, int iy, int pad, vt_pad_mode
             j += n - 1;
             continue;
         }
-        int sx = vt_pad_index(ix, w, mode);
+        int sx = vtm_pad_index(ix, w, mode);
         dst[j] = sx < 0 ? 0.0f : src[sx];
     }
 }
@@ -444,7 +439,7 @@ static void store_row(const float *src, const float *rs, int relu, int n, float 
 static void conv_wino(const vt_conv *cv, const float *x, int h, int w, const float *res, float *y,
                       float *scratch) {
     int oh, ow;
-    vt_conv_out_size(cv, h, w, &oh, &ow);
+    vtm_conv_out_size(cv, h, w, &oh, &ow);
     const int cin = cv->cin, cout = cv->cout, pad = cv->pad;
     const int th = (oh + 1) / 2, tw = (ow + 1) / 2;
     const int rows = wino_tile_rows(cv, tw, th, 16);
@@ -522,11 +517,11 @@ static void conv_wino(const vt_conv *cv, const float *x, int h, int w, const flo
  * still far inside the reference tolerance (tests/reference).
  * ------------------------------------------------------------------------------------------- */
 
-size_t vt_wino4_size(int cin, int cout) {
+size_t vtm_wino4_size(int cin, int cout) {
     return 36 * (size_t)cin * cout;
 }
 
-void vt_wino4_weights(const float *w, int cin, int cout, float *u) {
+void vtm_wino4_weights(const float *w, int cin, int cout, float *u) {
     const size_t cc = (size_t)cin * cout;
     for (int o = 0; o < cout; o++)
         for (int i = 0; i < cin; i++) {
@@ -713,7 +708,7 @@ __attribute__((target("avx512f"))) static int wino4_out_row16(const float *m, si
 static void conv_wino4(const vt_conv *cv, const float *x, int h, int w, const float *res, float *y,
                        float *scratch) {
     int oh, ow;
-    vt_conv_out_size(cv, h, w, &oh, &ow);
+    vtm_conv_out_size(cv, h, w, &oh, &ow);
     const int cin = cv->cin, cout = cv->cout, pad = cv->pad;
     const int th = (oh + 3) / 4, tw = (ow + 3) / 4;
     const int rows = wino_tile_rows(cv, tw, th, 36);
@@ -787,27 +782,27 @@ static void conv_wino4(const vt_conv *cv, const float *x, int h, int w, const fl
     }
 }
 
-int vt_conv2d(const vt_conv *cv, vt_conv_algo algo, const vt_tensor *x, const vt_tensor *res,
-              vt_tensor *y, float *scratch) {
+int vtm_conv2d(const vt_conv *cv, vt_conv_algo algo, const vt_tensor *x, const vt_tensor *res,
+               vt_tensor *y, float *scratch) {
     if (!cv || !x || !x->data || x->c != cv->cin || cv->k < 1 || cv->stride < 1 || cv->dil < 1 ||
         cv->pad < 0)
         return -EINVAL;
     int oh, ow;
-    vt_conv_out_size(cv, x->h, x->w, &oh, &ow);
-    if (oh <= 0 || ow <= 0 || vt_tensor_check(y, x->n, cv->cout, oh, ow) != 0)
+    vtm_conv_out_size(cv, x->h, x->w, &oh, &ow);
+    if (oh <= 0 || ow <= 0 || vtm_tensor_check(y, x->n, cv->cout, oh, ow) != 0)
         return -EINVAL;
-    if (res && (vt_tensor_check(res, x->n, cv->cout, oh, ow) != 0 || res->data == y->data))
+    if (res && (vtm_tensor_check(res, x->n, cv->cout, oh, ow) != 0 || res->data == y->data))
         return -EINVAL;
     /* Reflection needs the padding to fit inside the image, as PyTorch requires. */
     if (cv->pad_mode == VT_PAD_REFLECT && (cv->pad >= x->h || cv->pad >= x->w))
         return -EINVAL;
     if (algo == VT_CONV_AUTO)
-        algo = vt_conv_pick(cv);
+        algo = vtm_conv_pick(cv);
     if (algo == VT_CONV_1X1 && !(cv->k == 1 && cv->stride == 1 && cv->pad == 0))
         return -EINVAL;
-    if (algo == VT_CONV_WINO && !(vt_wino_fits(cv) && cv->wino))
+    if (algo == VT_CONV_WINO && !(vtm_wino_fits(cv) && cv->wino))
         return -EINVAL;
-    if (algo == VT_CONV_WINO4 && !(vt_wino_fits(cv) && cv->wino4))
+    if (algo == VT_CONV_WINO4 && !(vtm_wino_fits(cv) && cv->wino4))
         return -EINVAL;
     const size_t xs = (size_t)cv->cin * x->h * x->w, ys = (size_t)cv->cout * oh * ow;
     for (int b = 0; b < x->n; b++) {
@@ -837,38 +832,39 @@ int vt_conv2d(const vt_conv *cv, vt_conv_algo algo, const vt_tensor *x, const vt
  * and training (train/train_net.c, F(2x2, 3x3) on the raw weights, with the input gradient)
  * ------------------------------------------------------------------------------------------- */
 
-int vt_wino_adjoint_fits(const vt_conv *cv) {
-    return vt_wino_fits(cv) && cv->pad == 1 && cv->pad_mode == VT_PAD_ZEROS;
+int vtm_wino_adjoint_fits(const vt_conv *cv) {
+    return vtm_wino_fits(cv) && cv->pad == 1 && cv->pad_mode == VT_PAD_ZEROS;
 }
 
 static size_t domain_floats(vt_conv_algo algo, int cin, int cout) {
-    return algo == VT_CONV_WINO4 ? vt_wino4_size(cin, cout) : vt_wino_size(cin, cout);
+    return algo == VT_CONV_WINO4 ? vtm_wino4_size(cin, cout) : vtm_wino_size(cin, cout);
 }
 
 static void domain_weights(vt_conv_algo algo, const float *w, int cin, int cout, float *u) {
     if (algo == VT_CONV_WINO4)
-        vt_wino4_weights(w, cin, cout, u);
+        vtm_wino4_weights(w, cin, cout, u);
     else
-        vt_wino_weights(w, cin, cout, u);
+        vtm_wino_weights(w, cin, cout, u);
 }
 
-size_t vt_wino_layer_floats(vt_conv_algo algo, int cin, int cout, int adjoint) {
-    size_t n = vt_arena_need(domain_floats(algo, cin, cout));
+size_t vtm_wino_layer_floats(vt_conv_algo algo, int cin, int cout, int adjoint) {
+    size_t n = vtm_arena_need(domain_floats(algo, cin, cout));
     if (adjoint)
-        n += vt_arena_need((size_t)9 * cin * cout) + vt_arena_need(domain_floats(algo, cout, cin));
+        n +=
+            vtm_arena_need((size_t)9 * cin * cout) + vtm_arena_need(domain_floats(algo, cout, cin));
     return n;
 }
 
-void vt_wino_layer_init(vt_wino_layer *wl, vt_conv_algo algo, int cin, int cout, int adjoint,
-                        float *mem) {
+void vtm_wino_layer_init(vt_wino_layer *wl, vt_conv_algo algo, int cin, int cout, int adjoint,
+                         float *mem) {
     *wl = (vt_wino_layer){.algo = algo, .cin = cin, .cout = cout, .u = mem};
     if (!adjoint)
         return;
-    wl->flip = mem + vt_arena_need(domain_floats(algo, cin, cout));
-    wl->ub = wl->flip + vt_arena_need((size_t)9 * cin * cout);
+    wl->flip = mem + vtm_arena_need(domain_floats(algo, cin, cout));
+    wl->ub = wl->flip + vtm_arena_need((size_t)9 * cin * cout);
 }
 
-void vt_wino_layer_update(vt_wino_layer *wl, const float *w) {
+void vtm_wino_layer_update(vt_wino_layer *wl, const float *w) {
     const int cin = wl->cin, cout = wl->cout;
     domain_weights(wl->algo, w, cin, cout, wl->u);
     if (!wl->flip)
@@ -882,7 +878,7 @@ void vt_wino_layer_update(vt_wino_layer *wl, const float *w) {
     domain_weights(wl->algo, wl->flip, cout, cin, wl->ub);
 }
 
-void vt_wino_layer_attach(const vt_wino_layer *wl, vt_conv *cv) {
+void vtm_wino_layer_attach(const vt_wino_layer *wl, vt_conv *cv) {
     if (!wl || !wl->u)
         return;
     if (wl->algo == VT_CONV_WINO4)
@@ -909,21 +905,21 @@ static vt_conv adjoint_conv(vt_conv_algo algo, int cin, int cout, const float *f
     return cv;
 }
 
-size_t vt_wino_adjoint_scratch(vt_conv_algo algo, int cin, int cout, int h, int w) {
+size_t vtm_wino_adjoint_scratch(vt_conv_algo algo, int cin, int cout, int h, int w) {
     vt_conv cv = adjoint_conv(algo, cin, cout, NULL, NULL);
-    return vt_conv_scratch(&cv, algo, h, w);
+    return vtm_conv_scratch(&cv, algo, h, w);
 }
 
-int vt_wino_adjoint(const vt_wino_layer *wl, const vt_tensor *dz, vt_tensor *dx, float *tmp,
-                    float *scratch) {
+int vtm_wino_adjoint(const vt_wino_layer *wl, const vt_tensor *dz, vt_tensor *dx, float *tmp,
+                     float *scratch) {
     if (!wl->flip)
         return -EINVAL;
     vt_conv cv = adjoint_conv(wl->algo, wl->cin, wl->cout, wl->flip, wl->ub);
     vt_tensor t = {dx->n, dx->c, dx->h, dx->w, tmp};
-    int rc = vt_conv2d(&cv, wl->algo, dz, NULL, &t, scratch);
+    int rc = vtm_conv2d(&cv, wl->algo, dz, NULL, &t, scratch);
     if (rc < 0)
         return rc;
-    const size_t n = vt_tensor_numel(dx);
+    const size_t n = vtm_tensor_numel(dx);
     for (size_t k = 0; k < n; k++)
         dx->data[k] += tmp[k];
     return 0;

@@ -6,7 +6,7 @@
 
 #include "ground.h"
 
-void vt_ground_reset(vt_ground *g) {
+void vtm_ground_reset(vt_ground *g) {
     memset(g, 0, sizeof *g);
 }
 
@@ -43,7 +43,7 @@ static void fit(vt_ground *g, int frame_h) {
     g->ok = 1;
 }
 
-void vt_ground_add(vt_ground *g, const float box[4], int frame_h) {
+void vtm_ground_add(vt_ground *g, const float box[4], int frame_h) {
     if (box[1] <= 0 || box[1] + box[3] >= frame_h || box[3] <= box[2])
         return;
     g->bottom[g->next] = box[1] + box[3];
@@ -53,14 +53,14 @@ void vt_ground_add(vt_ground *g, const float box[4], int frame_h) {
     fit(g, frame_h);
 }
 
-double vt_ground_ratio(const vt_ground *g, const float box[4]) {
+double vtm_ground_ratio(const vt_ground *g, const float box[4]) {
     if (!g->ok)
         return 0.0;
     const double line = g->a * (box[1] + box[3] - g->y0);
     return line > 0 ? box[3] / line : 0.0;
 }
 
-double vt_ground_height(const vt_ground *g, double k, double cy) {
+double vtm_ground_height(const vt_ground *g, double k, double cy) {
     const double ka = k * g->a;
     if (!g->ok || !(k > 0) || ka >= 1.5 || cy <= g->y0)
         return 0.0;

@@ -27,7 +27,7 @@ typedef struct vt_ground {
     double a, y0; /* height = a (bottom - y0) */
 } vt_ground;
 
-void vt_ground_reset(vt_ground *g);
+void vtm_ground_reset(vt_ground *g);
 
 /*
  * Learn from a box (x, y, w, h) given on a frame of frame_h rows; a box cut by the frame's top
@@ -35,17 +35,17 @@ void vt_ground_reset(vt_ground *g);
  * is trusted from 3 boxes whose bottoms span at least a tenth of the frame's height, when it
  * rises downwards (a > 0) and its residuals' RMS is at most 15 % of the mean height.
  */
-void vt_ground_add(vt_ground *g, const float box[4], int frame_h);
+void vtm_ground_add(vt_ground *g, const float box[4], int frame_h);
 
 /* An object's ratio to the line from its given box; 0 when the line is not trusted or the box
  * stands above the horizon. */
-double vt_ground_ratio(const vt_ground *g, const float box[4]);
+double vtm_ground_ratio(const vt_ground *g, const float box[4]);
 
 /*
  * The height of an object of ratio k whose box is centred at row cy: the h that solves
  * h = k a (cy + h / 2 - y0). 0 when the line is not trusted, k is 0, or there is no such h (the
  * centre above the horizon, or k a >= 1.5: a box that would grow faster than it moves down).
  */
-double vt_ground_height(const vt_ground *g, double k, double cy);
+double vtm_ground_height(const vt_ground *g, double k, double cy);
 
 #endif

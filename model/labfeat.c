@@ -19,27 +19,27 @@
 
 static const float lab_scale[3] = {1.0f / 100.0f, 1.0f / 128.0f, 1.0f / 128.0f};
 
-void vt_labfeat_size(int h, int w, int *c, int *fh, int *fw) {
+void vtm_labfeat_size(int h, int w, int *c, int *fh, int *fw) {
     *c = 27;
     *fh = (h + LAB_STRIDE - 1) / LAB_STRIDE;
     *fw = (w + LAB_STRIDE - 1) / LAB_STRIDE;
 }
 
-size_t vt_labfeat_scratch(int h, int w) {
+size_t vtm_labfeat_scratch(int h, int w) {
     int c, fh, fw;
-    vt_labfeat_size(h, w, &c, &fh, &fw);
+    vtm_labfeat_size(h, w, &c, &fh, &fw);
     return 3 * (size_t)h * w + 3 * (size_t)fh * fw;
 }
 
-void vt_labfeat(const vt_image *img, float *scratch, float *out) {
+void vtm_labfeat(const vt_image *img, float *scratch, float *out) {
     const int h = img->h, w = img->w;
     int c, fh, fw;
-    vt_labfeat_size(h, w, &c, &fh, &fw);
+    vtm_labfeat_size(h, w, &c, &fh, &fw);
     float *lab = scratch;                      /* [3][h][w] */
     float *pool = scratch + 3 * (size_t)h * w; /* [3][fh][fw] */
     vt_lab_from_rgb(img, lab);
     vt_tensor x = {1, 3, h, w, lab}, p = {1, 3, fh, fw, pool};
-    vt_avgpool2d(&x, LAB_STRIDE, LAB_STRIDE, 1, &p);
+    vtm_avgpool2d(&x, LAB_STRIDE, LAB_STRIDE, 1, &p);
     const size_t fp = (size_t)fh * fw;
     for (int ch = 0; ch < 3; ch++)
         for (size_t i = 0; i < fp; i++)

@@ -11,11 +11,11 @@
 
 #include "locate.h"
 
-size_t vt_locate_floats(int c) {
+size_t vtm_locate_floats(int c) {
     return (size_t)VT_LOCATE_GRID * VT_LOCATE_GRID * ((size_t)c + 1);
 }
 
-void vt_locate_init(vt_locate *l, int c, float *storage) {
+void vtm_locate_init(vt_locate *l, int c, float *storage) {
     l->c = c;
     l->gw = l->gh = 0;
     l->tmpl = storage;
@@ -50,8 +50,8 @@ static int sample(const float *feat, int fw, int fh, int c, double x, double y, 
     return 1;
 }
 
-void vt_locate_learn(vt_locate *l, const float *feat, int fw, int fh, const float box[4],
-                     const float *cover, float rate) {
+void vtm_locate_learn(vt_locate *l, const float *feat, int fw, int fh, const float box[4],
+                      const float *cover, float rate) {
     const int c = l->c;
     int gw = grid_of(box[2]), gh = grid_of(box[3]);
     if (!cover && l->valid) {
@@ -97,7 +97,7 @@ void vt_locate_learn(vt_locate *l, const float *feat, int fw, int fh, const floa
     l->valid = wsum > 0.5f;
 }
 
-double vt_locate_score(const vt_locate *l, const float *feat, int fw, int fh, const float box[4]) {
+double vtm_locate_score(const vt_locate *l, const float *feat, int fw, int fh, const float box[4]) {
     if (!l->valid)
         return -2.0;
     const int c = l->c;
@@ -121,8 +121,8 @@ double vt_locate_score(const vt_locate *l, const float *feat, int fw, int fh, co
     return den > 0.3 * all && den > 0 ? num / den : -2.0;
 }
 
-double vt_locate_find(const vt_locate *l, const float *feat, int fw, int fh, const float box[4],
-                      int radius, float penalty, float *scores, float out[4]) {
+double vtm_locate_find(const vt_locate *l, const float *feat, int fw, int fh, const float box[4],
+                       int radius, float penalty, float *scores, float out[4]) {
     memcpy(out, box, sizeof(float) * 4);
     if (!l->valid)
         return -2.0;
@@ -132,7 +132,7 @@ double vt_locate_find(const vt_locate *l, const float *feat, int fw, int fh, con
     for (int dy = -r; dy <= r; dy++) {
         for (int dx = -r; dx <= r; dx++) {
             const float b[4] = {box[0] + dx, box[1] + dy, box[2], box[3]};
-            const float raw = (float)vt_locate_score(l, feat, fw, fh, b);
+            const float raw = (float)vtm_locate_score(l, feat, fw, fh, b);
             scores[(dy + r) * side + dx + r] = raw;
             if (raw < -1.5f)
                 continue;
@@ -173,7 +173,7 @@ double vt_locate_find(const vt_locate *l, const float *feat, int fw, int fh, con
         const float cx = base[0] + 0.5f * base[2], cy = base[1] + 0.5f * base[3];
         const float b[4] = {cx - 0.5f * f * base[2], cy - 0.5f * f * base[3], f * base[2],
                             f * base[3]};
-        const float sc = (float)vt_locate_score(l, feat, fw, fh, b);
+        const float sc = (float)vtm_locate_score(l, feat, fw, fh, b);
         if (sc > sbest + 0.005f) {
             sbest = sc;
             memcpy(out, b, sizeof b);

@@ -30,9 +30,9 @@ typedef struct vt_locate {
 } vt_locate;
 
 /* Floats of storage for c channels. */
-size_t vt_locate_floats(int c);
+size_t vtm_locate_floats(int c);
 
-void vt_locate_init(vt_locate *l, int c, float *storage);
+void vtm_locate_init(vt_locate *l, int c, float *storage);
 
 /*
  * Learn the template from features feat [C][N] (fw x fh cells, unit vectors) in `box` (x, y, w,
@@ -40,8 +40,8 @@ void vt_locate_init(vt_locate *l, int c, float *storage);
  * (the object's share of each cell; NULL: keep the weights, blend only the features). rate 1
  * sets it, rate < 1 blends it into the template.
  */
-void vt_locate_learn(vt_locate *l, const float *feat, int fw, int fh, const float box[4],
-                     const float *cover, float rate);
+void vtm_locate_learn(vt_locate *l, const float *feat, int fw, int fh, const float box[4],
+                      const float *cover, float rate);
 
 /*
  * Find the template around `box` (cell units): shifts of whole cells up to `radius` each way,
@@ -52,10 +52,10 @@ void vt_locate_learn(vt_locate *l, const float *feat, int fw, int fh, const floa
  * product, before the penalty), or -2 when there is no template.
  * `scores` holds (2 radius + 1)^2 floats of scratch.
  */
-double vt_locate_find(const vt_locate *l, const float *feat, int fw, int fh, const float box[4],
-                      int radius, float penalty, float *scores, float out[4]);
+double vtm_locate_find(const vt_locate *l, const float *feat, int fw, int fh, const float box[4],
+                       int radius, float penalty, float *scores, float out[4]);
 
 /* Score of the template with its box at `box` exactly. */
-double vt_locate_score(const vt_locate *l, const float *feat, int fw, int fh, const float box[4]);
+double vtm_locate_score(const vt_locate *l, const float *feat, int fw, int fh, const float box[4]);
 
 #endif

@@ -52,7 +52,7 @@ const char *vt_model_meta(const vt_model *m, const char *key) {
     return NULL;
 }
 
-int vt_model_set_meta(vt_model *m, const char *key, const char *value) {
+int vtm_model_set_meta(vt_model *m, const char *key, const char *value) {
     for (int i = 0; i < m->nmeta; i++)
         if (strcmp(m->mkey[i], key) == 0) {
             if (!value) {
@@ -113,7 +113,7 @@ static int parse3(const char *s, float v[3]) {
 static int set3(vt_model *m, const char *key, const float v[3]) {
     char buf[96];
     snprintf(buf, sizeof buf, "%.9g,%.9g,%.9g", v[0], v[1], v[2]);
-    return vt_model_set_meta(m, key, buf);
+    return vtm_model_set_meta(m, key, buf);
 }
 
 /* Read vtrack.input / mean / std / padding (defaults from the architecture) and write the
@@ -178,15 +178,16 @@ static int apply_meta(vt_model *m, const char *file, char *err, size_t errlen) {
             return -EINVAL;
         }
     }
-    int rc = vt_model_set_meta(m, "vtrack.arch", a->name);
+    int rc = vtm_model_set_meta(m, "vtrack.arch", a->name);
     if (!rc)
-        rc = vt_model_set_meta(m, "vtrack.input", m->lab ? "lab" : "rgb");
+        rc = vtm_model_set_meta(m, "vtrack.input", m->lab ? "lab" : "rgb");
     if (!rc)
         rc = set3(m, "vtrack.mean", m->mean);
     if (!rc)
         rc = set3(m, "vtrack.std", m->std);
     if (!rc)
-        rc = vt_model_set_meta(m, "vtrack.padding", m->pad == VT_PAD_REFLECT ? "reflect" : "zeros");
+        rc =
+            vtm_model_set_meta(m, "vtrack.padding", m->pad == VT_PAD_REFLECT ? "reflect" : "zeros");
     if (rc) {
         vt_fmt(err, errlen, "%s: out of memory", file);
         return rc;
@@ -283,7 +284,7 @@ oom:
     return -ENOMEM;
 }
 
-int vt_model_refold(vt_model *m) {
+int vtm_model_refold(vt_model *m) {
     const vt_arch *a = m->arch;
     for (int i = 0; i < a->n_layers; i++) {
         const vt_layer_spec *l = &a->layers[i];
@@ -298,41 +299,41 @@ int vt_model_refold(vt_model *m) {
         const float *b = m->pb[i] >= 0 ? m->params[m->pb[i]].data : NULL;
         if (m->pbn[i] >= 0) {
             const vt_param *bn = &m->params[m->pbn[i]];
-            vt_bn_fold(w, b, l->cout, (int)fan, bn[0].data, bn[1].data, bn[2].data, bn[3].data,
-                       VT_BN_EPS, m->fw[i], m->fb[i]);
+            vtm_bn_fold(w, b, l->cout, (int)fan, bn[0].data, bn[1].data, bn[2].data, bn[3].data,
+                        VT_BN_EPS, m->fw[i], m->fb[i]);
         } else {
             memcpy(m->fw[i], w, sizeof(float) * fan * l->cout);
             for (int o = 0; o < l->cout; o++)
                 m->fb[i][o] = b ? b[o] : 0.0f;
         }
         /* 3x3 stride-1 layers run Winograd F(4x4, 3x3) (conv.c's driver): its weights. */
-        vt_conv geom = {.k = l->k, .stride = l->stride, .dil = l->dil};
-        if (vt_wino_fits(&geom)) {
+        vt_conv geom = vtm_layer_geom(l, m->pad);
+        if (vtm_wino_fits(&geom)) {
             if (!m->wino_mem[i]) {
-                size_t n = vt_wino_layer_floats(VT_CONV_WINO4, l->cin, l->cout, 0);
+                size_t n = vtm_wino_layer_floats(VT_CONV_WINO4, l->cin, l->cout, 0);
                 if (!(m->wino_mem[i] = malloc(sizeof(float) * n)))
                     return -ENOMEM;
-                vt_wino_layer_init(&m->wino[i], VT_CONV_WINO4, l->cin, l->cout, 0, m->wino_mem[i]);
+                vtm_wino_layer_init(&m->wino[i], VT_CONV_WINO4, l->cin, l->cout, 0, m->wino_mem[i]);
             }
-            vt_wino_layer_update(&m->wino[i], m->fw[i]);
+            vtm_wino_layer_update(&m->wino[i], m->fw[i]);
         }
     }
     return 0;
 }
 
-const vt_arch *vt_model_spec(const vt_model *m) {
+const vt_arch *vtm_model_spec(const vt_model *m) {
     return m->arch;
 }
 
-int vt_model_nparams(const vt_model *m) {
+int vtm_model_nparams(const vt_model *m) {
     return m->nparams;
 }
 
-vt_param *vt_model_param(vt_model *m, int i) {
+vt_param *vtm_model_param(vt_model *m, int i) {
     return i >= 0 && i < m->nparams ? &m->params[i] : NULL;
 }
 
-vt_param *vt_model_param_find(vt_model *m, const char *name) {
+vt_param *vtm_model_param_find(vt_model *m, const char *name) {
     for (int i = 0; i < m->nparams; i++)
         if (strcmp(m->params[i].name, name) == 0)
             return &m->params[i];
@@ -352,19 +353,19 @@ int vt_model_channels(const vt_model *m) {
 }
 
 double vt_model_macs(const vt_model *m, int w, int h) {
-    return vt_arch_macs(m->arch, h, w);
+    return vtm_arch_macs(m->arch, h, w);
 }
 
-const char *vt_model_input_space(const vt_model *m) {
+const char *vtm_model_input_space(const vt_model *m) {
     return m->lab ? "lab" : "rgb";
 }
 
-void vt_model_norm(const vt_model *m, float mean[3], float std[3]) {
+void vtm_model_norm(const vt_model *m, float mean[3], float std[3]) {
     memcpy(mean, m->mean, sizeof m->mean);
     memcpy(std, m->std, sizeof m->std);
 }
 
-vt_pad_mode vt_model_pad_mode(const vt_model *m) {
+vt_pad_mode vtm_model_pad_mode(const vt_model *m) {
     return m->pad;
 }
 
@@ -388,7 +389,7 @@ static double next_normal(uint64_t *s) {
 
 int vt_model_new(const char *arch, uint64_t seed, vt_model **out, char *err, size_t errlen) {
     *out = NULL;
-    const vt_arch *a = vt_arch_find(arch);
+    const vt_arch *a = vtm_arch_find(arch);
     if (!a) {
         char k[128];
         known_archs(k, sizeof k);
@@ -416,8 +417,8 @@ int vt_model_new(const char *arch, uint64_t seed, vt_model **out, char *err, siz
     char prov[96];
     snprintf(prov, sizeof prov, "random init: He normal (fan_in), BN identity, seed %llu",
              (unsigned long long)seed);
-    if ((rc = vt_model_set_meta(m, "vtrack.provenance", prov)) < 0 ||
-        (rc = apply_meta(m, "new model", err, errlen)) < 0 || (rc = vt_model_refold(m)) < 0) {
+    if ((rc = vtm_model_set_meta(m, "vtrack.provenance", prov)) < 0 ||
+        (rc = apply_meta(m, "new model", err, errlen)) < 0 || (rc = vtm_model_refold(m)) < 0) {
         if (rc == -ENOMEM)
             vt_fmt(err, errlen, "out of memory");
         vt_model_free(&m);
@@ -438,15 +439,15 @@ static void shape_str(char *buf, size_t n, int ndim, const int64_t *s64, const i
 }
 
 static int load_from(vt_st_file *f, vt_model **out, char *err, size_t errlen) {
-    const char *fn = vt_st_name(f);
-    const char *an = vt_st_meta(f, "vtrack.arch");
+    const char *fn = vtm_st_name(f);
+    const char *an = vtm_st_meta(f, "vtrack.arch");
     char k[128];
     known_archs(k, sizeof k);
     if (!an) {
         vt_fmt(err, errlen, "%s: no vtrack.arch in __metadata__ (known architectures: %s)", fn, k);
         return -EINVAL;
     }
-    const vt_arch *a = vt_arch_find(an);
+    const vt_arch *a = vtm_arch_find(an);
     if (!a) {
         vt_fmt(err, errlen, "%s: unknown architecture '%.64s' (known: %s)", fn, an, k);
         return -EINVAL;
@@ -459,7 +460,7 @@ static int load_from(vt_st_file *f, vt_model **out, char *err, size_t errlen) {
     }
     for (int i = 0; i < m->nparams; i++) {
         vt_param *p = &m->params[i];
-        const vt_st_tensor *t = vt_st_find(f, p->name);
+        const vt_st_tensor *t = vtm_st_find(f, p->name);
         if (!t) {
             vt_fmt(err, errlen, "%s: tensor '%s' missing (%s has %d tensors)", fn, p->name, a->name,
                    m->nparams);
@@ -478,7 +479,7 @@ static int load_from(vt_st_file *f, vt_model **out, char *err, size_t errlen) {
             rc = -EINVAL;
             goto fail;
         }
-        if ((rc = vt_st_read_f32(f, t, p->data, err, errlen)) < 0)
+        if ((rc = vtm_st_read_f32(f, t, p->data, err, errlen)) < 0)
             goto fail;
         for (size_t j = 0; j < p->numel; j++)
             if (!isfinite(p->data[j])) {
@@ -496,26 +497,26 @@ static int load_from(vt_st_file *f, vt_model **out, char *err, size_t errlen) {
                     goto fail;
                 }
     }
-    for (int i = 0; i < vt_st_count(f); i++) {
-        const vt_st_tensor *t = vt_st_get(f, i);
-        if (!vt_model_param_find(m, t->name)) {
+    for (int i = 0; i < vtm_st_count(f); i++) {
+        const vt_st_tensor *t = vtm_st_get(f, i);
+        if (!vtm_model_param_find(m, t->name)) {
             vt_fmt(err, errlen, "%s: unexpected tensor '%s' (not part of %s)", fn, t->name,
                    a->name);
             rc = -EINVAL;
             goto fail;
         }
     }
-    for (int i = 0; i < vt_st_meta_count(f); i++) {
+    for (int i = 0; i < vtm_st_meta_count(f); i++) {
         const char *key, *val;
-        vt_st_meta_get(f, i, &key, &val);
-        if ((rc = vt_model_set_meta(m, key, val)) < 0) {
+        vtm_st_meta_get(f, i, &key, &val);
+        if ((rc = vtm_model_set_meta(m, key, val)) < 0) {
             vt_fmt(err, errlen, "%s: out of memory", fn);
             goto fail;
         }
     }
     if ((rc = apply_meta(m, fn, err, errlen)) < 0)
         goto fail;
-    if ((rc = vt_model_refold(m)) < 0) {
+    if ((rc = vtm_model_refold(m)) < 0) {
         vt_fmt(err, errlen, "%s: out of memory", fn);
         goto fail;
     }
@@ -531,23 +532,23 @@ int vt_model_load(const char *path, vt_model **out, char *err, size_t errlen) {
     if (strcmp(path, "lab") == 0)
         return vt_model_new("lab", 0, out, err, errlen);
     vt_st_file *f;
-    int rc = vt_st_open(path, &f, err, errlen);
+    int rc = vtm_st_open(path, &f, err, errlen);
     if (rc < 0)
         return rc;
     rc = load_from(f, out, err, errlen);
-    vt_st_close(&f);
+    vtm_st_close(&f);
     return rc;
 }
 
-int vt_model_load_mem(const uint8_t *buf, size_t size, const char *name, vt_model **out, char *err,
-                      size_t errlen) {
+int vtm_model_load_mem(const uint8_t *buf, size_t size, const char *name, vt_model **out, char *err,
+                       size_t errlen) {
     *out = NULL;
     vt_st_file *f;
-    int rc = vt_st_parse(buf, size, name, &f, err, errlen);
+    int rc = vtm_st_parse(buf, size, name, &f, err, errlen);
     if (rc < 0)
         return rc;
     rc = load_from(f, out, err, errlen);
-    vt_st_close(&f);
+    vtm_st_close(&f);
     return rc;
 }
 
@@ -569,7 +570,7 @@ int vt_model_save(const vt_model *m, const char *path, char *err, size_t errlen)
         meta[2 * i] = m->mkey[i];
         meta[2 * i + 1] = m->mval[i];
     }
-    rc = vt_st_write(path, t, m->nparams, meta, err, errlen);
+    rc = vtm_st_write(path, t, m->nparams, meta, err, errlen);
 done:
     free(t);
     free(shapes);
@@ -581,7 +582,7 @@ done:
  * Input conversion
  * ------------------------------------------------------------------------------------------- */
 
-void vt_model_preprocess(const vt_model *m, const vt_image *img, float *out) {
+void vtm_model_preprocess(const vt_model *m, const vt_image *img, float *out) {
     const size_t plane = (size_t)img->w * img->h;
     if (m->lab) {
         vt_lab_from_rgb(img, out);
@@ -614,7 +615,7 @@ struct vt_net {
     float *scratch;
 };
 
-int vt_net_new(const vt_model *m, int keep_all, vt_net **out) {
+int vtm_net_new(const vt_model *m, int keep_all, vt_net **out) {
     *out = NULL;
     if (!m || !m->arch->learned)
         return -EINVAL;
@@ -627,27 +628,20 @@ int vt_net_new(const vt_model *m, int keep_all, vt_net **out) {
     return 0;
 }
 
-void vt_net_free(vt_net **pn) {
+void vtm_net_free(vt_net **pn) {
     if (!pn || !*pn)
         return;
-    vt_arena_free(&(*pn)->arena);
+    vtm_arena_free(&(*pn)->arena);
     free(*pn);
     *pn = NULL;
 }
 
 static vt_conv layer_conv(const vt_model *m, int i) {
-    const vt_layer_spec *l = &m->arch->layers[i];
-    vt_conv cv = {.cin = l->cin,
-                  .cout = l->cout,
-                  .k = l->k,
-                  .stride = l->stride,
-                  .pad = l->pad,
-                  .dil = l->dil,
-                  .pad_mode = m->pad,
-                  .relu = l->relu,
-                  .w = m->fw[i],
-                  .b = m->fb[i]};
-    vt_wino_layer_attach(&m->wino[i], &cv);
+    vt_conv cv = vtm_layer_geom(&m->arch->layers[i], m->pad);
+    cv.relu = m->arch->layers[i].relu;
+    cv.w = m->fw[i];
+    cv.b = m->fb[i];
+    vtm_wino_layer_attach(&m->wino[i], &cv);
     return cv;
 }
 
@@ -656,7 +650,7 @@ static vt_conv layer_conv(const vt_model *m, int i) {
 static vt_conv_algo resolve(const vt_conv *cv, vt_conv_algo forced) {
     if (forced == VT_CONV_IM2COL)
         return VT_CONV_IM2COL;
-    return vt_conv_pick(cv);
+    return vtm_conv_pick(cv);
 }
 
 /*
@@ -673,13 +667,13 @@ static int net_plan(vt_net *net, int n, int h, int w, vt_conv_algo algo) {
     size_t slot_cap[VT_ARCH_MAX_LAYERS];
     int slot_owner[VT_ARCH_MAX_LAYERS], nslots = 0; /* layer whose output a slot holds, -1 */
     size_t scratch = 0;
-    vt_arch_shapes(a, h, w, ih, iw, hs, ws);
+    vtm_arch_shapes(a, h, w, ih, iw, hs, ws);
     for (int i = 0; i < L; i++) {
         if (hs[i] <= 0 || ws[i] <= 0)
             return -EINVAL; /* input too small for the architecture */
         if (a->layers[i].kind == VT_LAYER_CONV) {
             vt_conv cv = layer_conv(net->m, i);
-            size_t s = vt_conv_scratch(&cv, resolve(&cv, algo), ih[i], iw[i]);
+            size_t s = vtm_conv_scratch(&cv, resolve(&cv, algo), ih[i], iw[i]);
             scratch = s > scratch ? s : scratch;
         }
         last_use[i] = i == L - 1 ? L : i;
@@ -715,16 +709,16 @@ static int net_plan(vt_net *net, int n, int h, int w, vt_conv_algo algo) {
         slot_owner[best] = i;
         slot_of[i] = best;
     }
-    size_t total = vt_arena_need(scratch);
+    size_t total = vtm_arena_need(scratch);
     for (int s = 0; s < nslots; s++)
-        total += vt_arena_need(slot_cap[s]);
-    int rc = vt_arena_reserve(&net->arena, total);
+        total += vtm_arena_need(slot_cap[s]);
+    int rc = vtm_arena_reserve(&net->arena, total);
     if (rc < 0)
         return rc;
     float *slot_ptr[VT_ARCH_MAX_LAYERS];
     for (int s = 0; s < nslots; s++)
-        slot_ptr[s] = vt_arena_take(&net->arena, slot_cap[s]);
-    net->scratch = vt_arena_take(&net->arena, scratch);
+        slot_ptr[s] = vtm_arena_take(&net->arena, slot_cap[s]);
+    net->scratch = vtm_arena_take(&net->arena, scratch);
     for (int i = 0; i < L; i++)
         net->act[i] = (vt_tensor){n, a->layers[i].cout, hs[i], ws[i], slot_ptr[slot_of[i]]};
     net->n = n;
@@ -734,7 +728,7 @@ static int net_plan(vt_net *net, int n, int h, int w, vt_conv_algo algo) {
     return 0;
 }
 
-int vt_net_forward(vt_net *net, const vt_tensor *x, vt_conv_algo algo, const vt_tensor **out) {
+int vtm_net_forward(vt_net *net, const vt_tensor *x, vt_conv_algo algo, const vt_tensor **out) {
     const vt_arch *a = net->m->arch;
     if (!x || !x->data || x->c != 3 || x->n < 1 || x->h < 1 || x->w < 1)
         return -EINVAL;
@@ -750,11 +744,11 @@ int vt_net_forward(vt_net *net, const vt_tensor *x, vt_conv_algo algo, const vt_
         const vt_tensor *src = l->src == VT_SRC_INPUT ? x : &net->act[l->src];
         int rc;
         if (l->kind == VT_LAYER_MAXPOOL) {
-            rc = vt_maxpool2d(src, l->k, l->stride, l->pad, &net->act[i]);
+            rc = vtm_maxpool2d(src, l->k, l->stride, l->pad, &net->act[i]);
         } else {
             vt_conv cv = layer_conv(net->m, i);
             const vt_tensor *res = l->res >= 0 ? &net->act[l->res] : NULL;
-            rc = vt_conv2d(&cv, resolve(&cv, algo), src, res, &net->act[i], net->scratch);
+            rc = vtm_conv2d(&cv, resolve(&cv, algo), src, res, &net->act[i], net->scratch);
         }
         if (rc < 0)
             return rc;
@@ -763,7 +757,7 @@ int vt_net_forward(vt_net *net, const vt_tensor *x, vt_conv_algo algo, const vt_
     return 0;
 }
 
-const vt_tensor *vt_net_activation(const vt_net *net, int i) {
+const vt_tensor *vtm_net_activation(const vt_net *net, int i) {
     const vt_arch *a = net->m->arch;
     if (i < 0 || i >= a->n_layers || !net->n)
         return NULL;
@@ -772,7 +766,7 @@ const vt_tensor *vt_net_activation(const vt_net *net, int i) {
     return &net->act[i];
 }
 
-size_t vt_net_workspace_bytes(const vt_net *net) {
+size_t vtm_net_workspace_bytes(const vt_net *net) {
     return net->arena.cap * sizeof(float);
 }
 
@@ -797,7 +791,7 @@ int vt_encoder_new(const vt_model *m, vt_encoder **out) {
         return -ENOMEM;
     e->m = m;
     if (m->arch->learned) {
-        int rc = vt_net_new(m, 0, &e->net);
+        int rc = vtm_net_new(m, 0, &e->net);
         if (rc < 0) {
             free(e);
             return rc;
@@ -810,8 +804,8 @@ int vt_encoder_new(const vt_model *m, vt_encoder **out) {
 void vt_encoder_free(vt_encoder **pe) {
     if (!pe || !*pe)
         return;
-    vt_net_free(&(*pe)->net);
-    vt_arena_free(&(*pe)->in);
+    vtm_net_free(&(*pe)->net);
+    vtm_arena_free(&(*pe)->in);
     free(*pe);
     *pe = NULL;
 }
@@ -825,40 +819,40 @@ int vt_encoder_run(vt_encoder *e, const vt_image *img, vt_features *out) {
     int c, fh, fw;
     if (m->arch->learned) {
         c = m->arch->channels;
-        vt_arch_out_size(m->arch, img->h, img->w, &fh, &fw);
+        vtm_arch_out_size(m->arch, img->h, img->w, &fh, &fw);
     } else {
-        vt_labfeat_size(img->h, img->w, &c, &fh, &fw);
+        vtm_labfeat_size(img->h, img->w, &c, &fh, &fw);
     }
     if (fh < 1 || fw < 1)
         return -EINVAL;
     if (e->h != img->h || e->w != img->w) {
-        size_t need = vt_arena_need(3 * plane);
+        size_t need = vtm_arena_need(3 * plane);
         if (!m->arch->learned)
-            need = vt_arena_need(vt_labfeat_scratch(img->h, img->w)) +
-                   vt_arena_need((size_t)c * fh * fw);
-        int rc = vt_arena_reserve(&e->in, need);
+            need = vtm_arena_need(vtm_labfeat_scratch(img->h, img->w)) +
+                   vtm_arena_need((size_t)c * fh * fw);
+        int rc = vtm_arena_reserve(&e->in, need);
         if (rc < 0) {
             e->h = e->w = 0;
             return rc;
         }
         if (m->arch->learned) {
-            e->input = vt_arena_take(&e->in, 3 * plane);
+            e->input = vtm_arena_take(&e->in, 3 * plane);
         } else {
-            e->input = vt_arena_take(&e->in, vt_labfeat_scratch(img->h, img->w));
-            e->feat = vt_arena_take(&e->in, (size_t)c * fh * fw);
+            e->input = vtm_arena_take(&e->in, vtm_labfeat_scratch(img->h, img->w));
+            e->feat = vtm_arena_take(&e->in, (size_t)c * fh * fw);
         }
         e->h = img->h;
         e->w = img->w;
     }
     if (!m->arch->learned) {
-        vt_labfeat(img, e->input, e->feat);
+        vtm_labfeat(img, e->input, e->feat);
         *out = (vt_features){c, fh, fw, m->arch->stride, e->feat};
         return 0;
     }
-    vt_model_preprocess(m, img, e->input);
+    vtm_model_preprocess(m, img, e->input);
     vt_tensor x = {1, 3, img->h, img->w, e->input};
     const vt_tensor *y;
-    int rc = vt_net_forward(e->net, &x, VT_CONV_AUTO, &y);
+    int rc = vtm_net_forward(e->net, &x, VT_CONV_AUTO, &y);
     if (rc < 0)
         return rc;
     *out = (vt_features){y->c, y->h, y->w, m->arch->stride, y->data};

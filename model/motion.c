@@ -25,7 +25,7 @@ static void box_to_z(const float box[4], double z[4]) {
     z[3] = box[3];
 }
 
-void vt_motion_init(vt_motion *m, const float box[4]) {
+void vtm_motion_init(vt_motion *m, const float box[4]) {
     memset(m, 0, sizeof *m);
     double z[4];
     box_to_z(box, z);
@@ -58,7 +58,7 @@ static void predict_axes(vt_motion_axis a[4]) {
         a[i].pxx += (VT_MOTION_STD_SIDE * s) * (VT_MOTION_STD_SIDE * s);
 }
 
-void vt_motion_predict(vt_motion *m) {
+void vtm_motion_predict(vt_motion *m) {
     predict_axes(m->a);
     m->frame++;
 }
@@ -85,7 +85,7 @@ static void update_axes(vt_motion_axis a[4], const double z[4], const double tru
         a[i].x = a[i].x < 1.0 ? 1.0 : a[i].x;
 }
 
-void vt_motion_update(vt_motion *m, const float box[4], const double trust[4]) {
+void vtm_motion_update(vt_motion *m, const float box[4], const double trust[4]) {
     double z[4];
     box_to_z(box, z);
     const int64_t gap = m->frame - m->last_frame;
@@ -119,7 +119,7 @@ void vt_motion_update(vt_motion *m, const float box[4], const double trust[4]) {
     m->last_frame = m->frame;
 }
 
-void vt_motion_box(const vt_motion *m, float box[4]) {
+void vtm_motion_box(const vt_motion *m, float box[4]) {
     const double w = m->a[2].x > 1.0 ? m->a[2].x : 1.0, h = m->a[3].x > 1.0 ? m->a[3].x : 1.0;
     box[0] = (float)(m->a[0].x - 0.5 * w);
     box[1] = (float)(m->a[1].x - 0.5 * h);
@@ -127,7 +127,7 @@ void vt_motion_box(const vt_motion *m, float box[4]) {
     box[3] = (float)h;
 }
 
-double vt_motion_pos_std(const vt_motion *m) {
+double vtm_motion_pos_std(const vt_motion *m) {
     double v = m->a[0].pxx > m->a[1].pxx ? m->a[0].pxx : m->a[1].pxx;
     return sqrt(v > 0 ? v : 0);
 }

@@ -51,10 +51,10 @@ typedef struct vt_motion {
 /* Start from a given box (x, y, w, h) at the filter's frame 0, velocity 0. The box is given,
  * not detected: it starts as certain as one step of the process; the velocity is unknown
  * (DeepSORT's 10 x its process noise). */
-void vt_motion_init(vt_motion *m, const float box[4]);
+void vtm_motion_init(vt_motion *m, const float box[4]);
 
 /* Advance one frame: predict the box of the next frame. */
-void vt_motion_predict(vt_motion *m);
+void vtm_motion_predict(vt_motion *m);
 
 /*
  * Correct the current prediction with a measured box (x, y, w, h). `trust[i]` scales coordinate
@@ -63,12 +63,12 @@ void vt_motion_predict(vt_motion *m);
  * measurement, the filter is re-run along the path first (see above). Several measurements of
  * one frame are applied in turn.
  */
-void vt_motion_update(vt_motion *m, const float box[4], const double trust[4]);
+void vtm_motion_update(vt_motion *m, const float box[4], const double trust[4]);
 
 /* The current box (x, y, w, h). Width and height are at least 1. */
-void vt_motion_box(const vt_motion *m, float box[4]);
+void vtm_motion_box(const vt_motion *m, float box[4]);
 
 /* Standard deviation of the centre's position, pixels (the larger of x and y). */
-double vt_motion_pos_std(const vt_motion *m);
+double vtm_motion_pos_std(const vt_motion *m);
 
 #endif

@@ -9,9 +9,9 @@
 
 #include "nn.h"
 
-void vt_bn_fold(const float *w, const float *b, int cout, int fan, const float *gamma,
-                const float *beta, const float *mean, const float *var, float eps, float *w_out,
-                float *b_out) {
+void vtm_bn_fold(const float *w, const float *b, int cout, int fan, const float *gamma,
+                 const float *beta, const float *mean, const float *var, float eps, float *w_out,
+                 float *b_out) {
     for (int o = 0; o < cout; o++) {
         /* Double precision for the scale: var + eps can be tiny and the fold happens once. */
         double s = (double)gamma[o] / sqrt((double)var[o] + (double)eps);
@@ -24,18 +24,18 @@ void vt_bn_fold(const float *w, const float *b, int cout, int fan, const float *
     }
 }
 
-void vt_relu(vt_tensor *x) {
-    size_t n = vt_tensor_numel(x);
+void vtm_relu(vt_tensor *x) {
+    size_t n = vtm_tensor_numel(x);
     float *d = x->data;
     for (size_t i = 0; i < n; i++)
         d[i] = d[i] > 0.0f ? d[i] : 0.0f;
 }
 
-int vt_add(const vt_tensor *a, const vt_tensor *b, int relu, vt_tensor *y) {
-    if (!a || vt_tensor_check(b, a->n, a->c, a->h, a->w) ||
-        vt_tensor_check(y, a->n, a->c, a->h, a->w) || !a->data)
+int vtm_add(const vt_tensor *a, const vt_tensor *b, int relu, vt_tensor *y) {
+    if (!a || vtm_tensor_check(b, a->n, a->c, a->h, a->w) ||
+        vtm_tensor_check(y, a->n, a->c, a->h, a->w) || !a->data)
         return -EINVAL;
-    size_t n = vt_tensor_numel(a);
+    size_t n = vtm_tensor_numel(a);
     for (size_t i = 0; i < n; i++) {
         float v = a->data[i] + b->data[i];
         y->data[i] = relu && v < 0.0f ? 0.0f : v;
@@ -43,7 +43,7 @@ int vt_add(const vt_tensor *a, const vt_tensor *b, int relu, vt_tensor *y) {
     return 0;
 }
 
-int vt_pool_out(int in, int k, int stride, int pad, int ceil_mode) {
+int vtm_pool_out(int in, int k, int stride, int pad, int ceil_mode) {
     int span = in + 2 * pad - k;
     if (span < 0 || stride < 1)
         return 0;
@@ -100,15 +100,15 @@ static void maxpool_3s2(const float *xp, int h, int w, int pad, float *yp, int o
     }
 }
 
-int vt_maxpool2d(const vt_tensor *x, int k, int stride, int pad, vt_tensor *y) {
+int vtm_maxpool2d(const vt_tensor *x, int k, int stride, int pad, vt_tensor *y) {
     if (!x || !x->data || k < 1 || stride < 1 || pad < 0 || 2 * pad > k)
         return -EINVAL;
-    int oh = vt_pool_out(x->h, k, stride, pad, 0), ow = vt_pool_out(x->w, k, stride, pad, 0);
-    if (oh <= 0 || ow <= 0 || vt_tensor_check(y, x->n, x->c, oh, ow))
+    int oh = vtm_pool_out(x->h, k, stride, pad, 0), ow = vtm_pool_out(x->w, k, stride, pad, 0);
+    if (oh <= 0 || ow <= 0 || vtm_tensor_check(y, x->n, x->c, oh, ow))
         return -EINVAL;
     const int h = x->h, w = x->w;
     /* NaN is not propagated (PyTorch's max-pool propagates it): the networks here pool ReLU
-     * outputs, and vt_relu maps NaN to 0, so no NaN reaches a pool. */
+     * outputs, and vtm_relu maps NaN to 0, so no NaN reaches a pool. */
     if (k == 3 && stride == 2 && w <= POOL_ROW_MAX) {
         for (int p = 0; p < x->n * x->c; p++)
             maxpool_3s2(x->data + (size_t)p * h * w, h, w, pad, y->data + (size_t)p * oh * ow, oh,
@@ -139,12 +139,12 @@ int vt_maxpool2d(const vt_tensor *x, int k, int stride, int pad, vt_tensor *y) {
     return 0;
 }
 
-int vt_avgpool2d(const vt_tensor *x, int k, int stride, int ceil_mode, vt_tensor *y) {
+int vtm_avgpool2d(const vt_tensor *x, int k, int stride, int ceil_mode, vt_tensor *y) {
     if (!x || !x->data || k < 1 || stride < 1)
         return -EINVAL;
-    int oh = vt_pool_out(x->h, k, stride, 0, ceil_mode);
-    int ow = vt_pool_out(x->w, k, stride, 0, ceil_mode);
-    if (oh <= 0 || ow <= 0 || vt_tensor_check(y, x->n, x->c, oh, ow))
+    int oh = vtm_pool_out(x->h, k, stride, 0, ceil_mode);
+    int ow = vtm_pool_out(x->w, k, stride, 0, ceil_mode);
+    if (oh <= 0 || ow <= 0 || vtm_tensor_check(y, x->n, x->c, oh, ow))
         return -EINVAL;
     for (int p = 0; p < x->n * x->c; p++) {
         const float *xp = x->data + (size_t)p * x->h * x->w;
@@ -179,9 +179,9 @@ static void bilinear_coords(int in, int out, int i, int *i0, int *i1, float *l1)
     *l1 = src - (float)a;
 }
 
-int vt_resize_bilinear(const vt_tensor *x, vt_tensor *y) {
+int vtm_resize_bilinear(const vt_tensor *x, vt_tensor *y) {
     if (!x || !x->data || !y || x->h < 1 || x->w < 1 || y->h < 1 || y->w < 1 ||
-        vt_tensor_check(y, x->n, x->c, y->h, y->w))
+        vtm_tensor_check(y, x->n, x->c, y->h, y->w))
         return -EINVAL;
     if (y->data == x->data)
         return -EINVAL;
@@ -206,7 +206,7 @@ int vt_resize_bilinear(const vt_tensor *x, vt_tensor *y) {
     return 0;
 }
 
-void vt_l2norm_channels(vt_tensor *x, float eps) {
+void vtm_l2norm_channels(vt_tensor *x, float eps) {
     const size_t plane = (size_t)x->h * x->w;
     for (int b = 0; b < x->n; b++) {
         float *xb = x->data + (size_t)b * x->c * plane;

@@ -29,6 +29,8 @@
 /* Target cells scored together against a global frame (one sgemm each). */
 #define BLOCK 64
 
+/* One allocation holds the struct and its arrays, each on a cache line of its own; gscore, grown
+ * on demand, is apart. */
 struct vt_prop {
     vt_prop_cfg cfg;
     int n;         /* cells */
@@ -54,60 +56,64 @@ struct vt_prop {
 #define HOT
 #endif
 
-int vt_prop_new(const vt_prop_cfg *cfg, vt_prop **out) {
+int vtm_prop_new(const vt_prop_cfg *cfg, vt_prop **out) {
     *out = NULL;
     if (cfg->h <= 0 || cfg->w <= 0 || cfg->c <= 0 || cfg->max_objects < 0 || cfg->max_frames <= 0 ||
         cfg->topk < 0 || cfg->max_radius < 0 || cfg->roi_radius < 0 || !(cfg->temperature > 0.0f))
         return -EINVAL;
-    vt_prop *p = calloc(1, sizeof *p);
-    if (!p)
-        return -ENOMEM;
-    p->cfg = *cfg;
-    p->n = cfg->h * cfg->w;
+    const size_t n = (size_t)cfg->h * cfg->w;
     /* Every candidate is kept when topk = 0: the worst case is every frame global. */
-    p->cap = cfg->topk > 0 ? cfg->topk : cfg->max_frames * p->n;
+    const int cap = cfg->topk > 0 ? cfg->topk : cfg->max_frames * (int)n;
     const size_t wd = 2 * (size_t)cfg->max_radius + 1, rd = 2 * (size_t)cfg->roi_radius + 1;
     const int kmax = cfg->max_objects > 0 ? cfg->max_objects : 1;
     /* With top-k every cell of a row keeps its own heap (rows are selected together); with
      * every candidate kept one cell is processed at a time. */
     const size_t rows = cfg->topk > 0 ? (size_t)cfg->w : 1;
-    p->cand_s = malloc(sizeof(float) * p->cap * rows);
-    p->cand_i = malloc(sizeof(int32_t) * p->cap * rows);
-    p->cand_n = malloc(sizeof(int) * cfg->w);
-    p->thr = malloc(sizeof(float) * cfg->w);
-    p->wscore = malloc(sizeof(float) * cfg->max_frames * wd * wd * cfg->w);
-    p->rscore = malloc(sizeof(float) * rd * rd * cfg->w);
-    p->offset = malloc(sizeof(int16_t) * 2 * (size_t)cfg->max_frames * p->n);
-    p->fq = malloc(sizeof(float) * cfg->c);
-    p->acc = malloc(sizeof(float) * (wd > 16 ? wd : 16));
-    p->num = malloc(sizeof(double) * kmax);
-    p->den = malloc(sizeof(double) * kmax);
-    if (!p->cand_s || !p->cand_i || !p->cand_n || !p->thr || !p->wscore || !p->rscore ||
-        !p->offset || !p->fq || !p->acc || !p->num || !p->den) {
-        vt_prop_free(&p);
+    enum { CAND_S, CAND_I, CAND_N, THR, WSCORE, RSCORE, OFFSET, FQ, ACC, NUM, DEN, NARRAYS };
+    const size_t bytes[NARRAYS] = {
+        [CAND_S] = sizeof(float) * cap * rows,
+        [CAND_I] = sizeof(int32_t) * cap * rows,
+        [CAND_N] = sizeof(int) * cfg->w,
+        [THR] = sizeof(float) * cfg->w,
+        [WSCORE] = sizeof(float) * cfg->max_frames * wd * wd * cfg->w,
+        [RSCORE] = sizeof(float) * rd * rd * cfg->w,
+        [OFFSET] = sizeof(int16_t) * 2 * (size_t)cfg->max_frames * n,
+        [FQ] = sizeof(float) * cfg->c,
+        [ACC] = sizeof(float) * (wd > 16 ? wd : 16),
+        [NUM] = sizeof(double) * kmax,
+        [DEN] = sizeof(double) * kmax,
+    };
+    size_t at[NARRAYS + 1];
+    at[0] = (sizeof(vt_prop) + 63) & ~(size_t)63;
+    for (int i = 0; i < NARRAYS; i++)
+        at[i + 1] = at[i] + ((bytes[i] + 63) & ~(size_t)63);
+    char *block = aligned_alloc(64, at[NARRAYS]);
+    if (!block)
         return -ENOMEM;
-    }
+    vt_prop *p = (vt_prop *)block;
+    memset(p, 0, sizeof *p);
+    p->cfg = *cfg;
+    p->n = (int)n;
+    p->cap = cap;
+    p->cand_s = (float *)(block + at[CAND_S]);
+    p->cand_i = (int32_t *)(block + at[CAND_I]);
+    p->cand_n = (int *)(block + at[CAND_N]);
+    p->thr = (float *)(block + at[THR]);
+    p->wscore = (float *)(block + at[WSCORE]);
+    p->rscore = (float *)(block + at[RSCORE]);
+    p->offset = (int16_t *)(block + at[OFFSET]);
+    p->fq = (float *)(block + at[FQ]);
+    p->acc = (float *)(block + at[ACC]);
+    p->num = (double *)(block + at[NUM]);
+    p->den = (double *)(block + at[DEN]);
     *out = p;
     return 0;
 }
 
-void vt_prop_free(vt_prop **pp) {
-    vt_prop *p = *pp;
-    if (!p)
-        return;
-    free(p->cand_s);
-    free(p->cand_i);
-    free(p->cand_n);
-    free(p->thr);
-    free(p->gscore);
-    free(p->wscore);
-    free(p->rscore);
-    free(p->offset);
-    free(p->fq);
-    free(p->acc);
-    free(p->num);
-    free(p->den);
-    free(p);
+void vtm_prop_free(vt_prop **pp) {
+    if (*pp)
+        free((*pp)->gscore);
+    free(*pp);
     *pp = NULL;
 }
 
@@ -119,6 +125,13 @@ typedef struct sel {
     int n, k; /* k = 0: keep all (append) */
 } sel;
 
+static inline void heap_swap(sel *h, int i, int j) {
+    float ts = h->s[i];
+    h->s[i] = h->s[j], h->s[j] = ts;
+    int32_t ti = h->id[i];
+    h->id[i] = h->id[j], h->id[j] = ti;
+}
+
 static void heap_down(sel *h, int i) {
     for (;;) {
         int l = 2 * i + 1, r = l + 1, m = i;
@@ -128,10 +141,7 @@ static void heap_down(sel *h, int i) {
             m = r;
         if (m == i)
             return;
-        float ts = h->s[i];
-        h->s[i] = h->s[m], h->s[m] = ts;
-        int32_t ti = h->id[i];
-        h->id[i] = h->id[m], h->id[m] = ti;
+        heap_swap(h, i, m);
         i = m;
     }
 }
@@ -148,10 +158,7 @@ static inline void sel_push(sel *h, float s, int32_t id) {
             int up = (i - 1) / 2;
             if (h->s[up] <= h->s[i])
                 break;
-            float ts = h->s[i];
-            h->s[i] = h->s[up], h->s[up] = ts;
-            int32_t ti = h->id[i];
-            h->id[i] = h->id[up], h->id[up] = ti;
+            heap_swap(h, i, up);
             i = up;
         }
         return;
@@ -246,6 +253,12 @@ static inline __attribute__((always_inline)) void row_scores(const float *t, con
     }
 }
 
+/* The steps k in [-r, r] that keep v + d * k inside [0, n) (v inside, d > 0): [*lo, *hi]. */
+static void steps_inside(int v, int d, int r, int n, int *lo, int *hi) {
+    *lo = -(v / d) > -r ? -(v / d) : -r;
+    *hi = (n - 1 - v) / d < r ? (n - 1 - v) / d : r;
+}
+
 /* ROI offsets of one frame: per target cell, the softmax-weighted mean displacement of a
  * dilated coarse search, rounded to cells. */
 HOT static void roi_offsets(vt_prop *p, const float *feat, const vt_prop_frame *m, int16_t *off) {
@@ -254,34 +267,24 @@ HOT static void roi_offsets(vt_prop *p, const float *feat, const vt_prop_frame *
     const float inv_t = 1.0f / p->cfg.temperature;
     for (int y = 0; y < h; y++) {
         row_scores(feat, m->feat, h, w, c, y, R, d, p->rscore);
+        int dy0, dy1;
+        steps_inside(y, d, R, h, &dy0, &dy1);
         for (int x = 0; x < w; x++) {
+            int dx0, dx1;
+            steps_inside(x, d, R, w, &dx0, &dx1);
             float smax = -FLT_MAX;
-            for (int dy = -R; dy <= R; dy++) {
-                int yy = y + d * dy;
-                if (yy < 0 || yy >= h)
-                    continue;
-                for (int dx = -R; dx <= R; dx++) {
-                    int xx = x + d * dx;
-                    if (xx < 0 || xx >= w)
-                        continue;
+            for (int dy = dy0; dy <= dy1; dy++)
+                for (int dx = dx0; dx <= dx1; dx++) {
                     float s = p->rscore[((size_t)(dy + R) * side + (dx + R)) * w + x];
                     smax = s > smax ? s : smax;
                 }
-            }
             double sw = 0, oy = 0, ox = 0;
-            for (int dy = -R; dy <= R; dy++) {
-                int yy = y + d * dy;
-                if (yy < 0 || yy >= h)
-                    continue;
-                for (int dx = -R; dx <= R; dx++) {
-                    int xx = x + d * dx;
-                    if (xx < 0 || xx >= w)
-                        continue;
+            for (int dy = dy0; dy <= dy1; dy++)
+                for (int dx = dx0; dx <= dx1; dx++) {
                     float s = p->rscore[((size_t)(dy + R) * side + (dx + R)) * w + x];
                     double e = exp((double)(s - smax) * inv_t);
                     sw += e, oy += e * dy, ox += e * dx;
                 }
-            }
             int16_t *o = off + 2 * ((size_t)y * w + x);
             o[0] = (int16_t)lrint(d * oy / sw);
             o[1] = (int16_t)lrint(d * ox / sw);
@@ -302,8 +305,8 @@ static int ensure_gscore(vt_prop *p, int nglobal) {
     return 0;
 }
 
-HOT int vt_prop_run(vt_prop *p, const float *feat, const vt_prop_frame *mem, int nmem, int nobj,
-                    float *out, float *bg, vt_prop_timing *timing) {
+HOT int vtm_prop_run(vt_prop *p, const float *feat, const vt_prop_frame *mem, int nmem, int nobj,
+                     float *out, float *bg, vt_prop_timing *timing) {
     const int n = p->n, c = p->cfg.c, h = p->cfg.h, w = p->cfg.w;
     if (nmem < 0 || nmem > p->cfg.max_frames || nobj < 0 || nobj > p->cfg.max_objects)
         return -EINVAL;

@@ -46,10 +46,10 @@ typedef struct vt_prop_cfg {
 typedef struct vt_prop vt_prop;
 
 /* Allocate a propagation workspace for `cfg`; all per-frame buffers are sized here. */
-int vt_prop_new(const vt_prop_cfg *cfg, vt_prop **out);
-void vt_prop_free(vt_prop **p);
+int vtm_prop_new(const vt_prop_cfg *cfg, vt_prop **out);
+void vtm_prop_free(vt_prop **p);
 
-/* Per-call timings (ms) of the last vt_prop_run(). */
+/* Per-call timings (ms) of the last vtm_prop_run(). */
 typedef struct vt_prop_timing {
     double affinity; /* dot products, ROI search, top-k */
     double labels;   /* softmax and label aggregation */
@@ -60,7 +60,7 @@ typedef struct vt_prop_timing {
  * Writes out[K][N] object probabilities and bg[N], each cell summing to one over bg + objects.
  * `nobj` <= cfg.max_objects, `nmem` <= cfg.max_frames; frames' radii <= cfg.max_radius.
  */
-int vt_prop_run(vt_prop *p, const float *feat, const vt_prop_frame *mem, int nmem, int nobj,
-                float *out, float *bg, vt_prop_timing *timing);
+int vtm_prop_run(vt_prop *p, const float *feat, const vt_prop_frame *mem, int nmem, int nobj,
+                 float *out, float *bg, vt_prop_timing *timing);
 
 #endif

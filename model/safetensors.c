@@ -15,6 +15,7 @@
 
 #include "nn.h"
 #include "safetensors.h"
+#include "vt_base.h"
 
 /* Limits that no real weights file reaches but that bound what a hostile file can ask for. */
 #define MAX_HEADER     (100u << 20)
@@ -45,7 +46,7 @@ static const struct {
     {"BOOL", 1, VT_ST_OTHER}, {"F8_E4M3", 1, VT_ST_OTHER}, {"F8_E5M2", 1, VT_ST_OTHER},
 };
 
-void vt_st_close(vt_st_file **pf) {
+void vtm_st_close(vt_st_file **pf) {
     if (!pf || !*pf)
         return;
     vt_st_file *f = *pf;
@@ -301,8 +302,8 @@ static int parse_into(vt_st_file *f, const uint8_t *buf, size_t size, char *err,
     return rc < 0 ? rc : check_layout(f, err, errlen);
 }
 
-int vt_st_parse(const uint8_t *buf, size_t size, const char *name, vt_st_file **out, char *err,
-                size_t errlen) {
+int vtm_st_parse(const uint8_t *buf, size_t size, const char *name, vt_st_file **out, char *err,
+                 size_t errlen) {
     *out = NULL;
     vt_st_file *f = calloc(1, sizeof *f);
     if (!f || !(f->name = strdup(name ? name : "(memory)"))) {
@@ -314,14 +315,14 @@ int vt_st_parse(const uint8_t *buf, size_t size, const char *name, vt_st_file **
     if (rc < 0) {
         if (rc == -ENOMEM)
             vt_fmt(err, errlen, "%s: out of memory", f->name);
-        vt_st_close(&f);
+        vtm_st_close(&f);
         return rc;
     }
     *out = f;
     return 0;
 }
 
-int vt_st_open(const char *path, vt_st_file **out, char *err, size_t errlen) {
+int vtm_st_open(const char *path, vt_st_file **out, char *err, size_t errlen) {
     *out = NULL;
     int rc = 0;
     uint8_t *buf = NULL;
@@ -357,7 +358,7 @@ int vt_st_open(const char *path, vt_st_file **out, char *err, size_t errlen) {
         vt_fmt(err, errlen, "%s: read error", path);
         goto done;
     }
-    if ((rc = vt_st_parse(buf, size, path, &f, err, errlen)) < 0)
+    if ((rc = vtm_st_parse(buf, size, path, &f, err, errlen)) < 0)
         goto done;
     f->owned = buf;
     buf = NULL;
@@ -368,42 +369,42 @@ done:
     return rc;
 }
 
-int vt_st_count(const vt_st_file *f) {
+int vtm_st_count(const vt_st_file *f) {
     return f->n;
 }
 
-const vt_st_tensor *vt_st_get(const vt_st_file *f, int i) {
+const vt_st_tensor *vtm_st_get(const vt_st_file *f, int i) {
     return i >= 0 && i < f->n ? &f->t[i] : NULL;
 }
 
-const vt_st_tensor *vt_st_find(const vt_st_file *f, const char *name) {
+const vt_st_tensor *vtm_st_find(const vt_st_file *f, const char *name) {
     for (int i = 0; i < f->n; i++)
         if (strcmp(f->t[i].name, name) == 0)
             return &f->t[i];
     return NULL;
 }
 
-int vt_st_meta_count(const vt_st_file *f) {
+int vtm_st_meta_count(const vt_st_file *f) {
     return f->nmeta;
 }
 
-void vt_st_meta_get(const vt_st_file *f, int i, const char **key, const char **value) {
+void vtm_st_meta_get(const vt_st_file *f, int i, const char **key, const char **value) {
     *key = i >= 0 && i < f->nmeta ? f->mkey[i] : NULL;
     *value = i >= 0 && i < f->nmeta ? f->mval[i] : NULL;
 }
 
-const char *vt_st_meta(const vt_st_file *f, const char *key) {
+const char *vtm_st_meta(const vt_st_file *f, const char *key) {
     for (int i = 0; i < f->nmeta; i++)
         if (strcmp(f->mkey[i], key) == 0)
             return f->mval[i];
     return NULL;
 }
 
-const char *vt_st_name(const vt_st_file *f) {
+const char *vtm_st_name(const vt_st_file *f) {
     return f->name;
 }
 
-float vt_st_f16_to_f32(uint16_t h) {
+float vtm_st_f16_to_f32(uint16_t h) {
     uint32_t sign = (uint32_t)(h & 0x8000) << 16, exp = (h >> 10) & 0x1f, man = h & 0x3ff;
     uint32_t bits;
     if (exp == 0x1f) {
@@ -425,15 +426,15 @@ float vt_st_f16_to_f32(uint16_t h) {
     return f;
 }
 
-float vt_st_bf16_to_f32(uint16_t h) {
+float vtm_st_bf16_to_f32(uint16_t h) {
     uint32_t bits = (uint32_t)h << 16;
     float f;
     memcpy(&f, &bits, 4);
     return f;
 }
 
-int vt_st_read_f32(const vt_st_file *f, const vt_st_tensor *t, float *out, char *err,
-                   size_t errlen) {
+int vtm_st_read_f32(const vt_st_file *f, const vt_st_tensor *t, float *out, char *err,
+                    size_t errlen) {
     const uint8_t *p = f->data + t->begin;
     switch (t->dtype) {
     case VT_ST_F32:
@@ -445,11 +446,11 @@ int vt_st_read_f32(const vt_st_file *f, const vt_st_tensor *t, float *out, char 
         return 0;
     case VT_ST_F16:
         for (size_t i = 0; i < t->numel; i++)
-            out[i] = vt_st_f16_to_f32((uint16_t)(p[2 * i] | p[2 * i + 1] << 8));
+            out[i] = vtm_st_f16_to_f32((uint16_t)(p[2 * i] | p[2 * i + 1] << 8));
         return 0;
     case VT_ST_BF16:
         for (size_t i = 0; i < t->numel; i++)
-            out[i] = vt_st_bf16_to_f32((uint16_t)(p[2 * i] | p[2 * i + 1] << 8));
+            out[i] = vtm_st_bf16_to_f32((uint16_t)(p[2 * i] | p[2 * i + 1] << 8));
         return 0;
     default:
         vt_fmt(err, errlen, "%s: tensor '%s': dtype %s is not supported (F32, F16 or BF16)",
@@ -461,21 +462,6 @@ int vt_st_read_f32(const vt_st_file *f, const vt_st_tensor *t, float *out, char 
 /* ---------------------------------------------------------------------------------------------
  * Writer
  * ------------------------------------------------------------------------------------------- */
-
-static int write_all(int fd, const void *buf, size_t n) {
-    const uint8_t *p = buf;
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return -errno;
-        }
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
 
 /* The header's entries: __metadata__ (meta: key, value, ..., NULL) and each tensor's dtype,
  * shape and offsets, packed back to back. 0 or -1 (out of memory). */
@@ -556,14 +542,14 @@ static int write_file(const char *path, const char *hdr, size_t hlen, const vt_s
         rc = -errno;
         goto io;
     }
-    if ((rc = write_all(fd, hdr, hlen)) < 0)
+    if ((rc = vt_write_all(fd, hdr, hlen)) < 0)
         goto io;
     for (int i = 0; i < n; i++) {
         size_t numel = 1;
         for (int d = 0; d < t[i].ndim; d++)
             numel *= (size_t)t[i].shape[d];
         /* The format is little-endian, as are the machines vtrack runs on. */
-        if ((rc = write_all(fd, t[i].data, 4 * numel)) < 0)
+        if ((rc = vt_write_all(fd, t[i].data, 4 * numel)) < 0)
             goto io;
     }
     if (fsync(fd) != 0) {
@@ -591,8 +577,8 @@ io:
     return rc;
 }
 
-int vt_st_write(const char *path, const vt_st_out *t, int n, const char *const *meta, char *err,
-                size_t errlen) {
+int vtm_st_write(const char *path, const vt_st_out *t, int n, const char *const *meta, char *err,
+                 size_t errlen) {
     size_t hlen = 0;
     char *hdr = build_header(t, n, meta, &hlen);
     if (!hdr) {

@@ -113,7 +113,7 @@ static void fill_polygon(uint8_t *m, int w, int h, const float *pt, int np) {
     free(xs);
 }
 
-int vt_shape_rasterise(const vt_shape *s, uint8_t *m, int w, int h) {
+int vtm_shape_rasterise(const vt_shape *s, uint8_t *m, int w, int h) {
     switch (s->kind) {
     case VT_SHAPE_MASK:
     case VT_SHAPE_LABELS:
@@ -149,7 +149,7 @@ int64_t vt_shape_pixels(const vt_shape *s, int w, int h) {
     uint8_t *m = malloc((size_t)w * h);
     if (!m)
         return -ENOMEM;
-    int rc = vt_shape_rasterise(s, m, w, h);
+    int rc = vtm_shape_rasterise(s, m, w, h);
     int64_t n = 0;
     for (size_t i = 0; rc == 0 && i < (size_t)w * h; i++)
         n += m[i] != 0;

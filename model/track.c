@@ -175,7 +175,7 @@ struct vt_tracker {
 int vt_tracker_new(const vt_model *m, const vt_tracker_params *p, vt_tracker **out, char *err,
                    size_t errlen) {
     *out = NULL;
-    int rc = vt_tracker_params_check(p, err, errlen);
+    int rc = vtm_tracker_params_check(p, err, errlen);
     if (rc < 0)
         return rc;
     vt_tracker *t = calloc(1, sizeof *t);
@@ -211,7 +211,7 @@ void vt_tracker_free(vt_tracker **tp) {
     if (!t)
         return;
     vt_encoder_free(&t->enc);
-    vt_prop_free(&t->prop);
+    vtm_prop_free(&t->prop);
     if (t->objs) {
         for (int i = 0; i < t->p.max_objects; i++) {
             vt_shape_clear(&t->objs[i].shape);
@@ -258,7 +258,7 @@ void vt_tracker_free(vt_tracker **tp) {
     free(t->loc_store);
     free(t->loc_scores);
     free(t->cells);
-    vt_bgmodel_free(&t->bgm);
+    vtm_bgmodel_free(&t->bgm);
     free(t->busy);
     free(t->bgshare);
     free(t->fgshare);
@@ -325,8 +325,8 @@ size_t vt_tracker_memory_bound(const vt_tracker *t, int sw, int sh) {
      * and component maps (2 + 2 + 4 + 8 + 4 + 4 + 4) and the background shares (8); per source
      * pixel the upsampling's priors; the background model (2x2 blocks of the processing image,
      * and one busy byte each); the appearance and template searches' scratch */
-    bytes += k * (vt_appear_bytes(t->c) + sizeof(float) * vt_locate_floats(t->c)) + n * 36 +
-             ((size_t)sw + sh) * (4 * k + 8) + vt_bgmodel_bytes(pw, ph) +
+    bytes += k * (vtm_appear_bytes(t->c) + sizeof(float) * vtm_locate_floats(t->c)) + n * 36 +
+             ((size_t)sw + sh) * (4 * k + 8) + vtm_bgmodel_bytes(pw, ph) +
              (size_t)((pw + 1) / 2) * ((ph + 1) / 2) +
              sizeof(float) * APP_CHUNK * (c + VT_APPEAR_POS + VT_APPEAR_NEG + 1) +
              sizeof(float) * (2 * LOC_RADIUS + 1) * (2 * LOC_RADIUS + 1);
@@ -607,7 +607,7 @@ static int ensure_mask(obj *o, size_t n) {
 
 /* Rasterise an object's shape into o->mask at the source size; -EINVAL if sizes differ. */
 static int rasterise(vt_tracker *t, obj *o) {
-    return vt_shape_rasterise(&o->shape, o->mask, t->sw, t->sh);
+    return vtm_shape_rasterise(&o->shape, o->mask, t->sw, t->sh);
 }
 
 /* Fraction of each cell's source pixels covered by mask m, whose pixels all lie in `box` (x0,
@@ -769,7 +769,7 @@ static int setup_geometry(vt_tracker *t, const vt_features *f) {
         .temperature = t->p.temperature,
         .roi_radius = t->p.roi_radius,
     };
-    int rc = vt_prop_new(&cfg, &t->prop);
+    int rc = vtm_prop_new(&cfg, &t->prop);
     if (rc < 0)
         return rc;
     t->feat = malloc(sizeof(float) * n * c);
@@ -785,26 +785,27 @@ static int setup_geometry(vt_tracker *t, const vt_features *f) {
     t->comp = malloc(sizeof(int) * n);
     t->queue = malloc(sizeof(int) * n);
     t->cells = malloc(sizeof(int) * n);
-    t->app_store = malloc(vt_appear_bytes(c) * k);
+    t->app_store = malloc(vtm_appear_bytes(c) * k);
     t->app_gather = malloc(sizeof(float) * APP_CHUNK * c);
     t->app_sims = malloc(sizeof(float) * APP_CHUNK * (VT_APPEAR_POS + VT_APPEAR_NEG));
     t->app_out = malloc(sizeof(float) * APP_CHUNK);
     if (!t->cells || !t->app_store || !t->app_gather || !t->app_sims || !t->app_out)
         return -ENOMEM;
     for (int o = 0; o < k; o++)
-        vt_appear_init(&t->objs[o].app, c, t->app_store + (vt_appear_bytes(c) / sizeof(float)) * o);
-    t->loc_store = malloc(sizeof(float) * vt_locate_floats(c) * k);
+        vtm_appear_init(&t->objs[o].app, c,
+                        t->app_store + (vtm_appear_bytes(c) / sizeof(float)) * o);
+    t->loc_store = malloc(sizeof(float) * vtm_locate_floats(c) * k);
     t->loc_scores = malloc(sizeof(float) * (2 * LOC_RADIUS + 1) * (2 * LOC_RADIUS + 1));
     if (!t->loc_store || !t->loc_scores)
         return -ENOMEM;
     for (int o = 0; o < k; o++)
-        vt_locate_init(&t->objs[o].loc, c, t->loc_store + vt_locate_floats(c) * o);
+        vtm_locate_init(&t->objs[o].loc, c, t->loc_store + vtm_locate_floats(c) * o);
     if (t->p.background) {
-        int rc2 = vt_bgmodel_new(t->pw, t->ph, &t->bgm);
+        int rc2 = vtm_bgmodel_new(t->pw, t->ph, &t->bgm);
         if (rc2 < 0)
             return rc2;
         int bw, bh;
-        vt_bgmodel_size(t->bgm, &bw, &bh);
+        vtm_bgmodel_size(t->bgm, &bw, &bh);
         t->busy = malloc((size_t)bw * bh);
         t->bgshare = malloc(sizeof(float) * n);
         t->fgshare = malloc(sizeof(float) * n);
@@ -1008,12 +1009,12 @@ static void upsample_argmax(vt_tracker *t) {
     const uint8_t *cls = NULL;
     int bw = 0, bh = 0;
     if (t->bg_active) {
-        cls = vt_bgmodel_classes(t->bgm);
-        vt_bgmodel_size(t->bgm, &bw, &bh);
+        cls = vtm_bgmodel_classes(t->bgm);
+        vtm_bgmodel_size(t->bgm, &bw, &bh);
         for (int j = 0; j < nl; j++) {
             const obj *ob = &t->objs[live[j]];
             float b[4];
-            vt_motion_box(&ob->mot, b);
+            vtm_motion_box(&ob->mot, b);
             const double cx = b[0] + 0.5 * b[2], cy = b[1] + 0.5 * b[3];
             const double ix = 1.0 / (0.5 * b[2] + 1.0), iy = 1.0 / (0.5 * b[3] + 1.0);
             float *gx = t->prior_x + (size_t)j * sw, *gy = t->prior_y + (size_t)j * sh;
@@ -1071,7 +1072,7 @@ static void background_step(vt_tracker *t, const vt_image *pimg) {
     if (!t->bgm)
         return;
     int bw, bh;
-    vt_bgmodel_size(t->bgm, &bw, &bh);
+    vtm_bgmodel_size(t->bgm, &bw, &bh);
     memset(t->busy, 0, (size_t)bw * bh);
     const double sx = (double)t->pw / t->sw / 2, sy = (double)t->ph / t->sh / 2;
     for (int o = 0; o < t->p.max_objects; o++) {
@@ -1081,7 +1082,7 @@ static void background_step(vt_tracker *t, const vt_image *pimg) {
         if (!ob->live)
             continue;
         if (!ob->pending) {
-            vt_motion_box(&ob->mot, b);
+            vtm_motion_box(&ob->mot, b);
             const double speed = hypot(ob->mot.a[0].v, ob->mot.a[1].v);
             const double size = b[2] < b[3] ? b[2] : b[3];
             if (speed > 0.05 * size / VT_BG_LEARN && ob->state != VT_OBJECT_OCCLUDED) {
@@ -1104,13 +1105,13 @@ static void background_step(vt_tracker *t, const vt_image *pimg) {
                 row[x] = row[x] > need ? row[x] : (uint8_t)need;
         }
     }
-    const double known = vt_bgmodel_update(t->bgm, pimg, t->busy);
+    const double known = vtm_bgmodel_update(t->bgm, pimg, t->busy);
     /* A fixed camera soon knows most of its view; under half of it known is a moving camera
      * (whose stable patches, sky or water, say nothing) or the first frames. */
     t->bg_active = known >= 0.5;
     if (!t->bg_active)
         return;
-    const uint8_t *cls = vt_bgmodel_classes(t->bgm);
+    const uint8_t *cls = vtm_bgmodel_classes(t->bgm);
     const int half = t->stride / 2, fw = t->fw;
     for (int cy = 0; cy < t->fh; cy++) {
         for (int cx = 0; cx < fw; cx++) {
@@ -1167,8 +1168,8 @@ static void background_pixels(vt_tracker *t) {
     if (!t->bg_active)
         return;
     int bw, bh;
-    vt_bgmodel_size(t->bgm, &bw, &bh);
-    const uint8_t *cls = vt_bgmodel_classes(t->bgm);
+    vtm_bgmodel_size(t->bgm, &bw, &bh);
+    const uint8_t *cls = vtm_bgmodel_classes(t->bgm);
     for (int y = 0; y < t->sh; y++) {
         uint8_t *lab = t->labels + (size_t)y * t->sw;
         const uint8_t *crow = cls + (size_t)t->blk_y[y] * bw;
@@ -1190,8 +1191,8 @@ static void background_shape(vt_tracker *t, obj *ob) {
     if (!t->bg_active)
         return;
     int bw, bh;
-    vt_bgmodel_size(t->bgm, &bw, &bh);
-    const uint8_t *cls = vt_bgmodel_classes(t->bgm);
+    vtm_bgmodel_size(t->bgm, &bw, &bh);
+    const uint8_t *cls = vtm_bgmodel_classes(t->bgm);
     int64_t all = 0, bgnd = 0;
     for (int y = 0; y < t->sh; y++) {
         const uint8_t *m = ob->mask + (size_t)y * t->sw;
@@ -1240,8 +1241,8 @@ static double appearance_at(vt_tracker *t, obj *ob, const float b[4]) {
     }
     if (nc == 0)
         return 0.0;
-    vt_appear_score(&ob->app, t->feat, t->n, t->cells, nc, t->p.topk > 0 ? t->p.topk : 5,
-                    t->p.temperature, t->app_gather, t->app_sims, t->app_out);
+    vtm_appear_score(&ob->app, t->feat, t->n, t->cells, nc, t->p.topk > 0 ? t->p.topk : 5,
+                     t->p.temperature, t->app_gather, t->app_sims, t->app_out);
     double sum = 0;
     for (int i = 0; i < nc; i++)
         sum += t->app_out[i];
@@ -1262,17 +1263,17 @@ static void locate_objects(vt_tracker *t) {
         if (!ob->live || ob->pending || !ob->loc.valid)
             continue;
         float pb[4], cb[4], found[4];
-        vt_motion_box(&ob->mot, pb);
+        vtm_motion_box(&ob->mot, pb);
         box_to_cells(t, pb, cb);
         if (cb[2] < LOC_MIN_CELLS)
             continue; /* too narrow for its template to tell it from what is around it */
-        const double sd = vt_motion_pos_std(&ob->mot) * fmax(sx, sy);
+        const double sd = vtm_motion_pos_std(&ob->mot) * fmax(sx, sy);
         int r = (int)ceil(2.0 * sd) + 1;
         r = r > LOC_RADIUS ? LOC_RADIUS : r;
         /* The motion's prior on the shift: 0.01 off the score at one standard deviation. */
         const double sdc = sd > 0.5 ? sd : 0.5;
-        const double sc = vt_locate_find(&ob->loc, t->feat, t->fw, t->fh, cb, r,
-                                         (float)(0.01 / (sdc * sdc)), t->loc_scores, found);
+        const double sc = vtm_locate_find(&ob->loc, t->feat, t->fw, t->fh, cb, r,
+                                          (float)(0.01 / (sdc * sdc)), t->loc_scores, found);
         ob->loc_score = sc;
         ob->refound = 0;
         ob->located = 0;
@@ -1299,12 +1300,12 @@ static void locate_objects(vt_tracker *t) {
         const float z[4] = {found[0] / sx, found[1] / sy, found[2] / sx, found[3] / sy};
         const int rescaled = fabsf(found[2] - cb[2]) > 1e-3f * cb[2];
         const double trust[4] = {1, 1, rescaled ? 2 : 0, rescaled ? 2 : 0};
-        vt_motion_update(&ob->mot, z, trust);
+        vtm_motion_update(&ob->mot, z, trust);
         ob->located = 1;
         /* The object as it looks now (a walker's legs change from frame to frame); not while
          * it comes back from hiding, until it is seen again. */
         if (!hidden) {
-            vt_locate_learn(&ob->loc, t->feat, t->fw, t->fh, found, NULL, 0.2f);
+            vtm_locate_learn(&ob->loc, t->feat, t->fw, t->fh, found, NULL, 0.2f);
             ob->loc_ref = ob->loc_ref <= 0 ? sc : ob->loc_ref + 0.1 * (sc - ob->loc_ref);
         }
     }
@@ -1342,11 +1343,11 @@ static void motion_gate(vt_tracker *t, int kmax) {
         if (!ob->live || ob->pending)
             continue;
         float pb[4];
-        vt_motion_box(&ob->mot, pb);
+        vtm_motion_box(&ob->mot, pb);
         int g[4];
         box_cells(t, pb, g);
         const double side = fmax(pb[2] * sx, pb[3] * sy);
-        const double sd = vt_motion_pos_std(&ob->mot) * fmax(sx, sy);
+        const double sd = vtm_motion_pos_std(&ob->mot) * fmax(sx, sy);
         int m = (int)ceil(t->p.gate * side + 2.0 * sd);
         if (m < t->p.gate_min)
             m = t->p.gate_min;
@@ -1424,8 +1425,8 @@ static void appearance_filter(vt_tracker *t, int kmax) {
                 t->cells[nc++] = i;
         for (int s0 = 0; s0 < nc; s0 += APP_CHUNK) {
             const int m = nc - s0 < APP_CHUNK ? nc - s0 : APP_CHUNK;
-            vt_appear_score(&ob->app, t->feat, n, t->cells + s0, m, t->p.topk > 0 ? t->p.topk : 5,
-                            t->p.temperature, t->app_gather, t->app_sims, t->app_out);
+            vtm_appear_score(&ob->app, t->feat, n, t->cells + s0, m, t->p.topk > 0 ? t->p.topk : 5,
+                             t->p.temperature, t->app_gather, t->app_sims, t->app_out);
             for (int j = 0; j < m; j++) {
                 /* odds: the object's probability times a, everything else's times 1 - a */
                 const int i = t->cells[s0 + j];
@@ -1468,7 +1469,7 @@ static void appearance_learn(vt_tracker *t, obj *ob, int slot, const float box[4
     for (int i = 0; i < n; i++)
         if (t->cell_lab[i] == slot && (fixed || pr[i] > 0.7f))
             t->cells[np++] = i;
-    vt_appear_add(&ob->app, 1, t->feat, n, t->cells, np, fixed, fixed ? VT_APPEAR_POS / 2 : 16);
+    vtm_appear_add(&ob->app, 1, t->feat, n, t->cells, np, fixed, fixed ? VT_APPEAR_POS / 2 : 16);
     int nn = 0;
     for (int y = g[1] - m; y <= g[3] + m; y++) {
         if (y < 0 || y >= fh)
@@ -1481,7 +1482,7 @@ static void appearance_learn(vt_tracker *t, obj *ob, int slot, const float box[4
                 t->cells[nn++] = i;
         }
     }
-    vt_appear_add(&ob->app, 0, t->feat, n, t->cells, nn, fixed, fixed ? VT_APPEAR_NEG / 2 : 32);
+    vtm_appear_add(&ob->app, 0, t->feat, n, t->cells, nn, fixed, fixed ? VT_APPEAR_NEG / 2 : 32);
 }
 
 /*
@@ -1591,7 +1592,7 @@ static void drop_strays(vt_tracker *t, int kmax) {
         if (!ob->live || ob->pending)
             continue;
         float pb[4];
-        vt_motion_box(&ob->mot, pb);
+        vtm_motion_box(&ob->mot, pb);
         int g[4];
         box_cells(t, pb, g);
         /* Flood-fill the object's pieces (8-connected), scoring each by its cells inside the
@@ -1769,21 +1770,21 @@ static void object_start(vt_tracker *t, obj *ob, int64_t area, const int tight[4
     }
     const float box[4] = {(float)u[0], (float)u[1], (float)(u[2] - u[0]), (float)(u[3] - u[1])};
     if (ob->shape.kind == VT_SHAPE_BOX)
-        vt_ground_add(&t->ground, box, t->sh);
+        vtm_ground_add(&t->ground, box, t->sh);
     const double ua = (double)box[2] * box[3];
     ob->fill = area > 0 && ua > 0 ? fmin(1.0, area / ua) : 0.5;
-    vt_motion_init(&ob->mot, box);
+    vtm_motion_init(&ob->mot, box);
     ob->unseen = 0;
     ob->size_dis[0] = ob->size_dis[1] = 0;
     ob->spill = 0;
     ob->vis = 1.0;
-    vt_appear_reset(&ob->app);
+    vtm_appear_reset(&ob->app);
     appearance_learn(t, ob, (int)(ob - t->objs), box, 1);
     float cb[4];
     box_to_cells(t, box, cb);
     coverage(t, ob->mask, area > 0 ? tight : NULL);
     ob->loc.valid = 0;
-    vt_locate_learn(&ob->loc, t->feat, t->fw, t->fh, cb, t->cover, 1.0f);
+    vtm_locate_learn(&ob->loc, t->feat, t->fw, t->fh, cb, t->cover, 1.0f);
     ob->loc_ref = 0;
 }
 
@@ -1801,7 +1802,7 @@ static void ground_size(const vt_tracker *t, const obj *ob, float b[4]) {
         return;
     const float *given = ob->shape.box;
     const double cy = b[1] + 0.5 * b[3];
-    const double h = vt_ground_height(&t->ground, vt_ground_ratio(&t->ground, given), cy);
+    const double h = vtm_ground_height(&t->ground, vtm_ground_ratio(&t->ground, given), cy);
     if (!(h > 0))
         return;
     const double w = h * given[2] / given[3], cx = b[0] + 0.5 * b[2];
@@ -1822,7 +1823,7 @@ static void ground_size(const vt_tracker *t, const obj *ob, float b[4]) {
 static vt_object_event object_observe(vt_tracker *t, obj *ob, int res_index, int64_t area,
                                       const int tight[4], const int ext[4], float score) {
     float pb[4];
-    vt_motion_box(&ob->mot, pb);
+    vtm_motion_box(&ob->mot, pb);
     const double expect = ob->fill * pb[2] * pb[3];
     const double vis = expect > 0 ? (double)area / expect : 0.0;
     const int hidden = ob->state == VT_OBJECT_OCCLUDED || ob->state == VT_OBJECT_LOST;
@@ -1882,19 +1883,19 @@ static vt_object_event object_observe(vt_tracker *t, obj *ob, int res_index, int
                 u[ax + 2] = u[ax] + pb[ax + 2];
         }
         const float z[4] = {(float)u[0], (float)u[1], (float)(u[2] - u[0]), (float)(u[3] - u[1])};
-        vt_motion_update(&ob->mot, z, trust);
+        vtm_motion_update(&ob->mot, z, trust);
         if (full && !at[0] && !at[1] && !at[2] && !at[3] && z[2] > 0 && z[3] > 0) {
             ob->fill += 0.05 * (fmin(1.0, area / ((double)z[2] * z[3])) - ob->fill);
             if (ob->loc_score > -1.5 && ob->loc_score >= 0.75 * ob->loc_ref) {
                 float nb[4], cb[4];
-                vt_motion_box(&ob->mot, nb);
+                vtm_motion_box(&ob->mot, nb);
                 box_to_cells(t, nb, cb);
                 coverage(t, ob->mask, tight);
-                vt_locate_learn(&ob->loc, t->feat, t->fw, t->fh, cb, t->cover, 0.05f);
+                vtm_locate_learn(&ob->loc, t->feat, t->fw, t->fh, cb, t->cover, 0.05f);
             }
             if (t->p.appearance) {
                 float nb[4];
-                vt_motion_box(&ob->mot, nb);
+                vtm_motion_box(&ob->mot, nb);
                 appearance_learn(t, ob, (int)(ob - t->objs), nb, 0);
             }
         }
@@ -1939,7 +1940,7 @@ static void object_box(const vt_tracker *t, obj *ob, int64_t area, const int mbo
         return;
     }
     float b[4];
-    vt_motion_box(&ob->mot, b);
+    vtm_motion_box(&ob->mot, b);
     ground_size(t, ob, b);
     double c[4];
     clip_box(t, b, c);
@@ -2004,7 +2005,7 @@ static int propagate_known(vt_tracker *t, vt_track_timing *tm) {
         nexist += t->objs[o].live && !t->objs[o].pending;
     for (int o = 0; o < k; o++)
         if (t->objs[o].live && !t->objs[o].pending)
-            vt_motion_predict(&t->objs[o].mot);
+            vtm_motion_predict(&t->objs[o].mot);
     if (t->p.locate)
         locate_objects(t);
     int nm = nexist ? memory_frames(t) : 0;
@@ -2019,7 +2020,7 @@ static int propagate_known(vt_tracker *t, vt_track_timing *tm) {
     for (int o = 0; o < k; o++)
         if (t->objs[o].live)
             kmax = o + 1;
-    int rc = vt_prop_run(t->prop, t->feat, t->mframes, nm, kmax, t->probs, t->bg, &pt);
+    int rc = vtm_prop_run(t->prop, t->feat, t->mframes, nm, kmax, t->probs, t->bg, &pt);
     if (rc < 0)
         return rc;
     tm->affinity = pt.affinity;

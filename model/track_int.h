@@ -8,10 +8,10 @@
 #include "vt_model.h"
 
 /* Check every parameter's range; -EINVAL with the field named in err. */
-int vt_tracker_params_check(const vt_tracker_params *p, char *err, size_t errlen);
+int vtm_tracker_params_check(const vt_tracker_params *p, char *err, size_t errlen);
 
 /* Rasterise a shape into mask[w*h] (1 inside, 0 outside). -EINVAL when a mask or label
  * image's size differs from w x h. */
-int vt_shape_rasterise(const vt_shape *s, uint8_t *mask, int w, int h);
+int vtm_shape_rasterise(const vt_shape *s, uint8_t *mask, int w, int h);
 
 #endif

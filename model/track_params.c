@@ -192,7 +192,7 @@ void vt_tracker_params_describe(const vt_tracker_params *p, char *buf, size_t le
              p->locate ? "on" : "off", p->strays ? "on" : "off");
 }
 
-int vt_tracker_params_check(const vt_tracker_params *p, char *err, size_t errlen) {
+int vtm_tracker_params_check(const vt_tracker_params *p, char *err, size_t errlen) {
 #define BAD(cond, field)                                                                           \
     if (cond) {                                                                                    \
         vt_fmt(err, errlen, "tracker parameter %s out of range", field);                           \

@@ -122,17 +122,6 @@ int vtp_buf_put_json_string(vt_proto_buf *b, const char *s, size_t n) {
     return 0;
 }
 
-/* Length of the UTF-8 sequence that starts with byte c (1 for stray or invalid bytes). */
-static size_t utf8_seq_len(unsigned char c) {
-    if (c >= 0xF0 && c <= 0xF4)
-        return 4;
-    if (c >= 0xE0 && c <= 0xEF)
-        return 3;
-    if (c >= 0xC2 && c <= 0xDF)
-        return 2;
-    return 1;
-}
-
 char *vtp_excerpt(char *dst, size_t cap, const char *s, size_t n) {
     if (cap == 0)
         return dst;
@@ -142,8 +131,8 @@ char *vtp_excerpt(char *dst, size_t cap, const char *s, size_t n) {
     size_t o = 0, i = 0;
     while (i < n) {
         unsigned char c = (unsigned char)s[i];
-        size_t k = utf8_seq_len(c);
-        if (k > n - i || vt_utf8_check(s + i, k, NULL) < 0)
+        size_t k = vt_utf8_lead_len(c); /* 0: a stray or invalid byte */
+        if (k == 0 || k > n - i || vt_utf8_check(s + i, k, NULL) < 0)
             k = 1; /* never copy a broken sequence into a message */
         if (o + k > limit)
             break;

@@ -194,6 +194,14 @@ static cJSON *chk(jb *j, cJSON *it) {
     return it;
 }
 
+/* A new object at the end of array arr; NULL when out of memory. */
+static cJSON *add_element(jb *j, cJSON *arr) {
+    cJSON *e = chk(j, cJSON_CreateObject());
+    if (e)
+        cJSON_AddItemToArray(arr, e);
+    return e;
+}
+
 static void add_str(jb *j, cJSON *o, const char *k, const char *v) {
     chk(j, cJSON_AddStringToObject(o, k, v));
 }
@@ -294,10 +302,9 @@ static int add_stream_info(jb *j, cJSON *arr, const vt_proto_stream_info *s) {
     for (int i = 0; i < s->nobjects; i++)
         if ((unsigned)s->objects[i].state >= VT_PROTO_OBJ_STATE_COUNT)
             return -EINVAL;
-    cJSON *o = chk(j, cJSON_CreateObject());
+    cJSON *o = add_element(j, arr);
     if (!o)
         return -ENOMEM;
-    cJSON_AddItemToArray(arr, o);
     char url[VT_PROTO_URL_MAX + 8];
     redact_url(url, sizeof url, s->url);
     add_str(j, o, "stream", s->name);
@@ -319,10 +326,9 @@ static int add_stream_info(jb *j, cJSON *arr, const vt_proto_stream_info *s) {
         chk(j, cJSON_AddNullToObject(o, "frame"));
     cJSON *objs = chk(j, cJSON_AddArrayToObject(o, "objects"));
     for (int i = 0; objs && i < s->nobjects; i++) {
-        cJSON *e = chk(j, cJSON_CreateObject());
+        cJSON *e = add_element(j, objs);
         if (!e)
             return -ENOMEM;
-        cJSON_AddItemToArray(objs, e);
         add_uint(j, e, "id", s->objects[i].id);
         if (s->objects[i].label)
             add_str(j, e, "label", s->objects[i].label);
@@ -372,10 +378,9 @@ static void add_stats(jb *j, cJSON *o, const vt_proto_stats *st) {
     cJSON *subs = chk(j, cJSON_AddArrayToObject(s, "subscribers"));
     for (int i = 0; subs && i < st->nsubscribers; i++) {
         const vt_proto_subscriber_stats *su = &st->subscribers[i];
-        cJSON *e = chk(j, cJSON_CreateObject());
+        cJSON *e = add_element(j, subs);
         if (!e)
             return;
-        cJSON_AddItemToArray(subs, e);
         add_str(j, e, "peer", su->peer ? su->peer : "");
         chk(j, cJSON_AddBoolToObject(e, "masks", su->masks != 0));
         add_uint(j, e, "queued_bytes", su->queued_bytes);
@@ -384,10 +389,9 @@ static void add_stats(jb *j, cJSON *o, const vt_proto_stats *st) {
     cJSON *arr = chk(j, cJSON_AddArrayToObject(s, "streams"));
     for (int i = 0; arr && i < st->nstreams; i++) {
         const vt_proto_stream_stats *ss = &st->streams[i];
-        cJSON *e = chk(j, cJSON_CreateObject());
+        cJSON *e = add_element(j, arr);
         if (!e)
             return;
-        cJSON_AddItemToArray(arr, e);
         add_str(j, e, "stream", ss->name ? ss->name : "");
         add_uint(j, e, "frames", ss->frames);
         add_uint(j, e, "skipped", ss->skipped);

@@ -74,7 +74,7 @@ const char *vt_train_objective_name(vt_train_objective obj) {
     return obj == VT_TRAIN_COLORIZE ? "colorize" : "mast";
 }
 
-int vt_train_cfg_check(const vt_train_cfg *c, char *err, size_t errlen) {
+int vtt_train_cfg_check(const vt_train_cfg *c, char *err, size_t errlen) {
 #define BAD(cond, ...)                                                                             \
     if (cond) {                                                                                    \
         vt_fmt(err, errlen, __VA_ARGS__);                                                          \
@@ -135,23 +135,23 @@ static int is_decayed(const vt_param *p) {
 int vt_trainer_new(vt_model *m, const vt_train_cfg *cfg, vt_trainer **out, char *err,
                    size_t errlen) {
     *out = NULL;
-    int rc = vt_train_cfg_check(cfg, err, errlen);
+    int rc = vtt_train_cfg_check(cfg, err, errlen);
     if (rc < 0)
         return rc;
-    const vt_arch *a = vt_model_spec(m);
+    const vt_arch *a = vtm_model_spec(m);
     if (!a->learned) {
         vt_fmt(err, errlen, "architecture '%s' has no weights to train", a->name);
         return -EINVAL;
     }
-    if (strcmp(vt_model_input_space(m), "lab") != 0) {
+    if (strcmp(vtm_model_input_space(m), "lab") != 0) {
         vt_fmt(err, errlen,
                "architecture '%s' takes %s input; both objectives need a Lab-input architecture",
-               a->name, vt_model_input_space(m));
+               a->name, vtm_model_input_space(m));
         return -EINVAL;
     }
     const int S = cfg->crop, st = a->stride;
     int fh, fw;
-    vt_arch_out_size(a, S, S, &fh, &fw);
+    vtm_arch_out_size(a, S, S, &fh, &fw);
     if (S % st != 0 || fh != S / st || fw != S / st) {
         vt_fmt(err, errlen, "crop %d: must be a multiple of %s's stride %d (feature grid %dx%d)", S,
                a->name, st, fh, fw);
@@ -172,9 +172,9 @@ int vt_trainer_new(vt_model *m, const vt_train_cfg *cfg, vt_trainer **out, char 
     t->N = fh * fw;
     t->C = a->channels;
     t->V = cfg->objective == VT_TRAIN_MAST ? 3 : cfg->ncolors;
-    vt_model_norm(m, t->mean, t->std);
-    vt_rng_seed(&t->rng, cfg->seed);
-    const int B = t->B, N = t->N, C = t->C, V = t->V, np = vt_model_nparams(m);
+    vtm_model_norm(m, t->mean, t->std);
+    vtt_rng_seed(&t->rng, cfg->seed);
+    const int B = t->B, N = t->N, C = t->C, V = t->V, np = vtm_model_nparams(m);
     const size_t SS = (size_t)S * S;
     vt_train_batch *bt = &t->batch;
     /* The attention of every crop against its reference is held whole (B x N x N floats, also
@@ -191,7 +191,7 @@ int vt_trainer_new(vt_model *m, const vt_train_cfg *cfg, vt_trainer **out, char 
         goto fail;
     }
     rc = -ENOMEM;
-    if ((rc = vt_tnet_new(m, &t->net)) < 0 || (rc = vt_tnet_plan(t->net, 2 * B, S, S)) < 0) {
+    if ((rc = vtt_tnet_new(m, &t->net)) < 0 || (rc = vtt_tnet_plan(t->net, 2 * B, S, S)) < 0) {
         vt_fmt(err, errlen, rc == -ENOMEM ? "out of memory" : "cannot plan the network at %dx%d", S,
                S);
         goto fail;
@@ -218,7 +218,7 @@ int vt_trainer_new(vt_model *m, const vt_train_cfg *cfg, vt_trainer **out, char 
         !(t->av = calloc((size_t)np, sizeof *t->av)))
         goto oom;
     for (int i = 0; i < np; i++) {
-        const vt_param *p = vt_model_param(m, i);
+        const vt_param *p = vtm_model_param(m, i);
         if (!is_trainable(p))
             continue;
         if (!(t->am[i] = falloc(p->numel)) || !(t->av[i] = falloc(p->numel)))
@@ -233,7 +233,7 @@ int vt_trainer_new(vt_model *m, const vt_train_cfg *cfg, vt_trainer **out, char 
                 continue;
             char name[VT_NAME_MAX + 16];
             snprintf(name, sizeof name, "%s.weight", l->conv);
-            vt_param *p = vt_model_param_find(m, name);
+            vt_param *p = vtm_model_param_find(m, name);
             const size_t kk = (size_t)l->k * l->k;
             for (int o = 0; o < l->cout; o++)
                 memset(p->data + ((size_t)o * 3 + 1) * kk, 0, sizeof(float) * 2 * kk);
@@ -253,7 +253,7 @@ void vt_trainer_free(vt_trainer **pt) {
     if (!pt || !*pt)
         return;
     vt_trainer *t = *pt;
-    vt_tnet_free(&t->net);
+    vtt_tnet_free(&t->net);
     vt_train_batch *b = &t->batch;
     free(b->input);
     free(b->ref_val);
@@ -278,7 +278,7 @@ void vt_trainer_free(vt_trainer **pt) {
     free(t->xf);
     free(t->losses);
     if (t->am) {
-        for (int i = 0; i < vt_model_nparams(t->m); i++) {
+        for (int i = 0; i < vtm_model_nparams(t->m); i++) {
             free(t->am[i]);
             free(t->av[i]);
         }
@@ -297,12 +297,12 @@ vt_model *vt_trainer_model(vt_trainer *t) {
     return t->m;
 }
 
-vt_tnet *vt_trainer_net(vt_trainer *t) {
+vt_tnet *vtt_trainer_net(vt_trainer *t) {
     return t->net;
 }
 
 void vt_trainer_set_winograd(vt_trainer *t, int on) {
-    vt_tnet_set_winograd(t->net, on);
+    vtt_tnet_set_winograd(t->net, on);
 }
 
 int64_t vt_trainer_steps_done(const vt_trainer *t) {
@@ -322,19 +322,19 @@ const float *vt_trainer_losses(const vt_trainer *t, int64_t *n) {
     return t->losses;
 }
 
-vt_train_batch *vt_trainer_batch(vt_trainer *t) {
+vt_train_batch *vtt_trainer_batch(vt_trainer *t) {
     return &t->batch;
 }
 
-float *vt_trainer_adam_m(vt_trainer *t, int i) {
-    return i >= 0 && i < vt_model_nparams(t->m) ? t->am[i] : NULL;
+float *vtt_trainer_adam_m(vt_trainer *t, int i) {
+    return i >= 0 && i < vtm_model_nparams(t->m) ? t->am[i] : NULL;
 }
 
-float *vt_trainer_adam_v(vt_trainer *t, int i) {
-    return i >= 0 && i < vt_model_nparams(t->m) ? t->av[i] : NULL;
+float *vtt_trainer_adam_v(vt_trainer *t, int i) {
+    return i >= 0 && i < vtm_model_nparams(t->m) ? t->av[i] : NULL;
 }
 
-int vt_trainer_set_colors(vt_trainer *t, const float *ab, int k) {
+int vtt_trainer_set_colors(vt_trainer *t, const float *ab, int k) {
     if (k != t->cfg.ncolors)
         return -EINVAL;
     for (int i = 0; i < 2 * k; i++)
@@ -359,7 +359,7 @@ const float *vt_trainer_colors(const vt_trainer *t, int *k) {
 
 /* A uniformly drawn cached frame: video *v, position *j. */
 static void pick_frame(vt_rng *r, const vt_train_data *d, int64_t total, int *v, int *j) {
-    int64_t u = (int64_t)(vt_rng_unit(r) * (double)total);
+    int64_t u = (int64_t)(vtt_rng_unit(r) * (double)total);
     if (u >= total)
         u = total - 1;
     int i = 0;
@@ -387,12 +387,12 @@ int vt_trainer_fit_colors(vt_trainer *t, const vt_train_data *d, char *err, size
     }
     /* A generator of its own, so fitting does not shift the training stream. */
     vt_rng r;
-    vt_rng_seed(&r, t->cfg.seed ^ 0x636f6c6f7273ull);
+    vtt_rng_seed(&r, t->cfg.seed ^ 0x636f6c6f7273ull);
     for (int i = 0; i < KM_SAMPLES; i++) {
         int v, j;
         pick_frame(&r, d, total, &v, &j);
         const vt_train_video *vv = &d->v[v];
-        int x = vt_rng_int(&r, 0, vv->w - st), y = vt_rng_int(&r, 0, vv->h - st);
+        int x = vtt_rng_int(&r, 0, vv->w - st), y = vtt_rng_int(&r, 0, vv->h - st);
         vt_image img = {st, st, 3 * vv->w, vv->rgb[j] + ((size_t)y * vv->w + x) * 3};
         vt_lab_from_rgb(&img, lab);
         double sa = 0.0, sb = 0.0;
@@ -405,7 +405,7 @@ int vt_trainer_fit_colors(vt_trainer *t, const vt_train_data *d, char *err, size
     }
     /* k-means++ seeding, then Lloyd iterations; an emptied cluster takes the farthest point. */
     float *c = t->colors;
-    int first = vt_rng_int(&r, 0, KM_SAMPLES - 1);
+    int first = vtt_rng_int(&r, 0, KM_SAMPLES - 1);
     c[0] = pts[2 * first], c[1] = pts[2 * first + 1];
     for (int i = 0; i < KM_SAMPLES; i++)
         d2[i] = INFINITY;
@@ -417,7 +417,7 @@ int vt_trainer_fit_colors(vt_trainer *t, const vt_train_data *d, char *err, size
             d2[i] = dd < d2[i] ? dd : d2[i];
             sum += d2[i];
         }
-        double u = vt_rng_unit(&r) * sum, acc = 0.0;
+        double u = vtt_rng_unit(&r) * sum, acc = 0.0;
         int pick = KM_SAMPLES - 1;
         for (int i = 0; i < KM_SAMPLES; i++) {
             acc += d2[i];
@@ -602,7 +602,7 @@ static void build_batch(vt_trainer *t) {
     }
 }
 
-int vt_trainer_set_batch(vt_trainer *t, const uint8_t *rgb, const int *drop) {
+int vtt_trainer_set_batch(vt_trainer *t, const uint8_t *rgb, const int *drop) {
     vt_train_batch *bt = &t->batch;
     if (t->cfg.objective == VT_TRAIN_COLORIZE && !t->have_colors)
         return -EINVAL;
@@ -610,7 +610,7 @@ int vt_trainer_set_batch(vt_trainer *t, const uint8_t *rgb, const int *drop) {
     for (int b = 0; b < t->B; b++) {
         bt->drop[b] = 0;
         if (t->cfg.objective == VT_TRAIN_MAST) {
-            bt->drop[b] = drop ? drop[b] : vt_rng_int(&t->rng, 1, 2);
+            bt->drop[b] = drop ? drop[b] : vtt_rng_int(&t->rng, 1, 2);
             if (bt->drop[b] != 1 && bt->drop[b] != 2)
                 return -EINVAL;
         }
@@ -620,7 +620,7 @@ int vt_trainer_set_batch(vt_trainer *t, const uint8_t *rgb, const int *drop) {
     return 0;
 }
 
-int vt_trainer_sample(vt_trainer *t, const vt_train_data *d) {
+int vtt_trainer_sample(vt_trainer *t, const vt_train_data *d) {
     const vt_train_cfg *c = &t->cfg;
     vt_train_batch *bt = &t->batch;
     const int64_t total = vt_train_data_frames(d);
@@ -634,35 +634,35 @@ int vt_trainer_sample(vt_trainer *t, const vt_train_data *d) {
         pick_frame(&t->rng, d, total, &v, &i);
         const vt_train_video *vv = &d->v[v];
         /* a gap in source frames, converted to cached frames (the cache may be thinned) */
-        int gap = vt_rng_int(&t->rng, c->gap_min, c->gap_max);
+        int gap = vtt_rng_int(&t->rng, c->gap_min, c->gap_max);
         int gp = (gap + d->stride / 2) / d->stride;
         gp = gp < 1 ? 1 : gp;
         gp = gp > vv->n - 1 ? vv->n - 1 : gp;
         if (i + gp >= vv->n)
             i = vv->n - 1 - gp;
         int j = i + gp;
-        if (vt_rng_unit(&t->rng) < 0.5) { /* time runs either way */
+        if (vtt_rng_unit(&t->rng) < 0.5) { /* time runs either way */
             int tmp = i;
             i = j;
             j = tmp;
         }
         const int short_side = vv->w < vv->h ? vv->w : vv->h;
         float r = (float)(short_side *
-                          (c->scale_min + (c->scale_max - c->scale_min) * vt_rng_unit(&t->rng)));
+                          (c->scale_min + (c->scale_max - c->scale_min) * vtt_rng_unit(&t->rng)));
         r = r < 8.0f ? 8.0f : r;
-        float x0 = (float)(vt_rng_unit(&t->rng) * (vv->w - r));
-        float y0 = (float)(vt_rng_unit(&t->rng) * (vv->h - r));
-        int flip = c->flip && vt_rng_unit(&t->rng) < 0.5;
+        float x0 = (float)(vtt_rng_unit(&t->rng) * (vv->w - r));
+        float y0 = (float)(vtt_rng_unit(&t->rng) * (vv->h - r));
+        int flip = c->flip && vtt_rng_unit(&t->rng) < 0.5;
         crop_resize(t, vv->rgb[i], vv->w, vv->h, x0, y0, r, flip, bt->rgb + (size_t)b * SS * 3);
         crop_resize(t, vv->rgb[j], vv->w, vv->h, x0, y0, r, flip,
                     bt->rgb + (size_t)(t->B + b) * SS * 3);
-        bt->drop[b] = c->objective == VT_TRAIN_MAST ? vt_rng_int(&t->rng, 1, 2) : 0;
+        bt->drop[b] = c->objective == VT_TRAIN_MAST ? vtt_rng_int(&t->rng, 1, 2) : 0;
         for (int k = 0; k < 2; k++) {
             float *p = &t->jit[4 * (b + k * t->B)];
             if (c->jitter > 0.0f) {
-                p[0] = 1.0f + c->jitter * (float)(2.0 * vt_rng_unit(&t->rng) - 1.0);
-                p[1] = 64.0f * c->jitter * (float)(2.0 * vt_rng_unit(&t->rng) - 1.0);
-                p[2] = 1.0f + c->jitter * (float)(2.0 * vt_rng_unit(&t->rng) - 1.0);
+                p[0] = 1.0f + c->jitter * (float)(2.0 * vtt_rng_unit(&t->rng) - 1.0);
+                p[1] = 64.0f * c->jitter * (float)(2.0 * vtt_rng_unit(&t->rng) - 1.0);
+                p[2] = 1.0f + c->jitter * (float)(2.0 * vtt_rng_unit(&t->rng) - 1.0);
                 p[3] = 1.0f;
             } else {
                 p[0] = p[1] = p[2] = p[3] = 0.0f;
@@ -680,46 +680,46 @@ int vt_trainer_sample(vt_trainer *t, const vt_train_data *d) {
 #define L2_EPS  1e-12f /* F.normalize's default */
 #define NLL_EPS 1e-8f
 
-int vt_trainer_forward_backward(vt_trainer *t, double *loss) {
+int vtt_trainer_forward_backward(vt_trainer *t, double *loss) {
     const int B = t->B, N = t->N, C = t->C, V = t->V, S = t->S;
     vt_train_batch *bt = &t->batch;
     vt_tensor x = {2 * B, 3, S, S, bt->input};
     const vt_tensor *f;
-    int rc = vt_tnet_forward(t->net, &x, 1, &f);
+    int rc = vtt_tnet_forward(t->net, &x, 1, &f);
     if (rc < 0)
         return rc;
     vt_tensor u = {2 * B, C, t->fh, t->fw, t->u};
-    vt_tr_l2norm_forward(f, L2_EPS, &u, t->nrm);
+    vtt_tr_l2norm_forward(f, L2_EPS, &u, t->nrm);
     double sum = 0.0;
     const float *vals = bt->ref_val;
     for (int b = 0; b < B; b++) {
         const float *ut = t->u + (size_t)(B + b) * C * N, *ur = t->u + (size_t)b * C * N;
         float *y = t->y + (size_t)b * V * N, *dy = t->dy + (size_t)b * V * N;
-        vt_tr_attn_forward(ut, ur, C, t->fh, t->fw, t->cfg.radius, t->cfg.temperature,
-                           vals + (size_t)b * V * N, V, t->att + (size_t)b * N * N, y);
+        vtt_tr_attn_forward(ut, ur, C, t->fh, t->fw, t->cfg.radius, t->cfg.temperature,
+                            vals + (size_t)b * V * N, V, t->att + (size_t)b * N * N, y);
         if (t->cfg.objective == VT_TRAIN_MAST)
-            sum += vt_tr_smoothl1(y, bt->tgt_val + (size_t)b * 3 * N, (size_t)3 * N,
-                                  t->cfg.huber_scale, 1.0f / (float)(B * 3 * N), dy);
+            sum += vtt_tr_smoothl1(y, bt->tgt_val + (size_t)b * 3 * N, (size_t)3 * N,
+                                   t->cfg.huber_scale, 1.0f / (float)(B * 3 * N), dy);
         else
-            sum += vt_tr_nll_prob(y, bt->tgt_cls + (size_t)b * N, V, N, NLL_EPS,
-                                  1.0f / (float)(B * N), dy);
+            sum += vtt_tr_nll_prob(y, bt->tgt_cls + (size_t)b * N, V, N, NLL_EPS,
+                                   1.0f / (float)(B * N), dy);
     }
     *loss = t->cfg.objective == VT_TRAIN_MAST ? sum / ((double)B * 3 * N) : sum / ((double)B * N);
     memset(t->du, 0, sizeof(float) * (size_t)2 * B * C * N);
     for (int b = 0; b < B; b++)
-        vt_tr_attn_backward(t->u + (size_t)(B + b) * C * N, t->u + (size_t)b * C * N, C, t->fh,
-                            t->fw, t->cfg.temperature, vals + (size_t)b * V * N, V,
-                            t->att + (size_t)b * N * N, t->dy + (size_t)b * V * N, t->da,
-                            t->du + (size_t)(B + b) * C * N, t->du + (size_t)b * C * N);
-    vt_tensor *df = vt_tnet_out_grad(t->net);
-    memset(df->data, 0, sizeof(float) * vt_tensor_numel(df));
+        vtt_tr_attn_backward(t->u + (size_t)(B + b) * C * N, t->u + (size_t)b * C * N, C, t->fh,
+                             t->fw, t->cfg.temperature, vals + (size_t)b * V * N, V,
+                             t->att + (size_t)b * N * N, t->dy + (size_t)b * V * N, t->da,
+                             t->du + (size_t)(B + b) * C * N, t->du + (size_t)b * C * N);
+    vt_tensor *df = vtt_tnet_out_grad(t->net);
+    memset(df->data, 0, sizeof(float) * vtm_tensor_numel(df));
     vt_tensor du = {2 * B, C, t->fh, t->fw, t->du};
-    vt_tr_l2norm_backward(&u, t->nrm, L2_EPS, &du, df);
-    vt_tnet_zero_grad(t->net);
-    return vt_tnet_backward(t->net);
+    vtt_tr_l2norm_backward(&u, t->nrm, L2_EPS, &du, df);
+    vtt_tnet_zero_grad(t->net);
+    return vtt_tnet_backward(t->net);
 }
 
-double vt_trainer_lr_at(const vt_trainer *t, int64_t s) {
+double vtt_trainer_lr_at(const vt_trainer *t, int64_t s) {
     const vt_train_cfg *c = &t->cfg;
     if (s < c->warmup)
         return c->lr * (double)(s + 1) / c->warmup;
@@ -729,18 +729,18 @@ double vt_trainer_lr_at(const vt_trainer *t, int64_t s) {
     return c->lr * (c->lr_min + (1.0 - c->lr_min) * 0.5 * (1.0 + cos(M_PI * p)));
 }
 
-int vt_trainer_update(vt_trainer *t, double loss, vt_train_step_info *info) {
+int vtt_trainer_update(vt_trainer *t, double loss, vt_train_step_info *info) {
     const vt_train_cfg *c = &t->cfg;
-    const int np = vt_model_nparams(t->m);
+    const int np = vtm_model_nparams(t->m);
     if (!isfinite(loss))
         return -EDOM;
     /* global gradient norm, as torch.nn.utils.clip_grad_norm_ */
     double ss = 0.0;
     for (int i = 0; i < np; i++) {
-        const float *g = vt_tnet_grad(t->net, i);
+        const float *g = vtt_tnet_grad(t->net, i);
         if (!g)
             continue;
-        const size_t n = vt_model_param(t->m, i)->numel;
+        const size_t n = vtm_model_param(t->m, i)->numel;
         for (size_t k = 0; k < n; k++)
             ss += (double)g[k] * g[k];
     }
@@ -752,16 +752,16 @@ int vt_trainer_update(vt_trainer *t, double loss, vt_train_step_info *info) {
         double coef = c->clip / (norm + 1e-6);
         gs = coef < 1.0 ? (float)coef : 1.0f;
     }
-    const double lr = vt_trainer_lr_at(t, t->step);
+    const double lr = vtt_trainer_lr_at(t, t->step);
     const double tt = (double)(t->step + 1);
     const double bc1 = 1.0 - pow(c->beta1, tt), bc2 = 1.0 - pow(c->beta2, tt);
     const float step_size = (float)(lr / bc1), bc2s = (float)sqrt(bc2);
     const float b1 = c->beta1, b2 = c->beta2, eps = c->adam_eps;
     for (int i = 0; i < np; i++) {
-        float *g = vt_tnet_grad(t->net, i);
+        float *g = vtt_tnet_grad(t->net, i);
         if (!g)
             continue;
-        vt_param *p = vt_model_param(t->m, i);
+        vt_param *p = vtm_model_param(t->m, i);
         float *m = t->am[i], *v = t->av[i], *w = p->data;
         /* AdamW (Loshchilov & Hutter), in torch.optim.AdamW's order of operations */
         const float decay = is_decayed(p) ? (float)(1.0 - lr * c->weight_decay) : 1.0f;
@@ -788,11 +788,11 @@ int vt_trainer_update(vt_trainer *t, double loss, vt_train_step_info *info) {
 int vt_trainer_step(vt_trainer *t, const vt_train_data *d, vt_train_step_info *info) {
     if (t->step >= t->cfg.steps)
         return -ERANGE;
-    int rc = vt_trainer_sample(t, d);
+    int rc = vtt_trainer_sample(t, d);
     if (rc < 0)
         return rc;
     double loss;
-    if ((rc = vt_trainer_forward_backward(t, &loss)) < 0)
+    if ((rc = vtt_trainer_forward_backward(t, &loss)) < 0)
         return rc;
-    return vt_trainer_update(t, loss, info);
+    return vtt_trainer_update(t, loss, info);
 }

@@ -61,8 +61,8 @@ int vt_train_adapt(vt_model *m, const vt_train_data *d, const vt_train_cfg *cfg,
     vt_trainer_free(&t);
     if (rc < 0)
         return rc; /* err says which step */
-    if ((provenance && (rc = vt_model_set_meta(m, "vtrack.adapt", provenance)) < 0) ||
-        (rc = vt_model_refold(m)) < 0) {
+    if ((provenance && (rc = vtm_model_set_meta(m, "vtrack.adapt", provenance)) < 0) ||
+        (rc = vtm_model_refold(m)) < 0) {
         vt_fmt(err, errlen, "%s", strerror(-rc));
         return rc;
     }

@@ -1,7 +1,7 @@
 /*
  * train_ckpt.c - training checkpoints and the export of trained weights.
  *
- * A checkpoint is a safetensors file (written atomically by vt_st_write: temporary file,
+ * A checkpoint is a safetensors file (written atomically by vtm_st_write: temporary file,
  * fsync, rename) holding
  *   every model parameter under its own name (running statistics included),
  *   "adam.m.<name>", "adam.v.<name>" for every trainable tensor,
@@ -104,7 +104,7 @@ static int field_parse(vt_train_cfg *c, int i, const char *s) {
 int vt_trainer_save(const vt_trainer *t, const char *path, const char *data_desc, char *err,
                     size_t errlen) {
     vt_model *m = t->m;
-    const int np = vt_model_nparams(m);
+    const int np = vtm_model_nparams(m);
     const int cap = 3 * np + 2;
     int rc = -ENOMEM, n = 0, k = 0, nv = 0;
     vt_st_out *out = calloc((size_t)cap, sizeof *out);
@@ -118,7 +118,7 @@ int vt_trainer_save(const vt_trainer *t, const char *path, const char *data_desc
     }
     for (int pass = 0; pass < 3; pass++)
         for (int i = 0; i < np; i++) {
-            const vt_param *p = vt_model_param(m, i);
+            const vt_param *p = vtm_model_param(m, i);
             const float *data = p->data;
             if (pass > 0) {
                 data = pass == 1 ? t->am[i] : t->av[i];
@@ -174,7 +174,7 @@ int vt_trainer_save(const vt_trainer *t, const char *path, const char *data_desc
         meta[k++] = vals[nv++];
     }
     meta[k] = NULL;
-    rc = vt_st_write(path, out, n, meta, err, errlen);
+    rc = vtm_st_write(path, out, n, meta, err, errlen);
 done:
     free(out);
     free(shapes);
@@ -187,8 +187,8 @@ done:
 /* Read tensor `name` of exactly `numel` floats with the shape of p (or 1-D/2-D given). */
 static int read_exact(vt_st_file *f, const char *name, int ndim, const int64_t *shape, float *dst,
                       char *err, size_t errlen) {
-    const char *fn = vt_st_name(f);
-    const vt_st_tensor *tt = vt_st_find(f, name);
+    const char *fn = vtm_st_name(f);
+    const vt_st_tensor *tt = vtm_st_find(f, name);
     if (!tt) {
         vt_fmt(err, errlen, "%s: checkpoint tensor '%s' missing", fn, name);
         return -EINVAL;
@@ -200,7 +200,7 @@ static int read_exact(vt_st_file *f, const char *name, int ndim, const int64_t *
         vt_fmt(err, errlen, "%s: checkpoint tensor '%s' has the wrong shape", fn, name);
         return -EINVAL;
     }
-    int rc = vt_st_read_f32(f, tt, dst, err, errlen);
+    int rc = vtm_st_read_f32(f, tt, dst, err, errlen);
     if (rc < 0)
         return rc;
     for (size_t i = 0; i < tt->numel; i++)
@@ -218,13 +218,13 @@ static int load_checkpoint(vt_st_file *f, const char *path, vt_model **mout, vt_
                            char *data_desc, size_t len, char *err, size_t errlen) {
     char sub[256];
     int rc;
-    const char *mark = vt_st_meta(f, CKPT_MARK);
+    const char *mark = vtm_st_meta(f, CKPT_MARK);
     if (!mark || strcmp(mark, "1") != 0) {
         vt_fmt(err, errlen, "%s: not a vtrack training checkpoint (no %s in __metadata__)", path,
                CKPT_MARK);
         return -EINVAL;
     }
-    const char *arch = vt_st_meta(f, "vtrack.arch");
+    const char *arch = vtm_st_meta(f, "vtrack.arch");
     if ((rc = vt_model_new(arch, 0, mout, sub, sizeof sub)) < 0) {
         vt_fmt(err, errlen, "%s: %s", path, sub);
         return rc;
@@ -235,7 +235,7 @@ static int load_checkpoint(vt_st_file *f, const char *path, vt_model **mout, vt_
     for (int i = 0; i < NFIELDS; i++) {
         char key[64];
         snprintf(key, sizeof key, "vtrack.train.cfg.%s", cfg_fields[i].key);
-        const char *v = vt_st_meta(f, key);
+        const char *v = vtm_st_meta(f, key);
         if (!v || field_parse(&cfg, i, v) < 0) {
             vt_fmt(err, errlen, "%s: metadata %s is %s%.32s%s", path, key, v ? "'" : "missing",
                    v ? v : "", v ? "', not a number" : "");
@@ -247,7 +247,7 @@ static int load_checkpoint(vt_st_file *f, const char *path, vt_model **mout, vt_
         return rc;
     }
     vt_trainer *t = *tout;
-    const char *sv = vt_st_meta(f, "vtrack.train.step"), *rv = vt_st_meta(f, "vtrack.train.rng");
+    const char *sv = vtm_st_meta(f, "vtrack.train.step"), *rv = vtm_st_meta(f, "vtrack.train.rng");
     char *end = NULL;
     long long step = sv ? strtoll(sv, &end, 10) : -1;
     if (!sv || *end || step < 0 || step > cfg.steps) {
@@ -265,10 +265,10 @@ static int load_checkpoint(vt_st_file *f, const char *path, vt_model **mout, vt_
         h[16] = 0;
         t->rng.s[i] = strtoull(h, NULL, 16);
     }
-    const int np = vt_model_nparams(m);
+    const int np = vtm_model_nparams(m);
     for (int pass = 0; pass < 3; pass++)
         for (int i = 0; i < np; i++) {
-            vt_param *p = vt_model_param(m, i);
+            vt_param *p = vtm_model_param(m, i);
             float *dst = pass == 0 ? p->data : pass == 1 ? t->am[i] : t->av[i];
             if (!dst)
                 continue;
@@ -294,14 +294,14 @@ static int load_checkpoint(vt_st_file *f, const char *path, vt_model **mout, vt_
         t->have_colors = 1;
     }
     t->step = step;
-    const char *wv = vt_st_meta(f, "vtrack.train.wall");
+    const char *wv = vtm_st_meta(f, "vtrack.train.wall");
     t->wall = wv ? strtod(wv, NULL) : 0.0;
     t->wall = isfinite(t->wall) && t->wall >= 0 ? t->wall : 0.0;
     if (data_desc && len) {
-        const char *dd = vt_st_meta(f, "vtrack.train.data");
+        const char *dd = vtm_st_meta(f, "vtrack.train.data");
         snprintf(data_desc, len, "%s", dd ? dd : "");
     }
-    if ((rc = vt_model_refold(m)) < 0) {
+    if ((rc = vtm_model_refold(m)) < 0) {
         vt_fmt(err, errlen, "%s: out of memory", path);
         return rc;
     }
@@ -315,17 +315,17 @@ int vt_trainer_load(const char *path, vt_model **mout, vt_trainer **tout, char *
     vt_st_file *f = NULL;
     vt_model *m = NULL;
     vt_trainer *t = NULL;
-    int rc = vt_st_open(path, &f, err, errlen);
+    int rc = vtm_st_open(path, &f, err, errlen);
     if (rc < 0)
         return rc;
     rc = load_checkpoint(f, path, &m, &t, data_desc, len, err, errlen);
     if (rc < 0) {
         vt_trainer_free(&t);
         vt_model_free(&m);
-        vt_st_close(&f);
+        vtm_st_close(&f);
         return rc;
     }
-    vt_st_close(&f);
+    vtm_st_close(&f);
     *mout = m;
     *tout = t;
     return 0;
@@ -341,7 +341,7 @@ int vt_trainer_export(vt_trainer *t, const char *path, const char *sources, char
     do {                                                                                           \
         snprintf(buf, sizeof buf, __VA_ARGS__);                                                    \
         if (!rc)                                                                                   \
-            rc = vt_model_set_meta(m, k, buf);                                                     \
+            rc = vtm_model_set_meta(m, k, buf);                                                    \
     } while (0)
     /* How the tracker must compare these features: as trained. */
     SET("vtrack.prop.temperature", "%.6g", (double)c->temperature);
@@ -362,7 +362,7 @@ int vt_trainer_export(vt_trainer *t, const char *path, const char *sources, char
         c->gap_max, (double)c->lr, (double)c->weight_decay, c->warmup, (double)c->clip, c->radius,
         (double)c->temperature, c->seed);
     if (sources && !rc)
-        rc = vt_model_set_meta(m, "vtrack.train.data", sources);
+        rc = vtm_model_set_meta(m, "vtrack.train.data", sources);
     if (c->objective == VT_TRAIN_COLORIZE && t->have_colors && !rc) {
         /* "a,b;a,b;..." in Lab units: the colour classes the model was trained to predict */
         char cs[VT_TRAIN_MAX_COLORS * 32];
@@ -370,7 +370,7 @@ int vt_trainer_export(vt_trainer *t, const char *path, const char *sources, char
         for (int k = 0; k < c->ncolors; k++)
             l += snprintf(cs + l, sizeof cs - l, "%s%.4g,%.4g", k ? ";" : "",
                           (double)t->colors[2 * k], (double)t->colors[2 * k + 1]);
-        rc = vt_model_set_meta(m, "vtrack.colorize.centroids", cs);
+        rc = vtm_model_set_meta(m, "vtrack.colorize.centroids", cs);
         SET("vtrack.input.grey", "1");
     }
 #undef SET

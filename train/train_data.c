@@ -27,7 +27,7 @@ static uint64_t splitmix64(uint64_t *s) {
     return z ^ (z >> 31);
 }
 
-void vt_rng_seed(vt_rng *r, uint64_t seed) {
+void vtt_rng_seed(vt_rng *r, uint64_t seed) {
     uint64_t s = seed;
     for (int i = 0; i < 4; i++)
         r->s[i] = splitmix64(&s);
@@ -37,7 +37,7 @@ static inline uint64_t rotl(uint64_t x, int k) {
     return (x << k) | (x >> (64 - k));
 }
 
-uint64_t vt_rng_u64(vt_rng *r) {
+uint64_t vtt_rng_u64(vt_rng *r) {
     uint64_t *s = r->s;
     const uint64_t out = rotl(s[1] * 5, 7) * 9;
     const uint64_t t = s[1] << 17;
@@ -50,13 +50,13 @@ uint64_t vt_rng_u64(vt_rng *r) {
     return out;
 }
 
-double vt_rng_unit(vt_rng *r) {
-    return (vt_rng_u64(r) >> 11) * 0x1.0p-53;
+double vtt_rng_unit(vt_rng *r) {
+    return (vtt_rng_u64(r) >> 11) * 0x1.0p-53;
 }
 
-int vt_rng_int(vt_rng *r, int lo, int hi) {
+int vtt_rng_int(vt_rng *r, int lo, int hi) {
     uint64_t span = (uint64_t)((int64_t)hi - lo) + 1;
-    return lo + (int)(vt_rng_u64(r) % span); /* bias < span / 2^64: irrelevant here */
+    return lo + (int)(vtt_rng_u64(r) % span); /* bias < span / 2^64: irrelevant here */
 }
 
 /* ---------------------------------------------------------------------------------------------

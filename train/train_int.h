@@ -27,27 +27,27 @@ typedef struct vt_rng {
     uint64_t s[4];
 } vt_rng;
 
-void vt_rng_seed(vt_rng *r, uint64_t seed);
-uint64_t vt_rng_u64(vt_rng *r);
+void vtt_rng_seed(vt_rng *r, uint64_t seed);
+uint64_t vtt_rng_u64(vt_rng *r);
 /* Uniform in [0, 1). */
-double vt_rng_unit(vt_rng *r);
+double vtt_rng_unit(vt_rng *r);
 /* Uniform integer in [lo, hi] (inclusive; hi >= lo). */
-int vt_rng_int(vt_rng *r, int lo, int hi);
+int vtt_rng_int(vt_rng *r, int lo, int hi);
 
 /* ---------------------------------------------------------------------------------------------
  * Ops with backward passes (train/train_ops.c). Shapes next to each; gradients accumulate.
  * ------------------------------------------------------------------------------------------- */
 
-/* Scratch floats vt_tr_conv_backward needs for one image of h x w (input size). */
-size_t vt_tr_conv_bwd_scratch(const vt_conv *cv, int h, int w);
+/* Scratch floats vtt_tr_conv_backward needs for one image of h x w (input size). */
+size_t vtt_tr_conv_bwd_scratch(const vt_conv *cv, int h, int w);
 /*
  * Backward of z = conv(x, w) + b (cv->relu must be 0; the epilogue's ReLU/residual are separate
  * ops in training). x (n, cin, h, w), dz (n, cout, oh, ow). Accumulates dw [cout][cin][k][k],
  * db [cout] (NULL: no bias) and dx (x's shape; NULL: not needed, e.g. the network input).
- * `scratch` holds vt_tr_conv_bwd_scratch() floats.
+ * `scratch` holds vtt_tr_conv_bwd_scratch() floats.
  */
-int vt_tr_conv_backward(const vt_conv *cv, const vt_tensor *x, const vt_tensor *dz, float *dw,
-                        float *db, vt_tensor *dx, float *scratch);
+int vtt_tr_conv_backward(const vt_conv *cv, const vt_tensor *x, const vt_tensor *dz, float *dw,
+                         float *db, vt_tensor *dx, float *scratch);
 
 /*
  * Batch-norm in training mode over (n, h, w) per channel: y = (z - mean) * invstd * gamma + beta
@@ -55,29 +55,29 @@ int vt_tr_conv_backward(const vt_conv *cv, const vt_tensor *x, const vt_tensor *
  * NULL they are updated as PyTorch does: r = (1 - momentum) r + momentum * stat, with the
  * unbiased variance (M / (M - 1)) for running_var. z and y are (n, c, h, w); y may alias z.
  */
-void vt_tr_bn_forward(const vt_tensor *z, const float *gamma, const float *beta, float eps,
-                      float momentum, float *running_mean, float *running_var, float *mean,
-                      float *invstd, vt_tensor *y);
+void vtt_tr_bn_forward(const vt_tensor *z, const float *gamma, const float *beta, float eps,
+                       float momentum, float *running_mean, float *running_var, float *mean,
+                       float *invstd, vt_tensor *y);
 /* Backward of the above given the forward's input z and saved mean/invstd: accumulates
  * dgamma, dbeta [c] and WRITES dz (z's shape; may alias dy). */
-void vt_tr_bn_backward(const vt_tensor *z, const float *mean, const float *invstd,
-                       const float *gamma, const vt_tensor *dy, float *dgamma, float *dbeta,
-                       vt_tensor *dz);
+void vtt_tr_bn_backward(const vt_tensor *z, const float *mean, const float *invstd,
+                        const float *gamma, const vt_tensor *dy, float *dgamma, float *dbeta,
+                        vt_tensor *dz);
 
 /* ReLU backward in place: d[i] = 0 where y[i] <= 0 (y is the ReLU's output). n floats. */
-void vt_tr_relu_backward(const float *y, float *d, size_t n);
+void vtt_tr_relu_backward(const float *y, float *d, size_t n);
 
 /* Max-pool backward (PyTorch semantics: the gradient goes to the first maximum of each window,
  * padding counts as -inf). x (n, c, h, w), dy (n, c, oh, ow); accumulates dx (x's shape). */
-int vt_tr_maxpool_backward(const vt_tensor *x, int k, int stride, int pad, const vt_tensor *dy,
-                           vt_tensor *dx);
+int vtt_tr_maxpool_backward(const vt_tensor *x, int k, int stride, int pad, const vt_tensor *dy,
+                            vt_tensor *dx);
 
 /* Channel L2 normalisation, F.normalize(dim=1, eps): y = x / max(||x||, eps) per pixel; saves
  * the norms nrm [n][h*w]. x, y (n, c, h, w), may not alias. */
-void vt_tr_l2norm_forward(const vt_tensor *x, float eps, vt_tensor *y, float *nrm);
+void vtt_tr_l2norm_forward(const vt_tensor *x, float eps, vt_tensor *y, float *nrm);
 /* Backward: accumulates dx from dy, given y and the saved norms. */
-void vt_tr_l2norm_backward(const vt_tensor *y, const float *nrm, float eps, const vt_tensor *dy,
-                           vt_tensor *dx);
+void vtt_tr_l2norm_backward(const vt_tensor *y, const float *nrm, float eps, const vt_tensor *dy,
+                            vt_tensor *dx);
 
 /*
  * Windowed attention of one target frame onto one reference frame, on an h x w cell grid
@@ -87,22 +87,22 @@ void vt_tr_l2norm_backward(const vt_tensor *y, const float *nrm, float eps, cons
  *   y[:, q] = sum_p a[q][p] vals[:, p]
  * Writes a (N x N, kept for the backward) and y (V x N).
  */
-void vt_tr_attn_forward(const float *ft, const float *fr, int c, int h, int w, int radius,
-                        float temperature, const float *vals, int v, float *a, float *y);
+void vtt_tr_attn_forward(const float *ft, const float *fr, int c, int h, int w, int radius,
+                         float temperature, const float *vals, int v, float *a, float *y);
 /* Backward: from dy (V x N) accumulates dft and dfr (C x N; either may be NULL). `da` is
  * N x N scratch. Values get no gradient (they are data). */
-void vt_tr_attn_backward(const float *ft, const float *fr, int c, int h, int w, float temperature,
-                         const float *vals, int v, const float *a, const float *dy, float *da,
-                         float *dft, float *dfr);
+void vtt_tr_attn_backward(const float *ft, const float *fr, int c, int h, int w, float temperature,
+                          const float *vals, int v, const float *a, const float *dy, float *da,
+                          float *dft, float *dfr);
 
 /* Smooth L1 (Huber) as F.smooth_l1_loss(scale*y, scale*t, beta=1, 'sum'): returns the sum over
  * n elements and writes dy = d(sum)/dy * gscale (gscale = 1/count for a mean). */
-double vt_tr_smoothl1(const float *y, const float *t, size_t n, float scale, float gscale,
-                      float *dy);
+double vtt_tr_smoothl1(const float *y, const float *t, size_t n, float scale, float gscale,
+                       float *dy);
 /* Cross-entropy on probabilities: p is V x N (columns sum to 1), cls[N] the true class;
  * returns sum_q -log(p[cls[q]][q] + eps) and writes dp (V x N) = gradient * gscale. */
-double vt_tr_nll_prob(const float *p, const int32_t *cls, int v, int n, float eps, float gscale,
-                      float *dp);
+double vtt_tr_nll_prob(const float *p, const int32_t *cls, int v, int n, float eps, float gscale,
+                       float *dp);
 
 /* ---------------------------------------------------------------------------------------------
  * Training-mode executor of an architecture table (train/train_net.c)
@@ -112,27 +112,27 @@ typedef struct vt_tnet vt_tnet;
 
 /* A training executor for model m (borrowed, must outlive it). Parameters are read from and
  * running statistics written to the model's vt_param tensors. */
-int vt_tnet_new(vt_model *m, vt_tnet **out);
-void vt_tnet_free(vt_tnet **t);
+int vtt_tnet_new(vt_model *m, vt_tnet **out);
+void vtt_tnet_free(vt_tnet **t);
 /* Size every buffer for an input of (n, 3, h, w); allocation happens here only. */
-int vt_tnet_plan(vt_tnet *t, int n, int h, int w);
+int vtt_tnet_plan(vt_tnet *t, int n, int h, int w);
 /*
  * Forward in training mode (BN with batch statistics; running statistics updated when
  * update_running is set). x is (n, 3, h, w) as planned. *out borrows the output activation.
  */
-int vt_tnet_forward(vt_tnet *t, const vt_tensor *x, int update_running, const vt_tensor **out);
+int vtt_tnet_forward(vt_tnet *t, const vt_tensor *x, int update_running, const vt_tensor **out);
 /* The gradient buffer of the output, (out's shape): the caller writes dL/dout there. */
-vt_tensor *vt_tnet_out_grad(vt_tnet *t);
-/* Backward through every layer; accumulates into the parameter gradients (see vt_tnet_grad). */
-int vt_tnet_backward(vt_tnet *t);
+vt_tensor *vtt_tnet_out_grad(vt_tnet *t);
+/* Backward through every layer; accumulates into the parameter gradients (see vtt_tnet_grad). */
+int vtt_tnet_backward(vt_tnet *t);
 /* Zero every parameter gradient. */
-void vt_tnet_zero_grad(vt_tnet *t);
-/* Gradient of model parameter i (vt_model_param order); NULL for running statistics. */
-float *vt_tnet_grad(vt_tnet *t, int i);
+void vtt_tnet_zero_grad(vt_tnet *t);
+/* Gradient of model parameter i (vtm_model_param order); NULL for running statistics. */
+float *vtt_tnet_grad(vt_tnet *t, int i);
 /* Use Winograd F(2x2,3x3) for 3x3 stride-1 convolutions (forward and input gradient). */
-void vt_tnet_set_winograd(vt_tnet *t, int on);
+void vtt_tnet_set_winograd(vt_tnet *t, int on);
 /* Bytes held by the executor's buffers. */
-size_t vt_tnet_bytes(const vt_tnet *t);
+size_t vtt_tnet_bytes(const vt_tnet *t);
 
 /* ---------------------------------------------------------------------------------------------
  * The trainer's internals (train/train.c, train/train_ckpt.c)
@@ -154,29 +154,29 @@ typedef struct vt_train_batch {
 } vt_train_batch;
 
 /* The trainer's executor. */
-vt_tnet *vt_trainer_net(vt_trainer *t);
+vt_tnet *vtt_trainer_net(vt_trainer *t);
 /* Colorize: set/get the centroids (ncolors x {a, b}, Lab units). */
-int vt_trainer_set_colors(vt_trainer *t, const float *ab, int k);
+int vtt_trainer_set_colors(vt_trainer *t, const float *ab, int k);
 /* The trainer's batch buffers. */
-vt_train_batch *vt_trainer_batch(vt_trainer *t);
+vt_train_batch *vtt_trainer_batch(vt_trainer *t);
 /* Draw the next batch from d with the trainer's generator (pairs, crops, flips, jitter). */
-int vt_trainer_sample(vt_trainer *t, const vt_train_data *d);
+int vtt_trainer_sample(vt_trainer *t, const vt_train_data *d);
 /*
  * Build a batch from given clean RGB crops: rgb [2B][S][S][3] (references then targets), one
  * drop channel per pair (MAST; NULL: draw them) and no jitter. For tests and references.
  */
-int vt_trainer_set_batch(vt_trainer *t, const uint8_t *rgb, const int *drop);
+int vtt_trainer_set_batch(vt_trainer *t, const uint8_t *rgb, const int *drop);
 /* Forward and backward on the current batch: zeroes and fills the parameter gradients,
  * updates the BN running statistics, returns the loss. */
-int vt_trainer_forward_backward(vt_trainer *t, double *loss);
+int vtt_trainer_forward_backward(vt_trainer *t, double *loss);
 /* Clip, AdamW step at the scheduled learning rate, record the loss, step++. */
-int vt_trainer_update(vt_trainer *t, double loss, vt_train_step_info *info);
+int vtt_trainer_update(vt_trainer *t, double loss, vt_train_step_info *info);
 /* Learning rate of step s (0-based) under the schedule. */
-double vt_trainer_lr_at(const vt_trainer *t, int64_t s);
+double vtt_trainer_lr_at(const vt_trainer *t, int64_t s);
 
 /* Optimiser state of parameter i (NULL for running statistics). */
-float *vt_trainer_adam_m(vt_trainer *t, int i);
-float *vt_trainer_adam_v(vt_trainer *t, int i);
+float *vtt_trainer_adam_m(vt_trainer *t, int i);
+float *vtt_trainer_adam_v(vt_trainer *t, int i);
 
 struct vt_trainer {
     vt_model *m; /* borrowed; parameters updated in place */
@@ -208,6 +208,6 @@ struct vt_trainer {
 };
 
 /* Validate a configuration; message in err. */
-int vt_train_cfg_check(const vt_train_cfg *c, char *err, size_t errlen);
+int vtt_train_cfg_check(const vt_train_cfg *c, char *err, size_t errlen);
 
 #endif /* VT_TRAIN_INT_H */

@@ -86,21 +86,21 @@ static int is_1x1(const vt_conv *cv) {
     return cv->k == 1 && cv->stride == 1 && cv->pad == 0;
 }
 
-size_t vt_tr_conv_bwd_scratch(const vt_conv *cv, int h, int w) {
+size_t vtt_tr_conv_bwd_scratch(const vt_conv *cv, int h, int w) {
     int oh, ow;
-    vt_conv_out_size(cv, h, w, &oh, &ow);
+    vtm_conv_out_size(cv, h, w, &oh, &ow);
     if (oh <= 0 || ow <= 0 || is_1x1(cv))
         return 0;
     size_t kk = (size_t)cv->cin * cv->k * cv->k;
     /* column block + its gradient */
-    return 2 * kk * (size_t)vt_conv_im2col_rows(cv, oh, ow) * ow;
+    return 2 * kk * (size_t)vtm_conv_im2col_rows(cv, oh, ow) * ow;
 }
 
-/* x += col2im(col) for output rows [oy0, oy1): the adjoint of vt_im2col on those rows. */
+/* x += col2im(col) for output rows [oy0, oy1): the adjoint of vtm_im2col on those rows. */
 static void col2im_rows(const vt_conv *cv, const float *col, int h, int w, int oy0, int oy1,
                         float *x) {
     int oh, ow;
-    vt_conv_out_size(cv, h, w, &oh, &ow);
+    vtm_conv_out_size(cv, h, w, &oh, &ow);
     const int k = cv->k, s = cv->stride, p = cv->pad, d = cv->dil;
     const size_t ncol = (size_t)(oy1 - oy0) * ow;
     for (int ci = 0; ci < cv->cin; ci++) {
@@ -109,21 +109,17 @@ static void col2im_rows(const vt_conv *cv, const float *col, int h, int w, int o
             for (int kx = 0; kx < k; kx++) {
                 const float *row = col + ((size_t)(ci * k + ky) * k + kx) * ncol;
                 const int off = kx * d - p;
-                /* ox range whose source column is inside the image (as vt_im2col) */
-                int lo = off >= 0 ? 0 : (-off + s - 1) / s;
-                int hi = w - off <= 0 ? 0 : (w - off - 1) / s + 1;
-                if (hi > ow)
-                    hi = ow;
-                if (lo > hi)
-                    lo = hi;
+                /* ox range whose source column is inside the image (as vtm_im2col) */
+                int lo, hi;
+                vtm_conv_inside(off, s, w, ow, &lo, &hi);
                 for (int oy = oy0; oy < oy1; oy++, row += ow) {
-                    int iy = vt_pad_index(oy * s - p + ky * d, h, cv->pad_mode);
+                    int iy = vtm_pad_index(oy * s - p + ky * d, h, cv->pad_mode);
                     if (iy < 0)
                         continue;
                     float *xr = xc + (size_t)iy * w;
                     if (cv->pad_mode != VT_PAD_ZEROS)
                         for (int ox = 0; ox < lo; ox++)
-                            xr[vt_pad_index(ox * s + off, w, cv->pad_mode)] += row[ox];
+                            xr[vtm_pad_index(ox * s + off, w, cv->pad_mode)] += row[ox];
                     if (s == 1) {
                         float *dst = xr + off;
                         for (int ox = lo; ox < hi; ox++)
@@ -134,21 +130,21 @@ static void col2im_rows(const vt_conv *cv, const float *col, int h, int w, int o
                     }
                     if (cv->pad_mode != VT_PAD_ZEROS)
                         for (int ox = hi; ox < ow; ox++)
-                            xr[vt_pad_index(ox * s + off, w, cv->pad_mode)] += row[ox];
+                            xr[vtm_pad_index(ox * s + off, w, cv->pad_mode)] += row[ox];
                 }
             }
     }
 }
 
-int vt_tr_conv_backward(const vt_conv *cv, const vt_tensor *x, const vt_tensor *dz, float *dw,
-                        float *db, vt_tensor *dx, float *scratch) {
+int vtt_tr_conv_backward(const vt_conv *cv, const vt_tensor *x, const vt_tensor *dz, float *dw,
+                         float *db, vt_tensor *dx, float *scratch) {
     if (!cv || !x || !x->data || x->c != cv->cin || !dw || cv->relu)
         return -EINVAL;
     int oh, ow;
-    vt_conv_out_size(cv, x->h, x->w, &oh, &ow);
-    if (oh <= 0 || ow <= 0 || vt_tensor_check(dz, x->n, cv->cout, oh, ow))
+    vtm_conv_out_size(cv, x->h, x->w, &oh, &ow);
+    if (oh <= 0 || ow <= 0 || vtm_tensor_check(dz, x->n, cv->cout, oh, ow))
         return -EINVAL;
-    if (dx && vt_tensor_check(dx, x->n, x->c, x->h, x->w))
+    if (dx && vtm_tensor_check(dx, x->n, x->c, x->h, x->w))
         return -EINVAL;
     const int h = x->h, w = x->w, cin = cv->cin, cout = cv->cout;
     const int kk = cin * cv->k * cv->k;
@@ -169,14 +165,14 @@ int vt_tr_conv_backward(const vt_conv *cv, const vt_tensor *x, const vt_tensor *
                             cv->w, cin, dzb, (int)plane, 1.0f, dxb, (int)plane);
             continue;
         }
-        const int rows = vt_conv_im2col_rows(cv, oh, ow);
+        const int rows = vtm_conv_im2col_rows(cv, oh, ow);
         float *col = scratch;
         float *dcol = scratch + (size_t)kk * rows * ow;
         for (int oy0 = 0; oy0 < oh; oy0 += rows) {
             int oy1 = oy0 + rows < oh ? oy0 + rows : oh;
             int n = (oy1 - oy0) * ow;
             const float *dzt = dzb + (size_t)oy0 * ow;
-            vt_im2col(cv, xb, h, w, oy0, oy1, col);
+            vtm_im2col(cv, xb, h, w, oy0, oy1, col);
             /* dW (cout x kk) += dZ_block (cout x n) col^T (n x kk) */
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, cout, kk, n, 1.0f, dzt, (int)plane,
                         col, n, 1.0f, dw, kk);
@@ -191,9 +187,9 @@ int vt_tr_conv_backward(const vt_conv *cv, const vt_tensor *x, const vt_tensor *
     return 0;
 }
 
-void vt_tr_bn_forward(const vt_tensor *z, const float *gamma, const float *beta, float eps,
-                      float momentum, float *running_mean, float *running_var, float *mean,
-                      float *invstd, vt_tensor *y) {
+void vtt_tr_bn_forward(const vt_tensor *z, const float *gamma, const float *beta, float eps,
+                       float momentum, float *running_mean, float *running_var, float *mean,
+                       float *invstd, vt_tensor *y) {
     const int n = z->n, c = z->c;
     const size_t plane = (size_t)z->h * z->w;
     const double M = (double)n * plane;
@@ -225,9 +221,9 @@ void vt_tr_bn_forward(const vt_tensor *z, const float *gamma, const float *beta,
     }
 }
 
-void vt_tr_bn_backward(const vt_tensor *z, const float *mean, const float *invstd,
-                       const float *gamma, const vt_tensor *dy, float *dgamma, float *dbeta,
-                       vt_tensor *dz) {
+void vtt_tr_bn_backward(const vt_tensor *z, const float *mean, const float *invstd,
+                        const float *gamma, const vt_tensor *dy, float *dgamma, float *dbeta,
+                        vt_tensor *dz) {
     const int n = z->n, c = z->c;
     const size_t plane = (size_t)z->h * z->w;
     const double M = (double)n * plane;
@@ -255,17 +251,17 @@ void vt_tr_bn_backward(const vt_tensor *z, const float *mean, const float *invst
     }
 }
 
-void vt_tr_relu_backward(const float *y, float *d, size_t n) {
+void vtt_tr_relu_backward(const float *y, float *d, size_t n) {
     for (size_t i = 0; i < n; i++)
         d[i] = y[i] > 0.0f ? d[i] : 0.0f;
 }
 
-int vt_tr_maxpool_backward(const vt_tensor *x, int k, int stride, int pad, const vt_tensor *dy,
-                           vt_tensor *dx) {
+int vtt_tr_maxpool_backward(const vt_tensor *x, int k, int stride, int pad, const vt_tensor *dy,
+                            vt_tensor *dx) {
     if (!x || !x->data || k < 1 || stride < 1 || pad < 0)
         return -EINVAL;
-    int oh = vt_pool_out(x->h, k, stride, pad, 0), ow = vt_pool_out(x->w, k, stride, pad, 0);
-    if (vt_tensor_check(dy, x->n, x->c, oh, ow) || vt_tensor_check(dx, x->n, x->c, x->h, x->w))
+    int oh = vtm_pool_out(x->h, k, stride, pad, 0), ow = vtm_pool_out(x->w, k, stride, pad, 0);
+    if (vtm_tensor_check(dy, x->n, x->c, oh, ow) || vtm_tensor_check(dx, x->n, x->c, x->h, x->w))
         return -EINVAL;
     for (int p = 0; p < x->n * x->c; p++) {
         const float *xp = x->data + (size_t)p * x->h * x->w;
@@ -299,7 +295,7 @@ int vt_tr_maxpool_backward(const vt_tensor *x, int k, int stride, int pad, const
     return 0;
 }
 
-void vt_tr_l2norm_forward(const vt_tensor *x, float eps, vt_tensor *y, float *nrm) {
+void vtt_tr_l2norm_forward(const vt_tensor *x, float eps, vt_tensor *y, float *nrm) {
     const size_t plane = (size_t)x->h * x->w;
     for (int b = 0; b < x->n; b++) {
         const float *xb = x->data + (size_t)b * x->c * plane;
@@ -325,8 +321,8 @@ void vt_tr_l2norm_forward(const vt_tensor *x, float eps, vt_tensor *y, float *nr
     }
 }
 
-void vt_tr_l2norm_backward(const vt_tensor *y, const float *nrm, float eps, const vt_tensor *dy,
-                           vt_tensor *dx) {
+void vtt_tr_l2norm_backward(const vt_tensor *y, const float *nrm, float eps, const vt_tensor *dy,
+                            vt_tensor *dx) {
     const size_t plane = (size_t)y->h * y->w;
     for (int b = 0; b < y->n; b++) {
         const size_t off = (size_t)b * y->c * plane;
@@ -363,8 +359,8 @@ static void window(int q, int h, int w, int radius, int *y0, int *y1, int *x0, i
     *x1 = qx + radius > w - 1 ? w - 1 : qx + radius;
 }
 
-void vt_tr_attn_forward(const float *ft, const float *fr, int c, int h, int w, int radius,
-                        float temperature, const float *vals, int v, float *a, float *y) {
+void vtt_tr_attn_forward(const float *ft, const float *fr, int c, int h, int w, int radius,
+                         float temperature, const float *vals, int v, float *a, float *y) {
     const int n = h * w;
     /* Dense scores with one GEMM, then the window mask: at the training grid (32 x 32 cells)
      * a dense N x N product in BLAS costs less than a scalar loop over the windows. */
@@ -404,9 +400,9 @@ void vt_tr_attn_forward(const float *ft, const float *fr, int c, int h, int w, i
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, v, n, n, 1.0f, vals, n, a, n, 0.0f, y, n);
 }
 
-void vt_tr_attn_backward(const float *ft, const float *fr, int c, int h, int w, float temperature,
-                         const float *vals, int v, const float *a, const float *dy, float *da,
-                         float *dft, float *dfr) {
+void vtt_tr_attn_backward(const float *ft, const float *fr, int c, int h, int w, float temperature,
+                          const float *vals, int v, const float *a, const float *dy, float *da,
+                          float *dft, float *dfr) {
     const int n = h * w;
     /* da (N x N) = dy^T (N x v) vals (v x N) */
     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n, n, v, 1.0f, dy, n, vals, n, 0.0f, da,
@@ -433,8 +429,8 @@ void vt_tr_attn_backward(const float *ft, const float *fr, int c, int h, int w, 
                     dfr, n);
 }
 
-double vt_tr_smoothl1(const float *y, const float *t, size_t n, float scale, float gscale,
-                      float *dy) {
+double vtt_tr_smoothl1(const float *y, const float *t, size_t n, float scale, float gscale,
+                       float *dy) {
     double s = 0.0;
     for (size_t i = 0; i < n; i++) {
         float d = scale * (y[i] - t[i]);
@@ -450,8 +446,8 @@ double vt_tr_smoothl1(const float *y, const float *t, size_t n, float scale, flo
     return s;
 }
 
-double vt_tr_nll_prob(const float *p, const int32_t *cls, int v, int n, float eps, float gscale,
-                      float *dp) {
+double vtt_tr_nll_prob(const float *p, const int32_t *cls, int v, int n, float eps, float gscale,
+                       float *dp) {
     double s = 0.0;
     memset(dp, 0, sizeof(float) * (size_t)v * n);
     for (int q = 0; q < n; q++) {

@@ -1,6 +1,7 @@
 /*
  * vt_base.h - the one leaf every module builds on: formatting into a fixed-size buffer without
- * cutting a UTF-8 character, the UTF-8 check, and the monotonic clock.
+ * cutting a UTF-8 character, the UTF-8 check, growing arrays, writing whole buffers, and the
+ * monotonic clock.
  *
  * libc only, no state: every function may be called from any thread. Errors are negative errno
  * values, as in proto/ and model/.
@@ -47,6 +48,27 @@ size_t vt_vfmt(char *dst, size_t cap, const char *fmt, va_list ap) VT_PRINTF(3, 
  * U+10FFFF; U+0000 is valid). Returns 0, or -EILSEQ with the offset of the first bad byte in
  * *bad_at (may be NULL): the start of the first sequence that is invalid or incomplete. */
 int vt_utf8_check(const char *s, size_t n, size_t *bad_at);
+
+/* Length of the sequence lead byte c announces (1 for ASCII, 2..4); 0 for a continuation byte
+ * or a byte no valid sequence starts with. */
+size_t vt_utf8_lead_len(unsigned char c);
+
+/* ---------------------------------------------------------------------------------------------
+ * Memory and files
+ * ------------------------------------------------------------------------------------------- */
+
+/* The array p of *cap elements of `size` bytes with room for at least `need`: p itself when it
+ * has it, else p reallocated to twice *cap (`first` when *cap is 0) or to `need` if that is
+ * more, and *cap updated. NULL when out of memory (or the size overflows): p and *cap are left as
+ * they were. */
+void *vt_grow(void *p, size_t size, int need, int *cap, int first);
+
+/* Room for `need` bytes in the buffer *buf of *cap bytes: reallocated to exactly `need` when it
+ * is smaller (frames of one size reuse it). 0, or -ENOMEM with *buf and *cap as they were. */
+int vt_reserve(uint8_t **buf, size_t *cap, size_t need);
+
+/* Write all of p[0..n) to fd, again after EINTR and short writes. 0 or -errno. */
+int vt_write_all(int fd, const void *p, size_t n);
 
 /* ---------------------------------------------------------------------------------------------
  * Clock

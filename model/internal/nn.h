@@ -13,9 +13,9 @@
  * forward pass at a fixed input size allocates nothing after the first call.
  *
  * Architectures are data (vt_arch: a table of vt_layer_spec). The same table drives inference
- * (BN folded into the convolutions, vt_net_forward) and is meant to drive training (unfolded
- * parameters from vt_model_params(), forward with every activation kept, backward through
- * vt_col2im and friends).
+ * (BN folded into the convolutions, vtm_net_forward) and is meant to drive training (unfolded
+ * parameters from vtm_model_param(), forward with every activation kept, backward through
+ * vtm_col2im and friends).
  */
 #ifndef VT_NN_H
 #define VT_NN_H
@@ -40,18 +40,18 @@ typedef struct vt_tensor {
     float *data;
 } vt_tensor;
 
-static inline size_t vt_tensor_numel(const vt_tensor *t) {
+static inline size_t vtm_tensor_numel(const vt_tensor *t) {
     return (size_t)t->n * t->c * t->h * t->w;
 }
 
 /* 0 if t is non-NULL, has data and shape (n, c, h, w); else -EINVAL. */
-int vt_tensor_check(const vt_tensor *t, int n, int c, int h, int w);
+int vtm_tensor_check(const vt_tensor *t, int n, int c, int h, int w);
 
 /*
  * A bump allocator over one block of floats, 64-byte aligned slices. A user computes how many
- * floats a forward pass needs (vt_arena_need adds one slice's rounded size), reserves once
+ * floats a forward pass needs (vtm_arena_need adds one slice's rounded size), reserves once
  * (allocating only when the block is too small), then takes slices in the same order on every
- * pass. vt_arena_reset() makes every slice available again without freeing.
+ * pass. vtm_arena_reset() makes every slice available again without freeing.
  */
 typedef struct vt_arena {
     float *base;
@@ -60,14 +60,14 @@ typedef struct vt_arena {
 } vt_arena;
 
 /* Floats a slice of n floats occupies (n rounded up to 16 floats = 64 bytes). */
-size_t vt_arena_need(size_t n);
+size_t vtm_arena_need(size_t n);
 /* Make the block hold at least `floats`; keeps it when big enough. 0 or -ENOMEM. */
-int vt_arena_reserve(vt_arena *a, size_t floats);
+int vtm_arena_reserve(vt_arena *a, size_t floats);
 /* A slice of n floats, or NULL when the reservation was too small (a programming error). */
-float *vt_arena_take(vt_arena *a, size_t n);
-void vt_arena_reset(vt_arena *a);
+float *vtm_arena_take(vt_arena *a, size_t n);
+void vtm_arena_reset(vt_arena *a);
 /* Free the block; accepts an arena that never allocated. */
-void vt_arena_free(vt_arena *a);
+void vtm_arena_free(vt_arena *a);
 
 /* ---------------------------------------------------------------------------------------------
  * Ops
@@ -81,7 +81,7 @@ typedef enum vt_pad_mode {
 /* Index into a dimension of length n after padding: -1 for a zero, else the source index.
  * Reflection does not repeat the edge and is periodic, so any index lands inside. The rule of
  * conv.c's im2col and of its adjoint in train_ops.c's col2im. */
-static inline int vt_pad_index(int i, int n, vt_pad_mode mode) {
+static inline int vtm_pad_index(int i, int n, vt_pad_mode mode) {
     if ((unsigned)i < (unsigned)n)
         return i;
     if (mode == VT_PAD_ZEROS)
@@ -95,6 +95,18 @@ static inline int vt_pad_index(int i, int n, vt_pad_mode mode) {
     return i < n ? i : period - i;
 }
 
+/* The output columns [*lo, *hi) of a row of ow whose source column ox * s + off is inside
+ * [0, w); outside them vtm_pad_index decides. The split of conv.c's im2col and of col2im. */
+static inline void vtm_conv_inside(int off, int s, int w, int ow, int *lo, int *hi) {
+    int l = off >= 0 ? 0 : (-off + s - 1) / s;
+    int h = w - off <= 0 ? 0 : (w - off - 1) / s + 1;
+    if (h > ow)
+        h = ow;
+    if (l > h)
+        l = h;
+    *lo = l, *hi = h;
+}
+
 /* Batch-norm epsilon of every architecture (torch.nn.BatchNorm2d's default). */
 #define VT_BN_EPS 1e-5f
 
@@ -102,7 +114,7 @@ static inline int vt_pad_index(int i, int n, vt_pad_mode mode) {
  * One 2-D convolution with its epilogue: y = act(conv(x, w) + b + res).
  * w is [cout][cin][k][k] (PyTorch's layout), b [cout] or NULL, res NULL or y's shape, act ReLU
  * when relu != 0. `wino` and `wino4` optionally hold the weights in the Winograd domains of
- * F(2x2, 3x3) (vt_wino_weights) and F(4x4, 3x3) (vt_wino4_weights); they are used only when the
+ * F(2x2, 3x3) (vtm_wino_weights) and F(4x4, 3x3) (vtm_wino4_weights); they are used only when the
  * geometry allows (3x3, stride 1, dilation 1). Leave them NULL (designated initialisers) to get
  * im2col.
  */
@@ -118,12 +130,12 @@ typedef struct vt_conv {
 } vt_conv;
 
 /* Output size of cv on an h x w input (PyTorch's floor arithmetic); <= 0 when empty. */
-void vt_conv_out_size(const vt_conv *cv, int h, int w, int *oh, int *ow);
+void vtm_conv_out_size(const vt_conv *cv, int h, int w, int *oh, int *ow);
 /* Output rows per im2col block: the block of columns (C_in x k x k x rows x out_w floats) is
  * sized to stay in L2; the backward pass (train_ops.c) blocks its col2im the same way. */
-int vt_conv_im2col_rows(const vt_conv *cv, int oh, int ow);
+int vtm_conv_im2col_rows(const vt_conv *cv, int oh, int ow);
 
-/* Algorithms vt_conv2d picks from (exposed for tests and benchmarks). */
+/* Algorithms vtm_conv2d picks from (exposed for tests and benchmarks). */
 typedef enum vt_conv_algo {
     VT_CONV_AUTO = 0,
     VT_CONV_IM2COL, /* tiled im2col + sgemm; any geometry */
@@ -134,31 +146,31 @@ typedef enum vt_conv_algo {
 
 /* The algorithm VT_CONV_AUTO resolves to for cv: 1x1 for 1x1 stride-1 unpadded, else F(4,3)
  * when cv->wino4 is set, else F(2,3) when cv->wino is set, else im2col. */
-vt_conv_algo vt_conv_pick(const vt_conv *cv);
+vt_conv_algo vtm_conv_pick(const vt_conv *cv);
 
-/* Scratch floats vt_conv2d needs for one image of h x w with algorithm `algo`. */
-size_t vt_conv_scratch(const vt_conv *cv, vt_conv_algo algo, int h, int w);
+/* Scratch floats vtm_conv2d needs for one image of h x w with algorithm `algo`. */
+size_t vtm_conv_scratch(const vt_conv *cv, vt_conv_algo algo, int h, int w);
 
 /*
  * y = act(conv(x) + b + res). x (n, cin, h, w); y (n, cout, oh, ow); res NULL or y's shape and
- * may not alias y. `scratch` holds vt_conv_scratch() floats. Returns 0, or -EINVAL on a shape
+ * may not alias y. `scratch` holds vtm_conv_scratch() floats. Returns 0, or -EINVAL on a shape
  * mismatch or an algorithm the geometry does not allow.
  */
-int vt_conv2d(const vt_conv *cv, vt_conv_algo algo, const vt_tensor *x, const vt_tensor *res,
-              vt_tensor *y, float *scratch);
+int vtm_conv2d(const vt_conv *cv, vt_conv_algo algo, const vt_tensor *x, const vt_tensor *res,
+               vt_tensor *y, float *scratch);
 
 /* im2col for one image: x [cin][h][w] -> col [cin*k*k][oh*ow] for output rows [oy0, oy1). */
-void vt_im2col(const vt_conv *cv, const float *x, int h, int w, int oy0, int oy1, float *col);
-/* The adjoint of vt_im2col (for backward passes): x += col2im(col), all output rows. */
-void vt_col2im(const vt_conv *cv, const float *col, int h, int w, float *x);
+void vtm_im2col(const vt_conv *cv, const float *x, int h, int w, int oy0, int oy1, float *col);
+/* The adjoint of vtm_im2col (for backward passes): x += col2im(col), all output rows. */
+void vtm_col2im(const vt_conv *cv, const float *col, int h, int w, float *x);
 
 /* Floats of Winograd-domain weights for a cin -> cout 3x3 convolution. */
-size_t vt_wino_size(int cin, int cout);
+size_t vtm_wino_size(int cin, int cout);
 /* Transform 3x3 weights w [cout][cin][3][3] into u [16][cout][cin] (U = G g G^T). */
-void vt_wino_weights(const float *w, int cin, int cout, float *u);
+void vtm_wino_weights(const float *w, int cin, int cout, float *u);
 /* The same for F(4x4, 3x3): 36 * cin * cout floats, u [36][cout][cin]. */
-size_t vt_wino4_size(int cin, int cout);
-void vt_wino4_weights(const float *w, int cin, int cout, float *u);
+size_t vtm_wino4_size(int cin, int cout);
+void vtm_wino4_weights(const float *w, int cin, int cout, float *u);
 
 /*
  * Winograd layers: the one driver both the inference executor (model.c: F(4x4, 3x3) on the
@@ -168,10 +180,10 @@ void vt_wino4_weights(const float *w, int cin, int cout, float *u);
  * transposed kernel whose Winograd convolution with dz is the input gradient.
  */
 /* 1 when cv's geometry runs in a Winograd domain: 3x3, stride 1, dilation 1. */
-int vt_wino_fits(const vt_conv *cv);
+int vtm_wino_fits(const vt_conv *cv);
 /* 1 when, besides, its input gradient is exactly a Winograd convolution of dz (pad 1, zero
  * padding: the flipped kernel's convolution is then the adjoint). */
-int vt_wino_adjoint_fits(const vt_conv *cv);
+int vtm_wino_adjoint_fits(const vt_conv *cv);
 
 typedef struct vt_wino_layer {
     vt_conv_algo algo; /* VT_CONV_WINO (F(2,3)) or VT_CONV_WINO4 (F(4,3)) */
@@ -182,49 +194,49 @@ typedef struct vt_wino_layer {
 } vt_wino_layer;
 
 /* Floats of a layer's buffers (64-byte aligned slices, as vt_arena's). */
-size_t vt_wino_layer_floats(vt_conv_algo algo, int cin, int cout, int adjoint);
-/* Lay the buffers out in mem (vt_wino_layer_floats() floats, 64-byte aligned for speed). */
-void vt_wino_layer_init(vt_wino_layer *wl, vt_conv_algo algo, int cin, int cout, int adjoint,
-                        float *mem);
+size_t vtm_wino_layer_floats(vt_conv_algo algo, int cin, int cout, int adjoint);
+/* Lay the buffers out in mem (vtm_wino_layer_floats() floats, 64-byte aligned for speed). */
+void vtm_wino_layer_init(vt_wino_layer *wl, vt_conv_algo algo, int cin, int cout, int adjoint,
+                         float *mem);
 /* Transform weights w [cout][cin][3][3] into the domain (and the adjoint's). */
-void vt_wino_layer_update(vt_wino_layer *wl, const float *w);
+void vtm_wino_layer_update(vt_wino_layer *wl, const float *w);
 /* Point cv's wino (F(2,3)) or wino4 (F(4,3)) at the domain weights; nothing when wl is NULL or
  * was never initialised. */
-void vt_wino_layer_attach(const vt_wino_layer *wl, vt_conv *cv);
-/* Scratch floats vt_wino_adjoint needs for dz of h x w. */
-size_t vt_wino_adjoint_scratch(vt_conv_algo algo, int cin, int cout, int h, int w);
+void vtm_wino_layer_attach(const vt_wino_layer *wl, vt_conv *cv);
+/* Scratch floats vtm_wino_adjoint needs for dz of h x w. */
+size_t vtm_wino_adjoint_scratch(vt_conv_algo algo, int cin, int cout, int h, int w);
 /* dx += conv^T(dz) as a Winograd convolution: dz (n, cout, h, w), dx (n, cin, h, w); `tmp` holds
- * dx's element count, `scratch` vt_wino_adjoint_scratch() floats. -EINVAL without adjoint. */
-int vt_wino_adjoint(const vt_wino_layer *wl, const vt_tensor *dz, vt_tensor *dx, float *tmp,
-                    float *scratch);
+ * dx's element count, `scratch` vtm_wino_adjoint_scratch() floats. -EINVAL without adjoint. */
+int vtm_wino_adjoint(const vt_wino_layer *wl, const vt_tensor *dz, vt_tensor *dx, float *tmp,
+                     float *scratch);
 
 /*
  * Fold inference batch-norm into the preceding convolution: for each output channel o,
  * s = gamma/sqrt(var + eps); w_out = w * s; b_out = (b - mean) * s + beta (b may be NULL).
  * `fan` = cin*k*k. w_out/b_out may alias w/b.
  */
-void vt_bn_fold(const float *w, const float *b, int cout, int fan, const float *gamma,
-                const float *beta, const float *mean, const float *var, float eps, float *w_out,
-                float *b_out);
+void vtm_bn_fold(const float *w, const float *b, int cout, int fan, const float *gamma,
+                 const float *beta, const float *mean, const float *var, float eps, float *w_out,
+                 float *b_out);
 
 /* In place: x = max(x, 0). */
-void vt_relu(vt_tensor *x);
+void vtm_relu(vt_tensor *x);
 /* y = a + b (ReLU'd when relu); all one shape; y may alias a or b. */
-int vt_add(const vt_tensor *a, const vt_tensor *b, int relu, vt_tensor *y);
+int vtm_add(const vt_tensor *a, const vt_tensor *b, int relu, vt_tensor *y);
 /* Max-pool, padding counts as -inf (PyTorch's MaxPool2d, floor mode; NaN is not propagated,
  * see ops.c). y (n, c, oh, ow). */
-int vt_maxpool2d(const vt_tensor *x, int k, int stride, int pad, vt_tensor *y);
+int vtm_maxpool2d(const vt_tensor *x, int k, int stride, int pad, vt_tensor *y);
 /* Output size of a pooling window: floor or ceil mode as PyTorch (no padding). */
-int vt_pool_out(int in, int k, int stride, int pad, int ceil_mode);
+int vtm_pool_out(int in, int k, int stride, int pad, int ceil_mode);
 /*
  * Average pool without padding. ceil_mode 0: floor output size; 1: ceil, the last partial
  * windows averaging only the pixels inside the input (PyTorch's avg_pool2d(ceil_mode=True)).
  */
-int vt_avgpool2d(const vt_tensor *x, int k, int stride, int ceil_mode, vt_tensor *y);
+int vtm_avgpool2d(const vt_tensor *x, int k, int stride, int ceil_mode, vt_tensor *y);
 /* Bilinear resize to y's h x w, align_corners=False (F.interpolate). y (x.n, x.c, oh, ow). */
-int vt_resize_bilinear(const vt_tensor *x, vt_tensor *y);
+int vtm_resize_bilinear(const vt_tensor *x, vt_tensor *y);
 /* In place, per pixel: x[:, p] /= max(||x[:, p]||_2, eps) (F.normalize(dim=1)). */
-void vt_l2norm_channels(vt_tensor *x, float eps);
+void vtm_l2norm_channels(vt_tensor *x, float eps);
 
 /* ---------------------------------------------------------------------------------------------
  * Architectures
@@ -275,15 +287,18 @@ typedef struct vt_arch {
 } vt_arch;
 
 /* The table of a known architecture, or NULL. Static storage. */
-const vt_arch *vt_arch_find(const char *name);
+const vt_arch *vtm_arch_find(const char *name);
+/* Layer l's geometry as a convolution (channels, kernel, stride, padding, dilation) with padding
+ * `pad`; no ReLU, no weights: the caller adds what it runs. */
+vt_conv vtm_layer_geom(const vt_layer_spec *l, vt_pad_mode pad);
 /* The one walk of a table's shapes at an h x w input: for every layer i its input size
  * ih[i] x iw[i] (either may be NULL) and output size oh[i] x ow[i] (0 when the input is too
  * small). Arrays of a->n_layers. */
-void vt_arch_shapes(const vt_arch *a, int h, int w, int *ih, int *iw, int *oh, int *ow);
+void vtm_arch_shapes(const vt_arch *a, int h, int w, int *ih, int *iw, int *oh, int *ow);
 /* Output size of the whole table for an h x w input. */
-void vt_arch_out_size(const vt_arch *a, int h, int w, int *oh, int *ow);
+void vtm_arch_out_size(const vt_arch *a, int h, int w, int *oh, int *ow);
 /* Multiply-accumulates of the table's convolutions (direct-convolution count) at h x w. */
-double vt_arch_macs(const vt_arch *a, int h, int w);
+double vtm_arch_macs(const vt_arch *a, int h, int w);
 
 /* ---------------------------------------------------------------------------------------------
  * Model parameters (the unfolded, trainable tensors, as in the weights file)
@@ -298,31 +313,31 @@ typedef struct vt_param {
 } vt_param;
 
 /* The architecture table of a model. */
-const vt_arch *vt_model_spec(const vt_model *m);
+const vt_arch *vtm_model_spec(const vt_model *m);
 /* The model's parameters in table order (conv weight, conv bias, BN weight, bias, running
- * mean, running var per layer). Mutable: after changing them call vt_model_refold(). */
-int vt_model_nparams(const vt_model *m);
-vt_param *vt_model_param(vt_model *m, int i);
-vt_param *vt_model_param_find(vt_model *m, const char *name);
+ * mean, running var per layer). Mutable: after changing them call vtm_model_refold(). */
+int vtm_model_nparams(const vt_model *m);
+vt_param *vtm_model_param(vt_model *m, int i);
+vt_param *vtm_model_param_find(vt_model *m, const char *name);
 /* Recompute the folded inference weights (and Winograd weights) from the parameters. No
  * encoder may be running meanwhile. 0 or -ENOMEM. */
-int vt_model_refold(vt_model *m);
+int vtm_model_refold(vt_model *m);
 /* Set (or with value NULL remove) a metadata entry, written by vt_model_save. 0 or -ENOMEM. */
-int vt_model_set_meta(vt_model *m, const char *key, const char *value);
+int vtm_model_set_meta(vt_model *m, const char *key, const char *value);
 /* The normalisation in force (from the metadata, else the architecture's default). */
-const char *vt_model_input_space(const vt_model *m);
-void vt_model_norm(const vt_model *m, float mean[3], float std[3]);
-vt_pad_mode vt_model_pad_mode(const vt_model *m);
+const char *vtm_model_input_space(const vt_model *m);
+void vtm_model_norm(const vt_model *m, float mean[3], float std[3]);
+vt_pad_mode vtm_model_pad_mode(const vt_model *m);
 /* vt_model_load from a safetensors image in memory (`name` labels the messages; the fuzz
  * target's entry). */
-int vt_model_load_mem(const uint8_t *buf, size_t size, const char *name, vt_model **out, char *err,
-                      size_t errlen);
+int vtm_model_load_mem(const uint8_t *buf, size_t size, const char *name, vt_model **out, char *err,
+                       size_t errlen);
 
 /*
  * Convert an RGB image into the model's normalised input planes out[3][h][w] (Lab or RGB,
  * (x - mean)/std). `out` holds 3*w*h floats.
  */
-void vt_model_preprocess(const vt_model *m, const vt_image *img, float *out);
+void vtm_model_preprocess(const vt_model *m, const vt_image *img, float *out);
 
 /* ---------------------------------------------------------------------------------------------
  * Executor
@@ -335,30 +350,30 @@ typedef struct vt_net vt_net;
  * activation buffers (inference); keep_all = 1 keeps every layer's output until the next
  * forward (for training's backward and for tests). The model must outlive the net.
  */
-int vt_net_new(const vt_model *m, int keep_all, vt_net **out);
-void vt_net_free(vt_net **net);
+int vtm_net_new(const vt_model *m, int keep_all, vt_net **out);
+void vtm_net_free(vt_net **net);
 /*
- * Run the table on x (n, 3, h, w), already normalised (vt_model_preprocess). *out borrows the
+ * Run the table on x (n, 3, h, w), already normalised (vtm_model_preprocess). *out borrows the
  * last layer's output until the next forward. The first call at a shape sizes the workspace;
  * later calls at that shape allocate nothing. algo forces one convolution algorithm where the
  * geometry allows it (VT_CONV_AUTO in production; tests compare algorithms).
  */
-int vt_net_forward(vt_net *net, const vt_tensor *x, vt_conv_algo algo, const vt_tensor **out);
+int vtm_net_forward(vt_net *net, const vt_tensor *x, vt_conv_algo algo, const vt_tensor **out);
 /* The output of layer i of the last forward (keep_all nets; else only the last layer). */
-const vt_tensor *vt_net_activation(const vt_net *net, int i);
+const vt_tensor *vtm_net_activation(const vt_net *net, int i);
 /* Bytes the workspace holds (for the allocation tests and the benchmark). */
-size_t vt_net_workspace_bytes(const vt_net *net);
+size_t vtm_net_workspace_bytes(const vt_net *net);
 
 /* ---------------------------------------------------------------------------------------------
  * `lab` features (model/labfeat.c)
  * ------------------------------------------------------------------------------------------- */
 
 /* Feature size of the `lab` encoder at an h x w input. */
-void vt_labfeat_size(int h, int w, int *c, int *fh, int *fw);
-/* Scratch floats vt_labfeat needs at h x w. */
-size_t vt_labfeat_scratch(int h, int w);
+void vtm_labfeat_size(int h, int w, int *c, int *fh, int *fw);
+/* Scratch floats vtm_labfeat needs at h x w. */
+size_t vtm_labfeat_scratch(int h, int w);
 /* out [27][fh][fw] from img; see labfeat.c for the definition. */
-void vt_labfeat(const vt_image *img, float *scratch, float *out);
+void vtm_labfeat(const vt_image *img, float *scratch, float *out);
 
 #ifdef __cplusplus
 }

@@ -46,26 +46,26 @@ typedef struct vt_st_file vt_st_file;
 
 /* Parse a safetensors image held in memory. `buf` must outlive the file object (it is not
  * copied); `name` labels error messages. 0, -EINVAL (malformed) or -ENOMEM. */
-int vt_st_parse(const uint8_t *buf, size_t size, const char *name, vt_st_file **out, char *err,
-                size_t errlen);
+int vtm_st_parse(const uint8_t *buf, size_t size, const char *name, vt_st_file **out, char *err,
+                 size_t errlen);
 /* Read a whole file and parse it; the file object owns the bytes. 0, -errno or -EINVAL. */
-int vt_st_open(const char *path, vt_st_file **out, char *err, size_t errlen);
-void vt_st_close(vt_st_file **f);
+int vtm_st_open(const char *path, vt_st_file **out, char *err, size_t errlen);
+void vtm_st_close(vt_st_file **f);
 
-int vt_st_count(const vt_st_file *f);
-const vt_st_tensor *vt_st_get(const vt_st_file *f, int i);
-const vt_st_tensor *vt_st_find(const vt_st_file *f, const char *name);
+int vtm_st_count(const vt_st_file *f);
+const vt_st_tensor *vtm_st_get(const vt_st_file *f, int i);
+const vt_st_tensor *vtm_st_find(const vt_st_file *f, const char *name);
 /* Metadata: number of entries, i-th key/value, or the value of a key (NULL if absent). */
-int vt_st_meta_count(const vt_st_file *f);
-void vt_st_meta_get(const vt_st_file *f, int i, const char **key, const char **value);
-const char *vt_st_meta(const vt_st_file *f, const char *key);
-/* The label given to vt_st_parse / the path given to vt_st_open. */
-const char *vt_st_name(const vt_st_file *f);
+int vtm_st_meta_count(const vt_st_file *f);
+void vtm_st_meta_get(const vt_st_file *f, int i, const char **key, const char **value);
+const char *vtm_st_meta(const vt_st_file *f, const char *key);
+/* The label given to vtm_st_parse / the path given to vtm_st_open. */
+const char *vtm_st_name(const vt_st_file *f);
 
 /* Copy a tensor into out[numel] as float32, widening F16 and BF16. -EINVAL for other dtypes
  * (message names the tensor). */
-int vt_st_read_f32(const vt_st_file *f, const vt_st_tensor *t, float *out, char *err,
-                   size_t errlen);
+int vtm_st_read_f32(const vt_st_file *f, const vt_st_tensor *t, float *out, char *err,
+                    size_t errlen);
 
 /* One tensor to write: F32 data of numel = prod(shape) floats, borrowed. */
 typedef struct vt_st_out {
@@ -81,12 +81,12 @@ typedef struct vt_st_out {
  * `meta` is NULL or a NULL-terminated list of key, value, key, value, ... strings. Tensors are
  * laid out in the order given. 0 or -errno (message in err).
  */
-int vt_st_write(const char *path, const vt_st_out *t, int n, const char *const *meta, char *err,
-                size_t errlen);
+int vtm_st_write(const char *path, const vt_st_out *t, int n, const char *const *meta, char *err,
+                 size_t errlen);
 
 /* IEEE half and bfloat16 to float (exposed for tests). */
-float vt_st_f16_to_f32(uint16_t h);
-float vt_st_bf16_to_f32(uint16_t h);
+float vtm_st_f16_to_f32(uint16_t h);
+float vtm_st_bf16_to_f32(uint16_t h);
 
 #ifdef __cplusplus
 }

@@ -2,13 +2,15 @@
  * test_base: Check suite for base/ (vt_base.h). Every expectation is computed by hand from the
  * bytes written next to it.
  */
-#include <check.h>
 #include <errno.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
+#include "testmain.h"
 #include "vt_base.h"
 
 /* ---------------------------------------------------------------------------------------------
@@ -203,6 +205,77 @@ START_TEST(test_utf8_table) {
 }
 END_TEST
 
+/* The announced lengths, byte by byte at the edges of RFC 3629's ranges. */
+START_TEST(test_utf8_lead_len) {
+    static const struct {
+        unsigned char c;
+        size_t len;
+    } leads[] = {{0x00, 1}, {0x7F, 1}, {0x80, 0}, {0xBF, 0}, {0xC0, 0}, {0xC1, 0}, {0xC2, 2},
+                 {0xDF, 2}, {0xE0, 3}, {0xEF, 3}, {0xF0, 4}, {0xF4, 4}, {0xF5, 0}, {0xFF, 0}};
+    for (size_t i = 0; i < TM_LEN(leads); i++)
+        ck_assert_msg(vt_utf8_lead_len(leads[i].c) == leads[i].len, "0x%02X: %zu", leads[i].c,
+                      vt_utf8_lead_len(leads[i].c));
+}
+END_TEST
+
+/* ---------------------------------------------------------------------------------------------
+ * Memory and files
+ * ------------------------------------------------------------------------------------------- */
+
+START_TEST(test_grow) {
+    int cap = 0, *v = vt_grow(NULL, sizeof *v, 1, &cap, 4);
+    ck_assert_ptr_nonnull(v);
+    ck_assert_int_eq(cap, 4);                               /* first */
+    ck_assert_ptr_eq(vt_grow(v, sizeof *v, 4, &cap, 4), v); /* room enough: the same array */
+    ck_assert_int_eq(cap, 4);
+    for (int i = 0; i < 4; i++)
+        v[i] = i;
+    v = vt_grow(v, sizeof *v, 5, &cap, 4);
+    ck_assert_int_eq(cap, 8); /* doubled */
+    v = vt_grow(v, sizeof *v, 100, &cap, 4);
+    ck_assert_int_eq(cap, 100); /* more than twice: what is needed */
+    for (int i = 0; i < 4; i++)
+        ck_assert_int_eq(v[i], i);                                 /* kept */
+    ck_assert_ptr_null(vt_grow(v, (size_t)1 << 62, 200, &cap, 4)); /* too large */
+    ck_assert_int_eq(cap, 100);                                    /* untouched, v still valid */
+    free(v);
+}
+END_TEST
+
+START_TEST(test_reserve) {
+    uint8_t *buf = NULL;
+    size_t cap = 0;
+    ck_assert_int_eq(vt_reserve(&buf, &cap, 10), 0);
+    ck_assert_ptr_nonnull(buf);
+    ck_assert_uint_eq(cap, 10); /* exactly what is asked */
+    memset(buf, 7, 10);
+    uint8_t *was = buf;
+    ck_assert_int_eq(vt_reserve(&buf, &cap, 4), 0); /* smaller: kept */
+    ck_assert_ptr_eq(buf, was);
+    ck_assert_uint_eq(cap, 10);
+    ck_assert_int_eq(vt_reserve(&buf, &cap, 1000), 0);
+    ck_assert_uint_eq(cap, 1000);
+    ck_assert_int_eq(buf[9], 7); /* the bytes come along */
+    free(buf);
+}
+END_TEST
+
+START_TEST(test_write_all) {
+    int fd[2];
+    ck_assert_int_eq(pipe(fd), 0);
+    static const char msg[] = "a whole buffer";
+    ck_assert_int_eq(vt_write_all(fd[1], msg, sizeof msg), 0);
+    char got[sizeof msg];
+    ck_assert_int_eq((int)read(fd[0], got, sizeof got), (int)sizeof msg);
+    ck_assert_mem_eq(got, msg, sizeof msg);
+    close(fd[0]);
+    signal(SIGPIPE, SIG_IGN);
+    ck_assert_int_eq(vt_write_all(fd[1], msg, sizeof msg), -EPIPE); /* nobody reads */
+    close(fd[1]);
+    ck_assert_int_eq(vt_write_all(fd[1], msg, sizeof msg), -EBADF);
+}
+END_TEST
+
 /* ---------------------------------------------------------------------------------------------
  * Clock
  * ------------------------------------------------------------------------------------------- */
@@ -245,27 +318,16 @@ END_TEST
 
 static Suite *base_suite(void) {
     Suite *s = suite_create("base");
-    TCase *tc = tcase_create("fmt");
-    tcase_add_loop_test(tc, test_fmt_every_cut, 0, (int)(sizeof MIXED_KEEP / sizeof MIXED_KEEP[0]));
-    tcase_add_test(tc, test_fmt_cut_in_format);
-    tcase_add_test(tc, test_fmt_untruncated);
-    tcase_add_test(tc, test_vfmt);
-    tcase_add_test(tc, test_fmt_long_url);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("utf8");
-    tcase_add_loop_test(tc, test_utf8_table, 0, (int)(sizeof utf8_cases / sizeof utf8_cases[0]));
-    suite_add_tcase(s, tc);
-    tc = tcase_create("clock");
-    tcase_add_test(tc, test_clock_monotonic);
-    tcase_add_test(tc, test_clock_advances);
-    suite_add_tcase(s, tc);
+    TCase *tc = tm_add_case(s, "fmt", 0, test_fmt_cut_in_format, test_fmt_untruncated, test_vfmt,
+                            test_fmt_long_url, NULL);
+    tcase_add_loop_test(tc, test_fmt_every_cut, 0, (int)TM_LEN(MIXED_KEEP));
+    tc = tm_add_case(s, "utf8", 0, test_utf8_lead_len, NULL);
+    tcase_add_loop_test(tc, test_utf8_table, 0, (int)TM_LEN(utf8_cases));
+    tm_add_case(s, "memory and files", 0, test_grow, test_reserve, test_write_all, NULL);
+    tm_add_case(s, "clock", 0, test_clock_monotonic, test_clock_advances, NULL);
     return s;
 }
 
 int main(void) {
-    SRunner *sr = srunner_create(base_suite());
-    srunner_run_all(sr, CK_ENV);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return tm_run(base_suite());
 }

@@ -44,6 +44,53 @@ void rm_tree(char *dir) {
     free(dir);
 }
 
+void check_fails(const char *tmp, const char *cmd, const char *const *args, int status,
+                 const char *says) {
+    run_result r = run_vtrack(tmp, cmd, args);
+    ck_assert_msg(r.status == status, "exit %d, want %d (%s)", r.status, status, r.err);
+    ck_assert_msg(strstr(r.err, says) != NULL, "stderr lacks '%s': %s", says, r.err);
+    run_free(&r);
+}
+
+run_result run_help(const char *tmp, const char *cmd, const char *const *opts) {
+    run_result r = run_vtrack(tmp, cmd, (const char *[]){"--help", NULL});
+    ck_assert_int_eq(r.status, 0);
+    for (int i = 0; opts[i]; i++)
+        ck_assert_msg(strstr(r.out, opts[i]) != NULL, "--help lacks %s", opts[i]);
+    return r;
+}
+
+void check_usage_errors(const char *tmp, const char *cmd, const usage_case *cases, size_t n,
+                        const char *const *subst) {
+    for (size_t i = 0; i < n; i++) {
+        const char *args[8];
+        for (int k = 0; k < 8; k++) {
+            args[k] = cases[i].args[k];
+            for (int s = 0; args[k] && subst[s]; s += 2)
+                if (strcmp(args[k], subst[s]) == 0) {
+                    args[k] = subst[s + 1];
+                    break;
+                }
+        }
+        run_result r = run_vtrack(tmp, cmd, args);
+        ck_assert_msg(r.status == 2, "case %zu: exit %d (%s)", i, r.status, r.err);
+        ck_assert_msg(strstr(r.err, cases[i].named) != NULL, "case %zu: stderr lacks '%s': %s", i,
+                      cases[i].named, r.err);
+        run_free(&r);
+    }
+}
+
+char *tmp_dir;
+
+void tmp_dir_make(void) {
+    tmp_dir = make_tmpdir();
+}
+
+void tmp_dir_remove(void) {
+    rm_tree(tmp_dir);
+    tmp_dir = NULL;
+}
+
 void mkdirs(const char *fmt, ...) {
     char path[4096];
     va_list ap;

@@ -17,6 +17,12 @@ char *make_tmpdir(void);
 /* Remove a directory tree and free the path. */
 void rm_tree(char *dir);
 
+/* Each test's own fresh directory: the checked fixture tmp_dir_make, tmp_dir_remove makes it
+ * before the test and removes it after. */
+extern char *tmp_dir;
+void tmp_dir_make(void);
+void tmp_dir_remove(void);
+
 /* mkdir -p of a printf-style path. */
 void mkdirs(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
@@ -35,6 +41,25 @@ run_result run_vtrack(const char *tmp, const char *cmd, const char *const *args)
 run_result run_vtrack_to(const char *tmp, const char *cmd, const char *const *args,
                          const char *out_path);
 void run_free(run_result *r);
+
+/* `vtrack CMD ARGS...` fails: exit `status`, and standard error says `says`. */
+void check_fails(const char *tmp, const char *cmd, const char *const *args, int status,
+                 const char *says);
+
+/* `vtrack CMD --help`: exit 0, and each of opts (NULL-terminated) in its standard output. The
+ * result is the caller's, to check more of it and run_free(). */
+run_result run_help(const char *tmp, const char *cmd, const char *const *opts);
+
+/* A usage error: the arguments (NULL-terminated) and what standard error must name. */
+typedef struct usage_case {
+    const char *args[8];
+    const char *named;
+} usage_case;
+
+/* `vtrack CMD` with the arguments of each of cases[n] exits 2 naming the argument at fault. In
+ * the arguments, each placeholder subst[2k] stands for subst[2k + 1] (subst NULL-terminated). */
+void check_usage_errors(const char *tmp, const char *cmd, const usage_case *cases, size_t n,
+                        const char *const *subst);
 
 /* The last non-empty line of `text` (a pointer into it; its newline replaced). */
 const char *last_line(char *text);

@@ -8,12 +8,12 @@
  * (a pixel is on it when the 2x2 block it starts straddles the rectangle's edge): for a 10x10
  * square that is an 11x11 box, 121 - 81 = 40 pixels.
  */
-#include <check.h>
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "testmain.h"
 #include "davis.h"
 #include "davis_naive.h"
 
@@ -461,27 +461,13 @@ END_TEST
 
 static Suite *davis_suite(void) {
     Suite *s = suite_create("davis");
-    TCase *tc = tcase_create("metrics");
-    tcase_set_timeout(tc, 60);
-    tcase_add_test(tc, test_bound_pix);
-    tcase_add_test(tc, test_iou);
-    tcase_add_test(tc, test_seg2bmap);
-    tcase_add_test(tc, test_boundary_tolerance);
-    tcase_add_test(tc, test_boundary_empty_conventions);
-    tcase_add_test(tc, test_boundary_void);
-    tcase_add_test(tc, test_boundary_matches_naive_dilation);
-    tcase_add_test(tc, test_boundary_bad_size);
-    tcase_add_test(tc, test_statistics);
-    tcase_add_test(tc, test_labels_from_png);
-    tcase_add_test(tc, test_score_frame_objects_and_void);
-    suite_add_tcase(s, tc);
+    tm_add_case(s, "metrics", 60, test_bound_pix, test_iou, test_seg2bmap, test_boundary_tolerance,
+                test_boundary_empty_conventions, test_boundary_void,
+                test_boundary_matches_naive_dilation, test_boundary_bad_size, test_statistics,
+                test_labels_from_png, test_score_frame_objects_and_void, NULL);
     return s;
 }
 
 int main(void) {
-    SRunner *sr = srunner_create(davis_suite());
-    srunner_run_all(sr, CK_ENV);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return tm_run(davis_suite());
 }

@@ -6,7 +6,6 @@
  *
  * usage: test_eval VTRACK {cli|data}
  */
-#include <check.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -23,6 +22,7 @@
 #include <libavcodec/avcodec.h>
 #include <libavutil/frame.h>
 
+#include "testmain.h"
 #include "clitest.h"
 #include "vt_base.h"
 #include "vt_codec.h"
@@ -163,15 +163,14 @@ static void csv_row(const char *csv, const char *key, double v[8]) {
  * ---------------------------------------------------------------------------------------- */
 
 START_TEST(test_eval_scores) {
-    char *tmp = make_tmpdir();
     char root[1024], pred[1024], csv[1024];
-    snprintf(root, sizeof root, "%s/davis", tmp);
-    snprintf(pred, sizeof pred, "%s/pred", tmp);
-    snprintf(csv, sizeof csv, "%s/table.csv", tmp);
+    snprintf(root, sizeof root, "%s/davis", tmp_dir);
+    snprintf(pred, sizeof pred, "%s/pred", tmp_dir);
+    snprintf(csv, sizeof csv, "%s/table.csv", tmp_dir);
     write_dataset(root, pred);
 
     run_result r =
-        run_eval(tmp, (const char *[]){"--davis", root, "--pred", pred, "--csv", csv, NULL});
+        run_eval(tmp_dir, (const char *[]){"--davis", root, "--pred", pred, "--csv", csv, NULL});
     ck_assert_msg(r.status == 0, "exit %d: %s", r.status, r.err);
     char *text = slurp(csv);
     double v[8];
@@ -218,8 +217,8 @@ START_TEST(test_eval_scores) {
 
     /* --void background: object 1 of "two" now pays for the pixels painted over void:
      * J = [2/3, 1, 1]: mean 8/9, decay (2/3 + 1)/2 - 1 = -1/6; F = [8/11, 1, 1]: mean 10/11. */
-    r = run_eval(tmp, (const char *[]){"--davis", root, "--pred", pred, "--seq", "two", "--csv",
-                                       csv, "--void", "background", NULL});
+    r = run_eval(tmp_dir, (const char *[]){"--davis", root, "--pred", pred, "--seq", "two", "--csv",
+                                           csv, "--void", "background", NULL});
     ck_assert_msg(r.status == 0, "exit %d: %s", r.status, r.err);
     text = slurp(csv);
     csv_row(text, "two,1,", v);
@@ -232,14 +231,14 @@ START_TEST(test_eval_scores) {
     run_free(&r);
 
     /* --seq picks sequences: grey alone is J 5/6, F 1: J&F 91.7. The '=' form works too. */
-    r = run_eval(tmp, (const char *[]){"--davis", root, "--pred", pred, "--seq=grey", NULL});
+    r = run_eval(tmp_dir, (const char *[]){"--davis", root, "--pred", pred, "--seq=grey", NULL});
     ck_assert_msg(r.status == 0, "exit %d: %s", r.status, r.err);
     ck_assert_str_eq(last_line(r.out), "J&F 91.7 J 83.3 F 100.0");
     ck_assert_ptr_null(strstr(r.out, "two"));
     run_free(&r);
     /* a sequence named twice counts once (it counted twice in the means) */
-    r = run_eval(tmp, (const char *[]){"--davis", root, "--pred", pred, "--seq", "grey", "--seq",
-                                       "grey", "--seq", "two", NULL});
+    r = run_eval(tmp_dir, (const char *[]){"--davis", root, "--pred", pred, "--seq", "grey",
+                                           "--seq", "grey", "--seq", "two", NULL});
     ck_assert_msg(r.status == 0, "exit %d: %s", r.status, r.err);
     ck_assert_str_eq(last_line(r.out), "J&F 81.3 J 78.2 F 84.4");
     run_free(&r);
@@ -247,33 +246,31 @@ START_TEST(test_eval_scores) {
     /* The ground truth scored against itself: 100 everywhere. */
     char ann[4096];
     snprintf(ann, sizeof ann, "%s/Annotations/480p", root);
-    r = run_eval(tmp, (const char *[]){"--davis", root, "--pred", ann, NULL});
+    r = run_eval(tmp_dir, (const char *[]){"--davis", root, "--pred", ann, NULL});
     ck_assert_msg(r.status == 0, "exit %d: %s", r.status, r.err);
     ck_assert_str_eq(last_line(r.out), "J&F 100.0 J 100.0 F 100.0");
     run_free(&r);
-    rm_tree(tmp);
 }
 END_TEST
 
 START_TEST(test_eval_file_errors) {
-    char *tmp = make_tmpdir();
     char root[1024], pred[1024], path[4096];
-    snprintf(root, sizeof root, "%s/davis", tmp);
-    snprintf(pred, sizeof pred, "%s/pred", tmp);
+    snprintf(root, sizeof root, "%s/davis", tmp_dir);
+    snprintf(pred, sizeof pred, "%s/pred", tmp_dir);
     write_dataset(root, pred);
     uint8_t p[W * H] = {0};
 
     /* A missing prediction frame: exit 1, naming the file. */
     snprintf(path, sizeof path, "%s/two/00002.png", pred);
     ck_assert_int_eq(unlink(path), 0);
-    run_result r = run_eval(tmp, (const char *[]){"--davis", root, "--pred", pred, NULL});
+    run_result r = run_eval(tmp_dir, (const char *[]){"--davis", root, "--pred", pred, NULL});
     ck_assert_int_eq(r.status, 1);
     ck_assert_msg(strstr(r.err, path) != NULL, "stderr does not name %s: %s", path, r.err);
     run_free(&r);
 
     /* A prediction of another size: exit 1, naming the file. */
     write_palette(path, W / 2, H, p);
-    r = run_eval(tmp, (const char *[]){"--davis", root, "--pred", pred, NULL});
+    r = run_eval(tmp_dir, (const char *[]){"--davis", root, "--pred", pred, NULL});
     ck_assert_int_eq(r.status, 1);
     ck_assert_msg(strstr(r.err, path) != NULL, "stderr does not name %s: %s", path, r.err);
     ck_assert_ptr_nonnull(strstr(r.err, "50x100"));
@@ -282,7 +279,7 @@ START_TEST(test_eval_file_errors) {
     /* A label beyond the sequence's objects (3 in a 2-object sequence): exit 1. */
     fill(p, 0, 0, 4, 4, 3);
     write_palette(path, W, H, p);
-    r = run_eval(tmp, (const char *[]){"--davis", root, "--pred", pred, NULL});
+    r = run_eval(tmp_dir, (const char *[]){"--davis", root, "--pred", pred, NULL});
     ck_assert_int_eq(r.status, 1);
     ck_assert_msg(strstr(r.err, path) != NULL && strstr(r.err, "label 3"), "stderr: %s", r.err);
     run_free(&r);
@@ -291,7 +288,7 @@ START_TEST(test_eval_file_errors) {
     FILE *f = fopen(path, "w");
     fputs("not a png\n", f);
     fclose(f);
-    r = run_eval(tmp, (const char *[]){"--davis", root, "--pred", pred, NULL});
+    r = run_eval(tmp_dir, (const char *[]){"--davis", root, "--pred", pred, NULL});
     ck_assert_int_eq(r.status, 1);
     ck_assert_msg(strstr(r.err, path) != NULL, "stderr does not name %s: %s", path, r.err);
     run_free(&r);
@@ -300,34 +297,28 @@ START_TEST(test_eval_file_errors) {
     mkdirs("%s/Annotations/480p/short", root);
     snprintf(path, sizeof path, "%s/Annotations/480p/short/00000.png", root);
     write_palette(path, W, H, p);
-    r = run_eval(tmp, (const char *[]){"--davis", root, "--pred", pred, "--seq", "short", NULL});
+    r = run_eval(tmp_dir,
+                 (const char *[]){"--davis", root, "--pred", pred, "--seq", "short", NULL});
     ck_assert_int_eq(r.status, 1);
     ck_assert_ptr_nonnull(strstr(r.err, "at least 3"));
     run_free(&r);
-    rm_tree(tmp);
 }
 END_TEST
 
 START_TEST(test_eval_usage) {
-    char *tmp = make_tmpdir();
     char root[1024], pred[1024];
-    snprintf(root, sizeof root, "%s/davis", tmp);
-    snprintf(pred, sizeof pred, "%s/pred", tmp);
+    snprintf(root, sizeof root, "%s/davis", tmp_dir);
+    snprintf(pred, sizeof pred, "%s/pred", tmp_dir);
     write_dataset(root, pred);
 
     /* --help documents every option, on stdout, exit 0. */
-    run_result r = run_eval(tmp, (const char *[]){"--help", NULL});
-    ck_assert_int_eq(r.status, 0);
-    static const char *const opts[] = {"--davis", "--pred", "--seq", "--csv", "--res", "--void"};
-    for (size_t i = 0; i < sizeof opts / sizeof opts[0]; i++)
-        ck_assert_msg(strstr(r.out, opts[i]) != NULL, "--help lacks %s", opts[i]);
+    run_result r =
+        run_help(tmp_dir, "eval",
+                 (const char *[]){"--davis", "--pred", "--seq", "--csv", "--res", "--void", NULL});
     run_free(&r);
 
     /* Usage errors: exit 2, naming the argument at fault. */
-    static const struct {
-        const char *args[8];
-        const char *named;
-    } bad[] = {
+    static const usage_case bad[] = {
         {{NULL}, "--davis"},
         {{"--davis", "ROOT", NULL}, "--pred"},
         {{"--davis", "ROOT", "--pred", "PRED", "--frobnicate", NULL}, "--frobnicate"},
@@ -338,20 +329,8 @@ START_TEST(test_eval_usage) {
         {{"--davis", "/nonexistent", "--pred", "PRED", NULL}, "/nonexistent"},
         {{"--davis", "ROOT", "--pred", "/nonexistent", NULL}, "/nonexistent"},
     };
-    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        const char *args[8];
-        for (int k = 0; k < 8; k++)
-            args[k] = bad[i].args[k] == NULL                ? NULL
-                      : strcmp(bad[i].args[k], "ROOT") == 0 ? root
-                      : strcmp(bad[i].args[k], "PRED") == 0 ? pred
-                                                            : bad[i].args[k];
-        r = run_eval(tmp, args);
-        ck_assert_msg(r.status == 2, "case %zu: exit %d (%s)", i, r.status, r.err);
-        ck_assert_msg(strstr(r.err, bad[i].named) != NULL, "case %zu: stderr lacks '%s': %s", i,
-                      bad[i].named, r.err);
-        run_free(&r);
-    }
-    rm_tree(tmp);
+    check_usage_errors(tmp_dir, "eval", bad, TM_LEN(bad),
+                       (const char *[]){"ROOT", root, "PRED", pred, NULL});
 }
 END_TEST
 
@@ -398,14 +377,13 @@ START_TEST(test_eval_dev_set) {
                 root);
         return;
     }
-    char *tmp = make_tmpdir();
     char ann[1100], pred[1100];
     snprintf(ann, sizeof ann, "%s/Annotations/480p", root);
-    snprintf(pred, sizeof pred, "%s/identity", tmp);
+    snprintf(pred, sizeof pred, "%s/identity", tmp_dir);
 
     /* The ground truth against itself: 100 everywhere. */
     double t0 = vt_mono_s();
-    run_result r = run_eval(tmp, (const char *[]){"--davis", root, "--pred", ann, NULL});
+    run_result r = run_eval(tmp_dir, (const char *[]){"--davis", root, "--pred", ann, NULL});
     double t1 = vt_mono_s();
     ck_assert_msg(r.status == 0, "exit %d: %s", r.status, r.err);
     ck_assert_str_eq(last_line(r.out), "J&F 100.0 J 100.0 F 100.0");
@@ -440,7 +418,7 @@ START_TEST(test_eval_dev_set) {
         free(labels);
     }
     t0 = vt_mono_s();
-    r = run_eval(tmp, (const char *[]){"--davis", root, "--pred", pred, NULL});
+    r = run_eval(tmp_dir, (const char *[]){"--davis", root, "--pred", pred, NULL});
     t1 = vt_mono_s();
     ck_assert_msg(r.status == 0, "exit %d: %s", r.status, r.err);
     fprintf(stderr, "dev set, identity baseline (%.2f s):\n%s\n", t1 - t0, r.out);
@@ -449,7 +427,6 @@ START_TEST(test_eval_dev_set) {
     double jf = parse_jf(last_line(r.out));
     ck_assert_msg(fabs(jf - 21.8) <= 0.1 + 1e-9, "identity J&F %.1f, official 21.8", jf);
     run_free(&r);
-    rm_tree(tmp);
 }
 END_TEST
 
@@ -471,20 +448,12 @@ int main(int argc, char **argv) {
         }
     }
     Suite *s = suite_create("eval");
-    TCase *tc = tcase_create(argv[2]);
-    if (strcmp(argv[2], "cli") == 0) {
-        tcase_set_timeout(tc, 60);
-        tcase_add_test(tc, test_eval_scores);
-        tcase_add_test(tc, test_eval_file_errors);
-        tcase_add_test(tc, test_eval_usage);
-    } else {
-        tcase_set_timeout(tc, 850);
-        tcase_add_test(tc, test_eval_dev_set);
-    }
-    suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_ENV);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    TCase *tc;
+    if (strcmp(argv[2], "cli") == 0)
+        tc = tm_add_case(s, argv[2], 60, test_eval_scores, test_eval_file_errors, test_eval_usage,
+                         NULL);
+    else
+        tc = tm_add_case(s, argv[2], 850, test_eval_dev_set, NULL);
+    tcase_add_checked_fixture(tc, tmp_dir_make, tmp_dir_remove);
+    return tm_run(s);
 }

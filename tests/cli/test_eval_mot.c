@@ -6,13 +6,13 @@
  *
  * usage: test_eval_mot VTRACK
  */
-#include <check.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "testmain.h"
 #include "clitest.h"
 
 /*
@@ -83,14 +83,13 @@ enum { C_IDS, C_GT, C_PRED, C_PAIRS, C_AO, C_SR50, C_SWAPS, C_SWAP_PCT, C_IDF1 }
 enum { C_IDSW = 17, C_MOTA = 18, C_FRAMES = 19 };
 
 START_TEST(test_identity_baseline) {
-    char *tmp = make_tmpdir();
     char csv[4096], save[4096], path[4200];
-    make_sequence(tmp, 1);
-    snprintf(csv, sizeof csv, "%s/id.csv", tmp);
-    snprintf(save, sizeof save, "%s/saved", tmp);
-    run_result r = run_vtrack(tmp, "eval",
-                              (const char *[]){"--mot", tmp, "--baseline", "identity", "--csv", csv,
-                                               "--save", save, NULL});
+    make_sequence(tmp_dir, 1);
+    snprintf(csv, sizeof csv, "%s/id.csv", tmp_dir);
+    snprintf(save, sizeof save, "%s/saved", tmp_dir);
+    run_result r = run_vtrack(tmp_dir, "eval",
+                              (const char *[]){"--mot", tmp_dir, "--baseline", "identity", "--csv",
+                                               csv, "--save", save, NULL});
     ck_assert_msg(r.status == 0, "exit %d: %s", r.status, r.err);
 
     /* By hand: a box of 40 shifted by d = 4m pixels along x has IoU (40 - d) / (40 + d) =
@@ -139,24 +138,22 @@ START_TEST(test_identity_baseline) {
 
     /* ... and --pred scores them the same; the sequence folder itself is a ROOT too. */
     char seqdir[4200];
-    snprintf(seqdir, sizeof seqdir, "%s/synth", tmp);
-    r = run_vtrack(tmp, "eval", (const char *[]){"--mot", seqdir, "--pred", save, NULL});
+    snprintf(seqdir, sizeof seqdir, "%s/synth", tmp_dir);
+    r = run_vtrack(tmp_dir, "eval", (const char *[]){"--mot", seqdir, "--pred", save, NULL});
     ck_assert_msg(r.status == 0, "exit %d: %s", r.status, r.err);
     ck_assert_str_eq(last_line(r.out), want);
     run_free(&r);
-    rm_tree(tmp);
 }
 END_TEST
 
 START_TEST(test_tracker_lab) {
-    char *tmp = make_tmpdir();
     char csv[4096], csv2[4096], save[4096];
-    make_sequence(tmp, 0); /* no seqinfo.ini: it is optional */
-    snprintf(csv, sizeof csv, "%s/lab.csv", tmp);
-    snprintf(csv2, sizeof csv2, "%s/pred.csv", tmp);
-    snprintf(save, sizeof save, "%s/saved", tmp);
-    run_result r = run_vtrack(tmp, "eval",
-                              (const char *[]){"--mot", tmp, "--model", "lab", "--csv", csv,
+    make_sequence(tmp_dir, 0); /* no seqinfo.ini: it is optional */
+    snprintf(csv, sizeof csv, "%s/lab.csv", tmp_dir);
+    snprintf(csv2, sizeof csv2, "%s/pred.csv", tmp_dir);
+    snprintf(save, sizeof save, "%s/saved", tmp_dir);
+    run_result r = run_vtrack(tmp_dir, "eval",
+                              (const char *[]){"--mot", tmp_dir, "--model", "lab", "--csv", csv,
                                                "--save", save, "--quiet", NULL});
     ck_assert_msg(r.status == 0, "exit %d: %s", r.status, r.err);
     printf("%s", r.out);
@@ -177,8 +174,8 @@ START_TEST(test_tracker_lab) {
     run_free(&r);
 
     /* The saved predictions scored with --pred: the same metrics, no fps. */
-    r = run_vtrack(tmp, "eval",
-                   (const char *[]){"--mot", tmp, "--pred", save, "--csv", csv2, NULL});
+    r = run_vtrack(tmp_dir, "eval",
+                   (const char *[]){"--mot", tmp_dir, "--pred", save, "--csv", csv2, NULL});
     ck_assert_msg(r.status == 0, "exit %d: %s", r.status, r.err);
     char *text2 = slurp(csv2);
     double v2[20];
@@ -189,22 +186,20 @@ START_TEST(test_tracker_lab) {
     free(text);
     free(text2);
     run_free(&r);
-    rm_tree(tmp);
 }
 END_TEST
 
 /* --adapt with eval --mot (issue 17): 0 steps score as a run without it; 2 steps with one seed
  * give the same table twice (the adapted copy is deterministic); lab cannot be adapted. */
 START_TEST(test_adapt) {
-    char *tmp = make_tmpdir();
     char model[4096], csv[3][4200];
     shipped_weights(model, sizeof model);
-    make_sequence(tmp, 0);
+    make_sequence(tmp_dir, 0);
     const char *steps[3] = {NULL, "0", "2"};
     double v[4][20];
     for (int k = 0; k < 4; k++) {
-        snprintf(csv[k % 3], sizeof csv[k % 3], "%s/run%d.csv", tmp, k);
-        const char *args[16] = {"--mot", tmp, "--model", model, "--csv", csv[k % 3]};
+        snprintf(csv[k % 3], sizeof csv[k % 3], "%s/run%d.csv", tmp_dir, k);
+        const char *args[16] = {"--mot", tmp_dir, "--model", model, "--csv", csv[k % 3]};
         int n = 6;
         if (k > 0) {
             args[n++] = "--adapt";
@@ -212,7 +207,7 @@ START_TEST(test_adapt) {
             args[n++] = "--seed";
             args[n++] = "3";
         }
-        run_result r = run_vtrack(tmp, "eval", args);
+        run_result r = run_vtrack(tmp_dir, "eval", args);
         ck_assert_msg(r.status == 0, "run %d: exit %d: %s", k, r.status, r.err);
         if (k >= 2)
             ck_assert_msg(strstr(r.err, "adapted: 2 steps"), "run %d: %s", k, r.err);
@@ -228,37 +223,27 @@ START_TEST(test_adapt) {
         ck_assert_msg(fabs(v[2][i] - v[3][i]) < 1e-9, "--adapt 2 twice, column %d: %.6f vs %.6f", i,
                       v[2][i], v[3][i]);
     }
-    run_result r = run_vtrack(
-        tmp, "eval", (const char *[]){"--mot", tmp, "--model", "lab", "--adapt", "2", NULL});
-    ck_assert_int_eq(r.status, 1);
-    ck_assert_msg(strstr(r.err, "nothing to adapt"), "%s", r.err);
-    run_free(&r);
-    rm_tree(tmp);
+    check_fails(tmp_dir, "eval",
+                (const char *[]){"--mot", tmp_dir, "--model", "lab", "--adapt", "2", NULL}, 1,
+                "nothing to adapt");
 }
 END_TEST
 
 START_TEST(test_errors) {
-    char *tmp = make_tmpdir();
     char empty[4096], path[4200], bad[4096];
-    make_sequence(tmp, 1);
-    snprintf(empty, sizeof empty, "%s/empty", tmp);
+    make_sequence(tmp_dir, 1);
+    snprintf(empty, sizeof empty, "%s/empty", tmp_dir);
     mkdirs("%s", empty);
 
     /* --help: both modes, every MOT option. */
-    run_result r = run_vtrack(tmp, "eval", (const char *[]){"--help", NULL});
-    ck_assert_int_eq(r.status, 0);
-    static const char *const opts[] = {"--davis",   "--mot",   "--baseline", "--pred",
-                                       "--save",    "--csv",   "--seq",      "--model",
-                                       "--tracker", "--param", "--threads",  "IDF1"};
-    for (size_t i = 0; i < sizeof opts / sizeof opts[0]; i++)
-        ck_assert_msg(strstr(r.out, opts[i]) != NULL, "--help lacks %s", opts[i]);
+    run_result r = run_help(tmp_dir, "eval",
+                            (const char *[]){"--davis", "--mot", "--baseline", "--pred", "--save",
+                                             "--csv", "--seq", "--model", "--tracker", "--param",
+                                             "--threads", "IDF1", NULL});
     run_free(&r);
 
     /* Usage errors: exit 2, naming the argument at fault. */
-    static const struct {
-        const char *args[8];
-        const char *named;
-    } usage[] = {
+    static const usage_case usage[] = {
         {{"--mot", NULL}, "--mot"},
         {{"--mot", "/nonexistent", NULL}, "/nonexistent"},
         {{"--mot", "ROOT", "--seq", "nosuch", NULL}, "nosuch"},
@@ -273,23 +258,12 @@ START_TEST(test_errors) {
         {{"--mot", "ROOT", "--frobnicate", NULL}, "--frobnicate"},
         {{"--mot", "ROOT", "--adapt", "x", NULL}, "--adapt"},
     };
-    for (size_t i = 0; i < sizeof usage / sizeof usage[0]; i++) {
-        const char *args[8];
-        for (int k = 0; k < 8; k++)
-            args[k] = usage[i].args[k] == NULL                 ? NULL
-                      : strcmp(usage[i].args[k], "ROOT") == 0  ? tmp
-                      : strcmp(usage[i].args[k], "EMPTY") == 0 ? empty
-                                                               : usage[i].args[k];
-        r = run_vtrack(tmp, "eval", args);
-        ck_assert_msg(r.status == 2, "case %zu: exit %d (%s)", i, r.status, r.err);
-        ck_assert_msg(strstr(r.err, usage[i].named) != NULL, "case %zu: stderr lacks '%s': %s", i,
-                      usage[i].named, r.err);
-        run_free(&r);
-    }
+    check_usage_errors(tmp_dir, "eval", usage, TM_LEN(usage),
+                       (const char *[]){"ROOT", tmp_dir, "EMPTY", empty, NULL});
 
     /* Runtime errors: exit 1, naming the file. A missing result file: */
     snprintf(path, sizeof path, "%s/synth.txt", empty);
-    r = run_vtrack(tmp, "eval", (const char *[]){"--mot", tmp, "--pred", empty, NULL});
+    r = run_vtrack(tmp_dir, "eval", (const char *[]){"--mot", tmp_dir, "--pred", empty, NULL});
     ck_assert_int_eq(r.status, 1);
     ck_assert_msg(strstr(r.err, path) != NULL, "stderr does not name %s: %s", path, r.err);
     run_free(&r);
@@ -297,35 +271,26 @@ START_TEST(test_errors) {
     FILE *f = fopen(path, "w");
     fputs("1,1,20,40,40,60,1,-1,-1,-1\n21,1,20,40,40,60,1,-1,-1,-1\n", f);
     fclose(f);
-    r = run_vtrack(tmp, "eval", (const char *[]){"--mot", tmp, "--pred", empty, NULL});
-    ck_assert_int_eq(r.status, 1);
-    ck_assert_msg(strstr(r.err, "synth.txt:2: frame 21 is beyond the 20 frames"), "%s", r.err);
-    run_free(&r);
+    check_fails(tmp_dir, "eval", (const char *[]){"--mot", tmp_dir, "--pred", empty, NULL}, 1,
+                "synth.txt:2: frame 21 is beyond the 20 frames");
     /* a malformed ground-truth line: */
-    snprintf(bad, sizeof bad, "%s/bad", tmp);
+    snprintf(bad, sizeof bad, "%s/bad", tmp_dir);
     mkdirs("%s/seq/gt", bad);
     snprintf(path, sizeof path, "%s/seq/gt/gt.txt", bad);
     f = fopen(path, "w");
     fputs("1,1,20,40,40,60,1,-1,-1,-1\n2,1,20,40,-40,60,1,-1,-1,-1\n", f);
     fclose(f);
-    r = run_vtrack(tmp, "eval", (const char *[]){"--mot", bad, "--baseline", "identity", NULL});
-    ck_assert_int_eq(r.status, 1);
-    ck_assert_msg(strstr(r.err, "gt.txt:2: field 5 (w): -40 is negative"), "%s", r.err);
-    run_free(&r);
+    check_fails(tmp_dir, "eval", (const char *[]){"--mot", bad, "--baseline", "identity", NULL}, 1,
+                "gt.txt:2: field 5 (w): -40 is negative");
     /* a sequence without its video: */
     f = fopen(path, "w");
     fputs("1,1,20,40,40,60,1,-1,-1,-1\n", f);
     fclose(f);
-    r = run_vtrack(tmp, "eval", (const char *[]){"--mot", bad, "--baseline", "identity", NULL});
-    ck_assert_int_eq(r.status, 1);
-    ck_assert_msg(strstr(r.err, "no video"), "%s", r.err);
-    run_free(&r);
+    check_fails(tmp_dir, "eval", (const char *[]){"--mot", bad, "--baseline", "identity", NULL}, 1,
+                "no video");
     /* a folder without any sequence: */
-    r = run_vtrack(tmp, "eval", (const char *[]){"--mot", empty, "--baseline", "identity", NULL});
-    ck_assert_int_eq(r.status, 1);
-    ck_assert_msg(strstr(r.err, "no sequence"), "%s", r.err);
-    run_free(&r);
-    rm_tree(tmp);
+    check_fails(tmp_dir, "eval", (const char *[]){"--mot", empty, "--baseline", "identity", NULL},
+                1, "no sequence");
 }
 END_TEST
 
@@ -340,16 +305,8 @@ int main(int argc, char **argv) {
         return 77;
     }
     Suite *s = suite_create("eval_mot");
-    TCase *tc = tcase_create("cli");
-    tcase_set_timeout(tc, 120);
-    tcase_add_test(tc, test_identity_baseline);
-    tcase_add_test(tc, test_tracker_lab);
-    tcase_add_test(tc, test_errors);
-    tcase_add_test(tc, test_adapt);
-    suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_ENV);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    TCase *tc = tm_add_case(s, "cli", 120, test_identity_baseline, test_tracker_lab, test_errors,
+                            test_adapt, NULL);
+    tcase_add_checked_fixture(tc, tmp_dir_make, tmp_dir_remove);
+    return tm_run(s);
 }

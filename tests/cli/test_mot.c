@@ -6,13 +6,13 @@
  * Boxes are "x,y,w,h". Most cases use 10x10 boxes on one row (y 0), so that the IoU of two of
  * them is the overlap of their x intervals over the union of those intervals.
  */
-#include <check.h>
 #include <errno.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "testmain.h"
 #include "mot.h"
 
 #define EPS 1e-12
@@ -569,28 +569,13 @@ END_TEST
 
 static Suite *mot_suite(void) {
     Suite *s = suite_create("mot");
-    TCase *tc = tcase_create("metrics");
-    tcase_set_timeout(tc, 60);
-    tcase_add_test(tc, test_iou);
-    tcase_add_test(tc, test_assign);
-    tcase_add_test(tc, test_parse_gt_conf);
-    tcase_add_test(tc, test_conf_and_registration_scored);
-    tcase_add_test(tc, test_ao_missing_prediction);
-    tcase_add_test(tc, test_swap);
-    tcase_add_test(tc, test_greedy_differs_from_optimal);
-    tcase_add_test(tc, test_continuation_preferred);
-    tcase_add_test(tc, test_pooled);
-    tcase_add_test(tc, test_empty_sides);
-    tcase_add_test(tc, test_malformed);
-    tcase_add_test(tc, test_seqinfo);
-    suite_add_tcase(s, tc);
+    tm_add_case(s, "metrics", 60, test_iou, test_assign, test_parse_gt_conf,
+                test_conf_and_registration_scored, test_ao_missing_prediction, test_swap,
+                test_greedy_differs_from_optimal, test_continuation_preferred, test_pooled,
+                test_empty_sides, test_malformed, test_seqinfo, NULL);
     return s;
 }
 
 int main(void) {
-    SRunner *sr = srunner_create(mot_suite());
-    srunner_run_all(sr, CK_ENV);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return tm_run(mot_suite());
 }

@@ -8,7 +8,6 @@
  *
  * usage: test_track VTRACK {cli|data}
  */
-#include <check.h>
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <stdio.h>
@@ -16,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "testmain.h"
 #include "clitest.h"
 #include "nn.h"
 #include "vt_codec.h"
@@ -43,16 +43,15 @@ static int in_box(int x, int y, int f) {
 }
 
 START_TEST(test_track_clip) {
-    char *tmp = make_tmpdir();
     char clip[4096], out[4096], ov[4096], path[4200];
-    snprintf(clip, sizeof clip, "%s/clip.mp4", tmp);
-    snprintf(out, sizeof out, "%s/masks", tmp);
-    snprintf(ov, sizeof ov, "%s/overlay.mp4", tmp);
+    snprintf(clip, sizeof clip, "%s/clip.mp4", tmp_dir);
+    snprintf(out, sizeof out, "%s/masks", tmp_dir);
+    snprintf(ov, sizeof ov, "%s/overlay.mp4", tmp_dir);
     make_clip(clip);
 
     const char *args[] = {clip, "--box",  "30,100,60,40:box", "--model", "lab", "--out",
                           out,  "--json", "--overlay",        ov,        NULL};
-    run_result r = run_vtrack(tmp, "track", args);
+    run_result r = run_vtrack(tmp_dir, "track", args);
     ck_assert_msg(r.status == 0, "vtrack track failed: %s", r.err);
 
     /* PNG masks: one per frame, the source size, object id 1 on the box. */
@@ -141,14 +140,13 @@ START_TEST(test_track_clip) {
     /* Events to a full disk: an error that says so, not a silent loss. */
     if (access("/dev/full", W_OK) == 0) {
         const char *jargs[] = {clip, "--box", "30,100,60,40", "--model", "lab", "--json", NULL};
-        r = run_vtrack_to(tmp, "track", jargs, "/dev/full");
+        r = run_vtrack_to(tmp_dir, "track", jargs, "/dev/full");
         ck_assert_msg(r.status == 1, "status %d: %s", r.status, r.err);
         ck_assert_msg(strstr(r.err, "standard output: No space left on device"), "%s", r.err);
         run_free(&r);
     } else {
         fprintf(stderr, "\n*** SKIPPED the full-disk case: no writable /dev/full ***\n\n");
     }
-    rm_tree(tmp);
 }
 END_TEST
 
@@ -157,10 +155,9 @@ END_TEST
  * A frame the clip does not reach, or that --frames stops before, is an error. */
 START_TEST(test_track_later_frame) {
     enum { F0 = 10 };
-    char *tmp = make_tmpdir();
     char clip[4096], out[4096], box[64], path[4200];
-    snprintf(clip, sizeof clip, "%s/clip.mp4", tmp);
-    snprintf(out, sizeof out, "%s/masks", tmp);
+    snprintf(clip, sizeof clip, "%s/clip.mp4", tmp_dir);
+    snprintf(out, sizeof out, "%s/masks", tmp_dir);
     make_clip(clip);
     snprintf(box, sizeof box, "%d,%d,%d,%d:late@%d", BX + STEP * F0, BY, BW, BH, F0);
     /* The background model off: this tests the @FRAME plumbing. With it, the plain red box,
@@ -170,7 +167,7 @@ START_TEST(test_track_later_frame) {
         clip,      "--box",        box,     "--polygon", "250,10,300,10,300,50,250,50:x@y",
         "--model", "lab",          "--out", out,         "--json",
         "--param", "background=0", NULL};
-    run_result r = run_vtrack(tmp, "track", args);
+    run_result r = run_vtrack(tmp_dir, "track", args);
     ck_assert_msg(r.status == 0, "vtrack track failed: %s", r.err);
 
     int frames = 0, added_at = -1, iou_n = 0;
@@ -255,13 +252,12 @@ START_TEST(test_track_later_frame) {
          "object 1: --frames 5 stops before its frame 10"},
     };
     for (size_t i = 0; i < sizeof late / sizeof late[0]; i++) {
-        r = run_vtrack(tmp, "track", late[i].args);
+        r = run_vtrack(tmp_dir, "track", late[i].args);
         ck_assert_msg(r.status == 1, "case %zu: status %d (%s)", i, r.status, r.err);
         ck_assert_msg(strstr(r.err, late[i].says), "case %zu: '%s' not in: %s", i, late[i].says,
                       r.err);
         run_free(&r);
     }
-    rm_tree(tmp);
 }
 END_TEST
 
@@ -275,12 +271,11 @@ START_TEST(test_track_no_weights) {
     char datadir_model[4096];
     snprintf(datadir_model, sizeof datadir_model, "%s/default.safetensors", VT_DATADIR);
     const int installed = access(datadir_model, R_OK) == 0;
-    char *tmp = make_tmpdir();
     char clip[4096], copy[4096], cmd[8400];
-    snprintf(clip, sizeof clip, "%s/clip.mp4", tmp);
+    snprintf(clip, sizeof clip, "%s/clip.mp4", tmp_dir);
     make_clip(clip);
-    snprintf(copy, sizeof copy, "%s/bin/x/vtrack", tmp);
-    mkdirs("%s/bin/x", tmp);
+    snprintf(copy, sizeof copy, "%s/bin/x/vtrack", tmp_dir);
+    mkdirs("%s/bin/x", tmp_dir);
     snprintf(cmd, sizeof cmd, "cp '%s' '%s'", vtrack, copy);
     ck_assert_int_eq(system(cmd), 0);
     const char *saved = vtrack, *env = getenv("VT_MODEL");
@@ -288,7 +283,7 @@ START_TEST(test_track_no_weights) {
     unsetenv("VT_MODEL");
     vtrack = copy;
     const char *args[] = {clip, "--box", "20,20,30,30", "--frames", "3", "--out", "m", NULL};
-    run_result r = run_vtrack(tmp, "track", args);
+    run_result r = run_vtrack(tmp_dir, "track", args);
     vtrack = saved;
     if (env_copy)
         setenv("VT_MODEL", env_copy, 1);
@@ -303,11 +298,10 @@ START_TEST(test_track_no_weights) {
     run_free(&r);
     const char *named[] = {clip,       "--model", "lab",   "--box", "20,20,30,30",
                            "--frames", "3",       "--out", "m",     NULL};
-    r = run_vtrack(tmp, "track", named);
+    r = run_vtrack(tmp_dir, "track", named);
     ck_assert_msg(r.status == 0, "exit %d: %s", r.status, r.err);
     ck_assert_msg(strstr(r.err, "weight-free") == NULL, "notice for --model lab: '%s'", r.err);
     run_free(&r);
-    rm_tree(tmp);
 }
 END_TEST
 
@@ -333,10 +327,10 @@ static void same_masks(const char *a, const char *b, int n) {
 
 /* Does every parameter of `a` equal `b`'s bit for bit? Asserts they are all finite. */
 static int same_params(vt_model *a, vt_model *b) {
-    ck_assert_int_eq(vt_model_nparams(a), vt_model_nparams(b));
+    ck_assert_int_eq(vtm_model_nparams(a), vtm_model_nparams(b));
     int same = 1;
-    for (int i = 0; i < vt_model_nparams(a); i++) {
-        const vt_param *pa = vt_model_param(a, i), *pb = vt_model_param(b, i);
+    for (int i = 0; i < vtm_model_nparams(a); i++) {
+        const vt_param *pa = vtm_model_param(a, i), *pb = vtm_model_param(b, i);
         ck_assert_uint_eq(pa->numel, pb->numel);
         for (size_t k = 0; k < pa->numel; k++)
             ck_assert_msg(isfinite(pa->data[k]), "%s[%zu] is not finite", pa->name, k);
@@ -353,42 +347,41 @@ static int same_params(vt_model *a, vt_model *b) {
 START_TEST(test_track_adapt) {
     char model_path[4096];
     shipped_weights(model_path, sizeof model_path);
-    char *tmp = make_tmpdir();
     char clip[4096], path[4200], w1[4200], w2[4200];
-    snprintf(clip, sizeof clip, "%s/clip.mp4", tmp);
+    snprintf(clip, sizeof clip, "%s/clip.mp4", tmp_dir);
     make_clip(clip);
     char a[4200], b[4200];
-    snprintf(a, sizeof a, "%s/off0", tmp);
-    snprintf(b, sizeof b, "%s/off1", tmp);
+    snprintf(a, sizeof a, "%s/off0", tmp_dir);
+    snprintf(b, sizeof b, "%s/off1", tmp_dir);
     const char *off0[] = {clip, "--box", "30,100,60,40", "--model", model_path, "--out", a, NULL};
-    run_result r = run_vtrack(tmp, "track", off0);
+    run_result r = run_vtrack(tmp_dir, "track", off0);
     ck_assert_msg(r.status == 0, "%s", r.err);
     run_free(&r);
     const char *off1[] = {clip,      "--box", "30,100,60,40", "--model", model_path,
                           "--adapt", "0",     "--out",        b,         NULL};
-    r = run_vtrack(tmp, "track", off1);
+    r = run_vtrack(tmp_dir, "track", off1);
     ck_assert_msg(r.status == 0, "%s", r.err);
     run_free(&r);
     same_masks(a, b, FRAMES);
 
     for (int run = 1; run <= 2; run++) {
         char out[4200], save[4200];
-        snprintf(out, sizeof out, "%s/on%d", tmp, run);
-        snprintf(save, sizeof save, "%s/w%d.safetensors", tmp, run);
+        snprintf(out, sizeof out, "%s/on%d", tmp_dir, run);
+        snprintf(save, sizeof save, "%s/w%d.safetensors", tmp_dir, run);
         /* the check has a test of its own (test_track_adapt_check): none keeps every copy */
         const char *on[] = {clip, "--box",         "30,100,60,40", "--model", model_path, "--adapt",
                             "3",  "--adapt-save",  save,           "--out",   out,        "--seed",
                             "7",  "--adapt-check", "none",         NULL};
-        r = run_vtrack(tmp, "track", on);
+        r = run_vtrack(tmp_dir, "track", on);
         ck_assert_msg(r.status == 0, "%s", r.err);
         ck_assert_msg(strstr(r.err, "adapted: 3 steps"), "no summary: %s", r.err);
         run_free(&r);
     }
-    snprintf(a, sizeof a, "%s/on1", tmp);
-    snprintf(b, sizeof b, "%s/on2", tmp);
+    snprintf(a, sizeof a, "%s/on1", tmp_dir);
+    snprintf(b, sizeof b, "%s/on2", tmp_dir);
     same_masks(a, b, FRAMES);
-    snprintf(w1, sizeof w1, "%s/w1.safetensors", tmp);
-    snprintf(w2, sizeof w2, "%s/w2.safetensors", tmp);
+    snprintf(w1, sizeof w1, "%s/w1.safetensors", tmp_dir);
+    snprintf(w2, sizeof w2, "%s/w2.safetensors", tmp_dir);
     vt_model *m0 = NULL, *m1 = NULL, *m2 = NULL;
     char err[512];
     ck_assert_msg(vt_model_load(model_path, &m0, err, sizeof err) == 0, "%s", err);
@@ -404,22 +397,12 @@ START_TEST(test_track_adapt) {
 
     const char *lab[] = {clip,      "--box", "30,100,60,40", "--model", "lab",
                          "--adapt", "2",     "--json",       NULL};
-    r = run_vtrack(tmp, "track", lab);
-    ck_assert_int_eq(r.status, 1);
-    ck_assert_msg(strstr(r.err, "nothing to adapt"), "%s", r.err);
-    run_free(&r);
+    check_fails(tmp_dir, "track", lab, 1, "nothing to adapt");
     const char *bad[] = {clip, "--box", "30,100,60,40", "--adapt", "x", "--json", NULL};
-    r = run_vtrack(tmp, "track", bad);
-    ck_assert_int_eq(r.status, 2);
-    ck_assert_msg(strstr(r.err, "--adapt 'x'"), "%s", r.err);
-    run_free(&r);
-    snprintf(path, sizeof path, "%s/never.safetensors", tmp);
+    check_fails(tmp_dir, "track", bad, 2, "--adapt 'x'");
+    snprintf(path, sizeof path, "%s/never.safetensors", tmp_dir);
     const char *nosteps[] = {clip, "--box", "30,100,60,40", "--adapt-save", path, "--json", NULL};
-    r = run_vtrack(tmp, "track", nosteps);
-    ck_assert_int_eq(r.status, 2);
-    ck_assert_msg(strstr(r.err, "needs --adapt"), "%s", r.err);
-    run_free(&r);
-    rm_tree(tmp);
+    check_fails(tmp_dir, "track", nosteps, 2, "needs --adapt");
 }
 END_TEST
 
@@ -437,7 +420,7 @@ END_TEST
 START_TEST(test_track_adapt_check) {
     char model_path[4096];
     shipped_weights(model_path, sizeof model_path);
-    char *tmp = make_tmpdir();
+    const char *tmp = tmp_dir;
     char clip[4096], plain[4200], out[4200], save[4200];
     snprintf(clip, sizeof clip, "%s/clip.mp4", tmp);
     make_clip(clip);
@@ -527,21 +510,20 @@ START_TEST(test_track_adapt_check) {
     ck_assert_int_eq(r.status, 2);
     ck_assert_msg(strstr(r.err, "--adapt-check 'x'"), "%s", r.err);
     run_free(&r);
-    rm_tree(tmp);
 }
 END_TEST
 
 START_TEST(test_track_errors) {
-    char *tmp = make_tmpdir();
     char clip[4096], small[4096], err[256];
-    snprintf(clip, sizeof clip, "%s/clip.mp4", tmp);
+    snprintf(clip, sizeof clip, "%s/clip.mp4", tmp_dir);
     make_clip(clip);
-    snprintf(small, sizeof small, "%s/small.png", tmp); /* a mask of another size than the clip */
+    snprintf(small, sizeof small, "%s/small.png",
+             tmp_dir); /* a mask of another size than the clip */
     uint8_t m16[16 * 16] = {0};
     m16[5 * 16 + 5] = 1;
     ck_assert_msg(vt_mask_write_png(small, 16, 16, m16, err, sizeof err) == 0, "%s", err);
     char many[4096]; /* 70 object ids in a palette mask of the clip's size */
-    snprintf(many, sizeof many, "%s/many.png", tmp);
+    snprintf(many, sizeof many, "%s/many.png", tmp_dir);
     uint8_t *m70 = calloc((size_t)W * H, 1);
     for (int i = 0; i < 70; i++)
         m70[(i / 10) * 20 * W + (i % 10) * 20] = (uint8_t)(i + 1);
@@ -589,7 +571,7 @@ START_TEST(test_track_errors) {
         {{clip, "--mask", many, "--json", "--model", "lab", NULL}, 1, "70 objects, at most 64"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        run_result r = run_vtrack(tmp, "track", cases[i].args);
+        run_result r = run_vtrack(tmp_dir, "track", cases[i].args);
         ck_assert_msg(r.status == cases[i].status, "case %zu: status %d, want %d (%s)", i, r.status,
                       cases[i].status, r.err);
         ck_assert_msg(strstr(r.err, cases[i].names) != NULL, "case %zu: '%s' not in: %s", i,
@@ -599,24 +581,19 @@ START_TEST(test_track_errors) {
     /* the clients: an address whose port is out of range (getaddrinfo would wrap it) */
     const char *badport[2][3] = {{"127.0.0.1:99999", NULL}, {"127.0.0.1:99999", "list", NULL}};
     for (int k = 0; k < 2; k++) {
-        run_result rb = run_vtrack(tmp, k ? "ctl" : "sub", badport[k]);
+        run_result rb = run_vtrack(tmp_dir, k ? "ctl" : "sub", badport[k]);
         ck_assert_int_ne(rb.status, 0);
         ck_assert_msg(strstr(rb.err, "port 1..65535"), "%s", rb.err);
         run_free(&rb);
     }
-    const char *help[] = {"--help", NULL};
-    run_result r = run_vtrack(tmp, "track", help);
-    ck_assert_int_eq(r.status, 0);
     static const char *const options[] = {"--mask",    "--box",      "--polygon", "--model",
                                           "--tracker", "--profile",  "--out",     "--overlay",
                                           "--json",    "--davis",    "--seq",     "--frames",
                                           "--param",   "--baseline", NULL};
-    for (int i = 0; options[i]; i++)
-        ck_assert_msg(strstr(r.out, options[i]) != NULL, "--help lacks %s", options[i]);
+    run_result r = run_help(tmp_dir, "track", options);
     ck_assert_msg(strstr(r.out, "[@FRAME]") && strstr(r.out, "label cannot"),
                   "--help does not explain @FRAME: %s", r.out);
     run_free(&r);
-    rm_tree(tmp);
 }
 END_TEST
 
@@ -646,9 +623,8 @@ START_TEST(test_track_dev_set) {
     char davis[4096], weights[4096];
     snprintf(davis, sizeof davis, "%s/davis16-dev", data ? data : "../shared/data");
     ck_assert_int_eq(access(davis, R_OK), 0); /* main() skips without it */
-    char *tmp = make_tmpdir();
     const char *lab[] = {"--model", "lab", "--tracker", "mast", NULL};
-    double jf_lab = dev_jf(tmp, davis, "lab", lab);
+    double jf_lab = dev_jf(tmp_dir, davis, "lab", lab);
     printf("dev set, lab features, mast preset: J&F %.1f\n", jf_lab);
     ck_assert_msg(jf_lab >= 40.0, "lab/mast J&F %.1f < 40", jf_lab);
 
@@ -656,13 +632,12 @@ START_TEST(test_track_dev_set) {
              getenv("VT_SOURCE_ROOT") ? getenv("VT_SOURCE_ROOT") : ".");
     if (access(weights, R_OK) == 0) {
         const char *def[] = {"--model", weights, "--tracker", "mast", NULL};
-        double jf = dev_jf(tmp, davis, "default", def);
+        double jf = dev_jf(tmp_dir, davis, "default", def);
         printf("dev set, default model, mast preset: J&F %.1f\n", jf);
         ck_assert_msg(jf >= jf_lab + 10.0, "default model J&F %.1f < lab %.1f + 10", jf, jf_lab);
     } else {
         fprintf(stderr, "SKIP: %s missing: the default model's floor was not checked\n", weights);
     }
-    rm_tree(tmp);
 }
 END_TEST
 
@@ -683,23 +658,13 @@ int main(int argc, char **argv) {
         }
     }
     Suite *s = suite_create("track_cli");
-    TCase *tc = tcase_create(argv[2]);
-    if (!strcmp(argv[2], "data")) {
-        tcase_set_timeout(tc, 1800);
-        tcase_add_test(tc, test_track_dev_set);
-    } else {
-        tcase_set_timeout(tc, 120);
-        tcase_add_test(tc, test_track_clip);
-        tcase_add_test(tc, test_track_later_frame);
-        tcase_add_test(tc, test_track_errors);
-        tcase_add_test(tc, test_track_no_weights);
-        tcase_add_test(tc, test_track_adapt);
-        tcase_add_test(tc, test_track_adapt_check);
-    }
-    suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_ENV);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    TCase *tc;
+    if (!strcmp(argv[2], "data"))
+        tc = tm_add_case(s, argv[2], 1800, test_track_dev_set, NULL);
+    else
+        tc =
+            tm_add_case(s, argv[2], 120, test_track_clip, test_track_later_frame, test_track_errors,
+                        test_track_no_weights, test_track_adapt, test_track_adapt_check, NULL);
+    tcase_add_checked_fixture(tc, tmp_dir_make, tmp_dir_remove);
+    return tm_run(s);
 }

@@ -5,6 +5,7 @@
 #include <ftw.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdarg.h>
@@ -210,4 +211,16 @@ int tu_have_encoder(const char *name) {
     char cmd[256];
     snprintf(cmd, sizeof(cmd), "ffmpeg -hide_banner -encoders 2>/dev/null | grep -qw '%s'", name);
     return system(cmd) == 0;
+}
+
+int64_t tu_cancel_blocked(void *(*fn)(void *), void (*cancel)(void *), void *arg,
+                          const int64_t *done_ms) {
+    pthread_t th;
+    if (pthread_create(&th, NULL, fn, arg) != 0)
+        return INT64_MAX;
+    tu_sleep_ms(300);
+    int64_t t = tu_now_ms();
+    cancel(arg);
+    pthread_join(th, NULL);
+    return *done_ms - t;
 }

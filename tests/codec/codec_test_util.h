@@ -39,6 +39,12 @@ int tu_wait_port(int port, int timeout_ms);
 int64_t tu_now_ms(void);
 void tu_sleep_ms(int ms);
 
+/* A call that blocks, cut short: fn(arg) runs on a thread of its own, cancel(arg) comes 300 ms
+ * later, then the thread is joined. Returns how many ms after the cancel fn came back, by the
+ * tu_now_ms() it stored in *done_ms as it returned. */
+int64_t tu_cancel_blocked(void *(*fn)(void *), void (*cancel)(void *), void *arg,
+                          const int64_t *done_ms);
+
 /* Is the ffmpeg tool's encoder `name` available? */
 int tu_have_encoder(const char *name);
 

@@ -2,7 +2,6 @@
  * and data tests (DAVIS annotations and frames from $VT_DATA). Media are made by the ffmpeg tool
  * into a scratch folder before the suites run.
  * usage: test_codec [unit|data]   (default: both) */
-#include <check.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -14,6 +13,7 @@
 #include <libavutil/error.h>
 #include <libavutil/log.h>
 
+#include "testmain.h"
 #include "codec_test_util.h"
 #include "vt_base.h"
 #include "vt_codec.h"
@@ -39,7 +39,7 @@ static clip clips[] = {
     {"vp8.webm", "-c:v libvpx -b:v 300k", 256, 144, 24, 30, "vp8", &have_vp8},
     {"h264.ts", "-c:v libx264 -bf 0 -pix_fmt yuv420p", 176, 144, 25, 30, "h264", &have_x264},
 };
-#define NCLIPS ((int)(sizeof(clips) / sizeof(clips[0])))
+#define NCLIPS ((int)TM_LEN(clips))
 
 static void make_media(void) {
     have_x264 = tu_have_encoder("libx264");
@@ -634,22 +634,20 @@ static void *read_all(void *arg) {
     return NULL;
 }
 
+static void cancel_reader(void *arg) {
+    vt_source_cancel(((reader *)arg)->s);
+}
+
 START_TEST(test_cancel_pacing) {
     vt_source_opts o;
     reader r = {0};
-    pthread_t th;
-    int64_t t;
 
     vt_source_opts_default(&o);
     o.pacing = VT_SOURCE_PACING_NATIVE; /* 1 fps: the reader sleeps ~1 s per frame */
     r.s = open_local(tu_path("slow.mkv"), &o);
-    pthread_create(&th, NULL, read_all, &r);
-    tu_sleep_ms(300);
-    t = tu_now_ms();
-    vt_source_cancel(r.s);
-    pthread_join(th, NULL);
+    int64_t took = tu_cancel_blocked(read_all, cancel_reader, &r, &r.done_ms);
     ck_assert_int_eq(r.ret, AVERROR_EXIT);
-    ck_assert_msg(r.done_ms - t < 100, "cancel took %lld ms", (long long)(r.done_ms - t));
+    ck_assert_msg(took < 100, "cancel took %lld ms", (long long)took);
     ck_assert_int_eq(vt_source_get_state(r.s), VT_SOURCE_STATE_ENDED);
     ck_assert_str_eq(vt_source_last_error(r.s), "cancelled");
     vt_source_free(&r.s);
@@ -1216,58 +1214,28 @@ END_TEST
 
 static Suite *unit_suite(void) {
     Suite *s = suite_create("codec");
-    TCase *t = tcase_create("files");
-    tcase_set_timeout(t, 60);
-    tcase_add_loop_test(t, test_file_clip, 0, NCLIPS);
-    tcase_add_test(t, test_colors);
-    tcase_add_test(t, test_real_file);
-    tcase_add_test(t, test_truncated);
-    tcase_add_test(t, test_garbage_middle);
-    tcase_add_test(t, test_errors);
-    tcase_add_loop_test(t, test_error_utf8_cut, 0, 10);
-    tcase_add_test(t, test_options);
-    tcase_add_test(t, test_whitelist);
-    tcase_add_test(t, test_folders);
-    suite_add_tcase(s, t);
-    t = tcase_create("pacing");
-    tcase_set_timeout(t, 30);
-    tcase_add_test(t, test_pacing_native);
-    tcase_add_test(t, test_pacing_loop);
-    tcase_add_test(t, test_cancel_pacing);
-    suite_add_tcase(s, t);
-    t = tcase_create("masks");
-    tcase_set_timeout(t, 30);
-    tcase_add_test(t, test_palette);
-    tcase_add_test(t, test_mask_roundtrip_palette);
-    tcase_add_test(t, test_mask_roundtrip_grey);
-    tcase_add_test(t, test_mask_errors);
-    tcase_add_test(t, test_mask_too_large);
-    suite_add_tcase(s, t);
-    t = tcase_create("overlay");
-    tcase_set_timeout(t, 60);
-    tcase_add_test(t, test_overlay_draw);
-    tcase_add_test(t, test_overlay_lost);
-    tcase_add_test(t, test_overlay_box);
-    tcase_add_test(t, test_overlay_video);
-    suite_add_tcase(s, t);
+    TCase *tc = tm_add_case(s, "files", 60, test_colors, test_real_file, test_truncated,
+                            test_garbage_middle, test_errors, test_options, test_whitelist,
+                            test_folders, NULL);
+    tcase_add_loop_test(tc, test_file_clip, 0, NCLIPS);
+    tcase_add_loop_test(tc, test_error_utf8_cut, 0, 10);
+    tm_add_case(s, "pacing", 30, test_pacing_native, test_pacing_loop, test_cancel_pacing, NULL);
+    tm_add_case(s, "masks", 30, test_palette, test_mask_roundtrip_palette, test_mask_roundtrip_grey,
+                test_mask_errors, test_mask_too_large, NULL);
+    tm_add_case(s, "overlay", 60, test_overlay_draw, test_overlay_lost, test_overlay_box,
+                test_overlay_video, NULL);
     return s;
 }
 
 static Suite *data_suite(void) {
     Suite *s = suite_create("codec-data");
-    TCase *t = tcase_create("davis");
-    tcase_set_timeout(t, 60);
-    tcase_add_loop_test(t, test_data_masks, 0, (int)(sizeof(masks) / sizeof(masks[0])));
-    tcase_add_test(t, test_data_frames);
-    suite_add_tcase(s, t);
+    TCase *tc = tm_add_case(s, "davis", 60, test_data_frames, NULL);
+    tcase_add_loop_test(tc, test_data_masks, 0, (int)TM_LEN(masks));
     return s;
 }
 
 int main(int argc, char **argv) {
     const char *which = argc > 1 ? argv[1] : "all";
-    SRunner *sr;
-    int failed;
-
     if (strcmp(which, "unit") && strcmp(which, "data") && strcmp(which, "all")) {
         fprintf(stderr, "usage: %s [unit|data]\n", argv[0]);
         return 2;
@@ -1279,12 +1247,9 @@ int main(int argc, char **argv) {
         return 77;
     if (strcmp(which, "data"))
         make_media();
-    sr = srunner_create(strcmp(which, "data") ? unit_suite() : data_suite());
-    if (!strcmp(which, "all"))
-        srunner_add_suite(sr, data_suite());
-    srunner_run_all(sr, CK_ENV);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
+    Suite *suites[] = {strcmp(which, "data") ? unit_suite() : NULL,
+                       strcmp(which, "unit") ? data_suite() : NULL};
+    int status = tm_run_suites(suites, TM_LEN(suites));
     tu_cleanup();
-    return failed ? 1 : 0;
+    return status;
 }

@@ -3,7 +3,6 @@
  * unreachable ports, stalls, cancelling blocked reads and opens, HTTP and HLS (Python's
  * http.server), and open/read/close cycles of every source kind. */
 #include <arpa/inet.h>
-#include <check.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
@@ -17,6 +16,7 @@
 #include <libavutil/error.h>
 #include <libavutil/log.h>
 
+#include "testmain.h"
 #include "codec_test_util.h"
 #include "vt_codec.h"
 
@@ -600,6 +600,10 @@ static void *open_main(void *arg) {
     return NULL;
 }
 
+static void cancel_opener(void *arg) {
+    vt_source_cancel(((opener *)arg)->s);
+}
+
 /* An open blocked on a server that accepts and never answers returns within 100 ms. */
 START_TEST(test_cancel_blocked_open) {
     struct sockaddr_in a;
@@ -608,7 +612,6 @@ START_TEST(test_cancel_blocked_open) {
     opener op = {0};
     vt_source_opts o;
     char url[128], err[512];
-    pthread_t th;
     int64_t t;
 
     memset(&a, 0, sizeof(a));
@@ -621,13 +624,9 @@ START_TEST(test_cancel_blocked_open) {
     vt_source_opts_default(&o);
     o.connect_timeout_ms = 30000;
     ck_assert_int_eq(vt_source_new(&op.s, url, &o, err, sizeof(err)), 0);
-    pthread_create(&th, NULL, open_main, &op);
-    tu_sleep_ms(300);
-    t = tu_now_ms();
-    vt_source_cancel(op.s);
-    pthread_join(th, NULL);
+    int64_t took = tu_cancel_blocked(open_main, cancel_opener, &op, &op.done_ms);
     ck_assert_int_eq(op.ret, AVERROR_EXIT);
-    ck_assert_msg(op.done_ms - t < 100, "cancel took %lld ms", (long long)(op.done_ms - t));
+    ck_assert_msg(took < 100, "cancel took %lld ms", (long long)took);
     ck_assert_int_eq(vt_source_get_state(op.s), VT_SOURCE_STATE_ENDED);
     vt_source_free(&op.s);
 
@@ -765,31 +764,17 @@ END_TEST
 
 static Suite *live_suite(void) {
     Suite *s = suite_create("codec-live");
-    TCase *t = tcase_create("rtsp");
-    tcase_set_timeout(t, 40);
-    tcase_add_loop_test(t, test_rtsp_frames, 0, 2);
-    tcase_add_test(t, test_rtsp_restart);
-    tcase_add_test(t, test_rtsp_recording_drop);
-    tcase_add_test(t, test_rtsp_recording_end);
-    tcase_add_test(t, test_unreachable);
-    tcase_add_test(t, test_backoff_reset);
-    tcase_add_test(t, test_stall);
-    tcase_add_loop_test(t, test_cancel_blocked_read, 0, 2);
-    tcase_add_test(t, test_cancel_blocked_open);
-    suite_add_tcase(s, t);
-    t = tcase_create("http");
-    tcase_set_timeout(t, 40);
-    tcase_add_test(t, test_http);
-    tcase_add_test(t, test_cycles);
-    suite_add_tcase(s, t);
+    TCase *tc = tm_add_case(s, "rtsp", 40, test_rtsp_restart, test_rtsp_recording_drop,
+                            test_rtsp_recording_end, test_unreachable, test_backoff_reset,
+                            test_stall, test_cancel_blocked_open, NULL);
+    tcase_add_loop_test(tc, test_rtsp_frames, 0, 2);
+    tcase_add_loop_test(tc, test_cancel_blocked_read, 0, 2);
+    tm_add_case(s, "http", 40, test_http, test_cycles, NULL);
     return s;
 }
 
 int main(void) {
     const char *root = getenv("VT_SOURCE_ROOT");
-    SRunner *sr;
-    int failed;
-
     av_log_set_level(getenv("VT_TEST_AVLOG") ? AV_LOG_INFO : AV_LOG_QUIET);
     atexit(kill_servers); /* inherited by Check's forked test processes */
     snprintf(rtsp_script, sizeof(rtsp_script), "%s/tests/codec/rtsp_server.py", root ? root : ".");
@@ -807,10 +792,7 @@ int main(void) {
     if (tu_ffmpeg("-f lavfi -i testsrc=size=128x96:rate=25 -frames:v 5 -start_number 0 %s",
                   tu_path("frames/%05d.jpg")) != 0)
         return 2;
-    sr = srunner_create(live_suite());
-    srunner_run_all(sr, CK_ENV);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
+    int status = tm_run(live_suite());
     tu_cleanup();
-    return failed ? 1 : 0;
+    return status;
 }

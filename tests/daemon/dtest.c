@@ -29,16 +29,49 @@ const char *dt_build_path(const char *rel) {
 }
 
 const char *dt_video(const char *name, int w, int h, int frames, int fps) {
+    return dt_video_as(name, w, h, frames, fps, "");
+}
+
+const char *dt_video_as(const char *name, int w, int h, int frames, int fps, const char *format) {
     const char *p = tu_path(name);
     if (access(p, R_OK) == 0)
         return p;
     /* testsrc2 moves (a scrolling pattern and a counter): real motion for the tracker. */
     const char *enc = tu_have_encoder("libx264") ? "libx264 -preset ultrafast -g 25" : "mpeg4";
     if (tu_ffmpeg("-f lavfi -i testsrc2=size=%dx%d:rate=%d -frames:v %d -pix_fmt yuv420p "
-                  "-c:v %s %s",
-                  w, h, fps, frames, enc, p) != 0)
+                  "-c:v %s%s%s %s",
+                  w, h, fps, frames, enc, *format ? " -f " : "", format, p) != 0)
         return NULL;
     return p;
+}
+
+pid_t dt_fork(void) {
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent)
+            _exit(127);
+    }
+    return pid;
+}
+
+pid_t dt_spawn_logged(char *const argv[], char *const env[], const char *log, int out_too) {
+    pid_t pid = dt_fork();
+    if (pid == 0) {
+        int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (out_too) {
+            dup2(fd, 1);
+        } else {
+            int nul = open("/dev/null", O_RDWR);
+            dup2(nul, 0);
+            dup2(nul, 1);
+        }
+        dup2(fd, 2);
+        execve(argv[0], argv, env ? env : environ);
+        _exit(127);
+    }
+    return pid;
 }
 
 static void subst(char *out, size_t cap, const char *json, int port, int http_port) {
@@ -94,22 +127,7 @@ int dt_start(dt_daemon *d, const char *json, char *const *extra_env) {
     for (int i = 0; i < ne; i++)
         env[n + i] = extra_env[i];
     char *argv[] = {(char *)dt_build_path("daemon/vtrackd"), "--config", d->config, NULL};
-    /* fork+exec rather than posix_spawn: the daemon must die with the test (PDEATHSIG) even
-     * when a failed assertion ends the test process abruptly. */
-    pid_t parent = getpid();
-    d->pid = fork();
-    if (d->pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (getppid() != parent)
-            _exit(127);
-        int fd = open(d->log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        int nul = open("/dev/null", O_RDWR);
-        dup2(nul, 0);
-        dup2(nul, 1);
-        dup2(fd, 2);
-        execve(argv[0], argv, env);
-        _exit(127);
-    }
+    d->pid = dt_spawn_logged(argv, env, d->log, 0);
     free(env);
     if (d->pid < 0) {
         fprintf(stderr, "cannot start %s: %s\n", argv[0], strerror(errno));

@@ -25,6 +25,17 @@ const char *dt_build_path(const char *rel);
 
 /* A small test video in the scratch folder (made once): testsrc2, H.264 or MPEG-4 in .mp4. */
 const char *dt_video(const char *name, int w, int h, int frames, int fps);
+/* The same in the container `format` names ("mpegts"; "" for the one of the name's suffix). */
+const char *dt_video_as(const char *name, int w, int h, int frames, int fps, const char *format);
+
+/* fork(), the child dying with the test process (PR_SET_PDEATHSIG) even when a failed assertion
+ * ends it abruptly: in the child 0, else the child's pid or -1. */
+pid_t dt_fork(void);
+
+/* fork+exec argv with environment env (NULL: this one's), its standard error (and its standard
+ * output when out_too, else /dev/null) written to the file `log`, its standard input /dev/null
+ * when out_too is 0; the child dies with the test process (dt_fork). The child's pid, or -1. */
+pid_t dt_spawn_logged(char *const argv[], char *const env[], const char *log, int out_too);
 
 /* Write `json` (with every "@PORT@" replaced by a free port, "@HTTP_PORT@" by another) as the
  * daemon's configuration and start vtrackd on it with `extra_env` (NULL-terminated "K=V" list, may

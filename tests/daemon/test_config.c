@@ -1,6 +1,5 @@
 /* test_config.c - vtrackd's configuration: defaults, every kind of bad value named by its field,
  * command-line overrides, the shipped example (systemd/vtrackd.json), FFmpeg option quoting. */
-#include <check.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +9,7 @@
 
 #include <libavutil/dict.h>
 
+#include "testmain.h"
 #include "codec_test_util.h"
 #include "config.h"
 #include "vt_config.h"
@@ -34,6 +34,8 @@ START_TEST(test_defaults) {
     ck_assert_int_eq(cfg->blas_threads, 1);
     ck_assert_int_eq(cfg->allow_add_streams, 0);
     ck_assert_int_eq(cfg->nstreams, 0);
+    ck_assert_int_eq(cfg->http.enabled, 0); /* no "http" object */
+    ck_assert_int_eq(cfg->mqtt.enabled, 0); /* no "mqtt" object */
     vtd_config_free(&cfg);
     ck_assert_ptr_null(cfg);
     vtd_config_free(&cfg); /* NULL is fine */
@@ -96,10 +98,25 @@ START_TEST(test_full) {
 }
 END_TEST
 
-/* Each bad configuration must fail naming its field. */
-static const struct {
+/* A configuration the parser must refuse, and what its message says. */
+typedef struct bad_case {
     const char *json, *want;
-} bad[] = {
+} bad_case;
+
+/* Parse c->json: refused (-EINVAL when exact), nothing returned, and a message that contains
+ * c->want (is c->want when exact). */
+static void expect_refused(const bad_case *c, int exact) {
+    vtd_config *cfg = NULL;
+    char err[512] = "";
+    int rc = vtd_config_parse(c->json, strlen(c->json), tu_dir(), &cfg, err, sizeof err);
+    ck_assert_msg(exact ? rc == -EINVAL : rc < 0, "accepted: %s", c->json);
+    ck_assert_ptr_null(cfg);
+    ck_assert_msg(exact ? strcmp(err, c->want) == 0 : strstr(err, c->want) != NULL,
+                  "%s\n  got:  %s\n  want: %s", c->json, err, c->want);
+}
+
+/* Each bad configuration must fail naming its field. */
+static const bad_case bad[] = {
     {"[]", "must be a JSON object"},
     {"{\"listen\":1}", "listen: must be"},
     {"{\"listen\":\"7878\"}", "listen: must be"},
@@ -176,9 +193,7 @@ static const struct {
 
 #if VT_HAVE_MQTT
 #define MQ(body) "{\"mqtt\":{\"host\":\"127.0.0.1\"" body "}}"
-static const struct {
-    const char *json, *want;
-} bad_mqtt[] = {
+static const bad_case bad_mqtt[] = {
     {"{\"mqtt\":1}", "mqtt: must be an object"},
     {"{\"mqtt\":{}}", "mqtt.host: missing"},
     {"{\"mqtt\":{\"host\":\"\"}}", "mqtt.host: must be a string"},
@@ -208,9 +223,7 @@ static const struct {
     {MQ(",\"client_id\":\"a\\nb\""), "mqtt.client_id: must be a string"},
 };
 
-static const struct {
-    const char *json, *want;
-} bad_http[] = {
+static const bad_case bad_http[] = {
     {"{\"http\":1}", "http: must be an object"},
     {"{\"http\":{\"port\":1}}", "http.port: unknown field"},
     {"{\"http\":{\"listen\":\"nohost\"}}", "http.listen: must be \"HOST:PORT\""},
@@ -227,22 +240,12 @@ static const struct {
 };
 
 START_TEST(test_bad_http) {
-    vtd_config *cfg = NULL;
-    char err[512] = "";
-    const char *json = bad_http[_i].json;
-    int rc = vtd_config_parse(json, strlen(json), tu_dir(), &cfg, err, sizeof err);
-    ck_assert_msg(rc < 0, "accepted: %s", json);
-    ck_assert_ptr_null(cfg);
-    ck_assert_msg(strstr(err, bad_http[_i].want) != NULL, "%s\n  got:  %s\n  want: %s", json, err,
-                  bad_http[_i].want);
+    expect_refused(&bad_http[_i], 0);
 }
 END_TEST
 
 START_TEST(test_http) {
-    vtd_config *cfg = parse_ok("{}");
-    ck_assert_int_eq(cfg->http.enabled, 0);
-    vtd_config_free(&cfg);
-    cfg = parse_ok("{\"http\":{}}");
+    vtd_config *cfg = parse_ok("{\"http\":{}}");
     ck_assert_int_eq(cfg->http.enabled, 1);
     ck_assert_str_eq(cfg->http.listen, "127.0.0.1:7879");
     ck_assert_ptr_null(cfg->http.static_dir);
@@ -260,22 +263,12 @@ START_TEST(test_http) {
 END_TEST
 
 START_TEST(test_bad_mqtt) {
-    vtd_config *cfg = NULL;
-    char err[512] = "";
-    const char *json = bad_mqtt[_i].json;
-    int rc = vtd_config_parse(json, strlen(json), tu_dir(), &cfg, err, sizeof err);
-    ck_assert_msg(rc < 0, "accepted: %s", json);
-    ck_assert_ptr_null(cfg);
-    ck_assert_msg(strstr(err, bad_mqtt[_i].want) != NULL, "%s\n  got:  %s\n  want: %s", json, err,
-                  bad_mqtt[_i].want);
+    expect_refused(&bad_mqtt[_i], 0);
 }
 END_TEST
 
 START_TEST(test_mqtt) {
-    vtd_config *cfg = parse_ok("{}");
-    ck_assert_int_eq(cfg->mqtt.enabled, 0);
-    vtd_config_free(&cfg);
-    cfg = parse_ok(MQ(""));
+    vtd_config *cfg = parse_ok(MQ(""));
     const vtd_mqtt_conf *m = &cfg->mqtt;
     ck_assert_int_eq(m->enabled, 1);
     ck_assert_int_eq(m->port, 1883);
@@ -341,13 +334,7 @@ END_TEST
 #endif
 
 START_TEST(test_bad) {
-    vtd_config *cfg = NULL;
-    char err[512] = "";
-    int rc = vtd_config_parse(bad[_i].json, strlen(bad[_i].json), tu_dir(), &cfg, err, sizeof err);
-    ck_assert_msg(rc < 0, "accepted: %s", bad[_i].json);
-    ck_assert_ptr_null(cfg);
-    ck_assert_msg(strstr(err, bad[_i].want) != NULL, "%s\n  got:  %s\n  want: %s", bad[_i].json,
-                  err, bad[_i].want);
+    expect_refused(&bad[_i], 0);
 }
 END_TEST
 
@@ -500,9 +487,7 @@ START_TEST(test_table_defaults) {
 END_TEST
 
 /* Whole messages of the table's checks, computed by hand from the rows' bounds. */
-static const struct {
-    const char *json, *want;
-} table_errors[] = {
+static const bad_case table_errors[] = {
     /* an int field out of its bounds, each side */
     {"{\"limits\":{\"streams\":257}}", "limits.streams: must be an integer in [1, 256], got 257"},
     {"{\"limits\":{\"clients\":-1}}", "limits.clients: must be an integer in [1, 65536], got -1"},
@@ -532,14 +517,7 @@ static const struct {
 };
 
 START_TEST(test_table_errors) {
-    vtd_config *cfg = NULL;
-    char err[512] = "";
-    const char *json = table_errors[_i].json;
-    int rc = vtd_config_parse(json, strlen(json), tu_dir(), &cfg, err, sizeof err);
-    ck_assert_msg(rc == -EINVAL, "accepted: %s", json);
-    ck_assert_ptr_null(cfg);
-    ck_assert_msg(strcmp(err, table_errors[_i].want) == 0, "%s\n  got:  %s\n  want: %s", json, err,
-                  table_errors[_i].want);
+    expect_refused(&table_errors[_i], 1);
 }
 END_TEST
 
@@ -676,33 +654,17 @@ END_TEST
 
 int main(void) {
     Suite *s = suite_create("daemon-config");
-    TCase *t = tcase_create("config");
-    tcase_set_timeout(t, 30);
-    tcase_add_test(t, test_defaults);
-    tcase_add_test(t, test_full);
-    tcase_add_loop_test(t, test_bad, 0, (int)(sizeof bad / sizeof bad[0]));
-    tcase_add_test(t, test_nul_byte);
-    tcase_add_test(t, test_comments_ignored);
-    tcase_add_test(t, test_mask_object);
-    tcase_add_test(t, test_cli_overrides);
-    tcase_add_test(t, test_table_defaults);
-    tcase_add_loop_test(t, test_table_errors, 0,
-                        (int)(sizeof table_errors / sizeof table_errors[0]));
-    tcase_add_test(t, test_cli_flags);
-    tcase_add_test(t, test_shipped_example);
-    tcase_add_test(t, test_hostport);
-    tcase_add_test(t, test_stream_params);
-    tcase_add_test(t, test_mqtt);
-    tcase_add_test(t, test_http);
-    tcase_add_loop_test(t, test_bad_http, 0, (int)(sizeof bad_http / sizeof bad_http[0]));
+    TCase *tc = tm_add_case(s, "config", 30, test_defaults, test_full, test_nul_byte,
+                            test_comments_ignored, test_mask_object, test_cli_overrides,
+                            test_table_defaults, test_cli_flags, test_shipped_example,
+                            test_hostport, test_stream_params, test_mqtt, test_http, NULL);
+    tcase_add_loop_test(tc, test_bad, 0, (int)TM_LEN(bad));
+    tcase_add_loop_test(tc, test_table_errors, 0, (int)TM_LEN(table_errors));
+    tcase_add_loop_test(tc, test_bad_http, 0, (int)TM_LEN(bad_http));
 #if VT_HAVE_MQTT
-    tcase_add_loop_test(t, test_bad_mqtt, 0, (int)(sizeof bad_mqtt / sizeof bad_mqtt[0]));
+    tcase_add_loop_test(tc, test_bad_mqtt, 0, (int)TM_LEN(bad_mqtt));
 #endif
-    suite_add_tcase(s, t);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_ENV);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
+    int status = tm_run(s);
     tu_cleanup();
-    return failed ? 1 : 0;
+    return status;
 }

@@ -6,7 +6,6 @@
  *
  * usage: test_daemon [integration|slow|all]
  */
-#include <check.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -15,12 +14,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "testmain.h"
 #include "dtest.h"
 #include "vt_proto.h"
 
@@ -1052,12 +1051,8 @@ START_TEST(test_socket_activation) {
     tu_write_file(cfgpath, cfg, strlen(cfg));
     char logpath[512];
     snprintf(logpath, sizeof logpath, "%s/act.log", tu_dir());
-    pid_t parent = getpid();
-    pid_t pid = fork();
+    pid_t pid = dt_fork();
     if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (getppid() != parent)
-            _exit(127);
         dup2(ls, 3);
         char lp[32];
         snprintf(lp, sizeof lp, "%d", (int)getpid());
@@ -1316,69 +1311,35 @@ END_TEST
 
 static Suite *integration_suite(void) {
     Suite *s = suite_create("daemon");
-    TCase *t = tcase_create("events");
-    tcase_set_timeout(t, 60);
-    tcase_add_test(t, test_file_events);
-    tcase_add_test(t, test_rtsp_events);
-    suite_add_tcase(s, t);
-    t = tcase_create("clients");
-    tcase_set_timeout(t, 60);
-    tcase_add_test(t, test_bad_commands);
-    tcase_add_test(t, test_half_open_idle);
-    tcase_add_test(t, test_many_clients);
-    tcase_add_test(t, test_auth);
-    tcase_add_test(t, test_ipv6_listen);
-    tcase_add_test(t, test_add_remove_stream);
-    tcase_add_test(t, test_ended_stream_commands);
-    suite_add_tcase(s, t);
-    t = tcase_create("fanout");
-    tcase_set_timeout(t, 60);
-    tcase_add_test(t, test_close_during_send);
-    suite_add_tcase(s, t);
-    t = tcase_create("service");
-    tcase_set_timeout(t, 60);
-    tcase_add_test(t, test_sighup_reload);
-    tcase_add_test(t, test_sighup_listen);
-    tcase_add_test(t, test_sighup_model);
-    tcase_add_test(t, test_sighup_token);
-    tcase_add_test(t, test_reload_stream_limit);
-    tcase_add_test(t, test_sigterm);
-    tcase_add_test(t, test_config_error);
-    tcase_add_test(t, test_sd_notify);
-    tcase_add_test(t, test_socket_activation);
-    suite_add_tcase(s, t);
+    tm_add_case(s, "events", 60, test_file_events, test_rtsp_events, NULL);
+    tm_add_case(s, "clients", 60, test_bad_commands, test_half_open_idle, test_many_clients,
+                test_auth, test_ipv6_listen, test_add_remove_stream, test_ended_stream_commands,
+                NULL);
+    tm_add_case(s, "fanout", 60, test_close_during_send, NULL);
+    tm_add_case(s, "service", 60, test_sighup_reload, test_sighup_listen, test_sighup_model,
+                test_sighup_token, test_reload_stream_limit, test_sigterm, test_config_error,
+                test_sd_notify, test_socket_activation, NULL);
     return s;
 }
 
 static Suite *slow_suite(void) {
     Suite *s = suite_create("daemon-slow");
-    TCase *t = tcase_create("slow");
-    tcase_set_timeout(t, 90);
-    tcase_add_test(t, test_slow_subscribers);
-    tcase_add_test(t, test_rtsp_restart);
-    suite_add_tcase(s, t);
+    tm_add_case(s, "slow", 90, test_slow_subscribers, test_rtsp_restart, NULL);
     return s;
 }
 
 int main(int argc, char **argv) {
     const char *which = argc > 1 ? argv[1] : "all";
-    SRunner *sr = NULL;
-    if (strcmp(which, "integration") == 0 || strcmp(which, "all") == 0)
-        sr = srunner_create(integration_suite());
-    if (strcmp(which, "slow") == 0 || strcmp(which, "all") == 0) {
-        if (sr)
-            srunner_add_suite(sr, slow_suite());
-        else
-            sr = srunner_create(slow_suite());
-    }
-    if (!sr) {
+    int all = strcmp(which, "all") == 0;
+    int integration = all || strcmp(which, "integration") == 0;
+    int slow = all || strcmp(which, "slow") == 0;
+    if (!integration && !slow) {
         fprintf(stderr, "usage: %s [integration|slow|all]\n", argv[0]);
         return 2;
     }
     signal(SIGPIPE, SIG_IGN);
-    srunner_run_all(sr, CK_ENV);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
+    Suite *suites[] = {integration ? integration_suite() : NULL, slow ? slow_suite() : NULL};
+    int status = tm_run_suites(suites, TM_LEN(suites));
     tu_cleanup();
-    return failed ? 1 : 0;
+    return status;
 }

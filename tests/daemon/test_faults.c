@@ -7,12 +7,12 @@
  *
  * usage: test_faults [sources|clients|all]
  */
-#include <check.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +20,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "testmain.h"
 #include "dtest.h"
 
 #define LAB "\"model\":\"lab\",\"log_level\":\"debug\""
@@ -27,6 +28,19 @@
 #define FAST_RETRY                                                                                 \
     "\"reconnect\":true,\"connect_timeout_s\":0.5,\"read_timeout_s\":0.5,\"stall_timeout_s\":1,"   \
     "\"backoff_min_s\":0.1,\"backoff_max_s\":0.3"
+
+/* vtrackd with the lab model and the streams `fmt` gives (printf: the members of the array). */
+static void start_streams(dt_daemon *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void start_streams(dt_daemon *d, const char *fmt, ...) {
+    char streams[3072], cfg[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(streams, sizeof streams, fmt, ap);
+    va_end(ap);
+    snprintf(cfg, sizeof cfg, "{\"listen\":\"127.0.0.1:@PORT@\"," LAB ",\"streams\":[%s]}",
+             streams);
+    ck_assert_int_eq(dt_start(d, cfg, NULL), 0);
+}
 
 static const char *video(void) {
     const char *v = dt_video("v160.mp4", 160, 120, 100, 25);
@@ -215,18 +229,17 @@ static cJSON *stream_stats(dt_conn *c, const char *stream) {
  * producing frame events; stats answers; SIGTERM stops it promptly with status 0. */
 static void faulty_cameras(int n, const char *const *names, const char *const *urls,
                            fault_cam *const *cams, int ms) {
-    char cfg[4096], more[2048] = "";
+    char more[2048] = "";
     for (int i = 0; i < n; i++) {
         size_t o = strlen(more);
         snprintf(more + o, sizeof more - o, ",{\"name\":\"%s\",\"url\":\"%s\"," FAST_RETRY "}",
                  names[i], urls[i]);
     }
-    snprintf(cfg, sizeof cfg,
-             "{\"listen\":\"127.0.0.1:@PORT@\"," LAB ",\"streams\":[{\"name\":\"cam\",\"url\":"
-             "\"%s\",\"pacing\":\"camera\",\"objects\":[{\"box\":[40,30,40,40]}]}%s]}",
-             video(), more);
     dt_daemon d;
-    ck_assert_int_eq(dt_start(&d, cfg, NULL), 0);
+    start_streams(&d,
+                  "{\"name\":\"cam\",\"url\":\"%s\",\"pacing\":\"camera\",\"objects\":[{\"box\":"
+                  "[40,30,40,40]}]}%s",
+                  video(), more);
     dt_conn c;
     subscribe(&c, d.port, 1);
     watch w = {.n = n};
@@ -298,14 +311,8 @@ END_TEST
 
 /* An MPEG-TS file of `n` testsrc2 frames (H.264 without B-frames, or MPEG-4), made once. */
 static const char *ts_segment(const char *name, int w, int h, int n) {
-    const char *p = tu_path(name);
-    if (access(p, R_OK) == 0)
-        return p;
-    const char *enc = tu_have_encoder("libx264") ? "libx264 -preset ultrafast -g 25" : "mpeg4";
-    ck_assert_int_eq(tu_ffmpeg("-f lavfi -i testsrc2=size=%dx%d:rate=25 -frames:v %d "
-                               "-pix_fmt yuv420p -c:v %s -f mpegts %s",
-                               w, h, n, enc, p),
-                     0);
+    const char *p = dt_video_as(name, w, h, n, 25, "mpegts");
+    ck_assert_ptr_nonnull(p);
     return p;
 }
 
@@ -429,15 +436,12 @@ static void follow(dt_conn *c, const char *name, seen *s, int timeout_ms) {
 START_TEST(test_pts_backwards) {
     const char *a = ts_segment("a160.ts", 160, 120, 50);
     const char *v = ts_concat("back.ts", a, a);
-    char cfg[2048];
-    snprintf(cfg, sizeof cfg,
-             "{\"listen\":\"127.0.0.1:@PORT@\"," LAB ",\"streams\":[{\"name\":\"all\","
-             "\"url\":\"%s\",\"pacing\":\"lossless\",\"objects\":[{\"box\":[40,30,40,40]}]},"
-             "{\"name\":\"paced\",\"url\":\"%s\",\"pacing\":\"camera\",\"objects\":[{\"box\":"
-             "[40,30,40,40]}]}]}",
-             v, v);
     dt_daemon d;
-    ck_assert_int_eq(dt_start(&d, cfg, NULL), 0);
+    start_streams(&d,
+                  "{\"name\":\"all\",\"url\":\"%s\",\"pacing\":\"lossless\",\"objects\":"
+                  "[{\"box\":[40,30,40,40]}]},{\"name\":\"paced\",\"url\":\"%s\",\"pacing\":"
+                  "\"camera\",\"objects\":[{\"box\":[40,30,40,40]}]}",
+                  v, v);
     dt_conn c1, c2;
     /* one subscriber per stream */
     ck_assert_int_eq(dt_hello(&c1, d.port), 0);
@@ -489,14 +493,11 @@ START_TEST(test_size_change) {
     const char *a = ts_segment("a160.ts", 160, 120, 50);
     const char *b = ts_segment("b320.ts", 320, 240, 50);
     const char *v = ts_concat("resize.ts", a, b);
-    char cfg[2048];
-    snprintf(cfg, sizeof cfg,
-             "{\"listen\":\"127.0.0.1:@PORT@\"," LAB ",\"streams\":[{\"name\":\"cam\","
-             "\"url\":\"%s\",\"pacing\":\"lossless\",\"objects\":[{\"id\":1,\"box\":[40,30,40,"
-             "40]}]}]}",
-             v);
     dt_daemon d;
-    ck_assert_int_eq(dt_start(&d, cfg, NULL), 0);
+    start_streams(&d,
+                  "{\"name\":\"cam\",\"url\":\"%s\",\"pacing\":\"lossless\",\"objects\":"
+                  "[{\"id\":1,\"box\":[40,30,40,40]}]}",
+                  v);
     dt_conn c;
     subscribe(&c, d.port, 1);
     seen s;
@@ -821,27 +822,15 @@ int main(int argc, char **argv) {
         return 77;
     }
     Suite *s = suite_create("daemon-faults");
-    TCase *t;
     if (all || strcmp(which, "sources") == 0) {
-        t = tcase_create("sources");
-        tcase_set_timeout(t, 60);
-        tcase_add_test(t, test_silent_camera);
-        tcase_add_test(t, test_garbage_camera);
-        tcase_add_test(t, test_pts_backwards);
-        tcase_add_test(t, test_size_change);
-        suite_add_tcase(s, t);
+        tm_add_case(s, "sources", 60, test_silent_camera, test_garbage_camera, test_pts_backwards,
+                    test_size_change, NULL);
     }
     if (all || strcmp(which, "clients") == 0) {
-        t = tcase_create("clients");
-        tcase_set_timeout(t, 90);
-        tcase_add_test(t, test_client_storm);
-        suite_add_tcase(s, t);
+        tm_add_case(s, "clients", 90, test_client_storm, NULL);
     }
-    SRunner *sr = srunner_create(s);
     signal(SIGPIPE, SIG_IGN);
-    srunner_run_all(sr, CK_ENV);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
+    int status = tm_run(s);
     tu_cleanup();
-    return failed ? 1 : 0;
+    return status;
 }

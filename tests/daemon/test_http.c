@@ -7,7 +7,6 @@
  * everyone else is still served.
  */
 #include <arpa/inet.h>
-#include <check.h>
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
@@ -21,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "testmain.h"
 #include "dtest.h"
 #include "vt_base.h"
 
@@ -163,6 +163,21 @@ static int call(int port, const char *method, const char *path, const char *body
     }
     resp_free(r);
     return st;
+}
+
+/* call() for the status alone (the answer must still be JSON). */
+static int call_status(int port, const char *method, const char *path, const char *body) {
+    cJSON *j;
+    int st = call(port, method, path, body, &j);
+    cJSON_Delete(j);
+    return st;
+}
+
+/* Track object `id` in the box (40, 30, 40, 40) of "cam". */
+static void track_box(int port, int id) {
+    char body[64];
+    snprintf(body, sizeof body, "{\"object\":%d,\"box\":[40,30,40,40]}", id);
+    ck_assert_int_eq(call_status(port, "POST", "/api/streams/cam/objects", body), 200);
 }
 
 /* Raw bytes on a fresh connection; the status of the answer (0: none within timeout). */
@@ -331,6 +346,13 @@ static void wait_up(int port) {
     }
 }
 
+/* start() and wait_up(): the daemon's HTTP port once it answers. */
+static int start_up(dt_daemon *d, const char *extra) {
+    start(d, extra);
+    wait_up(d->http_port);
+    return d->http_port;
+}
+
 START_TEST(test_endpoints) {
     dt_daemon d;
     start(&d, "");
@@ -364,8 +386,7 @@ START_TEST(test_endpoints) {
                      "cam");
     cJSON_Delete(j);
     wait_up(hp);
-    ck_assert_int_eq(call(hp, "GET", "/api/streams/nope", NULL, &j), 404);
-    cJSON_Delete(j);
+    ck_assert_int_eq(call_status(hp, "GET", "/api/streams/nope", NULL), 404);
     ck_assert_int_eq(call(hp, "GET", "/api/stats", NULL, &j), 200);
     ck_assert_ptr_nonnull(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "stats"), "streams"));
     cJSON_Delete(j);
@@ -375,48 +396,37 @@ START_TEST(test_endpoints) {
                      422);
     ck_assert_str_eq(dt_str(j, "field"), "box");
     cJSON_Delete(j);
-    ck_assert_int_eq(call(hp, "POST", "/api/streams/cam/objects", "[1,2]", &j), 400);
-    cJSON_Delete(j);
-    ck_assert_int_eq(call(hp, "POST", "/api/streams/cam/objects", "{\"box\":[1,2", &j), 400);
-    cJSON_Delete(j);
+    ck_assert_int_eq(call_status(hp, "POST", "/api/streams/cam/objects", "[1,2]"), 400);
+    ck_assert_int_eq(call_status(hp, "POST", "/api/streams/cam/objects", "{\"box\":[1,2"), 400);
     ck_assert_int_eq(call(hp, "POST", "/api/streams/cam/objects",
                           "{\"object\":7,\"label\":\"car\",\"box\":[40,30,40,40]}", &j),
                      200);
     ck_assert_int_eq((int)dt_num(j, "object", 0), 7);
     cJSON_Delete(j);
     ck_assert_int_eq(
-        call(hp, "POST", "/api/streams/cam/objects", "{\"object\":7,\"box\":[40,30,40,40]}", &j),
+        call_status(hp, "POST", "/api/streams/cam/objects", "{\"object\":7,\"box\":[40,30,40,40]}"),
         409);
-    cJSON_Delete(j);
     ck_assert_int_eq(call(hp, "GET", "/api/streams/cam/objects", NULL, &j), 200);
     ck_assert_int_eq(cJSON_GetArraySize(j), 1);
     ck_assert_int_eq((int)dt_num(cJSON_GetArrayItem(j, 0), "id", 0), 7);
     cJSON_Delete(j);
-    ck_assert_int_eq(call(hp, "DELETE", "/api/streams/cam/objects/7", NULL, &j), 200);
-    cJSON_Delete(j);
-    ck_assert_int_eq(call(hp, "DELETE", "/api/streams/cam/objects/7", NULL, &j), 404);
-    cJSON_Delete(j);
-    ck_assert_int_eq(call(hp, "DELETE", "/api/streams/cam/objects/x", NULL, &j), 404);
-    cJSON_Delete(j);
+    ck_assert_int_eq(call_status(hp, "DELETE", "/api/streams/cam/objects/7", NULL), 200);
+    ck_assert_int_eq(call_status(hp, "DELETE", "/api/streams/cam/objects/7", NULL), 404);
+    ck_assert_int_eq(call_status(hp, "DELETE", "/api/streams/cam/objects/x", NULL), 404);
 
     /* streams: add (limits.streams is 2), conflict, limit, remove */
     char body[1024];
     snprintf(body, sizeof body, "{\"stream\":\"two\",\"url\":\"%s\",\"pacing\":\"camera\"}",
              video());
-    ck_assert_int_eq(call(hp, "POST", "/api/streams", body, &j), 200);
-    cJSON_Delete(j);
-    ck_assert_int_eq(call(hp, "POST", "/api/streams", body, &j), 409);
-    cJSON_Delete(j);
+    ck_assert_int_eq(call_status(hp, "POST", "/api/streams", body), 200);
+    ck_assert_int_eq(call_status(hp, "POST", "/api/streams", body), 409);
     snprintf(body, sizeof body, "{\"stream\":\"three\",\"url\":\"%s\"}", video());
-    ck_assert_int_eq(call(hp, "POST", "/api/streams", body, &j), 429);
-    cJSON_Delete(j);
+    ck_assert_int_eq(call_status(hp, "POST", "/api/streams", body), 429);
     ck_assert_int_eq(call(hp, "POST", "/api/streams", "{\"stream\":\"x\"}", &j), 400);
     ck_assert_str_eq(dt_str(j, "field"), "url");
     cJSON_Delete(j);
-    ck_assert_int_eq(call(hp, "DELETE", "/api/streams/two", NULL, &j), 200);
-    cJSON_Delete(j);
-    ck_assert_int_eq(call(hp, "DELETE", "/api/streams/two", NULL, &j), 404);
-    cJSON_Delete(j);
+    ck_assert_int_eq(call_status(hp, "DELETE", "/api/streams/two", NULL), 200);
+    ck_assert_int_eq(call_status(hp, "DELETE", "/api/streams/two", NULL), 404);
 
     /* the latest frame as JPEG, with its index */
     r = req(hp, "GET", "/api/streams/cam/frame.jpg", AUTH, NULL);
@@ -431,12 +441,9 @@ START_TEST(test_endpoints) {
     resp_free(r);
 
     /* unknown paths and methods; the page */
-    ck_assert_int_eq(call(hp, "GET", "/api/nothing", NULL, &j), 404);
-    cJSON_Delete(j);
-    ck_assert_int_eq(call(hp, "PUT", "/api/streams", NULL, &j), 405);
-    cJSON_Delete(j);
-    ck_assert_int_eq(call(hp, "GET", "/../etc/passwd", NULL, &j), 404);
-    cJSON_Delete(j);
+    ck_assert_int_eq(call_status(hp, "GET", "/api/nothing", NULL), 404);
+    ck_assert_int_eq(call_status(hp, "PUT", "/api/streams", NULL), 405);
+    ck_assert_int_eq(call_status(hp, "GET", "/../etc/passwd", NULL), 404);
     r = req(hp, "GET", "/", NULL, NULL);
     ck_assert_int_eq(r->status, 200);
     ck_assert_ptr_nonnull(strcasestr(r->head, "Content-Type: text/html"));
@@ -447,14 +454,8 @@ END_TEST
 
 START_TEST(test_metrics) {
     dt_daemon d;
-    start(&d, "");
-    int hp = d.http_port;
-    wait_up(hp);
-    cJSON *j;
-    ck_assert_int_eq(
-        call(hp, "POST", "/api/streams/cam/objects", "{\"object\":3,\"box\":[40,30,40,40]}", &j),
-        200);
-    cJSON_Delete(j);
+    int hp = start_up(&d, "");
+    track_box(hp, 3);
     int64_t end = vt_mono_us() / 1000 + WAIT_MS;
     for (;;) {
         resp *r = req(hp, "GET", "/metrics", AUTH, NULL);
@@ -635,7 +636,8 @@ static void reload(dt_daemon *d, const char *json, int nth) {
     }
 }
 
-/* Open a WebSocket viewer of "cam" on port: the socket, after the 101 answer. */
+/* Open a WebSocket viewer of "cam" on port: the socket, after the 101 answer (with the accept
+ * key of RFC 6455's example key). */
 static int ws_open(int port) {
     int fd = connect_port(port);
     const char *hs =
@@ -651,6 +653,7 @@ static int ws_open(int port) {
     }
     head[hl] = 0;
     ck_assert_ptr_nonnull(strstr(head, "HTTP/1.1 101"));
+    ck_assert_ptr_nonnull(strstr(head, "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo="));
     return fd;
 }
 
@@ -741,31 +744,9 @@ END_TEST
 
 START_TEST(test_websocket) {
     dt_daemon d;
-    start(&d, "\"frame_rate\":5");
-    int hp = d.http_port;
-    wait_up(hp);
-    int fd = connect_port(hp);
-    const char *hs =
-        "GET /ws?stream=cam&token=" TOKEN " HTTP/1.1\r\nHost: x\r\n"
-        "Upgrade: websocket\r\nConnection: Upgrade\r\n"
-        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
-    send_all(fd, hs, strlen(hs));
-    char head[1024];
-    size_t hl = 0;
-    while (!memmem(head, hl, "\r\n\r\n", 4) && hl < sizeof head - 1) {
-        ssize_t k = recv(fd, head + hl, 1, 0);
-        ck_assert_int_eq(k, 1);
-        hl++;
-    }
-    head[hl] = 0;
-    ck_assert_ptr_nonnull(strstr(head, "HTTP/1.1 101"));
-    /* RFC 6455's example key and answer */
-    ck_assert_ptr_nonnull(strstr(head, "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo="));
-    cJSON *j;
-    ck_assert_int_eq(
-        call(hp, "POST", "/api/streams/cam/objects", "{\"object\":5,\"box\":[40,30,40,40]}", &j),
-        200);
-    cJSON_Delete(j);
+    int hp = start_up(&d, "\"frame_rate\":5");
+    int fd = ws_open(hp); /* RFC 6455's example key and answer */
+    track_box(hp, 5);
     int frames = 0, added = 0, with_mask = 0;
     int64_t last = -1, t0 = vt_mono_us() / 1000;
     while ((frames < 4 || !added || !with_mask) && vt_mono_us() / 1000 - t0 < WAIT_MS) {
@@ -820,14 +801,8 @@ END_TEST
 START_TEST(test_websocket_many) {
     enum { ROUNDS = 6, AT_ONCE = 16 };
     dt_daemon d;
-    start(&d, "\"frame_rate\":60");
-    int hp = d.http_port;
-    wait_up(hp);
-    cJSON *j;
-    ck_assert_int_eq(
-        call(hp, "POST", "/api/streams/cam/objects", "{\"object\":5,\"box\":[40,30,40,40]}", &j),
-        200);
-    cJSON_Delete(j);
+    int hp = start_up(&d, "\"frame_rate\":60");
+    track_box(hp, 5);
     const char *hs =
         "GET /ws?stream=cam&token=" TOKEN " HTTP/1.1\r\nHost: x\r\n"
         "Upgrade: websocket\r\nConnection: Upgrade\r\n"
@@ -862,24 +837,14 @@ END_TEST
 
 static Suite *http_suite(void) {
     Suite *s = suite_create("http");
-    TCase *t = tcase_create("http");
-    tcase_set_timeout(t, 90);
-    tcase_add_test(t, test_endpoints);
-    tcase_add_test(t, test_metrics);
-    tcase_add_test(t, test_bad_requests);
-    tcase_add_test(t, test_websocket);
-    tcase_add_test(t, test_websocket_many);
-    tcase_add_test(t, test_reload);
-    suite_add_tcase(s, t);
+    tm_add_case(s, "http", 90, test_endpoints, test_metrics, test_bad_requests, test_websocket,
+                test_websocket_many, test_reload, NULL);
     return s;
 }
 
 int main(void) {
     signal(SIGPIPE, SIG_IGN);
-    SRunner *sr = srunner_create(http_suite());
-    srunner_run_all(sr, CK_ENV);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
+    int status = tm_run(http_suite());
     tu_cleanup();
-    return failed ? 1 : 0;
+    return status;
 }

@@ -6,20 +6,18 @@
  * on, credentials, TLS with a CA made here by `openssl`, two vtrackd on one broker, and a
  * reload. Exits 77 (skipped) without the `mosquitto` broker.
  */
-#include <check.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <mosquitto.h>
 
+#include "testmain.h"
 #include "dtest.h"
 
 #define LAB     "\"model\":\"lab\",\"log_level\":\"debug\""
@@ -54,18 +52,8 @@ static void broker_start(broker *b, const char *extra) {
              getuid() == 0 ? "user root\n" : "", b->port,
              extra[0] ? extra : "allow_anonymous true");
     ck_assert_int_eq(tu_write_file(b->conf, text, strlen(text)), 0);
-    pid_t parent = getpid();
-    b->pid = fork();
-    if (b->pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (getppid() != parent)
-            _exit(127);
-        int fd = open(b->log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        dup2(fd, 1);
-        dup2(fd, 2);
-        execl(broker_exe, broker_exe, "-c", b->conf, (char *)NULL);
-        _exit(127);
-    }
+    char *argv[] = {(char *)broker_exe, "-c", b->conf, NULL};
+    b->pid = dt_spawn_logged(argv, NULL, b->log, 1);
     ck_assert_int_gt(b->pid, 0);
     ck_assert_msg(tu_wait_port(b->port, WAIT_MS) == 0, "mosquitto did not listen on %d", b->port);
 }
@@ -727,17 +715,8 @@ END_TEST
 
 static Suite *mqtt_suite(void) {
     Suite *s = suite_create("daemon-mqtt");
-    TCase *t = tcase_create("mqtt");
-    tcase_set_timeout(t, 60);
-    tcase_add_test(t, test_topics);
-    tcase_add_test(t, test_last_will);
-    tcase_add_test(t, test_reconnect);
-    tcase_add_test(t, test_two_nodes);
-    tcase_add_test(t, test_reload);
-    tcase_add_test(t, test_stale_objects);
-    tcase_add_test(t, test_credentials);
-    tcase_add_test(t, test_tls);
-    suite_add_tcase(s, t);
+    tm_add_case(s, "mqtt", 60, test_topics, test_last_will, test_reconnect, test_two_nodes,
+                test_reload, test_stale_objects, test_credentials, test_tls, NULL);
     return s;
 }
 
@@ -757,11 +736,8 @@ int main(void) {
     }
     signal(SIGPIPE, SIG_IGN);
     mosquitto_lib_init();
-    SRunner *sr = srunner_create(mqtt_suite());
-    srunner_run_all(sr, CK_ENV);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
+    int status = tm_run(mqtt_suite());
     mosquitto_lib_cleanup();
     tu_cleanup();
-    return failed ? 1 : 0;
+    return status;
 }

@@ -6,7 +6,6 @@
  *   restart: restore after SIGTERM and after SIGKILL, damaged state files, forget
  *   faults:  a full and a read-only state directory (needs mount(2): root; exits 77 without)
  */
-#include <check.h>
 #include <dirent.h>
 #include <errno.h>
 #include <signal.h>
@@ -17,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "testmain.h"
 #include "dtest.h"
 #include "vt_proto.h"
 
@@ -493,14 +493,10 @@ END_TEST
 int main(int argc, char **argv) {
     const char *which = argc > 1 ? argv[1] : "restart";
     Suite *s = suite_create("daemon-state");
-    TCase *t = tcase_create(which);
-    tcase_set_timeout(t, 120);
     int mounted = 0;
     if (strcmp(which, "restart") == 0) {
-        tcase_add_test(t, test_restore_after_stop);
-        tcase_add_test(t, test_restore_after_kill);
-        tcase_add_test(t, test_damaged_files);
-        tcase_add_test(t, test_forget);
+        tm_add_case(s, which, 120, test_restore_after_stop, test_restore_after_kill,
+                    test_damaged_files, test_forget, NULL);
     } else if (strcmp(which, "faults") == 0) {
         if (mount_small_tmpfs() < 0) {
             fprintf(stderr, "test_state: cannot mount a tmpfs (%s): skipped\n", strerror(errno));
@@ -508,20 +504,15 @@ int main(int argc, char **argv) {
             return 77;
         }
         mounted = 1;
-        tcase_add_test(t, test_full_dir);
-        tcase_add_test(t, test_readonly_dir);
+        tm_add_case(s, which, 120, test_full_dir, test_readonly_dir, NULL);
     } else {
         fprintf(stderr, "usage: %s [restart|faults]\n", argv[0]);
         return 2;
     }
-    suite_add_tcase(s, t);
-    SRunner *sr = srunner_create(s);
     signal(SIGPIPE, SIG_IGN);
-    srunner_run_all(sr, CK_ENV);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
+    int status = tm_run(s);
     if (mounted)
         umount2(g_mnt, MNT_DETACH);
     tu_cleanup();
-    return failed ? 1 : 0;
+    return status;
 }

@@ -18,18 +18,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     char err[256];
     vt_st_file *f = NULL;
-    if (vt_st_parse(data, size, "fuzz", &f, err, sizeof err) == 0) {
+    if (vtm_st_parse(data, size, "fuzz", &f, err, sizeof err) == 0) {
         /* Widen every readable tensor (bounds of begin/end are the parser's promise). */
         float buf[64];
-        for (int i = 0; i < vt_st_count(f); i++) {
-            const vt_st_tensor *t = vt_st_get(f, i);
+        for (int i = 0; i < vtm_st_count(f); i++) {
+            const vt_st_tensor *t = vtm_st_get(f, i);
             if (t->numel <= 64)
-                vt_st_read_f32(f, t, buf, err, sizeof err);
+                vtm_st_read_f32(f, t, buf, err, sizeof err);
         }
-        vt_st_close(&f);
+        vtm_st_close(&f);
     }
     vt_model *m = NULL;
-    if (vt_model_load_mem(data, size, "fuzz", &m, err, sizeof err) == 0) {
+    if (vtm_model_load_mem(data, size, "fuzz", &m, err, sizeof err) == 0) {
         /* A model that loads must run: encode a tiny frame. */
         uint8_t rgb[3 * 24 * 16] = {0};
         vt_image img = {24, 16, 3 * 24, rgb};

@@ -7,10 +7,10 @@
  *   all four rows (2 e0 + 2 e1) among the k = 4: p = 1 / (1 + exp((sin - cos) / T)).
  * Tolerance 1e-5: sgemm and the scores are float, the softmax is double.
  */
-#include <check.h>
 #include <math.h>
 #include <stdlib.h>
 
+#include "testmain.h"
 #include "appear.h"
 
 enum { C = 8, N = 40 };
@@ -25,8 +25,8 @@ static void set_cell(int j, double theta, int axis0, int axis1) {
 }
 
 static float *new_appear(vt_appear *a) {
-    float *store = malloc(vt_appear_bytes(C));
-    vt_appear_init(a, C, store);
+    float *store = malloc(vtm_appear_bytes(C));
+    vtm_appear_init(a, C, store);
     return store;
 }
 
@@ -38,7 +38,7 @@ static void score(const vt_appear *a, int n, int topk, float t, float *out) {
     int cells[N];
     for (int i = 0; i < n; i++)
         cells[i] = i;
-    vt_appear_score(a, feat, N, cells, n, topk, t, gather, sims, out);
+    vtm_appear_score(a, feat, N, cells, n, topk, t, gather, sims, out);
 }
 
 START_TEST(test_softmax_share) {
@@ -48,8 +48,8 @@ START_TEST(test_softmax_share) {
     set_cell(30, 0, 0, 1), set_cell(31, 0, 0, 1);
     set_cell(32, 90 * deg, 0, 1), set_cell(33, 90 * deg, 0, 1);
     const int pos[2] = {30, 31}, neg[2] = {32, 33};
-    vt_appear_add(&a, 1, feat, N, pos, 2, 1, 64);
-    vt_appear_add(&a, 0, feat, N, neg, 2, 1, 64);
+    vtm_appear_add(&a, 1, feat, N, pos, 2, 1, 64);
+    vtm_appear_add(&a, 0, feat, N, neg, 2, 1, 64);
     const double th[5] = {30, 10, 45, 60, 80};
     for (int i = 0; i < 5; i++)
         set_cell(i, th[i] * deg, 0, 1);
@@ -76,8 +76,8 @@ START_TEST(test_topk) {
     set_cell(30, 0, 0, 1), set_cell(31, 0, 0, 1), set_cell(32, 0, 0, 1);
     set_cell(33, 90 * deg, 0, 1);
     const int pos[3] = {30, 31, 32}, neg[1] = {33};
-    vt_appear_add(&a, 1, feat, N, pos, 3, 0, 64); /* rolling part this time */
-    vt_appear_add(&a, 0, feat, N, neg, 1, 1, 64);
+    vtm_appear_add(&a, 1, feat, N, pos, 3, 0, 64); /* rolling part this time */
+    vtm_appear_add(&a, 0, feat, N, neg, 1, 1, 64);
     set_cell(0, 30 * deg, 0, 1);
     set_cell(1, 60 * deg, 0, 1);
     float out[2];
@@ -85,8 +85,8 @@ START_TEST(test_topk) {
     ck_assert_msg(fabs(out[0] - 1.0) < 1e-6, "30 deg: %f", out[0]);
     ck_assert_msg(fabs(out[1] - 0.0250807) < 1e-5, "60 deg: %f", out[1]);
     /* An empty negative bank: nothing to tell apart, every cell 1. */
-    vt_appear_reset(&a);
-    vt_appear_add(&a, 1, feat, N, pos, 3, 1, 64);
+    vtm_appear_reset(&a);
+    vtm_appear_add(&a, 1, feat, N, pos, 3, 1, 64);
     score(&a, 2, 2, 0.1f, out);
     ck_assert(out[0] == 1.0f && out[1] == 1.0f); /* exact: the code writes 1.0f */
     free(store);
@@ -102,12 +102,12 @@ START_TEST(test_fixed_kept_rolling_wraps) {
     for (int j = 0; j < 3; j++)
         set_cell(j, 0, 0, 1);
     const int fx[3] = {0, 1, 2};
-    vt_appear_add(&a, 1, feat, N, fx, 3, 1, 64);
+    vtm_appear_add(&a, 1, feat, N, fx, 3, 1, 64);
     for (int i = 0; i < 70; i++) {
         for (int ch = 0; ch < C; ch++)
             feat[ch * N + 10] = ch == 2 ? (float)i : 0.0f;
         const int cell = 10;
-        vt_appear_add(&a, 1, feat, N, &cell, 1, 0, 16);
+        vtm_appear_add(&a, 1, feat, N, &cell, 1, 0, 16);
     }
     ck_assert_int_eq(a.pos.nfixed, 3);
     ck_assert_int_eq(a.pos.nroll, 64);
@@ -121,7 +121,7 @@ START_TEST(test_fixed_kept_rolling_wraps) {
      * p = 1 / (1 + exp((0.1736482 - 1) / 0.1) / 3) = 0.9999141. */
     const int ng = 20;
     set_cell(ng, 80 * deg, 0, 1);
-    vt_appear_add(&a, 0, feat, N, &ng, 1, 1, 64);
+    vtm_appear_add(&a, 0, feat, N, &ng, 1, 1, 64);
     set_cell(0, 0, 0, 1);
     float out[1];
     score(&a, 1, 4, 0.1f, out);
@@ -140,7 +140,7 @@ START_TEST(test_take_spread_and_room) {
         for (int ch = 0; ch < C; ch++)
             feat[ch * N + cells[i]] = ch == 0 ? (float)i : 0.0f;
     }
-    vt_appear_add(&a, 0, feat, N, cells, 10, 1, 5);
+    vtm_appear_add(&a, 0, feat, N, cells, 10, 1, 5);
     ck_assert_int_eq(a.neg.nfixed, 5);
     for (int r = 0; r < 5; r++)
         ck_assert(a.neg.v[r * C] == (float)(2 * r));
@@ -148,7 +148,7 @@ START_TEST(test_take_spread_and_room) {
     int many[200];
     for (int i = 0; i < 200; i++)
         many[i] = i % N;
-    vt_appear_add(&a, 0, feat, N, many, 200, 1, 200);
+    vtm_appear_add(&a, 0, feat, N, many, 200, 1, 200);
     ck_assert_int_eq(a.neg.nfixed, VT_APPEAR_NEG / 2);
     ck_assert_int_eq(a.neg.nroll, 0);
     ck_assert_int_eq(a.pos.nfixed + a.pos.nroll, 0);
@@ -158,15 +158,7 @@ END_TEST
 
 int main(void) {
     Suite *s = suite_create("appear");
-    TCase *tc = tcase_create("core");
-    tcase_add_test(tc, test_softmax_share);
-    tcase_add_test(tc, test_topk);
-    tcase_add_test(tc, test_fixed_kept_rolling_wraps);
-    tcase_add_test(tc, test_take_spread_and_room);
-    suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_ENV);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    tm_add_case(s, "core", 0, test_softmax_share, test_topk, test_fixed_kept_rolling_wraps,
+                test_take_spread_and_room, NULL);
+    return tm_run(s);
 }

@@ -5,11 +5,11 @@
  * blocks, with a uniform magenta 8 x 8 square at even pixel positions (so it covers whole
  * blocks: 4 x 4 of them). Classes are compared block by block, exactly (they are integers).
  */
-#include <check.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "testmain.h"
 #include "bgmodel.h"
 
 enum { W = 64, H = 48, BW = 32, BH = 24, NB = BW * BH, SQ = 8 };
@@ -50,7 +50,7 @@ static int under_square(int i, int sx, int sy) {
 
 /* Every block: foreground under the square, background elsewhere. */
 static void expect_square(const vt_bgmodel *b, int sx, int sy, const char *when) {
-    const uint8_t *cls = vt_bgmodel_classes(b);
+    const uint8_t *cls = vtm_bgmodel_classes(b);
     for (int i = 0; i < NB; i++) {
         const int want = under_square(i, sx, sy) ? VT_BG_FOREGROUND : VT_BG_BACKGROUND;
         ck_assert_msg(cls[i] == want, "%s: block (%d, %d) is %d, want %d", when, i % BW, i / BW,
@@ -63,7 +63,7 @@ static void expect_square(const vt_bgmodel *b, int sx, int sy, const char *when)
 static void learn_with_moving_square(vt_bgmodel *b) {
     for (int t = 0; t < 40; t++) {
         render(0, 1, 0, 0, 4 * (t % 15), 16);
-        const double known = vt_bgmodel_update(b, &img, NULL);
+        const double known = vtm_bgmodel_update(b, &img, NULL);
         if (t < 7) /* a block is learnt on its 8th frame in a row */
             ck_assert(known == 0.0);
         /* Frame 7: all 640 blocks off the square's rows, and on its rows (block rows 8..11) the
@@ -72,37 +72,37 @@ static void learn_with_moving_square(vt_bgmodel *b) {
         if (t == 7)
             ck_assert_msg(known == 696.0 / NB, "known %f", known);
     }
-    ck_assert(vt_bgmodel_update(b, &img, NULL) == 1.0); /* frame 39 again: all learnt */
+    ck_assert(vtm_bgmodel_update(b, &img, NULL) == 1.0); /* frame 39 again: all learnt */
     expect_square(b, 4 * (39 % 15), 16, "after learning");
 }
 
 START_TEST(test_sizes) {
     vt_bgmodel *b;
-    ck_assert_int_eq(vt_bgmodel_new(0, 5, &b), -EINVAL);
+    ck_assert_int_eq(vtm_bgmodel_new(0, 5, &b), -EINVAL);
     ck_assert_ptr_null(b);
-    ck_assert_int_eq(vt_bgmodel_new(63, 47, &b), 0);
+    ck_assert_int_eq(vtm_bgmodel_new(63, 47, &b), 0);
     int bw, bh;
-    vt_bgmodel_size(b, &bw, &bh);
+    vtm_bgmodel_size(b, &bw, &bh);
     ck_assert_int_eq(bw, 32);
     ck_assert_int_eq(bh, 24);
-    ck_assert(vt_bgmodel_update(b, &img, NULL) == 0.0); /* 64 x 48 given to a 63 x 47 model */
-    vt_bgmodel_free(&b);
+    ck_assert(vtm_bgmodel_update(b, &img, NULL) == 0.0); /* 64 x 48 given to a 63 x 47 model */
+    vtm_bgmodel_free(&b);
     ck_assert_ptr_null(b);
-    ck_assert_uint_gt(vt_bgmodel_bytes(64, 48), (size_t)NB * 3);
+    ck_assert_uint_gt(vtm_bgmodel_bytes(64, 48), (size_t)NB * 3);
 }
 END_TEST
 
 START_TEST(test_moving_square) {
     vt_bgmodel *b;
-    ck_assert_int_eq(vt_bgmodel_new(W, H, &b), 0);
+    ck_assert_int_eq(vtm_bgmodel_new(W, H, &b), 0);
     learn_with_moving_square(b);
     for (int t = 40; t < 70; t++) { /* it keeps moving: it is never learnt */
         render(0, 1, 0, 0, 4 * (t % 15), 16);
-        ck_assert(vt_bgmodel_update(b, &img, NULL) == 1.0);
+        ck_assert(vtm_bgmodel_update(b, &img, NULL) == 1.0);
         expect_square(b, 4 * (t % 15), 16, "moving");
     }
-    ck_assert_int_eq((int)vt_bgmodel_resets(b), 0);
-    vt_bgmodel_free(&b);
+    ck_assert_int_eq((int)vtm_bgmodel_resets(b), 0);
+    vtm_bgmodel_free(&b);
 }
 END_TEST
 
@@ -111,7 +111,7 @@ END_TEST
  * `frames`. */
 static int frames_until_learnt(int hold, int frames) {
     vt_bgmodel *b;
-    ck_assert_int_eq(vt_bgmodel_new(W, H, &b), 0);
+    ck_assert_int_eq(vtm_bgmodel_new(W, H, &b), 0);
     learn_with_moving_square(b);
     uint8_t held[NB] = {0};
     for (int i = 0; i < NB; i++)
@@ -119,15 +119,15 @@ static int frames_until_learnt(int hold, int frames) {
     render(0, 1, 0, 0, 40, 16);
     int learnt = 0;
     for (int f = 1; f <= frames && !learnt; f++) {
-        vt_bgmodel_update(b, &img, hold ? held : NULL);
+        vtm_bgmodel_update(b, &img, hold ? held : NULL);
         for (int i = 0; i < NB; i++)
-            if (under_square(i, 40, 16) && vt_bgmodel_classes(b)[i] == VT_BG_BACKGROUND)
+            if (under_square(i, 40, 16) && vtm_bgmodel_classes(b)[i] == VT_BG_BACKGROUND)
                 learnt = f;
         if (!learnt)
             expect_square(b, 40, 16, "standing");
     }
-    ck_assert_int_eq((int)vt_bgmodel_resets(b), 0);
-    vt_bgmodel_free(&b);
+    ck_assert_int_eq((int)vtm_bgmodel_resets(b), 0);
+    vtm_bgmodel_free(&b);
     return learnt;
 }
 
@@ -150,29 +150,29 @@ END_TEST
 static void camera_moved(int level_lo, int level_span) {
     lo = level_lo, span = level_span;
     vt_bgmodel *b;
-    ck_assert_int_eq(vt_bgmodel_new(W, H, &b), 0);
+    ck_assert_int_eq(vtm_bgmodel_new(W, H, &b), 0);
     learn_with_moving_square(b);
     render(3, 1, 0, 0, -1, 0);
-    const double known = vt_bgmodel_update(b, &img, NULL);
+    const double known = vtm_bgmodel_update(b, &img, NULL);
     int n[3] = {0, 0, 0};
     for (int i = 0; i < NB; i++)
-        n[vt_bgmodel_classes(b)[i]]++;
+        n[vtm_bgmodel_classes(b)[i]]++;
     lo = 60, span = 141;
-    ck_assert_msg(vt_bgmodel_resets(b) == 1 && known == 0.0 && n[VT_BG_UNKNOWN] == NB,
+    ck_assert_msg(vtm_bgmodel_resets(b) == 1 && known == 0.0 && n[VT_BG_UNKNOWN] == NB,
                   "levels %d..%d: %d resets, known %.3f, %d unknown / %d background / %d "
                   "foreground blocks",
-                  level_lo, level_lo + level_span - 1, (int)vt_bgmodel_resets(b), known,
+                  level_lo, level_lo + level_span - 1, (int)vtm_bgmodel_resets(b), known,
                   n[VT_BG_UNKNOWN], n[VT_BG_BACKGROUND], n[VT_BG_FOREGROUND]);
     /* The new view is learnt on its 8th frame (the reset frame was the first). */
     lo = level_lo, span = level_span;
     for (int f = 2; f <= 7; f++)
-        ck_assert(vt_bgmodel_update(b, &img, NULL) == 0.0);
-    ck_assert(vt_bgmodel_update(b, &img, NULL) == 1.0);
-    ck_assert(vt_bgmodel_update(b, &img, NULL) == 1.0);
+        ck_assert(vtm_bgmodel_update(b, &img, NULL) == 0.0);
+    ck_assert(vtm_bgmodel_update(b, &img, NULL) == 1.0);
+    ck_assert(vtm_bgmodel_update(b, &img, NULL) == 1.0);
     expect_square(b, -1, 0, "relearnt");
-    ck_assert_int_eq((int)vt_bgmodel_resets(b), 1);
+    ck_assert_int_eq((int)vtm_bgmodel_resets(b), 1);
     lo = 60, span = 141;
-    vt_bgmodel_free(&b);
+    vtm_bgmodel_free(&b);
 }
 
 START_TEST(test_camera_moved_high_contrast) {
@@ -191,53 +191,42 @@ END_TEST
 
 START_TEST(test_shadow_and_light) {
     vt_bgmodel *b;
-    ck_assert_int_eq(vt_bgmodel_new(W, H, &b), 0);
+    ck_assert_int_eq(vtm_bgmodel_new(W, H, &b), 0);
     render(0, 1, 0, 0, -1, 0);
     for (int t = 0; t < 10; t++)
-        vt_bgmodel_update(b, &img, NULL);
+        vtm_bgmodel_update(b, &img, NULL);
     /* Pixels 8..23 (blocks 4..11 both ways) times 0.7: the background in shadow (the factor is
      * in 0.4..0.95 and the colour keeps its chromaticity to rounding, within tol = 8). */
     render(0, 0.7, 8, 24, -1, 0);
-    vt_bgmodel_update(b, &img, NULL);
+    vtm_bgmodel_update(b, &img, NULL);
     expect_square(b, -1, 0, "shadow x0.7");
     /* x0.3 is too dark for a shadow, x1.3 is brighter: foreground there, background elsewhere. */
     const double gains[2] = {0.3, 1.3};
     for (int g = 0; g < 2; g++) {
         render(0, gains[g], 8, 24, -1, 0);
-        vt_bgmodel_update(b, &img, NULL);
+        vtm_bgmodel_update(b, &img, NULL);
         for (int i = 0; i < NB; i++) {
             const int bx = i % BW, by = i / BW;
             const int in = bx >= 4 && bx < 12 && by >= 4 && by < 12;
-            ck_assert_msg(vt_bgmodel_classes(b)[i] == (in ? VT_BG_FOREGROUND : VT_BG_BACKGROUND),
+            ck_assert_msg(vtm_bgmodel_classes(b)[i] == (in ? VT_BG_FOREGROUND : VT_BG_BACKGROUND),
                           "gain %.1f block (%d, %d): %d", gains[g], bx, by,
-                          vt_bgmodel_classes(b)[i]);
+                          vtm_bgmodel_classes(b)[i]);
         }
     }
     /* Light changing slowly (0.4 % a frame, 20 % over 50 frames): followed, never foreground. */
     for (int t = 1; t <= 50; t++) {
         render(0, 1.0 + 0.004 * t, 0, W, -1, 0);
-        vt_bgmodel_update(b, &img, NULL);
+        vtm_bgmodel_update(b, &img, NULL);
         expect_square(b, -1, 0, "slow light");
     }
-    ck_assert_int_eq((int)vt_bgmodel_resets(b), 0);
-    vt_bgmodel_free(&b);
+    ck_assert_int_eq((int)vtm_bgmodel_resets(b), 0);
+    vtm_bgmodel_free(&b);
 }
 END_TEST
 
 int main(void) {
     Suite *s = suite_create("bgmodel");
-    TCase *tc = tcase_create("core");
-    tcase_set_timeout(tc, 60);
-    tcase_add_test(tc, test_sizes);
-    tcase_add_test(tc, test_moving_square);
-    tcase_add_test(tc, test_stopped_square);
-    tcase_add_test(tc, test_camera_moved_high_contrast);
-    tcase_add_test(tc, test_camera_moved);
-    tcase_add_test(tc, test_shadow_and_light);
-    suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_ENV);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    tm_add_case(s, "core", 60, test_sizes, test_moving_square, test_stopped_square,
+                test_camera_moved_high_contrast, test_camera_moved, test_shadow_and_light, NULL);
+    return tm_run(s);
 }

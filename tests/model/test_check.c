@@ -15,6 +15,7 @@
 #include "nn.h"
 #include "synth.h"
 #include "vt_model.h"
+#include "testmain.h"
 
 enum { W = 320, H = 240, N = 7, GAP = 2 };
 
@@ -164,15 +165,7 @@ END_TEST
 
 int main(void) {
     Suite *s = suite_create("check");
-    TCase *tc = tcase_create("check");
-    tcase_set_timeout(tc, 300);
-    tcase_add_test(tc, test_deterministic);
-    tcase_add_test(tc, test_bad_update_scores_lower);
-    tcase_add_test(tc, test_errors);
-    suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_ENV);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    tm_add_case(s, "check", 300, test_deterministic, test_bad_update_scores_lower, test_errors,
+                NULL);
+    return tm_run(s);
 }

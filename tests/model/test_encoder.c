@@ -4,13 +4,13 @@
  * executor's buffer reuse against keep-everything, Winograd against im2col on whole networks,
  * input normalisation and the `lab` features against hand-computed values.
  */
-#include <check.h>
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "testmain.h"
 #include "nn.h"
 
 #include "alloc_count.h"
@@ -141,36 +141,36 @@ START_TEST(test_executor_modes) {
         }
         vt_tensor tx = {2, 3, h, w, x};
         vt_net *inf, *all;
-        ck_assert_int_eq(vt_net_new(m, 0, &inf), 0);
-        ck_assert_int_eq(vt_net_new(m, 1, &all), 0);
+        ck_assert_int_eq(vtm_net_new(m, 0, &inf), 0);
+        ck_assert_int_eq(vtm_net_new(m, 1, &all), 0);
         const vt_tensor *yi, *ya;
-        ck_assert_int_eq(vt_net_forward(inf, &tx, VT_CONV_AUTO, &yi), 0);
-        ck_assert_int_eq(vt_net_forward(all, &tx, VT_CONV_AUTO, &ya), 0);
-        size_t n = vt_tensor_numel(yi);
+        ck_assert_int_eq(vtm_net_forward(inf, &tx, VT_CONV_AUTO, &yi), 0);
+        ck_assert_int_eq(vtm_net_forward(all, &tx, VT_CONV_AUTO, &ya), 0);
+        size_t n = vtm_tensor_numel(yi);
         ck_assert_int_eq(memcmp(yi->data, ya->data, n * 4), 0);
-        ck_assert_uint_lt(vt_net_workspace_bytes(inf), vt_net_workspace_bytes(all));
+        ck_assert_uint_lt(vtm_net_workspace_bytes(inf), vtm_net_workspace_bytes(all));
         /* Every kept activation is available; an inference net only has the output. */
-        const vt_arch *sp = vt_model_spec(m);
+        const vt_arch *sp = vtm_model_spec(m);
         for (int i = 0; i < sp->n_layers; i++)
-            ck_assert_ptr_nonnull(vt_net_activation(all, i));
-        ck_assert_ptr_null(vt_net_activation(inf, 0));
+            ck_assert_ptr_nonnull(vtm_net_activation(all, i));
+        ck_assert_ptr_null(vtm_net_activation(inf, 0));
         /* Batch item 1 equals running it alone. */
         vt_tensor one = {1, 3, h, w, x + 3 * h * w};
         const vt_tensor *y1;
         float *copy = __real_malloc(n * 4);
         memcpy(copy, yi->data, n * 4);
-        ck_assert_int_eq(vt_net_forward(inf, &one, VT_CONV_AUTO, &y1), 0);
+        ck_assert_int_eq(vtm_net_forward(inf, &one, VT_CONV_AUTO, &y1), 0);
         ck_assert_int_eq(memcmp(y1->data, copy + n / 2, n / 2 * 4), 0);
         /* Winograd (AUTO) vs im2col for every 3x3 layer. */
         const vt_tensor *yc;
-        ck_assert_int_eq(vt_net_forward(all, &tx, VT_CONV_IM2COL, &yc), 0);
+        ck_assert_int_eq(vtm_net_forward(all, &tx, VT_CONV_IM2COL, &yc), 0);
         float mx = max_abs(copy, n), err = 0;
         for (size_t i = 0; i < n; i++)
             err = fmaxf(err, fabsf(copy[i] - yc->data[i]));
         ck_assert_msg(err <= 1e-4f * mx, "%s: winograd vs im2col %g (max %g)", archs[a], err, mx);
         free(copy);
-        vt_net_free(&inf);
-        vt_net_free(&all);
+        vtm_net_free(&inf);
+        vtm_net_free(&all);
         free(x);
         vt_model_free(&m);
     }
@@ -182,13 +182,13 @@ START_TEST(test_preprocess_rgb_and_refold) {
     uint8_t px[3] = {255, 0, 128};
     vt_image img = {1, 1, 3, px};
     float out[3];
-    vt_model_preprocess(m, &img, out);
+    vtm_model_preprocess(m, &img, out);
     ck_assert_float_eq_tol(out[0], (1.0f - 0.485f) / 0.229f, 1e-5f);
     ck_assert_float_eq_tol(out[1], (0.0f - 0.456f) / 0.224f, 1e-5f);
     ck_assert_float_eq_tol(out[2], (128.0f / 255.0f - 0.406f) / 0.225f, 1e-5f);
     vt_model_free(&m);
 
-    /* Changing a parameter changes the output only after vt_model_refold(). */
+    /* Changing a parameter changes the output only after vtm_model_refold(). */
     m = new_model("compact-s8");
     vt_encoder *e;
     ck_assert_int_eq(vt_encoder_new(m, &e), 0);
@@ -197,12 +197,12 @@ START_TEST(test_preprocess_rgb_and_refold) {
     vt_features f;
     ck_assert_int_eq(vt_encoder_run(e, &im, &f), 0);
     float before = f.data[5];
-    vt_param *hb = vt_model_param_find(m, "head.bias");
+    vt_param *hb = vtm_model_param_find(m, "head.bias");
     ck_assert_ptr_nonnull(hb);
     hb->data[0] += 1.0f;
     ck_assert_int_eq(vt_encoder_run(e, &im, &f), 0);
     ck_assert_float_eq(f.data[5], before);
-    ck_assert_int_eq(vt_model_refold(m), 0);
+    ck_assert_int_eq(vtm_model_refold(m), 0);
     ck_assert_int_eq(vt_encoder_run(e, &im, &f), 0);
     ck_assert_float_eq_tol(f.data[5], before + 1.0f, 1e-5f);
     /* Bad images are refused. */
@@ -217,7 +217,7 @@ START_TEST(test_preprocess_rgb_and_refold) {
 
     /* Reflection padding (CRW) needs every padded layer's input larger than its padding. */
     m = new_model("r18-s8");
-    ck_assert_int_eq(vt_model_set_meta(m, "vtrack.padding", "reflect"), 0);
+    ck_assert_int_eq(vtm_model_set_meta(m, "vtrack.padding", "reflect"), 0);
     char err[128];
     /* The metadata is applied at load: save and reload. */
     ck_assert_int_eq(vt_model_save(m, "/tmp/vt_test_encoder_reflect.safetensors", err, sizeof err),
@@ -226,7 +226,7 @@ START_TEST(test_preprocess_rgb_and_refold) {
     ck_assert_int_eq(vt_model_load("/tmp/vt_test_encoder_reflect.safetensors", &m, err, sizeof err),
                      0);
     unlink("/tmp/vt_test_encoder_reflect.safetensors");
-    ck_assert_int_eq(vt_model_pad_mode(m), VT_PAD_REFLECT);
+    ck_assert_int_eq(vtm_model_pad_mode(m), VT_PAD_REFLECT);
     ck_assert_int_eq(vt_encoder_new(m, &e), 0);
     uint8_t tiny[3 * 2 * 2] = {0};
     vt_image t = {2, 2, 6, tiny};
@@ -285,17 +285,8 @@ END_TEST
 
 int main(void) {
     Suite *s = suite_create("encoder");
-    TCase *tc = tcase_create("core");
-    tcase_set_timeout(tc, 120);
-    tcase_add_loop_test(tc, test_geometry_and_no_alloc, 0, (int)(sizeof geo / sizeof geo[0]));
-    tcase_add_test(tc, test_macs);
-    tcase_add_test(tc, test_executor_modes);
-    tcase_add_test(tc, test_preprocess_rgb_and_refold);
-    tcase_add_test(tc, test_labfeat);
-    suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_ENV);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    TCase *tc = tm_add_case(s, "core", 120, test_macs, test_executor_modes,
+                            test_preprocess_rgb_and_refold, test_labfeat, NULL);
+    tcase_add_loop_test(tc, test_geometry_and_no_alloc, 0, (int)TM_LEN(geo));
+    return tm_run(s);
 }

@@ -10,7 +10,7 @@
  *     IN:  "VTIN", int32 kind (0: float NCHW network input, 1: RGB24 image HWC), n, c, h, w,
  *          then the data (float32 or uint8, little-endian)
  *     OUT: "VTOU", int32 n, c, h, w, then float32 features
- *   kind 0 runs the layer table on an already-normalised tensor (vt_net_forward); kind 1 runs
+ *   kind 0 runs the layer table on an already-normalised tensor (vtm_net_forward); kind 1 runs
  *   the public encoder on RGB (colour conversion and normalisation included).
  *
  * Skips (exit 77) when /usr/bin/python3 cannot import torch.
@@ -63,8 +63,8 @@ static int encode(const char *weights, const char *in, const char *out) {
         vt_tensor x = {n, c, h, w, buf};
         const vt_tensor *y;
         int r;
-        if ((r = vt_net_new(m, 0, &net)) < 0 ||
-            (r = vt_net_forward(net, &x, VT_CONV_AUTO, &y)) < 0) {
+        if ((r = vtm_net_new(m, 0, &net)) < 0 ||
+            (r = vtm_net_forward(net, &x, VT_CONV_AUTO, &y)) < 0) {
             fprintf(stderr, "encode: forward failed: %s\n", strerror(-r));
             goto done;
         }
@@ -100,7 +100,7 @@ done:
     if (f)
         fclose(f);
     free(buf);
-    vt_net_free(&net);
+    vtm_net_free(&net);
     vt_encoder_free(&e);
     vt_model_free(&m);
     return rc;

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 
 #include "ground.h"
+#include "testmain.h"
 
 #define NEAR(got, want, tol)                                                                       \
     ck_assert_msg(fabs((double)(got) - (want)) <= (tol), "%s = %.9f, want %.9f (tol %g)", #got,    \
@@ -18,37 +19,37 @@
 /* A box of the given bottom and height (width a third of the height). */
 static void add(vt_ground *g, double bottom, double height) {
     const float box[4] = {10, (float)(bottom - height), (float)(height / 3), (float)height};
-    vt_ground_add(g, box, 480);
+    vtm_ground_add(g, box, 480);
 }
 
 START_TEST(test_exact_line) {
     vt_ground g;
-    vt_ground_reset(&g);
+    vtm_ground_reset(&g);
     add(&g, 200, 50);
     add(&g, 300, 100);
     ck_assert_int_eq(g.ok, 0); /* two boxes are not enough */
     const float probe[4] = {0, 250, 20, 100};
-    NEAR(vt_ground_ratio(&g, probe), 0, 0);
+    NEAR(vtm_ground_ratio(&g, probe), 0, 0);
     add(&g, 400, 150);
     ck_assert_int_eq(g.ok, 1);
     NEAR(g.a, 0.5, 1e-9);
     NEAR(g.y0, 100, 1e-9);
     /* bottom 350: the line says 125, the box is 100 tall */
-    NEAR(vt_ground_ratio(&g, probe), 0.8, 1e-9);
+    NEAR(vtm_ground_ratio(&g, probe), 0.8, 1e-9);
     /* ratio 1, centre at 250: h = 0.5 (250 + h/2 - 100) -> h = 75 / 0.75 = 100 */
-    NEAR(vt_ground_height(&g, 1.0, 250), 100, 1e-9);
+    NEAR(vtm_ground_height(&g, 1.0, 250), 100, 1e-9);
     /* ratio 0.8: ka = 0.4, h = 0.4 * 150 / 0.8 = 75 */
-    NEAR(vt_ground_height(&g, 0.8, 250), 75, 1e-9);
+    NEAR(vtm_ground_height(&g, 0.8, 250), 75, 1e-9);
     /* no height above the horizon, for ratio 0, or where ka >= 1.5 */
-    NEAR(vt_ground_height(&g, 1.0, 90), 0, 0);
-    NEAR(vt_ground_height(&g, 0.0, 250), 0, 0);
-    NEAR(vt_ground_height(&g, 3.0, 250), 0, 0);
+    NEAR(vtm_ground_height(&g, 1.0, 90), 0, 0);
+    NEAR(vtm_ground_height(&g, 0.0, 250), 0, 0);
+    NEAR(vtm_ground_height(&g, 3.0, 250), 0, 0);
 }
 END_TEST
 
 /* Three boxes (bottom, height) from an empty store: is the line trusted? */
 static int trusted(vt_ground *g, const double bh[3][2]) {
-    vt_ground_reset(g);
+    vtm_ground_reset(g);
     for (int i = 0; i < 3; i++)
         add(g, bh[i][0], bh[i][1]);
     return g->ok;
@@ -66,21 +67,21 @@ START_TEST(test_untrusted_lines) {
     ck_assert_int_eq(trusted(&g, close), 0);
     ck_assert_int_eq(trusted(&g, falling), 0);
     ck_assert_int_eq(trusted(&g, scattered), 0);
-    NEAR(vt_ground_height(&g, 1.0, 250), 0, 0);
+    NEAR(vtm_ground_height(&g, 1.0, 250), 0, 0);
 }
 END_TEST
 
 START_TEST(test_ignored_boxes) {
     vt_ground g;
-    vt_ground_reset(&g);
+    vtm_ground_reset(&g);
     add(&g, 200, 50);
     add(&g, 300, 100);
     /* cut by the frame's bottom edge, by its top edge, or lying (wider than tall) */
     add(&g, 480, 190);
     const float top[4] = {10, 0, 10, 60};
-    vt_ground_add(&g, top, 480);
+    vtm_ground_add(&g, top, 480);
     const float lying[4] = {10, 250, 300, 150};
-    vt_ground_add(&g, lying, 480);
+    vtm_ground_add(&g, lying, 480);
     ck_assert_int_eq(g.n, 2);
     ck_assert_int_eq(g.ok, 0);
 }
@@ -88,7 +89,7 @@ END_TEST
 
 START_TEST(test_oldest_replaced) {
     vt_ground g;
-    vt_ground_reset(&g);
+    vtm_ground_reset(&g);
     /* a full store on another line (height = 0.25 (bottom - 40)), then a full store on ours */
     for (int i = 0; i < VT_GROUND_MAX; i++)
         add(&g, 200 + 3 * i, 0.25 * (200 + 3 * i - 40));
@@ -104,15 +105,7 @@ END_TEST
 
 int main(void) {
     Suite *s = suite_create("ground");
-    TCase *tc = tcase_create("ground");
-    tcase_add_test(tc, test_exact_line);
-    tcase_add_test(tc, test_untrusted_lines);
-    tcase_add_test(tc, test_ignored_boxes);
-    tcase_add_test(tc, test_oldest_replaced);
-    suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_ENV);
-    const int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    tm_add_case(s, "ground", 0, test_exact_line, test_untrusted_lines, test_ignored_boxes,
+                test_oldest_replaced, NULL);
+    return tm_run(s);
 }

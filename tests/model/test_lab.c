@@ -3,10 +3,10 @@
  * rgb2lab and OpenCV's float cvtColor give them. Tolerance 0.05: the references are quoted to
  * 3-4 decimals and OpenCV/skimage differ in the white point's 4th digit.
  */
-#include <check.h>
 #include <math.h>
 #include <stdlib.h>
 
+#include "testmain.h"
 #include "vt_model.h"
 
 static const struct {
@@ -55,13 +55,6 @@ END_TEST
 
 int main(void) {
     Suite *s = suite_create("lab");
-    TCase *tc = tcase_create("core");
-    tcase_add_test(tc, test_lab_known_colours);
-    tcase_add_test(tc, test_lab_linesize);
-    suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_ENV);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    tm_add_case(s, "core", 0, test_lab_known_colours, test_lab_linesize, NULL);
+    return tm_run(s);
 }

@@ -8,11 +8,11 @@
  * f(p - d) evaluated at the cell centres, so the object's true box is the old one moved by d.
  * Random maps: independent random unit vectors per cell (16 channels), for integer shifts.
  */
-#include <check.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "testmain.h"
 #include "locate.h"
 
 enum { FW = 100, FH = 100, CMAX = 16 };
@@ -71,23 +71,32 @@ static void copy_cells(float *dst, const float *src, int x, int y, int w, int h,
         }
 }
 
+/* A template of CMAX channels for the 6 x 6 cells at (20, 20) of a new random map0 (not learnt
+ * yet); the box. */
+static const float *random_object(vt_locate *l) {
+    static const float box[4] = {20, 20, 6, 6};
+    vtm_locate_init(l, CMAX, store);
+    random_map(map0);
+    return box;
+}
+
 START_TEST(test_exact_place_and_no_template) {
     vt_locate l;
-    vt_locate_init(&l, 4, store);
+    vtm_locate_init(&l, 4, store);
     const float box[4] = {20, 20, 8, 8};
     float out[4];
-    ck_assert(vt_locate_find(&l, map0, FW, FH, box, 3, 0, scratch, out) == -2.0);
+    ck_assert(vtm_locate_find(&l, map0, FW, FH, box, 3, 0, scratch, out) == -2.0);
     ck_assert(memcmp(out, box, sizeof out) == 0);
     wave_map(map0, 10, 14, 0, 0, 1, 0, 0);
-    vt_locate_learn(&l, map0, FW, FH, box, NULL, 1.0f);
+    vtm_locate_learn(&l, map0, FW, FH, box, NULL, 1.0f);
     ck_assert(l.valid && l.gw == 8 && l.gh == 8);
     /* An integer box: every sample on a cell centre, the template the unit vectors themselves:
      * score 1 (float sums of 4 products: 1e-5). */
-    ck_assert_msg(fabs(vt_locate_score(&l, map0, FW, FH, box) - 1.0) < 1e-5, "%f",
-                  vt_locate_score(&l, map0, FW, FH, box));
+    ck_assert_msg(fabs(vtm_locate_score(&l, map0, FW, FH, box) - 1.0) < 1e-5, "%f",
+                  vtm_locate_score(&l, map0, FW, FH, box));
     /* Entirely outside the map: no sample read, no score. */
     const float away[4] = {200, 200, 8, 8};
-    ck_assert(vt_locate_score(&l, map0, FW, FH, away) == -2.0);
+    ck_assert(vtm_locate_score(&l, map0, FW, FH, away) == -2.0);
 }
 END_TEST
 
@@ -97,13 +106,13 @@ START_TEST(test_subcell_shift) {
      * cell (e.g. offset 0.3: 0.294); bilinear reads of the shifted map add a little more (found
      * here: (22.2936, 18.6025)): tolerance 0.05 cell. */
     vt_locate l;
-    vt_locate_init(&l, 4, store);
+    vtm_locate_init(&l, 4, store);
     const float box[4] = {20, 20, 8, 8};
     wave_map(map0, 10, 14, 0, 0, 1, 0, 0);
-    vt_locate_learn(&l, map0, FW, FH, box, NULL, 1.0f);
+    vtm_locate_learn(&l, map0, FW, FH, box, NULL, 1.0f);
     wave_map(map1, 10, 14, 2.3, -1.4, 1, 0, 0);
     float out[4];
-    const double sc = vt_locate_find(&l, map1, FW, FH, box, 3, 0, scratch, out);
+    const double sc = vtm_locate_find(&l, map1, FW, FH, box, 3, 0, scratch, out);
     ck_assert_msg(fabs(out[0] - 22.3) < 0.05 && fabs(out[1] - 18.6) < 0.05, "found (%f, %f)",
                   out[0], out[1]);
     ck_assert(out[2] == 8 && out[3] == 8); /* exact: no rescale, the size is copied */
@@ -121,12 +130,12 @@ START_TEST(test_scale) {
     const double f[2] = {1.06, 1 / 1.06};
     for (int k = 0; k < 2; k++) {
         vt_locate l;
-        vt_locate_init(&l, 4, store);
+        vtm_locate_init(&l, 4, store);
         wave_map(map0, 30, 36, 0, 0, 1, 50, 50);
-        vt_locate_learn(&l, map0, FW, FH, box, NULL, 1.0f);
+        vtm_locate_learn(&l, map0, FW, FH, box, NULL, 1.0f);
         wave_map(map1, 30, 36, 0, 0, f[k], 50, 50);
         float out[4];
-        vt_locate_find(&l, map1, FW, FH, box, 2, 0, scratch, out);
+        vtm_locate_find(&l, map1, FW, FH, box, 2, 0, scratch, out);
         ck_assert_msg(fabs(out[2] - 60 * f[k]) < 1e-3 && fabs(out[3] - 60 * f[k]) < 1e-3,
                       "scale %f: size %f x %f", f[k], out[2], out[3]);
         ck_assert_msg(
@@ -146,20 +155,18 @@ START_TEST(test_penalty) {
      * Position tolerance 0.3 cell: around a random-map peak the neighbours' scores are noise of
      * ~0.04, so the parabola moves it by ~0.1. */
     vt_locate l;
-    vt_locate_init(&l, CMAX, store);
-    const float box[4] = {20, 20, 6, 6};
-    random_map(map0);
-    vt_locate_learn(&l, map0, FW, FH, box, NULL, 1.0f);
+    const float *box = random_object(&l);
+    vtm_locate_learn(&l, map0, FW, FH, box, NULL, 1.0f);
     random_map(map1);
     copy_cells(map1, map0, 20, 20, 6, 6, -4, 0);
     copy_cells(map1, map0, 20, 20, 6, 6, +3, acos(0.97));
     const float near3[4] = {23, 20, 6, 6};
-    ck_assert(fabs(vt_locate_score(&l, map1, FW, FH, near3) - 0.97) < 1e-5);
+    ck_assert(fabs(vtm_locate_score(&l, map1, FW, FH, near3) - 0.97) < 1e-5);
     float out[4];
-    double sc = vt_locate_find(&l, map1, FW, FH, box, 4, 0, scratch, out);
+    double sc = vtm_locate_find(&l, map1, FW, FH, box, 4, 0, scratch, out);
     ck_assert_msg(fabs(out[0] - 16) < 0.3 && fabs(out[1] - 20) < 0.3 && fabs(sc - 1) < 1e-5,
                   "penalty 0: (%f, %f) score %f", out[0], out[1], sc);
-    sc = vt_locate_find(&l, map1, FW, FH, box, 4, 0.01f, scratch, out);
+    sc = vtm_locate_find(&l, map1, FW, FH, box, 4, 0.01f, scratch, out);
     ck_assert_msg(fabs(out[0] - 23) < 0.3 && fabs(out[1] - 20) < 0.3,
                   "penalty 0.01: (%f, %f) score %f", out[0], out[1], sc);
     ck_assert_msg(sc > 0.9 && sc < 1.0, "score before the penalty: %f", sc);
@@ -168,24 +175,22 @@ END_TEST
 
 START_TEST(test_cover_and_blend) {
     vt_locate l;
-    vt_locate_init(&l, CMAX, store);
-    const float box[4] = {20, 20, 6, 6};
-    random_map(map0);
+    const float *box = random_object(&l);
     /* Cover: the left half of the box is the object, the right half background (weight 0):
      * whatever appears in the right half, the score at the box stays 1. */
     static float cover[FW * FH];
     for (int j = 20; j < 26; j++)
         for (int i = 20; i < 23; i++)
             cover[j * FW + i] = 1.0f;
-    vt_locate_learn(&l, map0, FW, FH, box, cover, 1.0f);
+    vtm_locate_learn(&l, map0, FW, FH, box, cover, 1.0f);
     random_map(map1);
     copy_cells(map1, map0, 20, 20, 3, 6, 0, 0);
-    ck_assert(fabs(vt_locate_score(&l, map1, FW, FH, box) - 1.0) < 1e-5);
+    ck_assert(fabs(vtm_locate_score(&l, map1, FW, FH, box) - 1.0) < 1e-5);
     /* Blend without cover at rate 0.5 into the full-weight template of map0: each sample is
      * (a + b) / 2, so the score on map0 is 0.5 + 0.5 * mean(a . b) over the 36 cells. */
-    vt_locate_init(&l, CMAX, store); /* a new template without cover: every weight 1 */
-    vt_locate_learn(&l, map0, FW, FH, box, NULL, 1.0f);
-    vt_locate_learn(&l, map1, FW, FH, box, NULL, 0.5f);
+    vtm_locate_init(&l, CMAX, store); /* a new template without cover: every weight 1 */
+    vtm_locate_learn(&l, map0, FW, FH, box, NULL, 1.0f);
+    vtm_locate_learn(&l, map1, FW, FH, box, NULL, 0.5f);
     double ab = 0;
     const size_t n = (size_t)FW * FH;
     for (int j = 20; j < 26; j++)
@@ -193,28 +198,19 @@ START_TEST(test_cover_and_blend) {
             for (int ch = 0; ch < CMAX; ch++)
                 ab += (double)map0[ch * n + j * FW + i] * map1[ch * n + j * FW + i];
     const double want = 0.5 + 0.5 * ab / 36;
-    ck_assert_msg(fabs(vt_locate_score(&l, map0, FW, FH, box) - want) < 1e-5, "%f want %f",
-                  vt_locate_score(&l, map0, FW, FH, box), want);
+    ck_assert_msg(fabs(vtm_locate_score(&l, map0, FW, FH, box) - want) < 1e-5, "%f want %f",
+                  vtm_locate_score(&l, map0, FW, FH, box), want);
     /* A cover of zeros: no template. */
-    vt_locate_init(&l, CMAX, store);
+    vtm_locate_init(&l, CMAX, store);
     memset(cover, 0, sizeof cover);
-    vt_locate_learn(&l, map0, FW, FH, box, cover, 1.0f);
+    vtm_locate_learn(&l, map0, FW, FH, box, cover, 1.0f);
     ck_assert(!l.valid);
 }
 END_TEST
 
 int main(void) {
     Suite *s = suite_create("locate");
-    TCase *tc = tcase_create("core");
-    tcase_add_test(tc, test_exact_place_and_no_template);
-    tcase_add_test(tc, test_subcell_shift);
-    tcase_add_test(tc, test_scale);
-    tcase_add_test(tc, test_penalty);
-    tcase_add_test(tc, test_cover_and_blend);
-    suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_ENV);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    tm_add_case(s, "core", 0, test_exact_place_and_no_template, test_subcell_shift, test_scale,
+                test_penalty, test_cover_and_blend, NULL);
+    return tm_run(s);
 }

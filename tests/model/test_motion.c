@@ -19,10 +19,10 @@
  * Tolerance 1e-6 on these: the filter runs in double, the only float rounding is of the box
  * given in (exact here) and of the box read back (float, ~1e-5 at 100: checked to 1e-4).
  */
-#include <check.h>
 #include <math.h>
 #include <stdlib.h>
 
+#include "testmain.h"
 #include "motion.h"
 
 static const float box0[4] = {100, 50, 20, 40};
@@ -34,14 +34,14 @@ static const double all1[4] = {1, 1, 1, 1};
 
 START_TEST(test_init_predict) {
     vt_motion m;
-    vt_motion_init(&m, box0);
+    vtm_motion_init(&m, box0);
     NEAR(m.a[0].x, 110, 1e-9);
     NEAR(m.a[1].x, 70, 1e-9);
     NEAR(m.a[0].pxx, 4, 1e-9);
     NEAR(m.a[0].pvv, 6.25, 1e-9);
     NEAR(m.a[2].pxx, 0.04, 1e-12);
-    NEAR(vt_motion_pos_std(&m), 2, 1e-9);
-    vt_motion_predict(&m);
+    NEAR(vtm_motion_pos_std(&m), 2, 1e-9);
+    vtm_motion_predict(&m);
     ck_assert_int_eq((int)m.frame, 1);
     for (int i = 0; i < 2; i++) {
         NEAR(m.a[i].pxx, 14.25, 1e-9);
@@ -51,19 +51,25 @@ START_TEST(test_init_predict) {
     NEAR(m.a[2].pxx, 0.08, 1e-12);
     NEAR(m.a[3].pxx, 0.08, 1e-12);
     float b[4];
-    vt_motion_box(&m, b); /* velocity 0: the box stays */
+    vtm_motion_box(&m, b); /* velocity 0: the box stays */
     for (int i = 0; i < 4; i++)
         NEAR(b[i], box0[i], 1e-5);
-    NEAR(vt_motion_pos_std(&m), sqrt(14.25), 1e-9);
+    NEAR(vtm_motion_pos_std(&m), sqrt(14.25), 1e-9);
 }
 END_TEST
 
+/* box0, predicted one frame, then updated with the header's measurement (104, 52, 22, 44). */
+static const float z1[4] = {104, 52, 22, 44};
+
+static void init_predict_update(vt_motion *m, const double trust[4]) {
+    vtm_motion_init(m, box0);
+    vtm_motion_predict(m);
+    vtm_motion_update(m, z1, trust);
+}
+
 START_TEST(test_update_by_hand) {
     vt_motion m;
-    vt_motion_init(&m, box0);
-    vt_motion_predict(&m);
-    const float z[4] = {104, 52, 22, 44};
-    vt_motion_update(&m, z, all1);
+    init_predict_update(&m, all1);
     NEAR(m.a[0].x, 113.9041096, 1e-6);
     NEAR(m.a[0].v, 1.7123288, 1e-6);
     NEAR(m.a[1].x, 73.1232877, 1e-6);
@@ -76,26 +82,23 @@ START_TEST(test_update_by_hand) {
     NEAR(m.a[2].pxx, 0.08 * 16 / 16.08, 1e-9);
     NEAR(m.a[2].v, 0, 0); /* sides carry no velocity */
     float b[4];
-    vt_motion_box(&m, b); /* x = cx - w / 2 = 103.8991345, y = cy - h / 2 = 53.1133374 */
+    vtm_motion_box(&m, b); /* x = cx - w / 2 = 103.8991345, y = cy - h / 2 = 53.1133374 */
     NEAR(b[0], 103.8991345, 1e-4);
     NEAR(b[1], 53.1133374, 1e-4);
     NEAR(b[2], 20.0099502, 1e-4);
     NEAR(b[3], 40.0199005, 1e-4);
     /* One frame later the centre has moved by the velocity. */
-    vt_motion_predict(&m);
+    vtm_motion_predict(&m);
     NEAR(m.a[0].x, 113.9041096 + 1.7123288, 2e-6);
 }
 END_TEST
 
 START_TEST(test_trust) {
-    vt_motion m;
-    vt_motion_init(&m, box0);
-    vt_motion_predict(&m);
     /* trust 0 on cx: cx, its velocity and variance stay the prediction's (110, 0, 14.25);
      * trust 2 on cy: r = 4 * 2^2 = 16, K0 = 14.25 / 30.25, cy = 70 + 4 K0 = 71.8842975. */
-    const float z[4] = {104, 52, 22, 44};
     const double trust[4] = {0, 2, -1, 1};
-    vt_motion_update(&m, z, trust);
+    vt_motion m;
+    init_predict_update(&m, trust);
     NEAR(m.a[0].x, 110, 1e-12);
     NEAR(m.a[0].v, 0, 1e-12);
     NEAR(m.a[0].pxx, 14.25, 1e-12);
@@ -114,11 +117,8 @@ START_TEST(test_two_measurements_one_frame) {
      * would be one measurement with half the variance: cx = 110 + 5 * 14.25 / 16.25 =
      * 114.3846154, 2.7e-4 away - the tolerance 1e-6 tells them apart.) */
     vt_motion m;
-    vt_motion_init(&m, box0);
-    vt_motion_predict(&m);
-    const float z[4] = {104, 52, 22, 44};
-    vt_motion_update(&m, z, all1);
-    vt_motion_update(&m, z, all1);
+    init_predict_update(&m, all1);
+    vtm_motion_update(&m, z1, all1);
     NEAR(m.a[0].x, 114.3843470, 1e-6);
     NEAR(m.a[0].v, 1.9229592, 1e-6);
 }
@@ -128,19 +128,19 @@ END_TEST
  * during which it turned and went left at 1 px/frame: measured at x = 160 at frame 30 and at
  * x = 110 at frame 80, the straight path between them has velocity -1 px/frame. */
 static void run_gap(vt_motion *m, vt_motion *pred_only, const double trust[4]) {
-    vt_motion_init(m, box0);
+    vtm_motion_init(m, box0);
     for (int f = 1; f <= 30; f++) {
-        vt_motion_predict(m);
+        vtm_motion_predict(m);
         const float z[4] = {100.0f + 2.0f * f, 50, 20, 40};
-        vt_motion_update(m, z, all1);
+        vtm_motion_update(m, z, all1);
     }
     *pred_only = *m;
     for (int f = 31; f <= 80; f++) {
-        vt_motion_predict(m);
-        vt_motion_predict(pred_only);
+        vtm_motion_predict(m);
+        vtm_motion_predict(pred_only);
     }
     const float z[4] = {110, 50, 20, 40};
-    vt_motion_update(m, z, trust);
+    vtm_motion_update(m, z, trust);
 }
 
 START_TEST(test_gap_reupdate) {
@@ -159,9 +159,9 @@ START_TEST(test_gap_reupdate) {
     NEAR(m.a[3].x, 40.0, 1e-9);
     ck_assert_int_eq((int)m.last_frame, 80);
     /* The next frame continues along the path. */
-    vt_motion_predict(&m);
+    vtm_motion_predict(&m);
     float b[4];
-    vt_motion_box(&m, b);
+    vtm_motion_box(&m, b);
     NEAR(b[0], 110.0 - 0.9939805 + 0.0037636, 1e-4);
 }
 END_TEST
@@ -182,23 +182,23 @@ START_TEST(test_sides_at_least_one) {
     /* A box thinner than a pixel: read back 1 wide about the same centre (10.25, 10.1). */
     const float tiny[4] = {10, 10, 0.5f, 0.2f};
     vt_motion m;
-    vt_motion_init(&m, tiny);
+    vtm_motion_init(&m, tiny);
     float b[4];
-    vt_motion_box(&m, b);
+    vtm_motion_box(&m, b);
     NEAR(b[2], 1, 0);
     NEAR(b[3], 1, 0);
     NEAR(b[0], 10.25 - 0.5, 1e-6);
     NEAR(b[1], 10.1 - 0.5, 1e-6);
     /* Measured widths and heights far below zero, trusted much (trust 0.01: r tiny), over
      * several frames: the state's sides never go under 1. */
-    vt_motion_init(&m, box0);
+    vtm_motion_init(&m, box0);
     const double sure[4] = {1, 1, 0.01, 0.01};
     for (int f = 0; f < 5; f++) {
-        vt_motion_predict(&m);
+        vtm_motion_predict(&m);
         const float z[4] = {100, 50, -30, -80};
-        vt_motion_update(&m, z, sure);
+        vtm_motion_update(&m, z, sure);
         ck_assert(m.a[2].x >= 1.0 && m.a[3].x >= 1.0);
-        vt_motion_box(&m, b);
+        vtm_motion_box(&m, b);
         ck_assert(b[2] >= 1.0f && b[3] >= 1.0f);
     }
 }
@@ -206,18 +206,8 @@ END_TEST
 
 int main(void) {
     Suite *s = suite_create("motion");
-    TCase *tc = tcase_create("core");
-    tcase_add_test(tc, test_init_predict);
-    tcase_add_test(tc, test_update_by_hand);
-    tcase_add_test(tc, test_trust);
-    tcase_add_test(tc, test_two_measurements_one_frame);
-    tcase_add_test(tc, test_gap_reupdate);
-    tcase_add_test(tc, test_gap_untrusted_stays_predicted);
-    tcase_add_test(tc, test_sides_at_least_one);
-    suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_ENV);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    tm_add_case(s, "core", 0, test_init_predict, test_update_by_hand, test_trust,
+                test_two_measurements_one_frame, test_gap_reupdate,
+                test_gap_untrusted_stays_predicted, test_sides_at_least_one, NULL);
+    return tm_run(s);
 }

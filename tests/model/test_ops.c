@@ -4,12 +4,12 @@
  * computation, pooling against direct loops, bilinear resize and average pooling against values
  * computed by hand from PyTorch's definitions (and checked with torch 1.13), L2 normalisation.
  */
-#include <check.h>
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "testmain.h"
 #include "nn.h"
 
 static uint64_t rng = 42;
@@ -98,17 +98,22 @@ static const struct conv_case {
     {"3x3 wide rows, reflect", 2, 5, 6, 9, 70, 3, 1, 1, 1, 1, 1, 0, 0},
 };
 
+/* The case's convolution, without weights. */
+static vt_conv case_conv(const struct conv_case *t) {
+    return (vt_conv){.cin = t->cin,
+                     .cout = t->cout,
+                     .k = t->k,
+                     .stride = t->s,
+                     .pad = t->p,
+                     .dil = t->d,
+                     .pad_mode = t->reflect ? VT_PAD_REFLECT : VT_PAD_ZEROS,
+                     .relu = t->relu};
+}
+
 static void run_conv_case(const struct conv_case *t, vt_conv_algo algo) {
-    vt_conv cv = {.cin = t->cin,
-                  .cout = t->cout,
-                  .k = t->k,
-                  .stride = t->s,
-                  .pad = t->p,
-                  .dil = t->d,
-                  .pad_mode = t->reflect ? VT_PAD_REFLECT : VT_PAD_ZEROS,
-                  .relu = t->relu};
+    vt_conv cv = case_conv(t);
     int oh, ow;
-    vt_conv_out_size(&cv, t->h, t->w, &oh, &ow);
+    vtm_conv_out_size(&cv, t->h, t->w, &oh, &ow);
     ck_assert_int_gt(oh, 0);
     ck_assert_int_gt(ow, 0);
     size_t xn = (size_t)t->n * t->cin * t->h * t->w, yn = (size_t)t->n * t->cout * oh * ow;
@@ -118,18 +123,18 @@ static void run_conv_case(const struct conv_case *t, vt_conv_algo algo) {
     cv.w = wt;
     cv.b = b;
     if (algo == VT_CONV_WINO) {
-        u = malloc(sizeof(float) * vt_wino_size(t->cin, t->cout));
-        vt_wino_weights(wt, t->cin, t->cout, u);
+        u = malloc(sizeof(float) * vtm_wino_size(t->cin, t->cout));
+        vtm_wino_weights(wt, t->cin, t->cout, u);
         cv.wino = u;
     } else if (algo == VT_CONV_WINO4) {
-        u = malloc(sizeof(float) * vt_wino4_size(t->cin, t->cout));
-        vt_wino4_weights(wt, t->cin, t->cout, u);
+        u = malloc(sizeof(float) * vtm_wino4_size(t->cin, t->cout));
+        vtm_wino4_weights(wt, t->cin, t->cout, u);
         cv.wino4 = u;
     }
-    float *scratch = malloc(sizeof(float) * (vt_conv_scratch(&cv, algo, t->h, t->w) + 1));
+    float *scratch = malloc(sizeof(float) * (vtm_conv_scratch(&cv, algo, t->h, t->w) + 1));
     vt_tensor tx = {t->n, t->cin, t->h, t->w, x}, ty = {t->n, t->cout, oh, ow, y};
     vt_tensor tr = {t->n, t->cout, oh, ow, res};
-    ck_assert_int_eq(vt_conv2d(&cv, algo, &tx, res ? &tr : NULL, &ty, scratch), 0);
+    ck_assert_int_eq(vtm_conv2d(&cv, algo, &tx, res ? &tr : NULL, &ty, scratch), 0);
     conv_ref(t->n, t->cin, t->h, t->w, x, t->cout, t->k, t->s, t->p, t->d, t->reflect, wt, b, res,
              t->relu, oh, ow, yr);
     float maxref = 0, maxerr = 0;
@@ -164,20 +169,20 @@ START_TEST(test_conv_rejects) {
     vt_conv cv = {.cin = 2, .cout = 2, .k = 3, .stride = 2, .pad = 1, .dil = 1, .w = w};
     vt_tensor tx = {1, 2, 4, 4, x}, ty = {1, 2, 4, 4, y};
     /* Wrong output shape (stride 2 gives 2x2), Winograd on stride 2, 1x1 path on a 3x3. */
-    ck_assert_int_eq(vt_conv2d(&cv, VT_CONV_AUTO, &tx, NULL, &ty, s), -EINVAL);
+    ck_assert_int_eq(vtm_conv2d(&cv, VT_CONV_AUTO, &tx, NULL, &ty, s), -EINVAL);
     ty.h = ty.w = 2;
-    ck_assert_int_eq(vt_conv2d(&cv, VT_CONV_WINO, &tx, NULL, &ty, s), -EINVAL);
-    ck_assert_int_eq(vt_conv2d(&cv, VT_CONV_1X1, &tx, NULL, &ty, s), -EINVAL);
-    ck_assert_int_eq(vt_conv2d(&cv, VT_CONV_AUTO, &tx, NULL, &ty, s), 0);
+    ck_assert_int_eq(vtm_conv2d(&cv, VT_CONV_WINO, &tx, NULL, &ty, s), -EINVAL);
+    ck_assert_int_eq(vtm_conv2d(&cv, VT_CONV_1X1, &tx, NULL, &ty, s), -EINVAL);
+    ck_assert_int_eq(vtm_conv2d(&cv, VT_CONV_AUTO, &tx, NULL, &ty, s), 0);
     tx.c = 3; /* channel mismatch */
-    ck_assert_int_eq(vt_conv2d(&cv, VT_CONV_AUTO, &tx, NULL, &ty, s), -EINVAL);
+    ck_assert_int_eq(vtm_conv2d(&cv, VT_CONV_AUTO, &tx, NULL, &ty, s), -EINVAL);
     /* Reflection padding must be smaller than the image, as PyTorch requires. */
     tx.c = 2;
     tx.h = tx.w = 1;
     cv.pad_mode = VT_PAD_REFLECT;
     cv.stride = 1;
     ty.h = ty.w = 1;
-    ck_assert_int_eq(vt_conv2d(&cv, VT_CONV_AUTO, &tx, NULL, &ty, s), -EINVAL);
+    ck_assert_int_eq(vtm_conv2d(&cv, VT_CONV_AUTO, &tx, NULL, &ty, s), -EINVAL);
 }
 END_TEST
 
@@ -185,20 +190,14 @@ START_TEST(test_col2im_adjoint) {
     /* <im2col(x), c> = <x, col2im(c)> for every geometry, reflect included. */
     for (size_t t = 0; t < sizeof conv_cases / sizeof conv_cases[0]; t++) {
         const struct conv_case *q = &conv_cases[t];
-        vt_conv cv = {.cin = q->cin,
-                      .cout = q->cout,
-                      .k = q->k,
-                      .stride = q->s,
-                      .pad = q->p,
-                      .dil = q->d,
-                      .pad_mode = q->reflect ? VT_PAD_REFLECT : VT_PAD_ZEROS};
+        vt_conv cv = case_conv(q); /* im2col and col2im leave out the ReLU */
         int oh, ow;
-        vt_conv_out_size(&cv, q->h, q->w, &oh, &ow);
+        vtm_conv_out_size(&cv, q->h, q->w, &oh, &ow);
         size_t xn = (size_t)q->cin * q->h * q->w, cn = (size_t)q->cin * q->k * q->k * oh * ow;
         float *x = rand_buf(xn), *c = rand_buf(cn), *col = malloc(sizeof(float) * cn);
         float *xt = calloc(xn, sizeof(float));
-        vt_im2col(&cv, x, q->h, q->w, 0, oh, col);
-        vt_col2im(&cv, c, q->h, q->w, xt);
+        vtm_im2col(&cv, x, q->h, q->w, 0, oh, col);
+        vtm_col2im(&cv, c, q->h, q->w, xt);
         double a = 0, b = 0;
         for (size_t i = 0; i < cn; i++)
             a += (double)col[i] * c[i];
@@ -223,7 +222,7 @@ START_TEST(test_bn_fold) {
     }
     float yraw[COUT * H * W], yfold[COUT * H * W], wf[COUT * CIN * K * K], bf[COUT];
     conv_ref(1, CIN, H, W, x, COUT, K, 1, 1, 1, 0, w, b, NULL, 0, H, W, yraw);
-    vt_bn_fold(w, b, COUT, CIN * K * K, g, be, mu, var, VT_BN_EPS, wf, bf);
+    vtm_bn_fold(w, b, COUT, CIN * K * K, g, be, mu, var, VT_BN_EPS, wf, bf);
     conv_ref(1, CIN, H, W, x, COUT, K, 1, 1, 1, 0, wf, bf, NULL, 0, H, W, yfold);
     for (int o = 0; o < COUT; o++)
         for (int i = 0; i < H * W; i++) {
@@ -231,7 +230,7 @@ START_TEST(test_bn_fold) {
             ck_assert_float_eq_tol(yfold[o * H * W + i], want, 1e-5f * (1 + fabsf(want)));
         }
     /* Without a conv bias, and folding in place. */
-    vt_bn_fold(w, NULL, COUT, CIN * K * K, g, be, mu, var, VT_BN_EPS, w, b);
+    vtm_bn_fold(w, NULL, COUT, CIN * K * K, g, be, mu, var, VT_BN_EPS, w, b);
     for (int o = 0; o < COUT; o++)
         ck_assert_float_eq_tol(b[o], -mu[o] / sqrtf(var[o] + VT_BN_EPS) * g[o] + be[o], 1e-6f);
     free(x), free(w), free(b);
@@ -247,12 +246,12 @@ START_TEST(test_maxpool) {
         for (int h = 1; h <= 9; h += 4)
             for (size_t wi = 0; wi < sizeof widths / sizeof widths[0]; wi++) {
                 int w = widths[wi];
-                int oh = vt_pool_out(h, k, s, p, 0), ow = vt_pool_out(w, k, s, p, 0);
+                int oh = vtm_pool_out(h, k, s, p, 0), ow = vtm_pool_out(w, k, s, p, 0);
                 if (oh <= 0 || ow <= 0)
                     continue;
                 float *x = rand_buf(2 * h * w), *y = malloc(sizeof(float) * 2 * oh * ow);
                 vt_tensor tx = {1, 2, h, w, x}, ty = {1, 2, oh, ow, y};
-                ck_assert_int_eq(vt_maxpool2d(&tx, k, s, p, &ty), 0);
+                ck_assert_int_eq(vtm_maxpool2d(&tx, k, s, p, &ty), 0);
                 for (int c = 0; c < 2; c++)
                     for (int oy = 0; oy < oh; oy++)
                         for (int ox = 0; ox < ow; ox++) {
@@ -269,8 +268,8 @@ START_TEST(test_maxpool) {
             }
     }
     /* 3/2 pad 1 on 7 gives 4, as torch.nn.MaxPool2d(3, 2, 1). */
-    ck_assert_int_eq(vt_pool_out(7, 3, 2, 1, 0), 4);
-    ck_assert_int_eq(vt_pool_out(240, 3, 2, 1, 0), 120);
+    ck_assert_int_eq(vtm_pool_out(7, 3, 2, 1, 0), 4);
+    ck_assert_int_eq(vtm_pool_out(240, 3, 2, 1, 0), 120);
 }
 END_TEST
 
@@ -281,13 +280,13 @@ START_TEST(test_avgpool) {
     for (int i = 0; i < 25; i++)
         x[i] = (float)i;
     vt_tensor tx = {1, 1, 5, 5, x}, ty = {1, 1, 2, 2, y};
-    ck_assert_int_eq(vt_avgpool2d(&tx, 3, 3, 1, &ty), 0);
+    ck_assert_int_eq(vtm_avgpool2d(&tx, 3, 3, 1, &ty), 0);
     const float want[4] = {6.0f, 8.5f, 18.5f, 21.0f};
     for (int i = 0; i < 4; i++)
         ck_assert_float_eq_tol(y[i], want[i], 1e-6f);
     /* Floor mode drops the partial windows: one 3x3 window, mean of 0..2,5..7,10..12 = 6. */
     ty.h = ty.w = 1;
-    ck_assert_int_eq(vt_avgpool2d(&tx, 3, 3, 0, &ty), 0);
+    ck_assert_int_eq(vtm_avgpool2d(&tx, 3, 3, 0, &ty), 0);
     ck_assert_float_eq_tol(y[0], 6.0f, 1e-6f);
 }
 END_TEST
@@ -297,7 +296,7 @@ START_TEST(test_bilinear) {
      * below at 0 and at the last pixel above. */
     float x[4] = {1, 2, 3, 4}, y[16];
     vt_tensor tx = {1, 1, 2, 2, x}, ty = {1, 1, 4, 4, y};
-    ck_assert_int_eq(vt_resize_bilinear(&tx, &ty), 0);
+    ck_assert_int_eq(vtm_resize_bilinear(&tx, &ty), 0);
     const float w1[16] = {1.0f, 1.25f, 1.75f, 2.0f, 1.5f, 1.75f, 2.25f, 2.5f,
                           2.5f, 2.75f, 3.25f, 3.5f, 3.0f, 3.25f, 3.75f, 4.0f};
     for (int i = 0; i < 16; i++)
@@ -308,7 +307,7 @@ START_TEST(test_bilinear) {
     for (int i = 0; i < 12; i++)
         r[i] = (float)i;
     vt_tensor tr = {1, 1, 3, 4, r}, tz = {1, 1, 2, 3, z};
-    ck_assert_int_eq(vt_resize_bilinear(&tr, &tz), 0);
+    ck_assert_int_eq(vtm_resize_bilinear(&tr, &tz), 0);
     const float w2[6] = {1.0f + 1.0f / 6, 2.5f, 1.0f + 17.0f / 6,
                          7.0f + 1.0f / 6, 8.5f, 7.0f + 17.0f / 6};
     for (int i = 0; i < 6; i++)
@@ -317,7 +316,7 @@ START_TEST(test_bilinear) {
      * row samples y = 2.2 -> clamped to row 2, so row 4 = 8 + sx. */
     float u[35];
     vt_tensor tu = {1, 1, 5, 7, u};
-    ck_assert_int_eq(vt_resize_bilinear(&tr, &tu), 0);
+    ck_assert_int_eq(vtm_resize_bilinear(&tr, &tu), 0);
     const float row0[7] = {0.0f, 0.357143f, 0.928571f, 1.5f, 2.071429f, 2.642857f, 3.0f};
     for (int j = 0; j < 7; j++) {
         ck_assert_float_eq_tol(u[j], row0[j], 1e-5f);
@@ -330,19 +329,19 @@ END_TEST
 START_TEST(test_l2norm_add_relu) {
     float x[2 * 3] = {3, 0, -1, 4, 0, 0}; /* pixels: (3,4), (0,0), (-1,0) */
     vt_tensor t = {1, 2, 1, 3, x};
-    vt_l2norm_channels(&t, 1e-12f);
+    vtm_l2norm_channels(&t, 1e-12f);
     ck_assert_float_eq_tol(x[0], 0.6f, 1e-6f);
     ck_assert_float_eq_tol(x[3], 0.8f, 1e-6f);
     ck_assert_float_eq(x[1], 0.0f); /* zero vector stays zero (eps) */
     ck_assert_float_eq_tol(x[2], -1.0f, 1e-6f);
     float a[4] = {1, -2, 3, -4}, b[4] = {-2, 1, 1, 1}, y[4];
     vt_tensor ta = {1, 1, 2, 2, a}, tb = {1, 1, 2, 2, b}, ty = {1, 1, 2, 2, y};
-    ck_assert_int_eq(vt_add(&ta, &tb, 1, &ty), 0);
+    ck_assert_int_eq(vtm_add(&ta, &tb, 1, &ty), 0);
     ck_assert_float_eq(y[0], 0.0f);
     ck_assert_float_eq(y[2], 4.0f);
-    ck_assert_int_eq(vt_add(&ta, &tb, 0, &ta), 0);
+    ck_assert_int_eq(vtm_add(&ta, &tb, 0, &ta), 0);
     ck_assert_float_eq(a[1], -1.0f);
-    vt_relu(&ta);
+    vtm_relu(&ta);
     ck_assert_float_eq(a[1], 0.0f);
     ck_assert_float_eq(a[2], 4.0f);
 }
@@ -350,39 +349,27 @@ END_TEST
 
 START_TEST(test_arena) {
     vt_arena a = {0};
-    ck_assert_int_eq(vt_arena_reserve(&a, 100), 0);
-    float *p = vt_arena_take(&a, 10), *q = vt_arena_take(&a, 10);
+    ck_assert_int_eq(vtm_arena_reserve(&a, 100), 0);
+    float *p = vtm_arena_take(&a, 10), *q = vtm_arena_take(&a, 10);
     ck_assert_ptr_nonnull(p);
     ck_assert_int_eq((int)(q - p), 16); /* 64-byte slices */
     ck_assert_int_eq((int)((uintptr_t)q % 64), 0);
     float *base = a.base;
-    ck_assert_int_eq(vt_arena_reserve(&a, 50), 0); /* big enough: kept */
+    ck_assert_int_eq(vtm_arena_reserve(&a, 50), 0); /* big enough: kept */
     ck_assert_ptr_eq(a.base, base);
-    ck_assert_ptr_null(vt_arena_take(&a, 1000));
-    vt_arena_free(&a);
-    vt_arena_free(&a);
+    ck_assert_ptr_null(vtm_arena_take(&a, 1000));
+    vtm_arena_free(&a);
+    vtm_arena_free(&a);
 }
 END_TEST
 
 int main(void) {
     Suite *s = suite_create("ops");
-    TCase *tc = tcase_create("core");
-    tcase_set_timeout(tc, 60);
-    int nconv = (int)(sizeof conv_cases / sizeof conv_cases[0]);
+    int nconv = (int)TM_LEN(conv_cases);
+    TCase *tc = tm_add_case(s, "core", 60, test_conv_rejects, test_col2im_adjoint, test_bn_fold,
+                            test_maxpool, test_avgpool, test_bilinear, test_l2norm_add_relu,
+                            test_arena, NULL);
     tcase_add_loop_test(tc, test_conv_im2col, 0, nconv);
     tcase_add_loop_test(tc, test_conv_auto_and_special, 0, nconv);
-    tcase_add_test(tc, test_conv_rejects);
-    tcase_add_test(tc, test_col2im_adjoint);
-    tcase_add_test(tc, test_bn_fold);
-    tcase_add_test(tc, test_maxpool);
-    tcase_add_test(tc, test_avgpool);
-    tcase_add_test(tc, test_bilinear);
-    tcase_add_test(tc, test_l2norm_add_relu);
-    tcase_add_test(tc, test_arena);
-    suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_ENV);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return tm_run(s);
 }

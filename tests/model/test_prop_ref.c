@@ -6,7 +6,6 @@
  * cases where no top-k boundary or ROI rounding lies within 1e-4 of a tie.
  * Skips (exit 77) when /usr/bin/python3 with NumPy is not available.
  */
-#include <check.h>
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <stdio.h>
@@ -14,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "testmain.h"
 #include "prop.h"
 
 static char dir[] = "/tmp/vt_prop_refXXXXXX";
@@ -98,12 +98,12 @@ static void run_case(int ci) {
         .roi_radius = cJSON_GetObjectItem(meta, "roi")->valueint,
     };
     vt_prop *p = NULL;
-    ck_assert_int_eq(vt_prop_new(&cfg, &p), 0);
+    ck_assert_int_eq(vtm_prop_new(&cfg, &p), 0);
     float *feat = load_f32(ci, "feat", (size_t)n * c);
     float *want = load_f32(ci, "out", (size_t)n * nobj);
     float *want_bg = load_f32(ci, "bg", n);
     float *got = malloc(sizeof(float) * n * nobj), *got_bg = malloc(sizeof(float) * n);
-    ck_assert_int_eq(vt_prop_run(p, feat, mem, nmem, nobj, got, got_bg, NULL), 0);
+    ck_assert_int_eq(vtm_prop_run(p, feat, mem, nmem, nobj, got, got_bg, NULL), 0);
     double maxerr = 0;
     for (int i = 0; i < n * nobj; i++)
         maxerr = fmax(maxerr, fabs(got[i] - want[i]));
@@ -112,10 +112,10 @@ static void run_case(int ci) {
     ck_assert_msg(maxerr < 1e-4, "case %d: max abs error %g", ci, maxerr);
     /* A second run gives the same bits (workspaces are reused, nothing carries over). */
     float *again = malloc(sizeof(float) * n * nobj);
-    ck_assert_int_eq(vt_prop_run(p, feat, mem, nmem, nobj, again, got_bg, NULL), 0);
+    ck_assert_int_eq(vtm_prop_run(p, feat, mem, nmem, nobj, again, got_bg, NULL), 0);
     ck_assert_int_eq(memcmp(again, got, sizeof(float) * n * nobj), 0);
     free(again);
-    vt_prop_free(&p);
+    vtm_prop_free(&p);
     ck_assert_ptr_null(p);
     for (int m = 0; m < nmem; m++) {
         free(mfeat[m]);
@@ -135,19 +135,19 @@ START_TEST(test_prop_bad_args) {
     vt_prop_cfg cfg = {
         .h = 2, .w = 2, .c = 4, .max_objects = 1, .max_frames = 1, .temperature = 0.0f};
     vt_prop *p = NULL;
-    ck_assert_int_lt(vt_prop_new(&cfg, &p), 0); /* zero temperature */
+    ck_assert_int_lt(vtm_prop_new(&cfg, &p), 0); /* zero temperature */
     cfg.temperature = 0.1f;
-    ck_assert_int_eq(vt_prop_new(&cfg, &p), 0);
+    ck_assert_int_eq(vtm_prop_new(&cfg, &p), 0);
     float feat[16] = {0}, out[4], bg[4], lab[4] = {0};
     uint8_t known[1] = {1};
     vt_prop_frame fr = {.feat = feat, .labels = lab, .known = known, .radius = 3};
     /* radius beyond the configured maximum and too many frames are refused */
-    ck_assert_int_lt(vt_prop_run(p, feat, &fr, 1, 1, out, bg, NULL), 0);
+    ck_assert_int_lt(vtm_prop_run(p, feat, &fr, 1, 1, out, bg, NULL), 0);
     fr.radius = 0;
-    ck_assert_int_lt(vt_prop_run(p, feat, &fr, 2, 1, out, bg, NULL), 0);
-    ck_assert_int_eq(vt_prop_run(p, feat, &fr, 1, 1, out, bg, NULL), 0);
-    vt_prop_free(&p);
-    vt_prop_free(&p); /* NULL is fine */
+    ck_assert_int_lt(vtm_prop_run(p, feat, &fr, 2, 1, out, bg, NULL), 0);
+    ck_assert_int_eq(vtm_prop_run(p, feat, &fr, 1, 1, out, bg, NULL), 0);
+    vtm_prop_free(&p);
+    vtm_prop_free(&p); /* NULL is fine */
 }
 END_TEST
 
@@ -175,17 +175,11 @@ int main(void) {
     free(nt);
 
     Suite *s = suite_create("prop_reference");
-    TCase *tc = tcase_create("core");
-    tcase_set_timeout(tc, 60);
+    TCase *tc = tm_add_case(s, "core", 60, test_prop_bad_args, NULL);
     tcase_add_loop_test(tc, test_prop_reference, 0, ncases);
-    tcase_add_test(tc, test_prop_bad_args);
-    suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_ENV);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
+    int status = tm_run(s);
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     if (system(cmd) != 0)
         fprintf(stderr, "could not remove %s\n", dir);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return status;
 }

@@ -7,12 +7,12 @@
  * errors, and no heap allocation per step after warm-up (malloc/calloc/realloc are wrapped by the
  * linker for this test, see meson.build).
  */
-#include <check.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "testmain.h"
 #include "synth.h"
 #include "vt_model.h"
 
@@ -792,27 +792,13 @@ END_TEST
 
 int main(void) {
     Suite *s = suite_create("track");
-    TCase *tc = tcase_create("synthetic");
-    tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_set_timeout(tc, 120);
+    TCase *tc = tm_add_case(
+        s, "synthetic", 120, test_three_objects_occluding, test_added_mid_sequence_and_removed,
+        test_lost_when_leaving, test_occluded_then_recovered, test_hidden_behind_another,
+        test_identical_objects_crossing, test_lookalike_gated, test_shapes_exact, test_box_refined,
+        test_box_half_background, test_no_trail, test_api_errors, NULL);
     tcase_add_loop_test(tc, test_one_object, 0, 2);
-    tcase_add_test(tc, test_three_objects_occluding);
-    tcase_add_test(tc, test_added_mid_sequence_and_removed);
-    tcase_add_test(tc, test_lost_when_leaving);
-    tcase_add_test(tc, test_occluded_then_recovered);
-    tcase_add_test(tc, test_hidden_behind_another);
-    tcase_add_test(tc, test_identical_objects_crossing);
-    tcase_add_test(tc, test_lookalike_gated);
-    tcase_add_test(tc, test_shapes_exact);
-    tcase_add_test(tc, test_box_refined);
-    tcase_add_test(tc, test_box_half_background);
-    tcase_add_test(tc, test_no_trail);
-    tcase_add_test(tc, test_api_errors);
     tcase_add_loop_test(tc, test_no_alloc_after_warmup, 0, 2);
-    suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_ENV);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    tcase_add_checked_fixture(tc, setup, teardown);
+    return tm_run(s);
 }

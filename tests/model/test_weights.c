@@ -3,7 +3,6 @@
  * names gets its own case and must fail with a message naming the file and the tensor (or
  * key); valid files round-trip exactly, and F16/BF16 tensors widen to the same values.
  */
-#include <check.h>
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <math.h>
@@ -12,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "testmain.h"
 #include "nn.h"
 #include "safetensors.h"
 
@@ -56,7 +56,7 @@ static void expect_st_fail(const char *json, size_t dn, const char *want1, const
     uint8_t *b = blob(json, zeros, dn, &size);
     char err[512] = "";
     vt_st_file *f = NULL;
-    ck_assert_int_eq(vt_st_parse(b, size, "bad.safetensors", &f, err, sizeof err), -EINVAL);
+    ck_assert_int_eq(vtm_st_parse(b, size, "bad.safetensors", &f, err, sizeof err), -EINVAL);
     ck_assert_ptr_null(f);
     ck_assert_msg(strstr(err, "bad.safetensors"), "no file name in '%s'", err);
     ck_assert_msg(strstr(err, want1), "'%s' not in '%s'", want1, err);
@@ -69,11 +69,12 @@ START_TEST(test_st_malformed) {
     char err[256] = "";
     vt_st_file *f = NULL;
     const uint8_t tiny[5] = {1, 0, 0, 0, 0};
-    ck_assert_int_eq(vt_st_parse(tiny, 5, "bad.safetensors", &f, err, sizeof err), -EINVAL);
+    ck_assert_int_eq(vtm_st_parse(tiny, 5, "bad.safetensors", &f, err, sizeof err), -EINVAL);
     ck_assert_ptr_nonnull(strstr(err, "truncated"));
     /* Header length beyond the file. */
     uint8_t hdr[20] = {0xe8, 0x03};
-    ck_assert_int_eq(vt_st_parse(hdr, sizeof hdr, "bad.safetensors", &f, err, sizeof err), -EINVAL);
+    ck_assert_int_eq(vtm_st_parse(hdr, sizeof hdr, "bad.safetensors", &f, err, sizeof err),
+                     -EINVAL);
     ck_assert_msg(strstr(err, "1000 beyond the file"), "%s", err);
 
     expect_st_fail("{\"a\": ", 0, "not a JSON object", NULL);
@@ -113,20 +114,20 @@ START_TEST(test_st_roundtrip_and_widen) {
     vt_st_out t[2] = {{"a.weight", 2, s1, a}, {"empty", 1, s2, a}};
     const char *meta[] = {"k1", "v1", "vtrack.note", "x y", NULL};
     char err[256] = "";
-    ck_assert_int_eq(vt_st_write(tpath("rt.safetensors"), t, 2, meta, err, sizeof err), 0);
+    ck_assert_int_eq(vtm_st_write(tpath("rt.safetensors"), t, 2, meta, err, sizeof err), 0);
     vt_st_file *f;
-    ck_assert_int_eq(vt_st_open(tpath("rt.safetensors"), &f, err, sizeof err), 0);
-    ck_assert_int_eq(vt_st_count(f), 2);
-    ck_assert_str_eq(vt_st_meta(f, "vtrack.note"), "x y");
-    const vt_st_tensor *ta = vt_st_find(f, "a.weight");
+    ck_assert_int_eq(vtm_st_open(tpath("rt.safetensors"), &f, err, sizeof err), 0);
+    ck_assert_int_eq(vtm_st_count(f), 2);
+    ck_assert_str_eq(vtm_st_meta(f, "vtrack.note"), "x y");
+    const vt_st_tensor *ta = vtm_st_find(f, "a.weight");
     ck_assert_int_eq(ta->ndim, 2);
     ck_assert_int_eq((int)ta->shape[1], 3);
     float back[6];
-    ck_assert_int_eq(vt_st_read_f32(f, ta, back, err, sizeof err), 0);
+    ck_assert_int_eq(vtm_st_read_f32(f, ta, back, err, sizeof err), 0);
     ck_assert_int_eq(memcmp(a, back, sizeof a), 0);
-    vt_st_close(&f);
+    vtm_st_close(&f);
     ck_assert_ptr_null(f);
-    vt_st_close(&f);
+    vtm_st_close(&f);
 
     /* F16 and BF16 bit patterns with known values (IEEE 754 binary16; bfloat16 = the top half
      * of a binary32). */
@@ -134,26 +135,26 @@ START_TEST(test_st_roundtrip_and_widen) {
     const float hv[7] = {1.0f,          -2.0f,       65504.0f, 5.9604645e-8f,
                          6.1035156e-5f, 0.33325195f, -INFINITY};
     for (int i = 0; i < 7; i++)
-        ck_assert_float_eq(vt_st_f16_to_f32(h[i]), hv[i]);
-    ck_assert(isnan(vt_st_f16_to_f32(0x7e00)));
-    ck_assert_float_eq(vt_st_bf16_to_f32(0x3f80), 1.0f);
-    ck_assert_float_eq(vt_st_bf16_to_f32(0xc0a0), -5.0f);
-    ck_assert_float_eq(vt_st_bf16_to_f32(0x4049), 3.140625f);
+        ck_assert_float_eq(vtm_st_f16_to_f32(h[i]), hv[i]);
+    ck_assert(isnan(vtm_st_f16_to_f32(0x7e00)));
+    ck_assert_float_eq(vtm_st_bf16_to_f32(0x3f80), 1.0f);
+    ck_assert_float_eq(vtm_st_bf16_to_f32(0xc0a0), -5.0f);
+    ck_assert_float_eq(vtm_st_bf16_to_f32(0x4049), 3.140625f);
 
     /* An unsupported dtype parses (sizes are known) but does not read. */
     size_t size;
     uint8_t zeros[8] = {0};
     uint8_t *b =
         blob("{\"d\":{\"dtype\":\"F64\",\"shape\":[1],\"data_offsets\":[0,8]}}", zeros, 8, &size);
-    ck_assert_int_eq(vt_st_parse(b, size, "f64.safetensors", &f, err, sizeof err), 0);
+    ck_assert_int_eq(vtm_st_parse(b, size, "f64.safetensors", &f, err, sizeof err), 0);
     float out;
-    ck_assert_int_eq(vt_st_read_f32(f, vt_st_get(f, 0), &out, err, sizeof err), -EINVAL);
+    ck_assert_int_eq(vtm_st_read_f32(f, vtm_st_get(f, 0), &out, err, sizeof err), -EINVAL);
     ck_assert_ptr_nonnull(strstr(err, "'d'"));
     ck_assert_ptr_nonnull(strstr(err, "F64"));
-    vt_st_close(&f);
+    vtm_st_close(&f);
     free(b);
 
-    ck_assert_int_eq(vt_st_open(tpath("missing.safetensors"), &f, err, sizeof err), -ENOENT);
+    ck_assert_int_eq(vtm_st_open(tpath("missing.safetensors"), &f, err, sizeof err), -ENOENT);
     ck_assert_ptr_nonnull(strstr(err, "missing.safetensors"));
 }
 END_TEST
@@ -188,17 +189,17 @@ static void write_variant(const char *path, vt_model *m, const variant *v) {
         cJSON_AddStringToObject(meta, v->meta_key, v->meta_val);
     int es = !strcmp(v->dtype, "F32") ? 4 : 2;
     size_t off = 0, total = 0;
-    for (int i = 0; i < vt_model_nparams(m); i++)
-        total += vt_model_param(m, i)->numel * es;
+    for (int i = 0; i < vtm_model_nparams(m); i++)
+        total += vtm_model_param(m, i)->numel * es;
     total += 4 * es;
     uint8_t *data = calloc(1, total);
-    for (int i = 0; i < vt_model_nparams(m) + v->extra; i++) {
+    for (int i = 0; i < vtm_model_nparams(m) + v->extra; i++) {
         if (i == v->skip)
             continue;
         vt_param extra = {.name = "bogus.weight", .ndim = 1, .shape = {4}, .numel = 4};
         float four[4] = {1, 2, 3, 4};
         extra.data = four;
-        const vt_param *p = i < vt_model_nparams(m) ? vt_model_param(m, i) : &extra;
+        const vt_param *p = i < vtm_model_nparams(m) ? vtm_model_param(m, i) : &extra;
         cJSON *e = cJSON_AddObjectToObject(root, p->name);
         cJSON_AddStringToObject(e, "dtype", v->dtype);
         cJSON *sh = cJSON_AddArrayToObject(e, "shape");
@@ -250,14 +251,14 @@ static vt_model *exact_model(void) {
     vt_model *m;
     char err[256];
     ck_assert_int_eq(vt_model_new("compact-s8", 7, &m, err, sizeof err), 0);
-    for (int i = 0; i < vt_model_nparams(m); i++) {
-        vt_param *p = vt_model_param(m, i);
+    for (int i = 0; i < vtm_model_nparams(m); i++) {
+        vt_param *p = vtm_model_param(m, i);
         for (size_t j = 0; j < p->numel; j++)
             p->data[j] = strstr(p->name, "running_var")
                              ? (float)(1 + j % 7) / 4.0f
                              : (float)((int)((j * 37 + i) % 127) - 63) / 32.0f;
     }
-    ck_assert_int_eq(vt_model_refold(m), 0);
+    ck_assert_int_eq(vtm_model_refold(m), 0);
     return m;
 }
 
@@ -279,7 +280,7 @@ START_TEST(test_model_load_failures) {
     const variant ok = {"F32", -1, 0, -1, "compact-s8", NULL, NULL};
     variant v = ok;
     v.skip = 5;
-    expect_load_fail(m, &v, "missing", vt_model_param(m, 5)->name);
+    expect_load_fail(m, &v, "missing", vtm_model_param(m, 5)->name);
     v = ok;
     v.extra = 1;
     expect_load_fail(m, &v, "unexpected tensor 'bogus.weight'", "compact-s8");
@@ -308,11 +309,11 @@ START_TEST(test_model_load_failures) {
         expect_load_fail(m, &v, bad_meta[i][2], NULL);
     }
     /* Values the format allows but a model cannot use. */
-    vt_param *var = vt_model_param_find(m, "bn1.running_var");
+    vt_param *var = vtm_model_param_find(m, "bn1.running_var");
     var->data[3] = -1.0f;
     expect_load_fail(m, &ok, "'bn1.running_var'", "negative variance");
     var->data[3] = 1.0f;
-    vt_model_param_find(m, "head.bias")->data[2] = NAN;
+    vtm_model_param_find(m, "head.bias")->data[2] = NAN;
     expect_load_fail(m, &ok, "'head.bias'", "NaN");
     vt_model_free(&m);
 
@@ -333,9 +334,9 @@ START_TEST(test_model_roundtrip_f16_bf16) {
         vt_model *l;
         char err[256] = "";
         ck_assert_msg(vt_model_load(tpath("w.safetensors"), &l, err, sizeof err) == 0, "%s", err);
-        ck_assert_int_eq(vt_model_nparams(l), vt_model_nparams(m));
-        for (int i = 0; i < vt_model_nparams(m); i++) {
-            vt_param *a = vt_model_param(m, i), *b = vt_model_param(l, i);
+        ck_assert_int_eq(vtm_model_nparams(l), vtm_model_nparams(m));
+        for (int i = 0; i < vtm_model_nparams(m); i++) {
+            vt_param *a = vtm_model_param(m, i), *b = vtm_model_param(l, i);
             ck_assert_str_eq(a->name, b->name);
             ck_assert_msg(memcmp(a->data, b->data, a->numel * 4) == 0, "%s %s", dtypes[d], a->name);
         }
@@ -344,16 +345,16 @@ START_TEST(test_model_roundtrip_f16_bf16) {
         ck_assert_str_eq(vt_model_meta(l, "vtrack.input"), "lab");
         ck_assert_str_eq(vt_model_meta(l, "vtrack.std"), "50,110,110");
         /* vt_model_save -> vt_model_load is exact, metadata included. */
-        ck_assert_int_eq(vt_model_set_meta(l, "vtrack.padding", "reflect"), 0);
+        ck_assert_int_eq(vtm_model_set_meta(l, "vtrack.padding", "reflect"), 0);
         ck_assert_int_eq(vt_model_save(l, tpath("saved.safetensors"), err, sizeof err), 0);
         vt_model *s;
         ck_assert_msg(vt_model_load(tpath("saved.safetensors"), &s, err, sizeof err) == 0, "%s",
                       err);
-        ck_assert_int_eq(vt_model_pad_mode(s), VT_PAD_REFLECT);
+        ck_assert_int_eq(vtm_model_pad_mode(s), VT_PAD_REFLECT);
         ck_assert_str_eq(vt_model_arch(s), "compact-s8");
-        for (int i = 0; i < vt_model_nparams(m); i++)
-            ck_assert(memcmp(vt_model_param(s, i)->data, vt_model_param(m, i)->data,
-                             vt_model_param(m, i)->numel * 4) == 0);
+        for (int i = 0; i < vtm_model_nparams(m); i++)
+            ck_assert(memcmp(vtm_model_param(s, i)->data, vtm_model_param(m, i)->data,
+                             vtm_model_param(m, i)->numel * 4) == 0);
         vt_model_free(&s);
         vt_model_free(&l);
     }
@@ -378,7 +379,7 @@ START_TEST(test_lab_model_file) {
     uint8_t *b = blob("{\"__metadata__\":{\"vtrack.arch\":\"lab\"},"
                       "\"x\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}",
                       z, 4, &size);
-    ck_assert_int_eq(vt_model_load_mem(b, size, "lab.mem", &m, err, sizeof err), -EINVAL);
+    ck_assert_int_eq(vtm_model_load_mem(b, size, "lab.mem", &m, err, sizeof err), -EINVAL);
     ck_assert_ptr_nonnull(strstr(err, "unexpected tensor 'x'"));
     free(b);
 }
@@ -386,18 +387,9 @@ END_TEST
 
 int main(void) {
     Suite *s = suite_create("weights");
-    TCase *tc = tcase_create("core");
+    TCase *tc = tm_add_case(s, "core", 60, test_st_malformed, test_st_roundtrip_and_widen,
+                            test_model_load_failures, test_model_roundtrip_f16_bf16,
+                            test_lab_model_file, NULL);
     tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_set_timeout(tc, 60);
-    tcase_add_test(tc, test_st_malformed);
-    tcase_add_test(tc, test_st_roundtrip_and_widen);
-    tcase_add_test(tc, test_model_load_failures);
-    tcase_add_test(tc, test_model_roundtrip_f16_bf16);
-    tcase_add_test(tc, test_lab_model_file);
-    suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_ENV);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return tm_run(s);
 }

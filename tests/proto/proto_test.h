@@ -4,8 +4,9 @@
 #ifndef PROTO_TEST_H
 #define PROTO_TEST_H
 
-#include <check.h>
 #include <stddef.h>
+
+#include "testmain.h"
 
 Suite *ndjson_suite(void);
 Suite *rle_suite(void);

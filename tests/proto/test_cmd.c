@@ -444,18 +444,9 @@ END_TEST
 
 Suite *cmd_suite(void) {
     Suite *s = suite_create("cmd");
-    TCase *tc = tcase_create("valid");
-    tcase_add_test(tc, test_hello);
-    tcase_add_test(tc, test_subscribe);
-    tcase_add_test(tc, test_list_stats);
-    tcase_add_test(tc, test_add_remove_stream);
-    tcase_add_test(tc, test_track);
-    tcase_add_test(tc, test_ids_exact);
-    tcase_add_test(tc, test_limits);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("malformed");
-    tcase_add_loop_test(tc, test_malformed, 0, (int)(sizeof bad_cmds / sizeof bad_cmds[0]));
-    tcase_add_test(tc, test_error_message_sanitised);
-    suite_add_tcase(s, tc);
+    tm_add_case(s, "valid", 0, test_hello, test_subscribe, test_list_stats, test_add_remove_stream,
+                test_track, test_ids_exact, test_limits, NULL);
+    TCase *tc = tm_add_case(s, "malformed", 0, test_error_message_sanitised, NULL);
+    tcase_add_loop_test(tc, test_malformed, 0, (int)TM_LEN(bad_cmds));
     return s;
 }

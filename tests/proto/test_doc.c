@@ -155,9 +155,7 @@ END_TEST
 
 Suite *doc_suite(void) {
     Suite *s = suite_create("doc");
-    TCase *tc = tcase_create("PROTOCOL.md");
-    tcase_add_test(tc, test_protocol_md_examples);
-    tcase_add_test(tc, test_protocol_md_lists_everything);
-    suite_add_tcase(s, tc);
+    tm_add_case(s, "PROTOCOL.md", 0, test_protocol_md_examples, test_protocol_md_lists_everything,
+                NULL);
     return s;
 }

@@ -32,6 +32,13 @@ static cJSON *line_of(const vt_proto_buf *b, uint64_t seq, char *out, size_t cap
     return o;
 }
 
+/* The line in b is valid (line_of) and, with its seq prefix, exactly `want`. */
+static void expect_line(const vt_proto_buf *b, uint64_t seq, const char *want) {
+    char line[4096];
+    cJSON_Delete(line_of(b, seq, line, sizeof line));
+    ck_assert_str_eq(line, want);
+}
+
 static const char *str(const cJSON *o, const char *k) {
     const cJSON *it = cJSON_GetObjectItemCaseSensitive(o, k);
     ck_assert_msg(cJSON_IsString(it), "%s is not a string", k);
@@ -55,18 +62,14 @@ END_TEST
 
 START_TEST(test_hello_dropped) {
     vt_proto_buf b = VT_PROTO_BUF_INIT;
-    char line[512];
     vt_proto_hello h = {.server = "vtrackd 0.1.0", .auth = 1};
     ck_assert_int_eq(vt_proto_write_hello(&b, &h), 0);
-    cJSON *o = line_of(&b, 0, line, sizeof line);
-    ck_assert_str_eq(line, "{\"seq\":0,\"type\":\"hello\",\"protocol\":1,\"server\":\"vtrackd "
-                           "0.1.0\",\"auth\":true,\"max_line\":65536}");
-    cJSON_Delete(o);
+    expect_line(&b, 0,
+                "{\"seq\":0,\"type\":\"hello\",\"protocol\":1,\"server\":\"vtrackd "
+                "0.1.0\",\"auth\":true,\"max_line\":65536}");
     b.len = 0;
     ck_assert_int_eq(vt_proto_write_dropped(&b, 12345678901234ULL), 0);
-    o = line_of(&b, 7, line, sizeof line);
-    ck_assert_str_eq(line, "{\"seq\":7,\"type\":\"dropped\",\"count\":12345678901234}");
-    cJSON_Delete(o);
+    expect_line(&b, 7, "{\"seq\":7,\"type\":\"dropped\",\"count\":12345678901234}");
     /* every cJSON-built message reuses the buffer without growing it */
     size_t cap = b.cap;
     h.server = "vtrackd 0.1.0";
@@ -258,16 +261,15 @@ START_TEST(test_replies) {
     vt_proto_id big = {"18446744073709551615"}, sid = {"\"a\\\"b\""};
     vt_proto_reply r = {.op = VT_PROTO_OP_SUBSCRIBE, .id = &big};
     ck_assert_int_eq(vt_proto_write_reply(&b, &r), 0);
-    cJSON *o = line_of(&b, 1, line, sizeof line);
-    ck_assert_str_eq(line, "{\"seq\":1,\"type\":\"reply\",\"id\":18446744073709551615,\"op\":"
-                           "\"subscribe\",\"ok\":true}");
-    cJSON_Delete(o);
+    expect_line(&b, 1,
+                "{\"seq\":1,\"type\":\"reply\",\"id\":18446744073709551615,\"op\":"
+                "\"subscribe\",\"ok\":true}");
 
     b.len = 0;
     r = (vt_proto_reply){
         .op = VT_PROTO_OP_TRACK, .id = &sid, .stream = "cam1", .object = 5, .frame = -1};
     ck_assert_int_eq(vt_proto_write_reply(&b, &r), 0);
-    o = line_of(&b, 2, line, sizeof line);
+    cJSON *o = line_of(&b, 2, line, sizeof line);
     ck_assert_str_eq(str(o, "id"), "a\"b");
     ck_assert_double_eq(num(o, "object"), 5);
     ck_assert(cJSON_IsNull(cJSON_GetObjectItem(o, "frame")));
@@ -381,10 +383,9 @@ START_TEST(test_errors_round_trip) {
     b.len = 0;
     vt_proto_err_framing(&d, -EMSGSIZE, NULL, 0, 1000);
     ck_assert_int_eq(vt_proto_write_error(&b, &d), 0);
-    o = line_of(&b, 11, line, sizeof line);
-    ck_assert_str_eq(line, "{\"seq\":11,\"type\":\"error\",\"code\":\"line_too_long\",\"message\":"
-                           "\"line longer than 1000 bytes\"}");
-    cJSON_Delete(o);
+    expect_line(&b, 11,
+                "{\"seq\":11,\"type\":\"error\",\"code\":\"line_too_long\",\"message\":"
+                "\"line longer than 1000 bytes\"}");
     b.len = 0;
     vt_proto_err_framing(&d, -EILSEQ, "ab\xff", 3, 0);
     ck_assert_int_eq(d.code, VT_PROTO_CODE_BAD_UTF8);
@@ -413,16 +414,15 @@ START_TEST(test_lifecycle_and_state) {
                                 .frame = -1,
                                 .reason = "stream removed"};
     ck_assert_int_eq(vt_proto_write_object_event(&b, &oe), 0);
-    cJSON *o = line_of(&b, 1, line, sizeof line);
-    ck_assert_str_eq(line, "{\"seq\":1,\"type\":\"object\",\"stream\":\"cam1\",\"object\":4,"
-                           "\"event\":\"removed\",\"frame\":null,\"reason\":\"stream removed\"}");
-    cJSON_Delete(o);
+    expect_line(&b, 1,
+                "{\"seq\":1,\"type\":\"object\",\"stream\":\"cam1\",\"object\":4,"
+                "\"event\":\"removed\",\"frame\":null,\"reason\":\"stream removed\"}");
     for (int ev = 0; ev < VT_PROTO_LIFECYCLE_COUNT; ev++) {
         b.len = 0;
         oe = (vt_proto_object_event){
             .stream = "s", .id = 1, .label = "l", .event = (vt_proto_lifecycle)ev, .frame = 77};
         ck_assert_int_eq(vt_proto_write_object_event(&b, &oe), 0);
-        o = line_of(&b, 2, line, sizeof line);
+        cJSON *o = line_of(&b, 2, line, sizeof line);
         ck_assert_str_eq(str(o, "event"), vt_proto_lifecycle_name((vt_proto_lifecycle)ev));
         cJSON_Delete(o);
     }
@@ -434,7 +434,7 @@ START_TEST(test_lifecycle_and_state) {
                                     .height = st == 1 ? 1080 : 0,
                                     .reason = st == 4 ? "end of file" : NULL};
         ck_assert_int_eq(vt_proto_write_stream_event(&b, &se), 0);
-        o = line_of(&b, 3, line, sizeof line);
+        cJSON *o = line_of(&b, 3, line, sizeof line);
         ck_assert_str_eq(str(o, "state"), vt_proto_stream_state_name((vt_proto_stream_state)st));
         ck_assert_int_eq(cJSON_GetObjectItem(o, "width") != NULL, st == 1);
         cJSON_Delete(o);
@@ -504,16 +504,8 @@ END_TEST
 
 Suite *event_suite(void) {
     Suite *s = suite_create("event");
-    TCase *tc = tcase_create("writers");
-    tcase_add_test(tc, test_seq_prefix);
-    tcase_add_test(tc, test_hello_dropped);
-    tcase_add_test(tc, test_frame);
-    tcase_add_test(tc, test_frame_shared_and_warm);
-    tcase_add_test(tc, test_replies);
-    tcase_add_test(tc, test_errors_round_trip);
-    tcase_add_test(tc, test_lifecycle_and_state);
-    tcase_add_test(tc, test_schema_bbox);
-    tcase_add_test(tc, test_names);
-    suite_add_tcase(s, tc);
+    tm_add_case(s, "writers", 0, test_seq_prefix, test_hello_dropped, test_frame,
+                test_frame_shared_and_warm, test_replies, test_errors_round_trip,
+                test_lifecycle_and_state, test_schema_bbox, test_names, NULL);
     return s;
 }

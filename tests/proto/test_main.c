@@ -13,13 +13,6 @@ unsigned long long test_rand(unsigned long long *s) {
 }
 
 int main(void) {
-    SRunner *sr = srunner_create(ndjson_suite());
-    srunner_add_suite(sr, rle_suite());
-    srunner_add_suite(sr, cmd_suite());
-    srunner_add_suite(sr, event_suite());
-    srunner_add_suite(sr, doc_suite());
-    srunner_run_all(sr, CK_ENV);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    Suite *suites[] = {ndjson_suite(), rle_suite(), cmd_suite(), event_suite(), doc_suite()};
+    return tm_run_suites(suites, TM_LEN(suites));
 }

@@ -323,19 +323,11 @@ END_TEST
 
 Suite *ndjson_suite(void) {
     Suite *s = suite_create("ndjson");
-    TCase *tc = tcase_create("framing");
-    tcase_set_timeout(tc, 60);
-    tcase_add_loop_test(tc, test_framing_table, 0,
-                        (int)(sizeof framing_cases / sizeof framing_cases[0]));
-    tcase_add_test(tc, test_framing_nul_byte);
-    tcase_add_test(tc, test_framing_huge_line_bounded);
-    tcase_add_test(tc, test_framing_exact_default_limit);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("utf8");
-    tcase_add_loop_test(tc, test_utf8_table, 0, (int)(sizeof utf8_cases / sizeof utf8_cases[0]));
-    suite_add_tcase(s, tc);
-    tc = tcase_create("writer");
-    tcase_add_test(tc, test_writer);
-    suite_add_tcase(s, tc);
+    TCase *tc = tm_add_case(s, "framing", 60, test_framing_nul_byte, test_framing_huge_line_bounded,
+                            test_framing_exact_default_limit, NULL);
+    tcase_add_loop_test(tc, test_framing_table, 0, (int)TM_LEN(framing_cases));
+    tc = tm_add_case(s, "utf8", 0, NULL);
+    tcase_add_loop_test(tc, test_utf8_table, 0, (int)TM_LEN(utf8_cases));
+    tm_add_case(s, "writer", 0, test_writer, NULL);
     return s;
 }

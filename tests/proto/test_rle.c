@@ -489,26 +489,13 @@ END_TEST
 
 Suite *rle_suite(void) {
     Suite *s = suite_create("rle");
-    TCase *tc = tcase_create("vectors");
-    tcase_add_loop_test(tc, test_vectors, 0, (int)(sizeof vectors / sizeof vectors[0]));
-    suite_add_tcase(s, tc);
-    tc = tcase_create("round trips");
-    tcase_set_timeout(tc, 120);
-    tcase_add_test(tc, test_round_trip_edge_sizes);
+    TCase *tc = tm_add_case(s, "vectors", 0, NULL);
+    tcase_add_loop_test(tc, test_vectors, 0, (int)TM_LEN(vectors));
+    tc = tm_add_case(s, "round trips", 120, test_round_trip_edge_sizes, test_string_bound,
+                     test_small_buffers, NULL);
     tcase_add_loop_test(tc, test_round_trip_random, 0, 5);
-    tcase_add_test(tc, test_string_bound);
-    tcase_add_test(tc, test_small_buffers);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("1080p");
-    tcase_set_timeout(tc, 120);
-    tcase_add_test(tc, test_round_trip_1080p);
-    tcase_add_test(tc, test_encode_speed);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("malformed");
-    tcase_add_loop_test(tc, test_malformed_strings, 0,
-                        (int)(sizeof bad_strings / sizeof bad_strings[0]));
-    tcase_add_test(tc, test_noncanonical_accepted);
-    tcase_add_test(tc, test_random_strings);
-    suite_add_tcase(s, tc);
+    tm_add_case(s, "1080p", 120, test_round_trip_1080p, test_encode_speed, NULL);
+    tc = tm_add_case(s, "malformed", 0, test_noncanonical_accepted, test_random_strings, NULL);
+    tcase_add_loop_test(tc, test_malformed_strings, 0, (int)TM_LEN(bad_strings));
     return s;
 }

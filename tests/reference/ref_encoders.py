@@ -251,10 +251,16 @@ def round_weights(module, dtype):
 
 
 def run_c(driver, weights, kind, arr, work):
-    src, dst = os.path.join(work, "in.bin"), os.path.join(work, "out.bin")
+    src = os.path.join(work, "in.bin")
     with open(src, "wb") as f:
         f.write(b"VTIN" + struct.pack("<5i", kind, *arr.shape))
         f.write(np.ascontiguousarray(arr).tobytes())
+    return encode_file(driver, weights, src, work)
+
+
+def encode_file(driver, weights, src, work):
+    """Run the C side's `encode` on the input file src; its output as an array."""
+    dst = os.path.join(work, "out.bin")
     r = subprocess.run([driver, "encode", weights, src, dst], capture_output=True, text=True)
     if r.returncode != 0:
         raise RuntimeError("C encoder failed: " + r.stderr.strip())
@@ -357,18 +363,12 @@ def main():
 
 def run_c_rgb(driver, weights, rgb, work):
     """Run the C encoder on an HxWx3 uint8 image (header (1, 3, h, w), HWC bytes)."""
-    src, dst = os.path.join(work, "in.bin"), os.path.join(work, "out.bin")
+    src = os.path.join(work, "in.bin")
     h, w = rgb.shape[:2]
     with open(src, "wb") as f:
         f.write(b"VTIN" + struct.pack("<5i", 1, 1, 3, h, w))
         f.write(np.ascontiguousarray(rgb, dtype=np.uint8).tobytes())
-    r = subprocess.run([driver, "encode", weights, src, dst], capture_output=True, text=True)
-    if r.returncode != 0:
-        raise RuntimeError("C encoder failed: " + r.stderr.strip())
-    with open(dst, "rb") as f:
-        assert f.read(4) == b"VTOU"
-        shape = struct.unpack("<4i", f.read(16))
-        return np.frombuffer(f.read(), dtype="<f4").reshape(shape)
+    return encode_file(driver, weights, src, work)
 
 
 if __name__ == "__main__":

@@ -3,7 +3,6 @@
  * of the objects while a frame is being tracked, what becomes of queued objects when the
  * source ends, and that a live stream tracks the frame an object was given on.
  */
-#include <check.h>
 #include <cjson/cJSON.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -12,6 +11,7 @@
 
 #include <libavutil/error.h>
 
+#include "testmain.h"
 #include "codec_test_util.h"
 #include "vt_base.h"
 #include "vt_stream.h"
@@ -41,12 +41,32 @@ static void on_event(void *opaque, const vt_stream_event *ev) {
         }
 }
 
+/* A stream "s" on url: the lab model, the mast preset's `profile`, no reconnection. */
+static vt_stream *open_stream(const char *url, vt_stream_event_cb cb, void *opaque,
+                              vt_stream_mode mode, const char *profile) {
+    vt_stream_config cfg = {
+        .name = "s", .url = url, .model = model, .on_event = cb, .opaque = opaque, .mode = mode};
+    vt_source_opts_default(&cfg.source);
+    cfg.source.allow_local = 1;
+    cfg.source.reconnect = 0;
+    ck_assert_int_eq(vt_tracker_params_preset(&cfg.params, "mast", profile, model), 0);
+    char err[256];
+    vt_stream *s;
+    ck_assert_msg(vt_stream_new(&cfg, &s, err, sizeof err) == 0, "%s", err);
+    return s;
+}
+
+/* The testsrc clip `spec` ("s=WxH:r=FPS:d=SECONDS") as `name` in the scratch folder. */
+static const char *testsrc_clip(const char *name, const char *spec) {
+    const char *clip = tu_path(name);
+    ck_assert_int_eq(tu_ffmpeg("-f lavfi -i testsrc=%s -pix_fmt yuv420p %s", spec, clip), 0);
+    return clip;
+}
+
 /* An object is listed from its `track` until its frame's result, with no gap in between (a
  * stream removed in that gap reports its objects from this list). */
 START_TEST(test_listed_while_applied) {
-    const char *clip = tu_path("clip.mp4");
-    ck_assert_int_eq(tu_ffmpeg("-f lavfi -i testsrc=s=160x120:r=10:d=1 -pix_fmt yuv420p %s", clip),
-                     0);
+    const char *clip = testsrc_clip("clip.mp4", "s=160x120:r=10:d=1");
     seen w = {0};
     vt_stream_config cfg = {
         .name = "s", .url = clip, .model = model, .on_event = on_event, .opaque = &w};
@@ -76,16 +96,6 @@ START_TEST(test_listed_while_applied) {
 END_TEST
 
 /* A stream on a test clip that plays once (no reconnect), in `mode`, with `profile`. */
-static void clip_stream(vt_stream_config *cfg, const char *clip, vt_stream_event_cb cb,
-                        void *opaque, vt_stream_mode mode, const char *profile) {
-    *cfg = (vt_stream_config){
-        .name = "s", .url = clip, .model = model, .on_event = cb, .opaque = opaque, .mode = mode};
-    vt_source_opts_default(&cfg->source);
-    cfg->source.allow_local = 1;
-    cfg->source.reconnect = 0;
-    ck_assert_int_eq(vt_tracker_params_preset(&cfg->params, "mast", profile, model), 0);
-}
-
 /* Wait (30 s at most) until the event callback set *flag under lock. */
 static void wait_flag(pthread_mutex_t *lock, const int *flag) {
     for (int t = 0; t < 3000; t++) {
@@ -133,15 +143,10 @@ static void on_end_event(void *opaque, const vt_stream_event *ev) {
  * of the first that comes too late, are reported before `ended`, not left pending for ever; and
  * commands after the end are answered at once; stepped offline (_i = 0) and threaded (_i = 1). */
 START_TEST(test_end_drops_pending) {
-    const char *clip = tu_path("ten.mp4");
-    ck_assert_int_eq(tu_ffmpeg("-f lavfi -i testsrc=s=160x120:r=10:d=1 -pix_fmt yuv420p %s", clip),
-                     0);
+    const char *clip = testsrc_clip("ten.mp4", "s=160x120:r=10:d=1");
     ending e = {.lock = PTHREAD_MUTEX_INITIALIZER};
-    vt_stream_config cfg;
-    clip_stream(&cfg, clip, on_end_event, &e, VT_STREAM_LOSSLESS, "realtime");
+    vt_stream *s = open_stream(clip, on_end_event, &e, VT_STREAM_LOSSLESS, "realtime");
     char err[256];
-    vt_stream *s;
-    ck_assert_msg(vt_stream_new(&cfg, &s, err, sizeof err) == 0, "%s", err);
     vt_shape box = {.kind = VT_SHAPE_BOX, .box = {20, 20, 40, 30}};
     ck_assert_int_eq(vt_stream_track(s, 8, NULL, &box, 3, NULL, err, sizeof err), 0);
     ck_assert_int_eq(vt_stream_track(s, 7, "late", &box, 50, NULL, err, sizeof err), 0);
@@ -212,15 +217,10 @@ static void on_add_event(void *opaque, const vt_stream_event *ev) {
  * start exactly there (the test also checks that frames were skipped, or it proves nothing).
  */
 START_TEST(test_live_keeps_given_frame) {
-    const char *clip = tu_path("live.mp4");
-    ck_assert_int_eq(tu_ffmpeg("-f lavfi -i testsrc=s=640x480:r=25:d=4 -pix_fmt yuv420p %s", clip),
-                     0);
+    const char *clip = testsrc_clip("live.mp4", "s=640x480:r=25:d=4");
     adds a = {.lock = PTHREAD_MUTEX_INITIALIZER};
-    vt_stream_config cfg;
-    clip_stream(&cfg, clip, on_add_event, &a, VT_STREAM_LIVE, "accurate");
+    vt_stream *s = open_stream(clip, on_add_event, &a, VT_STREAM_LIVE, "accurate");
     char err[256];
-    vt_stream *s;
-    ck_assert_msg(vt_stream_new(&cfg, &s, err, sizeof err) == 0, "%s", err);
     static const int64_t at[4] = {13, 29, 46, 62};
     for (int i = 0; i < 4; i++) {
         vt_shape box = {.kind = VT_SHAPE_BOX, .box = {40.0f + 100 * i, 60, 90, 120}};
@@ -275,12 +275,8 @@ static void on_state_event(void *opaque, const vt_stream_event *ev) {
 START_TEST(test_missing_ends_once) {
     for (int round = 0; round < 10; round++) {
         states st = {.lock = PTHREAD_MUTEX_INITIALIZER};
-        vt_stream_config cfg;
-        clip_stream(&cfg, tu_path("missing.mp4"), on_state_event, &st, VT_STREAM_LOSSLESS,
-                    "realtime");
-        char err[256];
-        vt_stream *s;
-        ck_assert_msg(vt_stream_new(&cfg, &s, err, sizeof err) == 0, "%s", err);
+        vt_stream *s = open_stream(tu_path("missing.mp4"), on_state_event, &st, VT_STREAM_LOSSLESS,
+                                   "realtime");
         ck_assert_int_eq(vt_stream_start(s), 0);
         wait_flag(&st.lock, &st.ended);
         vt_stream_free(&s); /* joins the threads: no event comes after this */
@@ -307,11 +303,7 @@ START_TEST(test_reason_utf8_cut) {
         memcpy(url + n, "\xC3\xA9\xE2\x82\xAC\xF0\x9D\x84\x9E/", 10);
     url[n] = '\0';
     states st = {.lock = PTHREAD_MUTEX_INITIALIZER};
-    vt_stream_config cfg;
-    clip_stream(&cfg, url, on_state_event, &st, VT_STREAM_LOSSLESS, "realtime");
-    char err[256];
-    vt_stream *s;
-    ck_assert_msg(vt_stream_new(&cfg, &s, err, sizeof err) == 0, "%s", err);
+    vt_stream *s = open_stream(url, on_state_event, &st, VT_STREAM_LOSSLESS, "realtime");
     if (threaded) {
         ck_assert_int_eq(vt_stream_start(s), 0);
         wait_flag(&st.lock, &st.ended);
@@ -334,18 +326,11 @@ int main(void) {
         return 1;
     }
     Suite *su = suite_create("stream");
-    TCase *tc = tcase_create("objects");
-    tcase_set_timeout(tc, 30);
-    tcase_add_test(tc, test_listed_while_applied);
+    TCase *tc = tm_add_case(su, "objects", 30, test_listed_while_applied,
+                            test_live_keeps_given_frame, test_missing_ends_once, NULL);
     tcase_add_loop_test(tc, test_end_drops_pending, 0, 2);
-    tcase_add_test(tc, test_live_keeps_given_frame);
-    tcase_add_test(tc, test_missing_ends_once);
     tcase_add_loop_test(tc, test_reason_utf8_cut, 0, 20);
-    suite_add_tcase(su, tc);
-    SRunner *sr = srunner_create(su);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
+    int status = tm_run(su);
     vt_model_free(&model);
-    return failed ? 1 : 0;
+    return status;
 }

@@ -15,12 +15,12 @@
  * h, so the differences never straddle one. The whole network is checked through directional
  * derivatives with NET_RTOL = 1e-2 (see dir_check).
  */
-#include <check.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "testmain.h"
 #include "train_int.h"
 
 #define RTOL        1e-3
@@ -31,7 +31,7 @@
 static vt_rng rng;
 
 static float urand(float lo, float hi) {
-    return lo + (hi - lo) * (float)vt_rng_unit(&rng);
+    return lo + (hi - lo) * (float)vtt_rng_unit(&rng);
 }
 
 static float *rvec(size_t n, float lo, float hi) {
@@ -96,8 +96,8 @@ typedef struct {
 
 static double conv_loss(void *p) {
     conv_ctx *c = p;
-    ck_assert_int_eq(vt_conv2d(&c->cv, VT_CONV_IM2COL, &c->x, NULL, &c->y, c->scratch), 0);
-    return dot(c->y.data, c->r, vt_tensor_numel(&c->y));
+    ck_assert_int_eq(vtm_conv2d(&c->cv, VT_CONV_IM2COL, &c->x, NULL, &c->y, c->scratch), 0);
+    return dot(c->y.data, c->r, vtm_tensor_numel(&c->y));
 }
 
 static const struct {
@@ -118,7 +118,7 @@ static const struct {
 
 START_TEST(test_conv) {
     const __typeof__(conv_cases[0]) *k = &conv_cases[_i];
-    vt_rng_seed(&rng, 100 + _i);
+    vtt_rng_seed(&rng, 100 + _i);
     conv_ctx c;
     c.cv = (vt_conv){.cin = k->cin,
                      .cout = k->cout,
@@ -128,7 +128,7 @@ START_TEST(test_conv) {
                      .dil = k->dil,
                      .pad_mode = k->mode};
     int oh, ow;
-    vt_conv_out_size(&c.cv, k->h, k->w, &oh, &ow);
+    vtm_conv_out_size(&c.cv, k->h, k->w, &oh, &ow);
     ck_assert(oh > 0 && ow > 0);
     size_t nx = (size_t)k->n * k->cin * k->h * k->w, ny = (size_t)k->n * k->cout * oh * ow;
     size_t nw = (size_t)k->cout * k->cin * k->k * k->k;
@@ -139,14 +139,14 @@ START_TEST(test_conv) {
     c.cv.w = c.w;
     c.cv.b = c.b;
     c.r = rvec(ny, -1, 1);
-    size_t sc = vt_conv_scratch(&c.cv, VT_CONV_IM2COL, k->h, k->w);
-    size_t sb = vt_tr_conv_bwd_scratch(&c.cv, k->h, k->w);
+    size_t sc = vtm_conv_scratch(&c.cv, VT_CONV_IM2COL, k->h, k->w);
+    size_t sb = vtt_tr_conv_bwd_scratch(&c.cv, k->h, k->w);
     c.scratch = rvec(sc > sb ? sc : sb, 0, 0);
     float *dw = calloc(nw, sizeof(float)), *db = calloc(k->cout, sizeof(float));
     vt_tensor dx = {k->n, k->cin, k->h, k->w, calloc(nx, sizeof(float))};
     vt_tensor dy = {k->n, k->cout, oh, ow, c.r};
-    ck_assert_int_eq(vt_tr_conv_backward(&c.cv, &c.x, &dy, dw, k->bias ? db : NULL, &dx, c.scratch),
-                     0);
+    ck_assert_int_eq(
+        vtt_tr_conv_backward(&c.cv, &c.x, &dy, dw, k->bias ? db : NULL, &dx, c.scratch), 0);
     char name[64];
     snprintf(name, sizeof name, "conv case %d dx", _i);
     ck_assert(fd_check(name, c.x.data, nx, dx.data, 1e-2f, conv_loss, &c) <= 1.0);
@@ -159,7 +159,7 @@ START_TEST(test_conv) {
     /* accumulation: a second backward adds the same amounts again */
     float *dw2 = malloc(sizeof(float) * nw);
     memcpy(dw2, dw, sizeof(float) * nw);
-    ck_assert_int_eq(vt_tr_conv_backward(&c.cv, &c.x, &dy, dw, NULL, NULL, c.scratch), 0);
+    ck_assert_int_eq(vtt_tr_conv_backward(&c.cv, &c.x, &dy, dw, NULL, NULL, c.scratch), 0);
     for (size_t i = 0; i < nw; i++)
         ck_assert_float_eq_tol(dw[i], 2 * dw2[i], 1e-5f * (1 + fabsf(dw2[i])));
     free(c.x.data), free(c.y.data), free(c.w), free(c.b), free(c.r), free(c.scratch);
@@ -179,13 +179,13 @@ typedef struct {
 
 static double bn_loss(void *p) {
     op_ctx *c = p;
-    vt_tr_bn_forward(&c->x, c->gamma, c->beta, 1e-5f, 0.1f, NULL, NULL, c->mean, c->invstd, &c->y);
-    return dot(c->y.data, c->r, vt_tensor_numel(&c->y));
+    vtt_tr_bn_forward(&c->x, c->gamma, c->beta, 1e-5f, 0.1f, NULL, NULL, c->mean, c->invstd, &c->y);
+    return dot(c->y.data, c->r, vtm_tensor_numel(&c->y));
 }
 
 START_TEST(test_bn) {
     static const int shapes[][4] = {{2, 3, 4, 5}, {3, 2, 1, 1}, {1, 4, 3, 3}};
-    vt_rng_seed(&rng, 7 + _i);
+    vtt_rng_seed(&rng, 7 + _i);
     const int *s = shapes[_i];
     size_t n = (size_t)s[0] * s[1] * s[2] * s[3];
     op_ctx c = {0};
@@ -198,7 +198,7 @@ START_TEST(test_bn) {
     c.r = rvec(n, -1, 1);
     /* running statistics follow PyTorch: momentum 0.1, unbiased variance */
     float rm[8] = {0}, rv[8] = {1, 1, 1, 1, 1, 1, 1, 1};
-    vt_tr_bn_forward(&c.x, c.gamma, c.beta, 1e-5f, 0.1f, rm, rv, c.mean, c.invstd, &c.y);
+    vtt_tr_bn_forward(&c.x, c.gamma, c.beta, 1e-5f, 0.1f, rm, rv, c.mean, c.invstd, &c.y);
     for (int ch = 0; ch < s[1]; ch++) {
         double m = 0, v = 0;
         int M = s[0] * s[2] * s[3];
@@ -218,7 +218,7 @@ START_TEST(test_bn) {
     float *dg = calloc(s[1], sizeof(float)), *dbt = calloc(s[1], sizeof(float));
     vt_tensor dy = {s[0], s[1], s[2], s[3], c.r};
     vt_tensor dz = {s[0], s[1], s[2], s[3], calloc(n, sizeof(float))};
-    vt_tr_bn_backward(&c.x, c.mean, c.invstd, c.gamma, &dy, dg, dbt, &dz);
+    vtt_tr_bn_backward(&c.x, c.mean, c.invstd, c.gamma, &dy, dg, dbt, &dz);
     char name[64];
     snprintf(name, sizeof name, "batch-norm %dx%dx%dx%d dz", s[0], s[1], s[2], s[3]);
     ck_assert(fd_check(name, c.x.data, n, dz.data, 1e-2f, bn_loss, &c) <= 1.0);
@@ -233,14 +233,14 @@ END_TEST
 
 static double relu_loss(void *p) {
     op_ctx *c = p;
-    size_t n = vt_tensor_numel(&c->x);
+    size_t n = vtm_tensor_numel(&c->x);
     for (size_t i = 0; i < n; i++)
         c->y.data[i] = c->x.data[i] > 0 ? c->x.data[i] : 0;
     return dot(c->y.data, c->r, n);
 }
 
 START_TEST(test_relu) {
-    vt_rng_seed(&rng, 3);
+    vtt_rng_seed(&rng, 3);
     const size_t n = 60;
     op_ctx c = {0};
     c.x = (vt_tensor){1, 3, 4, 5, rvec(n, 0, 0)};
@@ -251,7 +251,7 @@ START_TEST(test_relu) {
     relu_loss(&c);
     float *d = malloc(sizeof(float) * n);
     memcpy(d, c.r, sizeof(float) * n);
-    vt_tr_relu_backward(c.y.data, d, n);
+    vtt_tr_relu_backward(c.y.data, d, n);
     ck_assert(fd_check("relu", c.x.data, n, d, 1e-2f, relu_loss, &c) <= 1.0);
     free(c.x.data), free(c.y.data), free(c.r), free(d);
 }
@@ -259,13 +259,13 @@ END_TEST
 
 static double pool_loss(void *p) {
     op_ctx *c = p;
-    ck_assert_int_eq(vt_maxpool2d(&c->x, c->k, c->stride, c->pad, &c->y), 0);
-    return dot(c->y.data, c->r, vt_tensor_numel(&c->y));
+    ck_assert_int_eq(vtm_maxpool2d(&c->x, c->k, c->stride, c->pad, &c->y), 0);
+    return dot(c->y.data, c->r, vtm_tensor_numel(&c->y));
 }
 
 START_TEST(test_maxpool) {
     static const int g[][5] = {{3, 2, 1, 7, 9}, {2, 2, 0, 6, 5}, {3, 1, 1, 4, 4}};
-    vt_rng_seed(&rng, 11 + _i);
+    vtt_rng_seed(&rng, 11 + _i);
     op_ctx c = {0};
     c.k = g[_i][0], c.stride = g[_i][1], c.pad = g[_i][2];
     const int h = g[_i][3], w = g[_i][4];
@@ -275,17 +275,18 @@ START_TEST(test_maxpool) {
     for (size_t i = 0; i < n; i++)
         c.x.data[i] = 0.05f * (float)i;
     for (size_t i = n - 1; i > 0; i--) {
-        size_t j = vt_rng_u64(&rng) % (i + 1);
+        size_t j = vtt_rng_u64(&rng) % (i + 1);
         float t = c.x.data[i];
         c.x.data[i] = c.x.data[j];
         c.x.data[j] = t;
     }
-    int oh = vt_pool_out(h, c.k, c.stride, c.pad, 0), ow = vt_pool_out(w, c.k, c.stride, c.pad, 0);
+    int oh = vtm_pool_out(h, c.k, c.stride, c.pad, 0),
+        ow = vtm_pool_out(w, c.k, c.stride, c.pad, 0);
     size_t ny = (size_t)2 * 2 * oh * ow;
     c.y = (vt_tensor){2, 2, oh, ow, rvec(ny, 0, 0)};
     c.r = rvec(ny, -1, 1);
     vt_tensor dy = {2, 2, oh, ow, c.r}, dx = {2, 2, h, w, calloc(n, sizeof(float))};
-    ck_assert_int_eq(vt_tr_maxpool_backward(&c.x, c.k, c.stride, c.pad, &dy, &dx), 0);
+    ck_assert_int_eq(vtt_tr_maxpool_backward(&c.x, c.k, c.stride, c.pad, &dy, &dx), 0);
     char name[64];
     snprintf(name, sizeof name, "max-pool k%d s%d p%d", c.k, c.stride, c.pad);
     ck_assert(fd_check(name, c.x.data, n, dx.data, 1e-2f, pool_loss, &c) <= 1.0);
@@ -295,12 +296,12 @@ END_TEST
 
 static double l2_loss(void *p) {
     op_ctx *c = p;
-    vt_tr_l2norm_forward(&c->x, 1e-12f, &c->y, c->nrm);
-    return dot(c->y.data, c->r, vt_tensor_numel(&c->y));
+    vtt_tr_l2norm_forward(&c->x, 1e-12f, &c->y, c->nrm);
+    return dot(c->y.data, c->r, vtm_tensor_numel(&c->y));
 }
 
 START_TEST(test_l2norm) {
-    vt_rng_seed(&rng, 5);
+    vtt_rng_seed(&rng, 5);
     op_ctx c = {0};
     const size_t n = 2 * 8 * 3 * 4;
     c.x = (vt_tensor){2, 8, 3, 4, rvec(n, -1, 1)};
@@ -315,7 +316,7 @@ START_TEST(test_l2norm) {
         ck_assert_float_eq_tol(s, 1.0, 1e-5);
     }
     vt_tensor dy = {2, 8, 3, 4, c.r}, dx = {2, 8, 3, 4, calloc(n, sizeof(float))};
-    vt_tr_l2norm_backward(&c.y, c.nrm, 1e-12f, &dy, &dx);
+    vtt_tr_l2norm_backward(&c.y, c.nrm, 1e-12f, &dy, &dx);
     ck_assert(fd_check("l2 normalisation", c.x.data, n, dx.data, 1e-3f, l2_loss, &c) <= 1.0);
     free(c.x.data), free(c.y.data), free(c.nrm), free(c.r), free(dx.data);
 }
@@ -333,8 +334,8 @@ typedef struct {
 
 static double attn_loss(void *p) {
     attn_ctx *c = p;
-    vt_tr_attn_forward(c->ft, c->fr, c->c, c->h, c->w, c->radius, c->temp, c->vals, c->v, c->a,
-                       c->y);
+    vtt_tr_attn_forward(c->ft, c->fr, c->c, c->h, c->w, c->radius, c->temp, c->vals, c->v, c->a,
+                        c->y);
     return dot(c->y, c->r, (size_t)c->v * c->h * c->w);
 }
 
@@ -343,7 +344,7 @@ START_TEST(test_attention) {
                                {6, 5, 7, 3, 1},
                                {4, 4, 4, 5, -1},
                                {8, 6, 5, 3, 2}};
-    vt_rng_seed(&rng, 21 + _i);
+    vtt_rng_seed(&rng, 21 + _i);
     attn_ctx c = {0};
     c.c = g[_i][0], c.h = g[_i][1], c.w = g[_i][2], c.v = g[_i][3], c.radius = g[_i][4];
     c.temp = 0.5f;
@@ -369,7 +370,7 @@ START_TEST(test_attention) {
     }
     float *dft = calloc((size_t)c.c * n, sizeof(float)), *dfr = calloc((size_t)c.c * n, 4);
     float *da = rvec((size_t)n * n, 0, 0);
-    vt_tr_attn_backward(c.ft, c.fr, c.c, c.h, c.w, c.temp, c.vals, c.v, c.a, c.r, da, dft, dfr);
+    vtt_tr_attn_backward(c.ft, c.fr, c.c, c.h, c.w, c.temp, c.vals, c.v, c.a, c.r, da, dft, dfr);
     char name[64];
     snprintf(name, sizeof name, "attention r=%d d(target features)", c.radius);
     ck_assert(fd_check(name, c.ft, (size_t)c.c * n, dft, 1e-2f, attn_loss, &c) <= 1.0);
@@ -389,11 +390,11 @@ typedef struct {
 
 static double huber_loss(void *p) {
     loss_ctx *c = p;
-    return vt_tr_smoothl1(c->y, c->t, c->n, 20.0f, 1.0f, c->g);
+    return vtt_tr_smoothl1(c->y, c->t, c->n, 20.0f, 1.0f, c->g);
 }
 
 START_TEST(test_smoothl1) {
-    vt_rng_seed(&rng, 31);
+    vtt_rng_seed(&rng, 31);
     loss_ctx c = {0};
     c.n = 64;
     c.y = rvec(c.n, 0, 0);
@@ -421,11 +422,11 @@ END_TEST
 
 static double nll_loss(void *p) {
     loss_ctx *c = p;
-    return vt_tr_nll_prob(c->y, c->cls, c->v, (int)c->n, 1e-8f, 1.0f, c->g);
+    return vtt_tr_nll_prob(c->y, c->cls, c->v, (int)c->n, 1e-8f, 1.0f, c->g);
 }
 
 START_TEST(test_nll) {
-    vt_rng_seed(&rng, 41);
+    vtt_rng_seed(&rng, 41);
     loss_ctx c = {0};
     c.n = 12, c.v = 5;
     c.y = rvec(c.n * c.v, 0.1f, 1.0f);
@@ -459,8 +460,8 @@ typedef struct {
 static double net_loss(void *p) {
     net_ctx *c = p;
     const vt_tensor *out;
-    ck_assert_int_eq(vt_tnet_forward(c->net, &c->x, 0, &out), 0);
-    return dot(out->data, c->r, vt_tensor_numel(out));
+    ck_assert_int_eq(vtt_tnet_forward(c->net, &c->x, 0, &out), 0);
+    return dot(out->data, c->r, vtm_tensor_numel(out));
 }
 
 /*
@@ -507,25 +508,25 @@ START_TEST(test_network) {
     /* compact-s8 on 2 x 3 x 48 x 64: every parameter tensor of the table, through every layer
      * kind (conv, BN in training mode, residual add, ReLU) */
     const int wino = _i;
-    vt_rng_seed(&rng, 51);
+    vtt_rng_seed(&rng, 51);
     vt_model *m;
     char err[256];
     ck_assert_int_eq(vt_model_new("compact-s8", 9, &m, err, sizeof err), 0);
     net_ctx c;
-    ck_assert_int_eq(vt_tnet_new(m, &c.net), 0);
-    vt_tnet_set_winograd(c.net, wino);
+    ck_assert_int_eq(vtt_tnet_new(m, &c.net), 0);
+    vtt_tnet_set_winograd(c.net, wino);
     c.x = (vt_tensor){2, 3, 48, 64, rvec(2 * 3 * 48 * 64, -1, 1)};
     const vt_tensor *out;
-    ck_assert_int_eq(vt_tnet_forward(c.net, &c.x, 0, &out), 0);
-    size_t no = vt_tensor_numel(out);
+    ck_assert_int_eq(vtt_tnet_forward(c.net, &c.x, 0, &out), 0);
+    size_t no = vtm_tensor_numel(out);
     c.r = rvec(no, -1, 1);
-    vt_tensor *g = vt_tnet_out_grad(c.net);
+    vt_tensor *g = vtt_tnet_out_grad(c.net);
     memcpy(g->data, c.r, sizeof(float) * no);
-    vt_tnet_zero_grad(c.net);
-    ck_assert_int_eq(vt_tnet_backward(c.net), 0);
-    for (int i = 0; i < vt_model_nparams(m); i++) {
-        vt_param *p = vt_model_param(m, i);
-        const float *ana = vt_tnet_grad(c.net, i);
+    vtt_tnet_zero_grad(c.net);
+    ck_assert_int_eq(vtt_tnet_backward(c.net), 0);
+    for (int i = 0; i < vtm_model_nparams(m); i++) {
+        vt_param *p = vtm_model_param(m, i);
+        const float *ana = vtt_tnet_grad(c.net, i);
         if (!ana)
             continue; /* running statistics */
         char name[160];
@@ -533,31 +534,19 @@ START_TEST(test_network) {
         ck_assert(dir_check(name, p->data, p->numel, ana, &c) <= 1.0);
     }
     free(c.x.data), free(c.r);
-    vt_tnet_free(&c.net);
+    vtt_tnet_free(&c.net);
     vt_model_free(&m);
 }
 END_TEST
 
 int main(void) {
     Suite *s = suite_create("grad");
-    TCase *tc = tcase_create("ops");
-    tcase_set_timeout(tc, 120);
-    tcase_add_loop_test(tc, test_conv, 0, (int)(sizeof conv_cases / sizeof conv_cases[0]));
+    TCase *tc = tm_add_case(s, "ops", 120, test_relu, test_l2norm, test_smoothl1, test_nll, NULL);
+    tcase_add_loop_test(tc, test_conv, 0, (int)TM_LEN(conv_cases));
     tcase_add_loop_test(tc, test_bn, 0, 3);
-    tcase_add_test(tc, test_relu);
     tcase_add_loop_test(tc, test_maxpool, 0, 3);
-    tcase_add_test(tc, test_l2norm);
     tcase_add_loop_test(tc, test_attention, 0, 3);
-    tcase_add_test(tc, test_smoothl1);
-    tcase_add_test(tc, test_nll);
-    suite_add_tcase(s, tc);
-    TCase *tn = tcase_create("network");
-    tcase_set_timeout(tn, 300);
-    tcase_add_loop_test(tn, test_network, 0, 2);
-    suite_add_tcase(s, tn);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_ENV);
-    int nf = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return nf ? 1 : 0;
+    tc = tm_add_case(s, "network", 300, NULL);
+    tcase_add_loop_test(tc, test_network, 0, 2);
+    return tm_run(s);
 }

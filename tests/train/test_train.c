@@ -5,7 +5,6 @@
  * export to inference weights, the colour clusters, no heap allocation per step after the
  * first, and a short run that learns.
  */
-#include <check.h>
 #include <errno.h>
 #include <math.h>
 #include <signal.h>
@@ -15,6 +14,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "testmain.h"
 #include "train_int.h"
 
 #include "alloc_count.h"
@@ -62,6 +62,13 @@ static void small_cfg(vt_train_cfg *c, vt_train_objective obj) {
     c->ncolors = 8;
     c->jitter = 0.1f;
     c->seed = 5;
+}
+
+/* The synthetic videos (nvideos x nframes, a 64 MiB cache) and a small configuration of obj. */
+static vt_train_data *small_setup(int nvideos, int nframes, vt_train_objective obj,
+                                  vt_train_cfg *c) {
+    small_cfg(c, obj);
+    return synth_data(nvideos, nframes, 1 << 26);
 }
 
 static vt_trainer *new_trainer(vt_model **m, const vt_train_cfg *c, const vt_train_data *d) {
@@ -154,8 +161,8 @@ START_TEST(test_sampling_pairs) {
         vt_trainer *t = new_trainer(&m, &c, d);
         int seen_gap[12] = {0};
         for (int it = 0; it < 50; it++) {
-            ck_assert_int_eq(vt_trainer_sample(t, d), 0);
-            vt_train_batch *b = vt_trainer_batch(t);
+            ck_assert_int_eq(vtt_trainer_sample(t, d), 0);
+            vt_train_batch *b = vtt_trainer_batch(t);
             for (int k = 0; k < b->B; k++) {
                 const uint8_t *r = b->rgb + (size_t)k * b->S * b->S * 3;
                 const uint8_t *g = b->rgb + (size_t)(b->B + k) * b->S * b->S * 3;
@@ -193,8 +200,8 @@ START_TEST(test_batch_contents) {
     for (size_t i = 0; i < (size_t)2 * B * S * S; i++)
         rgb[3 * i] = 210, rgb[3 * i + 1] = 120, rgb[3 * i + 2] = 40;
     const int drop[2] = {1, 2};
-    ck_assert_int_eq(vt_trainer_set_batch(t, rgb, drop), 0);
-    vt_train_batch *b = vt_trainer_batch(t);
+    ck_assert_int_eq(vtt_trainer_set_batch(t, rgb, drop), 0);
+    vt_train_batch *b = vtt_trainer_batch(t);
     float lab[3];
     vt_image px = {1, 1, 3, rgb};
     vt_lab_from_rgb(&px, lab);
@@ -214,7 +221,7 @@ START_TEST(test_batch_contents) {
     ck_assert(fabsf(lab[1]) > 10 && fabsf(lab[2]) > 10); /* a real colour */
     /* a drop channel outside {1, 2} is refused */
     const int bad[2] = {0, 1};
-    ck_assert_int_eq(vt_trainer_set_batch(t, rgb, bad), -EINVAL);
+    ck_assert_int_eq(vtt_trainer_set_batch(t, rgb, bad), -EINVAL);
     free(rgb);
     vt_trainer_free(&t);
     vt_model_free(&m);
@@ -273,11 +280,11 @@ START_TEST(test_schedule) {
     vt_trainer *t;
     ck_assert_int_eq(vt_trainer_new(m, &c, &t, err, sizeof err), 0);
     /* warm-up: lr (s + 1) / 10; then lr (0.01 + 0.99 (1 + cos(pi p)) / 2), p = (s - 10)/100 */
-    ck_assert_float_eq_tol(vt_trainer_lr_at(t, 0), 1e-4, 1e-9);
-    ck_assert_float_eq_tol(vt_trainer_lr_at(t, 9), 1e-3, 1e-9);
-    ck_assert_float_eq_tol(vt_trainer_lr_at(t, 10), 1e-3, 1e-9);
-    ck_assert_float_eq_tol(vt_trainer_lr_at(t, 60), 1e-3 * (0.01 + 0.99 * 0.5), 1e-9);
-    ck_assert_float_eq_tol(vt_trainer_lr_at(t, 110), 1e-5, 1e-9);
+    ck_assert_float_eq_tol(vtt_trainer_lr_at(t, 0), 1e-4, 1e-9);
+    ck_assert_float_eq_tol(vtt_trainer_lr_at(t, 9), 1e-3, 1e-9);
+    ck_assert_float_eq_tol(vtt_trainer_lr_at(t, 10), 1e-3, 1e-9);
+    ck_assert_float_eq_tol(vtt_trainer_lr_at(t, 60), 1e-3 * (0.01 + 0.99 * 0.5), 1e-9);
+    ck_assert_float_eq_tol(vtt_trainer_lr_at(t, 110), 1e-5, 1e-9);
     vt_trainer_free(&t);
     vt_model_free(&m);
 }
@@ -290,15 +297,15 @@ END_TEST
 static void snapshot(vt_trainer *t, float **out, size_t *n) {
     vt_model *m = vt_trainer_model(t);
     size_t total = 0;
-    for (int i = 0; i < vt_model_nparams(m); i++)
-        total += 3 * vt_model_param(m, i)->numel;
+    for (int i = 0; i < vtm_model_nparams(m); i++)
+        total += 3 * vtm_model_param(m, i)->numel;
     float *s = malloc(sizeof(float) * total), *p = s;
-    for (int i = 0; i < vt_model_nparams(m); i++) {
-        vt_param *pp = vt_model_param(m, i);
+    for (int i = 0; i < vtm_model_nparams(m); i++) {
+        vt_param *pp = vtm_model_param(m, i);
         memcpy(p, pp->data, sizeof(float) * pp->numel);
         p += pp->numel;
         for (int k = 0; k < 2; k++) {
-            float *mv = k ? vt_trainer_adam_v(t, i) : vt_trainer_adam_m(t, i);
+            float *mv = k ? vtt_trainer_adam_v(t, i) : vtt_trainer_adam_m(t, i);
             if (mv)
                 memcpy(p, mv, sizeof(float) * pp->numel);
             else
@@ -314,9 +321,8 @@ START_TEST(test_resume_exact) {
     /* 6 steps straight == 3 steps, checkpoint, load, 3 steps: bitwise (parameters, running
      * statistics, Adam moments and the losses), for both objectives */
     const vt_train_objective obj = _i ? VT_TRAIN_COLORIZE : VT_TRAIN_MAST;
-    vt_train_data *d = synth_data(2, 12, 1 << 26);
     vt_train_cfg c;
-    small_cfg(&c, obj);
+    vt_train_data *d = small_setup(2, 12, obj, &c);
     c.steps = 6, c.warmup = 2;
     char err[512] = "", path[] = "/tmp/vt_train_ckptXXXXXX";
     int fd = mkstemp(path);
@@ -384,9 +390,8 @@ START_TEST(test_resume_exact) {
 END_TEST
 
 START_TEST(test_checkpoint_errors) {
-    vt_train_data *d = synth_data(1, 6, 1 << 26);
     vt_train_cfg c;
-    small_cfg(&c, VT_TRAIN_MAST);
+    vt_train_data *d = small_setup(1, 6, VT_TRAIN_MAST, &c);
     vt_model *m, *m2;
     vt_trainer *t = new_trainer(&m, &c, d), *t2;
     ck_assert_int_eq(vt_trainer_step(t, d, NULL), 0);
@@ -446,9 +451,8 @@ END_TEST
 
 START_TEST(test_export) {
     const vt_train_objective obj = _i ? VT_TRAIN_COLORIZE : VT_TRAIN_MAST;
-    vt_train_data *d = synth_data(2, 8, 1 << 26);
     vt_train_cfg c;
-    small_cfg(&c, obj);
+    vt_train_data *d = small_setup(2, 8, obj, &c);
     vt_model *m;
     vt_trainer *t = new_trainer(&m, &c, d);
     for (int s = 0; s < 2; s++)
@@ -465,19 +469,19 @@ START_TEST(test_export) {
     ck_assert_str_eq(vt_model_meta(l, "vtrack.train.data"), "synth0, synth1");
     ck_assert_str_eq(vt_model_meta(l, "vtrack.train.objective"), vt_train_objective_name(obj));
     /* every parameter, running statistics included, as trained */
-    for (int i = 0; i < vt_model_nparams(m); i++) {
-        vt_param *a = vt_model_param(m, i), *b = vt_model_param_find(l, a->name);
+    for (int i = 0; i < vtm_model_nparams(m); i++) {
+        vt_param *a = vtm_model_param(m, i), *b = vtm_model_param_find(l, a->name);
         ck_assert_ptr_nonnull(b);
         ck_assert(memcmp(a->data, b->data, sizeof(float) * a->numel) == 0);
     }
-    vt_param *bn = vt_model_param_find(l, "bn1.running_var");
+    vt_param *bn = vtm_model_param_find(l, "bn1.running_var");
     int moved = 0;
     for (size_t k = 0; k < bn->numel; k++)
         moved += fabsf(bn->data[k] - 1.0f) > 1e-6f;
     ck_assert_int_gt(moved, 0); /* the running statistics were updated by training */
     if (obj == VT_TRAIN_COLORIZE) {
         /* grey input: the first layer ignores a and b */
-        vt_param *w = vt_model_param_find(l, "conv1.weight");
+        vt_param *w = vtm_model_param_find(l, "conv1.weight");
         for (int o = 0; o < 32; o++)
             for (int k = 9; k < 27; k++)
                 ck_assert_float_eq(w->data[o * 27 + k], 0.0f);
@@ -546,8 +550,8 @@ START_TEST(test_colors) {
     uint8_t *crops = malloc((size_t)2 * c.batch * S * S * 3);
     for (size_t i = 0; i < (size_t)2 * c.batch * S * S; i++)
         memcpy(crops + 3 * i, cols[0], 3);
-    ck_assert_int_eq(vt_trainer_set_batch(t, crops, NULL), 0);
-    vt_train_batch *b = vt_trainer_batch(t);
+    ck_assert_int_eq(vtt_trainer_set_batch(t, crops, NULL), 0);
+    vt_train_batch *b = vtt_trainer_batch(t);
     int red = b->tgt_cls[0];
     ck_assert_float_eq_tol(ab[2 * red], lab[0][1], 0.01);
     for (int q = 0; q < b->fh * b->fw; q++) {
@@ -563,12 +567,11 @@ START_TEST(test_colors) {
 END_TEST
 
 START_TEST(test_no_alloc_per_step) {
-    vt_train_data *d = synth_data(2, 10, 1 << 26);
     vt_train_cfg c;
-    small_cfg(&c, _i ? VT_TRAIN_COLORIZE : VT_TRAIN_MAST);
+    vt_train_data *d = small_setup(2, 10, _i ? VT_TRAIN_COLORIZE : VT_TRAIN_MAST, &c);
     vt_model *m;
     vt_trainer *t = new_trainer(&m, &c, d);
-    vt_tnet_set_winograd(vt_trainer_net(t), 1);
+    vtt_tnet_set_winograd(vtt_trainer_net(t), 1);
     ck_assert_int_eq(vt_trainer_step(t, d, NULL), 0); /* warm-up */
     /* (Check's assertions allocate: the loop only records) */
     long before = n_alloc;
@@ -587,13 +590,12 @@ END_TEST
 START_TEST(test_learns) {
     /* 40 steps on the moving texture: the mean loss of the last 10 steps is well below the
      * first 10's (the texture's motion is exactly what the attention has to find) */
-    vt_train_data *d = synth_data(2, 16, 1 << 26);
     vt_train_cfg c;
-    small_cfg(&c, VT_TRAIN_MAST);
+    vt_train_data *d = small_setup(2, 16, VT_TRAIN_MAST, &c);
     c.jitter = 0;
     vt_model *m;
     vt_trainer *t = new_trainer(&m, &c, d);
-    vt_tnet_set_winograd(vt_trainer_net(t), 1);
+    vtt_tnet_set_winograd(vtt_trainer_net(t), 1);
     vt_train_step_info info;
     for (int s = 0; s < c.steps; s++) {
         ck_assert_int_eq(vt_trainer_step(t, d, &info), 0);
@@ -615,23 +617,11 @@ END_TEST
 
 int main(void) {
     Suite *s = suite_create("train");
-    TCase *tc = tcase_create("trainer");
-    tcase_set_timeout(tc, 300);
-    tcase_add_test(tc, test_cache_thinning);
-    tcase_add_test(tc, test_sampling_pairs);
-    tcase_add_test(tc, test_batch_contents);
-    tcase_add_test(tc, test_config_errors);
-    tcase_add_test(tc, test_schedule);
+    TCase *tc = tm_add_case(s, "trainer", 300, test_cache_thinning, test_sampling_pairs,
+                            test_batch_contents, test_config_errors, test_schedule,
+                            test_checkpoint_errors, test_colors, test_learns, NULL);
     tcase_add_loop_test(tc, test_resume_exact, 0, 2);
-    tcase_add_test(tc, test_checkpoint_errors);
     tcase_add_loop_test(tc, test_export, 0, 2);
-    tcase_add_test(tc, test_colors);
     tcase_add_loop_test(tc, test_no_alloc_per_step, 0, 2);
-    tcase_add_test(tc, test_learns);
-    suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_ENV);
-    int nf = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return nf ? 1 : 0;
+    return tm_run(s);
 }

@@ -8,7 +8,6 @@
  *
  * Skips loudly without the data set.
  */
-#include <check.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
@@ -18,6 +17,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "testmain.h"
 #include "commands.h"
 #include "nn.h"
 
@@ -142,8 +142,8 @@ START_TEST(test_interrupt_and_resume) {
     load_params(path, &a);
     snprintf(path, sizeof path, "%s/b.safetensors", dir);
     load_params(path, &b);
-    for (int i = 0; i < vt_model_nparams(a); i++) {
-        vt_param *pa = vt_model_param(a, i), *pb = vt_model_param(b, i);
+    for (int i = 0; i < vtm_model_nparams(a); i++) {
+        vt_param *pa = vtm_model_param(a, i), *pb = vtm_model_param(b, i);
         ck_assert_str_eq(pa->name, pb->name);
         ck_assert_msg(memcmp(pa->data, pb->data, sizeof(float) * pa->numel) == 0,
                       "%s differs after interrupt + resume", pa->name);
@@ -203,12 +203,7 @@ int main(void) {
         return 1;
     }
     Suite *s = suite_create("train_cli");
-    TCase *tc = tcase_create("cli");
-    tcase_set_timeout(tc, 1800);
-    tcase_add_test(tc, test_bad_inputs);
-    tcase_add_test(tc, test_200_steps);
-    tcase_add_test(tc, test_interrupt_and_resume);
-    suite_add_tcase(s, tc);
+    tm_add_case(s, "cli", 1800, test_bad_inputs, test_200_steps, test_interrupt_and_resume, NULL);
     SRunner *sr = srunner_create(s);
     srunner_set_fork_status(sr, CK_NOFORK); /* test_interrupt_and_resume reuses a.safetensors */
     srunner_run_all(sr, CK_ENV);

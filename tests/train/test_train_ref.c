@@ -9,13 +9,13 @@
  *
  * Skips (exit 77) when /usr/bin/python3 with torch is not available.
  */
-#include <check.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "testmain.h"
 #include "safetensors.h"
 #include "train_int.h"
 
@@ -26,13 +26,13 @@
  * whose correspondence the attention can find. */
 static void make_pair_rgb(uint8_t *ref, uint8_t *tgt, int seed, int dx, int dy) {
     vt_rng r;
-    vt_rng_seed(&r, (uint64_t)seed);
+    vtt_rng_seed(&r, (uint64_t)seed);
     double fx[3][3], fy[3][3], ph[3][3];
     for (int c = 0; c < 3; c++)
         for (int k = 0; k < 3; k++) {
-            fx[c][k] = 0.05 + 0.3 * vt_rng_unit(&r);
-            fy[c][k] = 0.05 + 0.3 * vt_rng_unit(&r);
-            ph[c][k] = 6.28 * vt_rng_unit(&r);
+            fx[c][k] = 0.05 + 0.3 * vtt_rng_unit(&r);
+            fy[c][k] = 0.05 + 0.3 * vtt_rng_unit(&r);
+            ph[c][k] = 6.28 * vtt_rng_unit(&r);
         }
     for (int f = 0; f < 2; f++)
         for (int y = 0; y < S; y++)
@@ -48,13 +48,13 @@ static void make_pair_rgb(uint8_t *ref, uint8_t *tgt, int seed, int dx, int dy) 
 
 static void randomise_bn(vt_model *m, uint64_t seed) {
     vt_rng r;
-    vt_rng_seed(&r, seed);
-    for (int i = 0; i < vt_model_nparams(m); i++) {
-        vt_param *p = vt_model_param(m, i);
+    vtt_rng_seed(&r, seed);
+    for (int i = 0; i < vtm_model_nparams(m); i++) {
+        vt_param *p = vtm_model_param(m, i);
         if (p->ndim != 1)
             continue;
         for (size_t k = 0; k < p->numel; k++) {
-            double u = vt_rng_unit(&r);
+            double u = vtt_rng_unit(&r);
             if (strstr(p->name, "running_var"))
                 p->data[k] = (float)(0.5 + 1.5 * u);
             else if (strstr(p->name, "running_mean"))
@@ -108,7 +108,7 @@ START_TEST(test_step_vs_torch) {
     cfg.radius = cases[_i].obj == VT_TRAIN_MAST ? 2 : -1;
     vt_trainer *t;
     ck_assert_msg(vt_trainer_new(m, &cfg, &t, err, sizeof err) == 0, "%s", err);
-    vt_tnet_set_winograd(vt_trainer_net(t), cases[_i].wino);
+    vtt_tnet_set_winograd(vtt_trainer_net(t), cases[_i].wino);
     if (cases[_i].obj == VT_TRAIN_COLORIZE) {
         float ab[32];
         for (int k = 0; k < 16; k++) { /* a ring of hues plus greys */
@@ -116,25 +116,25 @@ START_TEST(test_step_vs_torch) {
             ab[2 * k] = (float)(r * cos(th));
             ab[2 * k + 1] = (float)(r * sin(th));
         }
-        ck_assert_int_eq(vt_trainer_set_colors(t, ab, 16), 0);
+        ck_assert_int_eq(vtt_trainer_set_colors(t, ab, 16), 0);
     }
     uint8_t *rgb = malloc((size_t)2 * B * S * S * 3);
     for (int b = 0; b < B; b++)
         make_pair_rgb(rgb + (size_t)b * S * S * 3, rgb + (size_t)(B + b) * S * S * 3, 10 + b, 3 + b,
                       -2);
     const int drop[B] = {1, 2};
-    ck_assert_int_eq(vt_trainer_set_batch(t, rgb, drop), 0);
+    ck_assert_int_eq(vtt_trainer_set_batch(t, rgb, drop), 0);
     snprintf(path, sizeof path, "%s/w0.safetensors", dir);
     ck_assert_msg(vt_model_save(m, path, err, sizeof err) == 0, "%s", err);
 
     double loss;
-    ck_assert_int_eq(vt_trainer_forward_backward(t, &loss), 0);
+    ck_assert_int_eq(vtt_trainer_forward_backward(t, &loss), 0);
     ck_assert(isfinite(loss));
-    const int np = vt_model_nparams(m);
+    const int np = vtm_model_nparams(m);
     float **grad_copy = calloc(np, sizeof *grad_copy), **run = calloc(np, sizeof *run);
     for (int i = 0; i < np; i++) {
-        vt_param *p = vt_model_param(m, i);
-        float *g = vt_tnet_grad(vt_trainer_net(t), i);
+        vt_param *p = vtm_model_param(m, i);
+        float *g = vtt_tnet_grad(vtt_trainer_net(t), i);
         if (g) {
             grad_copy[i] = malloc(sizeof(float) * p->numel);
             memcpy(grad_copy[i], g, sizeof(float) * p->numel);
@@ -144,7 +144,7 @@ START_TEST(test_step_vs_torch) {
         }
     }
     vt_train_step_info info;
-    ck_assert_int_eq(vt_trainer_update(t, loss, &info), 0);
+    ck_assert_int_eq(vtt_trainer_update(t, loss, &info), 0);
     ck_assert_msg(info.grad_norm > cfg.clip, "clip %g not exercised (norm %g)", cfg.clip,
                   info.grad_norm);
 
@@ -153,7 +153,7 @@ START_TEST(test_step_vs_torch) {
     o.t = calloc(o.cap, sizeof *o.t);
     o.shape = calloc(o.cap, sizeof *o.shape);
     o.name = calloc(o.cap, sizeof *o.name);
-    vt_train_batch *bt = vt_trainer_batch(t);
+    vt_train_batch *bt = vtt_trainer_batch(t);
     const int N = bt->fh * bt->fw, V = bt->V;
     float lossf = (float)loss;
     float *tcls = malloc(sizeof(float) * B * N);
@@ -165,7 +165,7 @@ START_TEST(test_step_vs_torch) {
     add(&o, "tgt_cls", 2, (int64_t[]){B, N}, tcls);
     add(&o, "loss", 1, (int64_t[]){1}, &lossf);
     for (int i = 0; i < np; i++) {
-        vt_param *p = vt_model_param(m, i);
+        vt_param *p = vtm_model_param(m, i);
         char name[96];
         int64_t sh[4] = {p->shape[0], p->shape[1], p->shape[2], p->shape[3]};
         snprintf(name, sizeof name, "%s.%s", grad_copy[i] ? "grad" : "run", p->name);
@@ -181,7 +181,7 @@ START_TEST(test_step_vs_torch) {
     snprintf(v[2], 32, "%d", cfg.radius);
     snprintf(v[3], 32, "%.9g", cfg.temperature);
     snprintf(v[4], 32, "%.9g", cfg.huber_scale);
-    snprintf(v[5], 32, "%.17g", vt_trainer_lr_at(t, 0));
+    snprintf(v[5], 32, "%.17g", vtt_trainer_lr_at(t, 0));
     snprintf(v[6], 32, "%.9g", cfg.weight_decay);
     snprintf(v[7], 32, "%.9g", cfg.clip);
     snprintf(v[8], 32, "%.9g", cfg.beta1);
@@ -213,7 +213,7 @@ START_TEST(test_step_vs_torch) {
                           v[10],
                           NULL};
     snprintf(path, sizeof path, "%s/io.safetensors", dir);
-    ck_assert_msg(vt_st_write(path, o.t, o.n, meta, err, sizeof err) == 0, "%s", err);
+    ck_assert_msg(vtm_st_write(path, o.t, o.n, meta, err, sizeof err) == 0, "%s", err);
 
     char cmd[1200];
     const char *root = getenv("VT_SOURCE_ROOT");
@@ -247,13 +247,7 @@ int main(void) {
         return 77;
     }
     Suite *s = suite_create("train_reference");
-    TCase *tc = tcase_create("step");
-    tcase_set_timeout(tc, 300);
-    tcase_add_loop_test(tc, test_step_vs_torch, 0, (int)(sizeof cases / sizeof cases[0]));
-    suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_ENV);
-    int nf = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return nf ? 1 : 0;
+    TCase *tc = tm_add_case(s, "step", 300, NULL);
+    tcase_add_loop_test(tc, test_step_vs_torch, 0, (int)TM_LEN(cases));
+    return tm_run(s);
 }
