@@ -417,6 +417,17 @@ END_TEST
  * upscaled to the preset's 480, to keep the test short. */
 #define P240 "proc_short=240"
 
+/* vtrack track --adapt 3 on the clip's box at 240 rows, with two more options (name, value,
+ * name, value), the tuned weights saved to `save` and the masks written to `out`. */
+static run_result adapt_track(const char *clip, const char *model, const char *const more[4],
+                              const char *save, const char *out) {
+    const char *args[] = {
+        clip,    "--box",   "30,100,60,40", "--model", model,          "--adapt", "3",
+        more[0], more[1],   more[2],        more[3],   "--adapt-save", save,      "--out",
+        out,     "--param", P240,           NULL};
+    return run_vtrack(tmp_dir, "track", args);
+}
+
 START_TEST(test_track_adapt_check) {
     char model_path[4096];
     shipped_weights(model_path, sizeof model_path);
@@ -438,25 +449,8 @@ START_TEST(test_track_adapt_check) {
     for (int k = 0; k < 2; k++) {
         snprintf(out, sizeof out, "%s/bad-%s", tmp, checks[k]);
         snprintf(save, sizeof save, "%s/bad-%s.safetensors", tmp, checks[k]);
-        const char *bad[] = {clip,
-                             "--box",
-                             "30,100,60,40",
-                             "--model",
-                             model_path,
-                             "--adapt",
-                             "3",
-                             "--adapt-lr",
-                             "1",
-                             "--adapt-check",
-                             checks[k],
-                             "--adapt-save",
-                             save,
-                             "--out",
-                             out,
-                             "--param",
-                             P240,
-                             NULL};
-        r = run_vtrack(tmp, "track", bad);
+        const char *lr1[] = {"--adapt-lr", "1", "--adapt-check", checks[k]};
+        r = adapt_track(clip, model_path, lr1, save, out);
         ck_assert_msg(r.status == 0, "%s", r.err);
         ck_assert_msg(strstr(r.err, "adapt: check ") && strstr(r.err, "rejected"), "%s: %s",
                       checks[k], r.err);
@@ -470,25 +464,8 @@ START_TEST(test_track_adapt_check) {
 
     snprintf(out, sizeof out, "%s/pass", tmp);
     snprintf(save, sizeof save, "%s/pass.safetensors", tmp);
-    const char *pass[] = {clip,
-                          "--box",
-                          "30,100,60,40",
-                          "--model",
-                          model_path,
-                          "--adapt",
-                          "3",
-                          "--seed",
-                          "5",
-                          "--adapt-margin",
-                          "-1",
-                          "--adapt-save",
-                          save,
-                          "--out",
-                          out,
-                          "--param",
-                          P240,
-                          NULL};
-    r = run_vtrack(tmp, "track", pass);
+    const char *forced[] = {"--seed", "5", "--adapt-margin", "-1"};
+    r = adapt_track(clip, model_path, forced, save, out);
     ck_assert_msg(r.status == 0, "%s", r.err);
     ck_assert_msg(strstr(r.err, "adapt: check cycle") && strstr(r.err, "accepted"), "%s", r.err);
     run_free(&r);

@@ -82,12 +82,18 @@ static vt_model *shipped(void) {
     return m;
 }
 
+/* The weight-free lab model. */
+static vt_model *lab_model(void) {
+    vt_model *m = NULL;
+    char err[256];
+    ck_assert_msg(vt_model_load("lab", &m, err, sizeof err) == 0, "%s", err);
+    return m;
+}
+
 START_TEST(test_deterministic) {
     clip c;
     clip_make(&c);
-    vt_model *m = NULL;
-    char err[256];
-    ck_assert_int_eq(vt_model_load("lab", &m, err, sizeof err), 0);
+    vt_model *m = lab_model();
     for (int k = 0; k < 2; k++) {
         const double a = score(m, (vt_check_kind)k, &c), b = score(m, (vt_check_kind)k, &c);
         printf("lab, %s: %.6f\n", vt_check_name((vt_check_kind)k), a);
@@ -109,15 +115,15 @@ START_TEST(test_bad_update_scores_lower) {
         return;
     }
     uint32_t rs = 12345;
-    for (int i = 0; i < vt_model_nparams(bad); i++) {
-        vt_param *p = vt_model_param(bad, i);
+    for (int i = 0; i < vtm_model_nparams(bad); i++) {
+        vt_param *p = vtm_model_param(bad, i);
         if (strstr(p->name, "running"))
             continue;
         for (size_t k = 0; k < p->numel; k++)
             p->data[k] = p->data[k] * (float)(1.0 + 2.0 * (synth_unit(&rs) - 0.5)) +
                          (float)(0.05 * (synth_unit(&rs) - 0.5));
     }
-    ck_assert_int_eq(vt_model_refold(bad), 0);
+    ck_assert_int_eq(vtm_model_refold(bad), 0);
     clip c;
     clip_make(&c);
     for (int k = 0; k < 2; k++) {
@@ -135,11 +141,10 @@ END_TEST
 START_TEST(test_errors) {
     clip c;
     clip_make(&c);
-    vt_model *m = NULL;
-    char err[256];
-    ck_assert_int_eq(vt_model_load("lab", &m, err, sizeof err), 0);
+    vt_model *m = lab_model();
     vt_tracker_params p;
     vt_tracker_params_preset(&p, "mast", "accurate", m);
+    char err[256];
     double s;
     ck_assert_int_eq(
         vt_check_score(m, &p, VT_CHECK_CYCLE, c.im, 1, c.shapes, 2, &s, NULL, err, sizeof err),
