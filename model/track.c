@@ -31,6 +31,7 @@
 #include "nn.h"
 #include "prop.h"
 #include "track_int.h"
+#include "vt_base.h"
 #include "vt_model.h"
 
 /* Resize taps (resize_rgb): output i reads sources [lo, lo + n), weights summing to sum. */
@@ -549,15 +550,9 @@ static int make_taps(int sn, int pn, int fn, int stride, int **x0, float **wt, i
 static int ensure_source(vt_tracker *t, int sw, int sh) {
     if (sw == t->sw && sh == t->sh)
         return 0;
-    size_t n = (size_t)sw * sh;
-    if (n > t->labels_cap) {
-        uint8_t *l = realloc(t->labels, n);
-        if (!l)
-            return -ENOMEM;
-        t->labels = l;
-        t->labels_cap = n;
-    }
-    int rc = make_taps(sw, t->pw, t->fw, t->stride, &t->col_x0, &t->col_w, &t->col_cell);
+    int rc = vt_reserve(&t->labels, &t->labels_cap, (size_t)sw * sh);
+    if (rc == 0)
+        rc = make_taps(sw, t->pw, t->fw, t->stride, &t->col_x0, &t->col_w, &t->col_cell);
     if (rc == 0)
         rc = make_taps(sh, t->ph, t->fh, t->stride, &t->row_y0, &t->row_w, &t->row_cell);
     if (rc < 0)
@@ -595,14 +590,7 @@ static int ensure_source(vt_tracker *t, int sw, int sh) {
 }
 
 static int ensure_mask(obj *o, size_t n) {
-    if (n <= o->mask_cap)
-        return 0;
-    uint8_t *m = realloc(o->mask, n);
-    if (!m)
-        return -ENOMEM;
-    o->mask = m;
-    o->mask_cap = n;
-    return 0;
+    return vt_reserve(&o->mask, &o->mask_cap, n);
 }
 
 /* Rasterise an object's shape into o->mask at the source size; -EINVAL if sizes differ. */
@@ -706,35 +694,28 @@ static void refine_box(vt_tracker *t, obj *ob) {
     /* Source pixels of the box keep when the interpolated object probability wins. */
     const int sw = t->sw, sh = t->sh;
     int64_t before = 0, after = 0;
-    for (int y = 0; y < sh; y++) {
-        const int y0 = t->row_y0[y], y1 = y0 + 1 < fh ? y0 + 1 : y0;
-        const float wy = t->row_w[y];
-        uint8_t *m = ob->mask + (size_t)y * sw;
-        for (int x = 0; x < sw; x++) {
-            if (!m[x])
-                continue;
-            before++;
-            const int x0 = t->col_x0[x], x1 = x0 + 1 < fw ? x0 + 1 : x0;
-            const float wx = t->col_w[x];
-            float v = (1 - wy) * ((1 - wx) * pf[y0 * fw + x0] + wx * pf[y0 * fw + x1]) +
-                      wy * ((1 - wx) * pf[y1 * fw + x0] + wx * pf[y1 * fw + x1]);
-            after += v > 0.5f;
-        }
-    }
-    if (after * 5 < before)
-        return; /* refinement found almost nothing: trust the box */
-    for (int y = 0; y < sh; y++) {
-        const int y0 = t->row_y0[y], y1 = y0 + 1 < fh ? y0 + 1 : y0;
-        const float wy = t->row_w[y];
-        uint8_t *m = ob->mask + (size_t)y * sw;
-        for (int x = 0; x < sw; x++) {
-            if (!m[x])
-                continue;
-            const int x0 = t->col_x0[x], x1 = x0 + 1 < fw ? x0 + 1 : x0;
-            const float wx = t->col_w[x];
-            float v = (1 - wy) * ((1 - wx) * pf[y0 * fw + x0] + wx * pf[y0 * fw + x1]) +
-                      wy * ((1 - wx) * pf[y1 * fw + x0] + wx * pf[y1 * fw + x1]);
-            m[x] = v > 0.5f;
+    for (int pass = 0; pass < 2; pass++) {
+        if (pass == 1 && after * 5 < before)
+            return; /* refinement found almost nothing: trust the box */
+        for (int y = 0; y < sh; y++) {
+            const int y0 = t->row_y0[y], y1 = y0 + 1 < fh ? y0 + 1 : y0;
+            const float wy = t->row_w[y];
+            uint8_t *m = ob->mask + (size_t)y * sw;
+            for (int x = 0; x < sw; x++) {
+                if (!m[x])
+                    continue;
+                const int x0 = t->col_x0[x], x1 = x0 + 1 < fw ? x0 + 1 : x0;
+                const float wx = t->col_w[x];
+                float v = (1 - wy) * ((1 - wx) * pf[y0 * fw + x0] + wx * pf[y0 * fw + x1]) +
+                          wy * ((1 - wx) * pf[y1 * fw + x0] + wx * pf[y1 * fw + x1]);
+                /* first count what the refinement keeps, then keep it */
+                if (pass == 0) {
+                    before++;
+                    after += v > 0.5f;
+                } else {
+                    m[x] = v > 0.5f;
+                }
+            }
         }
     }
 }
@@ -1324,6 +1305,16 @@ static void box_cells(const vt_tracker *t, const float box[4], int c[4]) {
         c[3] = c[1];
 }
 
+/* A placed object's predicted box (source pixels) and its cells; 0 for a free slot or an
+ * object still waiting for its first frame. */
+static int predicted_cells(const vt_tracker *t, const obj *ob, float pb[4], int g[4]) {
+    if (!ob->live || ob->pending)
+        return 0;
+    vtm_motion_box(&ob->mot, pb);
+    box_cells(t, pb, g);
+    return 1;
+}
+
 /*
  * Motion prior: an object can only be where its motion allows. Its probability outside its
  * predicted box, grown by a margin, goes to the background. The margin is `gate` times the
@@ -1340,12 +1331,10 @@ static void motion_gate(vt_tracker *t, int kmax) {
     /* First every object's own region: its predicted box grown by the margin. */
     for (int o = 0; o < kmax; o++) {
         const obj *ob = &t->objs[o];
-        if (!ob->live || ob->pending)
-            continue;
         float pb[4];
-        vtm_motion_box(&ob->mot, pb);
         int g[4];
-        box_cells(t, pb, g);
+        if (!predicted_cells(t, ob, pb, g))
+            continue;
         const double side = fmax(pb[2] * sx, pb[3] * sy);
         const double sd = vtm_motion_pos_std(&ob->mot) * fmax(sx, sy);
         int m = (int)ceil(t->p.gate * side + 2.0 * sd);
@@ -1589,12 +1578,10 @@ static void drop_strays(vt_tracker *t, int kmax) {
         t->comp[i] = -1;
     for (int o = 0; o < kmax; o++) {
         const obj *ob = &t->objs[o];
-        if (!ob->live || ob->pending)
-            continue;
         float pb[4];
-        vtm_motion_box(&ob->mot, pb);
         int g[4];
-        box_cells(t, pb, g);
+        if (!predicted_cells(t, ob, pb, g))
+            continue;
         /* Flood-fill the object's pieces (8-connected), scoring each by its cells inside the
          * predicted box. */
         int ncomp = 0, best = -1, best_in = 0, best_size = 0;
@@ -1963,15 +1950,9 @@ static int processing_image(vt_tracker *t, const vt_image *src, const vt_image *
     } else if (src->w == pw && src->h == ph) {
         *pimg = *src;
     } else {
-        size_t need = (size_t)pw * ph * 3;
-        if (need > t->proc_cap) {
-            uint8_t *b = realloc(t->proc_rgb, need);
-            if (!b)
-                return -ENOMEM;
-            t->proc_rgb = b;
-            t->proc_cap = need;
-        }
-        int rc = resize_rgb(t, src, t->proc_rgb, pw, ph);
+        int rc = vt_reserve(&t->proc_rgb, &t->proc_cap, (size_t)pw * ph * 3);
+        if (rc == 0)
+            rc = resize_rgb(t, src, t->proc_rgb, pw, ph);
         if (rc < 0)
             return rc;
         *pimg = (vt_image){.w = pw, .h = ph, .linesize = pw * 3, .rgb = t->proc_rgb};
