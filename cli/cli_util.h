@@ -28,6 +28,10 @@ int vt_cli_parse_double(const char *s, double min, double max, double *out);
  * -ENOMEM). */
 int vt_cli_list_dir(const char *dir, char ***names);
 
+/* Make folder `path` and its missing parents (mode 0755), as mkdir -p. 0, or -errno (-ENOTDIR
+ * when `path` exists and is not a folder; -ENAMETOOLONG past 4095 bytes). */
+int vt_cli_mkdir_p(const char *path);
+
 /* Sort v[0..n) ascending (benchmark samples). */
 void vt_cli_sort(double *v, int n);
 

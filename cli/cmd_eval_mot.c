@@ -146,22 +146,6 @@ static int read_text(const char *path, char **text, size_t *len) {
     return 0;
 }
 
-static int mkdir_p(const char *path) {
-    char buf[MOT_PATH_MAX];
-    snprintf(buf, sizeof buf, "%s", path);
-    for (char *p = buf + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = 0;
-        if (mkdir(buf, 0755) < 0 && errno != EEXIST)
-            return -errno;
-        *p = '/';
-    }
-    if (mkdir(buf, 0755) < 0 && errno != EEXIST)
-        return -errno;
-    return is_dir(buf) ? 0 : -ENOTDIR;
-}
-
 /* ---------------------------------------------------------------------------------------------
  * Sequences
  * ------------------------------------------------------------------------------------------- */
@@ -628,16 +612,11 @@ static int parse_args(int argc, char **argv, mot_opts *o) {
     };
     memset(o, 0, sizeof *o);
     vt_cli_tracker_init(&o->trk);
-    optind = 1;
-    opterr = 0;
     int c;
-    while ((c = getopt_long(argc, argv, ":h", lo, NULL)) != -1) {
-        int taken = vt_cli_tracker_option(&o->trk, "eval", c, optarg);
-        if (taken == 2)
-            return 2;
-        if (taken)
-            continue;
+    while ((c = vt_cli_tracker_getopt(&o->trk, "eval", argc, argv, lo)) != -1) {
         switch (c) {
+        case VT_CLI_OPT_USAGE:
+            return 2;
         case 'R':
             o->root = optarg;
             break;
@@ -721,7 +700,7 @@ int vt_eval_mot(int argc, char **argv) {
         goto done;
     }
     if (o.save) {
-        int r = mkdir_p(o.save);
+        int r = vt_cli_mkdir_p(o.save);
         if (r < 0) {
             fprintf(stderr, "vtrack eval: --save %s: %s\n", o.save, strerror(-r));
             goto done;

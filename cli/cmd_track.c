@@ -191,16 +191,11 @@ static int parse_args(int argc, char **argv, track_opts *o) {
     memset(o, 0, sizeof *o);
     vt_cli_tracker_init(&o->trk);
     o->frames = -1;
-    optind = 1;
-    opterr = 0;
     int c;
-    while ((c = getopt_long(argc, argv, ":h", lo, NULL)) != -1) {
-        int taken = vt_cli_tracker_option(&o->trk, "track", c, optarg);
-        if (taken == 2)
-            return 2;
-        if (taken)
-            continue;
+    while ((c = vt_cli_tracker_getopt(&o->trk, "track", argc, argv, lo)) != -1) {
         switch (c) {
+        case VT_CLI_OPT_USAGE:
+            return 2;
         case 'm':
             o->mask = optarg;
             break;
@@ -628,22 +623,6 @@ done:
     return rc;
 }
 
-static int mkdir_p(const char *path) {
-    char buf[4096];
-    snprintf(buf, sizeof buf, "%s", path);
-    for (char *p = buf + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = 0;
-        if (mkdir(buf, 0755) < 0 && errno != EEXIST)
-            return -errno;
-        *p = '/';
-    }
-    if (mkdir(buf, 0755) < 0 && errno != EEXIST)
-        return -errno;
-    return 0;
-}
-
 /* Sequence names under ROOT/Annotations/480p, sorted. */
 static int list_sequences(const char *root, char ***names) {
     char path[4096];
@@ -695,7 +674,7 @@ static int run_davis(const track_opts *o) {
         snprintf(ann, sizeof ann, "%s/Annotations/480p/%s/00000.png", o->davis, seqs[i]);
         snprintf(jpg, sizeof jpg, "%s/JPEGImages/480p/%s", o->davis, seqs[i]);
         snprintf(out, sizeof out, "%s/%s", o->out, seqs[i]);
-        if (mkdir_p(out) < 0) {
+        if (vt_cli_mkdir_p(out) < 0) {
             fprintf(stderr, "vtrack track: cannot create %s: %s\n", out, strerror(errno));
             status = 1;
             break;
@@ -775,7 +754,7 @@ static int run_single(const track_opts *o) {
         }
         gp = &g;
     }
-    if (o->out && mkdir_p(o->out) < 0) {
+    if (o->out && vt_cli_mkdir_p(o->out) < 0) {
         fprintf(stderr, "vtrack track: cannot create %s: %s\n", o->out, strerror(errno));
         free(g.labels);
         return 1;

@@ -20,6 +20,22 @@ void vt_cli_tracker_init(vt_cli_tracker *t) {
     t->radius = -2;
     t->temperature = -1;
     vt_adapt_opts_default(&t->adapt);
+    optind = 1;
+    opterr = 0;
+}
+
+int vt_cli_tracker_getopt(vt_cli_tracker *t, const char *cmd, int argc, char **argv,
+                          const struct option *lo) {
+    for (;;) {
+        const int c = getopt_long(argc, argv, ":h", lo, NULL);
+        if (c == -1)
+            return -1;
+        const int taken = vt_cli_tracker_option(t, cmd, c, optarg);
+        if (taken == 2)
+            return VT_CLI_OPT_USAGE;
+        if (!taken)
+            return c;
+    }
 }
 
 int vt_cli_tracker_option(vt_cli_tracker *t, const char *cmd, int code, const char *arg) {

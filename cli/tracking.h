@@ -89,7 +89,8 @@ typedef struct vt_cli_tracker {
     int given;           /* how many tracker options were given */
 } vt_cli_tracker;
 
-/* The defaults: `vtrack track` with no option. */
+/* The defaults: `vtrack track` with no option; and a new scan of the command line (getopt's
+ * optind = 1, its own messages off: the commands print theirs). */
 void vt_cli_tracker_init(vt_cli_tracker *t);
 
 /*
@@ -98,6 +99,18 @@ void vt_cli_tracker_init(vt_cli_tracker *t);
  * 2 (the usage-error status, message printed) when the value is bad.
  */
 int vt_cli_tracker_option(vt_cli_tracker *t, const char *cmd, int code, const char *arg);
+
+/* vt_cli_tracker_getopt's answer after a tracker option's bad value (message printed). */
+#define VT_CLI_OPT_USAGE (-2)
+
+/*
+ * The next option of command `cmd`'s line, by getopt_long with the long options `lo` (which hold
+ * VT_CLI_TRACKER_LONGOPTS) and the short options ":h"; the tracker options are taken into t on
+ * the way. Returns the next option's code for the caller (getopt's '?' and ':' included), -1
+ * at the end, or VT_CLI_OPT_USAGE. Start a scan with optind = 1 (vt_cli_tracker_init does).
+ */
+int vt_cli_tracker_getopt(vt_cli_tracker *t, const char *cmd, int argc, char **argv,
+                          const struct option *lo);
 
 /*
  * --adapt: the model the options name, fine-tuned on the frames of `clip`, into *am (the caller
