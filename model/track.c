@@ -614,6 +614,16 @@ static void coverage(vt_tracker *t, const uint8_t *m, const int *box) {
         t->cover[i] = t->cover_n[i] ? t->cover[i] / t->cover_n[i] : 0.0f;
 }
 
+/* The box refinement's object probability pf (cells) interpolated at source pixel (x, y). */
+static float refined_at(const vt_tracker *t, const float *pf, int x, int y) {
+    const int fw = t->fw, fh = t->fh;
+    const int y0 = t->row_y0[y], y1 = y0 + 1 < fh ? y0 + 1 : y0;
+    const int x0 = t->col_x0[x], x1 = x0 + 1 < fw ? x0 + 1 : x0;
+    const float wy = t->row_w[y], wx = t->col_w[x];
+    return (1 - wy) * ((1 - wx) * pf[y0 * fw + x0] + wx * pf[y0 * fw + x1]) +
+           wy * ((1 - wx) * pf[y1 * fw + x0] + wx * pf[y1 * fw + x1]);
+}
+
 /*
  * Turn a box into an object mask. A box holds the object and some of its surroundings; kept as
  * is, the surroundings would be tracked as part of the object (and stay behind when it moves).
@@ -694,29 +704,22 @@ static void refine_box(vt_tracker *t, obj *ob) {
     /* Source pixels of the box keep when the interpolated object probability wins. */
     const int sw = t->sw, sh = t->sh;
     int64_t before = 0, after = 0;
-    for (int pass = 0; pass < 2; pass++) {
-        if (pass == 1 && after * 5 < before)
-            return; /* refinement found almost nothing: trust the box */
-        for (int y = 0; y < sh; y++) {
-            const int y0 = t->row_y0[y], y1 = y0 + 1 < fh ? y0 + 1 : y0;
-            const float wy = t->row_w[y];
-            uint8_t *m = ob->mask + (size_t)y * sw;
-            for (int x = 0; x < sw; x++) {
-                if (!m[x])
-                    continue;
-                const int x0 = t->col_x0[x], x1 = x0 + 1 < fw ? x0 + 1 : x0;
-                const float wx = t->col_w[x];
-                float v = (1 - wy) * ((1 - wx) * pf[y0 * fw + x0] + wx * pf[y0 * fw + x1]) +
-                          wy * ((1 - wx) * pf[y1 * fw + x0] + wx * pf[y1 * fw + x1]);
-                /* first count what the refinement keeps, then keep it */
-                if (pass == 0) {
-                    before++;
-                    after += v > 0.5f;
-                } else {
-                    m[x] = v > 0.5f;
-                }
-            }
+    for (int y = 0; y < sh; y++) {
+        const uint8_t *m = ob->mask + (size_t)y * sw;
+        for (int x = 0; x < sw; x++) {
+            if (!m[x])
+                continue;
+            before++;
+            after += refined_at(t, pf, x, y) > 0.5f;
         }
+    }
+    if (after * 5 < before)
+        return; /* refinement found almost nothing: trust the box */
+    for (int y = 0; y < sh; y++) {
+        uint8_t *m = ob->mask + (size_t)y * sw;
+        for (int x = 0; x < sw; x++)
+            if (m[x])
+                m[x] = refined_at(t, pf, x, y) > 0.5f;
     }
 }
 
