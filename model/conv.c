@@ -57,61 +57,27 @@ vt_conv_algo vtm_conv_pick(const vt_conv *cv) {
     return VT_CONV_IM2COL;
 }
 
-int vtm_conv_im2col_rows(const vt_conv *cv, int oh, int ow) {
-    size_t kk = (size_t)cv->cin * cv->k * cv->k;
-    size_t cols = IM2COL_BLOCK_FLOATS / kk;
-    if (cols < IM2COL_MIN_COLS)
-        cols = IM2COL_MIN_COLS;
-    int rows = (int)(cols / (size_t)ow);
+/* How many rows of `len` units (columns, tiles) one block holds: as many as `budget` floats
+ * allow at `per_unit` floats a unit, at least `min_units` units, at least one row, at most
+ * `nrows`. */
+static int block_rows(size_t budget, size_t per_unit, size_t min_units, int len, int nrows) {
+    size_t units = budget / per_unit;
+    if (units < min_units)
+        units = min_units;
+    int rows = (int)(units / (size_t)len);
     if (rows < 1)
         rows = 1;
-    if (rows > oh)
-        rows = oh;
-    return rows;
+    return rows < nrows ? rows : nrows;
+}
+
+int vtm_conv_im2col_rows(const vt_conv *cv, int oh, int ow) {
+    return block_rows(IM2COL_BLOCK_FLOATS, (size_t)cv->cin * cv->k * cv->k, IM2COL_MIN_COLS, ow,
+                      oh);
 }
 
 static int wino_tile_rows(const vt_conv *cv, int tw, int th, int comps) {
-    size_t per_tile = comps * (size_t)(cv->cin + cv->cout);
-    size_t tiles = WINO_BLOCK_FLOATS / per_tile;
-    if (tiles < WINO_MIN_TILES)
-        tiles = WINO_MIN_TILES;
-    int rows = (int)(tiles / (size_t)tw);
-    if (rows < 1)
-        rows = 1;
-    if (rows > th)
-        rows = th;
-    return rows;
-}
-
-size_t vtm_conv_scratch(const vt_conv *cv, vt_conv_algo algo, int h, int w) {
-    int oh, ow;
-    vtm_conv_out_size(cv, h, w, &oh, &ow);
-    if (oh <= 0 || ow <= 0)
-        return 0;
-    if (algo == VT_CONV_AUTO)
-        algo = vtm_conv_pick(cv);
-    switch (algo) {
-    case VT_CONV_1X1:
-        return 0;
-    case VT_CONV_WINO: {
-        int th = (oh + 1) / 2, tw = (ow + 1) / 2;
-        int rows = wino_tile_rows(cv, tw, th, 16);
-        size_t nt = (size_t)rows * tw;
-        size_t wp = 2 * (size_t)tw + 2;
-        return 16 * (size_t)(cv->cin + cv->cout) * nt + 4 * wp + 4 * (size_t)tw + 64;
-    }
-    case VT_CONV_WINO4: {
-        int th = (oh + 3) / 4, tw = (ow + 3) / 4;
-        int rows = wino_tile_rows(cv, tw, th, 36);
-        size_t nt = (size_t)rows * tw;
-        size_t wp = 4 * (size_t)tw + 2 + WINO4_MARGIN;
-        return 36 * (size_t)(cv->cin + cv->cout) * nt + 12 * wp + 4 * (4 * (size_t)tw + 16) + 64;
-    }
-    default: {
-        int rows = vtm_conv_im2col_rows(cv, oh, ow);
-        return (size_t)cv->cin * cv->k * cv->k * rows * ow;
-    }
-    }
+    return block_rows(WINO_BLOCK_FLOATS, comps * (size_t)(cv->cin + cv->cout), WINO_MIN_TILES, tw,
+                      th);
 }
 
 void vtm_im2col(const vt_conv *cv, const float *x, int h, int w, int oy0, int oy1, float *col) {
@@ -419,6 +385,15 @@ static int have_avx512(void) {
 }
 #endif
 
+/* The batched products of a Winograd block: M[xi] (cout x nt) = U[xi] (cout x cin) * V[xi]
+ * (cin x nt) for each of the n transform components xi (16 for F(2,3), 36 for F(4,3)). */
+static void wino_gemms(const float *u, int n, int cin, int cout, int nt, const float *V, float *M) {
+    const size_t cc = (size_t)cin * cout;
+    for (int xi = 0; xi < n; xi++)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, cout, nt, cin, 1.0f, u + xi * cc,
+                    cin, V + (size_t)xi * cin * nt, nt, 0.0f, M + (size_t)xi * cout * nt, nt);
+}
+
 /* dst = act(src + res) for one output row (res may be NULL). */
 static void store_row(const float *src, const float *rs, int relu, int n, float *dst) {
     if (rs && relu)
@@ -436,74 +411,41 @@ static void store_row(const float *src, const float *rs, int relu, int n, float 
         memcpy(dst, src, sizeof(float) * n);
 }
 
-static void conv_wino(const vt_conv *cv, const float *x, int h, int w, const float *res, float *y,
-                      float *scratch) {
-    int oh, ow;
-    vtm_conv_out_size(cv, h, w, &oh, &ow);
-    const int cin = cv->cin, cout = cv->cout, pad = cv->pad;
-    const int th = (oh + 1) / 2, tw = (ow + 1) / 2;
-    const int rows = wino_tile_rows(cv, tw, th, 16);
-    const size_t ntmax = (size_t)rows * tw;
-    const int wp = 2 * tw + 2;
+/* The `rows` output rows of one row of tiles (ty) of channel o, from O[r], into y (oh x ow
+ * planes) with the residual and ReLU; the rows past the image's bottom are dropped. */
+static void store_tile_rows(const vt_conv *cv, float *const *O, int rows, int ty, int o, int oh,
+                            int ow, const float *res, float *y) {
     const size_t plane = (size_t)oh * ow;
-    float *V = scratch;
-    float *M = V + 16 * (size_t)cin * ntmax;
-    float *R = M + 16 * (size_t)cout * ntmax; /* 4 padded input rows */
-    float *O = R + 4 * (size_t)wp;            /* 2 output rows of 2*tw */
-    const size_t cc = (size_t)cin * cout;
-    int simd = 0;
-#ifdef WINO_SIMD
-    simd = have_avx512();
-#endif
-
-    for (int ty0 = 0; ty0 < th; ty0 += rows) {
-        const int ty1 = ty0 + rows < th ? ty0 + rows : th;
-        const int nt = (ty1 - ty0) * tw;
-        const size_t xs_in = (size_t)cin * nt; /* stride between the 16 components */
-        /* Input transform: V[xi][ci][t] = (B^T d B)[xi] for every tile t of the block. */
-        for (int ci = 0; ci < cin; ci++) {
-            const float *xc = x + (size_t)ci * h * w;
-            for (int ty = ty0; ty < ty1; ty++) {
-                for (int r = 0; r < 4; r++)
-                    wino_row(xc, h, w, 2 * ty - pad + r, pad, cv->pad_mode, wp, R + r * wp);
-                float *v = V + (size_t)ci * nt + (size_t)(ty - ty0) * tw;
-                int done = 0;
-#ifdef WINO_SIMD
-                if (simd)
-                    done = wino_in_row16(R, R + wp, R + 2 * wp, R + 3 * wp, tw, v, xs_in);
-#endif
-                wino_in_row(R, R + wp, R + 2 * wp, R + 3 * wp, done, tw, v, xs_in);
-            }
-        }
-        /* 16 GEMMs: M[xi] (cout x nt) = U[xi] (cout x cin) * V[xi] (cin x nt). */
-        for (int xi = 0; xi < 16; xi++)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, cout, nt, cin, 1.0f,
-                        cv->wino + xi * cc, cin, V + (size_t)xi * cin * nt, nt, 0.0f,
-                        M + (size_t)xi * cout * nt, nt);
-        /* Output transform A^T m A, then bias, residual and ReLU, clipped to oh x ow. */
-        const size_t xs = (size_t)cout * nt;
-        for (int o = 0; o < cout; o++) {
-            const float bo = cv->b ? cv->b[o] : 0.0f;
-            for (int ty = ty0; ty < ty1; ty++) {
-                const float *m = M + (size_t)o * nt + (size_t)(ty - ty0) * tw;
-                int done = 0;
-#ifdef WINO_SIMD
-                if (simd)
-                    done = wino_out_row16(m, xs, tw, bo, O, O + 2 * tw);
-#endif
-                wino_out_row(m, xs, done, tw, bo, O, O + 2 * tw);
-                for (int r = 0; r < 2; r++) {
-                    int oy = 2 * ty + r;
-                    if (oy >= oh)
-                        break;
-                    const float *src = O + r * 2 * tw;
-                    float *dst = y + (size_t)o * plane + (size_t)oy * ow;
-                    const float *rs = res ? res + (size_t)o * plane + (size_t)oy * ow : NULL;
-                    store_row(src, rs, cv->relu, ow, dst);
-                }
-            }
-        }
+    for (int r = 0; r < rows; r++) {
+        const int oy = rows * ty + r;
+        if (oy >= oh)
+            break;
+        const size_t at = (size_t)o * plane + (size_t)oy * ow;
+        store_row(O[r], res ? res + at : NULL, cv->relu, ow, y + at);
     }
+}
+
+/* The F(2,3) steps of one tile row, for the driver below (conv_wino_run). */
+static void wino2_in_rows(float *const *R, float *const *T, int wp, int tw, float *v, size_t xs,
+                          int simd) {
+    (void)T, (void)wp, (void)simd;
+    int done = 0;
+#ifdef WINO_SIMD
+    if (simd)
+        done = wino_in_row16(R[0], R[1], R[2], R[3], tw, v, xs);
+#endif
+    wino_in_row(R[0], R[1], R[2], R[3], done, tw, v, xs);
+}
+
+static void wino2_out_rows(const float *m, size_t xs, int tw, float bias, float *const *O,
+                           int simd) {
+    (void)simd;
+    int done = 0;
+#ifdef WINO_SIMD
+    if (simd)
+        done = wino_out_row16(m, xs, tw, bias, O[0], O[1]);
+#endif
+    wino_out_row(m, xs, done, tw, bias, O[0], O[1]);
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -705,30 +647,78 @@ __attribute__((target("avx512f"))) static int wino4_out_row16(const float *m, si
 }
 #endif
 
-static void conv_wino4(const vt_conv *cv, const float *x, int h, int w, const float *res, float *y,
-                       float *scratch) {
+/* The F(4,3) steps of one tile row, for the driver below. */
+static void wino4_in_rows(float *const *R, float *const *T, int wp, int tw, float *v, size_t xs,
+                          int simd) {
+    (void)simd;
+    wino4_vert(R, T, wp);
+    int done = 0;
+#ifdef WINO_SIMD
+    if (simd)
+        done = wino4_in_row16(T, tw, v, xs);
+#endif
+    wino4_in_row(T, done, tw, v, xs);
+}
+
+static void wino4_out_rows(const float *m, size_t xs, int tw, float bias, float *const *O,
+                           int simd) {
+    (void)simd;
+    int done = 0;
+#ifdef WINO_SIMD
+    if (simd)
+        done = wino4_out_row16(m, xs, tw, bias, O);
+#endif
+    wino4_out_row(m, xs, done, tw, bias, O);
+}
+
+/*
+ * What tells F(2,3) from F(4,3) in the one driver: the output tile's side m (input tiles are
+ * m + 2), the rows of scratch each tile row needs (the padded input rows, and for F(4,3) their
+ * vertical transform too) with the floats readable past each, and the two transforms of a row
+ * of tiles. Scratch: V (comps x cin x tiles), M (comps x cout x tiles), `in_rows` rows of
+ * m * tw + 2 + margin, then m output rows of m * tw + out_pad.
+ */
+typedef struct wino_kind {
+    int m, comps, in_rows, margin, out_pad;
+    void (*in)(float *const *R, float *const *T, int wp, int tw, float *v, size_t xs, int simd);
+    void (*out)(const float *m, size_t xs, int tw, float bias, float *const *O, int simd);
+} wino_kind;
+
+static const wino_kind WINO2 = {2, 16, 4, 0, 0, wino2_in_rows, wino2_out_rows};
+static const wino_kind WINO4 = {4, 36, 12, WINO4_MARGIN, 16, wino4_in_rows, wino4_out_rows};
+
+static size_t wino_kind_scratch(const wino_kind *k, const vt_conv *cv, int oh, int ow) {
+    const int th = (oh + k->m - 1) / k->m, tw = (ow + k->m - 1) / k->m;
+    const size_t nt = (size_t)wino_tile_rows(cv, tw, th, k->comps) * tw;
+    const size_t wr = (size_t)k->m * tw + 2 + k->margin;
+    return (size_t)k->comps * (cv->cin + cv->cout) * nt + k->in_rows * wr +
+           k->m * ((size_t)k->m * tw + k->out_pad) + 64;
+}
+
+/* y = act(conv(x) + b + res) by Winograd F(m x m, 3 x 3), one block of tile rows at a time:
+ * input transform, comps GEMMs, output transform clipped to oh x ow. */
+static void conv_wino_run(const wino_kind *k, const float *u, const vt_conv *cv, const float *x,
+                          int h, int w, const float *res, float *y, float *scratch) {
     int oh, ow;
     vtm_conv_out_size(cv, h, w, &oh, &ow);
-    const int cin = cv->cin, cout = cv->cout, pad = cv->pad;
-    const int th = (oh + 3) / 4, tw = (ow + 3) / 4;
-    const int rows = wino_tile_rows(cv, tw, th, 36);
+    const int cin = cv->cin, cout = cv->cout, pad = cv->pad, m = k->m, n = m + 2;
+    const int th = (oh + m - 1) / m, tw = (ow + m - 1) / m;
+    const int rows = wino_tile_rows(cv, tw, th, k->comps);
     const size_t ntmax = (size_t)rows * tw;
-    const int wp = 4 * tw + 2, wr = wp + WINO4_MARGIN;
-    const size_t plane = (size_t)oh * ow;
+    const int wp = m * tw + 2, wr = wp + k->margin;
     float *V = scratch;
-    float *M = V + 36 * (size_t)cin * ntmax;
-    float *buf = M + 36 * (size_t)cout * ntmax;
+    float *M = V + (size_t)k->comps * cin * ntmax;
+    float *buf = M + (size_t)k->comps * cout * ntmax;
     float *R[6], *T[6], *O[4];
-    for (int r = 0; r < 6; r++) {
+    for (int r = 0; r < n; r++) {
         R[r] = buf + (size_t)r * wr;
-        T[r] = buf + (size_t)(6 + r) * wr;
+        T[r] = k->in_rows > n ? buf + (size_t)(n + r) * wr : NULL;
     }
-    for (int r = 0; r < 4; r++)
-        O[r] = buf + 12 * (size_t)wr + (size_t)r * (4 * tw + 16);
-    /* The SIMD column loads read up to WINO4_MARGIN floats past each T row: keep them defined. */
-    for (int r = 0; r < 6; r++)
-        memset(T[r] + wp, 0, sizeof(float) * WINO4_MARGIN);
-    const size_t cc = (size_t)cin * cout;
+    for (int r = 0; r < m; r++)
+        O[r] = buf + (size_t)k->in_rows * wr + (size_t)r * (m * tw + k->out_pad);
+    /* The SIMD column loads read up to `margin` floats past each row: keep them defined. */
+    for (int r = 0; r < k->in_rows && k->margin > 0; r++)
+        memset(buf + (size_t)r * wr + wp, 0, sizeof(float) * k->margin);
     int simd = 0;
 #ifdef WINO_SIMD
     simd = have_avx512();
@@ -737,48 +727,46 @@ static void conv_wino4(const vt_conv *cv, const float *x, int h, int w, const fl
     for (int ty0 = 0; ty0 < th; ty0 += rows) {
         const int ty1 = ty0 + rows < th ? ty0 + rows : th;
         const int nt = (ty1 - ty0) * tw;
-        const size_t xs_in = (size_t)cin * nt;
+        const size_t xs_in = (size_t)cin * nt; /* stride between the transform's components */
+        /* Input transform: V[xi][ci][t] = (B^T d B)[xi] for every tile t of the block. */
         for (int ci = 0; ci < cin; ci++) {
             const float *xc = x + (size_t)ci * h * w;
             for (int ty = ty0; ty < ty1; ty++) {
-                for (int r = 0; r < 6; r++)
-                    wino_row(xc, h, w, 4 * ty - pad + r, pad, cv->pad_mode, wp, R[r]);
-                wino4_vert(R, T, wp);
-                float *v = V + (size_t)ci * nt + (size_t)(ty - ty0) * tw;
-                int done = 0;
-#ifdef WINO_SIMD
-                if (simd)
-                    done = wino4_in_row16(T, tw, v, xs_in);
-#endif
-                wino4_in_row(T, done, tw, v, xs_in);
+                for (int r = 0; r < n; r++)
+                    wino_row(xc, h, w, m * ty - pad + r, pad, cv->pad_mode, wp, R[r]);
+                k->in(R, T, wp, tw, V + (size_t)ci * nt + (size_t)(ty - ty0) * tw, xs_in, simd);
             }
         }
-        for (int xi = 0; xi < 36; xi++)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, cout, nt, cin, 1.0f,
-                        cv->wino4 + xi * cc, cin, V + (size_t)xi * cin * nt, nt, 0.0f,
-                        M + (size_t)xi * cout * nt, nt);
+        wino_gemms(u, k->comps, cin, cout, nt, V, M);
+        /* Output transform A^T m A, then bias, residual and ReLU, clipped to oh x ow. */
         const size_t xs = (size_t)cout * nt;
         for (int o = 0; o < cout; o++) {
             const float bo = cv->b ? cv->b[o] : 0.0f;
             for (int ty = ty0; ty < ty1; ty++) {
-                const float *m = M + (size_t)o * nt + (size_t)(ty - ty0) * tw;
-                int done = 0;
-#ifdef WINO_SIMD
-                if (simd)
-                    done = wino4_out_row16(m, xs, tw, bo, O);
-#endif
-                wino4_out_row(m, xs, done, tw, bo, O);
-                for (int r = 0; r < 4; r++) {
-                    int oy = 4 * ty + r;
-                    if (oy >= oh)
-                        break;
-                    const float *src = O[r];
-                    float *dst = y + (size_t)o * plane + (size_t)oy * ow;
-                    const float *rs = res ? res + (size_t)o * plane + (size_t)oy * ow : NULL;
-                    store_row(src, rs, cv->relu, ow, dst);
-                }
+                k->out(M + (size_t)o * nt + (size_t)(ty - ty0) * tw, xs, tw, bo, O, simd);
+                store_tile_rows(cv, O, m, ty, o, oh, ow, res, y);
             }
         }
+    }
+}
+size_t vtm_conv_scratch(const vt_conv *cv, vt_conv_algo algo, int h, int w) {
+    int oh, ow;
+    vtm_conv_out_size(cv, h, w, &oh, &ow);
+    if (oh <= 0 || ow <= 0)
+        return 0;
+    if (algo == VT_CONV_AUTO)
+        algo = vtm_conv_pick(cv);
+    switch (algo) {
+    case VT_CONV_1X1:
+        return 0;
+    case VT_CONV_WINO:
+        return wino_kind_scratch(&WINO2, cv, oh, ow);
+    case VT_CONV_WINO4:
+        return wino_kind_scratch(&WINO4, cv, oh, ow);
+    default: {
+        int rows = vtm_conv_im2col_rows(cv, oh, ow);
+        return (size_t)cv->cin * cv->k * cv->k * rows * ow;
+    }
     }
 }
 
@@ -814,10 +802,10 @@ int vtm_conv2d(const vt_conv *cv, vt_conv_algo algo, const vt_tensor *x, const v
             conv_1x1(cv, xb, x->h, x->w, rb, yb);
             break;
         case VT_CONV_WINO:
-            conv_wino(cv, xb, x->h, x->w, rb, yb, scratch);
+            conv_wino_run(&WINO2, cv->wino, cv, xb, x->h, x->w, rb, yb, scratch);
             break;
         case VT_CONV_WINO4:
-            conv_wino4(cv, xb, x->h, x->w, rb, yb, scratch);
+            conv_wino_run(&WINO4, cv->wino4, cv, xb, x->h, x->w, rb, yb, scratch);
             break;
         default:
             conv_im2col(cv, xb, x->h, x->w, rb, yb, scratch);
