@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,30 +22,73 @@
     ck_assert_msg(fabs((got) - (want)) < EPS, "%s = %.15f, want %.15f", #got, (double)(got),       \
                   (double)(want))
 
-static vt_mot_boxes gt_of(const char *text) {
+/* Ground truth (gt != 0) or predictions parsed from text; a parse error fails the test. */
+static vt_mot_boxes boxes_of(int gt, const char *text) {
     vt_mot_boxes b = {0};
     char err[256] = "";
-    ck_assert_msg(vt_mot_parse_gt(text, strlen(text), "gt.txt", &b, err, sizeof err) == 0, "%s",
-                  err);
-    return b;
-}
-
-static vt_mot_boxes pred_of(const char *text) {
-    vt_mot_boxes b = {0};
-    char err[256] = "";
-    ck_assert_msg(vt_mot_parse_pred(text, strlen(text), "pred.txt", &b, err, sizeof err) == 0, "%s",
-                  err);
+    const int rc = gt ? vt_mot_parse_gt(text, strlen(text), "gt.txt", &b, err, sizeof err)
+                      : vt_mot_parse_pred(text, strlen(text), "pred.txt", &b, err, sizeof err);
+    ck_assert_msg(rc == 0, "%s", err);
     return b;
 }
 
 /* Score ground truth and predictions given as text. */
 static vt_mot_counts score(const char *gt_text, const char *pred_text, vt_mot_switch **sw,
                            int *nsw) {
-    vt_mot_boxes gt = gt_of(gt_text), pred = pred_of(pred_text);
+    vt_mot_boxes gt = boxes_of(1, gt_text), pred = boxes_of(0, pred_text);
     vt_mot_counts c;
     ck_assert_int_eq(vt_mot_score(&gt, &pred, &c, sw, nsw), 0);
     vt_mot_boxes_free(&gt);
     vt_mot_boxes_free(&pred);
+    return c;
+}
+
+/* Every count of `c` as one line, compared with the hand-computed line of each test: the IoU
+ * sum to 6 decimals (the cases' sums are sums of a few exact fractions, far from a rounding
+ * edge). */
+static void assert_counts(const vt_mot_counts *c, const char *want) {
+    char got[256];
+    snprintf(got, sizeof got,
+             "ids %d gt %ld pred %ld | pairs %ld iou %.6f success %ld swaps %ld | "
+             "idtp %ld idfp %ld idfn %ld | tp %ld fp %ld fn %ld idsw %ld",
+             c->ids, c->gt_boxes, c->pred_boxes, c->pairs, c->iou_sum, c->success, c->swaps,
+             c->idtp, c->idfp, c->idfn, c->tp, c->fp, c->fn, c->idsw);
+    ck_assert_str_eq(got, want);
+}
+
+/* The metrics of `c` (percent, 4 decimals: the cases' ratios are small fractions, none within
+ * 1e-4 of a rounding edge) against the hand-computed line of each test. */
+static void assert_metrics(const vt_mot_counts *c, const char *want) {
+    vt_mot_metrics m;
+    vt_mot_metrics_of(c, &m);
+    char got[256];
+    snprintf(got, sizeof got,
+             "ao %.4f sr50 %.4f swaps %.4f | idf1 %.4f idp %.4f idr %.4f | mota %.4f", m.ao, m.sr50,
+             m.swap_pct, m.idf1, m.idp, m.idr, m.mota);
+    ck_assert_str_eq(got, want);
+}
+
+/*
+ * Score gt_text against pred_text and compare with the hand-computed lines: the counts (as
+ * assert_counts), the identity switches as "FRAME:GT:FROM>TO" separated by spaces ("" for
+ * none), and the metrics (as assert_metrics; NULL: not compared). Returns the counts.
+ */
+static vt_mot_counts check_scored(const char *gt_text, const char *pred_text, const char *counts,
+                                  const char *switches, const char *metrics) {
+    vt_mot_switch *sw = NULL;
+    int nsw = 0;
+    vt_mot_counts c = score(gt_text, pred_text, &sw, &nsw);
+    assert_counts(&c, counts);
+    char got[256] = "";
+    for (int k = 0; k < nsw; k++) {
+        size_t at = strlen(got);
+        snprintf(got + at, sizeof got - at, "%s%d:%d:%d>%d", k ? " " : "", sw[k].frame, sw[k].gt_id,
+                 sw[k].from_id, sw[k].to_id);
+    }
+    free(sw);
+    ck_assert_str_eq(got, switches);
+    if (metrics)
+        assert_metrics(&c, metrics);
     return c;
 }
 
@@ -175,17 +219,17 @@ START_TEST(test_parse_gt_conf) {
     /* Counted: (1,1), (2,1), (3,1), (2,2), (3,2). Ignored: id 2 on frame 1 (conf 0), a conf-0
      * line on a counted (frame, id) (no duplicate), id 3 (only conf 0), conf 2 and 0.5. Frames
      * written as "3.0", CRLF line ends, a blank line and spaces around fields are accepted. */
-    vt_mot_boxes gt = gt_of("1,1,0,0,10,10,1,-1,-1,-1\n"
-                            "1,2,50,0,10,10,0,-1,-1,-1\n"
-                            "2,1,0,0,10,10,1,-1,-1,-1\r\n"
-                            "2,2,50,0,10,10,1,-1,-1,-1\n"
-                            "2,2,60,0,10,10,0,-1,-1,-1\n"
-                            "\n"
-                            "3,3,0,0,10,10,0\n"
-                            "3,3,0,0,10,10,2\n"
-                            "4,3,0,0,10,10,0.5\n"
-                            "3.0, 1, 0, 0, 10, 10, 1\n"
-                            "3,2,50.5,0,10,10,1.0,-1,-1,-1\n");
+    vt_mot_boxes gt = boxes_of(1, "1,1,0,0,10,10,1,-1,-1,-1\n"
+                                  "1,2,50,0,10,10,0,-1,-1,-1\n"
+                                  "2,1,0,0,10,10,1,-1,-1,-1\r\n"
+                                  "2,2,50,0,10,10,1,-1,-1,-1\n"
+                                  "2,2,60,0,10,10,0,-1,-1,-1\n"
+                                  "\n"
+                                  "3,3,0,0,10,10,0\n"
+                                  "3,3,0,0,10,10,2\n"
+                                  "4,3,0,0,10,10,0.5\n"
+                                  "3.0, 1, 0, 0, 10, 10, 1\n"
+                                  "3,2,50.5,0,10,10,1.0,-1,-1,-1\n");
     ck_assert_int_eq(gt.n, 5);
     ck_assert_int_eq(gt.v[0].line, 1);
     ck_assert_int_eq(gt.v[3].frame, 3);
@@ -214,35 +258,17 @@ START_TEST(test_conf_and_registration_scored) {
      *         IDFP 1; IDF1 = 10 / (10 + 1) = 90.909..%, IDP 5/6, IDR 1.
      *   CLEAR: frame 1 has one ground truth and two predictions: TP 1, FP 1; frames 2, 3: TP 2
      *          each. TP 5, FP 1, FN 0, IDSW 0; MOTA = 1 - 1/5 = 80 %. */
-    vt_mot_counts c = score("1,1,0,0,10,10,1\n1,2,50,0,10,10,0\n"
-                            "2,1,0,0,10,10,1\n2,2,50,0,10,10,1\n"
-                            "3,1,0,0,10,10,1\n3,2,50,0,10,10,1\n",
-                            "1,1,0,0,10,10\n1,2,50,0,10,10\n"
-                            "2,1,0,0,10,10\n2,2,50,0,10,10\n"
-                            "3,1,0,0,10,10\n3,2,50,0,10,10\n",
-                            NULL, NULL);
-    ck_assert_int_eq(c.ids, 2);
-    ck_assert_int_eq(c.gt_boxes, 5);
-    ck_assert_int_eq(c.pred_boxes, 6);
-    ck_assert_int_eq(c.pairs, 3);
-    assert_close(c.iou_sum, 3.0);
-    ck_assert_int_eq(c.success, 3);
-    ck_assert_int_eq(c.swaps, 0);
-    ck_assert_int_eq(c.idtp, 5);
-    ck_assert_int_eq(c.idfp, 1);
-    ck_assert_int_eq(c.idfn, 0);
-    ck_assert_int_eq(c.tp, 5);
-    ck_assert_int_eq(c.fp, 1);
-    ck_assert_int_eq(c.fn, 0);
-    ck_assert_int_eq(c.idsw, 0);
-    vt_mot_metrics m;
-    vt_mot_metrics_of(&c, &m);
-    assert_close(m.ao, 100.0);
-    assert_close(m.sr50, 100.0);
-    assert_close(m.idf1, 100.0 * 10.0 / 11.0);
-    assert_close(m.idp, 100.0 * 5.0 / 6.0);
-    assert_close(m.idr, 100.0);
-    assert_close(m.mota, 80.0);
+    check_scored("1,1,0,0,10,10,1\n1,2,50,0,10,10,0\n"
+                 "2,1,0,0,10,10,1\n2,2,50,0,10,10,1\n"
+                 "3,1,0,0,10,10,1\n3,2,50,0,10,10,1\n",
+                 "1,1,0,0,10,10\n1,2,50,0,10,10\n"
+                 "2,1,0,0,10,10\n2,2,50,0,10,10\n"
+                 "3,1,0,0,10,10\n3,2,50,0,10,10\n",
+                 "ids 2 gt 5 pred 6 | pairs 3 iou 3.000000 success 3 swaps 0 | "
+                 "idtp 5 idfp 1 idfn 0 | tp 5 fp 1 fn 0 idsw 0",
+                 "",
+                 "ao 100.0000 sr50 100.0000 swaps 0.0000 | "
+                 "idf1 90.9091 idp 83.3333 idr 100.0000 | mota 80.0000");
 }
 END_TEST
 
@@ -260,25 +286,12 @@ START_TEST(test_ao_missing_prediction) {
      *       frame 2 has IoU >= 0.5: IDTP 1, IDFN 4, IDFP 2; IDF1 = 2 / (2 + 6) = 25 %.
      * CLEAR: frame 1 FN + FP, frame 2 TP, frame 3 FN (no box), frame 4 FN + FP, frame 5 FN:
      *        TP 1, FN 4, FP 2, IDSW 0; MOTA = 1 - 6/5 = -20 %. */
-    vt_mot_counts c = score(missing_gt, missing_pred, NULL, NULL);
-    ck_assert_int_eq(c.pairs, 4);
-    assert_close(c.iou_sum, 4.0 / 3.0);
-    ck_assert_int_eq(c.success, 1);
-    ck_assert_int_eq(c.swaps, 0);
-    ck_assert_int_eq(c.pred_boxes, 3);
-    ck_assert_int_eq(c.idtp, 1);
-    ck_assert_int_eq(c.idfn, 4);
-    ck_assert_int_eq(c.idfp, 2);
-    ck_assert_int_eq(c.tp, 1);
-    ck_assert_int_eq(c.fn, 4);
-    ck_assert_int_eq(c.fp, 2);
-    ck_assert_int_eq(c.idsw, 0);
-    vt_mot_metrics m;
-    vt_mot_metrics_of(&c, &m);
-    assert_close(m.ao, 100.0 / 3.0);
-    assert_close(m.sr50, 25.0);
-    assert_close(m.idf1, 25.0);
-    assert_close(m.mota, -20.0);
+    check_scored(missing_gt, missing_pred,
+                 "ids 1 gt 5 pred 3 | pairs 4 iou 1.333333 success 1 swaps 0 | "
+                 "idtp 1 idfp 2 idfn 4 | tp 1 fp 2 fn 4 idsw 0",
+                 "",
+                 "ao 33.3333 sr50 25.0000 swaps 0.0000 | "
+                 "idf1 25.0000 idp 33.3333 idr 20.0000 | mota -20.0000");
 }
 END_TEST
 
@@ -310,39 +323,12 @@ START_TEST(test_swap) {
      *   with prediction 2 and person 2 with prediction 1 (the continuation bonus cannot help
      *   pairs below 0.5): both match, two switches on frame 4 (1: 1 -> 2, 2: 2 -> 1). Frames 5,
      *   6 continue them. TP 12, FP 0, FN 0, IDSW 2; MOTA = 1 - 2/12 = 83.33 %. */
-    vt_mot_switch *sw = NULL;
-    int nsw = 0;
-    vt_mot_counts c = score(cross_gt, cross_pred, &sw, &nsw);
-    ck_assert_int_eq(c.pairs, 10);
-    assert_close(c.iou_sum, 4.0);
-    ck_assert_int_eq(c.success, 4);
-    ck_assert_int_eq(c.swaps, 6);
-    ck_assert_int_eq(c.idtp, 6);
-    ck_assert_int_eq(c.idfp, 6);
-    ck_assert_int_eq(c.idfn, 6);
-    ck_assert_int_eq(c.tp, 12);
-    ck_assert_int_eq(c.fp, 0);
-    ck_assert_int_eq(c.fn, 0);
-    ck_assert_int_eq(c.idsw, 2);
-    ck_assert_int_eq(nsw, 2);
-    ck_assert_int_eq(sw[0].frame, 4);
-    ck_assert_int_eq(sw[0].gt_id, 1);
-    ck_assert_int_eq(sw[0].from_id, 1);
-    ck_assert_int_eq(sw[0].to_id, 2);
-    ck_assert_int_eq(sw[1].frame, 4);
-    ck_assert_int_eq(sw[1].gt_id, 2);
-    ck_assert_int_eq(sw[1].from_id, 2);
-    ck_assert_int_eq(sw[1].to_id, 1);
-    free(sw);
-    vt_mot_metrics m;
-    vt_mot_metrics_of(&c, &m);
-    assert_close(m.ao, 40.0);
-    assert_close(m.sr50, 40.0);
-    assert_close(m.swap_pct, 60.0);
-    assert_close(m.idf1, 50.0);
-    assert_close(m.idp, 50.0);
-    assert_close(m.idr, 50.0);
-    assert_close(m.mota, 100.0 * (1.0 - 2.0 / 12.0));
+    check_scored(cross_gt, cross_pred,
+                 "ids 2 gt 12 pred 12 | pairs 10 iou 4.000000 success 4 swaps 6 | "
+                 "idtp 6 idfp 6 idfn 6 | tp 12 fp 0 fn 0 idsw 2",
+                 "4:1:1>2 4:2:2>1",
+                 "ao 40.0000 sr50 40.0000 swaps 60.0000 | "
+                 "idf1 50.0000 idp 50.0000 idr 50.0000 | mota 83.3333");
 }
 END_TEST
 
@@ -369,28 +355,12 @@ START_TEST(test_greedy_differs_from_optimal) {
      * optimum a-q + b-p = 4: IDTP 4 of 5 boxes on each side: IDFN 1, IDFP 1, IDF1 80 %.
      * Registration metrics: no prediction carries id 1 or 2: pairs 1 (frames 2, 3) + 2 (frame
      * 2) = 3, AO 0. */
-    vt_mot_switch *sw = NULL;
-    int nsw = 0;
-    vt_mot_counts c = score(greedy_gt, greedy_pred, &sw, &nsw);
-    ck_assert_int_eq(c.tp, 5);
-    ck_assert_int_eq(c.fp, 0);
-    ck_assert_int_eq(c.fn, 0);
-    ck_assert_int_eq(c.idsw, 1);
-    ck_assert_int_eq(nsw, 1);
-    ck_assert_int_eq(sw[0].frame, 3);
-    ck_assert_int_eq(sw[0].gt_id, 1);
-    ck_assert_int_eq(sw[0].from_id, 8);
-    ck_assert_int_eq(sw[0].to_id, 7);
-    free(sw);
-    ck_assert_int_eq(c.idtp, 4);
-    ck_assert_int_eq(c.idfn, 1);
-    ck_assert_int_eq(c.idfp, 1);
-    ck_assert_int_eq(c.pairs, 3);
-    assert_close(c.iou_sum, 0.0);
-    vt_mot_metrics m;
-    vt_mot_metrics_of(&c, &m);
-    assert_close(m.idf1, 80.0);
-    assert_close(m.mota, 80.0);
+    check_scored(greedy_gt, greedy_pred,
+                 "ids 2 gt 5 pred 5 | pairs 3 iou 0.000000 success 0 swaps 0 | "
+                 "idtp 4 idfp 1 idfn 1 | tp 5 fp 0 fn 0 idsw 1",
+                 "3:1:8>7",
+                 "ao 0.0000 sr50 0.0000 swaps 0.0000 | "
+                 "idf1 80.0000 idp 80.0000 idr 80.0000 | mota 80.0000");
 }
 END_TEST
 
@@ -398,28 +368,23 @@ START_TEST(test_continuation_preferred) {
     /* Frame 1: a (id 1) at [0,10), prediction 5 exactly on it. Frame 2: a still at [0,10);
      * predictions 5 at [2,12) (IoU 8/12 = 0.67) and 6 exactly on a (IoU 1). Without the
      * continuation bonus 6 would win; with it, 5 scores 1000.67: a stays with 5, no switch, and
-     * 6 is a false positive. TP 2, FP 1, IDSW 0. */
-    vt_mot_counts c = score("1,1,0,0,10,10,1\n2,1,0,0,10,10,1\n",
-                            "1,5,0,0,10,10\n2,5,2,0,10,10\n2,6,0,0,10,10\n", NULL, NULL);
-    ck_assert_int_eq(c.tp, 2);
-    ck_assert_int_eq(c.fp, 1);
-    ck_assert_int_eq(c.idsw, 0);
+     * 6 is a false positive. TP 2, FP 1, IDSW 0. IDF1: a with 5 on both frames, with 6 on one:
+     * IDTP 2, IDFP 1 (6's box), IDFN 0. Registration: frame 2 is a's one pair, and no prediction
+     * carries id 1: IoU 0, no success, no swap. */
+    check_scored("1,1,0,0,10,10,1\n2,1,0,0,10,10,1\n",
+                 "1,5,0,0,10,10\n2,5,2,0,10,10\n2,6,0,0,10,10\n",
+                 "ids 1 gt 2 pred 3 | pairs 1 iou 0.000000 success 0 swaps 0 | "
+                 "idtp 2 idfp 1 idfn 0 | tp 2 fp 1 fn 0 idsw 0",
+                 "", NULL);
     /* A gap breaks the preference but not the memory: frame 2 matches nothing (prediction 5 is
      * far), frame 3 has 5 (IoU 0.67) and 6 (IoU 1): 6 wins, and a was last matched to 5: a
-     * switch on frame 3. */
-    vt_mot_switch *sw = NULL;
-    int nsw = 0;
-    c = score("1,1,0,0,10,10,1\n2,1,0,0,10,10,1\n3,1,0,0,10,10,1\n",
-              "1,5,0,0,10,10\n2,5,50,0,10,10\n3,5,2,0,10,10\n3,6,0,0,10,10\n", &sw, &nsw);
-    ck_assert_int_eq(c.tp, 2);
-    ck_assert_int_eq(c.fn, 1);
-    ck_assert_int_eq(c.fp, 2);
-    ck_assert_int_eq(c.idsw, 1);
-    ck_assert_int_eq(nsw, 1);
-    ck_assert_int_eq(sw[0].frame, 3);
-    ck_assert_int_eq(sw[0].from_id, 5);
-    ck_assert_int_eq(sw[0].to_id, 6);
-    free(sw);
+     * switch on frame 3. IDF1: a with 5 on frames 1 and 3, with 6 on frame 3: IDTP 2, IDFP 2,
+     * IDFN 1; pairs are frames 2 and 3. */
+    check_scored("1,1,0,0,10,10,1\n2,1,0,0,10,10,1\n3,1,0,0,10,10,1\n",
+                 "1,5,0,0,10,10\n2,5,50,0,10,10\n3,5,2,0,10,10\n3,6,0,0,10,10\n",
+                 "ids 1 gt 3 pred 4 | pairs 2 iou 0.000000 success 0 swaps 0 | "
+                 "idtp 2 idfp 2 idfn 1 | tp 2 fp 2 fn 1 idsw 1",
+                 "3:1:5>6", NULL);
 }
 END_TEST
 
@@ -434,13 +399,9 @@ START_TEST(test_pooled) {
     vt_mot_counts_add(&sum, &a);
     vt_mot_counts_add(&sum, &b);
     ck_assert_int_eq(sum.ids, 3);
-    vt_mot_metrics m;
-    vt_mot_metrics_of(&sum, &m);
-    assert_close(m.ao, 100.0 * (16.0 / 3.0) / 14.0);
-    assert_close(m.sr50, 100.0 * 5.0 / 14.0);
-    assert_close(m.swap_pct, 100.0 * 6.0 / 14.0);
-    assert_close(m.idf1, 43.75);
-    assert_close(m.mota, 100.0 * 9.0 / 17.0);
+    /* IDP 7 / 15, IDR 7 / 17 */
+    assert_metrics(&sum, "ao 38.0952 sr50 35.7143 swaps 42.8571 | "
+                         "idf1 43.7500 idp 46.6667 idr 41.1765 | mota 52.9412");
 }
 END_TEST
 
@@ -508,7 +469,7 @@ START_TEST(test_malformed) {
         vt_mot_boxes_free(&b);
     }
     /* Predictions may carry any integer id and a box of zero or negative size (no box). */
-    vt_mot_boxes p = pred_of("1,-1,0,0,10,10,0.5,-1,-1,-1\n2,4,0,0,0,-3\n");
+    vt_mot_boxes p = boxes_of(0, "1,-1,0,0,10,10,0.5,-1,-1,-1\n2,4,0,0,0,-3\n");
     ck_assert_int_eq(p.n, 2);
     ck_assert_int_eq(p.v[0].id, -1);
     assert_close(p.v[0].score, 0.5);
