@@ -10,6 +10,7 @@
  */
 #include <errno.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -157,17 +158,22 @@ static vt_davis_boundary shifted_square(int w, int h, int x0, int side, int dx, 
     return b;
 }
 
+/* Every field of b as one line, against the hand-computed line of each case (P, R, F to 4
+ * decimals: the cases' values are simple fractions, none near a rounding edge). */
+static void assert_boundary(const vt_davis_boundary *b, const char *want) {
+    char got[160];
+    snprintf(got, sizeof got, "tol %d | rings %ld %ld | matched %ld %ld | P %.4f R %.4f F %.4f",
+             b->bound_pix, b->n_gt, b->n_pred, b->gt_match, b->pred_match, b->precision, b->recall,
+             b->f);
+    ck_assert_str_eq(got, want);
+}
+
 START_TEST(test_boundary_tolerance) {
     /* Square [10,19]^2: boundary = border of box [9,19]^2, 40 pixels; same for the shifted one.
      * Shift right by 2 = the tolerance of a 100x100 image: every pixel of either ring has one
      * of the other ring within 2 on its row (the left/right columns are exactly 2 apart). */
     vt_davis_boundary b = shifted_square(100, 100, 10, 10, 2, 0, 0);
-    ck_assert_int_eq(b.bound_pix, 2);
-    ck_assert_int_eq(b.n_gt, 40);
-    ck_assert_int_eq(b.n_pred, 40);
-    ck_assert_int_eq(b.gt_match, 40);
-    ck_assert_int_eq(b.pred_match, 40);
-    assert_close(b.f, 1.0);
+    assert_boundary(&b, "tol 2 | rings 40 40 | matched 40 40 | P 1.0000 R 1.0000 F 1.0000");
 
     /* Shift right by 3, one beyond. Ground-truth ring pixels matched:
      *   left column x=9 (11 px): the nearest predicted pixels are 3 away -> 0;
@@ -178,11 +184,7 @@ START_TEST(test_boundary_tolerance) {
      * gt_match = 24 of 40; the prediction's ring is the mirror image: pred_match = 24 of 40.
      * P = R = 0.6, F = 0.6. */
     b = shifted_square(100, 100, 10, 10, 3, 0, 0);
-    ck_assert_int_eq(b.gt_match, 24);
-    ck_assert_int_eq(b.pred_match, 24);
-    assert_close(b.precision, 0.6);
-    assert_close(b.recall, 0.6);
-    assert_close(b.f, 0.6);
+    assert_boundary(&b, "tol 2 | rings 40 40 | matched 24 24 | P 0.6000 R 0.6000 F 0.6000");
 
     /* The disk, not a square window: shift (2,1). The corner (9,9) of the ground-truth ring
      * is sqrt(5) > 2 from the predicted ring (its nearest pixel is (11,10)), and so is the
@@ -191,28 +193,20 @@ START_TEST(test_boundary_tolerance) {
      * row's (x>=10,9) meets (x+1,10) or (x,10) at distance <= sqrt(2). 39 of 40 each way:
      * P = R = F = 39/40. */
     b = shifted_square(100, 100, 10, 10, 2, 1, 0);
-    ck_assert_int_eq(b.gt_match, 39);
-    ck_assert_int_eq(b.pred_match, 39);
-    assert_close(b.f, 39.0 / 40.0);
+    assert_boundary(&b, "tol 2 | rings 40 40 | matched 39 39 | P 0.9750 R 0.9750 F 0.9750");
 
     /* The same at DAVIS size, 854x480 (tolerance 8), with a 40x40 square: ring 160 pixels.
      * Shift 8: all matched. Shift 9: as above with r = 8: the right column matches 2 (r + 1)
      * = 18 pixels, the top and bottom rows 2 x 39 = 78, the left column none: 96 of 160 each
      * way, P = R = F = 0.6. */
     b = shifted_square(854, 480, 100, 40, 8, 0, 0);
-    ck_assert_int_eq(b.bound_pix, 8);
-    ck_assert_int_eq(b.n_gt, 160);
-    ck_assert_int_eq(b.gt_match, 160);
-    assert_close(b.f, 1.0);
+    assert_boundary(&b, "tol 8 | rings 160 160 | matched 160 160 | P 1.0000 R 1.0000 F 1.0000");
     b = shifted_square(854, 480, 100, 40, 9, 0, 0);
-    ck_assert_int_eq(b.gt_match, 96);
-    ck_assert_int_eq(b.pred_match, 96);
-    assert_close(b.f, 0.6);
+    assert_boundary(&b, "tol 8 | rings 160 160 | matched 96 96 | P 0.6000 R 0.6000 F 0.6000");
 
     /* An explicit tolerance overrides the default: 3 pixels makes the shift-3 case perfect. */
     b = shifted_square(100, 100, 10, 10, 3, 0, 3);
-    ck_assert_int_eq(b.bound_pix, 3);
-    assert_close(b.f, 1.0);
+    assert_boundary(&b, "tol 3 | rings 40 40 | matched 40 40 | P 1.0000 R 1.0000 F 1.0000");
 }
 END_TEST
 
@@ -225,16 +219,10 @@ START_TEST(test_boundary_empty_conventions) {
 
     /* Empty prediction: precision 1, recall 0 -> F 0. */
     ck_assert_int_eq(vt_davis_boundary_f(sq, empty, NULL, w, h, 0, &b), 0);
-    ck_assert_int_eq(b.n_pred, 0);
-    assert_close(b.precision, 1.0);
-    assert_close(b.recall, 0.0);
-    assert_close(b.f, 0.0);
+    assert_boundary(&b, "tol 2 | rings 40 0 | matched 0 0 | P 1.0000 R 0.0000 F 0.0000");
     /* Empty ground truth: precision 0, recall 1 -> F 0. */
     ck_assert_int_eq(vt_davis_boundary_f(empty, sq, NULL, w, h, 0, &b), 0);
-    ck_assert_int_eq(b.n_gt, 0);
-    assert_close(b.precision, 0.0);
-    assert_close(b.recall, 1.0);
-    assert_close(b.f, 0.0);
+    assert_boundary(&b, "tol 2 | rings 0 40 | matched 0 0 | P 0.0000 R 1.0000 F 0.0000");
     /* Both empty: F 1. */
     ck_assert_int_eq(vt_davis_boundary_f(empty, empty, NULL, w, h, 0, &b), 0);
     assert_close(b.f, 1.0);
