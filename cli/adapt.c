@@ -13,8 +13,9 @@
  * The guard: the frame the objects are given on and every hold_stride-th frame after it
  * (hold_count in all) are kept at source size and out of the frame cache, so the fine-tuning
  * never sees them; the original and the tuned model are scored on them and the tuned one is
- * kept only if it scores higher on every horizon of the check (vt_check_score's per_h: each
- * span tracked forward and back for the cycle, each pair for recon) by more than the margin.
+ * kept only if its mean gain over the horizons of the check (vt_check_score's per_h: each
+ * span tracked forward and back for the cycle, each pair for recon) outweighs its largest loss
+ * on any one of them: mean gain + worst gain > the margin.
  * A check that cannot run keeps the original: adaptation must never make things worse.
  */
 #include <errno.h>
@@ -117,14 +118,15 @@ static int run_check(const vt_adapt_opts *o, const vt_model *orig, const vt_mode
     }
     res->check_s = vt_mono_s() - t0;
     if (rc == 0) {
-        /* every horizon (cycle) or pair (recon) must improve: the worst gain decides */
+        /* The gain over the horizons (cycle) or pairs (recon) on average must outweigh the
+         * largest loss on any one of them: mean + worst > margin. */
         res->worst = per[hb->n] - per[0];
         for (int h = 1; h < hb->n - 1; h++) {
             const double gain = per[hb->n + h] - per[h];
             res->worst = gain < res->worst ? gain : res->worst;
         }
         res->checked = 1;
-        res->accepted = res->worst > o->margin;
+        res->accepted = (res->score[1] - res->score[0]) + res->worst > o->margin;
     }
     free(im);
     free(per);

@@ -25,8 +25,9 @@ typedef struct vt_adapt_opts {
     FILE *log;        /* progress, NULL: quiet */
     const char *save; /* also write the adapted weights there (NULL: no) */
     int check;        /* a vt_check_kind, or VT_ADAPT_CHECK_NONE */
-    double margin;    /* keep the tuned copy only if it beats the original by more than this on
-                       * every horizon of the check */
+    double margin;    /* keep the tuned copy only if its mean gain over the check's horizons
+                       * plus its worst horizon's gain exceeds this (0: the mean gain outweighs
+                       * any loss; -2: every copy passes) */
     int hold_stride;  /* the check's frames: the objects' frame and every hold_stride-th after */
     int hold_count;   /* it, hold_count frames in all, none of them fine-tuned on */
 } vt_adapt_opts;
@@ -63,9 +64,10 @@ typedef struct vt_adapt_result {
  * and return the tuned model in *out (the caller frees it). With a check (o->check), the frames
  * `given->frame + k * o->hold_stride` (k < o->hold_count) are held back from the fine-tuning,
  * `orig` (the weights as loaded, the model tracked without adaptation) and the tuned copy are
- * scored on them, and res->accepted says whether the tuned copy passes (a higher score on every
- * horizon, vt_check_score's per_h, by more than o->margin); a check that cannot run (too few
- * frames, no object for the cycle) rejects.
+ * scored on them, and res->accepted says whether the tuned copy passes (its mean gain over the
+ * horizons, vt_check_score's per_h, plus its worst horizon's gain exceeds o->margin: on average
+ * it gains more than it loses anywhere); a check that cannot run (too few frames, no object for
+ * the cycle) rejects.
  * The tuned weights carry `vtrack.adapt` metadata saying how they were made; o->save writes
  * them whatever the verdict. 0 or a negative errno with a message in err.
  */

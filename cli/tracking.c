@@ -91,8 +91,8 @@ int vt_cli_tracker_option(vt_cli_tracker *t, const char *cmd, int code, const ch
             return vt_cli_usage_error(cmd, "--adapt-check '%s': want cycle, recon or none", arg);
         break;
     case VT_CLI_OPT_ADAPT_MARGIN:
-        if (vt_cli_parse_double(arg, -1, 1, &t->adapt.margin) < 0)
-            return vt_cli_usage_error(cmd, "--adapt-margin '%s': want a number in [-1, 1]", arg);
+        if (vt_cli_parse_double(arg, -2, 2, &t->adapt.margin) < 0)
+            return vt_cli_usage_error(cmd, "--adapt-margin '%s': want a number in [-2, 2]", arg);
         break;
     case VT_CLI_OPT_SEED:
         if (vt_cli_parse_long(arg, 0, 2147483647, &v) < 0)

@@ -71,8 +71,9 @@ enum {
     "                       every 2nd after it): cycle (default: the objects tracked forward\n"    \
     "                       and back, IoU of the two ways), recon (the objective's colour\n"       \
     "                       reconstruction on held-back pairs) or none (always keep it)\n"         \
-    "  --adapt-margin M     the adapted copy must beat the original's check score by more than\n"  \
-    "                       M on every horizon of the check (default 0)\n"
+    "  --adapt-margin M     keep the adapted copy only if its mean gain over the check's\n"        \
+    "                       horizons plus its worst horizon's gain exceeds M (default 0: the\n"    \
+    "                       mean gain outweighs any loss; -2: every copy is kept)\n"
 
 #define VT_CLI_PARAMS_MAX 64
 

@@ -410,7 +410,7 @@ END_TEST
  * --adapt's guard (--adapt-check): a forced-bad update (learning rate 1, the largest allowed)
  * is rejected by each check and the clip is tracked with the original weights, the masks of a
  * run without --adapt byte for byte, although the saved tuned weights did change; an update the
- * check passes (here forced by a margin of -1) is kept: the masks are those the saved tuned
+ * check passes (here forced by a margin of -2) is kept: the masks are those the saved tuned
  * weights give.
  */
 /* The check tracks its 7 frames 34 times per model: at the clip's own size (240 rows), not
@@ -464,7 +464,7 @@ START_TEST(test_track_adapt_check) {
 
     snprintf(out, sizeof out, "%s/pass", tmp);
     snprintf(save, sizeof save, "%s/pass.safetensors", tmp);
-    const char *forced[] = {"--seed", "5", "--adapt-margin", "-1"};
+    const char *forced[] = {"--seed", "5", "--adapt-margin", "-2"};
     r = adapt_track(clip, model_path, forced, save, out);
     ck_assert_msg(r.status == 0, "%s", r.err);
     ck_assert_msg(strstr(r.err, "adapt: check cycle") && strstr(r.err, "accepted"), "%s", r.err);
