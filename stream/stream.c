@@ -71,8 +71,10 @@ struct vt_stream {
     } again[VT_PROTO_OBJECTS_MAX];
     int nagain;
     char resize_why[96];
-    int trk_w, trk_h; /* the frame size the tracker's state is in (0: none yet) */
-    int nlast;        /* objects in pobj: the last tracked frame's */
+    int trk_w, trk_h;             /* the frame size the tracker's state is in (0: none yet) */
+    const vt_model *next_model;   /* under lock: vt_stream_set_model's, not taken yet (NULL) */
+    const vt_model *model_in_use; /* under lock: the tracker's (cfg.model, read elsewhere) */
+    int nlast;                    /* objects in pobj: the last tracked frame's */
 
     /* mailbox (threaded mode) */
     frame_buf bufs[NBUF];
@@ -251,6 +253,7 @@ int vt_stream_new(const vt_stream_config *cfg, vt_stream **out, char *err, size_
     s->url = strdup(cfg->url);
     s->published = s->busy = -1;
     s->last_frame = -1;
+    s->model_in_use = cfg->model;
     pthread_mutex_init(&s->lock, NULL);
     pthread_cond_init(&s->cond, NULL);
     vt_source_opts so = cfg->source;
@@ -666,12 +669,14 @@ static void clip_bbox(const int in[4], int w, int h, int out[4]) {
  * each object is placed again from its last box scaled to the new size, keeping its id and
  * label (its `added` event gives the reason); one with no box left is removed with the reason.
  */
-static int restart_tracker(vt_stream *s, const vt_frame *fr) {
+static int restart_tracker(vt_stream *s, const vt_frame *fr, const vt_model *model,
+                           const char *why) {
     char err[160];
     vt_tracker *nt;
-    int rc = vt_tracker_new(s->cfg.model, &s->cfg.params, &nt, err, sizeof err);
+    int rc = vt_tracker_new(model, &s->cfg.params, &nt, err, sizeof err);
     if (rc < 0)
         return rc;
+    s->cfg.model = model;
     struct {
         uint32_t id;
         char label[VT_PROTO_LABEL_MAX + 1];
@@ -687,8 +692,13 @@ static int restart_tracker(vt_stream *s, const vt_frame *fr) {
     vt_tracker_free(&s->trk);
     s->trk = nt;
     s->nlast = 0;
-    snprintf(s->resize_why, sizeof s->resize_why, "the frame size changed from %dx%d to %dx%d",
-             s->trk_w, s->trk_h, fr->width, fr->height);
+    if (why)
+        snprintf(s->resize_why, sizeof s->resize_why, "%s", why);
+    else
+        snprintf(s->resize_why, sizeof s->resize_why, "the frame size changed from %dx%d to %dx%d",
+                 s->trk_w, s->trk_h, fr->width, fr->height);
+    if (!s->trk_w) /* nothing tracked yet: no object is in the tracker */
+        return 0;
     double fx = (double)fr->width / s->trk_w, fy = (double)fr->height / s->trk_h;
     for (int i = 0; i < n; i++) {
         const char *label = last[i].label[0] ? last[i].label : NULL;
@@ -708,9 +718,21 @@ static int restart_tracker(vt_stream *s, const vt_frame *fr) {
 
 static int track_frame(vt_stream *s, const vt_frame *fr, const vt_stream_event **out) {
     int rc;
-    if (s->trk_w && (fr->width != s->trk_w || fr->height != s->trk_h) &&
-        (rc = restart_tracker(s, fr)) < 0)
+    pthread_mutex_lock(&s->lock);
+    const vt_model *next = s->next_model;
+    s->next_model = NULL;
+    pthread_mutex_unlock(&s->lock);
+    if (next && next != s->cfg.model) {
+        const int sized = s->trk_w && (fr->width != s->trk_w || fr->height != s->trk_h);
+        if ((rc = restart_tracker(s, fr, next, sized ? NULL : "the model changed")) < 0)
+            return rc;
+        pthread_mutex_lock(&s->lock);
+        s->model_in_use = next;
+        pthread_mutex_unlock(&s->lock);
+    } else if (s->trk_w && (fr->width != s->trk_w || fr->height != s->trk_h) &&
+               (rc = restart_tracker(s, fr, s->cfg.model, NULL)) < 0) {
         return rc;
+    }
     s->trk_w = fr->width, s->trk_h = fr->height;
     apply_commands(s, fr);
     vt_image img = {.w = fr->width, .h = fr->height, .linesize = fr->linesize, .rgb = fr->rgb};
@@ -992,6 +1014,29 @@ void vt_stream_stop(vt_stream *s) {
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
     return x < y ? -1 : x > y;
+}
+
+int vt_stream_set_model(vt_stream *s, const vt_model *m) {
+    if (!m)
+        return AVERROR(EINVAL);
+    pthread_mutex_lock(&s->lock);
+    s->next_model = m == s->model_in_use ? NULL : m;
+    pthread_mutex_unlock(&s->lock);
+    return 0;
+}
+
+const vt_model *vt_stream_model(vt_stream *s) {
+    pthread_mutex_lock(&s->lock);
+    const vt_model *m = s->model_in_use;
+    pthread_mutex_unlock(&s->lock);
+    return m;
+}
+
+const vt_model *vt_stream_model_pending(vt_stream *s) {
+    pthread_mutex_lock(&s->lock);
+    const vt_model *m = s->next_model;
+    pthread_mutex_unlock(&s->lock);
+    return m;
 }
 
 void vt_stream_get_snapshot(vt_stream *s, vt_stream_snapshot *snap) {

@@ -140,6 +140,20 @@ int vt_stream_restore(vt_stream *s, uint32_t id, const char *label, const vt_sha
  * many commands are waiting. */
 int vt_stream_untrack(vt_stream *s, uint32_t id);
 
+/*
+ * Track with model `m` from the next frame on (the daemon's per-camera adaptation swaps in a
+ * fine-tuned copy, or back to the shipped one). The tracker thread takes it at a frame
+ * boundary: a new tracker on `m`, every object placed again from its last box with its id and
+ * label, its `added` event giving the reason "the model changed" (as a frame-size change does).
+ * Until then the stream keeps tracking with the model it has: both must outlive the swap;
+ * vt_stream_model says which one the tracker uses, vt_stream_model_pending which one waits
+ * (NULL: none). Setting the model in use again cancels a waiting swap. Any thread. 0 or
+ * AVERROR(EINVAL) for NULL.
+ */
+int vt_stream_set_model(vt_stream *s, const vt_model *m);
+const vt_model *vt_stream_model(vt_stream *s);
+const vt_model *vt_stream_model_pending(vt_stream *s);
+
 /* A snapshot for `list` and `stats` replies; strings and arrays are the snapshot's own. */
 typedef struct vt_stream_snapshot {
     char name[VT_PROTO_NAME_MAX + 1];

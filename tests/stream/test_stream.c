@@ -319,6 +319,68 @@ START_TEST(test_reason_utf8_cut) {
 }
 END_TEST
 
+/* Object events of a stepped stream as text: "added 1 'the model changed' @5; ...". */
+typedef struct swaplog {
+    char log[1024];
+    int frames;
+} swaplog;
+
+static void on_swap_event(void *opaque, const vt_stream_event *ev) {
+    swaplog *w = opaque;
+    size_t n = strlen(w->log);
+    if (ev->kind == VT_STREAM_EVENT_FRAME)
+        w->frames++;
+    if (ev->kind == VT_STREAM_EVENT_OBJECT)
+        snprintf(w->log + n, sizeof w->log - n, "%s %u '%s' @%lld; ",
+                 vt_proto_lifecycle_name(ev->lifecycle), ev->object, ev->reason ? ev->reason : "",
+                 (long long)ev->object_frame);
+}
+
+/*
+ * vt_stream_set_model (per-camera adaptation's swap): the stream keeps its model until the next
+ * frame, then tracks on the new one with its object placed again (same id, `added` with the
+ * reason "the model changed"); setting the model in use again cancels a waiting swap; NULL is
+ * refused.
+ */
+START_TEST(test_model_swap) {
+    const char *clip = testsrc_clip("swap.mp4", "s=160x120:r=10:d=1");
+    swaplog w = {.frames = 0};
+    vt_stream *s = open_stream(clip, on_swap_event, &w, VT_STREAM_LOSSLESS, "realtime");
+    char err[256];
+    vt_model *other = NULL;
+    ck_assert_int_eq(vt_model_load("lab", &other, err, sizeof err), 0);
+    vt_shape box = {.kind = VT_SHAPE_BOX, .box = {20, 20, 40, 30}};
+    ck_assert_int_eq(vt_stream_track(s, 1, NULL, &box, -1, NULL, err, sizeof err), 0);
+    ck_assert_int_eq(vt_stream_set_model(s, NULL), AVERROR(EINVAL));
+    ck_assert_ptr_eq(vt_stream_model(s), model);
+    for (int f = 0; f < 3; f++)
+        ck_assert_int_eq(vt_stream_step(s, NULL), 0);
+    /* a swap asked and cancelled: nothing happens */
+    ck_assert_int_eq(vt_stream_set_model(s, other), 0);
+    ck_assert_ptr_eq(vt_stream_model_pending(s), other);
+    ck_assert_int_eq(vt_stream_set_model(s, model), 0);
+    ck_assert_ptr_null(vt_stream_model_pending(s));
+    ck_assert_int_eq(vt_stream_step(s, NULL), 0);
+    ck_assert_str_eq(w.log, "added 1 '' @0; ");
+    /* a swap: taken on the next frame, the object kept */
+    ck_assert_int_eq(vt_stream_set_model(s, other), 0);
+    ck_assert_ptr_eq(vt_stream_model(s), model); /* not before the frame */
+    ck_assert_int_eq(vt_stream_step(s, NULL), 0);
+    ck_assert_ptr_eq(vt_stream_model(s), other);
+    ck_assert_ptr_null(vt_stream_model_pending(s));
+    ck_assert_str_eq(w.log, "added 1 '' @0; added 1 'the model changed' @4; ");
+    vt_stream_snapshot snap;
+    vt_stream_get_snapshot(s, &snap);
+    ck_assert_int_eq(snap.nobjects, 1);
+    ck_assert_int_eq(snap.objects[0].id, 1);
+    while (vt_stream_step(s, NULL) == 0)
+        ;
+    ck_assert_int_eq(w.frames, 10);
+    vt_stream_free(&s);
+    vt_model_free(&other);
+}
+END_TEST
+
 int main(void) {
     char err[256];
     if (vt_model_load("lab", &model, err, sizeof err) < 0) {
@@ -326,8 +388,9 @@ int main(void) {
         return 1;
     }
     Suite *su = suite_create("stream");
-    TCase *tc = tm_add_case(su, "objects", 30, test_listed_while_applied,
-                            test_live_keeps_given_frame, test_missing_ends_once, NULL);
+    TCase *tc =
+        tm_add_case(su, "objects", 30, test_listed_while_applied, test_live_keeps_given_frame,
+                    test_missing_ends_once, test_model_swap, NULL);
     tcase_add_loop_test(tc, test_end_drops_pending, 0, 2);
     tcase_add_loop_test(tc, test_reason_utf8_cut, 0, 20);
     int status = tm_run(su);
