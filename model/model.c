@@ -90,6 +90,12 @@ int vtm_model_set_meta(vt_model *m, const char *key, const char *value) {
     return 0;
 }
 
+int vt_model_set_meta(vt_model *m, const char *key, const char *value) {
+    if (!key || !value)
+        return -EINVAL;
+    return vtm_model_set_meta(m, key, value);
+}
+
 static int parse3(const char *s, float v[3]) {
     char *end;
     for (int i = 0; i < 3; i++) {

@@ -103,6 +103,11 @@ int vt_model_channels(const vt_model *m);
 /* A `__metadata__` value of the weights file, or NULL; owned by the model. */
 const char *vt_model_meta(const vt_model *m, const char *key);
 
+/* Set (or replace) a metadata entry, which vt_model_save writes: only on a model no other thread
+ * uses yet (the daemon records where an adapted copy came from before it shares it). 0 or
+ * -ENOMEM / -EINVAL (NULL key or value). */
+int vt_model_set_meta(vt_model *m, const char *key, const char *value);
+
 /* Multiply-accumulates of one forward pass at an input of w x h pixels. */
 double vt_model_macs(const vt_model *m, int w, int h);
 
