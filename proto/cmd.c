@@ -420,6 +420,10 @@ static int parse_remove_stream(ctx *c, const cJSON *root) {
     return want_stream(c, root, &c->cmd->remove_stream.stream);
 }
 
+static int parse_reset_model(ctx *c, const cJSON *root) {
+    return want_stream(c, root, &c->cmd->reset_model.stream);
+}
+
 static int want_object_id(ctx *c, const cJSON *it, uint32_t *out) {
     int64_t v;
     if (want_int(c, "object", it, 1, VT_PROTO_OBJECT_ID_MAX, &v) < 0)
@@ -630,6 +634,7 @@ static const struct op_spec {
     {VT_PROTO_OP_UNTRACK, parse_untrack, {"stream", "object"}},
     {VT_PROTO_OP_STATS, parse_none, {NULL}},
     {VT_PROTO_OP_FORGET, parse_none, {NULL}},
+    {VT_PROTO_OP_RESET_MODEL, parse_reset_model, {"stream"}},
 };
 
 /* ---------------------------------------------------------------------------------------------
@@ -669,7 +674,7 @@ static const struct op_spec *find_op(ctx *c, const cJSON *root) {
                 return &op_specs[i];
     bad(c, "op", it,
         "one of hello, subscribe, unsubscribe, list, add_stream, remove_stream, track, untrack, "
-        "stats, forget");
+        "stats, forget, reset_model");
     return NULL;
 }
 

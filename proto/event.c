@@ -351,6 +351,39 @@ static void add_mqtt_stats(jb *j, cJSON *s, const vt_proto_mqtt_stats *mq) {
         add_str(j, e, "error", mq->error);
 }
 
+static void add_adapt_stats(jb *j, cJSON *o, const vt_proto_adapt_stats *a) {
+    cJSON *e = chk(j, cJSON_AddObjectToObject(o, "adapt"));
+    if (!e)
+        return;
+    add_str(j, e, "model", a->model ? a->model : "shipped");
+    if (a->provenance)
+        add_str(j, e, "provenance", a->provenance);
+    cJSON *r = chk(j, cJSON_AddObjectToObject(e, "reservoir"));
+    if (!r)
+        return;
+    add_int(j, r, "samples", a->samples);
+    add_int(j, r, "capacity", a->capacity);
+    add_uint(j, r, "bytes", a->bytes);
+    add_uint(j, r, "budget_bytes", a->budget_bytes);
+    add_uint(j, r, "offered", a->offered);
+    add_uint(j, r, "skipped", a->skipped);
+    add_uint(j, e, "runs", a->runs);
+    add_uint(j, e, "accepted", a->accepted);
+    add_uint(j, e, "rejected", a->rejected);
+    add_uint(j, e, "failed", a->failed);
+    add_bool(j, e, "running", a->running != 0);
+    if (a->last) {
+        cJSON *l = chk(j, cJSON_AddObjectToObject(e, "last"));
+        if (!l)
+            return;
+        add_str(j, l, "outcome", a->last);
+        if (a->checked) {
+            add_real(j, l, "before", a->before, 1e6);
+            add_real(j, l, "after", a->after, 1e6);
+        }
+    }
+}
+
 static void add_stats(jb *j, cJSON *o, const vt_proto_stats *st) {
     cJSON *s = chk(j, cJSON_AddObjectToObject(o, "stats"));
     if (!s)
@@ -398,6 +431,8 @@ static void add_stats(jb *j, cJSON *o, const vt_proto_stats *st) {
         add_uint(j, e, "reconnects", ss->reconnects);
         add_real(j, e, "fps", ss->fps, 100);
         add_real(j, e, "latency_ms", ss->latency_ms, 10);
+        if (ss->adapt)
+            add_adapt_stats(j, e, ss->adapt);
     }
     if (st->mqtt)
         add_mqtt_stats(j, s, st->mqtt);
@@ -407,6 +442,7 @@ static int reply_check(const vt_proto_reply *r) {
     switch (r->op) {
     case VT_PROTO_OP_ADD_STREAM:
     case VT_PROTO_OP_REMOVE_STREAM:
+    case VT_PROTO_OP_RESET_MODEL:
         return r->stream ? 0 : -EINVAL;
     case VT_PROTO_OP_TRACK:
     case VT_PROTO_OP_UNTRACK:
@@ -442,6 +478,7 @@ int vt_proto_write_reply(vt_proto_buf *b, const vt_proto_reply *r) {
     switch (r->op) {
     case VT_PROTO_OP_ADD_STREAM:
     case VT_PROTO_OP_REMOVE_STREAM:
+    case VT_PROTO_OP_RESET_MODEL:
         add_str(&j, o, "stream", r->stream);
         break;
     case VT_PROTO_OP_TRACK:
@@ -529,6 +566,26 @@ int vt_proto_write_stream_event(vt_proto_buf *b, const vt_proto_stream_event *ev
     }
     if (ev->reason)
         add_str(&j, o, "reason", ev->reason);
+    return msg_emit(b, &j, o);
+}
+
+int vt_proto_write_model_event(vt_proto_buf *b, const vt_proto_model_event *ev) {
+    if (!ev->stream || !ev->model)
+        return -EINVAL;
+    jb j = {0};
+    cJSON *o = msg_new(&j, "model");
+    if (!o)
+        return -ENOMEM;
+    add_str(&j, o, "stream", ev->stream);
+    add_str(&j, o, "model", ev->model);
+    if (ev->reason)
+        add_str(&j, o, "reason", ev->reason);
+    if (ev->provenance)
+        add_str(&j, o, "provenance", ev->provenance);
+    if (ev->checked) {
+        add_real(&j, o, "before", ev->before, 1e6);
+        add_real(&j, o, "after", ev->after, 1e6);
+    }
     return msg_emit(b, &j, o);
 }
 

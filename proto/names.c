@@ -30,6 +30,7 @@ const char *vt_proto_op_name(vt_proto_op op) {
         [VT_PROTO_OP_UNTRACK] = "untrack",
         [VT_PROTO_OP_STATS] = "stats",
         [VT_PROTO_OP_FORGET] = "forget",
+        [VT_PROTO_OP_RESET_MODEL] = "reset_model",
     };
     TABLE_COVERS(names, VT_PROTO_OP_COUNT);
     return NAME_OF(names, op);

@@ -257,6 +257,7 @@ typedef enum vt_proto_op {
     VT_PROTO_OP_UNTRACK,
     VT_PROTO_OP_STATS,
     VT_PROTO_OP_FORGET,
+    VT_PROTO_OP_RESET_MODEL,
     VT_PROTO_OP_COUNT /* not an op: the number of them (names.c checks its table) */
 } vt_proto_op;
 
@@ -426,6 +427,9 @@ typedef struct vt_proto_cmd {
             vt_proto_tracker tracker;
             vt_proto_profile profile;
         } add_stream;
+        struct { /* reset_model */
+            const char *stream;
+        } reset_model;
         struct { /* remove_stream */
             const char *stream;
         } remove_stream;
@@ -511,13 +515,28 @@ typedef struct vt_proto_stream_info {
     int nobjects;
 } vt_proto_stream_info;
 
+/* A stream's per-camera adaptation, as seen by `stats` (only streams that have it on). */
+typedef struct vt_proto_adapt_stats {
+    const char *model;      /* "shipped" or "adapted" */
+    const char *provenance; /* adapted: how the weights were made (their vtrack.adapt), or NULL */
+    int samples, capacity;  /* the reservoir: samples on disk, and room for */
+    uint64_t bytes, budget_bytes;
+    uint64_t offered, skipped; /* samples Algorithm R has seen; not taken (a write was slow) */
+    uint64_t runs, accepted, rejected, failed;
+    int running; /* a run is under way */
+    int checked; /* the last run reached the check: before, after */
+    double before, after;
+    const char *last; /* the last run's outcome in words, NULL: no run yet */
+} vt_proto_adapt_stats;
+
 typedef struct vt_proto_stream_stats {
     const char *name;
-    uint64_t frames;     /* frames tracked */
-    uint64_t skipped;    /* live frames skipped because the tracker was busy */
-    uint64_t reconnects; /* source reconnection attempts, successful or not */
-    double fps;          /* tracked frames per second, recent average */
-    double latency_ms;   /* frame decoded -> event published, recent average */
+    uint64_t frames;                   /* frames tracked */
+    uint64_t skipped;                  /* live frames skipped because the tracker was busy */
+    uint64_t reconnects;               /* source reconnection attempts, successful or not */
+    double fps;                        /* tracked frames per second, recent average */
+    double latency_ms;                 /* frame decoded -> event published, recent average */
+    const vt_proto_adapt_stats *adapt; /* NULL: adaptation is off for the stream (omitted) */
 } vt_proto_stream_stats;
 
 /* One subscribed connection, as seen by `stats`. */
@@ -563,8 +582,9 @@ typedef struct vt_proto_stats {
 } vt_proto_stats;
 
 /* The reply to a successful command. Which payload member is read depends on `op`:
- * add_stream, remove_stream: `stream`; track: `stream`, `object`, `frame`; untrack: `stream`,
- * `object`; list: `streams`; stats: `stats`; hello, subscribe, unsubscribe, forget: none. */
+ * add_stream, remove_stream, reset_model: `stream`; track: `stream`, `object`, `frame`; untrack:
+ * `stream`, `object`; list: `streams`; stats: `stats`; hello, subscribe, unsubscribe, forget: none.
+ */
 typedef struct vt_proto_reply {
     vt_proto_op op;
     const vt_proto_id *id; /* NULL or empty: the command had no id */
@@ -636,6 +656,18 @@ typedef struct vt_proto_stream_event {
 } vt_proto_stream_event;
 
 int vt_proto_write_stream_event(vt_proto_buf *b, const vt_proto_stream_event *ev);
+
+/* `model`: the model a stream tracks with changed (per-camera adaptation). */
+typedef struct vt_proto_model_event {
+    const char *stream;
+    const char *model;      /* "shipped" or "adapted" */
+    const char *reason;     /* "accepted", "reset", "loaded" (at start-up), ... */
+    const char *provenance; /* adapted: how the weights were made, or NULL */
+    int checked;            /* the check's scores follow */
+    double before, after;
+} vt_proto_model_event;
+
+int vt_proto_write_model_event(vt_proto_buf *b, const vt_proto_model_event *ev);
 
 /* `dropped`: `count` frame events were not sent to this connection since the last notice. */
 int vt_proto_write_dropped(vt_proto_buf *b, uint64_t count);

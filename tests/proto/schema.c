@@ -70,13 +70,31 @@ static const field mqtt_f[] = {
     {"dropped", "i", 1},   {"queued", "i", 1},      {"error", "s", 0},    {0}};
 static const field subs_f[] = {
     {"peer", "s", 1}, {"masks", "b", 1}, {"queued_bytes", "i", 1}, {"dropped", "i", 1}, {0}};
-static const field sstats_f[] = {{"stream", "s", 1},
-                                 {"frames", "i", 1},
-                                 {"skipped", "i", 1},
-                                 {"reconnects", "i", 1},
-                                 {"fps", "n", 1},
-                                 {"latency_ms", "n", 1},
-                                 {0}};
+static const field sstats_f[] = {
+    {"stream", "s", 1}, {"frames", "i", 1},     {"skipped", "i", 1}, {"reconnects", "i", 1},
+    {"fps", "n", 1},    {"latency_ms", "n", 1}, {"adapt", "o", 0},   {0}};
+static const field adapt_f[] = {{"model", "s", 1},     {"provenance", "s", 0},
+                                {"reservoir", "o", 1}, {"runs", "i", 1},
+                                {"accepted", "i", 1},  {"rejected", "i", 1},
+                                {"failed", "i", 1},    {"running", "b", 1},
+                                {"last", "o", 0},      {0}};
+static const field reservoir_f[] = {{"samples", "i", 1},
+                                    {"capacity", "i", 1},
+                                    {"bytes", "i", 1},
+                                    {"budget_bytes", "i", 1},
+                                    {"offered", "i", 1},
+                                    {"skipped", "i", 1},
+                                    {0}};
+static const field adapt_last_f[] = {
+    {"outcome", "s", 1}, {"before", "n", 0}, {"after", "n", 0}, {0}};
+static const field model_f[] = {{"stream", "s", 1},
+                                {"model", "s", 1},
+                                {"reason", "s", 0},
+                                {"provenance", "s", 0},
+                                {"before", "n", 0},
+                                {"after", "n", 0},
+                                {0}};
+static const char *const model_kinds[] = {"shipped", "adapted", NULL};
 static const field mask_f[] = {{"size", "a", 1}, {"counts", "s", 1}, {0}};
 
 static const char *const obj_states[] = {"tracking", "occluded", "recovered", "lost", NULL};
@@ -92,7 +110,7 @@ static const char *const codes[] = {"bad_json",  "bad_utf8",    "line_too_long",
                                     NULL};
 static const char *const ops[] = {"hello",      "subscribe",     "unsubscribe", "list",
                                   "add_stream", "remove_stream", "track",       "untrack",
-                                  "stats",      "forget",        NULL};
+                                  "stats",      "forget",        "reset_model", NULL};
 static const char *const pacings[] = {"live", "camera", "lossless", NULL};
 static const char *const trackers[] = {"mast", "colorize", NULL};
 static const char *const profiles[] = {"accurate", "realtime", NULL};
@@ -282,7 +300,8 @@ static int reply_msg(chk *c, const cJSON *o) {
         const char *op, *fields;
     } payload[] = {
         {"add_stream", "stream"},     {"remove_stream", "stream"}, {"track", "stream object frame"},
-        {"untrack", "stream object"}, {"list", "streams"},         {"stats", "stats"}};
+        {"untrack", "stream object"}, {"list", "streams"},         {"stats", "stats"},
+        {"reset_model", "stream"}};
     const char *want = "";
     for (size_t i = 0; i < sizeof payload / sizeof payload[0]; i++)
         if (strcmp(op, payload[i].op) == 0)
@@ -306,6 +325,15 @@ static int reply_msg(chk *c, const cJSON *o) {
             return -1;
         cJSON_ArrayForEach(e, cJSON_GetObjectItem(st, "streams")) {
             if (fields(c, e, sstats_f, "stream stats", 0) < 0)
+                return -1;
+            const cJSON *ad = cJSON_GetObjectItem(e, "adapt");
+            if (ad &&
+                (fields(c, ad, adapt_f, "adapt stats", 0) < 0 ||
+                 one_of(c, ad, "model", model_kinds) < 0 ||
+                 fields(c, cJSON_GetObjectItem(ad, "reservoir"), reservoir_f, "reservoir", 0) < 0))
+                return -1;
+            const cJSON *last = ad ? cJSON_GetObjectItem(ad, "last") : NULL;
+            if (last && fields(c, last, adapt_last_f, "adapt last", 0) < 0)
                 return -1;
         }
         cJSON_ArrayForEach(e, cJSON_GetObjectItem(st, "subscribers")) {
@@ -359,6 +387,9 @@ int check_server_line(const char *line, size_t len, char *why, size_t cap) {
     } else if (strcmp(t, "stream") == 0) {
         if (fields(&c, o, stream_f, t, 2) == 0)
             one_of(&c, o, "state", stream_states);
+    } else if (strcmp(t, "model") == 0) {
+        if (fields(&c, o, model_f, t, 2) == 0)
+            one_of(&c, o, "model", model_kinds);
     } else if (strcmp(t, "dropped") == 0) {
         fields(&c, o, dropped_f, t, 2);
     } else {

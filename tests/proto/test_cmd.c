@@ -101,6 +101,10 @@ START_TEST(test_add_remove_stream) {
     ck_assert_str_eq(c->remove_stream.stream, "cam1");
     ck_assert_str_eq(c->id.json, "0");
     vt_proto_cmd_free(&c);
+    c = parse_ok("{\"op\":\"reset_model\",\"stream\":\"cam1\"}");
+    ck_assert_int_eq(c->op, VT_PROTO_OP_RESET_MODEL);
+    ck_assert_str_eq(c->reset_model.stream, "cam1");
+    vt_proto_cmd_free(&c);
 }
 END_TEST
 
@@ -258,6 +262,9 @@ static const struct bad_cmd {
     {"{\"op\":\"add_stream\",\"stream\":\"a\",\"url\":\"x\",\"options\":{\"k\":\"1\",\"k\":\"2\"}}",
      VT_PROTO_CODE_BAD_REQUEST, "options.k", ""},
     {"{\"op\":\"remove_stream\",\"stream\":\"\"}", VT_PROTO_CODE_BAD_REQUEST, "stream", ""},
+    {"{\"op\":\"reset_model\"}", VT_PROTO_CODE_BAD_REQUEST, "stream", ""},
+    {"{\"op\":\"reset_model\",\"stream\":\"a\",\"model\":\"x\"}", VT_PROTO_CODE_BAD_REQUEST,
+     "model", ""},
     /* track */
     {"{\"op\":\"track\",\"id\":9,\"box\":[0,0,1,1]}", VT_PROTO_CODE_BAD_REQUEST, "stream", "9"},
     {"{\"op\":\"track\",\"stream\":\"a\"}", VT_PROTO_CODE_BAD_REQUEST, "mask", ""},

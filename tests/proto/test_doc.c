@@ -112,8 +112,8 @@ START_TEST(test_protocol_md_examples) {
     printf("PROTOCOL.md: %d command lines, %d server lines (%d error examples matched)\n", commands,
            events, errors);
     /* every message type is exemplified */
-    static const char *const all[] = {"hello",  "reply",  "error",  "frame",
-                                      "object", "stream", "dropped"};
+    static const char *const all[] = {"hello",  "reply",  "error",   "frame",
+                                      "object", "stream", "dropped", "model"};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
         int seen = 0;
         for (int k = 0; k < ntypes; k++)

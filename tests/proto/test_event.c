@@ -449,6 +449,68 @@ START_TEST(test_lifecycle_and_state) {
 }
 END_TEST
 
+/* Per-camera adaptation: the `model` event, the reset_model reply and a stream's `adapt` stats. */
+START_TEST(test_adapt_messages) {
+    vt_proto_buf b = {0};
+    vt_proto_model_event me = {.stream = "cam1",
+                               .model = "adapted",
+                               .reason = "accepted",
+                               .provenance = "50 steps of mast",
+                               .checked = 1,
+                               .before = 0.9912345,
+                               .after = 0.9923456};
+    ck_assert_int_eq(vt_proto_write_model_event(&b, &me), 0);
+    expect_line(&b, 4,
+                "{\"seq\":4,\"type\":\"model\",\"stream\":\"cam1\",\"model\":\"adapted\","
+                "\"reason\":\"accepted\",\"provenance\":\"50 steps of mast\",\"before\":0.991235,"
+                "\"after\":0.992346}");
+    b.len = 0;
+    me = (vt_proto_model_event){.stream = "cam1", .model = "shipped", .reason = "reset"};
+    ck_assert_int_eq(vt_proto_write_model_event(&b, &me), 0);
+    expect_line(&b, 5,
+                "{\"seq\":5,\"type\":\"model\",\"stream\":\"cam1\",\"model\":\"shipped\","
+                "\"reason\":\"reset\"}");
+    me.model = NULL;
+    ck_assert_int_eq(vt_proto_write_model_event(&b, &me), -EINVAL);
+    b.len = 0;
+    vt_proto_reply r = {.op = VT_PROTO_OP_RESET_MODEL, .stream = "cam1"};
+    ck_assert_int_eq(vt_proto_write_reply(&b, &r), 0);
+    expect_line(&b, 6,
+                "{\"seq\":6,\"type\":\"reply\",\"op\":\"reset_model\",\"ok\":true,"
+                "\"stream\":\"cam1\"}");
+    r.stream = NULL;
+    ck_assert_int_eq(vt_proto_write_reply(&b, &r), -EINVAL);
+    b.len = 0;
+    vt_proto_adapt_stats as = {.model = "shipped",
+                               .samples = 3,
+                               .capacity = 81,
+                               .bytes = 786528,
+                               .budget_bytes = 67108864,
+                               .offered = 3,
+                               .runs = 1,
+                               .rejected = 1,
+                               .checked = 1,
+                               .before = 0.5,
+                               .after = 0.25,
+                               .last = "rejected"};
+    vt_proto_stream_stats ss[2] = {{.name = "a", .adapt = &as}, {.name = "b"}};
+    vt_proto_stats st = {.streams = ss, .nstreams = 2};
+    r = (vt_proto_reply){.op = VT_PROTO_OP_STATS, .stats = &st};
+    ck_assert_int_eq(vt_proto_write_reply(&b, &r), 0);
+    char line[4096];
+    cJSON *o = line_of(&b, 7, line, sizeof line);
+    const cJSON *arr = cJSON_GetObjectItem(cJSON_GetObjectItem(o, "stats"), "streams");
+    const cJSON *ad = cJSON_GetObjectItem(cJSON_GetArrayItem(arr, 0), "adapt");
+    ck_assert_ptr_nonnull(ad);
+    ck_assert_str_eq(str(ad, "model"), "shipped");
+    ck_assert_double_eq(num(cJSON_GetObjectItem(ad, "reservoir"), "capacity"), 81);
+    ck_assert_double_eq(num(cJSON_GetObjectItem(ad, "last"), "after"), 0.25);
+    ck_assert_ptr_null(cJSON_GetObjectItem(cJSON_GetArrayItem(arr, 1), "adapt")); /* off */
+    cJSON_Delete(o);
+    vt_proto_buf_free(&b);
+}
+END_TEST
+
 /* The schema's bbox rules (PROTOCOL.md, "frame"): the tracker's estimate, not the mask's box,
  * but inside the frame and either a real box or [0,0,0,0]; area is still the mask's. */
 START_TEST(test_schema_bbox) {
@@ -506,6 +568,6 @@ Suite *event_suite(void) {
     Suite *s = suite_create("event");
     tm_add_case(s, "writers", 0, test_seq_prefix, test_hello_dropped, test_frame,
                 test_frame_shared_and_warm, test_replies, test_errors_round_trip,
-                test_lifecycle_and_state, test_schema_bbox, test_names, NULL);
+                test_lifecycle_and_state, test_adapt_messages, test_schema_bbox, test_names, NULL);
     return s;
 }
