@@ -39,6 +39,26 @@ typedef struct vtd_object_conf {
     float *points;  /* POLYGON: 2*npoints */
 } vtd_object_conf;
 
+/* Per-camera adaptation (adapt_worker.h, reservoir.h): present only when the stream's object has
+ * an "adapt" object; off (enabled 0) otherwise, and then nothing of it runs. */
+typedef struct vtd_adapt_conf {
+    int enabled;
+    double reservoir_mb; /* the frames kept on disk, at most (MiB) */
+    int64_t every_ms;    /* a sample is offered every this long */
+    int clip;            /* consecutive tracked frames per sample (the training pairs) */
+    int short_side;      /* samples are scaled to this short side */
+    int min_samples;     /* samples in the reservoir before a first run */
+    int hold;            /* samples held back from the fine-tuning for the check */
+    int64_t interval_ms; /* between two runs of the stream */
+    int steps, batch;    /* the fine-tuning */
+    double lr;           /* its peak learning rate */
+    double max_load;     /* runs start when the 1-minute load per CPU is below this */
+    int hours_from;      /* ... or the local hour is in [hours_from, hours_to) (-1: no hours) */
+    int hours_to;        /* (wrapping past midnight when hours_to < hours_from) */
+    double margin;       /* the tuned copy must beat the model in use by more than this */
+    int seed;
+} vtd_adapt_conf;
+
 typedef struct vtd_stream_conf {
     char name[VT_PROTO_NAME_MAX + 1];
     char *url;
@@ -61,6 +81,7 @@ typedef struct vtd_stream_conf {
     int nobjects;
     char *overlay_path; /* NULL: no overlay video */
     double overlay_seconds;
+    vtd_adapt_conf adapt;
     char *fingerprint; /* canonical text of everything above, to detect changes on reload */
 } vtd_stream_conf;
 

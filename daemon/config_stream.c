@@ -354,6 +354,58 @@ static const vtd_cfg_field overlay_fields[] = {
     {0},
 };
 
+/* "adapt": its presence turns adaptation on; "hours": "HH-HH", local hours, end excluded. */
+static int adapt_on(vtd_pctx *c, const cJSON *obj, const cJSON *it, void *base) {
+    (void)c, (void)obj, (void)it;
+    ((vtd_adapt_conf *)base)->enabled = 1;
+    return 0;
+}
+
+static int parse_hours(vtd_pctx *c, const cJSON *obj, const cJSON *it, void *base) {
+    (void)obj;
+    vtd_adapt_conf *a = base;
+    int from, to, n = 0;
+    if (!cJSON_IsString(it) || sscanf(it->valuestring, "%2d-%2d%n", &from, &to, &n) != 2 ||
+        it->valuestring[n] || n != 5 || from < 0 || from > 23 || to < 0 || to > 24 || from == to)
+        return vtd_cfg_want(c, it,
+                            "\"HH-HH\", two different hours 00..24 (local time, the end excluded)");
+    a->hours_from = from, a->hours_to = to;
+    return 1;
+}
+
+static int adapt_order(vtd_pctx *c, const cJSON *obj, const cJSON *it, void *base) {
+    (void)obj, (void)it;
+    const vtd_adapt_conf *a = base;
+    if (a->min_samples <= a->hold)
+        return vtd_cfg_fail(c,
+                            "min_samples (%d) must be above hold (%d): the fine-tuning needs "
+                            "samples of its own",
+                            a->min_samples, a->hold);
+    return 0;
+}
+
+#define A vtd_adapt_conf
+static const vtd_cfg_field adapt_fields[] = {
+    {CFG_CHECK(adapt_on)},
+    {CFG_NUMBER("reservoir_mb", A, reservoir_mb, 1, 1048576, 64)},
+    {CFG_SECONDS("every_s", A, every_ms, 0.1, 60)},
+    {CFG_INT("clip", A, clip, 2, 16, 3)},
+    {CFG_INT("short_side", A, short_side, 64, 1024, 256)},
+    {CFG_INT("min_samples", A, min_samples, 2, 100000, 8)},
+    {CFG_INT("hold", A, hold, 1, 64, 2)},
+    {CFG_CHECK(adapt_order)},
+    {CFG_SECONDS("interval_s", A, interval_ms, 1, 3600)},
+    {CFG_INT("steps", A, steps, 1, 100000, 50)},
+    {CFG_INT("batch", A, batch, 1, 64, 4)},
+    {CFG_NUMBER("lr", A, lr, 1e-9, 10, 1e-4)},
+    {CFG_NUMBER("max_load", A, max_load, 0, 1024, 0.5)},
+    {CFG_CUSTOM("hours", parse_hours), VTD_CFG_MEMBER_(A, hours_from), .def = -1},
+    {CFG_NUMBER("margin", A, margin, -1, 1, 0)},
+    {CFG_INT("seed", A, seed, 0, 2147483647, 1)},
+    {0},
+};
+#undef A
+
 /* The pacing, tracker and profile defaults are the configuration's (vtd_cfg_stream_defaults),
  * resolved by vtd_cfg_stream_resolve; negative tracker overrides mean "the preset's". */
 static const vtd_cfg_field stream_fields[] = {
@@ -379,6 +431,7 @@ static const vtd_cfg_field stream_fields[] = {
     {CFG_NUMBER("temperature", S, temperature, 1e-6, 1e6, -1)},
     {CFG_SECTION("overlay", overlay_fields, "an object {path, seconds}")},
     {CFG_CUSTOM("objects", parse_objects)},
+    {CFG_OBJECT("adapt", S, adapt, adapt_fields, "an object {reservoir_mb, every_s, ...}")},
     {0},
 };
 #undef S
@@ -387,6 +440,7 @@ void vtd_cfg_stream_defaults(const vtd_config *cfg, vtd_stream_conf *sc) {
     /* No row of a stream has a default to parse (sdef): storing the others cannot fail. */
     vtd_pctx c = {0};
     vtd_cfg_defaults(&c, stream_fields, sc);
+    sc->adapt.hours_to = -1;
     sc->pacing = cfg->def_pacing;
     sc->tracker = cfg->def_tracker;
     sc->profile = cfg->def_profile;

@@ -273,9 +273,11 @@ static void op_stats(vtd_ctl *x, const vt_proto_cmd *cmd) {
     vtd *d = x->d;
     int n = d->nstreams;
     vt_proto_stream_stats *ss = n ? calloc((size_t)n, sizeof *ss) : NULL;
+    vt_proto_adapt_stats *as = n ? calloc((size_t)n, sizeof *as) : NULL;
     vt_stream_snapshot *snap = malloc(sizeof *snap);
-    if ((n && !ss) || !snap) {
+    if ((n && (!ss || !as)) || !snap) {
         free(ss);
+        free(as);
         free(snap);
         reply_oom(x, cmd);
         return;
@@ -289,6 +291,10 @@ static void op_stats(vtd_ctl *x, const vt_proto_cmd *cmd) {
                                         .reconnects = snap->reconnects,
                                         .fps = snap->fps,
                                         .latency_ms = snap->latency_ms};
+        if (r->ad) {
+            vtd_adapt_get_stats(r, &as[i]);
+            ss[i].adapt = &as[i];
+        }
     }
     /* Subscribers: bounded by the client limit. */
     int nsub = 0;
@@ -323,6 +329,7 @@ static void op_stats(vtd_ctl *x, const vt_proto_cmd *cmd) {
     reply(x, &r);
     free(subs);
     free(ss);
+    free(as);
     free(snap);
 }
 

@@ -85,6 +85,7 @@ static void on_tick(uv_timer_t *t) {
     vtd *d = t->data;
     int64_t now = vt_mono_us() / 1000;
     vtd_server_sweep(d, now);
+    vtd_adapt_tick(d);
     if (g_status_dirty)
         send_status(d);
     if (d->watchdog_usec && !d->stopping) {

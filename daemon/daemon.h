@@ -18,6 +18,7 @@
 
 #include <uv.h>
 
+#include "adapt_worker.h"
 #include "config.h"
 #include "hub.h"
 #include "persist.h"

@@ -24,6 +24,8 @@ static void on_stream_event(void *opaque, const vt_stream_event *ev) {
         vtd_overlay_feed(r->ov, ev->frame, ev->result);
     if (ev->kind == VT_STREAM_EVENT_FRAME)
         vtd_live_offer(&r->live, ev);
+    if (ev->kind == VT_STREAM_EVENT_FRAME && r->ad)
+        vtd_adapt_frame(r, ev->frame);
     if (ev->kind != VT_STREAM_EVENT_FRAME) {
         /* Rare and worth a line in the journal: the message itself says what happened. */
         size_t n = ev->tail_len && ev->tail[ev->tail_len - 1] == '\n' ? ev->tail_len - 1 : 0;
@@ -58,6 +60,7 @@ static void srec_destroy(vtd_srec *r) {
     vt_stream_free(&r->s);
     vtd_live_clear(&r->live, &r->d->hub);
     vtd_overlay_free(&r->ov);
+    vtd_adapt_stream_free(r);   /* after the stream: its tracker may use these models */
     vtd_model_unref(&r->model); /* after the stream: its tracker used the model */
     vtd_stream_conf_clear(&r->conf);
     free(r);
@@ -90,6 +93,10 @@ static int srec_create(vtd *d, const vtd_stream_conf *sc, vtd_srec **out, char *
         vtd_model_unref(&r->model);
         free(r);
         return AVERROR(ENOMEM);
+    }
+    if ((rc = vtd_adapt_stream_init(d, r, &r->model)) < 0) {
+        rc = AVERROR(ENOMEM);
+        goto fail;
     }
     vt_stream_config scfg;
     if ((rc = vtd_stream_conf_to_stream(&r->conf, r->model->m, &scfg, err, errlen)) < 0)

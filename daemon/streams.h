@@ -35,6 +35,7 @@ struct vtd_srec {
     int stopping;
     struct vtd_msg *persist_msg; /* newest frame (with masks) not yet sampled (persist.c) */
     vtd_live live;               /* the latest frame for the HTTP live view (live.h) */
+    struct vtd_srec_adapt *ad;   /* per-camera adaptation (adapt_worker.h), NULL: off */
     uv_work_t work;
 };
 

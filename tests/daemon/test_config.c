@@ -69,6 +69,7 @@ START_TEST(test_full) {
     ck_assert_int_eq(a->tracker, VT_PROTO_TRACKER_MAST);
     ck_assert_int_eq(a->transport, VT_SOURCE_TRANSPORT_UDP);
     ck_assert_int_eq(b->pacing, VT_PROTO_PACING_CAMERA);
+    ck_assert_int_eq(a->adapt.enabled, 0); /* off unless the stream has "adapt" */
     ck_assert_int_eq(a->nobjects, 2);
     ck_assert_int_eq(a->objects[0].id, 4);
     ck_assert_str_eq(a->objects[0].label, "car");
@@ -174,6 +175,34 @@ static const bad_case bad[] = {
      "streams[0].objects[1]: object id 2 is given twice"},
     {"{\"streams\":[{\"name\":\"a\",\"url\":\"x\",\"overlay\":{\"seconds\":3}}]}",
      "streams[0].overlay: path is missing"},
+    {"{\"streams\":[{\"name\":\"a\",\"url\":\"x\",\"adapt\":true}]}",
+     "streams[0].adapt: must be an object {reservoir_mb, every_s, ...}"},
+    {"{\"streams\":[{\"name\":\"a\",\"url\":\"x\",\"adapt\":{\"reservoir_mb\":0}}]}",
+     "streams[0].adapt.reservoir_mb: must be a number in [1, 1048576]"},
+    {"{\"streams\":[{\"name\":\"a\",\"url\":\"x\",\"adapt\":{\"every_s\":0}}]}",
+     "streams[0].adapt.every_s: must be a number"},
+    {"{\"streams\":[{\"name\":\"a\",\"url\":\"x\",\"adapt\":{\"clip\":1}}]}",
+     "streams[0].adapt.clip: must be an integer in [2, 16]"},
+    {"{\"streams\":[{\"name\":\"a\",\"url\":\"x\",\"adapt\":{\"steps\":2.5}}]}",
+     "streams[0].adapt.steps: must be an integer"},
+    {"{\"streams\":[{\"name\":\"a\",\"url\":\"x\",\"adapt\":{\"lr\":0}}]}",
+     "streams[0].adapt.lr: must be a number"},
+    {"{\"streams\":[{\"name\":\"a\",\"url\":\"x\",\"adapt\":{\"max_load\":-1}}]}",
+     "streams[0].adapt.max_load: must be a number in [0, 1024]"},
+    {"{\"streams\":[{\"name\":\"a\",\"url\":\"x\",\"adapt\":{\"margin\":2}}]}",
+     "streams[0].adapt.margin: must be a number in [-1, 1]"},
+    {"{\"streams\":[{\"name\":\"a\",\"url\":\"x\",\"adapt\":{\"hours\":\"1-5\"}}]}",
+     "streams[0].adapt.hours: must be \"HH-HH\""},
+    {"{\"streams\":[{\"name\":\"a\",\"url\":\"x\",\"adapt\":{\"hours\":\"05-05\"}}]}",
+     "streams[0].adapt.hours: must be \"HH-HH\""},
+    {"{\"streams\":[{\"name\":\"a\",\"url\":\"x\",\"adapt\":{\"hours\":\"22-25\"}}]}",
+     "streams[0].adapt.hours: must be \"HH-HH\""},
+    {"{\"streams\":[{\"name\":\"a\",\"url\":\"x\",\"adapt\":{\"hours\":5}}]}",
+     "streams[0].adapt.hours: must be \"HH-HH\""},
+    {"{\"streams\":[{\"name\":\"a\",\"url\":\"x\",\"adapt\":{\"min_samples\":4,\"hold\":4}}]}",
+     "streams[0].adapt: min_samples (4) must be above hold (4)"},
+    {"{\"streams\":[{\"name\":\"a\",\"url\":\"x\",\"adapt\":{\"step\":4}}]}",
+     "streams[0].adapt.step: unknown field"},
     {"{\"streams\":[{\"name\":\"a\",\"url\":\"x\",\"overlay\":{\"path\":\"o.mp4\",\"seconds\":0}}]"
      "}",
      "streams[0].overlay.seconds: must be a number"},
@@ -587,6 +616,9 @@ START_TEST(test_shipped_example) {
     ck_assert_int_eq(cfg->nstreams, 1);
     ck_assert_int_eq(cfg->streams[0].nobjects, 3);
     ck_assert_ptr_nonnull(cfg->streams[0].overlay_path);
+    ck_assert_int_eq(cfg->streams[0].adapt.enabled, 1);
+    ck_assert_int_eq(cfg->streams[0].adapt.hours_from, 1);
+    ck_assert_int_eq(cfg->streams[0].adapt.hours_to, 5);
     free(out);
     vtd_config_free(&cfg);
 #if VT_HAVE_MQTT
@@ -652,12 +684,44 @@ START_TEST(test_stream_params) {
 }
 END_TEST
 
+/* "adapt": {} turns per-camera adaptation on with its defaults; fields override them. */
+START_TEST(test_adapt) {
+    vtd_config *cfg = parse_ok("{\"streams\":[{\"name\":\"a\",\"url\":\"x\",\"adapt\":{}},"
+                               "{\"name\":\"b\",\"url\":\"x\",\"adapt\":{\"every_s\":0.5,"
+                               "\"steps\":7,\"hours\":\"22-04\",\"margin\":-0.5}}]}");
+    const vtd_adapt_conf *a = &cfg->streams[0].adapt, *b = &cfg->streams[1].adapt;
+    ck_assert_int_eq(a->enabled, 1);
+    ck_assert(a->reservoir_mb == 64);
+    ck_assert_int_eq(a->every_ms, 60000);
+    ck_assert_int_eq(a->clip, 3);
+    ck_assert_int_eq(a->short_side, 256);
+    ck_assert_int_eq(a->min_samples, 8);
+    ck_assert_int_eq(a->hold, 2);
+    ck_assert_int_eq(a->interval_ms, 3600000);
+    ck_assert_int_eq(a->steps, 50);
+    ck_assert_int_eq(a->batch, 4);
+    ck_assert(a->lr == 1e-4 && a->max_load == 0.5 && a->margin == 0);
+    ck_assert_int_eq(a->hours_from, -1);
+    ck_assert_int_eq(b->every_ms, 500);
+    ck_assert_int_eq(b->steps, 7);
+    ck_assert_int_eq(b->hours_from, 22);
+    ck_assert_int_eq(b->hours_to, 4);
+    ck_assert(b->margin == -0.5);
+    vtd_stream_conf copy;
+    ck_assert_int_eq(vtd_stream_conf_copy(&copy, &cfg->streams[1]), 0);
+    ck_assert_int_eq(copy.adapt.steps, 7);
+    vtd_stream_conf_clear(&copy);
+    vtd_config_free(&cfg);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("daemon-config");
-    TCase *tc = tm_add_case(s, "config", 30, test_defaults, test_full, test_nul_byte,
-                            test_comments_ignored, test_mask_object, test_cli_overrides,
-                            test_table_defaults, test_cli_flags, test_shipped_example,
-                            test_hostport, test_stream_params, test_mqtt, test_http, NULL);
+    TCase *tc =
+        tm_add_case(s, "config", 30, test_defaults, test_full, test_nul_byte, test_comments_ignored,
+                    test_mask_object, test_cli_overrides, test_table_defaults, test_cli_flags,
+                    test_shipped_example, test_hostport, test_stream_params, test_mqtt, test_http,
+                    test_adapt, NULL);
     tcase_add_loop_test(tc, test_bad, 0, (int)TM_LEN(bad));
     tcase_add_loop_test(tc, test_table_errors, 0, (int)TM_LEN(table_errors));
     tcase_add_loop_test(tc, test_bad_http, 0, (int)TM_LEN(bad_http));
