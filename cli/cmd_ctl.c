@@ -27,6 +27,7 @@ static const char usage_text[] =
     "  vtrack ctl add_stream '{\"stream\":\"cam2\",\"url\":\"rtsp://10.0.0.7/s1\"}'\n"
     "  vtrack ctl untrack stream=cam1 object=1\n"
     "  vtrack ctl forget                 (clear the server's saved state)\n"
+    "  vtrack ctl reset_model stream=cam1  (back to the shipped model: per-camera adaptation)\n"
     "\n"
     "  --raw JSON      send this command line exactly\n"
     "  --token TOKEN   the server's token (default $VTRACK_TOKEN when the server asks)\n"

@@ -333,6 +333,22 @@ static void op_stats(vtd_ctl *x, const vt_proto_cmd *cmd) {
     free(snap);
 }
 
+static void op_reset_model(vtd_ctl *x, const vt_proto_cmd *cmd, vt_proto_err *e) {
+    const char *name = cmd->reset_model.stream;
+    vtd_srec *r = vtd_streams_find(x->d, name);
+    if (!r) {
+        vt_proto_err_set(e, VT_PROTO_CODE_NOT_FOUND, "stream", "no stream named %s", name);
+        ctl_error(x, e);
+        return;
+    }
+    vtd_notice("stream %s: reset_model asked by %s", name, x->who);
+    /* The reply goes first, the `model` event follows it. A stream without adaptation always
+     * runs the shipped model: nothing to do. */
+    vt_proto_reply rep = {.op = cmd->op, .id = &cmd->id, .stream = name};
+    reply(x, &rep);
+    vtd_adapt_reset(r);
+}
+
 static void op_add_stream(vtd_ctl *x, const vt_proto_cmd *cmd, const char *line, size_t len,
                           vt_proto_err *e) {
     vtd *d = x->d;
@@ -630,6 +646,9 @@ void vtd_control_run(vtd_ctl *x, const char *line, size_t len) {
         break;
     case VT_PROTO_OP_FORGET:
         op_forget(x, cmd, &e);
+        break;
+    case VT_PROTO_OP_RESET_MODEL:
+        op_reset_model(x, cmd, &e);
         break;
     default: {
         vt_proto_err_set(&e, VT_PROTO_CODE_BAD_REQUEST, "op", "unknown op");

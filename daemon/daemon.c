@@ -125,6 +125,7 @@ void vtd_maybe_finish(vtd *d) {
     vtd_info("all clients flushed; exiting");
     vtd_mqtt_stop(&d->mqtt); /* after the last events: `offline` is its last word */
     vtd_http_stop(&d->http);
+    vtd_adapt_shutdown(d);
     vtd_hub_close(&d->hub);
     if (!uv_is_closing((uv_handle_t *)&d->tick))
         uv_close((uv_handle_t *)&d->tick, close_cb_noop);

@@ -61,9 +61,10 @@ typedef struct vtd {
     vtd_cli cli;           /* command-line overrides, kept for reloads */
     vtd_model *model;      /* in force: new streams start with it */
     vtd_hub hub;
-    vtd_persist persist; /* the state directory (persist.h) */
-    vtd_mqtt *mqtt;      /* the MQTT sink, NULL when not configured */
-    vtd_http *http;      /* the HTTP API and live view, NULL when not configured */
+    vtd_persist persist;  /* the state directory (persist.h) */
+    vtd_mqtt *mqtt;       /* the MQTT sink, NULL when not configured */
+    vtd_http *http;       /* the HTTP API and live view, NULL when not configured */
+    vtd_adapter *adapter; /* per-camera adaptation's thread, NULL until a first run */
 
     vtd_listener listeners[VTD_LISTENERS_MAX];
     int nlisteners; /* open */

@@ -90,8 +90,8 @@ static int read_header(FILE *f, int *w, int *h) {
     char m[3] = {0};
     if (fread(m, 1, 2, f) != 2 || strcmp(m, "P6") != 0)
         return -EINVAL;
-    if (fscanf(f, "%d %d %d", w, h, &maxv) != 3 || maxv != 255 || *w < 1 || *h < 1 ||
-        *w > 16384 || *h > 16384)
+    if (fscanf(f, "%d %d %d", w, h, &maxv) != 3 || maxv != 255 || *w < 1 || *h < 1 || *w > 16384 ||
+        *h > 16384)
         return -EINVAL;
     int c = fgetc(f);
     return c == '\n' || c == ' ' || c == '\t' || c == '\r' ? 0 : -EINVAL;
@@ -270,8 +270,7 @@ static int scan(vtd_reservoir *r) {
         }
     }
     for (int i = 0; i < n; i++) {
-        if (s[i].slot < r->capacity && s[i].w == r->w && s[i].h == r->h &&
-            s[i].n == r->conf.clip) {
+        if (s[i].slot < r->capacity && s[i].w == r->w && s[i].h == r->h && s[i].n == r->conf.clip) {
             r->have[s[i].slot] = 1;
             r->samples++;
         } else {

@@ -1,8 +1,16 @@
 /*
  * test_adapt.c - vtrackd's per-camera adaptation (daemon/reservoir.h, daemon/adapt_worker.h).
  *
- * usage: test_adapt [unit]
- *   unit: Algorithm R's statistics; the reservoir's byte bound, its files and their reopening
+ * usage: test_adapt [unit|integration]
+ *   unit:        Algorithm R's statistics; the reservoir's byte bound, its files and their
+ *                reopening; one run of the worker's body (vtd_adapt_run_once) that changes the
+ *                weights and keeps them finite, whose saved copy loads back bit for bit; a
+ *                forced-bad update the check rejects
+ *   integration: a real vtrackd: a stream with the reservoir on tracks byte for byte as one
+ *                without; a run the check rejects keeps the model; an accepted one is swapped in
+ *                (`model` event, stats), loaded again at the next start, and reset_model puts the
+ *                shipped model back
+ * Both need the shipped weights (weights/default.safetensors); without them they exit 77.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -14,10 +22,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "adapt_worker.h"
 #include "dtest.h"
+#include "nn.h"
 #include "reservoir.h"
 #include "testmain.h"
 #include "vt_base.h"
+
+static char g_weights[4096];
 
 /* A fresh folder under the scratch folder. */
 static const char *fresh_dir(const char *name) {
@@ -219,15 +231,372 @@ START_TEST(test_reservoir_bounded) {
 }
 END_TEST
 
+/* ---------------------------------------------------------------------------------------------
+ * One run of the worker
+ * ------------------------------------------------------------------------------------------- */
+
+static int have_weights(void) {
+    if (access(g_weights, R_OK) == 0)
+        return 1;
+    fprintf(stderr, "\n*** SKIPPED: %s missing ***\n\n", g_weights);
+    return 0;
+}
+
+/* A reservoir of `count` samples of the moving scene at 128x96. */
+static const char *reservoir_of(const char *name, int count) {
+    const char *dir = fresh_dir(name);
+    vtd_adapt_conf a = conf_default();
+    vtd_reservoir *r;
+    char err[256];
+    ck_assert_int_eq(vtd_reservoir_open(dir, &a, &r, err, sizeof err), 0);
+    int64_t t = 1;
+    feed(r, &a, 128, 96, 0, count, &t);
+    vtd_reservoir_free(&r);
+    return dir;
+}
+
+static void run_setup(vtd_adapt_run *run, const char *dir, const vt_model *in_use,
+                      const char *save) {
+    memset(run, 0, sizeof *run);
+    snprintf(run->dir, sizeof run->dir, "%s", dir);
+    snprintf(run->model_path, sizeof run->model_path, "%s", g_weights);
+    snprintf(run->base, sizeof run->base, "%s", g_weights);
+    run->in_use = in_use;
+    run->conf = conf_default();
+    ck_assert_int_eq(vt_tracker_params_preset(&run->params, "mast", "realtime", in_use), 0);
+    snprintf(run->stream, sizeof run->stream, "cam");
+    run->run_seed = 3;
+    run->save = save;
+}
+
+/* Every parameter finite; 1 if some differ from `ref`'s. */
+static int params_differ_finite(vt_model *m, vt_model *ref) {
+    int differ = 0;
+    ck_assert_int_eq(vtm_model_nparams(m), vtm_model_nparams(ref));
+    for (int i = 0; i < vtm_model_nparams(m); i++) {
+        const vt_param *p = vtm_model_param(m, i), *q = vtm_model_param(ref, i);
+        ck_assert_uint_eq(p->numel, q->numel);
+        for (size_t k = 0; k < p->numel; k++) {
+            ck_assert_msg(isfinite(p->data[k]), "%s[%zu] is not finite", p->name, k);
+            differ |= p->data[k] != q->data[k];
+        }
+    }
+    return differ;
+}
+
+/*
+ * 4 steps on 10 samples (2 held back): the copy's weights differ from the shipped ones and are
+ * all finite; with margin -1 it is accepted and saved; the saved file loads back bit for bit
+ * (every parameter) with its provenance (vtrack.adapt, vtrack.adapt.check).
+ */
+START_TEST(test_run_accepts_and_round_trips) {
+    if (!have_weights())
+        return;
+    const char *dir = reservoir_of("run-ok", 10);
+    char err[256];
+    vt_model *orig = NULL, *back = NULL;
+    ck_assert_msg(vt_model_load(g_weights, &orig, err, sizeof err) == 0, "%s", err);
+    char save[600];
+    snprintf(save, sizeof save, "%s/model.safetensors", dir);
+    vtd_adapt_run run;
+    run_setup(&run, dir, orig, save);
+    run.conf.margin = -1; /* every copy passes: this test is about the weights */
+    vtd_adapt_run_once(&run);
+    ck_assert_msg(run.rc == 0, "%s", run.err);
+    ck_assert_int_eq(run.samples, 10);
+    ck_assert_int_eq(run.held, 2);
+    ck_assert_int_eq(run.pairs, 4);
+    ck_assert(run.checked && run.accepted);
+    ck_assert(isfinite(run.before) && isfinite(run.after));
+    ck_assert_ptr_nonnull(run.tuned);
+    ck_assert_msg(params_differ_finite(run.tuned, orig), "the weights did not change");
+    ck_assert_msg(vt_model_load(save, &back, err, sizeof err) == 0, "%s", err);
+    for (int i = 0; i < vtm_model_nparams(back); i++) {
+        const vt_param *p = vtm_model_param(back, i), *q = vtm_model_param(run.tuned, i);
+        ck_assert_str_eq(p->name, q->name);
+        ck_assert_int_eq(memcmp(p->data, q->data, p->numel * sizeof *p->data), 0);
+    }
+    ck_assert_ptr_nonnull(strstr(vt_model_meta(back, "vtrack.adapt"), "4 steps of mast"));
+    ck_assert_ptr_nonnull(strstr(vt_model_meta(back, "vtrack.adapt.check"), "recon"));
+    ck_assert_str_eq(vt_model_meta(back, "vtrack.adapt.steps"), "4");
+    ck_assert_str_eq(vt_model_meta(back, "vtrack.adapt.frames"), "24");
+    ck_assert_str_eq(vt_model_meta(back, "vtrack.adapt.base"), g_weights);
+    vt_model_free(&back);
+    vt_model_free(&run.tuned);
+    vt_model_free(&orig);
+}
+END_TEST
+
+/* The forced-bad update: every convolution weight replaced by noise after the fine-tuning. */
+static void spoil(vt_model *m, void *opaque) {
+    (void)opaque;
+    uint64_t s = 99;
+    for (int i = 0; i < vtm_model_nparams(m); i++) {
+        vt_param *p = vtm_model_param(m, i);
+        if (p->ndim != 4)
+            continue;
+        for (size_t k = 0; k < p->numel; k++) {
+            s = s * 6364136223846793005ULL + 1442695040888963407ULL;
+            p->data[k] = (float)((double)(s >> 11) / 9007199254740992.0 - 0.5);
+        }
+    }
+    ck_assert_int_eq(vtm_model_refold(m), 0);
+}
+
+/* A forced-bad update is rejected by the check (its score falls), nothing is saved, and no
+ * model is handed back: the stream keeps the one it has. */
+START_TEST(test_run_rejects_bad_update) {
+    if (!have_weights())
+        return;
+    const char *dir = reservoir_of("run-bad", 10);
+    char err[256];
+    vt_model *orig = NULL;
+    ck_assert_msg(vt_model_load(g_weights, &orig, err, sizeof err) == 0, "%s", err);
+    char save[600];
+    snprintf(save, sizeof save, "%s/model.safetensors", dir);
+    vtd_adapt_run run;
+    run_setup(&run, dir, orig, save);
+    run.after_tune = spoil;
+    vtd_adapt_run_once(&run);
+    ck_assert_msg(run.rc == 0, "%s", run.err);
+    ck_assert(run.checked);
+    ck_assert_msg(!run.accepted, "recon %.4f -> %.4f accepted", run.before, run.after);
+    ck_assert_msg(run.after < run.before, "recon %.4f -> %.4f", run.before, run.after);
+    ck_assert_ptr_null(run.tuned);
+    ck_assert_int_ne(access(save, F_OK), 0);
+    /* too few samples: the run fails without touching anything */
+    run_setup(&run, reservoir_of("run-few", 3), orig, save);
+    vtd_adapt_run_once(&run);
+    ck_assert_int_lt(run.rc, 0);
+    ck_assert_ptr_nonnull(strstr(run.err, "3 samples"));
+    ck_assert_ptr_null(run.tuned);
+    vt_model_free(&orig);
+}
+END_TEST
+
+/* ---------------------------------------------------------------------------------------------
+ * vtrackd
+ * ------------------------------------------------------------------------------------------- */
+
+/* Stream `name` on the test clip, with `adapt` (a JSON object's text, or NULL: off). */
+static void stream_json(char *buf, size_t len, const char *name, const char *url,
+                        const char *pacing, const char *adapt) {
+    snprintf(buf, len,
+             "{\"name\":\"%s\",\"url\":\"%s\",\"pacing\":\"%s\",\"objects\":[{\"id\":1,"
+             "\"box\":[40,30,40,40],\"frame\":0}]%s%s}",
+             name, url, pacing, adapt ? ",\"adapt\":" : "", adapt ? adapt : "");
+}
+
+static const char *daemon_config(const char *dir, const char *streams) {
+    static char buf[8192];
+    snprintf(buf, sizeof buf,
+             "{\"listen\":\"127.0.0.1:@PORT@\",\"model\":\"%s\",\"log_level\":\"debug\","
+             "\"state_dir\":\"%s\",\"streams\":[%s]}",
+             g_weights, dir, streams);
+    return buf;
+}
+
+/* The `adapt` object of stream `name` in a stats reply (borrowed from j), or NULL. */
+static const cJSON *adapt_stats(const cJSON *j, const char *name) {
+    const cJSON *e;
+    cJSON_ArrayForEach(e, cJSON_GetObjectItem(cJSON_GetObjectItem(j, "stats"), "streams")) {
+        if (strcmp(dt_str(e, "stream"), name) == 0)
+            return cJSON_GetObjectItem(e, "adapt");
+    }
+    return NULL;
+}
+
+/* Ask stats until `field` of stream's adapt reaches `min` (or `model` equals want_model). */
+static cJSON *wait_stats(dt_conn *c, const char *stream, const char *field, double min,
+                         int timeout_ms) {
+    const int64_t end = tu_now_ms() + timeout_ms;
+    for (;;) {
+        cJSON *j = dt_command(c, "{\"op\":\"stats\"}\n", 5000);
+        ck_assert(dt_is_type(j, "reply"));
+        const cJSON *ad = adapt_stats(j, stream);
+        ck_assert_ptr_nonnull(ad);
+        if (dt_num(ad, field, 0) >= min)
+            return j;
+        cJSON_Delete(j);
+        ck_assert_msg(tu_now_ms() < end, "stream %s: adapt.%s never reached %g", stream, field,
+                      min);
+        tu_sleep_ms(200);
+    }
+}
+
+/* The "objects" of every frame event of `stream`, as text, until its `ended`. */
+static int collect_frames(dt_conn *c, const char *stream, char **out, int max) {
+    int n = 0;
+    const int64_t end = tu_now_ms() + 60000;
+    for (;;) {
+        cJSON *j = dt_read_msg(c, 5000);
+        ck_assert_msg(j != NULL && tu_now_ms() < end, "no end of stream %s", stream);
+        const char *s = dt_str(j, "stream");
+        if (s && strcmp(s, stream) == 0) {
+            if (dt_is_type(j, "frame") && n < max) {
+                const int f = (int)dt_num(j, "frame", -1);
+                ck_assert_int_eq(f, n);
+                out[n++] = cJSON_PrintUnformatted(cJSON_GetObjectItem(j, "objects"));
+            } else if (dt_is_type(j, "stream") && strcmp(dt_str(j, "state"), "ended") == 0) {
+                cJSON_Delete(j);
+                return n;
+            }
+        }
+        cJSON_Delete(j);
+    }
+}
+
+/*
+ * Adaptation on but no run (min_samples out of reach): the reservoir samples every 0.1 s from
+ * the tracker thread, and the stream's masks are byte for byte those of the same stream without
+ * adaptation (two daemons, one lossless stream each, every frame's objects compared).
+ */
+START_TEST(test_reservoir_changes_nothing) {
+    if (!have_weights())
+        return;
+    const char *v = dt_video("a160.mp4", 160, 120, 60, 25);
+    ck_assert_ptr_nonnull(v);
+    static char *frames[2][64];
+    int n[2];
+    for (int k = 0; k < 2; k++) {
+        const char *dir = fresh_dir(k ? "same-on" : "same-off");
+        char sj[1024];
+        stream_json(sj, sizeof sj, "s", v, "lossless",
+                    k ? "{\"every_s\":0.1,\"min_samples\":99999}" : NULL);
+        dt_daemon d;
+        ck_assert_int_eq(dt_start(&d, daemon_config(dir, sj), NULL), 0);
+        dt_conn c;
+        ck_assert_int_eq(dt_hello(&c, d.port), 0);
+        dt_expect_reply(dt_command(&c, "{\"op\":\"subscribe\",\"masks\":true}\n", 5000),
+                        "subscribe");
+        n[k] = collect_frames(&c, "s", frames[k], 64);
+        cJSON *j = dt_command(&c, "{\"op\":\"stats\"}\n", 5000);
+        const cJSON *ad = adapt_stats(j, "s");
+        ck_assert_int_eq(ad != NULL, k); /* absent when off */
+        if (ad)
+            ck_assert_double_gt(dt_num(cJSON_GetObjectItem(ad, "reservoir"), "offered", 0), 0);
+        cJSON_Delete(j);
+        dt_close(&c);
+        ck_assert_int_eq(dt_stop(&d, SIGTERM, 10000, NULL), 0);
+    }
+    ck_assert_int_eq(n[0], 60);
+    ck_assert_int_eq(n[1], 60);
+    for (int f = 0; f < 60; f++) {
+        ck_assert_msg(strcmp(frames[0][f], frames[1][f]) == 0, "frame %d differs", f);
+        free(frames[0][f]);
+        free(frames[1][f]);
+    }
+}
+END_TEST
+
+#define FAST_ADAPT                                                                                 \
+    "{\"every_s\":0.1,\"min_samples\":4,\"hold\":1,\"interval_s\":1,\"steps\":2,\"batch\":1,"      \
+    "\"max_load\":1000,\"reservoir_mb\":4,\"margin\":%s}"
+
+/*
+ * A run the check cannot pass (margin 1) is rejected: stats count it, the stream keeps the
+ * shipped model, nothing is saved. With margin -1 a run is accepted: the stream's subscribers get
+ * a `model` event, stats say "adapted" with the provenance, the model file is in the state
+ * directory; the next start loads it; reset_model deletes it and puts the shipped model back.
+ */
+START_TEST(test_daemon_adapts) {
+    if (!have_weights())
+        return;
+    const char *v = dt_video("a160.mp4", 160, 120, 60, 25);
+    ck_assert_ptr_nonnull(v);
+    const char *dir = fresh_dir("daemon-adapt");
+    char adapt[512], sj[2048], model[700];
+    snprintf(model, sizeof model, "%s/adapt/cam/model.safetensors", dir);
+    snprintf(adapt, sizeof adapt, FAST_ADAPT, "1");
+    stream_json(sj, sizeof sj, "cam", v, "camera", adapt);
+    dt_daemon d;
+    ck_assert_int_eq(dt_start(&d, daemon_config(dir, sj), NULL), 0);
+    dt_conn c;
+    ck_assert_int_eq(dt_hello(&c, d.port), 0);
+    cJSON *j = wait_stats(&c, "cam", "rejected", 1, 90000);
+    const cJSON *ad = adapt_stats(j, "cam");
+    ck_assert_str_eq(dt_str(ad, "model"), "shipped");
+    ck_assert_double_eq(dt_num(ad, "accepted", -1), 0);
+    ck_assert_ptr_nonnull(strstr(dt_str(cJSON_GetObjectItem(ad, "last"), "outcome"), "rejected"));
+    cJSON_Delete(j);
+    ck_assert_int_ne(access(model, F_OK), 0);
+    ck_assert(dt_log_has(&d, "adapt: rejected"));
+    dt_close(&c);
+    ck_assert_int_eq(dt_stop(&d, SIGTERM, 20000, NULL), 0);
+
+    /* accepted: swapped in */
+    snprintf(adapt, sizeof adapt, FAST_ADAPT, "-1");
+    stream_json(sj, sizeof sj, "cam", v, "camera", adapt);
+    ck_assert_int_eq(dt_start(&d, daemon_config(dir, sj), NULL), 0);
+    ck_assert_int_eq(dt_hello(&c, d.port), 0);
+    dt_expect_reply(dt_command(&c, "{\"op\":\"subscribe\"}\n", 5000), "subscribe");
+    j = dt_wait_type(&c, "model", "stream", "cam", 90000);
+    ck_assert_ptr_nonnull(j);
+    ck_assert_str_eq(dt_str(j, "model"), "adapted");
+    ck_assert_str_eq(dt_str(j, "reason"), "accepted");
+    ck_assert_ptr_nonnull(strstr(dt_str(j, "provenance"), "2 steps of mast"));
+    cJSON_Delete(j);
+    j = dt_wait_type(&c, "object", "reason", "the model changed", 10000);
+    ck_assert_ptr_nonnull(j); /* the object placed again on the new model's first frame */
+    cJSON_Delete(j);
+    j = dt_command(&c, "{\"op\":\"stats\"}\n", 5000);
+    ad = adapt_stats(j, "cam");
+    ck_assert_str_eq(dt_str(ad, "model"), "adapted");
+    ck_assert_ptr_nonnull(dt_str(ad, "provenance"));
+    cJSON_Delete(j);
+    ck_assert_int_eq(access(model, F_OK), 0);
+    dt_close(&c);
+    ck_assert_int_eq(dt_stop(&d, SIGTERM, 20000, NULL), 0);
+
+    /* the next start tracks with it; reset_model puts the shipped one back */
+    snprintf(adapt, sizeof adapt, FAST_ADAPT, "1");
+    stream_json(sj, sizeof sj, "cam", v, "camera", adapt);
+    ck_assert_int_eq(dt_start(&d, daemon_config(dir, sj), NULL), 0);
+    ck_assert_int_eq(dt_hello(&c, d.port), 0);
+    ck_assert(dt_log_has(&d, "tracking with its saved model"));
+    j = dt_command(&c, "{\"op\":\"stats\"}\n", 5000);
+    ck_assert_str_eq(dt_str(adapt_stats(j, "cam"), "model"), "adapted");
+    cJSON_Delete(j);
+    dt_expect_reply(dt_command(&c, "{\"op\":\"subscribe\"}\n", 5000), "subscribe");
+    dt_expect_reply(dt_command(&c, "{\"op\":\"reset_model\",\"stream\":\"cam\"}\n", 5000),
+                    "reset_model");
+    j = dt_wait_type(&c, "model", "stream", "cam", 5000);
+    ck_assert_ptr_nonnull(j);
+    ck_assert_str_eq(dt_str(j, "model"), "shipped");
+    ck_assert_str_eq(dt_str(j, "reason"), "reset");
+    cJSON_Delete(j);
+    ck_assert_int_ne(access(model, F_OK), 0);
+    j = dt_command(&c, "{\"op\":\"stats\"}\n", 5000);
+    ck_assert_str_eq(dt_str(adapt_stats(j, "cam"), "model"), "shipped");
+    cJSON_Delete(j);
+    j = dt_command(&c, "{\"op\":\"reset_model\",\"stream\":\"nope\"}\n", 5000);
+    ck_assert(dt_is_type(j, "error"));
+    ck_assert_str_eq(dt_str(j, "code"), "not_found");
+    cJSON_Delete(j);
+    dt_close(&c);
+    ck_assert_int_eq(dt_stop(&d, SIGTERM, 20000, NULL), 0);
+}
+END_TEST
+
 int main(int argc, char **argv) {
     const char *which = argc > 1 ? argv[1] : "unit";
+    const char *root = getenv("VT_SOURCE_ROOT");
+    snprintf(g_weights, sizeof g_weights, "%s/weights/default.safetensors", root ? root : ".");
     Suite *s = suite_create("daemon-adapt");
     if (strcmp(which, "unit") == 0) {
-        tm_add_case(s, which, 120, test_algorithm_r, test_reservoir_bounded, NULL);
+        tm_add_case(s, which, 120, test_algorithm_r, test_reservoir_bounded,
+                    test_run_accepts_and_round_trips, test_run_rejects_bad_update, NULL);
+    } else if (strcmp(which, "integration") == 0) {
+        if (access(g_weights, R_OK) != 0) {
+            fprintf(stderr, "test_adapt: %s missing: skipped\n", g_weights);
+            return 77;
+        }
+        tm_add_case(s, which, 240, test_reservoir_changes_nothing, test_daemon_adapts, NULL);
     } else {
-        fprintf(stderr, "usage: %s [unit]\n", argv[0]);
+        fprintf(stderr, "usage: %s [unit|integration]\n", argv[0]);
         return 2;
     }
+    signal(SIGPIPE, SIG_IGN);
     int status = tm_run(s);
     tu_cleanup();
     return status;
