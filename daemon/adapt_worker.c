@@ -138,8 +138,8 @@ static int tune(vtd_adapt_run *run, vt_model *m, const vtd_sample *s, int n, con
 static int stamp(vtd_adapt_run *run, vt_model *m) {
     char v[128];
     int rc = 0;
-    vt_fmt(v, sizeof v, "recon %.6f -> %.6f on %d held-back pairs (margin %g)", run->before,
-           run->after, run->pairs, run->conf.margin);
+    vt_fmt(v, sizeof v, "recon %.6f -> %.6f on %d held-back pairs, worst pair %+.6f (margin %g)",
+           run->before, run->after, run->pairs, run->worst, run->conf.margin);
     if (rc == 0)
         rc = vt_model_set_meta(m, "vtrack.adapt.check", v);
     vt_fmt(v, sizeof v, "%d", run->conf.steps);
@@ -198,8 +198,15 @@ void vtd_adapt_run_once(vtd_adapt_run *run) {
     run->pairs = np0;
     run->before = mean_of(per, np0);
     run->after = mean_of(per + pairs_max, np1);
+    run->worst = per[pairs_max] - per[0];
+    for (int i = 1; i < np0; i++) {
+        const double gain = per[pairs_max + i] - per[i];
+        run->worst = gain < run->worst ? gain : run->worst;
+    }
     run->checked = 1;
-    run->accepted = isfinite(run->after) && run->after - run->before > run->conf.margin;
+    /* vtrack track --adapt's rule: the mean gain must outweigh the largest loss on one pair */
+    run->accepted = isfinite(run->after) && isfinite(run->worst) &&
+                    (run->after - run->before) + run->worst > run->conf.margin;
     if (run->accepted &&
         ((rc = stamp(run, m)) < 0 ||
          (run->save && (rc = vt_model_save(m, run->save, run->err, sizeof run->err)) < 0))) {
@@ -504,20 +511,20 @@ static void finish(vtd *d, job *j) {
                  run->err);
     } else if (!run->accepted) {
         ad->rejected++;
-        vt_fmt(ad->last, sizeof ad->last, "rejected: recon %.4f -> %.4f on %d pairs", run->before,
-               run->after, run->pairs);
-        vtd_notice("stream %s: adapt: rejected (recon %.4f -> %.4f on %d held-back pairs, "
-                   "loss %.4f -> %.4f, %.1f s): the model is kept",
-                   r->conf.name, run->before, run->after, run->pairs, run->loss[0], run->loss[1],
-                   run->seconds);
+        vt_fmt(ad->last, sizeof ad->last, "rejected: recon %.4f -> %.4f on %d pairs, worst %+.4f",
+               run->before, run->after, run->pairs, run->worst);
+        vtd_notice("stream %s: adapt: rejected (recon %.4f -> %.4f on %d held-back pairs, worst "
+                   "pair %+.4f, loss %.4f -> %.4f, %.1f s): the model is kept",
+                   r->conf.name, run->before, run->after, run->pairs, run->worst, run->loss[0],
+                   run->loss[1], run->seconds);
     } else {
         ad->accepted++;
-        vt_fmt(ad->last, sizeof ad->last, "accepted: recon %.4f -> %.4f on %d pairs", run->before,
-               run->after, run->pairs);
-        vtd_notice("stream %s: adapt: accepted (recon %.4f -> %.4f on %d held-back pairs, "
-                   "loss %.4f -> %.4f, %.1f s): saved as %s",
-                   r->conf.name, run->before, run->after, run->pairs, run->loss[0], run->loss[1],
-                   run->seconds, ad->model_path);
+        vt_fmt(ad->last, sizeof ad->last, "accepted: recon %.4f -> %.4f on %d pairs, worst %+.4f",
+               run->before, run->after, run->pairs, run->worst);
+        vtd_notice("stream %s: adapt: accepted (recon %.4f -> %.4f on %d held-back pairs, worst "
+                   "pair %+.4f, loss %.4f -> %.4f, %.1f s): saved as %s",
+                   r->conf.name, run->before, run->after, run->pairs, run->worst, run->loss[0],
+                   run->loss[1], run->seconds, ad->model_path);
         vtd_model *mm = calloc(1, sizeof *mm);
         if (!mm) {
             vt_model_free(&run->tuned);

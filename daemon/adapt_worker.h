@@ -11,8 +11,10 @@
  * (train/: vt_train_cfg_from_model, vt_train_adapt; `steps` steps of the objective the weights
  * were trained with, lr `lr`, `batch` pairs per step, pairs within a sample's clip); score the
  * model in use and the copy with vt_check_score's recon check (the mast objective on the held-back
- * samples' consecutive pairs; the check that needs no object); accept when the copy's mean score
- * is higher by more than `margin` and finite. An accepted copy is saved with its provenance as
+ * samples' consecutive pairs; the check that needs no object); accept when the copy's mean gain
+ * over the held-back pairs plus its worst pair's gain is above `margin` (the rule of
+ * `vtrack track --adapt`, cli/adapt.c: the gain on average must outweigh the largest loss on any
+ * one pair) and its scores are finite. An accepted copy is saved with its provenance as
  * <state_dir>/adapt/<stream>/model.safetensors and swapped in at a frame boundary
  * (vt_stream_set_model); a rejected one is discarded. Either way a log line and the stream's
  * `stats` say so; a swap is also a `model` event to the stream's subscribers.
@@ -111,6 +113,7 @@ typedef struct vtd_adapt_run {
     int accepted;
     int checked;
     double before, after; /* mean check scores, model in use and tuned copy */
+    double worst;         /* the smallest gain over the held-back pairs (tuned minus in use) */
     double loss[2];       /* the fine-tuning's first and last tenth */
     int samples, held, pairs;
     double seconds;

@@ -400,7 +400,7 @@ static const vtd_cfg_field adapt_fields[] = {
     {CFG_NUMBER("lr", A, lr, 1e-9, 10, 1e-4)},
     {CFG_NUMBER("max_load", A, max_load, 0, 1024, 0.5)},
     {CFG_CUSTOM("hours", parse_hours), VTD_CFG_MEMBER_(A, hours_from), .def = -1},
-    {CFG_NUMBER("margin", A, margin, -1, 1, 0)},
+    {CFG_NUMBER("margin", A, margin, -2, 2, 0)},
     {CFG_INT("seed", A, seed, 0, 2147483647, 1)},
     {0},
 };

@@ -286,7 +286,7 @@ static int params_differ_finite(vt_model *m, vt_model *ref) {
 
 /*
  * 4 steps on 10 samples (2 held back): the copy's weights differ from the shipped ones and are
- * all finite; with margin -1 it is accepted and saved; the saved file loads back bit for bit
+ * all finite; with margin -2 it is accepted and saved; the saved file loads back bit for bit
  * (every parameter) with its provenance (vtrack.adapt, vtrack.adapt.check).
  */
 START_TEST(test_run_accepts_and_round_trips) {
@@ -300,7 +300,7 @@ START_TEST(test_run_accepts_and_round_trips) {
     snprintf(save, sizeof save, "%s/model.safetensors", dir);
     vtd_adapt_run run;
     run_setup(&run, dir, orig, save);
-    run.conf.margin = -1; /* every copy passes: this test is about the weights */
+    run.conf.margin = -2; /* every copy passes: this test is about the weights */
     vtd_adapt_run_once(&run);
     ck_assert_msg(run.rc == 0, "%s", run.err);
     ck_assert_int_eq(run.samples, 10);
@@ -361,7 +361,8 @@ START_TEST(test_run_rejects_bad_update) {
     ck_assert_msg(run.rc == 0, "%s", run.err);
     ck_assert(run.checked);
     ck_assert_msg(!run.accepted, "recon %.4f -> %.4f accepted", run.before, run.after);
-    ck_assert_msg(run.after < run.before, "recon %.4f -> %.4f", run.before, run.after);
+    ck_assert_msg(run.after < run.before && run.worst < 0, "recon %.4f -> %.4f, worst %+.4f",
+                  run.before, run.after, run.worst);
     ck_assert_ptr_null(run.tuned);
     ck_assert_int_ne(access(save, F_OK), 0);
     /* too few samples: the run fails without touching anything */
@@ -495,7 +496,7 @@ END_TEST
 
 /*
  * A run the check cannot pass (margin 1) is rejected: stats count it, the stream keeps the
- * shipped model, nothing is saved. With margin -1 a run is accepted: the stream's subscribers get
+ * shipped model, nothing is saved. With margin -2 a run is accepted: the stream's subscribers get
  * a `model` event, stats say "adapted" with the provenance, the model file is in the state
  * directory; the next start loads it; reset_model deletes it and puts the shipped model back.
  */
@@ -525,7 +526,7 @@ START_TEST(test_daemon_adapts) {
     ck_assert_int_eq(dt_stop(&d, SIGTERM, 20000, NULL), 0);
 
     /* accepted: swapped in */
-    snprintf(adapt, sizeof adapt, FAST_ADAPT, "-1");
+    snprintf(adapt, sizeof adapt, FAST_ADAPT, "-2");
     stream_json(sj, sizeof sj, "cam", v, "camera", adapt);
     ck_assert_int_eq(dt_start(&d, daemon_config(dir, sj), NULL), 0);
     ck_assert_int_eq(dt_hello(&c, d.port), 0);
