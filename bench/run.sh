@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # ./dev bench [NAME ...]: the benchmarks whose figures bench/README.md reports.
-#   NAME: encoder, track, decode, daemon, mqtt, webview, train (default: all of them, in that
-#   order).
+#   NAME: encoder, track, decode, daemon, mqtt, webview, train, adapt (default: all of them, in
+#   that order).
 # Every benchmark prints one-thread figures first and times its peer (PyTorch, ffmpeg) in the
 # same run. They take minutes each; results are noisy while anything else runs on the machine.
 set -euo pipefail
@@ -10,7 +10,7 @@ shift
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 VTRACK=$BUILD/cli/vtrack
 names=("$@")
-[ ${#names[@]} -gt 0 ] || names=(encoder track decode daemon mqtt webview train)
+[ ${#names[@]} -gt 0 ] || names=(encoder track decode daemon mqtt webview train adapt)
 
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
@@ -52,8 +52,12 @@ for name in "${names[@]}"; do
         say "training throughput, 1 thread, next to PyTorch"
         "$ROOT/bench/train.sh" "$BUILD"
         ;;
+    adapt)
+        say "vtrackd: per-camera adaptation beside a live tracker on one core"
+        "$ROOT/bench/adapt_camera.sh" "$BUILD" 240 50
+        ;;
     *)
-        echo "bench/run.sh: unknown benchmark '$name' (encoder track decode daemon mqtt webview train)" >&2
+        echo "bench/run.sh: unknown benchmark '$name' (encoder track decode daemon mqtt webview train adapt)" >&2
         exit 2
         ;;
     esac
