@@ -509,22 +509,19 @@ static void finish(vtd *d, job *j) {
         vt_fmt(ad->last, sizeof ad->last, "failed: %s", run->err);
         vtd_warn("stream %s: adapt: run failed after %.1f s: %s", r->conf.name, run->seconds,
                  run->err);
-    } else if (!run->accepted) {
-        ad->rejected++;
-        vt_fmt(ad->last, sizeof ad->last, "rejected: recon %.4f -> %.4f on %d pairs, worst %+.4f",
-               run->before, run->after, run->pairs, run->worst);
-        vtd_notice("stream %s: adapt: rejected (recon %.4f -> %.4f on %d held-back pairs, worst "
-                   "pair %+.4f, loss %.4f -> %.4f, %.1f s): the model is kept",
-                   r->conf.name, run->before, run->after, run->pairs, run->worst, run->loss[0],
-                   run->loss[1], run->seconds);
     } else {
-        ad->accepted++;
-        vt_fmt(ad->last, sizeof ad->last, "accepted: recon %.4f -> %.4f on %d pairs, worst %+.4f",
-               run->before, run->after, run->pairs, run->worst);
-        vtd_notice("stream %s: adapt: accepted (recon %.4f -> %.4f on %d held-back pairs, worst "
-                   "pair %+.4f, loss %.4f -> %.4f, %.1f s): saved as %s",
-                   r->conf.name, run->before, run->after, run->pairs, run->worst, run->loss[0],
-                   run->loss[1], run->seconds, ad->model_path);
+        const char *verdict = run->accepted ? "accepted" : "rejected";
+        *(run->accepted ? &ad->accepted : &ad->rejected) += 1;
+        vt_fmt(ad->last, sizeof ad->last, "%s: recon %.4f -> %.4f on %d pairs, worst %+.4f",
+               verdict, run->before, run->after, run->pairs, run->worst);
+        vtd_notice("stream %s: adapt: %s (recon %.4f -> %.4f on %d held-back pairs, worst pair "
+                   "%+.4f, loss %.4f -> %.4f, %.1f s): %s%s",
+                   r->conf.name, verdict, run->before, run->after, run->pairs, run->worst,
+                   run->loss[0], run->loss[1], run->seconds,
+                   run->accepted ? "saved as " : "the model is kept",
+                   run->accepted ? ad->model_path : "");
+    }
+    if (run->rc == 0 && run->accepted) {
         vtd_model *mm = calloc(1, sizeof *mm);
         if (!mm) {
             vt_model_free(&run->tuned);

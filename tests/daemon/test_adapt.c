@@ -235,13 +235,6 @@ END_TEST
  * One run of the worker
  * ------------------------------------------------------------------------------------------- */
 
-static int have_weights(void) {
-    if (access(g_weights, R_OK) == 0)
-        return 1;
-    fprintf(stderr, "\n*** SKIPPED: %s missing ***\n\n", g_weights);
-    return 0;
-}
-
 /* A reservoir of `count` samples of the moving scene at 128x96. */
 static const char *reservoir_of(const char *name, int count) {
     const char *dir = fresh_dir(name);
@@ -290,8 +283,6 @@ static int params_differ_finite(vt_model *m, vt_model *ref) {
  * (every parameter) with its provenance (vtrack.adapt, vtrack.adapt.check).
  */
 START_TEST(test_run_accepts_and_round_trips) {
-    if (!have_weights())
-        return;
     const char *dir = reservoir_of("run-ok", 10);
     char err[256];
     vt_model *orig = NULL, *back = NULL;
@@ -346,8 +337,6 @@ static void spoil(vt_model *m, void *opaque) {
 /* A forced-bad update is rejected by the check (its score falls), nothing is saved, and no
  * model is handed back: the stream keeps the one it has. */
 START_TEST(test_run_rejects_bad_update) {
-    if (!have_weights())
-        return;
     const char *dir = reservoir_of("run-bad", 10);
     char err[256];
     vt_model *orig = NULL;
@@ -453,8 +442,6 @@ static int collect_frames(dt_conn *c, const char *stream, char **out, int max) {
  * adaptation (two daemons, one lossless stream each, every frame's objects compared).
  */
 START_TEST(test_reservoir_changes_nothing) {
-    if (!have_weights())
-        return;
     const char *v = dt_video("a160.mp4", 160, 120, 60, 25);
     ck_assert_ptr_nonnull(v);
     static char *frames[2][64];
@@ -494,6 +481,22 @@ END_TEST
     "{\"every_s\":0.1,\"min_samples\":4,\"hold\":1,\"interval_s\":1,\"steps\":2,\"batch\":1,"      \
     "\"max_load\":1000,\"reservoir_mb\":4,\"margin\":%s}"
 
+/* vtrackd on `video` as stream "cam", adapting fast with the given margin, state in `dir`; c is
+ * connected to it. */
+static void start_adapting(dt_daemon *d, dt_conn *c, const char *dir, const char *video,
+                           const char *margin) {
+    char adapt[512], sj[2048];
+    snprintf(adapt, sizeof adapt, FAST_ADAPT, margin);
+    stream_json(sj, sizeof sj, "cam", video, "camera", adapt);
+    ck_assert_int_eq(dt_start(d, daemon_config(dir, sj), NULL), 0);
+    ck_assert_int_eq(dt_hello(c, d->port), 0);
+}
+
+static void stop_adapting(dt_daemon *d, dt_conn *c) {
+    dt_close(c);
+    ck_assert_int_eq(dt_stop(d, SIGTERM, 20000, NULL), 0);
+}
+
 /*
  * A run the check cannot pass (margin 1) is rejected: stats count it, the stream keeps the
  * shipped model, nothing is saved. With margin -2 a run is accepted: the stream's subscribers get
@@ -501,19 +504,14 @@ END_TEST
  * directory; the next start loads it; reset_model deletes it and puts the shipped model back.
  */
 START_TEST(test_daemon_adapts) {
-    if (!have_weights())
-        return;
     const char *v = dt_video("a160.mp4", 160, 120, 60, 25);
     ck_assert_ptr_nonnull(v);
     const char *dir = fresh_dir("daemon-adapt");
-    char adapt[512], sj[2048], model[700];
+    char model[700];
     snprintf(model, sizeof model, "%s/adapt/cam/model.safetensors", dir);
-    snprintf(adapt, sizeof adapt, FAST_ADAPT, "1");
-    stream_json(sj, sizeof sj, "cam", v, "camera", adapt);
     dt_daemon d;
-    ck_assert_int_eq(dt_start(&d, daemon_config(dir, sj), NULL), 0);
     dt_conn c;
-    ck_assert_int_eq(dt_hello(&c, d.port), 0);
+    start_adapting(&d, &c, dir, v, "1");
     cJSON *j = wait_stats(&c, "cam", "rejected", 1, 90000);
     const cJSON *ad = adapt_stats(j, "cam");
     ck_assert_str_eq(dt_str(ad, "model"), "shipped");
@@ -522,14 +520,10 @@ START_TEST(test_daemon_adapts) {
     cJSON_Delete(j);
     ck_assert_int_ne(access(model, F_OK), 0);
     ck_assert(dt_log_has(&d, "adapt: rejected"));
-    dt_close(&c);
-    ck_assert_int_eq(dt_stop(&d, SIGTERM, 20000, NULL), 0);
+    stop_adapting(&d, &c);
 
     /* accepted: swapped in */
-    snprintf(adapt, sizeof adapt, FAST_ADAPT, "-2");
-    stream_json(sj, sizeof sj, "cam", v, "camera", adapt);
-    ck_assert_int_eq(dt_start(&d, daemon_config(dir, sj), NULL), 0);
-    ck_assert_int_eq(dt_hello(&c, d.port), 0);
+    start_adapting(&d, &c, dir, v, "-2");
     dt_expect_reply(dt_command(&c, "{\"op\":\"subscribe\"}\n", 5000), "subscribe");
     j = dt_wait_type(&c, "model", "stream", "cam", 90000);
     ck_assert_ptr_nonnull(j);
@@ -546,14 +540,10 @@ START_TEST(test_daemon_adapts) {
     ck_assert_ptr_nonnull(dt_str(ad, "provenance"));
     cJSON_Delete(j);
     ck_assert_int_eq(access(model, F_OK), 0);
-    dt_close(&c);
-    ck_assert_int_eq(dt_stop(&d, SIGTERM, 20000, NULL), 0);
+    stop_adapting(&d, &c);
 
     /* the next start tracks with it; reset_model puts the shipped one back */
-    snprintf(adapt, sizeof adapt, FAST_ADAPT, "1");
-    stream_json(sj, sizeof sj, "cam", v, "camera", adapt);
-    ck_assert_int_eq(dt_start(&d, daemon_config(dir, sj), NULL), 0);
-    ck_assert_int_eq(dt_hello(&c, d.port), 0);
+    start_adapting(&d, &c, dir, v, "1");
     ck_assert(dt_log_has(&d, "tracking with its saved model"));
     j = dt_command(&c, "{\"op\":\"stats\"}\n", 5000);
     ck_assert_str_eq(dt_str(adapt_stats(j, "cam"), "model"), "adapted");
@@ -574,8 +564,7 @@ START_TEST(test_daemon_adapts) {
     ck_assert(dt_is_type(j, "error"));
     ck_assert_str_eq(dt_str(j, "code"), "not_found");
     cJSON_Delete(j);
-    dt_close(&c);
-    ck_assert_int_eq(dt_stop(&d, SIGTERM, 20000, NULL), 0);
+    stop_adapting(&d, &c);
 }
 END_TEST
 
@@ -583,15 +572,15 @@ int main(int argc, char **argv) {
     const char *which = argc > 1 ? argv[1] : "unit";
     const char *root = getenv("VT_SOURCE_ROOT");
     snprintf(g_weights, sizeof g_weights, "%s/weights/default.safetensors", root ? root : ".");
+    if (access(g_weights, R_OK) != 0) { /* the shipped weights are what is adapted */
+        fprintf(stderr, "test_adapt: %s missing: skipped\n", g_weights);
+        return 77;
+    }
     Suite *s = suite_create("daemon-adapt");
     if (strcmp(which, "unit") == 0) {
         tm_add_case(s, which, 120, test_algorithm_r, test_reservoir_bounded,
                     test_run_accepts_and_round_trips, test_run_rejects_bad_update, NULL);
     } else if (strcmp(which, "integration") == 0) {
-        if (access(g_weights, R_OK) != 0) {
-            fprintf(stderr, "test_adapt: %s missing: skipped\n", g_weights);
-            return 77;
-        }
         tm_add_case(s, which, 240, test_reservoir_changes_nothing, test_daemon_adapts, NULL);
     } else {
         fprintf(stderr, "usage: %s [unit|integration]\n", argv[0]);

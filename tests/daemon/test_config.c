@@ -684,29 +684,29 @@ START_TEST(test_stream_params) {
 }
 END_TEST
 
+/* Every field of an "adapt" object as one line (the real numbers to 6 significant digits: the
+ * values are the configuration's, or its own defaults, none near a rounding edge). */
+static void assert_adapt(const vtd_adapt_conf *a, const char *want) {
+    char got[320];
+    snprintf(got, sizeof got,
+             "on %d mb %g every %lld clip %d side %d min %d hold %d interval %lld steps %d "
+             "batch %d lr %g load %g hours %d-%d margin %g",
+             a->enabled, a->reservoir_mb, (long long)a->every_ms, a->clip, a->short_side,
+             a->min_samples, a->hold, (long long)a->interval_ms, a->steps, a->batch, a->lr,
+             a->max_load, a->hours_from, a->hours_to, a->margin);
+    ck_assert_str_eq(got, want);
+}
+
 /* "adapt": {} turns per-camera adaptation on with its defaults; fields override them. */
 START_TEST(test_adapt) {
     vtd_config *cfg = parse_ok("{\"streams\":[{\"name\":\"a\",\"url\":\"x\",\"adapt\":{}},"
                                "{\"name\":\"b\",\"url\":\"x\",\"adapt\":{\"every_s\":0.5,"
                                "\"steps\":7,\"hours\":\"22-04\",\"margin\":-0.5}}]}");
     const vtd_adapt_conf *a = &cfg->streams[0].adapt, *b = &cfg->streams[1].adapt;
-    ck_assert_int_eq(a->enabled, 1);
-    ck_assert(a->reservoir_mb == 64);
-    ck_assert_int_eq(a->every_ms, 60000);
-    ck_assert_int_eq(a->clip, 3);
-    ck_assert_int_eq(a->short_side, 256);
-    ck_assert_int_eq(a->min_samples, 8);
-    ck_assert_int_eq(a->hold, 2);
-    ck_assert_int_eq(a->interval_ms, 3600000);
-    ck_assert_int_eq(a->steps, 50);
-    ck_assert_int_eq(a->batch, 4);
-    ck_assert(a->lr == 1e-4 && a->max_load == 0.5 && a->margin == 0);
-    ck_assert_int_eq(a->hours_from, -1);
-    ck_assert_int_eq(b->every_ms, 500);
-    ck_assert_int_eq(b->steps, 7);
-    ck_assert_int_eq(b->hours_from, 22);
-    ck_assert_int_eq(b->hours_to, 4);
-    ck_assert(b->margin == -0.5);
+    assert_adapt(a, "on 1 mb 64 every 60000 clip 3 side 256 min 8 hold 2 interval 3600000 "
+                    "steps 50 batch 4 lr 0.0001 load 0.5 hours -1--1 margin 0");
+    assert_adapt(b, "on 1 mb 64 every 500 clip 3 side 256 min 8 hold 2 interval 3600000 "
+                    "steps 7 batch 4 lr 0.0001 load 0.5 hours 22-4 margin -0.5");
     vtd_stream_conf copy;
     ck_assert_int_eq(vtd_stream_conf_copy(&copy, &cfg->streams[1]), 0);
     ck_assert_int_eq(copy.adapt.steps, 7);

@@ -33,10 +33,21 @@ static cJSON *line_of(const vt_proto_buf *b, uint64_t seq, char *out, size_t cap
 }
 
 /* The line in b is valid (line_of) and, with its seq prefix, exactly `want`. */
-static void expect_line(const vt_proto_buf *b, uint64_t seq, const char *want) {
+/* The one line in b is `want` (with sequence number seq); b is emptied for the next one. */
+static void expect_line(vt_proto_buf *b, uint64_t seq, const char *want) {
     char line[4096];
     cJSON_Delete(line_of(b, seq, line, sizeof line));
     ck_assert_str_eq(line, want);
+    b->len = 0;
+}
+
+/* A writer's status rc: 0 with the line `want` in b, or (want NULL) -EINVAL, a message missing a
+ * required member. b is emptied either way. */
+static void expect_written(vt_proto_buf *b, int rc, uint64_t seq, const char *want) {
+    ck_assert_int_eq(rc, want ? 0 : -EINVAL);
+    if (want)
+        expect_line(b, seq, want);
+    b->len = 0;
 }
 
 static const char *str(const cJSON *o, const char *k) {
@@ -67,7 +78,6 @@ START_TEST(test_hello_dropped) {
     expect_line(&b, 0,
                 "{\"seq\":0,\"type\":\"hello\",\"protocol\":1,\"server\":\"vtrackd "
                 "0.1.0\",\"auth\":true,\"max_line\":65536}");
-    b.len = 0;
     ck_assert_int_eq(vt_proto_write_dropped(&b, 12345678901234ULL), 0);
     expect_line(&b, 7, "{\"seq\":7,\"type\":\"dropped\",\"count\":12345678901234}");
     /* every cJSON-built message reuses the buffer without growing it */
@@ -265,7 +275,6 @@ START_TEST(test_replies) {
                 "{\"seq\":1,\"type\":\"reply\",\"id\":18446744073709551615,\"op\":"
                 "\"subscribe\",\"ok\":true}");
 
-    b.len = 0;
     r = (vt_proto_reply){
         .op = VT_PROTO_OP_TRACK, .id = &sid, .stream = "cam1", .object = 5, .frame = -1};
     ck_assert_int_eq(vt_proto_write_reply(&b, &r), 0);
@@ -386,7 +395,6 @@ START_TEST(test_errors_round_trip) {
     expect_line(&b, 11,
                 "{\"seq\":11,\"type\":\"error\",\"code\":\"line_too_long\",\"message\":"
                 "\"line longer than 1000 bytes\"}");
-    b.len = 0;
     vt_proto_err_framing(&d, -EILSEQ, "ab\xff", 3, 0);
     ck_assert_int_eq(d.code, VT_PROTO_CODE_BAD_UTF8);
     ck_assert_str_eq(d.message, "invalid UTF-8 at byte 2 of the line");
@@ -459,28 +467,23 @@ START_TEST(test_adapt_messages) {
                                .checked = 1,
                                .before = 0.9912345,
                                .after = 0.9923456};
-    ck_assert_int_eq(vt_proto_write_model_event(&b, &me), 0);
-    expect_line(&b, 4,
-                "{\"seq\":4,\"type\":\"model\",\"stream\":\"cam1\",\"model\":\"adapted\","
-                "\"reason\":\"accepted\",\"provenance\":\"50 steps of mast\",\"before\":0.991235,"
-                "\"after\":0.992346}");
-    b.len = 0;
+    expect_written(
+        &b, vt_proto_write_model_event(&b, &me), 4,
+        "{\"seq\":4,\"type\":\"model\",\"stream\":\"cam1\",\"model\":\"adapted\","
+        "\"reason\":\"accepted\",\"provenance\":\"50 steps of mast\",\"before\":0.991235,"
+        "\"after\":0.992346}");
     me = (vt_proto_model_event){.stream = "cam1", .model = "shipped", .reason = "reset"};
-    ck_assert_int_eq(vt_proto_write_model_event(&b, &me), 0);
-    expect_line(&b, 5,
-                "{\"seq\":5,\"type\":\"model\",\"stream\":\"cam1\",\"model\":\"shipped\","
-                "\"reason\":\"reset\"}");
+    expect_written(&b, vt_proto_write_model_event(&b, &me), 5,
+                   "{\"seq\":5,\"type\":\"model\",\"stream\":\"cam1\",\"model\":\"shipped\","
+                   "\"reason\":\"reset\"}");
     me.model = NULL;
-    ck_assert_int_eq(vt_proto_write_model_event(&b, &me), -EINVAL);
-    b.len = 0;
+    expect_written(&b, vt_proto_write_model_event(&b, &me), 0, NULL);
     vt_proto_reply r = {.op = VT_PROTO_OP_RESET_MODEL, .stream = "cam1"};
-    ck_assert_int_eq(vt_proto_write_reply(&b, &r), 0);
-    expect_line(&b, 6,
-                "{\"seq\":6,\"type\":\"reply\",\"op\":\"reset_model\",\"ok\":true,"
-                "\"stream\":\"cam1\"}");
+    expect_written(&b, vt_proto_write_reply(&b, &r), 6,
+                   "{\"seq\":6,\"type\":\"reply\",\"op\":\"reset_model\",\"ok\":true,"
+                   "\"stream\":\"cam1\"}");
     r.stream = NULL;
-    ck_assert_int_eq(vt_proto_write_reply(&b, &r), -EINVAL);
-    b.len = 0;
+    expect_written(&b, vt_proto_write_reply(&b, &r), 0, NULL);
     vt_proto_adapt_stats as = {.model = "shipped",
                                .samples = 3,
                                .capacity = 81,
