@@ -6,17 +6,31 @@
 
 #include "testmain.h"
 
-TCase *tm_add_case(Suite *s, const char *name, int timeout, ...) {
+static TCase *add_case(Suite *s, const char *name, int timeout, va_list ap) {
     TCase *tc = tcase_create(name);
     if (timeout > 0)
         tcase_set_timeout(tc, timeout);
-    va_list ap;
-    va_start(ap, timeout);
     for (const TTest *t; (t = va_arg(ap, const TTest *)) != NULL;)
         tcase_add_test(tc, t);
-    va_end(ap);
     suite_add_tcase(s, tc);
     return tc;
+}
+
+TCase *tm_add_case(Suite *s, const char *name, int timeout, ...) {
+    va_list ap;
+    va_start(ap, timeout);
+    TCase *tc = add_case(s, name, timeout, ap);
+    va_end(ap);
+    return tc;
+}
+
+int tm_main(const char *name, int timeout, ...) {
+    Suite *s = suite_create(name);
+    va_list ap;
+    va_start(ap, timeout);
+    add_case(s, name, timeout, ap);
+    va_end(ap);
+    return tm_run(s);
 }
 
 int tm_run(Suite *s) {

@@ -16,6 +16,10 @@
  * Returns the case, for fixtures and loop tests. */
 TCase *tm_add_case(Suite *s, const char *name, int timeout, ...);
 
+/* The whole main() of a program of one case: the suite and its case both named `name`, the
+ * tests as for tm_add_case, run as tm_run does. */
+int tm_main(const char *name, int timeout, ...);
+
 /* Run suite s (output as CK_VERBOSITY says) and free it: EXIT_SUCCESS when every test passed,
  * else EXIT_FAILURE. */
 int tm_run(Suite *s);

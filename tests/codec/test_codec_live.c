@@ -159,6 +159,13 @@ static void *reader_main(void *arg) {
     return NULL;
 }
 
+/* Retry delays min, 2 min, ... up to max, without jitter: what a test can count. */
+static void exact_backoff(vt_source_opts *o, int64_t min_ms, int64_t max_ms) {
+    o->backoff_min_ms = min_ms;
+    o->backoff_max_ms = max_ms;
+    o->backoff_jitter = 0;
+}
+
 static void live_opts(vt_source_opts *o, live *l) {
     vt_source_opts_default(o);
     o->on_state = on_state;
@@ -425,9 +432,7 @@ START_TEST(test_unreachable) {
     ck_assert(strncmp(plain, "rtsp://", 7) == 0);
     snprintf(url, sizeof(url), "rtsp://admin:hunter2@%s", plain + 7);
     live_opts(&o, &l);
-    o.backoff_min_ms = 50;
-    o.backoff_max_ms = 200;
-    o.backoff_jitter = 0;
+    exact_backoff(&o, 50, 200);
     live_start(&l, url, &o);
     tu_sleep_ms(1500);
     lat = live_stop(&l);
@@ -462,9 +467,7 @@ START_TEST(test_backoff_reset) {
 
     rtsp_url(url, sizeof(url), port);
     live_opts(&o, &l);
-    o.backoff_min_ms = 50;
-    o.backoff_max_ms = 400;
-    o.backoff_jitter = 0;
+    exact_backoff(&o, 50, 400);
     o.backoff_reset_ms = 500;
     live_start(&l, url, &o);
     tu_sleep_ms(1300); /* 50, 100, 200, 400, 400 ms */

@@ -157,8 +157,6 @@ START_TEST(test_take_spread_and_room) {
 END_TEST
 
 int main(void) {
-    Suite *s = suite_create("appear");
-    tm_add_case(s, "core", 0, test_softmax_share, test_topk, test_fixed_kept_rolling_wraps,
-                test_take_spread_and_room, NULL);
-    return tm_run(s);
+    return tm_main("appear", 0, test_softmax_share, test_topk, test_fixed_kept_rolling_wraps,
+                   test_take_spread_and_room, NULL);
 }

@@ -225,8 +225,6 @@ START_TEST(test_shadow_and_light) {
 END_TEST
 
 int main(void) {
-    Suite *s = suite_create("bgmodel");
-    tm_add_case(s, "core", 60, test_sizes, test_moving_square, test_stopped_square,
-                test_camera_moved_high_contrast, test_camera_moved, test_shadow_and_light, NULL);
-    return tm_run(s);
+    return tm_main("bgmodel", 60, test_sizes, test_moving_square, test_stopped_square,
+                   test_camera_moved_high_contrast, test_camera_moved, test_shadow_and_light, NULL);
 }

@@ -169,8 +169,6 @@ START_TEST(test_errors) {
 END_TEST
 
 int main(void) {
-    Suite *s = suite_create("check");
-    tm_add_case(s, "check", 300, test_deterministic, test_bad_update_scores_lower, test_errors,
-                NULL);
-    return tm_run(s);
+    return tm_main("check", 300, test_deterministic, test_bad_update_scores_lower, test_errors,
+                   NULL);
 }

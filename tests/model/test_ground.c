@@ -104,8 +104,6 @@ START_TEST(test_oldest_replaced) {
 END_TEST
 
 int main(void) {
-    Suite *s = suite_create("ground");
-    tm_add_case(s, "ground", 0, test_exact_line, test_untrusted_lines, test_ignored_boxes,
-                test_oldest_replaced, NULL);
-    return tm_run(s);
+    return tm_main("ground", 0, test_exact_line, test_untrusted_lines, test_ignored_boxes,
+                   test_oldest_replaced, NULL);
 }

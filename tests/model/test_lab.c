@@ -54,7 +54,5 @@ START_TEST(test_lab_linesize) {
 END_TEST
 
 int main(void) {
-    Suite *s = suite_create("lab");
-    tm_add_case(s, "core", 0, test_lab_known_colours, test_lab_linesize, NULL);
-    return tm_run(s);
+    return tm_main("lab", 0, test_lab_known_colours, test_lab_linesize, NULL);
 }

@@ -209,8 +209,6 @@ START_TEST(test_cover_and_blend) {
 END_TEST
 
 int main(void) {
-    Suite *s = suite_create("locate");
-    tm_add_case(s, "core", 0, test_exact_place_and_no_template, test_subcell_shift, test_scale,
-                test_penalty, test_cover_and_blend, NULL);
-    return tm_run(s);
+    return tm_main("locate", 0, test_exact_place_and_no_template, test_subcell_shift, test_scale,
+                   test_penalty, test_cover_and_blend, NULL);
 }

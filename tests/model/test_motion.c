@@ -205,9 +205,7 @@ START_TEST(test_sides_at_least_one) {
 END_TEST
 
 int main(void) {
-    Suite *s = suite_create("motion");
-    tm_add_case(s, "core", 0, test_init_predict, test_update_by_hand, test_trust,
-                test_two_measurements_one_frame, test_gap_reupdate,
-                test_gap_untrusted_stays_predicted, test_sides_at_least_one, NULL);
-    return tm_run(s);
+    return tm_main("motion", 0, test_init_predict, test_update_by_hand, test_trust,
+                   test_two_measurements_one_frame, test_gap_reupdate,
+                   test_gap_untrusted_stays_predicted, test_sides_at_least_one, NULL);
 }
