@@ -198,6 +198,16 @@ int vt_adapt_clip(const char *model, const char *clip, const vt_adapt_opts *o, c
         rc = run_check(o, orig, m, given, &hb, res, err, errlen);
     else if (rc == 0)
         res->accepted = 1;
+    if (rc == 0 && res->checked) {
+        /* the saved copy says whether the guard kept it: --adapt-save writes it either way */
+        char v[256];
+        vt_fmt(v, sizeof v, "%s %.4f -> %.4f on %d held-back frames, worst horizon %+.4f: %s",
+               vt_check_name((vt_check_kind)o->check), res->score[0], res->score[1], res->held,
+               res->worst, res->accepted ? "accepted" : "rejected");
+        rc = vt_model_set_meta(m, "vtrack.adapt.check", v);
+        if (rc < 0)
+            vt_fmt(err, errlen, "%s", strerror(-rc));
+    }
     if (rc == 0 && o->save)
         rc = vt_model_save(m, o->save, err, errlen);
     vt_train_data_free(&d);

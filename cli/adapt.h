@@ -68,8 +68,9 @@ typedef struct vt_adapt_result {
  * horizons, vt_check_score's per_h, plus its worst horizon's gain exceeds o->margin: on average
  * it gains more than it loses anywhere); a check that cannot run (too few frames, no object for
  * the cycle) rejects.
- * The tuned weights carry `vtrack.adapt` metadata saying how they were made; o->save writes
- * them whatever the verdict. 0 or a negative errno with a message in err.
+ * The tuned weights carry `vtrack.adapt` metadata saying how they were made, and, when the
+ * check ran, `vtrack.adapt.check` with its scores and verdict; o->save writes them whatever the
+ * verdict. 0 or a negative errno with a message in err.
  */
 int vt_adapt_clip(const char *model, const char *clip, const vt_adapt_opts *o, const vt_model *orig,
                   const vt_adapt_given *given, vt_model **out, vt_adapt_result *res, char *err,

@@ -456,6 +456,9 @@ START_TEST(test_track_adapt_check) {
         same_masks(plain, out, FRAMES);
         ck_assert_msg(vt_model_load(save, &m1, err, sizeof err) == 0, "%s", err);
         ck_assert_msg(!same_params(m0, m1), "lr 1 left the weights as they were");
+        const char *verdict = vt_model_meta(m1, "vtrack.adapt.check");
+        ck_assert_msg(verdict && strstr(verdict, checks[k]) && strstr(verdict, ": rejected"), "%s",
+                      verdict ? verdict : "no vtrack.adapt.check");
         vt_model_free(&m1);
     }
 
@@ -476,6 +479,9 @@ START_TEST(test_track_adapt_check) {
     same_masks(again, out, FRAMES);
     ck_assert_msg(vt_model_load(save, &m1, err, sizeof err) == 0, "%s", err);
     ck_assert_msg(!same_params(m0, m1), "3 steps left the weights as they were");
+    const char *verdict = vt_model_meta(m1, "vtrack.adapt.check");
+    ck_assert_msg(verdict && strstr(verdict, "cycle") && strstr(verdict, ": accepted"), "%s",
+                  verdict ? verdict : "no vtrack.adapt.check");
     vt_model_free(&m1);
     vt_model_free(&m0);
 
