@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # bench/mot_spread.sh - the crossing set scored with every weights file of one recipe: the
-# shipped weights/default.safetensors and the four of weights/spread/ (weights/spread/README.md).
+# shipped weights/default.safetensors and the five of weights/spread/ (weights/spread/README.md).
 # The box-registered result moves by up to 14 AO from one file to another with the same tracker,
-# so a change of the tracker is judged on the mean over the five (docs/RESULTS.md, "how much the
+# so a change of the tracker is judged on the mean over the six (docs/RESULTS.md, "how much the
 # weights decide"). One run per file, one OpenBLAS thread each, as many at once as there are
 # cores; prints every file's last line, then the means.
 #
