@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # bench/mot_spread.sh - the crossing set scored with every weights file of one recipe: the
 # shipped weights/default.safetensors and the five of weights/spread/ (weights/spread/README.md).
-# The box-registered result moves by up to 14 AO from one file to another with the same tracker,
+# The box-registered result moves by up to 16 AO from one file to another with the same tracker,
 # so a change of the tracker is judged on the mean over the six (docs/RESULTS.md, "how much the
 # weights decide"). One run per file, one OpenBLAS thread each, as many at once as there are
 # cores; prints every file's last line, then the means.
@@ -44,15 +44,18 @@ i=0
 for f in "${files[@]}"; do
     line=$(tail -n 1 "$tmp/$i.log")
     case $line in
-    AO*) printf '%-24s %s\n' "$(basename "$f")" "$line" ;;
+    AO*)
+        printf '%-24s %s\n' "$(basename "$f")" "$line"
+        echo "$line" >>"$tmp/last"
+        ;;
     *) echo "bench/mot_spread.sh: $(basename "$f") failed:" >&2; cat "$tmp/$i.log" >&2; status=1 ;;
     esac
     i=$((i + 1))
 done
 [ $status = 0 ] || exit $status
-# mean of each field over the files (the last line is "AO x SR50 y swaps z% IDF1 u IDSW v")
-for i in $(seq 0 $((${#files[@]} - 1))); do tail -n 1 "$tmp/$i.log"; done |
-    tr -d '%' | awk '{ for (k = 1; k < NF; k += 2) { s[k] += $(k + 1); name[k] = $k } n++ }
-        END { printf "%-24s", "mean (" n " files)";
-              for (k = 1; k < 10; k += 2) printf " %s %.1f%s", name[k], s[k] / n, name[k] == "swaps" ? "%" : "";
-              printf "\n" }'
+# mean of each field over the files (each line is "AO x SR50 y swaps z% IDF1 u IDSW v")
+tr -d '%' <"$tmp/last" | awk '
+    { for (k = 1; k < NF; k += 2) { s[k] += $(k + 1); name[k] = $k } n++; nf = NF }
+    END { printf "%-24s", "mean (" n " files)"
+          for (k = 1; k < nf; k += 2) printf " %s %.1f%s", name[k], s[k] / n, name[k] == "swaps" ? "%" : ""
+          printf "\n" }'
