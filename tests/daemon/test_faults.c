@@ -29,7 +29,8 @@
     "\"reconnect\":true,\"connect_timeout_s\":0.5,\"read_timeout_s\":0.5,\"stall_timeout_s\":1,"   \
     "\"backoff_min_s\":0.1,\"backoff_max_s\":0.3"
 
-/* vtrackd with the lab model and the streams `fmt` gives (printf: the members of the array). */
+/* vtrackd with the lab model and the streams `fmt` gives (printf: the members of the array);
+ * clients may add streams that read local files (add_lossless). */
 static void start_streams(dt_daemon *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void start_streams(dt_daemon *d, const char *fmt, ...) {
     char streams[3072], cfg[4096];
@@ -37,7 +38,9 @@ static void start_streams(dt_daemon *d, const char *fmt, ...) {
     va_start(ap, fmt);
     vsnprintf(streams, sizeof streams, fmt, ap);
     va_end(ap);
-    snprintf(cfg, sizeof cfg, "{\"listen\":\"127.0.0.1:@PORT@\"," LAB ",\"streams\":[%s]}",
+    snprintf(cfg, sizeof cfg,
+             "{\"listen\":\"127.0.0.1:@PORT@\"," LAB ",\"clients\":{\"allow_add_streams\":true,"
+             "\"allow_local_urls\":true},\"streams\":[%s]}",
              streams);
     ck_assert_int_eq(dt_start(d, cfg, NULL), 0);
 }
@@ -316,6 +319,25 @@ static const char *ts_segment(const char *name, int w, int h, int n) {
     return p;
 }
 
+/* A lossless stream `name` reading `url`, with object 1 at `box` (JSON), added by a client after
+ * `sub` subscribed to every stream: so `sub` sees every frame from the first. (A stream in the
+ * configuration starts with the daemon, and may track its first frame before any client has
+ * connected.) The commands go over a second connection, whose reads would swallow events. */
+static void add_lossless(const dt_daemon *d, const char *name, const char *url, const char *box) {
+    dt_conn ctl;
+    char cmd[2048];
+    ck_assert_int_eq(dt_hello(&ctl, d->port), 0);
+    snprintf(cmd, sizeof cmd,
+             "{\"op\":\"add_stream\",\"stream\":\"%s\",\"url\":\"%s\",\"pacing\":"
+             "\"lossless\"}\n",
+             name, url);
+    dt_expect_reply(dt_command(&ctl, cmd, 5000), "add_stream");
+    snprintf(cmd, sizeof cmd, "{\"op\":\"track\",\"stream\":\"%s\",\"object\":1,\"box\":%s}\n",
+             name, box);
+    dt_expect_reply(dt_command(&ctl, cmd, 5000), "track");
+    dt_close(&ctl);
+}
+
 /* `a` then `b`, byte for byte (MPEG-TS allows it), as `name`. */
 static const char *ts_concat(const char *name, const char *a, const char *b) {
     const char *out = tu_path(name);
@@ -438,16 +460,15 @@ START_TEST(test_pts_backwards) {
     const char *v = ts_concat("back.ts", a, a);
     dt_daemon d;
     start_streams(&d,
-                  "{\"name\":\"all\",\"url\":\"%s\",\"pacing\":\"lossless\",\"objects\":"
-                  "[{\"box\":[40,30,40,40]}]},{\"name\":\"paced\",\"url\":\"%s\",\"pacing\":"
-                  "\"camera\",\"objects\":[{\"box\":[40,30,40,40]}]}",
-                  v, v);
+                  "{\"name\":\"paced\",\"url\":\"%s\",\"pacing\":\"camera\",\"objects\":"
+                  "[{\"box\":[40,30,40,40]}]}",
+                  v);
     dt_conn c1, c2;
-    /* one subscriber per stream */
+    /* one subscriber per stream: c1 for `all`, added once it listens */
     ck_assert_int_eq(dt_hello(&c1, d.port), 0);
     ck_assert_int_eq(dt_hello(&c2, d.port), 0);
-    dt_expect_reply(dt_command(&c1, "{\"op\":\"subscribe\",\"streams\":[\"all\"]}\n", 5000),
-                    "subscribe");
+    dt_expect_reply(dt_command(&c1, "{\"op\":\"subscribe\"}\n", 5000), "subscribe");
+    add_lossless(&d, "all", v, "[40,30,40,40]");
     seen all, paced;
     follow(&c1, "all", &all, 30000);
     fprintf(stderr, "lossless: %d frames %lld..%lld, pts back %d times, ended %d\n", all.frames,
@@ -494,12 +515,10 @@ START_TEST(test_size_change) {
     const char *b = ts_segment("b320.ts", 320, 240, 50);
     const char *v = ts_concat("resize.ts", a, b);
     dt_daemon d;
-    start_streams(&d,
-                  "{\"name\":\"cam\",\"url\":\"%s\",\"pacing\":\"lossless\",\"objects\":"
-                  "[{\"id\":1,\"box\":[40,30,40,40]}]}",
-                  v);
+    start_streams(&d, "%s", "");
     dt_conn c;
     subscribe(&c, d.port, 1);
+    add_lossless(&d, "cam", v, "[40,30,40,40]");
     seen s;
     follow(&c, "cam", &s, 30000);
     fprintf(stderr, "size change: %d frames %lld..%lld, sizes", s.frames, (long long)s.first,
