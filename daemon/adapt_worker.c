@@ -28,15 +28,25 @@ static uint64_t mix(uint64_t *s) {
     return z ^ (z >> 31);
 }
 
-/* held[i] = 1 for `hold` of the n samples, chosen by the seed (a partial Fisher-Yates). */
-static int choose_held(int n, int hold, uint64_t seed, uint8_t *held) {
-    int *idx = malloc((size_t)n * sizeof *idx);
+/* held[i] = 1 for `hold` of the n samples, chosen by the seed (a partial Fisher-Yates): among
+ * the samples with objects when there are `hold` of them, so that the check can follow the
+ * objects (*kind = VTD_CHECK_FOLLOW), else among all (*kind = VTD_CHECK_RECON). */
+static int choose_held(const vtd_sample *s, int n, int hold, uint64_t seed, uint8_t *held,
+                       int *kind) {
+    int *idx = malloc((size_t)n * sizeof *idx), m = 0;
     if (!idx)
         return -ENOMEM;
-    for (int i = 0; i < n; i++)
-        idx[i] = i, held[i] = 0;
-    for (int i = 0; i < hold && i < n; i++) {
-        const int j = i + (int)(mix(&seed) % (uint64_t)(n - i));
+    for (int i = 0; i < n; i++) {
+        held[i] = 0;
+        if (s[i].nboxes[0] > 0)
+            idx[m++] = i;
+    }
+    *kind = m >= hold ? VTD_CHECK_FOLLOW : VTD_CHECK_RECON;
+    if (*kind == VTD_CHECK_RECON)
+        for (int i = m = 0; i < n; i++)
+            idx[m++] = i;
+    for (int i = 0; i < hold && i < m; i++) {
+        const int j = i + (int)(mix(&seed) % (uint64_t)(m - i));
         const int t = idx[i];
         idx[i] = idx[j], idx[j] = t;
         held[idx[i]] = 1;
@@ -45,27 +55,88 @@ static int choose_held(int n, int hold, uint64_t seed, uint8_t *held) {
     return 0;
 }
 
-/* The recon check of model m on the held-back samples: per-pair scores appended to per[]. */
+static double box_iou(const int *a, const int *b) {
+    const int64_t x0 = a[0] > b[0] ? a[0] : b[0], y0 = a[1] > b[1] ? a[1] : b[1];
+    const int64_t x1 = a[0] + a[2] < b[0] + b[2] ? a[0] + a[2] : b[0] + b[2];
+    const int64_t y1 = a[1] + a[3] < b[1] + b[3] ? a[1] + a[3] : b[1] + b[3];
+    const int64_t in = x1 > x0 && y1 > y0 ? (x1 - x0) * (y1 - y0) : 0;
+    const int64_t un = (int64_t)a[2] * a[3] + (int64_t)b[2] * b[3] - in;
+    return un > 0 ? (double)in / (double)un : 0.0;
+}
+
+/* The follow check of model m on one sample (k frames im[]): a fresh tracker is given the
+ * objects the live tracker had on the first frame (their boxes), and on each later frame that
+ * lists some of them its boxes are compared with the live tracker's: the mean IoU over those
+ * objects (an object the fresh tracker lost counts 0) is one score, appended to per[]. */
+static int follow_sample(const vtd_adapt_run *run, const vt_model *m, const vtd_sample *s,
+                         const vt_image *im, int k, double *per, int *np, char *err,
+                         size_t errlen) {
+    vt_tracker *t = NULL;
+    int rc = vt_tracker_new(m, &run->params, &t, err, errlen);
+    for (int j = 0; rc >= 0 && j < s->nboxes[0]; j++) {
+        const int *b = s->boxes[0][j].box;
+        const vt_shape shape = {.kind = VT_SHAPE_BOX,
+                                .box = {(float)b[0], (float)b[1], (float)b[2], (float)b[3]}};
+        rc = vt_tracker_add_object(t, s->boxes[0][j].id, NULL, &shape, err, errlen);
+    }
+    for (int f = 0; rc >= 0 && f < k; f++) {
+        const vt_track_result *res;
+        if ((rc = vt_tracker_step(t, &im[f], NULL, &res)) < 0) {
+            vt_fmt(err, errlen, "the follow check could not track: %s", strerror(-rc));
+            break;
+        }
+        double sum = 0;
+        int cnt = 0;
+        for (int j = 0; f > 0 && j < s->nboxes[f]; j++) {
+            const vtd_obj_box *live = &s->boxes[f][j];
+            int given = 0;
+            for (int q = 0; q < s->nboxes[0]; q++)
+                given |= s->boxes[0][q].id == live->id;
+            if (!given)
+                continue;
+            cnt++;
+            for (int q = 0; q < res->n_objects; q++)
+                if (res->objects[q].id == live->id)
+                    sum += box_iou(res->objects[q].bbox, live->box);
+        }
+        if (cnt)
+            per[(*np)++] = sum / cnt;
+    }
+    vt_tracker_free(&t);
+    return rc < 0 ? rc : 0;
+}
+
+/* The check of model m on the held-back samples: the follow scores (follow_sample) or the
+ * recon check's per-pair scores (vt_check_score) appended to per[]. */
 static int score_held(const vtd_adapt_run *run, const vt_model *m, const vtd_sample *s, int n,
                       const uint8_t *held, double *per, int *np, char *err, size_t errlen) {
     *np = 0;
     for (int i = 0; i < n; i++) {
         if (!held[i])
             continue;
-        vt_image im[16];
+        vt_image im[VTD_CLIP_MAX];
         const size_t fb = (size_t)3 * s[i].w * s[i].h;
-        const int k = s[i].n < 16 ? s[i].n : 16;
+        const int k = s[i].n < VTD_CLIP_MAX ? s[i].n : VTD_CLIP_MAX;
         for (int j = 0; j < k; j++)
             im[j] = (vt_image){
                 .w = s[i].w, .h = s[i].h, .linesize = 3 * s[i].w, .rgb = s[i].rgb + j * fb};
-        double score;
-        int rc = vt_check_score(m, &run->params, VT_CHECK_RECON, im, k, NULL, 0, &score, per + *np,
+        int rc;
+        if (run->check == VTD_CHECK_FOLLOW) {
+            rc = follow_sample(run, m, &s[i], im, k, per, np, err, errlen);
+        } else {
+            double score;
+            rc = vt_check_score(m, &run->params, VT_CHECK_RECON, im, k, NULL, 0, &score, per + *np,
                                 err, errlen);
+            *np += k - 1;
+        }
         if (rc < 0)
             return rc;
-        *np += k - 1;
     }
     return 0;
+}
+
+const char *vtd_check_name(int check) {
+    return check == VTD_CHECK_FOLLOW ? "follow" : "recon";
 }
 
 static double mean_of(const double *v, int n) {
@@ -138,8 +209,10 @@ static int tune(vtd_adapt_run *run, vt_model *m, const vtd_sample *s, int n, con
 static int stamp(vtd_adapt_run *run, vt_model *m) {
     char v[128];
     int rc = 0;
-    vt_fmt(v, sizeof v, "recon %.6f -> %.6f on %d held-back pairs, worst pair %+.6f (margin %g)",
-           run->before, run->after, run->pairs, run->worst, run->conf.margin);
+    vt_fmt(v, sizeof v, "%s %.6f -> %.6f on %d %s of %d held-back samples, worst %+.6f (margin %g)",
+           vtd_check_name(run->check), run->before, run->after, run->pairs,
+           run->check == VTD_CHECK_FOLLOW ? "frames" : "pairs", run->held, run->worst,
+           run->conf.margin);
     if (rc == 0)
         rc = vt_model_set_meta(m, "vtrack.adapt.check", v);
     vt_fmt(v, sizeof v, "%d", run->conf.steps);
@@ -179,10 +252,11 @@ void vtd_adapt_run_once(vtd_adapt_run *run) {
         goto done;
     }
     for (int i = 0; i < n; i++)
-        pairs_max += (s[i].n < 16 ? s[i].n : 16) - 1;
+        pairs_max += (s[i].n < VTD_CLIP_MAX ? s[i].n : VTD_CLIP_MAX) - 1;
     held = malloc((size_t)n);
     per = malloc(2 * (size_t)pairs_max * sizeof *per);
-    if (!held || !per || (rc = choose_held(n, run->held, run->run_seed, held)) < 0) {
+    if (!held || !per ||
+        (rc = choose_held(s, n, run->held, run->run_seed, held, &run->check)) < 0) {
         rc = -ENOMEM;
         vt_fmt(run->err, sizeof run->err, "out of memory");
         goto done;
@@ -195,6 +269,13 @@ void vtd_adapt_run_once(vtd_adapt_run *run) {
     if ((rc = score_held(run, run->in_use, s, n, held, per, &np0, run->err, sizeof run->err)) < 0 ||
         (rc = score_held(run, m, s, n, held, per + pairs_max, &np1, run->err, sizeof run->err)) < 0)
         goto done;
+    if (np0 == 0 || np1 != np0) { /* follow: the live tracker listed none of the objects */
+        rc = -EINVAL;
+        vt_fmt(run->err, sizeof run->err,
+               "the held-back samples left the check nothing to compare (no later frame lists "
+               "the objects of their first)");
+        goto done;
+    }
     run->pairs = np0;
     run->before = mean_of(per, np0);
     run->after = mean_of(per + pairs_max, np1);
@@ -464,8 +545,19 @@ void vtd_adapt_stream_free(vtd_srec *r) {
     r->ad = NULL;
 }
 
-void vtd_adapt_frame(vtd_srec *r, const vt_frame *f) {
-    vtd_reservoir_frame(r->ad->res, f->rgb, f->width, f->height, f->linesize, f->arrival_mono_us);
+void vtd_adapt_frame(vtd_srec *r, const vt_frame *f, const vt_track_result *res) {
+    vtd_obj_box boxes[VTD_SAMPLE_BOXES];
+    int n = 0;
+    for (int i = 0; res && i < res->n_objects && n < VTD_SAMPLE_BOXES; i++) {
+        const vt_object_result *o = &res->objects[i];
+        if ((o->state == VT_OBJECT_TRACKING || o->state == VT_OBJECT_RECOVERED) && o->bbox[2] > 0 &&
+            o->bbox[3] > 0) {
+            boxes[n].id = o->id;
+            memcpy(boxes[n++].box, o->bbox, sizeof boxes[0].box);
+        }
+    }
+    vtd_reservoir_frame(r->ad->res, f->rgb, f->width, f->height, f->linesize, f->arrival_mono_us,
+                        boxes, n);
 }
 
 int vtd_adapt_reset(vtd_srec *r) {
@@ -512,12 +604,14 @@ static void finish(vtd *d, job *j) {
     } else {
         const char *verdict = run->accepted ? "accepted" : "rejected";
         *(run->accepted ? &ad->accepted : &ad->rejected) += 1;
-        vt_fmt(ad->last, sizeof ad->last, "%s: recon %.4f -> %.4f on %d pairs, worst %+.4f",
-               verdict, run->before, run->after, run->pairs, run->worst);
-        vtd_notice("stream %s: adapt: %s (recon %.4f -> %.4f on %d held-back pairs, worst pair "
-                   "%+.4f, loss %.4f -> %.4f, %.1f s): %s%s",
-                   r->conf.name, verdict, run->before, run->after, run->pairs, run->worst,
-                   run->loss[0], run->loss[1], run->seconds,
+        const char *kind = vtd_check_name(run->check),
+                   *unit = run->check == VTD_CHECK_FOLLOW ? "frames" : "pairs";
+        vt_fmt(ad->last, sizeof ad->last, "%s: %s %.4f -> %.4f on %d %s, worst %+.4f", verdict,
+               kind, run->before, run->after, run->pairs, unit, run->worst);
+        vtd_notice("stream %s: adapt: %s (%s %.4f -> %.4f on %d held-back %s, worst %+.4f, loss "
+                   "%.4f -> %.4f, %.1f s): %s%s",
+                   r->conf.name, verdict, kind, run->before, run->after, run->pairs, unit,
+                   run->worst, run->loss[0], run->loss[1], run->seconds,
                    run->accepted ? "saved as " : "the model is kept",
                    run->accepted ? ad->model_path : "");
     }

@@ -10,9 +10,18 @@
  * copy of the model the stream tracks with (its file, so the copy is private); fine-tune it
  * (train/: vt_train_cfg_from_model, vt_train_adapt; `steps` steps of the objective the weights
  * were trained with, lr `lr`, `batch` pairs per step, pairs within a sample's clip); score the
- * model in use and the copy with vt_check_score's recon check (the mast objective on the held-back
- * samples' consecutive pairs; the check that needs no object); accept when the copy's mean gain
- * over the held-back pairs plus its worst pair's gain is above `margin` (the rule of
+ * model in use and the copy on the held-back samples: the follow check when `hold` samples carry
+ * objects (the held-back ones are then chosen among those), else vt_check_score's recon check.
+ *   follow  a fresh tracker on the model is given the objects the live tracker had on a sample's
+ *           first frame, by their boxes, and tracks them over the clip; on each later frame,
+ *           the mean IoU of its boxes with the live tracker's (an object it lost: 0) is one
+ *           score. The live tracker had the stream's whole history (memory, motion, the
+ *           objects' masks) and is the teacher: a copy that tracks these scenes worse drifts
+ *           from it, one that does better from a cold start comes closer.
+ *   recon   the mast objective on the samples' consecutive pairs: the check that needs no
+ *           object, for a stream that has tracked none.
+ * Accept when the copy's mean gain over the held-back frames (or pairs) plus its worst one's gain
+ * is above `margin` (the rule of
  * `vtrack track --adapt`, cli/adapt.c: the gain on average must outweigh the largest loss on any
  * one pair) and its scores are finite. An accepted copy is saved with its provenance as
  * <state_dir>/adapt/<stream>/model.safetensors and swapped in at a frame boundary
@@ -73,8 +82,8 @@ int vtd_adapt_stream_init(vtd *d, vtd_srec *r, vtd_model **model);
  * must have stopped. */
 void vtd_adapt_stream_free(vtd_srec *r);
 
-/* The stream's tracker thread: every tracked frame. */
-void vtd_adapt_frame(vtd_srec *r, const vt_frame *f);
+/* The stream's tracker thread: every tracked frame, and what was tracked on it. */
+void vtd_adapt_frame(vtd_srec *r, const vt_frame *f, const vt_track_result *res);
 
 /* The loop's housekeeping: reservoir writes, retired models, and starting runs. */
 void vtd_adapt_tick(vtd *d);
@@ -92,6 +101,11 @@ void vtd_adapt_shutdown(vtd *d);
 /* ---------------------------------------------------------------------------------------------
  * One run, without the daemon (the worker's body; tests call it directly)
  * ------------------------------------------------------------------------------------------- */
+
+enum { VTD_CHECK_FOLLOW, VTD_CHECK_RECON };
+
+/* "follow", "recon". */
+const char *vtd_check_name(int check);
 
 typedef struct vtd_adapt_run {
     /* in */
@@ -112,8 +126,11 @@ typedef struct vtd_adapt_run {
     char err[256];
     int accepted;
     int checked;
+    int check;            /* the check it used: VTD_CHECK_FOLLOW when `hold` samples have
+                           * objects, else VTD_CHECK_RECON */
     double before, after; /* mean check scores, model in use and tuned copy */
-    double worst;         /* the smallest gain over the held-back pairs (tuned minus in use) */
+    double worst;         /* the smallest gain over the held-back frames or pairs (tuned
+                           * minus in use) */
     double loss[2];       /* the fine-tuning's first and last tenth */
     int samples, held, pairs;
     double seconds;

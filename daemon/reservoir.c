@@ -14,6 +14,11 @@
 #include "vt_base.h"
 
 #define PPM_HEADER_MAX 32 /* "P6\n16384 16384\n255\n" and more */
+#define BOXES_TAG      "# vtrack boxes"
+_Static_assert(sizeof BOXES_TAG - 1 +
+                       VTD_SAMPLE_BOXES * (sizeof " 2147483647" - 1 + 4 * (sizeof " 16384" - 1)) <
+                   VTD_BOXES_LINE,
+               "a boxes line fits VTD_BOXES_LINE with its newline");
 
 struct vtd_reservoir {
     char dir[4096];
@@ -26,6 +31,8 @@ struct vtd_reservoir {
     int tw, th;      /* the current sample's size */
     uint8_t *buf;    /* clip frames of tw x th */
     size_t buf_cap;
+    int nboxes[VTD_CLIP_MAX]; /* the objects on each frame of the sample, scaled */
+    vtd_obj_box boxes[VTD_CLIP_MAX][VTD_SAMPLE_BOXES]; /* (with buf, the writer's while `due`) */
 
     /* under lock */
     int due;            /* buf holds a chosen sample for slot `due_slot`: the tracker waits */
@@ -67,7 +74,7 @@ int vtd_reservoir_choose(uint64_t *rng, uint64_t n, int k) {
 static uint64_t sample_bytes(const vtd_adapt_conf *a, int w, int h) {
     char hdr[PPM_HEADER_MAX];
     const int n = snprintf(hdr, sizeof hdr, "P6\n%d %d\n255\n", w, h);
-    return (uint64_t)a->clip * ((uint64_t)n + 3ULL * (uint64_t)w * (uint64_t)h);
+    return (uint64_t)a->clip * ((uint64_t)n + VTD_BOXES_LINE + 3ULL * (uint64_t)w * (uint64_t)h);
 }
 
 static int capacity_for(const vtd_adapt_conf *a, int w, int h) {
@@ -84,16 +91,68 @@ static void slot_path(const vtd_reservoir *r, int slot, const char *suffix, char
  * Reading: one sample file
  * ------------------------------------------------------------------------------------------- */
 
-/* "P6 W H 255" and its single whitespace; 0 or -EINVAL. */
-static int read_header(FILE *f, int *w, int *h) {
-    int maxv;
+/* The numbers of a "# vtrack boxes" line (after the tag): groups of five (id, x, y, w, h), at
+ * most VTD_SAMPLE_BOXES. 0 or -EINVAL. */
+static int parse_boxes(const char *line, vtd_obj_box *out, int *nout) {
+    int n = 0;
+    for (;;) {
+        while (*line == ' ')
+            line++;
+        if (!*line)
+            break;
+        char *end;
+        errno = 0;
+        const long long v = strtoll(line, &end, 10);
+        const long long max = n % 5 ? 16384 : 2147483647;
+        if (end == line || errno || v < (n % 5 ? 0 : 1) || v > max || (*end && *end != ' ') ||
+            n == 5 * VTD_SAMPLE_BOXES)
+            return -EINVAL;
+        if (n % 5 == 0)
+            out[n / 5].id = (uint32_t)v;
+        else
+            out[n / 5].box[n % 5 - 1] = (int)v;
+        n++;
+        line = end;
+    }
+    if (n % 5)
+        return -EINVAL;
+    *nout = n / 5;
+    return 0;
+}
+
+/* "P6 W H 255" and its single whitespace, with comment lines allowed before W (PPM's rule);
+ * a "# vtrack boxes" comment gives the objects of image `k`. 0 or -EINVAL. */
+static int read_header(FILE *f, vtd_sample *s, int k, int *w, int *h) {
+    int maxv, c;
     char m[3] = {0};
     if (fread(m, 1, 2, f) != 2 || strcmp(m, "P6") != 0)
         return -EINVAL;
+    for (;;) {
+        while ((c = fgetc(f)) == ' ' || c == '\n' || c == '\t' || c == '\r')
+            ;
+        if (c != '#')
+            break;
+        char line[VTD_BOXES_LINE + 1];
+        ungetc(c, f);
+        if (!fgets(line, sizeof line, f) || !strchr(line, '\n'))
+            return -EINVAL; /* longer than any line vtrackd writes */
+        *strchr(line, '\n') = 0;
+        if (strncmp(line, BOXES_TAG " ", sizeof BOXES_TAG) == 0 &&
+            parse_boxes(line + sizeof BOXES_TAG, s->boxes[k], &s->nboxes[k]) < 0)
+            return -EINVAL;
+    }
+    if (c == EOF)
+        return -EINVAL;
+    ungetc(c, f);
     if (fscanf(f, "%d %d %d", w, h, &maxv) != 3 || maxv != 255 || *w < 1 || *h < 1 || *w > 16384 ||
         *h > 16384)
         return -EINVAL;
-    int c = fgetc(f);
+    for (int i = 0; i < s->nboxes[k]; i++) {
+        const int *b = s->boxes[k][i].box;
+        if (b[0] < 0 || b[1] < 0 || b[2] < 1 || b[3] < 1 || b[0] + b[2] > *w || b[1] + b[3] > *h)
+            return -EINVAL;
+    }
+    c = fgetc(f);
     return c == '\n' || c == ' ' || c == '\t' || c == '\r' ? 0 : -EINVAL;
 }
 
@@ -105,14 +164,17 @@ static int read_sample(const char *path, vtd_sample *s) {
     int rc = 0, w, h;
     s->n = 0;
     s->rgb = NULL;
+    memset(s->nboxes, 0, sizeof s->nboxes);
     size_t cap = 0;
     while (rc == 0) {
         int c = fgetc(f);
         if (c == EOF)
             break;
         ungetc(c, f);
-        if ((rc = read_header(f, &w, &h)) < 0)
+        if (s->n == VTD_CLIP_MAX || (rc = read_header(f, s, s->n, &w, &h)) < 0) {
+            rc = -EINVAL; /* more images than vtrackd writes */
             break;
+        }
         if (s->n && (w != s->w || h != s->h)) {
             rc = -EINVAL;
             break;
@@ -390,8 +452,28 @@ static void sample_done(vtd_reservoir *r) {
     pthread_mutex_unlock(&r->lock);
 }
 
+/* The objects of a w x h frame as frame `k` of the sample, in its tw x th pixels: boxes outward
+ * to whole pixels, clipped; a box that keeps no pixel is dropped. */
+static void take_boxes(vtd_reservoir *r, int k, int w, int h, const vtd_obj_box *boxes,
+                       int nboxes) {
+    int n = 0;
+    for (int i = 0; i < nboxes && n < VTD_SAMPLE_BOXES; i++) {
+        const int *b = boxes[i].box;
+        const int64_t x0 = b[0] < 0 ? 0 : b[0], y0 = b[1] < 0 ? 0 : b[1];
+        int64_t x1 = (int64_t)b[0] + b[2], y1 = (int64_t)b[1] + b[3];
+        x1 = x1 > w ? w : x1;
+        y1 = y1 > h ? h : y1;
+        const int sx0 = (int)(x0 * r->tw / w), sy0 = (int)(y0 * r->th / h);
+        const int sx1 = (int)((x1 * r->tw + w - 1) / w), sy1 = (int)((y1 * r->th + h - 1) / h);
+        if (sx1 <= sx0 || sy1 <= sy0 || boxes[i].id < 1 || boxes[i].id > 2147483647u)
+            continue;
+        r->boxes[k][n++] = (vtd_obj_box){boxes[i].id, {sx0, sy0, sx1 - sx0, sy1 - sy0}};
+    }
+    r->nboxes[k] = n;
+}
+
 void vtd_reservoir_frame(vtd_reservoir *r, const uint8_t *rgb, int w, int h, int linesize,
-                         int64_t mono_us) {
+                         int64_t mono_us, const vtd_obj_box *boxes, int nboxes) {
     if (!r->taking) {
         if (mono_us < r->next_us)
             return;
@@ -419,6 +501,7 @@ void vtd_reservoir_frame(vtd_reservoir *r, const uint8_t *rgb, int w, int h, int
         }
     }
     scale_box(rgb, w, h, linesize, r->buf + (size_t)r->taking * 3 * r->tw * r->th, r->tw, r->th);
+    take_boxes(r, r->taking, w, h, boxes, nboxes);
     if (++r->taking == r->conf.clip) {
         r->taking = 0;
         sample_done(r);
@@ -436,11 +519,25 @@ int vtd_reservoir_due(vtd_reservoir *r) {
  * The pool: writing it
  * ------------------------------------------------------------------------------------------- */
 
-/* Write `text`, or the `frames` images of `data` as binary PPMs, to tmp and rename it to path.
- * No fsync: a sample lost in a crash is one sample fewer, and the scan at start-up drops a
- * file that does not parse. */
-static int write_any(const char *tmp, const char *path, const char *text, const uint8_t *data,
-                     int w, int h, int frames) {
+/* Frame k's boxes line: the tag, the ids and boxes, spaces to VTD_BOXES_LINE - 1 bytes, and a
+ * newline. */
+static void boxes_line(const vtd_reservoir *r, int k, char *line) {
+    int n = snprintf(line, VTD_BOXES_LINE, "%s", BOXES_TAG);
+    for (int i = 0; i < r->nboxes[k]; i++) {
+        const vtd_obj_box *b = &r->boxes[k][i];
+        n += snprintf(line + n, (size_t)(VTD_BOXES_LINE - n), " %u %d %d %d %d", (unsigned)b->id,
+                      b->box[0], b->box[1], b->box[2], b->box[3]);
+    }
+    memset(line + n, ' ', (size_t)(VTD_BOXES_LINE - 1 - n));
+    line[VTD_BOXES_LINE - 1] = '\n';
+    line[VTD_BOXES_LINE] = 0;
+}
+
+/* Write `text`, or the sample in r->buf as binary PPMs (each header with its boxes line), to
+ * tmp and rename it to path. No fsync: a sample lost in a crash is one sample fewer, and the
+ * scan at start-up drops a file that does not parse. */
+static int write_any(const char *tmp, const char *path, const char *text, const vtd_reservoir *r,
+                     int w, int h) {
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0)
         return -errno;
@@ -451,9 +548,14 @@ static int write_any(const char *tmp, const char *path, const char *text, const 
         char hdr[PPM_HEADER_MAX];
         const int hn = snprintf(hdr, sizeof hdr, "P6\n%d %d\n255\n", w, h);
         const size_t fb = (size_t)3 * w * h;
-        for (int i = 0; i < frames && rc == 0; i++)
-            if ((rc = vt_write_all(fd, hdr, (size_t)hn)) == 0)
-                rc = vt_write_all(fd, data + (size_t)i * fb, fb);
+        char line[VTD_BOXES_LINE + 1];
+        for (int i = 0; i < r->conf.clip && rc == 0; i++) {
+            boxes_line(r, i, line);
+            if ((rc = vt_write_all(fd, hdr, 3)) == 0 &&
+                (rc = vt_write_all(fd, line, strlen(line))) == 0 &&
+                (rc = vt_write_all(fd, hdr + 3, (size_t)hn - 3)) == 0)
+                rc = vt_write_all(fd, r->buf + (size_t)i * fb, fb);
+        }
     }
     if (close(fd) < 0 && rc == 0)
         rc = -errno;
@@ -464,13 +566,12 @@ static int write_any(const char *tmp, const char *path, const char *text, const 
     return rc;
 }
 
-static int write_file(const char *tmp, const char *path, const uint8_t *data, int w, int h,
-                      int frames) {
-    return write_any(tmp, path, NULL, data, w, h, frames);
+static int write_file(const vtd_reservoir *r, const char *tmp, const char *path, int w, int h) {
+    return write_any(tmp, path, NULL, r, w, h);
 }
 
 static int write_text(const char *tmp, const char *path, const char *text) {
-    return write_any(tmp, path, text, NULL, 0, 0, 0);
+    return write_any(tmp, path, text, NULL, 0, 0);
 }
 
 static void delete_all(vtd_reservoir *r) {
@@ -511,7 +612,7 @@ int vtd_reservoir_write(vtd_reservoir *r, char *err, size_t errlen) {
     slot_path(r, slot, ".tmp", tmp, sizeof tmp);
     slot_path(r, slot, "", path, sizeof path);
     if (due && rc == 0)
-        rc = write_file(tmp, path, r->buf, w, h, r->conf.clip);
+        rc = write_file(r, tmp, path, w, h);
     pthread_mutex_lock(&r->lock);
     if (due && rc == 0 && !r->have[slot]) {
         r->have[slot] = 1;

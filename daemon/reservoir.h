@@ -13,6 +13,13 @@
  * temporary name and renamed), then the reservoir's counters (<dir>/reservoir). A sample due
  * while the previous one is still being written is skipped (counted).
  *
+ * A sample also keeps, for each of its frames, the ids and boxes of the objects the stream was
+ * tracking on it (at most VTD_SAMPLE_BOXES, scaled with the frame): the check of a run compares
+ * what a model started afresh on a held-back sample makes of them with what the live tracker
+ * reported (adapt_worker.h). Each image's PPM header carries them as a comment line, "# vtrack
+ * boxes id x y w h ...", padded to VTD_BOXES_LINE bytes so that every sample of a size has the
+ * same bytes; a file without them (an older one) is a sample without objects.
+ *
  * A change of the frame size (a camera switched its resolution) starts the sample again: the old
  * files are deleted with the first sample of the new size.
  *
@@ -44,9 +51,21 @@ void vtd_reservoir_free(vtd_reservoir **r);
 /* The folder given to vtd_reservoir_open. */
 const char *vtd_reservoir_dir(const vtd_reservoir *r);
 
-/* The stream's tracker thread: one tracked frame (packed RGB24 rows of `linesize` bytes). */
+#define VTD_SAMPLE_BOXES 16  /* objects kept per frame of a sample */
+#define VTD_CLIP_MAX     16  /* frames of a sample, at most (adapt.clip) */
+#define VTD_BOXES_LINE   600 /* "# vtrack boxes" and 16 ids and boxes (numbers <= 16384), padded */
+
+/* An object on a frame: its id and box (x, y, w, h). */
+typedef struct vtd_obj_box {
+    uint32_t id;
+    int box[4];
+} vtd_obj_box;
+
+/* The stream's tracker thread: one tracked frame (packed RGB24 rows of `linesize` bytes) and
+ * the objects tracked on it (boxes in its pixels, nboxes of them, the first VTD_SAMPLE_BOXES
+ * kept). */
 void vtd_reservoir_frame(vtd_reservoir *r, const uint8_t *rgb, int w, int h, int linesize,
-                         int64_t mono_us);
+                         int64_t mono_us, const vtd_obj_box *boxes, int nboxes);
 
 /* 1 when a captured sample waits for vtd_reservoir_write. Any thread. */
 int vtd_reservoir_due(vtd_reservoir *r);
@@ -73,6 +92,8 @@ typedef struct vtd_sample {
     int slot;
     int n, w, h;
     uint8_t *rgb;
+    int nboxes[VTD_CLIP_MAX];                          /* objects on each frame */
+    vtd_obj_box boxes[VTD_CLIP_MAX][VTD_SAMPLE_BOXES]; /* in the sample's pixels, inside it */
 } vtd_sample;
 
 /* Read every sample of <dir>/frames (in slot order) for the fine-tuning: *out (n of them) the

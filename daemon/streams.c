@@ -25,7 +25,7 @@ static void on_stream_event(void *opaque, const vt_stream_event *ev) {
     if (ev->kind == VT_STREAM_EVENT_FRAME)
         vtd_live_offer(&r->live, ev);
     if (ev->kind == VT_STREAM_EVENT_FRAME && r->ad)
-        vtd_adapt_frame(r, ev->frame);
+        vtd_adapt_frame(r, ev->frame, ev->result);
     if (ev->kind != VT_STREAM_EVENT_FRAME) {
         /* Rare and worth a line in the journal: the message itself says what happened. */
         size_t n = ev->tail_len && ev->tail[ev->tail_len - 1] == '\n' ? ev->tail_len - 1 : 0;

@@ -119,17 +119,25 @@ static void scene(uint8_t *rgb, int w, int h, int f, int sample) {
     rgb[1] = (uint8_t)(sample >> 8);
 }
 
-/* Offer `count` samples of w x h (one each `every_ms`, each `clip` consecutive frames),
- * writing each chosen one as the pool would. *t is the stream's clock in microseconds. */
-static void feed(vtd_reservoir *r, const vtd_adapt_conf *a, int w, int h, int first, int count,
-                 int64_t *t) {
+/* Offer `count` samples of w x h (one each `every_ms`, each `clip` consecutive frames, the
+ * objects `boxes` (nboxes of them) on every frame, moved right by dx pixels a frame within a
+ * sample), writing each chosen one as the pool would.
+ * *t is the stream's clock in microseconds. */
+static void feed_boxes(vtd_reservoir *r, const vtd_adapt_conf *a, int w, int h, int first,
+                       int count, int64_t *t, const vtd_obj_box *boxes, int nboxes, int dx) {
+    vtd_obj_box moved[4];
+    ck_assert_int_le(nboxes, 4);
     uint8_t *rgb = malloc((size_t)3 * w * h);
     ck_assert_ptr_nonnull(rgb);
     char err[256];
     for (int s = first; s < first + count; s++) {
         for (int f = 0; f < a->clip; f++) {
             scene(rgb, w, h, s * a->clip + f, s);
-            vtd_reservoir_frame(r, rgb, w, h, 3 * w, *t);
+            for (int i = 0; i < nboxes; i++) {
+                moved[i] = boxes[i];
+                moved[i].box[0] += dx * f;
+            }
+            vtd_reservoir_frame(r, rgb, w, h, 3 * w, *t, moved, nboxes);
             *t += 1000; /* 1 ms apart: one sample */
         }
         ck_assert_int_ge(vtd_reservoir_write(r, err, sizeof err), 0);
@@ -137,6 +145,11 @@ static void feed(vtd_reservoir *r, const vtd_adapt_conf *a, int w, int h, int fi
         *t += a->every_ms * 1000;
     }
     free(rgb);
+}
+
+static void feed(vtd_reservoir *r, const vtd_adapt_conf *a, int w, int h, int first, int count,
+                 int64_t *t) {
+    feed_boxes(r, a, w, h, first, count, t, NULL, 0, 0);
 }
 
 /* The bytes of the files in dir/frames. */
@@ -160,8 +173,9 @@ static uint64_t du_frames(const char *dir, int *files) {
 }
 
 /*
- * 1 MiB for samples of three 64x48 frames (27687 bytes each): room for 37. After 200 samples
- * the folder holds exactly 37 files, 1024419 bytes, under the budget; the kept ones come from
+ * 1 MiB for samples of three 64x48 frames (3 * (9229 bytes and the 600 of a boxes line): 29487
+ * each): room for 35. After 200 samples the folder holds exactly 35 files, 1032045 bytes, under
+ * the budget; the kept ones come from
  * the whole run (not only the first 37 nor the last); reopened, the reservoir has the same
  * samples and counters. Frames above short_side are scaled down; a new frame size starts the
  * reservoir again with the old files deleted (a budget of 4 MiB: 6 samples of 320x240).
@@ -177,57 +191,133 @@ START_TEST(test_reservoir_bounded) {
     feed(r, &a, 64, 48, 0, 200, &t);
     vtd_reservoir_stats st;
     vtd_reservoir_get_stats(r, &st);
-    ck_assert_int_eq(st.capacity, 37);
-    ck_assert_int_eq(st.samples, 37);
+    ck_assert_int_eq(st.capacity, 35);
+    ck_assert_int_eq(st.samples, 35);
     ck_assert_uint_eq(st.offered, 200);
     ck_assert_uint_eq(st.budget, 1048576);
     int files;
     const uint64_t du = du_frames(dir, &files);
-    ck_assert_int_eq(files, 37);
+    ck_assert_int_eq(files, 35);
     ck_assert_uint_eq(du, st.bytes);
-    ck_assert_uint_eq(du, 37 * 27687);
+    ck_assert_uint_eq(du, 35 * 29487);
     ck_assert_uint_le(du, st.budget);
     vtd_sample *s;
     int n;
     ck_assert_int_eq(vtd_samples_read(dir, &s, &n), 0);
-    ck_assert_int_eq(n, 37);
+    ck_assert_int_eq(n, 35);
     int lo = 1 << 30, hi = -1, late = 0;
     for (int i = 0; i < n; i++) {
         ck_assert_int_eq(s[i].n, 3);
         ck_assert_int_eq(s[i].w, 64);
+        ck_assert_int_eq(s[i].nboxes[0] + s[i].nboxes[1] + s[i].nboxes[2], 0);
         const int idx = s[i].rgb[0] | s[i].rgb[1] << 8;
         lo = idx < lo ? idx : lo;
         hi = idx > hi ? idx : hi;
         late += idx >= 100;
     }
     vtd_samples_free(&s, n);
-    ck_assert_int_lt(lo, 37);
+    ck_assert_int_lt(lo, 35);
     ck_assert_int_ge(hi, 150);
-    /* uniform over 200: about half of the 37 from the second half (binomial sd 3) */
-    ck_assert_msg(late >= 9 && late <= 28, "%d of 37 kept samples from the second half", late);
+    /* uniform over 200: about half of the 35 from the second half (binomial sd 3) */
+    ck_assert_msg(late >= 8 && late <= 27, "%d of 35 kept samples from the second half", late);
     vtd_reservoir_free(&r);
 
     ck_assert_int_eq(vtd_reservoir_open(dir, &a, &r, err, sizeof err), 0);
     vtd_reservoir_stats st2;
     vtd_reservoir_get_stats(r, &st2);
-    ck_assert_int_eq(st2.samples, 37);
+    ck_assert_int_eq(st2.samples, 35);
     ck_assert_uint_eq(st2.offered, 200);
     ck_assert_uint_eq(st2.bytes, st.bytes);
-    /* a new size: the reservoir starts again, scaled to the short side (640x480 -> 320x240) */
+    /* a new size: the reservoir starts again, scaled to the short side (640x480 -> 320x240),
+     * the objects' boxes with it: outward to whole pixels ([100,50,41,21] covers x 50..70.5
+     * and y 25..35.5: [50,25,21,11]), clipped ([600,440,100,100]: [300,220,20,20]); a box
+     * outside the frame is dropped */
     a.short_side = 240;
     a.reservoir_mb = 4;
     vtd_reservoir_free(&r);
     ck_assert_int_eq(vtd_reservoir_open(dir, &a, &r, err, sizeof err), 0);
-    feed(r, &a, 640, 480, 0, 2, &t);
+    const vtd_obj_box boxes[3] = {
+        {7, {100, 50, 41, 21}}, {8, {700, 0, 10, 10}}, {2147483647, {600, 440, 100, 100}}};
+    feed_boxes(r, &a, 640, 480, 0, 2, &t, boxes, 3, 0);
     vtd_reservoir_get_stats(r, &st);
     ck_assert_int_eq(st.samples, 2);
     ck_assert_int_eq(st.w, 320);
     ck_assert_int_eq(st.h, 240);
     ck_assert_uint_eq(st.offered, 2);
-    ck_assert_int_eq(st.capacity, 6); /* 4 MiB / (3 * 230415) */
+    ck_assert_int_eq(st.capacity, 6); /* 4 MiB / (3 * (230415 + 600)) */
     du_frames(dir, &files);
     ck_assert_int_eq(files, 2);
+    ck_assert_int_eq(vtd_samples_read(dir, &s, &n), 0);
+    ck_assert_int_eq(n, 2);
+    const vtd_obj_box want[2] = {{7, {50, 25, 21, 11}}, {2147483647, {300, 220, 20, 20}}};
+    for (int i = 0; i < n; i++)
+        for (int f = 0; f < 3; f++) { /* every frame's */
+            ck_assert_int_eq(s[i].nboxes[f], 2);
+            ck_assert_int_eq(memcmp(s[i].boxes[f], want, sizeof want), 0);
+        }
+    vtd_samples_free(&s, n);
     vtd_reservoir_free(&r);
+}
+END_TEST
+
+/* Write `header` (a PPM header, comments and all) and 4x3 pixels, then a second image whose
+ * header has no comment. */
+static void sample_file(const char *dir, int slot, const char *header) {
+    char p[1024];
+    snprintf(p, sizeof p, "%s/frames/s%05d.ppm", dir, slot);
+    FILE *f = fopen(p, "wb");
+    ck_assert_ptr_nonnull(f);
+    static const uint8_t px[36];
+    fputs(header, f);
+    fwrite(px, 1, sizeof px, f);
+    fputs("P6\n4 3\n255\n", f);
+    fwrite(px, 1, sizeof px, f);
+    ck_assert_int_eq(fclose(f), 0);
+}
+
+/*
+ * Sample files as the reader meets them: without a boxes line (an older vtrackd), with one
+ * after another comment, and six it must refuse (a box beyond the frame, a number too few, a
+ * negative one, a comment line longer than any vtrackd writes, a number beyond 16384, id 0):
+ * only the first three are samples, with the objects they say on their first frame and none on
+ * the second.
+ */
+START_TEST(test_sample_files) {
+    const char *dir = fresh_dir("files");
+    char p[1024];
+    snprintf(p, sizeof p, "%s/frames", dir);
+    ck_assert_int_eq(mkdir(p, 0700), 0);
+    sample_file(dir, 0, "P6\n4 3\n255\n");
+    sample_file(dir, 1, "P6\n# vtrack boxes 3 1 1 2 2 9 0 0 4 3   \n4 3\n255\n");
+    sample_file(dir, 2, "P6\n# vtrack boxes 1 0 0 5 1\n4 3\n255\n");
+    sample_file(dir, 3, "P6\n# vtrack boxes 1 1 2 3\n4 3\n255\n");
+    sample_file(dir, 4, "P6 # made by hand\n# vtrack boxes 5 0 1 4 2\n4 3\n255\n");
+    sample_file(dir, 5, "P6\n# vtrack boxes 1 -1 0 2 2\n4 3\n255\n");
+    char longer[800];
+    snprintf(longer, sizeof longer, "P6\n# %0700d\n4 3\n255\n", 7);
+    sample_file(dir, 6, longer);
+    sample_file(dir, 7, "P6\n# vtrack boxes 1 0 0 99999999999 1\n4 3\n255\n");
+    sample_file(dir, 8, "P6\n# vtrack boxes 0 0 0 1 1\n4 3\n255\n");
+    vtd_sample *s;
+    int n;
+    ck_assert_int_eq(vtd_samples_read(dir, &s, &n), 0);
+    ck_assert_int_eq(n, 3);
+    ck_assert_int_eq(s[0].slot, 0);
+    ck_assert_int_eq(s[0].nboxes[0], 0);
+    ck_assert_int_eq(s[1].slot, 1);
+    ck_assert_int_eq(s[1].nboxes[0], 2);
+    const vtd_obj_box want1[2] = {{3, {1, 1, 2, 2}}, {9, {0, 0, 4, 3}}};
+    ck_assert_int_eq(memcmp(s[1].boxes[0], want1, sizeof want1), 0);
+    ck_assert_int_eq(s[2].slot, 4);
+    ck_assert_int_eq(s[2].nboxes[0], 1);
+    ck_assert_uint_eq(s[2].boxes[0][0].id, 5);
+    ck_assert_int_eq(s[2].boxes[0][0].box[1], 1);
+    ck_assert_int_eq(s[2].boxes[0][0].box[3], 2);
+    for (int i = 0; i < n; i++) {
+        ck_assert_int_eq(s[i].n, 2);
+        ck_assert_int_eq(s[i].nboxes[1], 0);
+    }
+    vtd_samples_free(&s, n);
 }
 END_TEST
 
@@ -235,15 +325,17 @@ END_TEST
  * One run of the worker
  * ------------------------------------------------------------------------------------------- */
 
-/* A reservoir of `count` samples of the moving scene at 128x96. */
-static const char *reservoir_of(const char *name, int count) {
+/* A reservoir of `count` samples of the moving scene at 128x96, with one object on it or none. */
+static const char *reservoir_of(const char *name, int count, int with_object) {
     const char *dir = fresh_dir(name);
     vtd_adapt_conf a = conf_default();
     vtd_reservoir *r;
     char err[256];
     ck_assert_int_eq(vtd_reservoir_open(dir, &a, &r, err, sizeof err), 0);
     int64_t t = 1;
-    feed(r, &a, 128, 96, 0, count, &t);
+    /* the live tracker's box moves with the scene (2 pixels right a frame) */
+    const vtd_obj_box box = {1, {40, 30, 40, 40}};
+    feed_boxes(r, &a, 128, 96, 0, count, &t, &box, with_object, 2);
     vtd_reservoir_free(&r);
     return dir;
 }
@@ -278,12 +370,13 @@ static int params_differ_finite(vt_model *m, vt_model *ref) {
 }
 
 /*
- * 4 steps on 10 samples (2 held back): the copy's weights differ from the shipped ones and are
- * all finite; with margin -2 it is accepted and saved; the saved file loads back bit for bit
- * (every parameter) with its provenance (vtrack.adapt, vtrack.adapt.check).
+ * 4 steps on 10 samples with an object (2 held back, checked by following it: 2 frames each): the
+ * copy's weights differ from the shipped ones and are all finite; with margin -2 it is accepted
+ * and saved; the saved file loads back bit for bit (every parameter) with its provenance
+ * (vtrack.adapt, vtrack.adapt.check).
  */
 START_TEST(test_run_accepts_and_round_trips) {
-    const char *dir = reservoir_of("run-ok", 10);
+    const char *dir = reservoir_of("run-ok", 10, 1);
     char err[256];
     vt_model *orig = NULL, *back = NULL;
     ck_assert_msg(vt_model_load(g_weights, &orig, err, sizeof err) == 0, "%s", err);
@@ -298,6 +391,7 @@ START_TEST(test_run_accepts_and_round_trips) {
     ck_assert_int_eq(run.held, 2);
     ck_assert_int_eq(run.pairs, 4);
     ck_assert(run.checked && run.accepted);
+    ck_assert_int_eq(run.check, VTD_CHECK_FOLLOW);
     ck_assert(isfinite(run.before) && isfinite(run.after));
     ck_assert_ptr_nonnull(run.tuned);
     ck_assert_msg(params_differ_finite(run.tuned, orig), "the weights did not change");
@@ -308,7 +402,8 @@ START_TEST(test_run_accepts_and_round_trips) {
         ck_assert_int_eq(memcmp(p->data, q->data, p->numel * sizeof *p->data), 0);
     }
     ck_assert_ptr_nonnull(strstr(vt_model_meta(back, "vtrack.adapt"), "4 steps of mast"));
-    ck_assert_ptr_nonnull(strstr(vt_model_meta(back, "vtrack.adapt.check"), "recon"));
+    ck_assert_ptr_nonnull(
+        strstr(vt_model_meta(back, "vtrack.adapt.check"), "follow 0.")); /* a score in [0, 1] */
     ck_assert_str_eq(vt_model_meta(back, "vtrack.adapt.steps"), "4");
     ck_assert_str_eq(vt_model_meta(back, "vtrack.adapt.frames"), "24");
     ck_assert_str_eq(vt_model_meta(back, "vtrack.adapt.base"), g_weights);
@@ -334,28 +429,35 @@ static void spoil(vt_model *m, void *opaque) {
     ck_assert_int_eq(vtm_model_refold(m), 0);
 }
 
-/* A forced-bad update is rejected by the check (its score falls), nothing is saved, and no
- * model is handed back: the stream keeps the one it has. */
+/* A forced-bad update is rejected by either check (its score falls: follow on samples with an
+ * object, recon on samples without), nothing is saved, and no model is handed back: the stream
+ * keeps the one it has. */
 START_TEST(test_run_rejects_bad_update) {
-    const char *dir = reservoir_of("run-bad", 10);
     char err[256];
     vt_model *orig = NULL;
     ck_assert_msg(vt_model_load(g_weights, &orig, err, sizeof err) == 0, "%s", err);
     char save[600];
-    snprintf(save, sizeof save, "%s/model.safetensors", dir);
     vtd_adapt_run run;
-    run_setup(&run, dir, orig, save);
-    run.after_tune = spoil;
-    vtd_adapt_run_once(&run);
-    ck_assert_msg(run.rc == 0, "%s", run.err);
-    ck_assert(run.checked);
-    ck_assert_msg(!run.accepted, "recon %.4f -> %.4f accepted", run.before, run.after);
-    ck_assert_msg(run.after < run.before && run.worst < 0, "recon %.4f -> %.4f, worst %+.4f",
-                  run.before, run.after, run.worst);
-    ck_assert_ptr_null(run.tuned);
-    ck_assert_int_ne(access(save, F_OK), 0);
+    for (int boxed = 0; boxed < 2; boxed++) {
+        const char *dir = reservoir_of(boxed ? "run-bad-follow" : "run-bad-recon", 10, boxed);
+        snprintf(save, sizeof save, "%s/model.safetensors", dir);
+        run_setup(&run, dir, orig, save);
+        run.after_tune = spoil;
+        vtd_adapt_run_once(&run);
+        ck_assert_msg(run.rc == 0, "%s", run.err);
+        ck_assert(run.checked);
+        ck_assert_int_eq(run.check, boxed ? VTD_CHECK_FOLLOW : VTD_CHECK_RECON);
+        const char *kind = vtd_check_name(run.check);
+        fprintf(stderr, "forced-bad update: %s %.4f -> %.4f on %d, worst %+.4f\n", kind, run.before,
+                run.after, run.pairs, run.worst);
+        ck_assert_msg(!run.accepted, "%s %.4f -> %.4f accepted", kind, run.before, run.after);
+        ck_assert_msg(run.after < run.before && run.worst < 0, "%s %.4f -> %.4f, worst %+.4f", kind,
+                      run.before, run.after, run.worst);
+        ck_assert_ptr_null(run.tuned);
+        ck_assert_int_ne(access(save, F_OK), 0);
+    }
     /* too few samples: the run fails without touching anything */
-    run_setup(&run, reservoir_of("run-few", 3), orig, save);
+    run_setup(&run, reservoir_of("run-few", 3, 1), orig, save);
     vtd_adapt_run_once(&run);
     ck_assert_int_lt(run.rc, 0);
     ck_assert_ptr_nonnull(strstr(run.err, "3 samples"));
@@ -527,6 +629,8 @@ START_TEST(test_daemon_adapts) {
     ck_assert_str_eq(dt_str(ad, "model"), "shipped");
     ck_assert_double_eq(dt_num(ad, "accepted", -1), 0);
     ck_assert_ptr_nonnull(strstr(dt_str(cJSON_GetObjectItem(ad, "last"), "outcome"), "rejected"));
+    /* the stream tracks an object: its samples carry it, and the check follows it */
+    ck_assert_ptr_nonnull(strstr(dt_str(cJSON_GetObjectItem(ad, "last"), "outcome"), "follow"));
     cJSON_Delete(j);
     ck_assert_int_ne(access(model, F_OK), 0);
     ck_assert(dt_log_has(&d, "adapt: rejected"));
@@ -588,7 +692,7 @@ int main(int argc, char **argv) {
     }
     Suite *s = suite_create("daemon-adapt");
     if (strcmp(which, "unit") == 0) {
-        tm_add_case(s, which, 120, test_algorithm_r, test_reservoir_bounded,
+        tm_add_case(s, which, 120, test_algorithm_r, test_reservoir_bounded, test_sample_files,
                     test_run_accepts_and_round_trips, test_run_rejects_bad_update, NULL);
     } else if (strcmp(which, "integration") == 0) {
         tm_add_case(s, which, 240, test_reservoir_changes_nothing, test_daemon_adapts, NULL);
