@@ -136,11 +136,11 @@ for name in names:
           f"samples / {ad['reservoir']['capacity']}, {ad['reservoir']['bytes']} bytes of "
           f"{ad['reservoir']['budget_bytes']}")
     for line in open(f"{out}/{name}.log"):
-        m = re.search(r"adapt: (accepted|rejected) \(recon ([0-9.]+) -> ([0-9.]+) on (\d+) "
-                      r"held-back pairs, worst pair ([-+0-9.]+), loss ([0-9.]+) -> ([0-9.]+), "
+        m = re.search(r"adapt: (accepted|rejected) \((\w+) ([0-9.]+) -> ([0-9.]+) on (\d+) "
+                      r"held-back (\w+), worst ([-+0-9.]+), loss ([0-9.]+) -> ([0-9.]+), "
                       r"([0-9.]+) s\)", line)
         if m:
-            print(f"  {line[11:19]} {m.group(1):8s} recon {m.group(2)} -> {m.group(3)} "
-                  f"({m.group(4)} pairs, worst {m.group(5)}), loss {m.group(6)} -> "
-                  f"{m.group(7)}, {m.group(8)} s")
+            print(f"  {line[11:19]} {m.group(1):8s} {m.group(2)} {m.group(3)} -> {m.group(4)} "
+                  f"({m.group(5)} {m.group(6)}, worst {m.group(7)}), loss {m.group(8)} -> "
+                  f"{m.group(9)}, {m.group(10)} s")
 PYEOF
