@@ -38,17 +38,8 @@ PY=/usr/bin/python3
 [ -x "$VTRACKD" ] && [ -x "$VTRACK" ] || { echo "adapt_camera: build $BUILD first" >&2; exit 1; }
 mkdir -p "$OUT"
 
-PID=
-cleanup() {
-    if [ -n "$PID" ]; then
-        kill "$PID" 2>/dev/null || true
-        wait "$PID" 2>/dev/null || true
-    fi
-    PID=
-}
-trap cleanup EXIT
-
-free_port() { $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# shellcheck source=one_daemon.sh
+. "$ROOT/bench/one_daemon.sh"
 
 # run NAME PROFILE SECONDS ADAPT_JSON ("": adaptation off)
 run() {

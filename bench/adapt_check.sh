@@ -34,17 +34,8 @@ VTRACK=$BUILD/cli/vtrack
     davis:motocross-bumps davis:dog-agility davis:bear
 export OPENBLAS_NUM_THREADS=1
 
-PID=
-cleanup() {
-    if [ -n "$PID" ]; then
-        kill "$PID" 2>/dev/null || true
-        wait "$PID" 2>/dev/null || true
-    fi
-    PID=
-}
-trap cleanup EXIT
-
-free_port() { $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# shellcheck source=one_daemon.sh
+. "$ROOT/bench/one_daemon.sh"
 
 # crossing_objects GT: every identity (conf column 1) at its first frame, as config objects
 crossing_objects() {
