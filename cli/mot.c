@@ -303,20 +303,9 @@ int vt_mot_parse_seqinfo(const char *text, size_t len, const char *name, long *l
  * IoU and registrations
  * ------------------------------------------------------------------------------------------- */
 
-double vt_mot_iou(const double a[4], const double b[4]) {
-    if (!(a[2] > 0 && a[3] > 0 && b[2] > 0 && b[3] > 0))
-        return 0;
-    double iw = fmin(a[0] + a[2], b[0] + b[2]) - fmax(a[0], b[0]);
-    double ih = fmin(a[1] + a[3], b[1] + b[3]) - fmax(a[1], b[1]);
-    if (iw <= 0 || ih <= 0)
-        return 0;
-    double inter = iw * ih, uni = a[2] * a[3] + b[2] * b[3] - inter;
-    return uni > 0 ? inter / uni : 0;
-}
-
 static double box_iou(const vt_mot_box *a, const vt_mot_box *b) {
     const double pa[4] = {a->x, a->y, a->w, a->h}, pb[4] = {b->x, b->y, b->w, b->h};
-    return vt_mot_iou(pa, pb);
+    return vt_box_iou(pa, pb);
 }
 
 static int cmp_id_frame(const void *pa, const void *pb) {

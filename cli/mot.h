@@ -87,12 +87,6 @@ int vt_mot_parse_seqinfo(const char *text, size_t len, const char *name, long *l
                          size_t errlen);
 
 /*
- * IoU of two boxes {x, y, w, h}: intersection area over union area, with continuous
- * coordinates (a box covers [x, x+w) x [y, y+h)); 0 when either box has w or h <= 0.
- */
-double vt_mot_iou(const double a[4], const double b[4]);
-
-/*
  * The registrations: for each ground-truth identity its first counted line (lowest frame), in
  * id order, appended to `out`. `gt` as vt_mot_parse_gt gives it. 0 or -ENOMEM.
  */

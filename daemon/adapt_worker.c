@@ -56,12 +56,8 @@ static int choose_held(const vtd_sample *s, int n, int hold, uint64_t seed, uint
 }
 
 static double box_iou(const int *a, const int *b) {
-    const int64_t x0 = a[0] > b[0] ? a[0] : b[0], y0 = a[1] > b[1] ? a[1] : b[1];
-    const int64_t x1 = a[0] + a[2] < b[0] + b[2] ? a[0] + a[2] : b[0] + b[2];
-    const int64_t y1 = a[1] + a[3] < b[1] + b[3] ? a[1] + a[3] : b[1] + b[3];
-    const int64_t in = x1 > x0 && y1 > y0 ? (x1 - x0) * (y1 - y0) : 0;
-    const int64_t un = (int64_t)a[2] * a[3] + (int64_t)b[2] * b[3] - in;
-    return un > 0 ? (double)in / (double)un : 0.0;
+    const double da[4] = {a[0], a[1], a[2], a[3]}, db[4] = {b[0], b[1], b[2], b[3]};
+    return vt_box_iou(da, db);
 }
 
 /* The follow check of model m on one sample (k frames im[]): a fresh tracker is given the
@@ -139,6 +135,11 @@ const char *vtd_check_name(int check) {
     return check == VTD_CHECK_FOLLOW ? "follow" : "recon";
 }
 
+/* What one score of the check is about. */
+static const char *check_unit(int check) {
+    return check == VTD_CHECK_FOLLOW ? "frames" : "pairs";
+}
+
 static double mean_of(const double *v, int n) {
     double s = 0;
     for (int i = 0; i < n; i++)
@@ -210,9 +211,8 @@ static int stamp(vtd_adapt_run *run, vt_model *m) {
     char v[128];
     int rc = 0;
     vt_fmt(v, sizeof v, "%s %.6f -> %.6f on %d %s of %d held-back samples, worst %+.6f (margin %g)",
-           vtd_check_name(run->check), run->before, run->after, run->pairs,
-           run->check == VTD_CHECK_FOLLOW ? "frames" : "pairs", run->held, run->worst,
-           run->conf.margin);
+           vtd_check_name(run->check), run->before, run->after, run->pairs, check_unit(run->check),
+           run->held, run->worst, run->conf.margin);
     if (rc == 0)
         rc = vt_model_set_meta(m, "vtrack.adapt.check", v);
     vt_fmt(v, sizeof v, "%d", run->conf.steps);
@@ -546,6 +546,8 @@ void vtd_adapt_stream_free(vtd_srec *r) {
 }
 
 void vtd_adapt_frame(vtd_srec *r, const vt_frame *f, const vt_track_result *res) {
+    if (!vtd_reservoir_wants(r->ad->res, f->arrival_mono_us))
+        return; /* most frames: not part of a sample */
     vtd_obj_box boxes[VTD_SAMPLE_BOXES];
     int n = 0;
     for (int i = 0; res && i < res->n_objects && n < VTD_SAMPLE_BOXES; i++) {
@@ -604,8 +606,7 @@ static void finish(vtd *d, job *j) {
     } else {
         const char *verdict = run->accepted ? "accepted" : "rejected";
         *(run->accepted ? &ad->accepted : &ad->rejected) += 1;
-        const char *kind = vtd_check_name(run->check),
-                   *unit = run->check == VTD_CHECK_FOLLOW ? "frames" : "pairs";
+        const char *kind = vtd_check_name(run->check), *unit = check_unit(run->check);
         vt_fmt(ad->last, sizeof ad->last, "%s: %s %.4f -> %.4f on %d %s, worst %+.4f", verdict,
                kind, run->before, run->after, run->pairs, unit, run->worst);
         vtd_notice("stream %s: adapt: %s (%s %.4f -> %.4f on %d held-back %s, worst %+.4f, loss "

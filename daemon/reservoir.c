@@ -472,11 +472,15 @@ static void take_boxes(vtd_reservoir *r, int k, int w, int h, const vtd_obj_box 
     r->nboxes[k] = n;
 }
 
+int vtd_reservoir_wants(const vtd_reservoir *r, int64_t mono_us) {
+    return r->taking || mono_us >= r->next_us;
+}
+
 void vtd_reservoir_frame(vtd_reservoir *r, const uint8_t *rgb, int w, int h, int linesize,
                          int64_t mono_us, const vtd_obj_box *boxes, int nboxes) {
+    if (!vtd_reservoir_wants(r, mono_us))
+        return;
     if (!r->taking) {
-        if (mono_us < r->next_us)
-            return;
         r->next_us = mono_us + r->conf.every_ms * 1000;
         pthread_mutex_lock(&r->lock);
         const int busy = r->due;

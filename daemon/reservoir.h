@@ -23,9 +23,9 @@
  * A change of the frame size (a camera switched its resolution) starts the sample again: the old
  * files are deleted with the first sample of the new size.
  *
- * Threads: vtd_reservoir_frame on the stream's tracker thread only (no I/O, no allocation after
- * the first sample, a mutex taken once per sample); vtd_reservoir_write on one thread at a time
- * (the pool); the stats from any thread.
+ * Threads: vtd_reservoir_wants and _frame on the stream's tracker thread only (no I/O, no
+ * allocation after the first sample, a mutex taken once per sample); vtd_reservoir_write on one
+ * thread at a time (the pool); the stats from any thread.
  */
 #ifndef VTD_RESERVOIR_H
 #define VTD_RESERVOIR_H
@@ -60,6 +60,10 @@ typedef struct vtd_obj_box {
     uint32_t id;
     int box[4];
 } vtd_obj_box;
+
+/* The stream's tracker thread: 1 when the frame stamped mono_us would go into a sample (one is
+ * under way, or the next is due), so that the caller gathers its objects only for those. */
+int vtd_reservoir_wants(const vtd_reservoir *r, int64_t mono_us);
 
 /* The stream's tracker thread: one tracked frame (packed RGB24 rows of `linesize` bytes) and
  * the objects tracked on it (boxes in its pixels, nboxes of them, the first VTD_SAMPLE_BOXES

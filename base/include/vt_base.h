@@ -1,7 +1,7 @@
 /*
  * vt_base.h - the one leaf every module builds on: formatting into a fixed-size buffer without
- * cutting a UTF-8 character, the UTF-8 check, growing arrays, writing whole buffers, and the
- * monotonic clock.
+ * cutting a UTF-8 character, the UTF-8 check, growing arrays, writing whole buffers, the
+ * monotonic clock, and the IoU of two boxes.
  *
  * libc only, no state: every function may be called from any thread. Errors are negative errno
  * values, as in proto/ and model/.
@@ -80,6 +80,14 @@ int vt_write_all(int fd, const void *p, size_t n);
 
 int64_t vt_mono_us(void); /* microseconds */
 double vt_mono_s(void);   /* seconds, for measuring: benchmarks, timings, progress */
+
+/* ---------------------------------------------------------------------------------------------
+ * Boxes
+ * ------------------------------------------------------------------------------------------- */
+
+/* IoU of two boxes {x, y, w, h}: intersection area over union area, with continuous
+ * coordinates (a box covers [x, x+w) x [y, y+h)); 0 when either box has w or h <= 0. */
+double vt_box_iou(const double a[4], const double b[4]);
 
 #ifdef __cplusplus
 }

@@ -15,6 +15,7 @@
 
 #include "testmain.h"
 #include "mot.h"
+#include "vt_base.h"
 
 #define EPS 1e-12
 
@@ -97,7 +98,7 @@ static vt_mot_counts check_scored(const char *gt_text, const char *pred_text, co
 static double iou4(double ax, double ay, double aw, double ah, double bx, double by, double bw,
                    double bh) {
     const double a[4] = {ax, ay, aw, ah}, b[4] = {bx, by, bw, bh};
-    double ab = vt_mot_iou(a, b), ba = vt_mot_iou(b, a);
+    double ab = vt_box_iou(a, b), ba = vt_box_iou(b, a);
     ck_assert_msg(ab == ba, "IoU not symmetric: %.17g vs %.17g", ab, ba);
     return ab;
 }
