@@ -25,9 +25,7 @@ is missing.
 """
 import argparse
 import collections
-import json
 import os
-import struct
 import sys
 
 try:
@@ -41,26 +39,15 @@ except ImportError as e:
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests",
                                 "reference"))
-from ref_train import CompactS8  # noqa: E402  (the independent definition of compact-s8)
+from ref_train import CompactS8, read_safetensors  # noqa: E402  (independent of model/)
 
 
 def load_model(path):
-    with open(path, "rb") as f:
-        buf = f.read()
-    (n,) = struct.unpack("<Q", buf[:8])
-    header = json.loads(buf[8:8 + n])
-    meta = header.pop("__metadata__", {})
+    tensors, meta = read_safetensors(path)
     if meta.get("vtrack.arch") != "compact-s8" or meta.get("vtrack.input") != "lab":
         raise ValueError("compact-s8 weights with Lab input only")
-    sd = {}
-    for name, t in header.items():
-        if t["dtype"] != "F32":
-            raise ValueError(f"{name}: {t['dtype']} (F32 only)")
-        b, e = t["data_offsets"]
-        sd[name] = torch.from_numpy(
-            np.frombuffer(buf[8 + n + b:8 + n + e], dtype="<f4").reshape(t["shape"]).copy())
     net = CompactS8()
-    net.load_state_dict(sd, strict=False)
+    net.load_state_dict({k: torch.from_numpy(v) for k, v in tensors.items()}, strict=False)
     net.eval()
     mean = np.array([float(v) for v in meta["vtrack.mean"].split(",")], np.float32)
     std = np.array([float(v) for v in meta["vtrack.std"].split(",")], np.float32)
@@ -108,7 +95,7 @@ def main():
                 v = line.strip().split(",")
                 if len(v) >= 7 and float(v[6]) == 1:
                     gt[int(v[0]) - 1][int(v[1])] = np.array([float(x) for x in v[2:6]])
-    except (OSError, ValueError, KeyError) as e:
+    except (OSError, ValueError, KeyError, AssertionError) as e:
         print(f"scale_probe: {e}", file=sys.stderr)
         return 1
     cap = cv2.VideoCapture(os.path.join(a.seq, name + ".mp4"))
