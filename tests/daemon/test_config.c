@@ -703,9 +703,9 @@ START_TEST(test_adapt) {
                                "{\"name\":\"b\",\"url\":\"x\",\"adapt\":{\"every_s\":0.5,"
                                "\"steps\":7,\"hours\":\"22-04\",\"margin\":-0.5}}]}");
     const vtd_adapt_conf *a = &cfg->streams[0].adapt, *b = &cfg->streams[1].adapt;
-    assert_adapt(a, "on 1 mb 64 every 60000 clip 3 side 256 min 8 hold 2 interval 3600000 "
+    assert_adapt(a, "on 1 mb 64 every 60000 clip 3 side 256 min 40 hold 8 interval 3600000 "
                     "steps 50 batch 4 lr 0.0001 load 0.5 hours -1--1 margin 0");
-    assert_adapt(b, "on 1 mb 64 every 500 clip 3 side 256 min 8 hold 2 interval 3600000 "
+    assert_adapt(b, "on 1 mb 64 every 500 clip 3 side 256 min 40 hold 8 interval 3600000 "
                     "steps 7 batch 4 lr 0.0001 load 0.5 hours 22-4 margin -0.5");
     vtd_stream_conf copy;
     ck_assert_int_eq(vtd_stream_conf_copy(&copy, &cfg->streams[1]), 0);
