@@ -40,6 +40,7 @@ except ImportError as e:
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests",
                                 "reference"))
 from ref_train import CompactS8, read_safetensors  # noqa: E402  (independent of model/)
+from mot_peer import iou_matrix  # noqa: E402  (this folder: the MOT peer's box IoU)
 
 
 def load_model(path):
@@ -52,14 +53,6 @@ def load_model(path):
     mean = np.array([float(v) for v in meta["vtrack.mean"].split(",")], np.float32)
     std = np.array([float(v) for v in meta["vtrack.std"].split(",")], np.float32)
     return net, mean, std
-
-
-def iou(a, b):
-    iw = max(0.0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
-    ih = max(0.0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
-    i = iw * ih
-    u = a[2] * a[3] + b[2] * b[3] - i
-    return i / u if u > 0 else 0.0
 
 
 def parabola(v, i):
@@ -152,9 +145,10 @@ def main():
                 p = b0.copy()
                 p[0] += dx * cell
                 p[1] += dy * cell
-                v = iou(p, b1)
-                swap = v < 0.5 and any(iou(p, b) >= 0.5 for j, b in gt[t].items() if j != i)
-                res[sn][kind].append((v, swap, iou(b0, b1)))
+                v = iou_matrix(p, b1)[0, 0]
+                others = [b for j, b in gt[t].items() if j != i]
+                swap = v < 0.5 and len(others) > 0 and iou_matrix(p, others).max() >= 0.5
+                res[sn][kind].append((v, swap, iou_matrix(b0, b1)[0, 0]))
     print(f"{'sequence':12s} {'gap':>3s} {'scale':>8s} {'persons':7s} {'pairs':>5s} {'IoU':>6s} "
           f"{'SR50':>6s} {'swaps':>5s} {'still':>6s}")
     for sn in scales:
