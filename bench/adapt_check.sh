@@ -10,7 +10,8 @@
 # For each sequence, vtrackd (default model, one stream, `pacing: camera`: the file looped as a
 # camera) tracks it and adapts: a sample of 3 frames every 0.1 s (at most one a second is
 # written), one run of 50 steps (lr 1e-4, batch 4, vtrackd's defaults) once 40 samples are in, 2
-# held back, with margin -2 so that the copy is saved whatever the check says (VT_BENCH_PACING,
+# held back (the eleventh session's default; vtrackd holds 8 by default now: VT_BENCH_HOLD=8 for
+# that), with margin -2 so that the copy is saved whatever the check says (VT_BENCH_PACING,
 # VT_BENCH_CLIP, VT_BENCH_HOLD, VT_BENCH_MIN change the pacing, clip, hold and min_samples); the check's line is taken from the log (the verdict at
 # the default margin 0: accepted when mean gain + worst gain > 0). Then the copy and the shipped
 # model are scored with labels: crossing sequences (../shared/data/crossing, every identity
