@@ -77,7 +77,7 @@ int vt_cli_tracker_option(vt_cli_tracker *t, const char *cmd, int code, const ch
     case VT_CLI_OPT_ADAPT_LR: {
         double x;
         if (vt_cli_parse_double(arg, 1e-9, 1, &x) < 0)
-            return vt_cli_usage_error(cmd, "--adapt-lr '%s': want a number in (0, 1]", arg);
+            return vt_cli_usage_error(cmd, "--adapt-lr '%s': want a number from 1e-9 to 1", arg);
         t->adapt.lr = (float)x;
         break;
     }
