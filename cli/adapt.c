@@ -8,7 +8,8 @@
  * crop, radius) so the fine-tuning continues the training that made them; the learning rate
  * is a tenth of training's, with a short warm-up, because a few hundred frames of one scene
  * are easy to overfit. Batch-norm runs in training mode, so its running statistics move to
- * the clip's too. At the end the batch-norm layers are folded again for inference.
+ * the clip's too (most of the gains and of the harm are theirs: docs/RESULTS.md, "What the
+ * adaptation changes"). At the end the batch-norm layers are folded again for inference.
  *
  * The guard: the frame the objects are given on and every hold_stride-th frame after it
  * (hold_count in all) are kept at source size and out of the frame cache, so the fine-tuning
