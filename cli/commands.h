@@ -9,6 +9,7 @@
 int vt_cmd_track(int argc, char **argv);
 int vt_cmd_eval(int argc, char **argv);
 int vt_cmd_train(int argc, char **argv);
+int vt_cmd_recalibrate(int argc, char **argv);
 int vt_cmd_bench(int argc, char **argv);
 int vt_cmd_sub(int argc, char **argv);
 int vt_cmd_ctl(int argc, char **argv);

@@ -1,4 +1,4 @@
-/* vtrack - the command-line tool: track, eval, train, bench, sub, ctl. */
+/* vtrack - the command-line tool: track, eval, train, recalibrate, bench, sub, ctl. */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -11,6 +11,8 @@ static const vt_cmd_entry commands[] = {
     {"eval", vt_cmd_eval,
      "score masks (DAVIS), or track and score people registered by boxes (MOT)"},
     {"train", vt_cmd_train, "learn a correspondence model from unlabeled video"},
+    {"recalibrate", vt_cmd_recalibrate,
+     "take trained weights' batch-norm statistics again at the tracker's scale"},
     {"bench", vt_cmd_bench, "measure encoders and propagation against their peers"},
     {"sub", vt_cmd_sub, "subscribe to a running vtrackd and print its events"},
     {"ctl", vt_cmd_ctl, "send one command to a running vtrackd and print the reply"},
@@ -20,7 +22,7 @@ static void usage(FILE *f) {
     fprintf(f, "usage: vtrack COMMAND [OPTIONS]    (vtrack COMMAND --help for its options)\n\n"
                "commands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].help);
+        fprintf(f, "  %-11s %s\n", commands[i].name, commands[i].help);
     fprintf(f, "\n  --version  print the version\n  --help     this help\n");
 }
 

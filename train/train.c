@@ -677,15 +677,16 @@ int vtt_trainer_sample(vt_trainer *t, const vt_train_data *d) {
  * Forward, backward, update
  * ------------------------------------------------------------------------------------------- */
 
-#define L2_EPS  1e-12f /* F.normalize's default */
-#define NLL_EPS 1e-8f
+#define L2_EPS      1e-12f /* F.normalize's default */
+#define NLL_EPS     1e-8f
+#define BN_MOMENTUM 0.1f /* nn.BatchNorm2d's default */
 
 int vtt_trainer_forward_backward(vt_trainer *t, double *loss) {
     const int B = t->B, N = t->N, C = t->C, V = t->V, S = t->S;
     vt_train_batch *bt = &t->batch;
     vt_tensor x = {2 * B, 3, S, S, bt->input};
     const vt_tensor *f;
-    int rc = vtt_tnet_forward(t->net, &x, 1, &f);
+    int rc = vtt_tnet_forward(t->net, &x, BN_MOMENTUM, &f);
     if (rc < 0)
         return rc;
     vt_tensor u = {2 * B, C, t->fh, t->fw, t->u};

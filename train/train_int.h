@@ -108,6 +108,12 @@ double vtt_tr_nll_prob(const float *p, const int32_t *cls, int v, int n, float e
  * Training-mode executor of an architecture table (train/train_net.c)
  * ------------------------------------------------------------------------------------------- */
 
+/* vt_bn_stats's batch (train/train_bnstats.c): n crops of S x S pixels, each from a frame of d
+ * drawn uniformly with r at a uniform position, converted as the encoder's input (in: n x 3 x
+ * S x S floats). Every video of d must be at least S x S. */
+void vtt_bn_stats_sample(const vt_model *m, const vt_train_data *d, vt_rng *r, int n, int S,
+                         float *in);
+
 typedef struct vt_tnet vt_tnet;
 
 /* A training executor for model m (borrowed, must outlive it). Parameters are read from and
@@ -117,10 +123,12 @@ void vtt_tnet_free(vt_tnet **t);
 /* Size every buffer for an input of (n, 3, h, w); allocation happens here only. */
 int vtt_tnet_plan(vt_tnet *t, int n, int h, int w);
 /*
- * Forward in training mode (BN with batch statistics; running statistics updated when
- * update_running is set). x is (n, 3, h, w) as planned. *out borrows the output activation.
+ * Forward in training mode: BN normalises with the batch's statistics, and each running
+ * statistic becomes (1 - momentum) * itself + momentum * the batch's (PyTorch's rule: the
+ * unbiased variance); momentum 0 leaves them, 1/k after k batches keeps their plain mean.
+ * x is (n, 3, h, w) as planned. *out borrows the output activation.
  */
-int vtt_tnet_forward(vt_tnet *t, const vt_tensor *x, int update_running, const vt_tensor **out);
+int vtt_tnet_forward(vt_tnet *t, const vt_tensor *x, float momentum, const vt_tensor **out);
 /* The gradient buffer of the output, (out's shape): the caller writes dL/dout there. */
 vt_tensor *vtt_tnet_out_grad(vt_tnet *t);
 /* Backward through every layer; accumulates into the parameter gradients (see vtt_tnet_grad). */

@@ -226,7 +226,7 @@ static void wino_refresh(vt_tnet *t) {
     }
 }
 
-int vtt_tnet_forward(vt_tnet *t, const vt_tensor *x, int update_running, const vt_tensor **out) {
+int vtt_tnet_forward(vt_tnet *t, const vt_tensor *x, float momentum, const vt_tensor **out) {
     if (!x || !x->data || x->c != 3)
         return -EINVAL;
     int rc = vtt_tnet_plan(t, x->n, x->h, x->w);
@@ -250,9 +250,10 @@ int vtt_tnet_forward(vt_tnet *t, const vt_tensor *x, int update_running, const v
             return rc;
         if (l->bn[0]) {
             vt_param *bn = vtm_model_param(t->m, t->pbn[i]);
-            vtt_tr_bn_forward(z, bn[0].data, bn[1].data, VT_BN_EPS, 0.1f,
-                              update_running ? bn[2].data : NULL,
-                              update_running ? bn[3].data : NULL, t->mean[i], t->invstd[i], y);
+            const int upd = momentum > 0.0f;
+            vtt_tr_bn_forward(z, bn[0].data, bn[1].data, VT_BN_EPS, momentum,
+                              upd ? bn[2].data : NULL, upd ? bn[3].data : NULL, t->mean[i],
+                              t->invstd[i], y);
         }
         if (l->res >= 0 && (rc = vtm_add(y, &t->y[l->res], 0, y)) < 0)
             return rc;

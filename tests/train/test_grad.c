@@ -460,7 +460,7 @@ typedef struct {
 static double net_loss(void *p) {
     net_ctx *c = p;
     const vt_tensor *out;
-    ck_assert_int_eq(vtt_tnet_forward(c->net, &c->x, 0, &out), 0);
+    ck_assert_int_eq(vtt_tnet_forward(c->net, &c->x, 0.0f, &out), 0);
     return dot(out->data, c->r, vtm_tensor_numel(out));
 }
 
@@ -517,7 +517,7 @@ START_TEST(test_network) {
     vtt_tnet_set_winograd(c.net, wino);
     c.x = (vt_tensor){2, 3, 48, 64, rvec(2 * 3 * 48 * 64, -1, 1)};
     const vt_tensor *out;
-    ck_assert_int_eq(vtt_tnet_forward(c.net, &c.x, 0, &out), 0);
+    ck_assert_int_eq(vtt_tnet_forward(c.net, &c.x, 0.0f, &out), 0);
     size_t no = vtm_tensor_numel(out);
     c.r = rvec(no, -1, 1);
     vt_tensor *g = vtt_tnet_out_grad(c.net);

@@ -4,7 +4,8 @@
  * each 50 steps below the previous 50's, from the CSV log), the outputs must be well formed
  * (CSV, SVG, loadable weights with the training metadata), and a run interrupted by SIGINT
  * and resumed from its checkpoint must end with bitwise the same weights as the straight run.
- * Bad inputs must fail with a message naming them.
+ * Bad inputs must fail with a message naming them. And `vtrack recalibrate` on the same clip
+ * (test_recalibrate).
  *
  * Skips loudly without the data set.
  */
@@ -190,6 +191,82 @@ START_TEST(test_bad_inputs) {
 }
 END_TEST
 
+/* `vtrack recalibrate` on the clip: only the running statistics change, they are recorded, the
+ * same seed writes the same file, and bad inputs fail before any decoding with their message. */
+static int run_recal(const char *model, const char *out, const char *extra) {
+    char cmdline[4096];
+    snprintf(cmdline, sizeof cmdline,
+             "recalibrate --model %s --data %s --out %s --short-side 160 --crop 128 --batch 4 "
+             "--batches 6 --quiet %s",
+             model, clip, out, extra);
+    char *argv[64];
+    int argc = 0;
+    for (char *p = strtok(cmdline, " "); p && argc < 63; p = strtok(NULL, " "))
+        argv[argc++] = p;
+    argv[argc] = NULL;
+    return vt_cmd_recalibrate(argc, argv);
+}
+
+START_TEST(test_recalibrate) {
+    const char *root = getenv("VT_SOURCE_ROOT");
+    char model[1024], a[256], b[256], c[256], cmd[1024];
+    snprintf(model, sizeof model, "%s/weights/default.safetensors", root ? root : "..");
+    snprintf(a, sizeof a, "%s/recal_a.safetensors", dir);
+    snprintf(b, sizeof b, "%s/recal_b.safetensors", dir);
+    snprintf(c, sizeof c, "%s/recal_c.safetensors", dir);
+    ck_assert_int_eq(run_recal(model, a, ""), 0);
+    ck_assert_int_eq(run_recal(model, b, ""), 0);
+    ck_assert_int_eq(run_recal(model, c, "--seed 2"), 0);
+    snprintf(cmd, sizeof cmd, "cmp -s %s %s", a, b);
+    ck_assert_msg(system(cmd) == 0, "the same seed wrote another file");
+    vt_model *m0, *m1, *m2;
+    load_params(model, &m0);
+    load_params(a, &m1);
+    load_params(c, &m2);
+    ck_assert_int_eq(vtm_model_nparams(m0), vtm_model_nparams(m1));
+    int nrun = 0;
+    for (int i = 0; i < vtm_model_nparams(m0); i++) {
+        const vt_param *p0 = vtm_model_param(m0, i), *p1 = vtm_model_param(m1, i),
+                       *p2 = vtm_model_param(m2, i);
+        ck_assert_str_eq(p0->name, p1->name);
+        const int same = memcmp(p0->data, p1->data, sizeof(float) * p0->numel) == 0;
+        if (!strstr(p0->name, ".running_")) {
+            ck_assert_msg(same, "%s changed", p0->name);
+            continue;
+        }
+        nrun++;
+        ck_assert_msg(!same, "%s did not change", p0->name);
+        ck_assert_msg(memcmp(p1->data, p2->data, sizeof(float) * p0->numel) != 0,
+                      "%s: another seed gave the same statistics", p0->name);
+        for (size_t k = 0; k < p1->numel; k++) /* a variance is positive, everything finite */
+            ck_assert(isfinite(p1->data[k]) && (!strstr(p0->name, "var") || p1->data[k] > 0));
+    }
+    ck_assert_int_eq(nrun, 18);
+    ck_assert_str_eq(vt_model_meta(m1, "vtrack.bn_stats"),
+                     "6 batches of 4 crops of 128x128, seed 1");
+    const char *data = vt_model_meta(m1, "vtrack.bn_stats.data");
+    ck_assert_ptr_nonnull(data);
+    ck_assert_msg(strstr(data, "short side 160") && strstr(data, "davis16-bear"), "%s", data);
+    ck_assert_str_eq(vt_model_meta(m1, "vtrack.provenance"),
+                     vt_model_meta(m0, "vtrack.provenance"));
+    vt_model_free(&m0);
+    vt_model_free(&m1);
+    vt_model_free(&m2);
+
+    /* bad inputs */
+    ck_assert_int_eq(run_recal("lab", a, ""), 1); /* nothing to recalibrate */
+    ck_assert_int_eq(run_recal("/nonexistent.safetensors", a, ""), 1);
+    ck_assert_int_eq(run_recal(model, "/nonexistent-dir/w.safetensors", ""), 2);
+    ck_assert_int_eq(run_recal(model, a, "--crop 192"), 2); /* above the short side */
+    ck_assert_int_eq(run_recal(model, a, "--batch 1"), 2);  /* no batch statistics */
+    ck_assert_int_eq(run_recal(model, a, "--batches 0"), 2);
+    ck_assert_int_eq(run_recal(model, a, "--seed -1"), 2);
+    ck_assert_int_eq(run_recal(model, a, "--frobnicate"), 2);
+    char *argv1[] = {"recalibrate", "--model", model, "--out", a, NULL}; /* no --data */
+    ck_assert_int_eq(vt_cmd_recalibrate(5, argv1), 2);
+}
+END_TEST
+
 int main(void) {
     const char *data = getenv("VT_DATA");
     snprintf(clip, sizeof clip, "%s/train/davis16-bear.mp4", data ? data : "");
@@ -203,7 +280,8 @@ int main(void) {
         return 1;
     }
     Suite *s = suite_create("train_cli");
-    tm_add_case(s, "cli", 1800, test_bad_inputs, test_200_steps, test_interrupt_and_resume, NULL);
+    tm_add_case(s, "cli", 1800, test_bad_inputs, test_200_steps, test_interrupt_and_resume,
+                test_recalibrate, NULL);
     SRunner *sr = srunner_create(s);
     srunner_set_fork_status(sr, CK_NOFORK); /* test_interrupt_and_resume reuses a.safetensors */
     srunner_run_all(sr, CK_ENV);

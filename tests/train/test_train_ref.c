@@ -5,7 +5,8 @@
  * the gradient of every trainable tensor and the updated running statistics must agree within
  * 1e-3 relative (max abs error over max abs value, per tensor), and torch.optim.AdamW with
  * clip_grad_norm_ applied to the C gradients must give the C parameters after the step.
- * Run with the im2col convolutions and with Winograd.
+ * Run with the im2col convolutions and with Winograd. And vt_bn_stats, `vtrack recalibrate`'s
+ * batch-norm statistics (test_bn_stats_vs_torch).
  *
  * Skips (exit 77) when /usr/bin/python3 with torch is not available.
  */
@@ -239,6 +240,145 @@ START_TEST(test_step_vs_torch) {
 }
 END_TEST
 
+/* vt_bn_stats (train/train_bnstats.c) against PyTorch (tests/reference/ref_bnstats.py): two
+ * videos of different sizes, compact-s8 with random statistics; the crops must be windows of
+ * the frames converted as the tracker converts a frame (checked with OpenCV's Lab), and each
+ * running statistic the mean over the batches of torch's batch statistics in training mode
+ * (BatchNorm2d with momentum=None), within 1e-3 relative; every other tensor bitwise the
+ * same, and the same seed bitwise the same statistics. */
+#define BN_B       3
+#define BN_S       40
+#define BN_BATCHES 4
+
+static void texture(uint8_t *rgb, int w, int h, int seed) {
+    vt_rng r;
+    vtt_rng_seed(&r, (uint64_t)seed);
+    double fx[3][3], fy[3][3], ph[3][3];
+    for (int c = 0; c < 3; c++)
+        for (int k = 0; k < 3; k++) {
+            fx[c][k] = 0.05 + 0.4 * vtt_rng_unit(&r);
+            fy[c][k] = 0.05 + 0.4 * vtt_rng_unit(&r);
+            ph[c][k] = 6.28 * vtt_rng_unit(&r);
+        }
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++)
+            for (int c = 0; c < 3; c++) {
+                double v = 120 + 20 * c;
+                for (int k = 0; k < 3; k++)
+                    v += 45 * sin(fx[c][k] * x + fy[c][k] * y + ph[c][k]);
+                rgb[((size_t)y * w + x) * 3 + c] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
+            }
+}
+
+START_TEST(test_bn_stats_vs_torch) {
+    char err[512] = "", dir[] = "/tmp/vt_bnstats_refXXXXXX", path[600];
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    static const int vw[2] = {72, 64}, vh[2] = {56, 88}, vn[2] = {3, 2};
+    vt_train_data *d;
+    ck_assert_int_eq(vt_train_data_new((size_t)1 << 24, &d), 0);
+    uint8_t *rgb = malloc((size_t)3 * 88 * 88);
+    for (int v = 0; v < 2; v++) {
+        ck_assert_int_ge(vt_train_data_add_video(d, v ? "b" : "a", vw[v], vh[v]), 0);
+        for (int f = 0; f < vn[v]; f++) {
+            texture(rgb, vw[v], vh[v], 100 * v + f);
+            ck_assert_int_eq(vt_train_data_add_frame(d, rgb, 3 * vw[v], f), 0);
+        }
+    }
+    ck_assert_int_eq(vt_train_data_finish(d), 5);
+
+    vt_model *m, *twice;
+    ck_assert_msg(vt_model_new("compact-s8", 77, &m, err, sizeof err) == 0, "%s", err);
+    randomise_bn(m, 98);
+    snprintf(path, sizeof path, "%s/w0.safetensors", dir);
+    ck_assert_msg(vt_model_save(m, path, err, sizeof err) == 0, "%s", err);
+    ck_assert_msg(vt_model_load(path, &twice, err, sizeof err) == 0, "%s", err);
+    const int np = vtm_model_nparams(m);
+    float **before = calloc(np, sizeof *before);
+    for (int i = 0; i < np; i++) {
+        vt_param *p = vtm_model_param(m, i);
+        before[i] = malloc(sizeof(float) * p->numel);
+        memcpy(before[i], p->data, sizeof(float) * p->numel);
+    }
+
+    vt_bn_stats_opts o;
+    vt_bn_stats_opts_default(&o);
+    o.batch = BN_B, o.crop = BN_S, o.batches = BN_BATCHES, o.seed = 5;
+    /* the batches vt_bn_stats will draw: the same generator, seeded the same */
+    const size_t per = (size_t)BN_B * 3 * BN_S * BN_S;
+    float *in = malloc(sizeof(float) * per * BN_BATCHES);
+    vt_rng r;
+    vtt_rng_seed(&r, o.seed);
+    for (int k = 0; k < BN_BATCHES; k++)
+        vtt_bn_stats_sample(m, d, &r, BN_B, BN_S, in + per * k);
+    ck_assert_msg(vt_bn_stats(m, d, &o, NULL, err, sizeof err) == 0, "%s", err);
+    ck_assert_msg(vt_bn_stats(twice, d, &o, NULL, err, sizeof err) == 0, "%s", err);
+    ck_assert_str_eq(vt_model_meta(m, "vtrack.bn_stats"), "4 batches of 3 crops of 40x40, seed 5");
+
+    outs out = {0};
+    out.cap = np + 8;
+    out.t = calloc(out.cap, sizeof *out.t);
+    out.shape = calloc(out.cap, sizeof *out.shape);
+    out.name = calloc(out.cap, sizeof *out.name);
+    float *fr[2];
+    for (int v = 0; v < 2; v++) {
+        const vt_train_video *vv = &d->v[v];
+        size_t fsz = (size_t)3 * vv->w * vv->h;
+        fr[v] = malloc(sizeof(float) * fsz * vv->n);
+        for (int f = 0; f < vv->n; f++)
+            for (size_t k = 0; k < fsz; k++)
+                fr[v][fsz * f + k] = vv->rgb[f][k];
+        add(&out, v ? "frames.1" : "frames.0", 4, (int64_t[]){vv->n, vv->h, vv->w, 3}, fr[v]);
+    }
+    add(&out, "input", 4, (int64_t[]){(int64_t)BN_B * BN_BATCHES, 3, BN_S, BN_S}, in);
+    int nrun = 0;
+    for (int i = 0; i < np; i++) {
+        vt_param *p = vtm_model_param(m, i), *q = vtm_model_param(twice, i);
+        const int running = strstr(p->name, ".running_") != NULL;
+        ck_assert_msg(memcmp(p->data, q->data, sizeof(float) * p->numel) == 0,
+                      "%s: the same seed gave other statistics", p->name);
+        if (!running) {
+            ck_assert_msg(memcmp(p->data, before[i], sizeof(float) * p->numel) == 0, "%s changed",
+                          p->name);
+            continue;
+        }
+        ck_assert_msg(memcmp(p->data, before[i], sizeof(float) * p->numel) != 0,
+                      "%s did not change", p->name);
+        char name[96];
+        snprintf(name, sizeof name, "run.%s", p->name);
+        add(&out, name, 1, (int64_t[]){(int64_t)p->numel}, p->data);
+        nrun++;
+    }
+    ck_assert_int_eq(nrun, 18); /* nine BN layers in compact-s8 */
+    float mean[3], std[3];
+    vtm_model_norm(m, mean, std);
+    char v[4][64];
+    snprintf(v[0], 64, "%d", BN_B);
+    snprintf(v[1], 64, "%d", BN_BATCHES);
+    snprintf(v[2], 64, "%.9g,%.9g,%.9g", mean[0], mean[1], mean[2]);
+    snprintf(v[3], 64, "%.9g,%.9g,%.9g", std[0], std[1], std[2]);
+    const char *meta[] = {"batch", v[0], "batches", v[1], "mean", v[2], "std", v[3], NULL};
+    snprintf(path, sizeof path, "%s/io.safetensors", dir);
+    ck_assert_msg(vtm_st_write(path, out.t, out.n, meta, err, sizeof err) == 0, "%s", err);
+
+    char cmd[1200];
+    const char *root = getenv("VT_SOURCE_ROOT");
+    snprintf(cmd, sizeof cmd, "/usr/bin/python3 %s/tests/reference/ref_bnstats.py %s",
+             root ? root : "..", dir);
+    fflush(stdout);
+    ck_assert_msg(system(cmd) == 0, "PyTorch reference disagrees (see the table above)");
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    ck_assert_int_eq(system(cmd), 0);
+
+    for (int i = 0; i < np; i++)
+        free(before[i]);
+    free(before), free(in), free(rgb), free(fr[0]), free(fr[1]);
+    free(out.t), free(out.shape), free(out.name);
+    vt_model_free(&m);
+    vt_model_free(&twice);
+    vt_train_data_free(&d);
+}
+END_TEST
+
 int main(void) {
     if (access("/usr/bin/python3", X_OK) != 0 ||
         system("/usr/bin/python3 -c 'import torch, numpy' 2>/dev/null") != 0) {
@@ -249,5 +389,6 @@ int main(void) {
     Suite *s = suite_create("train_reference");
     TCase *tc = tm_add_case(s, "step", 300, NULL);
     tcase_add_loop_test(tc, test_step_vs_torch, 0, (int)TM_LEN(cases));
+    tcase_add_test(tm_add_case(s, "bn_stats", 300, NULL), test_bn_stats_vs_torch);
     return tm_run(s);
 }

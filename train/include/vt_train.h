@@ -187,6 +187,38 @@ int vt_train_cfg_from_model(const vt_model *m, vt_train_cfg *c, char *err, size_
 int vt_train_adapt(vt_model *m, const vt_train_data *d, const vt_train_cfg *cfg,
                    const char *provenance, FILE *log, double loss[2], char *err, size_t errlen);
 
+/* ---------------------------------------------------------------------------------------------
+ * Batch-norm statistics taken again (train/train_bnstats.c): `vtrack recalibrate`
+ * ------------------------------------------------------------------------------------------- */
+
+typedef struct vt_bn_stats_opts {
+    int batch;     /* crops per batch (2 to 256); each batch is normalised with its own stats */
+    int crop;      /* crop side in pixels, taken from the cached frames without resizing */
+    int batches;   /* batches in all; the statistics are their mean */
+    uint64_t seed; /* which frames and where: a fixed seed gives bitwise the same statistics */
+} vt_bn_stats_opts;
+
+/* batch 8, crop 256, 200 batches, seed 1 (docs/TRAINING.md says why). */
+void vt_bn_stats_opts_default(vt_bn_stats_opts *o);
+/* What vt_bn_stats checks before it reads a frame: m has batch-norm layers (not `lab`) and o's
+ * settings are in range. 0 or -EINVAL with the message in err. */
+int vt_bn_stats_check(const vt_model *m, const vt_bn_stats_opts *o, char *err, size_t errlen);
+
+/*
+ * Replace the running mean and variance of every batch-norm layer of m with those of the
+ * frames of d, seen as the tracker sees a frame (d's frames at their cached size, converted as
+ * the encoder's input is at inference): o->batches batches of o->batch crops of o->crop pixels,
+ * each from a frame drawn uniformly from d at a uniform position; each layer's statistic is
+ * the mean over the batches of the batch mean and of the unbiased batch variance, every layer
+ * normalised with its batch's statistics (PyTorch's BatchNorm2d in training mode with
+ * momentum=None). No other parameter changes. Records how in the vtrack.bn_stats metadata and
+ * folds the batch-norm again, so m tracks with the new statistics. 0, or a negative errno with
+ * the message in err (-EINVAL: `lab` features, bad settings, or a crop larger than a frame);
+ * after a failure m's statistics are partly replaced: discard it.
+ */
+int vt_bn_stats(vt_model *m, const vt_train_data *d, const vt_bn_stats_opts *o, FILE *log,
+                char *err, size_t errlen);
+
 #ifdef __cplusplus
 }
 #endif
