@@ -108,12 +108,6 @@ double vtt_tr_nll_prob(const float *p, const int32_t *cls, int v, int n, float e
  * Training-mode executor of an architecture table (train/train_net.c)
  * ------------------------------------------------------------------------------------------- */
 
-/* vt_bn_stats's batch (train/train_bnstats.c): n crops of S x S pixels, each from a frame of d
- * drawn uniformly with r at a uniform position, converted as the encoder's input (in: n x 3 x
- * S x S floats). Every video of d must be at least S x S. */
-void vtt_bn_stats_sample(const vt_model *m, const vt_train_data *d, vt_rng *r, int n, int S,
-                         float *in);
-
 typedef struct vt_tnet vt_tnet;
 
 /* A training executor for model m (borrowed, must outlive it). Parameters are read from and
@@ -141,6 +135,16 @@ float *vtt_tnet_grad(vt_tnet *t, int i);
 void vtt_tnet_set_winograd(vt_tnet *t, int on);
 /* Bytes held by the executor's buffers. */
 size_t vtt_tnet_bytes(const vt_tnet *t);
+
+/* ---------------------------------------------------------------------------------------------
+ * Batch-norm statistics (train/train_bnstats.c)
+ * ------------------------------------------------------------------------------------------- */
+
+/* vt_bn_stats's batch (train/train_bnstats.c): n crops of S x S pixels, each from a frame of d
+ * drawn uniformly with r at a uniform position, converted as the encoder's input (in: n x 3 x
+ * S x S floats). Every video of d must be at least S x S. */
+void vtt_bn_stats_sample(const vt_model *m, const vt_train_data *d, vt_rng *r, int n, int S,
+                         float *in);
 
 /* ---------------------------------------------------------------------------------------------
  * The trainer's internals (train/train.c, train/train_ckpt.c)
