@@ -13,17 +13,15 @@
 # /usr/bin/python3 with numpy. About 6 minutes on two cores.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
+. "$root/bench/mot_lib.sh"
 build=build
 if [ $# -gt 0 ] && [ "${1#-}" = "$1" ]; then
     build=$1
     shift
 fi
-vtrack="$root/$build/cli/vtrack"
-[ -x "$vtrack" ] || vtrack="$build/cli/vtrack"
-[ -x "$vtrack" ] || { echo "bench/mot_jitter.sh: no $build/cli/vtrack (build first)" >&2; exit 1; }
-data=${VT_DATA:-$root/../shared/data}
-if [ ! -d "$data/crossing" ] || [ ! -d "$data/train" ]; then
-    echo "bench/mot_jitter.sh: $data/crossing or $data/train not found (set VT_DATA)" >&2
+mot_setup bench/mot_jitter.sh "$build"
+if [ ! -d "$data/train" ]; then
+    echo "bench/mot_jitter.sh: $data/train not found (set VT_DATA)" >&2
     exit 77
 fi
 /usr/bin/python3 -c 'import numpy' 2>/dev/null || {
@@ -33,42 +31,19 @@ fi
 base="$root/weights/default.safetensors"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-export OPENBLAS_NUM_THREADS=1
 for seed in 1 2; do
-    taskset -c $((seed - 1)) "$vtrack" recalibrate --quiet --model "$base" --data "$data/train" \
-        --seed "$seed" --out "$tmp/seed$seed.safetensors" &
+    OPENBLAS_NUM_THREADS=1 taskset -c $(((seed - 1) % $(nproc))) "$vtrack" recalibrate --quiet \
+        --model "$base" --data "$data/train" --seed "$seed" --out "$tmp/seed$seed.safetensors" &
 done
 wait
 scales=(0 0.001 -0.001 0.01 -0.01 0.1 -0.1 1 -1)
+files=()
+labels=()
 for s in "${scales[@]}"; do
     /usr/bin/python3 "$root/bench/bn_perturb.py" "$base" "$tmp/seed1.safetensors" \
         "$tmp/seed2.safetensors" "$s" "$tmp/w$s.safetensors" >/dev/null
+    files+=("$tmp/w$s.safetensors")
+    labels+=("moved by $s")
 done
-ncores=$(nproc)
-i=0
-for s in "${scales[@]}"; do
-    taskset -c $((i % ncores)) "$vtrack" eval --mot "$data/crossing" --quiet \
-        --model "$tmp/w$s.safetensors" "$@" >"$tmp/$i.log" 2>&1 &
-    i=$((i + 1))
-    if [ $((i % ncores)) -eq 0 ]; then wait; fi
-done
-wait
-status=0
-i=0
-for s in "${scales[@]}"; do
-    line=$(tail -n 1 "$tmp/$i.log")
-    case $line in
-    AO*)
-        printf 'moved by %-7s %s\n' "$s" "$line"
-        [ "$s" = 0 ] || echo "$line" >>"$tmp/moved"
-        ;;
-    *) echo "bench/mot_jitter.sh: s = $s failed:" >&2; cat "$tmp/$i.log" >&2; status=1 ;;
-    esac
-    i=$((i + 1))
-done
-[ $status = 0 ] || exit $status
-tr -d '%' <"$tmp/moved" | awk '
-    { for (k = 1; k < NF; k += 2) { s[k] += $(k + 1); name[k] = $k } n++; nf = NF }
-    END { printf "mean of the %d moved  ", n
-          for (k = 1; k < nf; k += 2) printf " %s %.1f%s", name[k], s[k] / n, name[k] == "swaps" ? "%" : ""
-          printf "\n" }'
+mot_score bench/mot_jitter.sh "$tmp" labels files "$@"
+tail -n +2 "$tmp/lines" | mot_mean "mean of the moved"

@@ -12,50 +12,17 @@
 # Needs $VT_DATA (default ../shared/data) with crossing/ in it.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
+. "$root/bench/mot_lib.sh"
 build=build
 if [ $# -gt 0 ] && [ "${1#-}" = "$1" ]; then
     build=$1
     shift
 fi
-vtrack="$root/$build/cli/vtrack"
-[ -x "$vtrack" ] || vtrack="$build/cli/vtrack"
-[ -x "$vtrack" ] || { echo "bench/mot_spread.sh: no $build/cli/vtrack (build first)" >&2; exit 1; }
-data=${VT_DATA:-$root/../shared/data}
-if [ ! -d "$data/crossing" ]; then
-    echo "bench/mot_spread.sh: $data/crossing not found (set VT_DATA)" >&2
-    exit 77
-fi
+mot_setup bench/mot_spread.sh "$build"
 files=("$root/weights/default.safetensors" "$root"/weights/spread/*.safetensors)
-ncores=$(nproc)
+labels=()
+for f in "${files[@]}"; do labels+=("$(basename "$f")"); done
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-export OPENBLAS_NUM_THREADS=1
-i=0
-for f in "${files[@]}"; do
-    core=$((i % ncores))
-    taskset -c "$core" "$vtrack" eval --mot "$data/crossing" --quiet --model "$f" "$@" \
-        >"$tmp/$i.log" 2>&1 &
-    i=$((i + 1))
-    if [ $((i % ncores)) -eq 0 ]; then wait; fi
-done
-wait
-status=0
-i=0
-for f in "${files[@]}"; do
-    line=$(tail -n 1 "$tmp/$i.log")
-    case $line in
-    AO*)
-        printf '%-24s %s\n' "$(basename "$f")" "$line"
-        echo "$line" >>"$tmp/last"
-        ;;
-    *) echo "bench/mot_spread.sh: $(basename "$f") failed:" >&2; cat "$tmp/$i.log" >&2; status=1 ;;
-    esac
-    i=$((i + 1))
-done
-[ $status = 0 ] || exit $status
-# mean of each field over the files (each line is "AO x SR50 y swaps z% IDF1 u IDSW v")
-tr -d '%' <"$tmp/last" | awk '
-    { for (k = 1; k < NF; k += 2) { s[k] += $(k + 1); name[k] = $k } n++; nf = NF }
-    END { printf "%-24s", "mean (" n " files)"
-          for (k = 1; k < nf; k += 2) printf " %s %.1f%s", name[k], s[k] / n, name[k] == "swaps" ? "%" : ""
-          printf "\n" }'
+mot_score bench/mot_spread.sh "$tmp" labels files "$@"
+mot_mean "mean of the files" <"$tmp/lines"

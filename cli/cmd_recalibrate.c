@@ -59,8 +59,19 @@ typedef struct opts {
 
 /* 0 parsed, -1 --help printed, 2 usage error (printed). */
 static int parse_args(int argc, char **argv, opts *o) {
-    enum { O_MODEL = 256, O_DATA, O_OUT, O_SHORT, O_CROP, O_BATCH, O_BATCHES, O_SEED, O_CACHE,
-           O_THREADS, O_QUIET };
+    enum {
+        O_MODEL = 256,
+        O_DATA,
+        O_OUT,
+        O_SHORT,
+        O_CROP,
+        O_BATCH,
+        O_BATCHES,
+        O_SEED,
+        O_CACHE,
+        O_THREADS,
+        O_QUIET
+    };
     static const struct option lo[] = {{"model", required_argument, 0, O_MODEL},
                                        {"data", required_argument, 0, O_DATA},
                                        {"out", required_argument, 0, O_OUT},
@@ -128,9 +139,7 @@ static int parse_args(int argc, char **argv, opts *o) {
             break;
         case O_THREADS:
             if (vt_cli_parse_long(optarg, 1, 256, &o->threads))
-                return vt_cli_usage_error("recalibrate", "--threads '%s': not an integer in "
-                                                         "[1, 256]",
-                                          optarg);
+                return vt_cli_usage_error("recalibrate", "--threads '%s': not in [1, 256]", optarg);
             break;
         case O_QUIET:
             o->quiet = 1;
@@ -146,8 +155,8 @@ static int parse_args(int argc, char **argv, opts *o) {
     char dir[PATH_MAX];
     snprintf(dir, sizeof dir, "%s", o->out);
     if (access(dirname(dir), W_OK) != 0) /* found out before the decoding, not after it */
-        return vt_cli_usage_error("recalibrate", "--out %s: cannot write in its folder: %s",
-                                  o->out, strerror(errno));
+        return vt_cli_usage_error("recalibrate", "--out %s: cannot write in its folder: %s", o->out,
+                                  strerror(errno));
     if (o->bn.crop > o->short_side)
         return vt_cli_usage_error("recalibrate", "--crop %d is larger than --short-side %ld",
                                   o->bn.crop, o->short_side);

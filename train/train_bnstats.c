@@ -113,8 +113,8 @@ int vt_bn_stats(vt_model *m, const vt_train_data *d, const vt_bn_stats_opts *o, 
     vtt_tnet_free(&net);
     if (rc == 0) {
         char what[160];
-        vt_fmt(what, sizeof what, "%d batches of %d crops of %dx%d, seed %llu", o->batches, B, S,
-               S, (unsigned long long)o->seed);
+        vt_fmt(what, sizeof what, "%d batches of %d crops of %dx%d, seed %llu", o->batches, B, S, S,
+               (unsigned long long)o->seed);
         if ((rc = vtm_model_set_meta(m, "vtrack.bn_stats", what)) == 0)
             rc = vtm_model_refold(m);
     }

@@ -24,18 +24,23 @@
 
 static char clip[1024], dir[64];
 
+/* Run a vtrack command (vt_cmd_train or vt_cmd_recalibrate) on a command line split at spaces. */
+static int run_line(int (*cmd)(int, char **), char *cmdline) {
+    char *argv[64];
+    int argc = 0;
+    for (char *p = strtok(cmdline, " "); p && argc < 63; p = strtok(NULL, " "))
+        argv[argc++] = p;
+    argv[argc] = NULL;
+    return cmd(argc, argv);
+}
+
 static int run_train(const char *extra_fmt, const char *tag, int steps) {
     char cmdline[4096];
     snprintf(cmdline, sizeof cmdline,
              "train --data %s --steps %d --batch 4 --crop 128 --short-side 160 --warmup 20 "
              "--seed 3 --quiet --out %s/%s.safetensors --log %s/%s.csv --checkpoint-every 50 %s",
              clip, steps, dir, tag, dir, tag, extra_fmt);
-    char *argv[64];
-    int argc = 0;
-    for (char *p = strtok(cmdline, " "); p && argc < 63; p = strtok(NULL, " "))
-        argv[argc++] = p;
-    argv[argc] = NULL;
-    return vt_cmd_train(argc, argv);
+    return run_line(vt_cmd_train, cmdline);
 }
 
 static int read_csv(const char *path, double *loss, int max) {
@@ -199,12 +204,7 @@ static int run_recal(const char *model, const char *out, const char *extra) {
              "recalibrate --model %s --data %s --out %s --short-side 160 --crop 128 --batch 4 "
              "--batches 6 --quiet %s",
              model, clip, out, extra);
-    char *argv[64];
-    int argc = 0;
-    for (char *p = strtok(cmdline, " "); p && argc < 63; p = strtok(NULL, " "))
-        argv[argc++] = p;
-    argv[argc] = NULL;
-    return vt_cmd_recalibrate(argc, argv);
+    return run_line(vt_cmd_recalibrate, cmdline);
 }
 
 START_TEST(test_recalibrate) {

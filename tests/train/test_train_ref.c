@@ -23,9 +23,10 @@
 #define B 2
 #define S 64
 
-/* Smooth coloured texture, and the target frame as the same texture moved by (dx, dy): pairs
- * whose correspondence the attention can find. */
-static void make_pair_rgb(uint8_t *ref, uint8_t *tgt, int seed, int dx, int dy) {
+/* A smooth coloured texture of w x h pixels, moved by (dx, dy): the same seed gives the same
+ * texture, so two calls with different shifts make a pair whose correspondence the attention
+ * can find. */
+static void texture(uint8_t *rgb, int w, int h, int seed, int dx, int dy) {
     vt_rng r;
     vtt_rng_seed(&r, (uint64_t)seed);
     double fx[3][3], fy[3][3], ph[3][3];
@@ -35,16 +36,20 @@ static void make_pair_rgb(uint8_t *ref, uint8_t *tgt, int seed, int dx, int dy) 
             fy[c][k] = 0.05 + 0.3 * vtt_rng_unit(&r);
             ph[c][k] = 6.28 * vtt_rng_unit(&r);
         }
-    for (int f = 0; f < 2; f++)
-        for (int y = 0; y < S; y++)
-            for (int x = 0; x < S; x++)
-                for (int c = 0; c < 3; c++) {
-                    double X = x + (f ? dx : 0), Y = y + (f ? dy : 0), v = 128;
-                    for (int k = 0; k < 3; k++)
-                        v += 40 * sin(fx[c][k] * X + fy[c][k] * Y + ph[c][k]);
-                    v = v < 0 ? 0 : v > 255 ? 255 : v;
-                    (f ? tgt : ref)[((size_t)y * S + x) * 3 + c] = (uint8_t)v;
-                }
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++)
+            for (int c = 0; c < 3; c++) {
+                double v = 128;
+                for (int k = 0; k < 3; k++)
+                    v += 40 * sin(fx[c][k] * (x + dx) + fy[c][k] * (y + dy) + ph[c][k]);
+                v = v < 0 ? 0 : v > 255 ? 255 : v;
+                rgb[((size_t)y * w + x) * 3 + c] = (uint8_t)v;
+            }
+}
+
+static void make_pair_rgb(uint8_t *ref, uint8_t *tgt, int seed, int dx, int dy) {
+    texture(ref, S, S, seed, 0, 0);
+    texture(tgt, S, S, seed, dx, dy);
 }
 
 static void randomise_bn(vt_model *m, uint64_t seed) {
@@ -250,26 +255,6 @@ END_TEST
 #define BN_S       40
 #define BN_BATCHES 4
 
-static void texture(uint8_t *rgb, int w, int h, int seed) {
-    vt_rng r;
-    vtt_rng_seed(&r, (uint64_t)seed);
-    double fx[3][3], fy[3][3], ph[3][3];
-    for (int c = 0; c < 3; c++)
-        for (int k = 0; k < 3; k++) {
-            fx[c][k] = 0.05 + 0.4 * vtt_rng_unit(&r);
-            fy[c][k] = 0.05 + 0.4 * vtt_rng_unit(&r);
-            ph[c][k] = 6.28 * vtt_rng_unit(&r);
-        }
-    for (int y = 0; y < h; y++)
-        for (int x = 0; x < w; x++)
-            for (int c = 0; c < 3; c++) {
-                double v = 120 + 20 * c;
-                for (int k = 0; k < 3; k++)
-                    v += 45 * sin(fx[c][k] * x + fy[c][k] * y + ph[c][k]);
-                rgb[((size_t)y * w + x) * 3 + c] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
-            }
-}
-
 START_TEST(test_bn_stats_vs_torch) {
     char err[512] = "", dir[] = "/tmp/vt_bnstats_refXXXXXX", path[600];
     ck_assert_ptr_nonnull(mkdtemp(dir));
@@ -280,7 +265,7 @@ START_TEST(test_bn_stats_vs_torch) {
     for (int v = 0; v < 2; v++) {
         ck_assert_int_ge(vt_train_data_add_video(d, v ? "b" : "a", vw[v], vh[v]), 0);
         for (int f = 0; f < vn[v]; f++) {
-            texture(rgb, vw[v], vh[v], 100 * v + f);
+            texture(rgb, vw[v], vh[v], 100 * v + f, 0, 0);
             ck_assert_int_eq(vt_train_data_add_frame(d, rgb, 3 * vw[v], f), 0);
         }
     }
