@@ -14,12 +14,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 . "$root/bench/mot_lib.sh"
-build=build
-if [ $# -gt 0 ] && [ "${1#-}" = "$1" ]; then
-    build=$1
-    shift
-fi
-mot_setup bench/mot_jitter.sh "$build"
+mot_setup bench/mot_jitter.sh "$@"
 if [ ! -d "$data/train" ]; then
     echo "bench/mot_jitter.sh: $data/train not found (set VT_DATA)" >&2
     exit 77
@@ -45,5 +40,5 @@ for s in "${scales[@]}"; do
     files+=("$tmp/w$s.safetensors")
     labels+=("moved by $s")
 done
-mot_score bench/mot_jitter.sh "$tmp" labels files "$@"
+mot_score bench/mot_jitter.sh "$tmp" labels files "${opts[@]}"
 tail -n +2 "$tmp/lines" | mot_mean "mean of the moved"

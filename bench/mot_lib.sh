@@ -3,16 +3,23 @@
 # file, one OpenBLAS thread each, as many at once as there are cores, and print each file's
 # last line and the mean of every field.
 
-# mot_setup SCRIPT BUILD: sets $vtrack (BUILD/cli/vtrack, under the source root or as given)
-# and $data ($VT_DATA, default ../shared/data); exits 1 without the binary, 77 without the
-# crossing set.
+# mot_setup SCRIPT [BUILD_DIR] [eval options...]: sets $vtrack (BUILD_DIR/cli/vtrack, default
+# build, under the source root or as given), $data ($VT_DATA, default ../shared/data) and the
+# array $opts (the eval options); exits 1 without the binary, 77 without the crossing set.
 mot_setup() {
-    vtrack="$root/$2/cli/vtrack"
-    [ -x "$vtrack" ] || vtrack="$2/cli/vtrack"
-    [ -x "$vtrack" ] || { echo "$1: no $2/cli/vtrack (build first)" >&2; exit 1; }
+    local script=$1 build=build
+    shift
+    if [ $# -gt 0 ] && [ "${1#-}" = "$1" ]; then
+        build=$1
+        shift
+    fi
+    opts=("$@")
+    vtrack="$root/$build/cli/vtrack"
+    [ -x "$vtrack" ] || vtrack="$build/cli/vtrack"
+    [ -x "$vtrack" ] || { echo "$script: no $build/cli/vtrack (build first)" >&2; exit 1; }
     data=${VT_DATA:-$root/../shared/data}
     if [ ! -d "$data/crossing" ]; then
-        echo "$1: $data/crossing not found (set VT_DATA)" >&2
+        echo "$script: $data/crossing not found (set VT_DATA)" >&2
         exit 77
     fi
 }

@@ -13,16 +13,11 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 . "$root/bench/mot_lib.sh"
-build=build
-if [ $# -gt 0 ] && [ "${1#-}" = "$1" ]; then
-    build=$1
-    shift
-fi
-mot_setup bench/mot_spread.sh "$build"
+mot_setup bench/mot_spread.sh "$@"
 files=("$root/weights/default.safetensors" "$root"/weights/spread/*.safetensors)
 labels=()
 for f in "${files[@]}"; do labels+=("$(basename "$f")"); done
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-mot_score bench/mot_spread.sh "$tmp" labels files "$@"
+mot_score bench/mot_spread.sh "$tmp" labels files "${opts[@]}"
 mot_mean "mean of the files" <"$tmp/lines"

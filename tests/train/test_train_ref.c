@@ -88,6 +88,19 @@ static void add(outs *o, const char *name, int ndim, const int64_t *shape, const
     o->n++;
 }
 
+/* Run tests/reference/SCRIPT on the files the test wrote in dir, which must agree; then remove
+ * dir. */
+static void run_reference(const char *script, const char *dir) {
+    char cmd[1200];
+    const char *root = getenv("VT_SOURCE_ROOT");
+    snprintf(cmd, sizeof cmd, "/usr/bin/python3 %s/tests/reference/%s %s", root ? root : "..",
+             script, dir);
+    fflush(stdout);
+    ck_assert_msg(system(cmd) == 0, "PyTorch reference disagrees (see the table above)");
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+
 static const struct {
     vt_train_objective obj;
     int wino;
@@ -221,19 +234,10 @@ START_TEST(test_step_vs_torch) {
     snprintf(path, sizeof path, "%s/io.safetensors", dir);
     ck_assert_msg(vtm_st_write(path, o.t, o.n, meta, err, sizeof err) == 0, "%s", err);
 
-    char cmd[1200];
-    const char *root = getenv("VT_SOURCE_ROOT");
-    snprintf(cmd, sizeof cmd, "/usr/bin/python3 %s/tests/reference/ref_train.py %s",
-             root ? root : "..", dir);
     printf("--- %s, %s convolutions (loss %.6g, grad norm %.4g)\n",
            vt_train_objective_name(cfg.objective), cases[_i].wino ? "Winograd" : "im2col", loss,
            info.grad_norm);
-    fflush(stdout);
-    int st = system(cmd);
-    ck_assert_msg(st == 0, "PyTorch reference disagrees (see the table above)");
-
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    ck_assert_int_eq(system(cmd), 0);
+    run_reference("ref_train.py", dir);
     for (int i = 0; i < np; i++) {
         free(grad_copy[i]);
         free(run[i]);
@@ -345,14 +349,7 @@ START_TEST(test_bn_stats_vs_torch) {
     snprintf(path, sizeof path, "%s/io.safetensors", dir);
     ck_assert_msg(vtm_st_write(path, out.t, out.n, meta, err, sizeof err) == 0, "%s", err);
 
-    char cmd[1200];
-    const char *root = getenv("VT_SOURCE_ROOT");
-    snprintf(cmd, sizeof cmd, "/usr/bin/python3 %s/tests/reference/ref_bnstats.py %s",
-             root ? root : "..", dir);
-    fflush(stdout);
-    ck_assert_msg(system(cmd) == 0, "PyTorch reference disagrees (see the table above)");
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    ck_assert_int_eq(system(cmd), 0);
+    run_reference("ref_bnstats.py", dir);
 
     for (int i = 0; i < np; i++)
         free(before[i]);
