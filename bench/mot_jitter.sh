@@ -4,13 +4,13 @@
 # statistics moved by s * (A - B), where A and B are `vtrack recalibrate` of it with seeds 1 and
 # 2 (so A - B is the statistics' own sampling noise, 0.1-3 % of their size) and s is each of
 # +-0.001, +-0.01, +-0.1, +-1 (bench/bn_perturb.py). At s = 0.001 the statistics move by about
-# a hundred-thousandth, the size of float rounding. Prints every file's last line, then the
-# mean over the eight moved files (docs/RESULTS.md, "How much the crossing result hangs on the
-# last digits").
+# a hundred-thousandth, a few hundred float32 rounding steps. Prints every file's last line,
+# then the mean over the eight moved files (docs/RESULTS.md, "How much the crossing result
+# hangs on the last digits").
 #
 # usage: bench/mot_jitter.sh [BUILD_DIR] [vtrack eval --mot options...]
 # Needs $VT_DATA (default ../shared/data) with crossing/ and train/ in it, and Debian's
-# /usr/bin/python3 with numpy. About 6 minutes on two cores.
+# /usr/bin/python3 with numpy. About 3.5 minutes on two cores.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 . "$root/bench/mot_lib.sh"
