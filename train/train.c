@@ -357,18 +357,6 @@ const float *vt_trainer_colors(const vt_trainer *t, int *k) {
 #define KM_SAMPLES 20000
 #define KM_ITERS   40
 
-/* A uniformly drawn cached frame: video *v, position *j. */
-static void pick_frame(vt_rng *r, const vt_train_data *d, int64_t total, int *v, int *j) {
-    int64_t u = (int64_t)(vtt_rng_unit(r) * (double)total);
-    if (u >= total)
-        u = total - 1;
-    int i = 0;
-    while (u >= d->v[i].n)
-        u -= d->v[i++].n;
-    *v = i;
-    *j = (int)u;
-}
-
 int vt_trainer_fit_colors(vt_trainer *t, const vt_train_data *d, char *err, size_t errlen) {
     const int K = t->cfg.ncolors, st = t->st;
     const int64_t total = vt_train_data_frames(d);
@@ -390,7 +378,7 @@ int vt_trainer_fit_colors(vt_trainer *t, const vt_train_data *d, char *err, size
     vtt_rng_seed(&r, t->cfg.seed ^ 0x636f6c6f7273ull);
     for (int i = 0; i < KM_SAMPLES; i++) {
         int v, j;
-        pick_frame(&r, d, total, &v, &j);
+        vtt_data_pick(&r, d, total, &v, &j);
         const vt_train_video *vv = &d->v[v];
         int x = vtt_rng_int(&r, 0, vv->w - st), y = vtt_rng_int(&r, 0, vv->h - st);
         vt_image img = {st, st, 3 * vv->w, vv->rgb[j] + ((size_t)y * vv->w + x) * 3};
@@ -631,7 +619,7 @@ int vtt_trainer_sample(vt_trainer *t, const vt_train_data *d) {
     const size_t SS = (size_t)t->S * t->S;
     for (int b = 0; b < t->B; b++) {
         int v, i;
-        pick_frame(&t->rng, d, total, &v, &i);
+        vtt_data_pick(&t->rng, d, total, &v, &i);
         const vt_train_video *vv = &d->v[v];
         /* a gap in source frames, converted to cached frames (the cache may be thinned) */
         int gap = vtt_rng_int(&t->rng, c->gap_min, c->gap_max);

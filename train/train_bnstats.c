@@ -40,15 +40,11 @@ void vtt_bn_stats_sample(const vt_model *m, const vt_train_data *d, vt_rng *r, i
     const int64_t total = vt_train_data_frames(d);
     const size_t plane = (size_t)S * S;
     for (int b = 0; b < n; b++) {
-        /* a frame uniformly over every cached frame, then a uniform position in it */
-        int64_t u = (int64_t)(vtt_rng_unit(r) * (double)total);
-        u = u < total ? u : total - 1;
-        int v = 0;
-        while (u >= d->v[v].n)
-            u -= d->v[v++].n;
+        int v, j; /* a frame uniformly over every cached frame, then a uniform position in it */
+        vtt_data_pick(r, d, total, &v, &j);
         const vt_train_video *vv = &d->v[v];
         const int x = vtt_rng_int(r, 0, vv->w - S), y = vtt_rng_int(r, 0, vv->h - S);
-        vt_image img = {S, S, 3 * vv->w, vv->rgb[u] + ((size_t)y * vv->w + x) * 3};
+        vt_image img = {S, S, 3 * vv->w, vv->rgb[j] + ((size_t)y * vv->w + x) * 3};
         vtm_model_preprocess(m, &img, in + (size_t)b * 3 * plane);
     }
 }
@@ -76,17 +72,18 @@ int vt_bn_stats(vt_model *m, const vt_train_data *d, const vt_bn_stats_opts *o, 
     if (rc < 0)
         return rc;
     const int S = o->crop, B = o->batch;
-    const int64_t total = vt_train_data_frames(d);
-    int64_t usable = 0;
-    for (int v = 0; v < d->nv; v++)
-        usable += d->v[v].w >= S && d->v[v].h >= S ? d->v[v].n : 0;
-    if (total < 1 || usable < total) {
-        vt_fmt(err, errlen,
-               total < 1 ? "no frames to take the statistics on"
-                         : "a %d-pixel crop does not fit in every frame (the smallest video is "
-                           "smaller): lower --crop or raise --short-side",
-               S);
+    if (vt_train_data_frames(d) < 1) {
+        vt_fmt(err, errlen, "no frames to take the statistics on");
         return -EINVAL;
+    }
+    for (int v = 0; v < d->nv; v++) {
+        if (d->v[v].n > 0 && (d->v[v].w < S || d->v[v].h < S)) {
+            vt_fmt(err, errlen,
+                   "a %d-pixel crop does not fit in %s's %dx%d frames: lower --crop or raise "
+                   "--short-side",
+                   S, d->v[v].name, d->v[v].w, d->v[v].h);
+            return -EINVAL;
+        }
     }
     vt_tnet *net = NULL;
     rc = vtt_tnet_new(m, &net);

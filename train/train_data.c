@@ -63,6 +63,17 @@ int vtt_rng_int(vt_rng *r, int lo, int hi) {
  * Frame cache
  * ------------------------------------------------------------------------------------------- */
 
+void vtt_data_pick(vt_rng *r, const vt_train_data *d, int64_t total, int *v, int *j) {
+    int64_t u = (int64_t)(vtt_rng_unit(r) * (double)total);
+    if (u >= total)
+        u = total - 1;
+    int i = 0;
+    while (u >= d->v[i].n)
+        u -= d->v[i++].n;
+    *v = i;
+    *j = (int)u;
+}
+
 int vt_train_data_new(size_t cap_bytes, vt_train_data **out) {
     *out = NULL;
     vt_train_data *d = calloc(1, sizeof *d);

@@ -33,6 +33,9 @@ uint64_t vtt_rng_u64(vt_rng *r);
 double vtt_rng_unit(vt_rng *r);
 /* Uniform integer in [lo, hi] (inclusive; hi >= lo). */
 int vtt_rng_int(vt_rng *r, int lo, int hi);
+/* A cached frame of d drawn uniformly over all of them (total = vt_train_data_frames(d) > 0):
+ * video *v, position *j in it (train/train_data.c). */
+void vtt_data_pick(vt_rng *r, const vt_train_data *d, int64_t total, int *v, int *j);
 
 /* ---------------------------------------------------------------------------------------------
  * Ops with backward passes (train/train_ops.c). Shapes next to each; gradients accumulate.
