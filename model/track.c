@@ -80,6 +80,8 @@ typedef struct obj {
     vt_locate loc;    /* the object as a whole: a template of its box */
     double loc_ref;   /* its typical match score while well seen (0: not yet) */
     double loc_score; /* this frame's */
+    int behind;       /* this frame, a third of its predicted box lies under the box of an
+                       * object nearer the camera (behind_objects) */
     int located;      /* its template was found this frame (the filter took the centre) */
     double vis;       /* last frame's share of its predicted box's expected area that it showed */
     int refound;      /* hidden, and its template found again this frame at loc_box */
@@ -1200,6 +1202,52 @@ static void background_shape(vt_tracker *t, obj *ob) {
 }
 
 /* A source-pixel box (x, y, w, h) in continuous cell units, and back. */
+/*
+ * Who is behind whom. On a fixed camera looking down at the ground the nearer of two people is
+ * the one whose feet are lower in the image. A box (source pixels) of object `o` lies behind
+ * another object when a third of it is under that object's predicted box and that box's bottom
+ * is lower by more than `behind` times the box's height. Objects hidden or lost are nowhere in
+ * particular and hide nothing.
+ */
+static int under_nearer(const vt_tracker *t, int o, const float b[4]) {
+    const double d = t->p.behind;
+    if (!(d > 0.0))
+        return 0;
+    for (int q = 0; q < t->p.max_objects; q++) {
+        const obj *oq = &t->objs[q];
+        if (q == o || !oq->live || oq->pending || oq->state == VT_OBJECT_OCCLUDED ||
+            oq->state == VT_OBJECT_LOST)
+            continue;
+        float qb[4];
+        vtm_motion_box(&oq->mot, qb);
+        if (qb[1] + qb[3] - (b[1] + b[3]) <= d * b[3])
+            continue; /* not nearer */
+        const double iw = fmin(b[0] + b[2], qb[0] + qb[2]) - fmax(b[0], qb[0]);
+        const double ih = fmin(b[1] + b[3], qb[1] + qb[3]) - fmax(b[1], qb[1]);
+        if (iw > 0 && ih > 0 && iw * ih > (1.0 / 3.0) * b[2] * b[3])
+            return 1;
+    }
+    return 0;
+}
+
+/*
+ * An object whose predicted box lies behind another (under_nearer) shows only the one in front,
+ * or a sliver of itself, and the two look alike at that distance: neither its template nor its
+ * mask is a measurement of where it is, and nothing is learnt from them; its motion carries it
+ * until it comes out (docs/TRACKING.md, "Who is behind whom").
+ */
+static void behind_objects(vt_tracker *t) {
+    for (int o = 0; o < t->p.max_objects; o++) {
+        obj *ob = &t->objs[o];
+        float pb[4];
+        ob->behind = 0;
+        if (ob->live && !ob->pending) {
+            vtm_motion_box(&ob->mot, pb);
+            ob->behind = under_nearer(t, o, pb);
+        }
+    }
+}
+
 static void box_to_cells(const vt_tracker *t, const float b[4], float c[4]) {
     const float sx = (float)t->fw / t->sw, sy = (float)t->fh / t->sh;
     c[0] = b[0] * sx, c[1] = b[1] * sy, c[2] = b[2] * sx, c[3] = b[3] * sy;
@@ -1261,16 +1309,21 @@ static void locate_objects(vt_tracker *t) {
         ob->loc_score = sc;
         ob->refound = 0;
         ob->located = 0;
-        if (sc < -1.5)
-            continue;
         const int hidden = ob->state == VT_OBJECT_OCCLUDED || ob->state == VT_OBJECT_LOST;
+        /* Behind another, the template finds the one in front; a hidden object is still looked
+         * for, but not under a nearer object (below). */
+        if (sc < -1.5 || (ob->behind && !hidden))
+            continue;
         if (ob->loc_ref > 0 && sc < (hidden ? 0.85 : 0.75) * ob->loc_ref)
             continue;
         /* Partly hidden: its template matches best where more of it shows, not where it is;
          * its mask's unhidden sides place it (object_observe). */
         if (!hidden && ob->vis < 0.6)
             continue;
+        const float z[4] = {found[0] / sx, found[1] / sy, found[2] / sx, found[3] / sy};
         if (hidden) {
+            if (under_nearer(t, o, z))
+                continue;
             /* The template's match is not enough to call a hidden object back (something of the
              * scene may look like it): its appearance banks must also say that the found place
              * is the object rather than what was around it: a mean object probability of at
@@ -1281,7 +1334,6 @@ static void locate_objects(vt_tracker *t) {
             ob->refound = 1;
             memcpy(ob->loc_box, found, sizeof found);
         }
-        const float z[4] = {found[0] / sx, found[1] / sy, found[2] / sx, found[3] / sy};
         const int rescaled = fabsf(found[2] - cb[2]) > 1e-3f * cb[2];
         const double trust[4] = {1, 1, rescaled ? 2 : 0, rescaled ? 2 : 0};
         vtm_motion_update(&ob->mot, z, trust);
@@ -1835,9 +1887,12 @@ static vt_object_event object_observe(vt_tracker *t, obj *ob, int res_index, int
         double trust[4] = {1, 1, full ? 1 : 0, full ? 1 : 0};
         if (!full)
             trust[0] = trust[1] = 2;
-        /* The template already placed the object: the mask only sizes it. */
-        if (ob->located)
+        /* The template already placed the object: the mask only sizes it. Behind another
+         * object, the mask neither places nor sizes it (behind_objects). */
+        if (ob->located || ob->behind)
             trust[0] = trust[1] = 0;
+        if (ob->behind)
+            trust[2] = trust[3] = 0;
         /* A mask a third larger or a quarter smaller than the object took something along or
          * lost a part: it does not resize the object. */
         for (int ax = 0; ax < 2; ax++) {
@@ -1874,7 +1929,7 @@ static vt_object_event object_observe(vt_tracker *t, obj *ob, int res_index, int
         }
         const float z[4] = {(float)u[0], (float)u[1], (float)(u[2] - u[0]), (float)(u[3] - u[1])};
         vtm_motion_update(&ob->mot, z, trust);
-        if (full && !at[0] && !at[1] && !at[2] && !at[3] && z[2] > 0 && z[3] > 0) {
+        if (full && !ob->behind && !at[0] && !at[1] && !at[2] && !at[3] && z[2] > 0 && z[3] > 0) {
             ob->fill += 0.05 * (fmin(1.0, area / ((double)z[2] * z[3])) - ob->fill);
             if (ob->loc_score > -1.5 && ob->loc_score >= 0.75 * ob->loc_ref) {
                 float nb[4], cb[4];
@@ -1990,6 +2045,7 @@ static int propagate_known(vt_tracker *t, vt_track_timing *tm) {
     for (int o = 0; o < k; o++)
         if (t->objs[o].live && !t->objs[o].pending)
             vtm_motion_predict(&t->objs[o].mot);
+    behind_objects(t);
     if (t->p.locate)
         locate_objects(t);
     int nm = nexist ? memory_frames(t) : 0;

@@ -77,6 +77,10 @@ int vt_tracker_params_preset(vt_tracker_params *p, const char *tracker, const ch
     p->background = 1;
     p->locate = 1;
     p->strays = 1;
+    /* On a camera looking down at the ground, of two people the one whose feet are lower in
+     * the image is the nearer: 0.2 of the height keeps people walking side by side, whose feet
+     * differ by less, out of it (docs/TRACKING.md, "Who is behind whom"). */
+    p->behind = 0.2f;
     if (!tracker || strcmp(tracker, "mast") == 0) {
         /* MAST (Lai et al. 2020), benchmark.py: references {0, 5} long-term and t-1, t-3, t-5
          * short-term, windows of 25x25 cells at stride 4, ROI localisation of references more
@@ -137,7 +141,7 @@ int vt_tracker_params_set(vt_tracker_params *p, const char *name, const char *va
         I(radius_long), I(radius_short),  I(roi_age),     I(roi_radius),  I(roi_dilation),
         I(topk),        F(temperature),   I(soft_labels), I(l2norm),      F(lost_score),
         I(lost_frames), I(box_refine),    F(lost_area),   F(gate),        I(gate_min),
-        I(appearance),  I(background),    I(locate),      I(strays),
+        I(appearance),  I(background),    I(locate),      I(strays),      F(behind),
 #undef I
 #undef F
     };
@@ -182,14 +186,14 @@ void vt_tracker_params_describe(const vt_tracker_params *p, char *buf, size_t le
              "seen: score >= %.2f and area >= %.2f of the predicted; lost after %d hidden frames; "
              "boxes %s\n"
              "gate: %.2f x box side + 2 sd, at least %d cells; appearance %s; background %s; "
-             "locate %s; strays %s\n",
+             "locate %s; strays %s; behind: feet lower by %.2f x height\n",
              p->proc_short, p->proc_long_max, p->max_anchors, r[0], p->long_every, p->long_count,
              p->long_rolling ? "rolling" : "first", r[1], p->short_count, p->short_gap, r[2],
              p->roi_age, p->roi_radius, p->roi_dilation, p->topk, p->temperature,
              p->l2norm ? "unit-norm" : "raw", p->soft_labels ? "soft" : "hard", p->lost_score,
              p->lost_area, p->lost_frames, p->box_refine ? "refined into masks" : "taken as masks",
              p->gate, p->gate_min, p->appearance ? "on" : "off", p->background ? "on" : "off",
-             p->locate ? "on" : "off", p->strays ? "on" : "off");
+             p->locate ? "on" : "off", p->strays ? "on" : "off", p->behind);
 }
 
 int vtm_tracker_params_check(const vt_tracker_params *p, char *err, size_t errlen) {
@@ -222,6 +226,7 @@ int vtm_tracker_params_check(const vt_tracker_params *p, char *err, size_t errle
     BAD(p->background < 0 || p->background > 1, "background");
     BAD(p->locate < 0 || p->locate > 1, "locate");
     BAD(p->strays < 0 || p->strays > 1, "strays");
+    BAD(!(p->behind >= 0.0f) || !(p->behind <= 100.0f), "behind");
 #undef BAD
     return 0;
 }

@@ -179,6 +179,9 @@ typedef struct vt_tracker_params {
     int background; /* learn a fixed camera's background and keep moving objects off it (1) */
     int locate;     /* find each object as a whole by a template of its box (1) */
     int strays;     /* drop labels that do not move with their object, or lie apart from it (1) */
+    float behind;   /* depth order on the ground: an object a third of whose predicted box lies
+                     * under the box of another that reaches lower by more than this many times
+                     * its height is behind that one, and only its motion moves it (0 = off) */
 } vt_tracker_params;
 
 /*

@@ -419,6 +419,72 @@ START_TEST(test_identical_objects_crossing) {
 }
 END_TEST
 
+/*
+ * Who is behind whom: object 1, a disc far from the camera (its bottom at row 82), walks right
+ * at 1.5 px/frame; object 2, the same colours and texture but nearer (larger, its bottom at row
+ * 104, drawn in front), walks right at 4 px/frame and overtakes it, hiding most of it on frames
+ * 22..42. Returns the worst and the mean IoU of object 1's box with its disc's from frame 20 on
+ * (through the overtaking and after it).
+ */
+static void run_overtaken(float behind, double *worst, double *mean) {
+    synth s;
+    synth_init(&s, 320, 160, 23);
+    synth_add(&s, 1, 100, 70, 1.5, 0.0, 12, 12, 1.0, RED, ORANGE, 1);
+    synth_add(&s, 1, 20, 84, 4.0, 0.0, 20, 20, 1.0, RED, ORANGE, 2);
+    vt_tracker *t = mast_with("behind", behind);
+    const int w = 320, hh = 160;
+    uint8_t *rgb = malloc((size_t)w * hh * 3), *gt = malloc((size_t)w * hh);
+    uint8_t *m = malloc((size_t)w * hh);
+    *worst = 1.0, *mean = 0.0;
+    int n = 0;
+    for (int f = 0; f < 64; f++) {
+        synth_render(&s, f, rgb, gt);
+        if (f == 0) {
+            for (uint32_t id = 1; id <= 2; id++) {
+                for (int i = 0; i < w * hh; i++)
+                    m[i] = gt[i] == id;
+                vt_shape sh = {.kind = VT_SHAPE_MASK, .w = w, .h = hh, .data = m};
+                ck_assert_int_eq(vt_tracker_add_object(t, id, NULL, &sh, NULL, 0), 0);
+            }
+        }
+        vt_image img = {.w = w, .h = hh, .linesize = w * 3, .rgb = rgb};
+        const vt_track_result *r;
+        ck_assert_int_eq(vt_tracker_step(t, &img, NULL, &r), 0);
+        const vt_object_result *o1 = find(r, 1);
+        ck_assert_ptr_nonnull(o1);
+        if (f >= 20) {
+            const double truth[4] = {100 + 1.5 * f - 12, 58, 24, 24};
+            const double j = box_iou(o1->bbox, truth);
+            if (getenv("VT_TEST_VERBOSE"))
+                printf("behind %.2f frame %d: box %d %d %d %d IoU %.2f state %d\n", behind, f,
+                       o1->bbox[0], o1->bbox[1], o1->bbox[2], o1->bbox[3], j, o1->state);
+            *worst = j < *worst ? j : *worst;
+            *mean += j;
+            n++;
+        }
+    }
+    *mean /= n;
+    free(rgb), free(gt), free(m);
+    vt_tracker_free(&t);
+    synth_free(&s);
+}
+
+START_TEST(test_overtaken_behind) {
+    /* With the depth order the far disc's box goes on at its own pace while the near one passes
+     * in front of it; without it, the near disc (which looks the same) carries the far one's
+     * box away, and the test depends on that. */
+    double worst, mean, worst0, mean0;
+    run_overtaken(0.2f, &worst, &mean);
+    run_overtaken(0.0f, &worst0, &mean0);
+    printf("overtaken: box IoU of the one behind: worst %.2f mean %.2f with the depth order, "
+           "worst %.2f mean %.2f without\n",
+           worst, mean, worst0, mean0);
+    ck_assert_msg(worst >= 0.5 && mean >= 0.7, "with the depth order: worst %.2f mean %.2f", worst,
+                  mean);
+    ck_assert_msg(worst0 < 0.3, "without the depth order: worst %.2f", worst0);
+}
+END_TEST
+
 START_TEST(test_lost_when_leaving) {
     synth s;
     synth_init(&s, 240, 160, 3);
@@ -796,7 +862,7 @@ int main(void) {
         s, "synthetic", 120, test_three_objects_occluding, test_added_mid_sequence_and_removed,
         test_lost_when_leaving, test_occluded_then_recovered, test_hidden_behind_another,
         test_identical_objects_crossing, test_lookalike_gated, test_shapes_exact, test_box_refined,
-        test_box_half_background, test_no_trail, test_api_errors, NULL);
+        test_box_half_background, test_no_trail, test_overtaken_behind, test_api_errors, NULL);
     tcase_add_loop_test(tc, test_one_object, 0, 2);
     tcase_add_loop_test(tc, test_no_alloc_after_warmup, 0, 2);
     tcase_add_checked_fixture(tc, setup, teardown);
