@@ -1231,6 +1231,29 @@ static int under_nearer(const vt_tracker *t, int o, const float b[4]) {
 }
 
 /*
+ * Whether no other object's predicted box comes within half of box b's larger side of b. The
+ * appearance banks' rolling half learns from the tracker's own masks and filters the next ones:
+ * near another object, a mask that took a little of it teaches the banks the other, the banks
+ * pass more of it on, and which person is lost turns on the last digits of a score. Learning
+ * only while clear of the others breaks that loop where it matters (docs/RESULTS.md, "Who is
+ * behind whom"; learning the negatives alone near others was measured and is worse).
+ */
+static int clear_of_others(const vt_tracker *t, const obj *ob, const float b[4]) {
+    const double m = 0.5 * fmax(b[2], b[3]);
+    for (int q = 0; q < t->p.max_objects; q++) {
+        const obj *oq = &t->objs[q];
+        if (oq == ob || !oq->live || oq->pending)
+            continue;
+        float qb[4];
+        vtm_motion_box(&oq->mot, qb);
+        if (qb[0] < b[0] + b[2] + m && qb[0] + qb[2] > b[0] - m && qb[1] < b[1] + b[3] + m &&
+            qb[1] + qb[3] > b[1] - m)
+            return 0;
+    }
+    return 1;
+}
+
+/*
  * An object whose predicted box lies behind another (under_nearer) shows only the one in front,
  * or a sliver of itself, and the two look alike at that distance: neither its template nor its
  * mask is a measurement of where it is, and nothing is learnt from them; its motion carries it
@@ -1938,11 +1961,10 @@ static vt_object_event object_observe(vt_tracker *t, obj *ob, int res_index, int
                 coverage(t, ob->mask, tight);
                 vtm_locate_learn(&ob->loc, t->feat, t->fw, t->fh, cb, t->cover, 0.05f);
             }
-            if (t->p.appearance) {
-                float nb[4];
-                vtm_motion_box(&ob->mot, nb);
+            float nb[4];
+            vtm_motion_box(&ob->mot, nb);
+            if (t->p.appearance && clear_of_others(t, ob, nb))
                 appearance_learn(t, ob, (int)(ob - t->objs), nb, 0);
-            }
         }
         ob->unseen = 0;
         if (hidden) {
