@@ -5,8 +5,8 @@
 # 2 (so A - B is the statistics' own sampling noise, 0.1-3 % of their size) and s is each of
 # +-0.001, +-0.01, +-0.1, +-1 (bench/bn_perturb.py). At s = 0.001 the statistics move by about
 # a hundred-thousandth, a few hundred float32 rounding steps. Prints every file's last line,
-# then the mean over the eight moved files (docs/RESULTS.md, "How much the crossing result
-# hangs on the last digits").
+# then the mean over the eight moved files, overall and per sequence (docs/RESULTS.md, "How
+# much the crossing result hangs on the last digits").
 #
 # usage: bench/mot_jitter.sh [BUILD_DIR] [vtrack eval --mot options...]
 # Needs $VT_DATA (default ../shared/data) with crossing/ and train/ in it, and Debian's
@@ -42,3 +42,4 @@ for s in "${scales[@]}"; do
 done
 mot_score bench/mot_jitter.sh "$tmp" labels files "${opts[@]}"
 tail -n +2 "$tmp/lines" | mot_mean "mean of the moved"
+mot_seq_mean "$tmp" 1 $((${#files[@]} - 1))

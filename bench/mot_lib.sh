@@ -63,3 +63,15 @@ mot_mean() {
               for (k = 1; k < nf; k += 2) printf " %s %.1f%s", name[k], s[k] / n, name[k] == "swaps" ? "%" : ""
               printf "\n" }'
 }
+
+# mot_seq_mean TMP FIRST LAST: per sequence, the mean AO / SR50 / swap % of runs FIRST..LAST of
+# the last mot_score (their tables in TMP/N.log), one line per sequence.
+mot_seq_mean() {
+    local tmp=$1 i
+    for ((i = $2; i <= $3; i++)); do
+        awk 'NF == 11 && $1 != "sequence" && $1 != "overall"' "$tmp/$i.log"
+    done | awk '
+        { if (!($1 in n)) order[k++] = $1; n[$1]++; ao[$1] += $4; sr[$1] += $5; sw[$1] += $7 }
+        END { for (j = 0; j < k; j++) { s = order[j]
+                  printf "  %-22s AO %.1f SR50 %.1f swaps %.1f%%\n", s, ao[s] / n[s], sr[s] / n[s], sw[s] / n[s] } }'
+}

@@ -4,7 +4,7 @@
 # The box-registered result moves by up to 16 AO from one file to another with the same tracker,
 # so a change of the tracker is judged on the mean over the six (docs/RESULTS.md, "how much the
 # weights decide"). One run per file, one OpenBLAS thread each, as many at once as there are
-# cores; prints every file's last line, then the means.
+# cores; prints every file's last line, then the means, overall and per sequence.
 #
 # usage: bench/mot_spread.sh [BUILD_DIR] [vtrack eval --mot options...]
 #   BUILD_DIR  meson build directory holding cli/vtrack (default: build)
@@ -21,3 +21,4 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 mot_score bench/mot_spread.sh "$tmp" labels files "${opts[@]}"
 mot_mean "mean of the files" <"$tmp/lines"
+mot_seq_mean "$tmp" 0 $((${#files[@]} - 1))
