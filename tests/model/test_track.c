@@ -250,6 +250,26 @@ static const vt_object_result *step_object1(vt_tracker *t, synth *s, int f, uint
     return &r->objects[0];
 }
 
+/* Render frame f of `s` into rgb/gt, give objects 1 and 2 by their masks on frame 0 (m is
+ * scratch of w*h bytes), and step. */
+static const vt_track_result *step_two(vt_tracker *t, const synth *s, int f, uint8_t *rgb,
+                                       uint8_t *gt, uint8_t *m) {
+    const int w = s->w, h = s->h;
+    synth_render(s, f, rgb, gt);
+    if (f == 0) {
+        for (uint32_t id = 1; id <= 2; id++) {
+            for (int i = 0; i < w * h; i++)
+                m[i] = gt[i] == id;
+            vt_shape sh = {.kind = VT_SHAPE_MASK, .w = w, .h = h, .data = m};
+            ck_assert_int_eq(vt_tracker_add_object(t, id, NULL, &sh, NULL, 0), 0);
+        }
+    }
+    vt_image img = {.w = w, .h = h, .linesize = w * 3, .rgb = rgb};
+    const vt_track_result *r;
+    ck_assert_int_eq(vt_tracker_step(t, &img, NULL, &r), 0);
+    return r;
+}
+
 /* Box IoU of x, y, w, h boxes. */
 static double box_iou(const int a[4], const double b[4]) {
     double x0 = a[0] > b[0] ? a[0] : b[0], y0 = a[1] > b[1] ? a[1] : b[1];
@@ -348,18 +368,7 @@ START_TEST(test_hidden_behind_another) {
     double after = 0, after2 = 0;
     int n_after = 0;
     for (int f = 0; f < 75; f++) {
-        synth_render(&s, f, rgb, gt);
-        if (f == 0) {
-            for (uint32_t id = 1; id <= 2; id++) {
-                for (int i = 0; i < w * hh; i++)
-                    m[i] = gt[i] == id;
-                vt_shape sh = {.kind = VT_SHAPE_MASK, .w = w, .h = hh, .data = m};
-                ck_assert_int_eq(vt_tracker_add_object(t, id, NULL, &sh, NULL, 0), 0);
-            }
-        }
-        vt_image img = {.w = w, .h = hh, .linesize = w * 3, .rgb = rgb};
-        const vt_track_result *r;
-        ck_assert_int_eq(vt_tracker_step(t, &img, NULL, &r), 0);
+        const vt_track_result *r = step_two(t, &s, f, rgb, gt, m);
         const vt_object_result *o1 = find(r, 1), *o2 = find(r, 2);
         ck_assert_ptr_nonnull(o1);
         ck_assert_ptr_nonnull(o2);
@@ -441,18 +450,7 @@ static void run_overtaken(float behind, double *worst, double *mean) {
     *worst = 1.0, *mean = 0.0;
     int n = 0;
     for (int f = 0; f < 64; f++) {
-        synth_render(&s, f, rgb, gt);
-        if (f == 0) {
-            for (uint32_t id = 1; id <= 2; id++) {
-                for (int i = 0; i < w * hh; i++)
-                    m[i] = gt[i] == id;
-                vt_shape sh = {.kind = VT_SHAPE_MASK, .w = w, .h = hh, .data = m};
-                ck_assert_int_eq(vt_tracker_add_object(t, id, NULL, &sh, NULL, 0), 0);
-            }
-        }
-        vt_image img = {.w = w, .h = hh, .linesize = w * 3, .rgb = rgb};
-        const vt_track_result *r;
-        ck_assert_int_eq(vt_tracker_step(t, &img, NULL, &r), 0);
+        const vt_track_result *r = step_two(t, &s, f, rgb, gt, m);
         const vt_object_result *o1 = find(r, 1);
         ck_assert_ptr_nonnull(o1);
         if (f >= 20) {
