@@ -1201,7 +1201,6 @@ static void background_shape(vt_tracker *t, obj *ob) {
     }
 }
 
-/* A source-pixel box (x, y, w, h) in continuous cell units, and back. */
 /*
  * Who is behind whom. On a fixed camera looking down at the ground the nearer of two people is
  * the one whose feet are lower in the image. A box (source pixels) of object `o` lies behind
@@ -1271,6 +1270,7 @@ static void behind_objects(vt_tracker *t) {
     }
 }
 
+/* A source-pixel box (x, y, w, h) in continuous cell units, and back. */
 static void box_to_cells(const vt_tracker *t, const float b[4], float c[4]) {
     const float sx = (float)t->fw / t->sw, sy = (float)t->fh / t->sh;
     c[0] = b[0] * sx, c[1] = b[1] * sy, c[2] = b[2] * sx, c[3] = b[3] * sy;
