@@ -1915,7 +1915,8 @@ static vt_object_event object_observe(vt_tracker *t, obj *ob, int res_index, int
         if (ob->located || ob->behind)
             trust[0] = trust[1] = 0;
         if (ob->behind)
-            trust[2] = trust[3] = 0;
+            trust[2] = trust[3] = 0; /* the update below then only marks this frame as the
+                                      * last measured one, at the carried box */
         /* A mask a third larger or a quarter smaller than the object took something along or
          * lost a part: it does not resize the object. */
         for (int ax = 0; ax < 2; ax++) {
