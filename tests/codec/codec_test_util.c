@@ -25,6 +25,15 @@ extern char **environ;
 
 static char scratch[256];
 
+static pid_t scratch_owner;
+
+static void cleanup_at_exit(void) {
+    if (getpid() == scratch_owner)
+        tu_cleanup();
+}
+
+/* Check runs each test in a forked child: a folder first asked for there is the child's, and
+ * the child removes it when it exits (the parent's tu_cleanup() never sees its name). */
 const char *tu_dir(void) {
     if (!scratch[0]) {
         snprintf(scratch, sizeof(scratch), "/tmp/vtcodec-test-XXXXXX");
@@ -32,6 +41,9 @@ const char *tu_dir(void) {
             perror("mkdtemp");
             exit(2);
         }
+        if (scratch_owner == 0)
+            atexit(cleanup_at_exit);
+        scratch_owner = getpid();
     }
     return scratch;
 }

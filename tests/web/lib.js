@@ -83,9 +83,11 @@ async function openView(browser, hport) {
   return {page, box};
 }
 
-// Run the test body with a temporary directory; exit 0, or 1 with the daemon's log.
+// Run the test body with a temporary directory, removed at exit; exit 0, or 1 with the
+// daemon's log.
 function run(body) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vtview-'));
+  process.on('exit', () => fs.rmSync(dir, {recursive: true, force: true}));
   const state = {};
   body(dir, state).then(() => process.exit(0), e => {
     console.error('FAIL: ' + e.message);
