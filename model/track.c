@@ -1955,10 +1955,11 @@ static vt_object_event object_observe(vt_tracker *t, obj *ob, int res_index, int
         vtm_motion_update(&ob->mot, z, trust);
         if (full && !ob->behind && !at[0] && !at[1] && !at[2] && !at[3] && z[2] > 0 && z[3] > 0) {
             ob->fill += 0.05 * (fmin(1.0, area / ((double)z[2] * z[3])) - ob->fill);
-            /* A mask a third larger than the object should show took something along (a
-             * neighbour it brushed, a person it passes; the same bound as for its size above):
-             * the template and the banks would learn that thing as the object. Unless it keeps
-             * saying so, as above: then the object has grown (a motorbike coming nearer). */
+            /* A mask with a third more area than the object should show (vis, an area ratio;
+             * the size rule above takes the same third per side) took something along, a
+             * neighbour it brushed or a person it passes: the template and the banks would
+             * learn that thing as the object. Unless the size rule's count says the mask keeps
+             * saying so: then the object has grown (a motorbike coming nearer). */
             const int took_along =
                 vis > 1.33 && abs(ob->size_dis[0]) < 4 && abs(ob->size_dis[1]) < 4;
             if (!took_along && ob->loc_score > -1.5 && ob->loc_score >= 0.75 * ob->loc_ref) {
