@@ -1854,16 +1854,19 @@ static void object_start(vt_tracker *t, obj *ob, int64_t area, const int tight[4
 }
 
 /*
- * The reported box of an object a few cells wide. Its mask is a blur of a few cells, which
- * places it but does not size it (a 20-pixel person's mask is 10 to 60 pixels wide from one
- * frame to the next): where the camera's ground is known (ground.h) and the object was given
- * by a box, the box keeps the filter's centre and takes the ground's height there, with the
- * given box's width-to-height ratio. The filter itself is left as it is; measured as the
- * filter's side measurements instead, the larger boxes gated the propagation's labels worse
- * (docs/RESULTS.md, "Ground plane").
+ * The reported box of an object given a few cells wide. Its mask is a blur of a few cells,
+ * which places it but does not size it (a 20-pixel person's mask is 10 to 60 pixels wide from
+ * one frame to the next, and spreads over whoever walks beside it): where the camera's ground
+ * is known (ground.h) and the object was given by a box under LOC_MIN_CELLS wide, the box keeps
+ * the filter's centre and takes the ground's height there, with the given box's width-to-height
+ * ratio, on every frame. Which objects qualify is decided by the given box, not by the filter's
+ * box of the moment: a filter widened by such a mask would otherwise switch the ground off just
+ * when it is needed (docs/RESULTS.md, "Sized by the ground for good"). The filter itself is left
+ * as it is; measured as the filter's side measurements instead, the larger boxes gated the
+ * propagation's labels worse (docs/RESULTS.md, "Ground plane").
  */
 static void ground_size(const vt_tracker *t, const obj *ob, float b[4]) {
-    if (ob->shape.kind != VT_SHAPE_BOX || b[2] * t->fw >= LOC_MIN_CELLS * t->sw)
+    if (ob->shape.kind != VT_SHAPE_BOX || ob->shape.box[2] * t->fw >= LOC_MIN_CELLS * t->sw)
         return;
     const float *given = ob->shape.box;
     const double cy = b[1] + 0.5 * b[3];

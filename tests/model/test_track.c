@@ -3,9 +3,10 @@
  * features: one object moving and scaling, three objects occluding each other, an object added
  * mid-sequence, a removed object that must never reappear, an object that leaves the frame
  * (lost), one covered but for a sliver (lost, then recovered), a look-alike walking into the place
- * the object held on the first frame (the motion gate), shapes rasterised exactly, API
- * errors, and no heap allocation per step after warm-up (malloc/calloc/realloc are wrapped by the
- * linker for this test, see meson.build).
+ * the object held on the first frame (the motion gate), a person under 3 cells wide sized by
+ * the ground plane beside a twin its mask takes, shapes rasterised exactly, API errors, and no heap
+ * allocation per step after warm-up (malloc/calloc/realloc are wrapped by the linker for this test,
+ * see meson.build).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -624,6 +625,75 @@ START_TEST(test_passes_untracked_lookalike) {
 }
 END_TEST
 
+/*
+ * A person a couple of feature cells wide beside someone nobody registered who looks the same:
+ * its mask, a blur of a few cells, spreads over both and says nothing of its size. Three people
+ * are given by boxes whose heights lie on one ground line (height = 0.8 (bottom - 100), bottoms
+ * 145, 165, 185: model/ground.h trusts it), each a fifth as wide as tall (7-14 pixels, at most
+ * 2.3 of the 6-source-pixel cells `accurate` gives this 640x360 frame). The middle one walks
+ * right at 2 pixels a frame with a 24-pixel-wide twin touching its right side; its mask takes
+ * the twin, and its centre lies between the two (not asserted). Its reported box must keep the
+ * truth's size within a fifth each way on every frame: sized by its filter once that was 3
+ * cells wide, it came out 2.3 times too wide (131 % off) by frame 37.
+ */
+START_TEST(test_narrow_sized_by_ground) {
+    synth s;
+    synth_init(&s, 640, 360, 31);
+    const double bottom[3] = {145, 165, 185}, xs[3] = {120, 300, 520};
+    const uint8_t *base[3] = {BLUE, RED, GREEN}, *alt[3] = {CYAN, ORANGE, YELLOW};
+    for (int k = 0; k < 3; k++) {
+        const double h = 0.8 * (bottom[k] - 100), w = h / 5;
+        synth_add(&s, 0, xs[k], bottom[k] - h / 2, k == 1 ? 2.0 : 0.0, 0.0, w / 2, h / 2, 1.0,
+                  base[k], alt[k], 1);
+    }
+    const synth_obj *p = &s.obj[1];
+    const double tw = 24; /* the twin, touching object 2's right side */
+    synth_add(&s, 0, p->x0 + p->rx + tw / 2, p->y0, p->vx, 0.0, tw / 2, p->ry, 1.0, RED, ORANGE, 1);
+    vt_tracker *t = make_tracker("mast");
+    const int w = s.w, h = s.h;
+    uint8_t *rgb = malloc((size_t)w * h * 3), *gt = malloc((size_t)w * h);
+    double worst_w = 0.0, worst_h = 0.0;
+    int64_t most = 0; /* its largest mask */
+    for (int f = 0; f < 40; f++) {
+        synth_render(&s, f, rgb, gt);
+        if (f == 0) {
+            for (int k = 0; k < 3; k++) {
+                const synth_obj *o = &s.obj[k];
+                vt_shape sh = {.kind = VT_SHAPE_BOX,
+                               .box = {(float)(o->x0 - o->rx), (float)(o->y0 - o->ry),
+                                       (float)(2 * o->rx), (float)(2 * o->ry)}};
+                ck_assert_int_eq(vt_tracker_add_object(t, (uint32_t)k + 1, NULL, &sh, NULL, 0), 0);
+            }
+        }
+        vt_image img = {.w = w, .h = h, .linesize = w * 3, .rgb = rgb};
+        const vt_track_result *r;
+        ck_assert_int_eq(vt_tracker_step(t, &img, NULL, &r), 0);
+        const vt_object_result *o = find(r, 2);
+        ck_assert_ptr_nonnull(o);
+        const double rw = o->bbox[2] / (2 * p->rx), rh = o->bbox[3] / (2 * p->ry);
+        if (getenv("VT_TEST_VERBOSE"))
+            printf(
+                "narrow frame %d: box %d %d %d %d (width x%.2f, height x%.2f) state %d area %lld\n",
+                f, o->bbox[0], o->bbox[1], o->bbox[2], o->bbox[3], rw, rh, o->state,
+                (long long)o->area);
+        worst_w = fmax(worst_w, fabs(rw - 1.0));
+        worst_h = fmax(worst_h, fabs(rh - 1.0));
+        most = o->area > most ? o->area : most;
+    }
+    const double own = 4 * p->rx * p->ry;
+    printf("narrow beside its twin: mask up to %.1f times its area; worst width error %.0f %%, "
+           "height error %.0f %%\n",
+           most / own, 100 * worst_w, 100 * worst_h);
+    /* the scene does what it is for: the mask takes the twin */
+    ck_assert_msg(most >= 2 * own, "mask at most %lld pixels", (long long)most);
+    ck_assert_msg(worst_w <= 0.2 && worst_h <= 0.2, "width off by %.2f, height by %.2f", worst_w,
+                  worst_h);
+    free(rgb), free(gt);
+    vt_tracker_free(&t);
+    synth_free(&s);
+}
+END_TEST
+
 START_TEST(test_shapes_exact) {
     vt_tracker *t = make_tracker_refine("mast", 0); /* boxes taken as rectangles */
     uint8_t *rgb = calloc(64 * 48 * 3, 1);
@@ -904,7 +974,7 @@ int main(void) {
         test_lost_when_leaving, test_occluded_then_recovered, test_hidden_behind_another,
         test_identical_objects_crossing, test_lookalike_gated, test_shapes_exact, test_box_refined,
         test_box_half_background, test_no_trail, test_overtaken_behind,
-        test_passes_untracked_lookalike, test_api_errors, NULL);
+        test_passes_untracked_lookalike, test_narrow_sized_by_ground, test_api_errors, NULL);
     tcase_add_loop_test(tc, test_one_object, 0, 2);
     tcase_add_loop_test(tc, test_no_alloc_after_warmup, 0, 2);
     tcase_add_checked_fixture(tc, setup, teardown);
