@@ -1860,9 +1860,11 @@ static void object_start(vt_tracker *t, obj *ob, int64_t area, const int tight[4
  * is known (ground.h) and the object was given by a box under LOC_MIN_CELLS wide, the box keeps
  * the filter's centre and takes the ground's height there, with the given box's width-to-height
  * ratio, on every frame. Which objects qualify is decided by the given box, not by the filter's
- * box of the moment: a filter widened by such a mask would otherwise switch the ground off just
- * when it is needed (docs/RESULTS.md, "Sized by the ground for good"). The filter itself is left
- * as it is; measured as the filter's side measurements instead, the larger boxes gated the
+ * box of the moment: the filter follows such an object's size slowly and badly (a person coming
+ * nearer, a mask that took a neighbour along), and once its box passed LOC_MIN_CELLS the ground
+ * let go and the filter's box was reported: KITTI-17's group came out half their size as they
+ * came nearer (docs/RESULTS.md, "Sized by the ground for good"). The filter itself is left as it
+ * is; measured as the filter's side measurements instead, the larger boxes gated the
  * propagation's labels worse (docs/RESULTS.md, "Ground plane").
  */
 static void ground_size(const vt_tracker *t, const obj *ob, float b[4]) {
