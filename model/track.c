@@ -1868,9 +1868,9 @@ static void object_start(vt_tracker *t, obj *ob, int64_t area, const int tight[4
  * propagation's labels worse (docs/RESULTS.md, "Ground plane").
  */
 static void ground_size(const vt_tracker *t, const obj *ob, float b[4]) {
-    if (ob->shape.kind != VT_SHAPE_BOX || ob->shape.box[2] * t->fw >= LOC_MIN_CELLS * t->sw)
-        return;
     const float *given = ob->shape.box;
+    if (ob->shape.kind != VT_SHAPE_BOX || given[2] * t->fw >= LOC_MIN_CELLS * t->sw)
+        return;
     const double cy = b[1] + 0.5 * b[3];
     const double h = vtm_ground_height(&t->ground, vtm_ground_ratio(&t->ground, given), cy);
     if (!(h > 0))

@@ -74,6 +74,15 @@ static const vt_object_result *find(const vt_track_result *r, uint32_t id) {
     return NULL;
 }
 
+/* Object o's exact bounding box on frame f, as a box shape. */
+static vt_shape synth_box(const synth_obj *o, int f) {
+    const double g = pow(o->grow, f);
+    return (vt_shape){.kind = VT_SHAPE_BOX,
+                      .box = {(float)(o->x0 + o->vx * f - o->rx * g),
+                              (float)(o->y0 + o->vy * f - o->ry * g), (float)(2 * o->rx * g),
+                              (float)(2 * o->ry * g)}};
+}
+
 /*
  * Track `s` for `frames` frames, giving object k's ground-truth mask on frame add_at[k] (or its
  * box when as_box[k]), removing it on frame remove_at[k] (-1 never). Returns per-object mean
@@ -92,14 +101,8 @@ static void run(synth *s, const char *preset, int frames, const int *add_at, con
         for (int k = 0; k < s->nobj; k++) {
             if (add_at[k] == f) {
                 vt_shape sh = {.kind = VT_SHAPE_LABELS, .w = w, .h = h, .data = gt, .index = k + 1};
-                if (as_box && as_box[k]) {
-                    const synth_obj *o = &s->obj[k];
-                    double g = pow(o->grow, f);
-                    sh = (vt_shape){.kind = VT_SHAPE_BOX,
-                                    .box = {(float)(o->x0 + o->vx * f - o->rx * g),
-                                            (float)(o->y0 + o->vy * f - o->ry * g),
-                                            (float)(2 * o->rx * g), (float)(2 * o->ry * g)}};
-                }
+                if (as_box && as_box[k])
+                    sh = synth_box(&s->obj[k], f);
                 char err[128];
                 ck_assert_msg(
                     vt_tracker_add_object(t, (uint32_t)k + 1, "obj", &sh, err, sizeof err) == 0,
@@ -658,10 +661,7 @@ START_TEST(test_narrow_sized_by_ground) {
         synth_render(&s, f, rgb, gt);
         if (f == 0) {
             for (int k = 0; k < 3; k++) {
-                const synth_obj *o = &s.obj[k];
-                vt_shape sh = {.kind = VT_SHAPE_BOX,
-                               .box = {(float)(o->x0 - o->rx), (float)(o->y0 - o->ry),
-                                       (float)(2 * o->rx), (float)(2 * o->ry)}};
+                const vt_shape sh = synth_box(&s.obj[k], 0);
                 ck_assert_int_eq(vt_tracker_add_object(t, (uint32_t)k + 1, NULL, &sh, NULL, 0), 0);
             }
         }
