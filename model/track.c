@@ -2007,18 +2007,16 @@ static vt_object_event object_observe(vt_tracker *t, obj *ob, int res_index, int
     return VT_OBJECT_EVENT_NONE;
 }
 
-/* The box reported: the motion filter's (sized by the ground for a small object: ground_size),
- * inside the frame; a lost object has none unless some of its mask is still seen (then that
- * mask's box). */
-static void object_box(const vt_tracker *t, obj *ob, int64_t area, const int mbox[4], int bbox[4]) {
+/*
+ * The box reported: the motion filter's (sized by the ground for a small object: ground_size),
+ * inside the frame; none once it has left the frame. A lost object keeps its predicted box too:
+ * it is where the tracker still looks for it. The box of whatever mask it still has is no
+ * estimate: after a long occlusion that mask is a few stray pixels wherever the propagation left
+ * its label (TUD-Campus's person 4, lost behind others for 7 frames, had boxes of 11x9 pixels
+ * 200 pixels from where it walked on and came back; docs/RESULTS.md, "A lost object's box").
+ */
+static void object_box(const vt_tracker *t, const obj *ob, int bbox[4]) {
     memset(bbox, 0, sizeof(int) * 4);
-    if (ob->state == VT_OBJECT_LOST) {
-        if (area > 0) {
-            bbox[0] = mbox[0], bbox[1] = mbox[1];
-            bbox[2] = mbox[2] - mbox[0] + 1, bbox[3] = mbox[3] - mbox[1] + 1;
-        }
-        return;
-    }
     float b[4];
     vtm_motion_box(&ob->mot, b);
     ground_size(t, ob, b);
@@ -2263,7 +2261,7 @@ static int collect_results(vt_tracker *t, const float *score) {
             res->event = object_observe(t, ob, r + 1, area[r], mbox, ext, score[o]);
         }
         res->state = ob->state;
-        object_box(t, ob, area[r], mbox, res->bbox);
+        object_box(t, ob, res->bbox);
     }
     return nres;
 }
