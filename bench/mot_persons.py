@@ -18,7 +18,9 @@ PRED`, or bench/mot_peer.py --save). For each person, over the pairs `vtrack eva
 and per sequence the same sizes and offsets over every pair, and the lag: the centre's offset
 along the person's motion (signed: negative behind), in frames of that motion, median over the
 pairs from the 15th frame after registration on where the truth moved at least a pixel and the
-boxes overlap. Plain Python; no NumPy or OpenCV needed.
+boxes overlap; and what the AO would be with every box given the truth's size about its own
+centre, or moved to the truth's centre with its own size (which of the two, place or size, costs
+more). Plain Python; no NumPy or OpenCV needed.
 """
 import argparse
 import collections
@@ -59,6 +61,7 @@ def sequence(root, pred, seq):
     pr = load(os.path.join(pred, seq + '.txt'), False)
     print(f'{seq}: person  pairs    AO  first      swapped       w     h    dx    dy')
     allw, allh, alldx, alldy, lag = [], [], [], [], []
+    npairs, s_all, s_size, s_place = 0, 0.0, 0.0, 0.0
     for i in sorted(gt):
         frames = sorted(gt[i])
         s, n, first = 0.0, 0, None
@@ -76,9 +79,13 @@ def sequence(root, pred, seq):
                         if j != i and f in gt[j] and iou(p, gt[j][f]) >= 0.5:
                             sw[j] += 1
                             break
+            npairs += 1
+            s_all += o
             if not p:
                 continue
             (px, py), (tx, ty) = centre(p), centre(t)
+            s_size += iou([px - t[2] / 2, py - t[3] / 2, t[2], t[3]], t)
+            s_place += iou([tx - p[2] / 2, ty - p[3] / 2, p[2], p[3]], t)
             rw.append(p[2] / t[2])
             rh.append(p[3] / t[3])
             dx.append(abs(px - tx) / t[2])
@@ -103,6 +110,9 @@ def sequence(root, pred, seq):
               f'dy {statistics.mean(alldy):.2f}; lag '
               + (f'{statistics.median(lag):.2f} frames of motion over {len(lag)} pairs'
                  if lag else 'not measured (no moving pairs)'))
+    if npairs:
+        print(f'{"":{len(seq)}}  AO {100 * s_all / npairs:.1f}; with the truth\'s size '
+              f'{100 * s_size / npairs:.1f}, at the truth\'s centre {100 * s_place / npairs:.1f}')
 
 
 def main():
