@@ -79,8 +79,6 @@ def sequence(root, pred, seq):
                         if j != i and f in gt[j] and iou(p, gt[j][f]) >= 0.5:
                             sw[j] += 1
                             break
-            npairs += 1
-            s_all += o
             if not p:
                 continue
             (px, py), (tx, ty) = centre(p), centre(t)
@@ -95,6 +93,8 @@ def sequence(root, pred, seq):
                 v = tx - centre(prev)[0]
                 if abs(v) >= 1:
                     lag.append((px - tx) / v)
+        npairs += n
+        s_all += s
         allw += rw
         allh += rh
         alldx += dx

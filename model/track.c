@@ -2012,8 +2012,9 @@ static vt_object_event object_observe(vt_tracker *t, obj *ob, int res_index, int
  * inside the frame; none once it has left the frame. A lost object keeps its predicted box too:
  * it is where the tracker still looks for it. The box of whatever mask it still has is no
  * estimate: after a long occlusion that mask is a few stray pixels wherever the propagation left
- * its label (TUD-Campus's person 4, lost behind others for 7 frames, had boxes of 11x9 pixels
- * 200 pixels from where it walked on and came back; docs/RESULTS.md, "A lost object's box").
+ * its label (TUD-Campus's person 4, lost after 25 frames behind others, had for 7 frames boxes
+ * as small as 11x9 pixels 200 pixels from where it walked on and came back; docs/RESULTS.md, "A
+ * lost object's box").
  */
 static void object_box(const vt_tracker *t, const obj *ob, int bbox[4]) {
     memset(bbox, 0, sizeof(int) * 4);

@@ -350,6 +350,24 @@ START_TEST(test_occluded_then_recovered) {
 END_TEST
 
 /*
+ * Object 1: a disc of radius 14 at y 80, x = 60 + 2f; object 2: an 88x68 rectangle at y 80,
+ * x = 260 - 2f, in front. The disc is hidden while |x1 - x2| <= 44 - 14 = 30, that is 200 - 4f
+ * in [-30, 30]: frames 43..57, 15 frames; it is whole again from frame 65 (200 - 4f <= -58).
+ */
+static void behind_square_scene(synth *s) {
+    synth_init(s, 320, 160, 13);
+    synth_add(s, 1, 60, 80, 2.0, 0.0, 14, 14, 1.0, RED, ORANGE, 1);
+    synth_add(s, 0, 260, 80, -2.0, 0.0, 44, 34, 1.0, BLUE, CYAN, 2);
+}
+
+/* Box IoU of a with object o's exact box on frame f. */
+static double synth_box_iou(const int a[4], const synth_obj *o, int f) {
+    const vt_shape sh = synth_box(o, f);
+    const double b[4] = {sh.box[0], sh.box[1], sh.box[2], sh.box[3]};
+    return box_iou(a, b);
+}
+
+/*
  * Two tracked objects: object 1 walks right and passes behind object 2, a larger rectangle
  * walking left, which hides it completely for 15 frames. Object 1 must be reported occluded
  * (with a box where it is), come back with its id, and be followed after; object 2 must not
@@ -357,13 +375,8 @@ END_TEST
  */
 START_TEST(test_hidden_behind_another) {
     synth s;
-    synth_init(&s, 320, 160, 13);
-    /* object 1: disc of radius 14 at y 80, x = 60 + 2f; object 2: 88x68 rectangle at y 80,
-     * x = 260 - 2f, in front. The disc is hidden while |x1 - x2| <= 44 - 14 = 30, that is
-     * 200 - 4f in [-30, 30]: frames 43..57, 15 frames; it is whole again from frame 65
-     * (200 - 4f <= -58). It must be back by then, and followed after. */
-    synth_add(&s, 1, 60, 80, 2.0, 0.0, 14, 14, 1.0, RED, ORANGE, 1);
-    synth_add(&s, 0, 260, 80, -2.0, 0.0, 44, 34, 1.0, BLUE, CYAN, 2);
+    /* The disc must be back by frame 65, and followed after. */
+    behind_square_scene(&s);
     vt_tracker *t = make_tracker("mast");
     const int w = 320, hh = 160;
     uint8_t *rgb = malloc((size_t)w * hh * 3), *gt = malloc((size_t)w * hh);
@@ -383,9 +396,8 @@ START_TEST(test_hidden_behind_another) {
         lost |= o1->state == VT_OBJECT_LOST || o2->state == VT_OBJECT_LOST;
         if (f >= 46 && f <= 54) {
             /* hidden: the predicted box goes on behind the square, over the disc */
-            const double truth[4] = {60 + 2.0 * f - 14, 66, 28, 28};
-            ck_assert_msg(box_iou(o1->bbox, truth) >= 0.1, "frame %d: box IoU %.2f", f,
-                          box_iou(o1->bbox, truth));
+            const double j = synth_box_iou(o1->bbox, &s.obj[0], f);
+            ck_assert_msg(j >= 0.1, "frame %d: box IoU %.2f", f, j);
         }
         if (f >= 66) {
             for (int i = 0; i < w * hh; i++)
@@ -540,16 +552,14 @@ static vt_tracker *mast_with_all(const char *const *kv, int n) {
 }
 
 /*
- * The scene of test_hidden_behind_another with lost_frames = 5: the disc, hidden from frame 43
- * to 57, is lost while still behind the square. A lost object keeps its predicted box (where it
+ * behind_square_scene with lost_frames = 5: the disc, hidden from frame 43 to 57, is lost while
+ * still behind the square. A lost object keeps its predicted box (where it
  * is still looked for), which goes on over the hidden disc at its pace; it used to have no box,
  * or the box of a few stray pixels. It still comes back with its id.
  */
 START_TEST(test_lost_keeps_predicted_box) {
     synth s;
-    synth_init(&s, 320, 160, 13);
-    synth_add(&s, 1, 60, 80, 2.0, 0.0, 14, 14, 1.0, RED, ORANGE, 1);
-    synth_add(&s, 0, 260, 80, -2.0, 0.0, 44, 34, 1.0, BLUE, CYAN, 2);
+    behind_square_scene(&s);
     const char *kv[] = {"lost_frames=5"};
     vt_tracker *t = mast_with_all(kv, 1);
     const int w = 320, hh = 160;
@@ -566,8 +576,7 @@ START_TEST(test_lost_keeps_predicted_box) {
         if (o1->event == VT_OBJECT_EVENT_RECOVERED && lost_at >= 0 && recovered_at < 0)
             recovered_at = f;
         if (o1->state == VT_OBJECT_LOST) {
-            const double truth[4] = {60 + 2.0 * f - 14, 66, 28, 28};
-            const double j = box_iou(o1->bbox, truth);
+            const double j = synth_box_iou(o1->bbox, &s.obj[0], f);
             worst = j < worst ? j : worst;
             n_lost++;
         }
@@ -577,7 +586,7 @@ START_TEST(test_lost_keeps_predicted_box) {
     ck_assert_msg(lost_at >= 46 && lost_at <= 54 && n_lost >= 3, "lost at frame %d, %d frames",
                   lost_at, n_lost);
     /* The prediction of a disc moving at a constant 2 px/frame: the same bound as the hidden
-     * frames of test_hidden_behind_another (the mask's last slivers drag it a little). */
+     * frames in test_hidden_behind_another (the mask's last slivers drag it a little). */
     ck_assert_msg(worst >= 0.1, "box IoU while lost %.2f", worst);
     ck_assert_msg(recovered_at >= 55 && recovered_at <= 65, "recovered at frame %d", recovered_at);
     free(rgb), free(gt), free(m);
