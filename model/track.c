@@ -1775,6 +1775,12 @@ static void clip_box(const vt_tracker *t, const float b[4], double c[4]) {
     c[3] = fmin((double)t->sh, (double)b[1] + b[3]);
 }
 
+/* Is the centre of a box (x, y, w, h) inside the source frame? */
+static int centre_inside(const vt_tracker *t, const float b[4]) {
+    const double cx = b[0] + 0.5 * b[2], cy = b[1] + 0.5 * b[3];
+    return cx >= 0 && cy >= 0 && cx < t->sw && cy < t->sh;
+}
+
 /*
  * Is side `side` (0 left, 1 top, 2 right, 3 bottom) of a mask's tight box along another object?
  * At least a fifth of the two pixel lines just outside it (over the box's extent) belong to
@@ -1997,9 +2003,7 @@ static vt_object_event object_observe(vt_tracker *t, obj *ob, int res_index, int
         return VT_OBJECT_EVENT_NONE;
     }
     if (ob->state == VT_OBJECT_OCCLUDED) {
-        const double cx = pb[0] + 0.5 * pb[2], cy = pb[1] + 0.5 * pb[3];
-        const int gone = cx < 0 || cy < 0 || cx >= t->sw || cy >= t->sh;
-        if (ob->unseen > t->p.lost_frames || gone) {
+        if (ob->unseen > t->p.lost_frames || !centre_inside(t, pb)) {
             ob->state = VT_OBJECT_LOST;
             return VT_OBJECT_EVENT_LOST;
         }
@@ -2014,12 +2018,16 @@ static vt_object_event object_observe(vt_tracker *t, obj *ob, int res_index, int
  * estimate: after a long occlusion that mask is a few stray pixels wherever the propagation left
  * its label (TUD-Campus's person 4, lost after 25 frames behind others, had for 7 frames boxes
  * as small as 11x9 pixels 200 pixels from where it walked on and came back; docs/RESULTS.md, "A
- * lost object's box").
+ * lost object's box"). But a lost object whose predicted centre is outside the frame has left
+ * it (that is how it was lost): what of its box is still inside is a sliver along the edge where
+ * nothing is, kept for good when its filter came to rest there (the demo's woman 3).
  */
 static void object_box(const vt_tracker *t, const obj *ob, int bbox[4]) {
     memset(bbox, 0, sizeof(int) * 4);
     float b[4];
     vtm_motion_box(&ob->mot, b);
+    if (ob->state == VT_OBJECT_LOST && !centre_inside(t, b))
+        return;
     ground_size(t, ob, b);
     double c[4];
     clip_box(t, b, c);

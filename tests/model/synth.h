@@ -21,6 +21,7 @@ typedef struct synth_obj {
     double freq;     /* texture frequency */
     int z;           /* drawing order: higher occludes lower */
     int first, last; /* frames on which it exists */
+    int stop;        /* frame from which it stands still */
 } synth_obj;
 
 typedef struct synth {
@@ -83,7 +84,14 @@ static inline int synth_add(synth *s, int ellipse, double x0, double y0, double 
     o->z = z;
     o->first = 0;
     o->last = 1 << 30;
+    o->stop = 1 << 30;
     return ++s->nobj; /* object id = index + 1 */
+}
+
+/* Object o's centre on frame t. */
+static inline void synth_centre(const synth_obj *o, int t, double *cx, double *cy) {
+    const int m = t < o->stop ? t : o->stop;
+    *cx = o->x0 + o->vx * m, *cy = o->y0 + o->vy * m;
 }
 
 /* Render frame t: rgb (w*h*3) and labels (w*h, 0 = background, i+1 = object i). */
@@ -101,7 +109,8 @@ static inline void synth_render(const synth *s, int t, uint8_t *rgb, uint8_t *la
             const synth_obj *o = &s->obj[k];
             if (o->z != z || t < o->first || t > o->last)
                 continue;
-            double cx = o->x0 + o->vx * t, cy = o->y0 + o->vy * t;
+            double cx, cy;
+            synth_centre(o, t, &cx, &cy);
             double g = pow(o->grow, t), rx = o->rx * g, ry = o->ry * g;
             int x0 = (int)floor(cx - rx), x1 = (int)ceil(cx + rx);
             int y0 = (int)floor(cy - ry), y1 = (int)ceil(cy + ry);
