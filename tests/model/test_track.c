@@ -551,7 +551,7 @@ START_TEST(test_lost_at_edge_no_box) {
     s.obj[0].last = 54;
     vt_tracker *t = make_tracker("mast");
     uint8_t *rgb = malloc(240 * 160 * 3), *gt = malloc(240 * 160);
-    int lost_at = -1, boxes_while_lost = 0;
+    int lost_at = -1, boxes_while_lost = 0, boxes_at_edge = 0;
     for (int f = 0; f < 80; f++) {
         synth_render(&s, f, rgb, gt);
         if (f == 0) {
@@ -565,6 +565,9 @@ START_TEST(test_lost_at_edge_no_box) {
         if (getenv("VT_TEST_VERBOSE"))
             printf("edge frame %d: state %d box %d %d %d %d\n", f, o->state, o->bbox[0], o->bbox[1],
                    o->bbox[2], o->bbox[3]);
+        if (f > 42 && f <= 54) /* standing at the edge, 6 columns of it in the frame */
+            boxes_at_edge += o->state == VT_OBJECT_TRACKING && o->bbox[0] == 0 && o->bbox[2] >= 3 &&
+                             o->bbox[2] <= 9;
         if (f <= 54)
             continue;
         if (o->state == VT_OBJECT_LOST && lost_at < 0)
@@ -572,8 +575,10 @@ START_TEST(test_lost_at_edge_no_box) {
         if (o->state == VT_OBJECT_LOST)
             boxes_while_lost += o->bbox[2] > 0 && o->bbox[3] > 0;
     }
-    printf("left at the edge: lost at frame %d, %d frames with a box while lost\n", lost_at,
-           boxes_while_lost);
+    printf("left at the edge: tracked with its box on %d of its 12 frames there, lost at frame "
+           "%d, %d frames with a box while lost\n",
+           boxes_at_edge, lost_at, boxes_while_lost);
+    ck_assert_int_eq(boxes_at_edge, 12);
     ck_assert_msg(lost_at >= 55 && lost_at <= 60, "lost at frame %d", lost_at);
     ck_assert_int_eq(boxes_while_lost, 0);
     free(rgb), free(gt);
