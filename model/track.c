@@ -1314,7 +1314,12 @@ static void locate_objects(vt_tracker *t) {
     const float sx = (float)t->fw / t->sw, sy = (float)t->fh / t->sh;
     for (int o = 0; o < t->p.max_objects; o++) {
         obj *ob = &t->objs[o];
+        /* Nothing of the last frame's search carries over: an object whose template was dropped
+         * (or that became too narrow for it) was still taken as placed by it, and its mask
+         * never moved its box again. */
         ob->loc_score = -2.0;
+        ob->refound = 0;
+        ob->located = 0;
         if (!ob->live || ob->pending || !ob->loc.valid)
             continue;
         float pb[4], cb[4], found[4];
@@ -1330,8 +1335,6 @@ static void locate_objects(vt_tracker *t) {
         const double sc = vtm_locate_find(&ob->loc, t->feat, t->fw, t->fh, cb, r,
                                           (float)(0.01 / (sdc * sdc)), t->loc_scores, found);
         ob->loc_score = sc;
-        ob->refound = 0;
-        ob->located = 0;
         const int hidden = ob->state == VT_OBJECT_OCCLUDED || ob->state == VT_OBJECT_LOST;
         /* Behind another, the template finds the one in front; a hidden object is still looked
          * for, but not under a nearer object (below). */
