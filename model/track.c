@@ -1897,7 +1897,9 @@ static void ground_size(const vt_tracker *t, const obj *ob, float b[4]) {
  * where the object's inner edge is (the rest is outside), and a mask that shows under 60 % of
  * the expected area moves the box but does not resize it (a partly hidden object is not
  * smaller). An object not seen for 2 frames is occluded: its box is the predicted one; after
- * `lost_frames` frames, or once its predicted centre has left the frame, it is lost.
+ * `lost_frames` frames it is lost. One not seen whose predicted centre is outside the frame has
+ * left it and is lost at once: it is not hidden (occluded), and for the frame of grace a
+ * tracked object has, its box would be a sliver at the edge or none.
  */
 static vt_object_event object_observe(vt_tracker *t, obj *ob, int res_index, int64_t area,
                                       const int tight[4], const int ext[4], float score) {
@@ -1997,6 +1999,12 @@ static vt_object_event object_observe(vt_tracker *t, obj *ob, int res_index, int
         return VT_OBJECT_EVENT_NONE;
     }
     ob->unseen++;
+    if (!centre_inside(t, pb)) {
+        if (ob->state == VT_OBJECT_LOST)
+            return VT_OBJECT_EVENT_NONE;
+        ob->state = VT_OBJECT_LOST;
+        return VT_OBJECT_EVENT_LOST;
+    }
     if (ob->state == VT_OBJECT_TRACKING || ob->state == VT_OBJECT_RECOVERED) {
         if (ob->unseen >= 2) {
             ob->state = VT_OBJECT_OCCLUDED;
@@ -2006,7 +2014,7 @@ static vt_object_event object_observe(vt_tracker *t, obj *ob, int res_index, int
         return VT_OBJECT_EVENT_NONE;
     }
     if (ob->state == VT_OBJECT_OCCLUDED) {
-        if (ob->unseen > t->p.lost_frames || !centre_inside(t, pb)) {
+        if (ob->unseen > t->p.lost_frames) {
             ob->state = VT_OBJECT_LOST;
             return VT_OBJECT_EVENT_LOST;
         }

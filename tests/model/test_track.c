@@ -503,6 +503,11 @@ START_TEST(test_overtaken_behind) {
 }
 END_TEST
 
+/*
+ * An object that walks out of the frame is lost as it goes: never reported hidden (occluded),
+ * and never tracked with no box. Before, it stayed tracked for the frame of grace a tracked
+ * object has (its predicted box already outside the frame: no box), then occluded for a frame.
+ */
 START_TEST(test_lost_when_leaving) {
     synth s;
     synth_init(&s, 240, 160, 3);
@@ -510,7 +515,7 @@ START_TEST(test_lost_when_leaving) {
     synth_add(&s, 1, 60, 80, 8.0, 0.0, 20, 20, 1.0, RED, ORANGE, 1);
     vt_tracker *t = make_tracker("mast");
     uint8_t *rgb = malloc(240 * 160 * 3), *gt = malloc(240 * 160);
-    int lost_at = -1, n_lost_events = 0;
+    int lost_at = -1, n_lost_events = 0, no_box = 0, occluded = 0;
     for (int f = 0; f < 40; f++) {
         synth_render(&s, f, rgb, gt);
         if (f == 0) {
@@ -527,8 +532,18 @@ START_TEST(test_lost_when_leaving) {
         }
         if (f < 15)
             ck_assert_int_eq(r->objects[0].state, VT_OBJECT_TRACKING);
+        no_box += r->objects[0].state != VT_OBJECT_LOST && r->objects[0].bbox[2] == 0;
+        occluded += r->objects[0].state == VT_OBJECT_OCCLUDED;
+        if (getenv("VT_TEST_VERBOSE"))
+            printf("leaving frame %d: state %d box %d %d %d %d\n", f, r->objects[0].state,
+                   r->objects[0].bbox[0], r->objects[0].bbox[1], r->objects[0].bbox[2],
+                   r->objects[0].bbox[3]);
     }
+    printf("leaving: lost at frame %d; %d frames not lost without a box, %d occluded\n", lost_at,
+           no_box, occluded);
     ck_assert_int_eq(n_lost_events, 1);
+    ck_assert_int_eq(no_box, 0);
+    ck_assert_int_eq(occluded, 0);
     ck_assert_msg(lost_at >= 20 && lost_at <= 32, "lost at frame %d", lost_at);
     free(rgb), free(gt);
     vt_tracker_free(&t);
