@@ -2,11 +2,12 @@
  * The tracker on synthetic video with exact ground truth (synth.h), with the weight-free `lab`
  * features: one object moving and scaling, three objects occluding each other, an object added
  * mid-sequence, a removed object that must never reappear, an object that leaves the frame
- * (lost), one covered but for a sliver (lost, then recovered), a look-alike walking into the place
- * the object held on the first frame (the motion gate), a person under 3 cells wide sized by
- * the ground plane beside a twin its mask takes, shapes rasterised exactly, API errors, and no heap
- * allocation per step after warm-up (malloc/calloc/realloc are wrapped by the linker for this test,
- * see meson.build).
+ * (lost as it goes; lost with no box at the edge; its box kept on its mask while a look-alike
+ * walks in where it left), one covered but for a sliver (lost, then recovered), a look-alike
+ * walking into the place the object held on the first frame (the motion gate), a person under 3
+ * cells wide sized by the ground plane beside a twin its mask takes, shapes rasterised exactly, API
+ * errors, and no heap allocation per step after warm-up (malloc/calloc/realloc are wrapped by the
+ * linker for this test, see meson.build).
  */
 #include <errno.h>
 #include <stdio.h>
