@@ -86,6 +86,24 @@ static vt_shape synth_box(const synth_obj *o, int f) {
 }
 
 /*
+ * One step of a scene whose first object is given by its box on frame 0 (as id 1): frame f of
+ * `s` is rendered into rgb and gt (s->w x s->h) and tracked. Returns that object's result.
+ */
+static const vt_object_result *step_first_boxed(vt_tracker *t, const synth *s, int f, uint8_t *rgb,
+                                                uint8_t *gt) {
+    synth_render(s, f, rgb, gt);
+    if (f == 0) {
+        const vt_shape sh = synth_box(&s->obj[0], 0);
+        ck_assert_int_eq(vt_tracker_add_object(t, 1, NULL, &sh, NULL, 0), 0);
+    }
+    const vt_image img = {.w = s->w, .h = s->h, .linesize = s->w * 3, .rgb = rgb};
+    const vt_track_result *r;
+    ck_assert_int_eq(vt_tracker_step(t, &img, NULL, &r), 0);
+    ck_assert_int_eq(r->n_objects, 1);
+    return &r->objects[0];
+}
+
+/*
  * Track `s` for `frames` frames, giving object k's ground-truth mask on frame add_at[k] (or its
  * box when as_box[k]), removing it on frame remove_at[k] (-1 never). Returns per-object mean
  * IoU over the frames after it was added (and before it was removed / while it exists).
@@ -569,15 +587,7 @@ START_TEST(test_lost_at_edge_no_box) {
     uint8_t *rgb = malloc(240 * 160 * 3), *gt = malloc(240 * 160);
     int lost_at = -1, boxes_while_lost = 0, boxes_at_edge = 0;
     for (int f = 0; f < 80; f++) {
-        synth_render(&s, f, rgb, gt);
-        if (f == 0) {
-            vt_shape sh = synth_box(&s.obj[0], 0);
-            ck_assert_int_eq(vt_tracker_add_object(t, 1, NULL, &sh, NULL, 0), 0);
-        }
-        vt_image img = {.w = 240, .h = 160, .linesize = 240 * 3, .rgb = rgb};
-        const vt_track_result *r;
-        ck_assert_int_eq(vt_tracker_step(t, &img, NULL, &r), 0);
-        const vt_object_result *o = &r->objects[0];
+        const vt_object_result *o = step_first_boxed(t, &s, f, rgb, gt);
         if (getenv("VT_TEST_VERBOSE"))
             printf("edge frame %d: state %d box %d %d %d %d\n", f, o->state, o->bbox[0], o->bbox[1],
                    o->bbox[2], o->bbox[3]);
@@ -625,15 +635,7 @@ START_TEST(test_box_holds_mask_at_edge) {
     uint8_t *rgb = malloc(320 * 240 * 3), *gt = malloc(320 * 240);
     int seen = 0, no_box = 0, clear = 0, under_half = 0;
     for (int f = 0; f < 100; f++) {
-        synth_render(&s, f, rgb, gt);
-        if (f == 0) {
-            vt_shape sh = synth_box(&s.obj[0], 0);
-            ck_assert_int_eq(vt_tracker_add_object(t, 1, NULL, &sh, NULL, 0), 0);
-        }
-        vt_image img = {.w = 320, .h = 240, .linesize = 320 * 3, .rgb = rgb};
-        const vt_track_result *r;
-        ck_assert_int_eq(vt_tracker_step(t, &img, NULL, &r), 0);
-        const vt_object_result *o = &r->objects[0];
+        const vt_object_result *o = step_first_boxed(t, &s, f, rgb, gt);
         if (getenv("VT_TEST_VERBOSE"))
             printf("mask at edge frame %d: state %d box %d %d %d %d area %lld\n", f, o->state,
                    o->bbox[0], o->bbox[1], o->bbox[2], o->bbox[3], (long long)o->area);
