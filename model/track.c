@@ -1314,9 +1314,9 @@ static void locate_objects(vt_tracker *t) {
     const float sx = (float)t->fw / t->sw, sy = (float)t->fh / t->sh;
     for (int o = 0; o < t->p.max_objects; o++) {
         obj *ob = &t->objs[o];
-        /* Nothing of the last frame's search carries over: an object whose template was dropped
-         * (or that became too narrow for it) was still taken as placed by it, and its mask
-         * never moved its box again. */
+        /* Nothing of the last frame's search carries over, else an object whose template has
+         * been dropped (or that became too narrow for it) stays placed by it for good: its
+         * mask would never move its box again. */
         ob->loc_score = -2.0;
         ob->refound = 0;
         ob->located = 0;

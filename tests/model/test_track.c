@@ -545,18 +545,18 @@ START_TEST(test_lost_when_leaving) {
         const vt_track_result *r;
         ck_assert_int_eq(vt_tracker_step(t, &img, NULL, &r), 0);
         ck_assert_int_eq(r->n_objects, 1);
-        if (r->objects[0].event == VT_OBJECT_EVENT_LOST) {
+        const vt_object_result *o = &r->objects[0];
+        if (o->event == VT_OBJECT_EVENT_LOST) {
             n_lost_events++;
             lost_at = f;
         }
         if (f < 15)
-            ck_assert_int_eq(r->objects[0].state, VT_OBJECT_TRACKING);
-        no_box += r->objects[0].state != VT_OBJECT_LOST && r->objects[0].bbox[2] == 0;
-        occluded += r->objects[0].state == VT_OBJECT_OCCLUDED;
+            ck_assert_int_eq(o->state, VT_OBJECT_TRACKING);
+        no_box += o->state != VT_OBJECT_LOST && o->bbox[2] == 0;
+        occluded += o->state == VT_OBJECT_OCCLUDED;
         if (getenv("VT_TEST_VERBOSE"))
-            printf("leaving frame %d: state %d box %d %d %d %d\n", f, r->objects[0].state,
-                   r->objects[0].bbox[0], r->objects[0].bbox[1], r->objects[0].bbox[2],
-                   r->objects[0].bbox[3]);
+            printf("leaving frame %d: state %d box %d %d %d %d\n", f, o->state, o->bbox[0],
+                   o->bbox[1], o->bbox[2], o->bbox[3]);
     }
     printf("leaving: lost at frame %d; %d frames not lost without a box, %d occluded\n", lost_at,
            no_box, occluded);
