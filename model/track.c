@@ -1785,6 +1785,16 @@ static int centre_inside(const vt_tracker *t, const float b[4]) {
 }
 
 /*
+ * Whether a mask (tight box, inclusive) reaches the frame's edge on every side where predicted
+ * box b's centre lies outside the frame: an object mostly outside the frame shows only there.
+ */
+static int reaches_edge(const vt_tracker *t, const float b[4], const int tight[4]) {
+    const double cx = b[0] + 0.5 * b[2], cy = b[1] + 0.5 * b[3];
+    return !((cx < 0 && tight[0] > 0) || (cy < 0 && tight[1] > 0) ||
+             (cx >= t->sw && tight[2] < t->sw - 1) || (cy >= t->sh && tight[3] < t->sh - 1));
+}
+
+/*
  * Is side `side` (0 left, 1 top, 2 right, 3 bottom) of a mask's tight box along another object?
  * At least a fifth of the two pixel lines just outside it (over the box's extent) belong to
  * another object of the label map (which holds result indices; `self` is this object's).
@@ -1909,7 +1919,11 @@ static vt_object_event object_observe(vt_tracker *t, obj *ob, int res_index, int
     const double vis = expect > 0 ? (double)area / expect : 0.0;
     const int hidden = ob->state == VT_OBJECT_OCCLUDED || ob->state == VT_OBJECT_LOST;
     const double need = hidden ? 2.0 * t->p.lost_area : t->p.lost_area;
-    const int seen = area > 0 && vis >= need && score >= t->p.lost_score;
+    /* Predicted mostly outside the frame, an object shows at the edge or not at all: a mask away
+     * from that edge is the propagation's labels on a look-alike, which the gate no longer keeps
+     * out once the object has been gone a while (its uncertainty has grown over the frame). */
+    const int seen =
+        area > 0 && vis >= need && score >= t->p.lost_score && reaches_edge(t, pb, tight);
     ob->vis = vis;
     if (seen) {
         /* the mask's reach beyond the predicted box, side by side */
