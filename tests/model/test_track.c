@@ -87,10 +87,11 @@ static vt_shape synth_box(const synth_obj *o, int f) {
 
 /*
  * One step of a scene whose first object is given by its box on frame 0 (as id 1): frame f of
- * `s` is rendered into rgb and gt (s->w x s->h) and tracked. Returns that object's result.
+ * `s` is rendered into rgb and gt (s->w x s->h) and tracked. Returns that object's result, which
+ * is printed, after `tag`, when VT_TEST_VERBOSE is set.
  */
 static const vt_object_result *step_first_boxed(vt_tracker *t, const synth *s, int f, uint8_t *rgb,
-                                                uint8_t *gt) {
+                                                uint8_t *gt, const char *tag) {
     synth_render(s, f, rgb, gt);
     if (f == 0) {
         const vt_shape sh = synth_box(&s->obj[0], 0);
@@ -100,7 +101,11 @@ static const vt_object_result *step_first_boxed(vt_tracker *t, const synth *s, i
     const vt_track_result *r;
     ck_assert_int_eq(vt_tracker_step(t, &img, NULL, &r), 0);
     ck_assert_int_eq(r->n_objects, 1);
-    return &r->objects[0];
+    const vt_object_result *o = &r->objects[0];
+    if (getenv("VT_TEST_VERBOSE"))
+        printf("%s frame %d: state %d box %d %d %d %d area %lld\n", tag, f, o->state, o->bbox[0],
+               o->bbox[1], o->bbox[2], o->bbox[3], (long long)o->area);
+    return o;
 }
 
 /*
@@ -587,10 +592,7 @@ START_TEST(test_lost_at_edge_no_box) {
     uint8_t *rgb = malloc(240 * 160 * 3), *gt = malloc(240 * 160);
     int lost_at = -1, boxes_while_lost = 0, boxes_at_edge = 0;
     for (int f = 0; f < 80; f++) {
-        const vt_object_result *o = step_first_boxed(t, &s, f, rgb, gt);
-        if (getenv("VT_TEST_VERBOSE"))
-            printf("edge frame %d: state %d box %d %d %d %d\n", f, o->state, o->bbox[0], o->bbox[1],
-                   o->bbox[2], o->bbox[3]);
+        const vt_object_result *o = step_first_boxed(t, &s, f, rgb, gt, "edge");
         const synth_obj *so = &s.obj[0];
         if (f > so->stop && f <= so->last) /* standing at the edge, 6 columns in the frame */
             boxes_at_edge += o->state == VT_OBJECT_TRACKING && o->bbox[0] == 0 && o->bbox[2] >= 3 &&
@@ -635,10 +637,7 @@ START_TEST(test_box_holds_mask_at_edge) {
     uint8_t *rgb = malloc(320 * 240 * 3), *gt = malloc(320 * 240);
     int seen = 0, no_box = 0, clear = 0, under_half = 0;
     for (int f = 0; f < 100; f++) {
-        const vt_object_result *o = step_first_boxed(t, &s, f, rgb, gt);
-        if (getenv("VT_TEST_VERBOSE"))
-            printf("mask at edge frame %d: state %d box %d %d %d %d area %lld\n", f, o->state,
-                   o->bbox[0], o->bbox[1], o->bbox[2], o->bbox[3], (long long)o->area);
+        const vt_object_result *o = step_first_boxed(t, &s, f, rgb, gt, "mask at edge");
         if ((o->state != VT_OBJECT_TRACKING && o->state != VT_OBJECT_RECOVERED) || o->area < 50)
             continue;
         int64_t in = 0, all = 0;
@@ -692,10 +691,7 @@ START_TEST(test_gone_not_back_inside) {
     uint8_t *rgb = malloc(240 * 160 * 3), *gt = malloc(240 * 160);
     int lost_at = -1, back = 0, boxes = 0;
     for (int f = 0; f < 120; f++) {
-        const vt_object_result *o = step_first_boxed(t, &s, f, rgb, gt);
-        if (getenv("VT_TEST_VERBOSE"))
-            printf("gone frame %d: state %d box %d %d %d %d area %lld\n", f, o->state, o->bbox[0],
-                   o->bbox[1], o->bbox[2], o->bbox[3], (long long)o->area);
+        const vt_object_result *o = step_first_boxed(t, &s, f, rgb, gt, "gone");
         if (o->state == VT_OBJECT_LOST && lost_at < 0)
             lost_at = f;
         if (lost_at < 0)
