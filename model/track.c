@@ -1397,11 +1397,39 @@ static int predicted_cells(const vt_tracker *t, const obj *ob, float pb[4], int 
 }
 
 /*
+ * A lost object whose predicted centre is outside the frame has left it, and can only come back
+ * across the edge it left by: its gate region (cells, inclusive) is cut to a band along that
+ * edge as deep as twice its box plus gate_min cells. Without the cut the gate, grown by the
+ * filter's uncertainty while the object is not seen, soon covers the frame, and the object's
+ * label stays on whatever looks like it there (a lost object's mask of 863 pixels on a
+ * look-alike in the middle of the frame in test_gone_not_back_inside), taking those pixels from
+ * it. Twice the box: a lost object's filter runs on at its last pace, and the object may have
+ * stopped or turned at the edge (DAVIS swing, box-initialised: its swinger, lost while her
+ * filter ran on out of the frame, is still labelled where she swings back, a box's width further
+ * in; a band one box deep cut her off, J&F 17.0 -> 14.2).
+ */
+static void edge_band(const vt_tracker *t, const float pb[4], int *x0, int *y0, int *x1, int *y1) {
+    const double sx = (double)t->fw / t->sw, sy = (double)t->fh / t->sh;
+    const double cx = pb[0] + 0.5 * pb[2], cy = pb[1] + 0.5 * pb[3];
+    const int bw = (int)ceil(2.0 * pb[2] * sx) + t->p.gate_min;
+    const int bh = (int)ceil(2.0 * pb[3] * sy) + t->p.gate_min;
+    if (cx < 0 && *x1 > bw)
+        *x1 = bw;
+    if (cx >= t->sw && *x0 < t->fw - 1 - bw)
+        *x0 = t->fw - 1 - bw;
+    if (cy < 0 && *y1 > bh)
+        *y1 = bh;
+    if (cy >= t->sh && *y0 < t->fh - 1 - bh)
+        *y0 = t->fh - 1 - bh;
+}
+
+/*
  * Motion prior: an object can only be where its motion allows. Its probability outside its
  * predicted box, grown by a margin, goes to the background. The margin is `gate` times the
  * box's larger side plus twice the filter's position uncertainty (which grows while the object
  * is not seen, so a hidden object is looked for further and further away), at least gate_min
- * cells. An object is gated from the frame after the one it was given on.
+ * cells. An object is gated from the frame after the one it was given on. A lost object that
+ * has left the frame is gated to the band along its edge (edge_band).
  */
 static void motion_gate(vt_tracker *t, int kmax) {
     const int fw = t->fw, fh = t->fh, n = t->n;
@@ -1445,7 +1473,12 @@ static void motion_gate(vt_tracker *t, int kmax) {
         const obj *ob = &t->objs[o];
         if (!ob->live || ob->pending)
             continue;
-        const int x0 = gx0[o], y0 = gy0[o], x1 = gx1[o], y1 = gy1[o];
+        int x0 = gx0[o], y0 = gy0[o], x1 = gx1[o], y1 = gy1[o];
+        if (ob->state == VT_OBJECT_LOST) {
+            float pb[4];
+            vtm_motion_box(&ob->mot, pb);
+            edge_band(t, pb, &x0, &y0, &x1, &y1);
+        }
         if (x0 <= 0 && y0 <= 0 && x1 >= fw - 1 && y1 >= fh - 1)
             continue;
         float *pr = t->probs + (size_t)o * n;
