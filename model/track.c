@@ -1397,6 +1397,15 @@ static int predicted_cells(const vt_tracker *t, const obj *ob, float pb[4], int 
 }
 
 /*
+ * Which edges of the source frame box b's centre lies beyond: side[0] left, [1] top, [2] right,
+ * [3] bottom (the order of a tight box's x0, y0, x1, y1).
+ */
+static void centre_beyond(const vt_tracker *t, const float b[4], int side[4]) {
+    const double cx = b[0] + 0.5 * b[2], cy = b[1] + 0.5 * b[3];
+    side[0] = cx < 0, side[1] = cy < 0, side[2] = cx >= t->sw, side[3] = cy >= t->sh;
+}
+
+/*
  * A lost object whose predicted centre is outside the frame has left it, and can only come back
  * across the edge it left by: its gate region (cells, inclusive) is cut to a band along that
  * edge as deep as twice its box plus gate_min cells. Without the cut the gate, grown by the
@@ -1410,16 +1419,17 @@ static int predicted_cells(const vt_tracker *t, const obj *ob, float pb[4], int 
  */
 static void edge_band(const vt_tracker *t, const float pb[4], int *x0, int *y0, int *x1, int *y1) {
     const double sx = (double)t->fw / t->sw, sy = (double)t->fh / t->sh;
-    const double cx = pb[0] + 0.5 * pb[2], cy = pb[1] + 0.5 * pb[3];
     const int bw = (int)ceil(2.0 * pb[2] * sx) + t->p.gate_min;
     const int bh = (int)ceil(2.0 * pb[3] * sy) + t->p.gate_min;
-    if (cx < 0 && *x1 > bw)
+    int side[4];
+    centre_beyond(t, pb, side);
+    if (side[0] && *x1 > bw)
         *x1 = bw;
-    if (cx >= t->sw && *x0 < t->fw - 1 - bw)
+    if (side[2] && *x0 < t->fw - 1 - bw)
         *x0 = t->fw - 1 - bw;
-    if (cy < 0 && *y1 > bh)
+    if (side[1] && *y1 > bh)
         *y1 = bh;
-    if (cy >= t->sh && *y0 < t->fh - 1 - bh)
+    if (side[3] && *y0 < t->fh - 1 - bh)
         *y0 = t->fh - 1 - bh;
 }
 
@@ -1813,8 +1823,9 @@ static void clip_box(const vt_tracker *t, const float b[4], double c[4]) {
 
 /* Is the centre of a box (x, y, w, h) inside the source frame? */
 static int centre_inside(const vt_tracker *t, const float b[4]) {
-    const double cx = b[0] + 0.5 * b[2], cy = b[1] + 0.5 * b[3];
-    return cx >= 0 && cy >= 0 && cx < t->sw && cy < t->sh;
+    int side[4];
+    centre_beyond(t, b, side);
+    return !side[0] && !side[1] && !side[2] && !side[3];
 }
 
 /*
@@ -1822,9 +1833,10 @@ static int centre_inside(const vt_tracker *t, const float b[4]) {
  * box b's centre lies outside the frame: an object mostly outside the frame shows only there.
  */
 static int reaches_edge(const vt_tracker *t, const float b[4], const int tight[4]) {
-    const double cx = b[0] + 0.5 * b[2], cy = b[1] + 0.5 * b[3];
-    return !((cx < 0 && tight[0] > 0) || (cy < 0 && tight[1] > 0) ||
-             (cx >= t->sw && tight[2] < t->sw - 1) || (cy >= t->sh && tight[3] < t->sh - 1));
+    int side[4];
+    centre_beyond(t, b, side);
+    return !((side[0] && tight[0] > 0) || (side[1] && tight[1] > 0) ||
+             (side[2] && tight[2] < t->sw - 1) || (side[3] && tight[3] < t->sh - 1));
 }
 
 /*
