@@ -380,6 +380,24 @@ int vt_tracker_add_object(vt_tracker *t, uint32_t id, const char *label, const v
     int rc = vt_shape_copy(&copy, shape, err, errlen);
     if (rc < 0)
         return rc;
+    /* Once frames have been seen their size is known (and the next one is almost always the
+     * same): a shape must cover a pixel of them, a mask be their size. Before the first frame
+     * nothing can be checked; such an object is reported `added` with no box, then `lost`. */
+    if (t->sw > 0) {
+        const int64_t px = vt_shape_pixels(&copy, t->sw, t->sh);
+        if (px <= 0) {
+            if (px == -ENOMEM)
+                vt_fmt(err, errlen, "out of memory");
+            else if ((copy.kind == VT_SHAPE_MASK || copy.kind == VT_SHAPE_LABELS) &&
+                     (copy.w != t->sw || copy.h != t->sh))
+                vt_fmt(err, errlen, "the mask is %dx%d, not the size of the %dx%d frames", copy.w,
+                       copy.h, t->sw, t->sh);
+            else
+                vt_fmt(err, errlen, "the shape covers no pixel of the %dx%d frames", t->sw, t->sh);
+            vt_shape_clear(&copy);
+            return px == -ENOMEM ? -ENOMEM : -EINVAL;
+        }
+    }
     vt_shape_clear(&o->shape);
     o->shape = copy;
     o->live = 1;

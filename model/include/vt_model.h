@@ -300,7 +300,8 @@ void vt_tracker_free(vt_tracker **t);
  * at most VT_LABEL_MAX bytes, else -EINVAL). The shape is copied and applied to the next frame
  * stepped: that frame's output for the object is exactly the given shape (a box is first refined
  * into the mask of what it holds, see box_refine) and it joins the memory as an anchor. Returns
- * -EEXIST, -ENOSPC (max_objects) or -EINVAL (bad shape, message in err).
+ * -EEXIST, -ENOSPC (max_objects) or -EINVAL (bad shape, message in err; once a frame has been
+ * stepped, also a shape that covers no pixel of a frame of that size, or a mask of another size).
  */
 int vt_tracker_add_object(vt_tracker *t, uint32_t id, const char *label, const vt_shape *shape,
                           char *err, size_t errlen);

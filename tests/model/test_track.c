@@ -1152,6 +1152,22 @@ START_TEST(test_api_errors) {
             seen = 1;
         }
     ck_assert(seen);
+    /* The frames' size is now known: a shape wholly outside them, or a mask of another size,
+     * is refused; a box reaching in by one pixel centre is taken. */
+    const vt_shape outside[] = {
+        {.kind = VT_SHAPE_BOX, .box = {-500, -500, 40, 40}},
+        {.kind = VT_SHAPE_BOX, .box = {16, 2, 30, 5}},
+        {.kind = VT_SHAPE_BOX, .box = {-30, 2, 30.4f, 5}},
+        {.kind = VT_SHAPE_MASK, .w = 8, .h = 8, .data = rgb},
+        {.kind = VT_SHAPE_MASK, .w = 16, .h = 16, .data = rgb}, /* all zero */
+    };
+    for (size_t i = 0; i < sizeof outside / sizeof *outside; i++) {
+        ck_assert_int_eq(vt_tracker_add_object(t, 9, NULL, &outside[i], err, sizeof err), -EINVAL);
+        ck_assert_msg(strstr(err, "16x16 frames"), "%s", err);
+    }
+    vt_shape edge = {.kind = VT_SHAPE_BOX, .box = {-30, 2, 30.6f, 5}};
+    ck_assert_int_eq(vt_tracker_add_object(t, 9, NULL, &edge, err, sizeof err), 0);
+    ck_assert_int_eq(vt_tracker_remove_object(t, 9), 0);
     /* its removal is reported with the label */
     ck_assert_int_eq(vt_tracker_remove_object(t, 7), 0);
     ck_assert_int_eq(vt_tracker_step(t, &img, NULL, &r), 0);
